@@ -1,0 +1,184 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseDotenv } from "dotenv";
+import { z } from "zod";
+import { parseDuration } from "./duration";
+
+/** Raised for a bad variable; the entry point prints `message` as the one line and exits. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+const MIN_SECRET_BYTES = 32;
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const s = parseDuration(v);
+      if (s === undefined) ctx.addIssue({ code: "custom", message: `must be a duration such as 15m or 30d (got "${v}")` });
+      return s ?? 0;
+    });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((v, ctx) => {
+      const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+      if (!(n >= min && n <= max)) ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max} (got "${v}")` });
+      return n;
+    });
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return undefined;
+      let ok = false;
+      try {
+        ok = protocols.includes(new URL(v).protocol);
+      } catch {
+        ok = false;
+      }
+      if (!ok) ctx.addIssue({ code: "custom", message: `must be a ${protocols.join(" or ")}// URL` });
+      return v;
+    });
+
+const list = z
+  .string()
+  .default("")
+  .transform((v) =>
+    v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const schema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: int(3000, 0, 65_535),
+  HOST: z.string().optional(),
+  DATABASE_URL: url(["postgres:", "postgresql:"]),
+  REDIS_URL: url(["redis:", "rediss:"]),
+  JWT_SECRET: z.string().optional(),
+  JWT_PREVIOUS_SECRETS: list,
+  ACCESS_TOKEN_TTL: duration("15m"),
+  SESSION_TTL: duration("30d"),
+  CORS_ORIGINS: list,
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+  DATA_DIR: z.string().default(".data"),
+  TRUST_PROXY: list,
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: int(5, 1, 1_000_000),
+  LOGIN_MAX_FAILURES_PER_IP: int(50, 1, 1_000_000),
+  LOGIN_FAILURE_WINDOW: duration("15m"),
+  ARGON2_MEMORY_KIB: int(65_536, 1024, 4_194_304),
+  ARGON2_TIME_COST: int(3, 1, 100),
+  ARGON2_PARALLELISM: int(4, 1, 64),
+});
+
+export interface Config {
+  readonly env: "development" | "production" | "test";
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  /** Signing key first, then previous keys that still verify. */
+  readonly jwtSecrets: readonly string[];
+  readonly accessTokenTtl: number;
+  readonly sessionTtl: number;
+  readonly corsOrigins: readonly string[];
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly dataDir: string;
+  /** Express `trust proxy` values; empty trusts no proxy. */
+  readonly trustProxy: readonly string[];
+  readonly login: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly failureWindow: number };
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Read `<cwd>/.env` under the environment (the environment wins). Default true. */
+  dotenv?: boolean;
+}
+
+function readDotenv(cwd: string): Record<string, string> {
+  try {
+    return parseDotenv(readFileSync(resolve(cwd, ".env")));
+  } catch {
+    return {};
+  }
+}
+
+/** Development only: a secret generated once into the data dir and shared by every process using it. */
+function devSecret(dataDir: string): string {
+  const file = resolve(dataDir, "jwt-secret");
+  mkdirSync(dataDir, { recursive: true });
+  try {
+    writeFileSync(file, randomBytes(48).toString("base64url"), { flag: "wx", mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  return readFileSync(file, "utf8").trim();
+}
+
+/** Reads the environment (plus `.env`) once, validates it and returns a frozen Config. Throws ConfigError. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const raw = { ...(options.dotenv === false ? {} : readDotenv(cwd)), ...(options.env ?? process.env) };
+  // Empty strings mean "unset" so that `FOO=` in .env takes the default.
+  const cleaned = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "environment");
+    const message = issue.code === "invalid_value" || issue.code === "invalid_type" ? `is invalid: ${issue.message}` : issue.message;
+    throw new ConfigError(variable, message);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(cwd, e.DATA_DIR);
+
+  for (const [name, secret] of [["JWT_SECRET", e.JWT_SECRET], ...e.JWT_PREVIOUS_SECRETS.map((s) => ["JWT_PREVIOUS_SECRETS", s])] as const) {
+    if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+      throw new ConfigError(name, `must be at least ${MIN_SECRET_BYTES} bytes long`);
+    }
+  }
+  if (e.NODE_ENV === "production") {
+    if (!e.JWT_SECRET) throw new ConfigError("JWT_SECRET", `is required with NODE_ENV=production (at least ${MIN_SECRET_BYTES} bytes)`);
+    if (e.ARGON2_MEMORY_KIB < 19_456) throw new ConfigError("ARGON2_MEMORY_KIB", "must be at least 19456 with NODE_ENV=production");
+  }
+  if (e.SESSION_TTL < e.ACCESS_TOKEN_TTL) throw new ConfigError("SESSION_TTL", "must not be shorter than ACCESS_TOKEN_TTL");
+
+  const config: Config = {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    jwtSecrets: Object.freeze([e.JWT_SECRET ?? devSecret(dataDir), ...e.JWT_PREVIOUS_SECRETS]),
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    sessionTtl: e.SESSION_TTL,
+    corsOrigins: Object.freeze(e.CORS_ORIGINS),
+    logLevel: e.LOG_LEVEL,
+    dataDir,
+    trustProxy: Object.freeze(e.TRUST_PROXY),
+    login: Object.freeze({
+      maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      failureWindow: e.LOGIN_FAILURE_WINDOW,
+    }),
+    argon2: Object.freeze({ memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM }),
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,90 @@
+import { STATUS_CODES } from "node:http";
+
+/** Every machine-readable error code of the contract (HTTP problem codes and socket codes). */
+export type ErrorCode =
+  | "invalid_body"
+  | "weak_password"
+  | "invalid_credentials"
+  | "unauthorized"
+  | "token_expired"
+  | "session_revoked"
+  | "forbidden"
+  | "not_found"
+  | "username_taken"
+  | "email_taken"
+  | "already_member"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "rate_limited"
+  | "unavailable"
+  | "internal"
+  // socket-only codes
+  | "missing_token"
+  | "invalid_token"
+  | "invalid_chat_id"
+  | "chat_forbidden"
+  | "invalid_payload"
+  | "not_in_chat";
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export interface ProblemBody {
+  type: "about:blank";
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  errors?: FieldError[];
+  [extra: string]: unknown;
+}
+
+/** The one error type: a code from the closed union plus its HTTP status. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly status: number,
+    detail?: string,
+    /** Extra problem members, e.g. `errors` or `feedback`. */
+    readonly extra: Record<string, unknown> = {},
+    /** Seconds for a Retry-After header. */
+    readonly retryAfter?: number,
+  ) {
+    super(detail ?? STATUS_CODES[status] ?? code);
+    this.name = "AppError";
+  }
+
+  toProblem(): ProblemBody {
+    return {
+      type: "about:blank",
+      title: STATUS_CODES[this.status] ?? "Error",
+      status: this.status,
+      code: this.code,
+      detail: this.message,
+      ...this.extra,
+    };
+  }
+}
+
+export const isAppError = (err: unknown): err is AppError => err instanceof AppError;
+
+const PG_UNAVAILABLE_CODES = new Set(["57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"]);
+const NET_UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
+
+/**
+ * True when an error means a backing service (PostgreSQL, Redis) cannot be reached right now,
+ * so callers answer 503 `unavailable` instead of 500.
+ */
+export function isUnavailableError(err: unknown): boolean {
+  if (!err || typeof err !== "object") return false;
+  const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  if (typeof e.code === "string" && (PG_UNAVAILABLE_CODES.has(e.code) || NET_UNAVAILABLE_CODES.has(e.code))) return true;
+  const msg = typeof e.message === "string" ? e.message : "";
+  return (
+    /timeout exceeded when trying to connect|Connection terminated|connection timeout|Connection is closed|Cannot use a pool after calling end|MaxRetriesPerRequest|Stream isn't writeable/i.test(
+      msg,
+    )
+  );
+}
