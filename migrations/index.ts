@@ -1,0 +1,12 @@
+import type { Migration } from "kysely";
+import * as accounts from "./20261128120000_accounts";
+import * as chats from "./20261128120100_chats";
+
+/**
+ * Every migration, by name. Listed statically (not read from the folder) so that the same list
+ * works from the TypeScript sources under vitest and from the compiled `dist/`.
+ */
+export const migrations: Record<string, Migration> = {
+  "20261128120000_accounts": accounts,
+  "20261128120100_chats": chats,
+};

@@ -1,0 +1,87 @@
+import type { ColumnType, Generated, Selectable } from "kysely";
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+export interface UserTable {
+  id: Generated<string>;
+  username: string;
+  email: string;
+  password_hash: string;
+  created_at: CreatedAt;
+}
+
+export interface SessionTable {
+  id: Generated<string>;
+  user_id: string;
+  user_agent: string | null;
+  ip: string | null;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  revoked_at: NullableTimestamp;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokenTable {
+  token_hash: string;
+  session_id: string;
+  created_at: CreatedAt;
+  spent_at: NullableTimestamp;
+}
+
+export interface ChatTable {
+  id: Generated<string>;
+  name: string;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
+export type ChatRole = "owner" | "member";
+
+export interface ChatMemberTable {
+  chat_id: string;
+  user_id: string;
+  role: ChatRole;
+  joined_at: CreatedAt;
+}
+
+export type InviteStatus = "pending" | "accepted" | "declined";
+
+export interface InviteTable {
+  id: Generated<string>;
+  chat_id: string;
+  user_id: string;
+  inviter_id: string;
+  status: ColumnType<InviteStatus, InviteStatus | undefined, InviteStatus>;
+  created_at: CreatedAt;
+  responded_at: NullableTimestamp;
+}
+
+export interface MessageTable {
+  // bigint identity: pg returns it as a decimal string, which is also the contract's id format.
+  id: ColumnType<string, never, never>;
+  chat_id: string;
+  sender_id: string;
+  text: string;
+  client_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  users: UserTable;
+  sessions: SessionTable;
+  refresh_tokens: RefreshTokenTable;
+  chats: ChatTable;
+  chat_members: ChatMemberTable;
+  invites: InviteTable;
+  messages: MessageTable;
+}
+
+export type UserRow = Selectable<UserTable>;
+export type SessionRow = Selectable<SessionTable>;
+export type ChatRow = Selectable<ChatTable>;
+export type ChatMemberRow = Selectable<ChatMemberTable>;
+export type InviteRow = Selectable<InviteTable>;
+export type MessageRow = Selectable<MessageTable>;
