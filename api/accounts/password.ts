@@ -1,0 +1,60 @@
+import * as argon2 from "argon2";
+import zxcvbn from "zxcvbn";
+import type { Config } from "../../shared/config";
+
+/** zxcvbn's cost grows with length; past this many characters a password is strong enough on its prefix. */
+const STRENGTH_CHARS = 100;
+export const MIN_SCORE = 3;
+
+export interface StrengthFeedback {
+  score: number;
+  warning: string;
+  suggestions: string[];
+}
+
+/** Scores a password with the account's own username and email as guessable inputs. */
+export function passwordStrength(password: string, userInputs: string[]): StrengthFeedback {
+  const inputs = userInputs.flatMap((s) => [s, ...s.split(/[@._-]+/)]).filter((s) => s.length >= 3);
+  const result = zxcvbn([...password].slice(0, STRENGTH_CHARS).join(""), inputs);
+  return {
+    score: result.score,
+    warning: result.feedback.warning || "This password is too easy to guess",
+    suggestions: result.feedback.suggestions.length ? result.feedback.suggestions : ["Add another word or two; uncommon words are better"],
+  };
+}
+
+/**
+ * argon2id with the configured cost. `verifyUnknown` spends the same time on a made-up hash, so
+ * that an unknown user and a wrong password cannot be told apart by timing.
+ */
+export class PasswordHasher {
+  private readonly options: argon2.HashOptions;
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(params: Config["argon2"]) {
+    this.options = { type: argon2.argon2id, memoryCost: params.memoryCost, timeCost: params.timeCost, parallelism: params.parallelism };
+  }
+
+  hash(password: string): Promise<string> {
+    return argon2.hash(password, this.options);
+  }
+
+  async verify(hash: string, password: string): Promise<boolean> {
+    try {
+      return await argon2.verify(hash, password);
+    } catch {
+      return false;
+    }
+  }
+
+  async verifyUnknown(password: string): Promise<false> {
+    this.dummyHash ??= this.hash("not-a-real-password-but-the-same-cost");
+    await this.verify(await this.dummyHash, password);
+    return false;
+  }
+
+  /** Computes the dummy hash ahead of the first unknown-user login, so that one is not slower. */
+  async warmUp(): Promise<void> {
+    await this.verifyUnknown("warm-up");
+  }
+}

@@ -1,0 +1,98 @@
+import cors from "cors";
+import express, { type Express } from "express";
+import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
+import type { Config } from "../shared/config";
+import type { ControlBus } from "../shared/control-bus";
+import { type Db, pingDb } from "../shared/db/db";
+import { healthRoutes } from "../shared/health";
+import { createRegistry } from "../shared/metrics";
+import { pingRedis, type Redis } from "../shared/redis";
+import { TokenService } from "../shared/tokens";
+import { accountsRoutes } from "./accounts/accounts.routes";
+import { PasswordHasher } from "./accounts/password";
+import { chatsRoutes } from "./chats/chats.routes";
+import { requireAuth } from "./http/auth";
+import { jsonBody } from "./http/body";
+import { httpMetrics, requestLogger } from "./http/observability";
+import { errorHandler, notFound } from "./http/problem";
+import { LoginLimiter } from "./sessions/login-limiter";
+import { sessionsRoutes } from "./sessions/sessions.routes";
+
+export interface ApiOptions {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  /** The control bus the gateways listen on (memory in one process, Redis in a cluster). */
+  bus: ControlBus;
+  /** Shared login rate limits across replicas; without it they are per process. */
+  redis?: Redis;
+  /** Defaults to a fresh registry with process metrics. */
+  registry?: Registry;
+}
+
+export interface Api {
+  app: Express;
+  registry: Registry;
+  /** Computes the timing-equaliser hash so the first unknown-user login is not faster. */
+  warmUp(): Promise<void>;
+  /** Releases what the api itself holds; db, Redis and bus belong to the caller. */
+  close(): Promise<void>;
+}
+
+/** `trust proxy` from TRUST_PROXY: a hop count, or addresses/ranges/names such as `loopback`. */
+export function trustProxySetting(values: readonly string[]): boolean | number | string[] {
+  if (values.length === 0) return false;
+  if (values.length === 1 && /^\d+$/.test(values[0]!)) return Number(values[0]);
+  return [...values];
+}
+
+/**
+ * The account and chat HTTP service. Owns no connections: the caller passes db, Redis and bus
+ * and closes them. Every call of the contract's sections 2–4, plus /healthz, /readyz, /metrics.
+ */
+export function createApi(options: ApiOptions): Api {
+  const { config, db, logger, bus, redis } = options;
+  const registry = options.registry ?? createRegistry({ service: "api" });
+  const tokens = new TokenService(config.jwtSecrets, config.accessTokenTtl);
+  const hasher = new PasswordHasher(config.argon2);
+  const limiter = new LoginLimiter(config.login, redis);
+  const loginOutcomes = new Counter({ name: "login_attempts_total", help: "Login attempts by outcome", labelNames: ["outcome"] as const, registers: [registry] });
+  const auth = requireAuth({ db, tokens });
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", trustProxySetting(config.trustProxy));
+  app.set("query parser", "simple");
+  app.use(requestLogger(logger));
+  app.use(httpMetrics(registry));
+  app.use((_req, res, next) => {
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("Cache-Control", "no-store");
+    next();
+  });
+  if (config.corsOrigins.length > 0) {
+    app.use(cors({ origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins], maxAge: 600 }));
+  }
+  const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
+  if (redis) checks.redis = () => pingRedis(redis);
+  app.use(healthRoutes(checks, registry));
+  app.use(jsonBody);
+  app.use(accountsRoutes({ db, hasher, requireAuth: auth }));
+  app.use(
+    sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, loginOutcomes, requireAuth: auth }),
+  );
+  app.use(chatsRoutes({ db, bus, requireAuth: auth }));
+  app.use(notFound);
+  app.use(errorHandler(logger.child({ module: "api" })));
+
+  return {
+    app,
+    registry,
+    warmUp: () => hasher.warmUp(),
+    async close() {
+      // The login limiter's memory store and the metric registry are all the api holds.
+      registry.clear();
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import type { ChatView, InviteView, MemberView } from "../../shared/contracts";
+import type { Db } from "../../shared/db/db";
+import type { ChatRole, ChatRow, InviteRow } from "../../shared/db/schema";
+
+export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "created_at">): ChatView => ({
+  id: c.id,
+  name: c.name,
+  created_by: c.created_by,
+  created_at: c.created_at.toISOString(),
+});
+
+export async function insertChat(db: Db, name: string, createdBy: string): Promise<ChatRow> {
+  return db.insertInto("chats").values({ name, created_by: createdBy }).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function addMember(db: Db, chatId: string, userId: string, role: ChatRole): Promise<void> {
+  await db.insertInto("chat_members").values({ chat_id: chatId, user_id: userId, role }).onConflict((oc) => oc.doNothing()).execute();
+}
+
+export async function findChat(db: Db, chatId: string): Promise<ChatRow | undefined> {
+  return db.selectFrom("chats").selectAll().where("id", "=", chatId).executeTakeFirst();
+}
+
+export async function findRole(db: Db, chatId: string, userId: string): Promise<ChatRole | undefined> {
+  const row = await db.selectFrom("chat_members").select("role").where("chat_id", "=", chatId).where("user_id", "=", userId).executeTakeFirst();
+  return row?.role;
+}
+
+export async function listChatsOf(db: Db, userId: string): Promise<ChatRow[]> {
+  return db
+    .selectFrom("chats")
+    .innerJoin("chat_members", "chat_members.chat_id", "chats.id")
+    .selectAll("chats")
+    .where("chat_members.user_id", "=", userId)
+    .orderBy("chats.created_at", "desc")
+    .orderBy("chats.id")
+    .execute();
+}
+
+export async function listMembers(db: Db, chatId: string): Promise<MemberView[]> {
+  const rows = await db
+    .selectFrom("chat_members")
+    .innerJoin("users", "users.id", "chat_members.user_id")
+    .select(["chat_members.user_id", "users.username", "chat_members.role", "chat_members.joined_at"])
+    .where("chat_members.chat_id", "=", chatId)
+    .orderBy("chat_members.joined_at")
+    .orderBy("users.username")
+    .execute();
+  return rows.map((r) => ({ user_id: r.user_id, username: r.username, role: r.role, joined_at: r.joined_at.toISOString() }));
+}
+
+export async function removeMember(db: Db, chatId: string, userId: string): Promise<ChatRole | undefined> {
+  const row = await db.deleteFrom("chat_members").where("chat_id", "=", chatId).where("user_id", "=", userId).returning("role").executeTakeFirst();
+  return row?.role;
+}
+
+/** Hands ownership to the longest-standing remaining member, if any. */
+export async function promoteOldestMember(db: Db, chatId: string): Promise<void> {
+  const next = await db.selectFrom("chat_members").select("user_id").where("chat_id", "=", chatId).orderBy("joined_at").limit(1).executeTakeFirst();
+  if (next) await db.updateTable("chat_members").set({ role: "owner" }).where("chat_id", "=", chatId).where("user_id", "=", next.user_id).execute();
+}
+
+/** Creates a pending invite, or returns the one already pending for that user and chat. */
+export async function upsertPendingInvite(db: Db, chatId: string, userId: string, inviterId: string): Promise<string> {
+  const inserted = await db
+    .insertInto("invites")
+    .values({ chat_id: chatId, user_id: userId, inviter_id: inviterId })
+    .onConflict((oc) => oc.columns(["chat_id", "user_id"]).where("status", "=", "pending").doNothing())
+    .returning("id")
+    .executeTakeFirst();
+  if (inserted) return inserted.id;
+  const existing = await db
+    .selectFrom("invites")
+    .select("id")
+    .where("chat_id", "=", chatId)
+    .where("user_id", "=", userId)
+    .where("status", "=", "pending")
+    .executeTakeFirstOrThrow();
+  return existing.id;
+}
+
+function invitesQuery(db: Db) {
+  return db
+    .selectFrom("invites")
+    .innerJoin("chats", "chats.id", "invites.chat_id")
+    .innerJoin("users as inviter", "inviter.id", "invites.inviter_id")
+    .select(["invites.id", "invites.created_at", "chats.id as chat_id", "chats.name as chat_name", "inviter.id as inviter_id", "inviter.username as inviter_username"]);
+}
+
+type InviteJoin = { id: string; created_at: Date; chat_id: string; chat_name: string; inviter_id: string; inviter_username: string };
+const inviteView = (r: InviteJoin): InviteView => ({
+  id: r.id,
+  chat: { id: r.chat_id, name: r.chat_name },
+  inviter: { id: r.inviter_id, username: r.inviter_username },
+  created_at: r.created_at.toISOString(),
+});
+
+export async function getInvite(db: Db, id: string): Promise<InviteView> {
+  return inviteView(await invitesQuery(db).where("invites.id", "=", id).executeTakeFirstOrThrow());
+}
+
+export async function listPendingInvites(db: Db, userId: string): Promise<InviteView[]> {
+  const rows = await invitesQuery(db).where("invites.user_id", "=", userId).where("invites.status", "=", "pending").orderBy("invites.created_at", "desc").execute();
+  return rows.map(inviteView);
+}
+
+/** Answers a pending invite of this user; returns it, or undefined when there is none. */
+export async function answerInvite(db: Db, id: string, userId: string, status: "accepted" | "declined"): Promise<InviteRow | undefined> {
+  return db
+    .updateTable("invites")
+    .set({ status, responded_at: new Date() })
+    .where("id", "=", id)
+    .where("user_id", "=", userId)
+    .where("status", "=", "pending")
+    .returningAll()
+    .executeTakeFirst();
+}

@@ -1,0 +1,89 @@
+import { type RequestHandler, Router } from "express";
+import { z } from "zod";
+import { LIMITS } from "../../shared/contracts";
+import { AppError } from "../../shared/errors";
+import { isUuid, messageId, text } from "../../shared/validation";
+import { USERNAME_RE } from "../accounts/accounts.routes";
+import { caller } from "../http/auth";
+import { validate } from "../http/validate";
+import * as chats from "./chats.service";
+
+const username = z.string().regex(USERNAME_RE, "must be a username");
+const createBody = z.strictObject({
+  name: text(1, LIMITS.chatName),
+  members: z.array(username).max(LIMITS.chatMembersOnCreate).default([]),
+});
+const inviteBody = z.strictObject({ username });
+const messageBody = z.strictObject({ text: text(1, LIMITS.messageText), client_id: text(1, LIMITS.clientId).optional() });
+const historyQuery = z.strictObject({
+  before: messageId.optional(),
+  after: messageId.optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, "must be a whole number from 1 to 100")
+    .transform(Number)
+    .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, "must be at most 100"))
+    .default(LIMITS.historyDefault),
+});
+
+/** Path ids that are not UUIDs can name nothing: 404 before any query. */
+function id(value: string | undefined, what: string): string {
+  if (!isUuid(value)) throw new AppError("not_found", 404, `No such ${what}`);
+  return value;
+}
+
+export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler }): Router {
+  const router = Router();
+  router.use(["/chats", "/invites"], deps.requireAuth);
+
+  router.post("/chats", async (req, res) => {
+    const body = validate(createBody, req.body);
+    res.status(201).json({ chat: await chats.createChat(deps, caller(res).userId, body.name, body.members) });
+  });
+
+  router.get("/chats", async (_req, res) => {
+    res.json({ chats: await chats.listChats(deps, caller(res).userId) });
+  });
+
+  router.get("/chats/:id", async (req, res) => {
+    res.json(await chats.getChat(deps, caller(res).userId, id(req.params.id, "chat")));
+  });
+
+  router.post("/chats/:id/invites", async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const body = validate(inviteBody, req.body);
+    res.status(201).json({ invite: await chats.invite(deps, caller(res).userId, chatId, body.username) });
+  });
+
+  router.delete("/chats/:id/members/:userId", async (req, res) => {
+    await chats.removeMember(deps, caller(res).userId, id(req.params.id, "chat"), id(req.params.userId, "member"));
+    res.status(204).end();
+  });
+
+  router.get("/chats/:id/messages", async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const q = validate(historyQuery, req.query, "query");
+    res.json({ messages: await chats.history(deps, caller(res).userId, chatId, q) });
+  });
+
+  router.post("/chats/:id/messages", async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const body = validate(messageBody, req.body);
+    res.status(201).json({ message: await chats.postMessage(deps, caller(res).userId, chatId, body.text, body.client_id) });
+  });
+
+  router.get("/invites", async (_req, res) => {
+    res.json({ invites: await chats.listInvites(deps, caller(res).userId) });
+  });
+
+  router.post("/invites/:id/accept", async (req, res) => {
+    res.json({ chat: await chats.acceptInvite(deps, caller(res).userId, id(req.params.id, "invite")) });
+  });
+
+  router.post("/invites/:id/decline", async (req, res) => {
+    await chats.declineInvite(deps, caller(res).userId, id(req.params.id, "invite"));
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,134 @@
+import type { Counter } from "prom-client";
+import type { LoginResult, SessionView } from "../../shared/contracts";
+import type { ControlBus } from "../../shared/control-bus";
+import type { Db } from "../../shared/db/db";
+import type { SessionRow, UserRow } from "../../shared/db/schema";
+import { AppError } from "../../shared/errors";
+import { hashRefreshToken, newRefreshToken, type TokenService } from "../../shared/tokens";
+import { findByLogin, findById } from "../accounts/accounts.repository";
+import { userView } from "../accounts/accounts.views";
+import type { PasswordHasher } from "../accounts/password";
+import type { AuthContext } from "../http/auth";
+import type { LoginLimiter } from "./login-limiter";
+import * as repo from "./sessions.repository";
+
+export interface SessionDeps {
+  db: Db;
+  tokens: TokenService;
+  hasher: PasswordHasher;
+  limiter: LoginLimiter;
+  bus: ControlBus;
+  sessionTtl: number;
+  loginOutcomes: Counter<"outcome">;
+}
+
+export interface ClientInfo {
+  userAgent: string | null;
+  ip: string | null;
+}
+
+const invalidCredentials = () => new AppError("invalid_credentials", 401, "The username or password is wrong");
+
+/** A fresh access token and refresh token for a session; only the refresh token's hash is stored. */
+async function issue(deps: SessionDeps, db: Db, session: SessionRow, user: UserRow): Promise<LoginResult> {
+  const refresh = newRefreshToken();
+  await repo.insertRefreshToken(db, session.id, hashRefreshToken(refresh));
+  const access = deps.tokens.sign(user.id, session.id, session.expires_at);
+  return {
+    token: access.token,
+    type: "Bearer",
+    expires_in: access.expiresIn,
+    expires_at: access.expiresAt.toISOString(),
+    refresh_token: refresh,
+    session_id: session.id,
+    user: userView(user),
+  };
+}
+
+export async function login(deps: SessionDeps, identifier: string, password: string, client: ClientInfo): Promise<LoginResult> {
+  const ip = client.ip ?? "unknown";
+  try {
+    await deps.limiter.check(identifier, ip);
+  } catch (err) {
+    deps.loginOutcomes.inc({ outcome: "rate_limited" });
+    throw err;
+  }
+  const user = await findByLogin(deps.db, identifier);
+  // An unknown user costs one argon2 verification too, and gets the same answer.
+  const ok = user ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
+  if (!user || !ok) {
+    await deps.limiter.failed(identifier, ip);
+    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
+    throw invalidCredentials();
+  }
+  await deps.limiter.succeeded(identifier);
+  const expires_at = new Date(Date.now() + deps.sessionTtl * 1000);
+  const result = await deps.db.transaction().execute(async (trx) => {
+    const session = await repo.insertSession(trx, { user_id: user.id, user_agent: client.userAgent, ip: client.ip, expires_at });
+    return issue(deps, trx, session, user);
+  });
+  deps.loginOutcomes.inc({ outcome: "success" });
+  return result;
+}
+
+async function revoke(deps: SessionDeps, userId: string, reason: string, ids?: string[]): Promise<string[]> {
+  const revoked = await repo.revokeSessions(deps.db, userId, reason, ids);
+  if (revoked.length > 0) await deps.bus.publish({ type: "session_revoked", user_id: userId, session_ids: revoked, reason: "revoked" });
+  return revoked;
+}
+
+type RefreshOutcome = { kind: "ok"; result: LoginResult } | { kind: "reused"; session: SessionRow } | { kind: "refused"; error: AppError };
+
+/**
+ * Rotation with reuse detection: the presented token is spent and a new one issued. A token that
+ * was already spent means it leaked (or a client raced itself): the whole session is revoked.
+ */
+export async function refresh(deps: SessionDeps, refreshToken: string): Promise<LoginResult> {
+  const hash = hashRefreshToken(refreshToken);
+  const outcome = await deps.db.transaction().execute(async (trx): Promise<RefreshOutcome> => {
+    const sessionId = await repo.spendRefreshToken(trx, hash);
+    if (!sessionId) {
+      const spentFor = await repo.findRefreshTokenSession(trx, hash);
+      const session = spentFor ? await repo.findSession(trx, spentFor) : undefined;
+      if (session) return { kind: "reused", session };
+      return { kind: "refused", error: new AppError("unauthorized", 401, "The refresh token is not valid") };
+    }
+    const session = await repo.findSession(trx, sessionId);
+    if (!session || session.revoked_at) return { kind: "refused", error: new AppError("session_revoked", 401, "The session has been revoked") };
+    if (session.expires_at.getTime() <= Date.now()) return { kind: "refused", error: new AppError("token_expired", 401, "The session has expired") };
+    const user = await findById(trx, session.user_id);
+    if (!user) return { kind: "refused", error: new AppError("session_revoked", 401, "The account no longer exists") };
+    await repo.touchSession(trx, session.id);
+    return { kind: "ok", result: await issue(deps, trx, session, user) };
+  });
+  if (outcome.kind === "ok") return outcome.result;
+  if (outcome.kind === "refused") throw outcome.error;
+  await revoke(deps, outcome.session.user_id, "refresh_token_reuse", [outcome.session.id]);
+  throw new AppError("session_revoked", 401, "This refresh token was already used; the session has been revoked");
+}
+
+export async function logout(deps: SessionDeps, auth: AuthContext): Promise<void> {
+  await revoke(deps, auth.userId, "logout", [auth.sessionId]);
+}
+
+export async function revokeOne(deps: SessionDeps, auth: AuthContext, sessionId: string): Promise<void> {
+  const revoked = await revoke(deps, auth.userId, "revoked_by_user", [sessionId]);
+  if (revoked.length === 0) throw new AppError("not_found", 404, "No such active session");
+}
+
+export async function revokeAll(deps: SessionDeps, auth: AuthContext): Promise<void> {
+  await revoke(deps, auth.userId, "revoked_all");
+}
+
+export async function list(deps: SessionDeps, auth: AuthContext): Promise<SessionView[]> {
+  const rows = await repo.listActiveSessions(deps.db, auth.userId);
+  return rows.map((s) => ({
+    id: s.id,
+    created_at: s.created_at.toISOString(),
+    expires_at: s.expires_at.toISOString(),
+    last_seen_at: s.last_seen_at.toISOString(),
+    user_agent: s.user_agent,
+    ip: s.ip,
+    current: s.id === auth.sessionId,
+  }));
+}

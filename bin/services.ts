@@ -1,0 +1,52 @@
+import type { Logger } from "pino";
+import type { Config } from "../shared/config";
+import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control-bus";
+import { createDb, type Db } from "../shared/db/db";
+import { startEmbeddedPostgres } from "../shared/db/embedded-postgres";
+import { migrateToLatest } from "../shared/db/migrate";
+import type { Cleanup } from "../shared/process";
+import { createRedis, type Redis } from "../shared/redis";
+
+export interface Services {
+  db: Db;
+  redis: Redis | undefined;
+  bus: ControlBus;
+  /** Run in this order on shutdown, after the servers have stopped. */
+  cleanups: Cleanup[];
+}
+
+/**
+ * Connects what every entry point needs: PostgreSQL (DATABASE_URL, or the embedded one when
+ * `embedded` is allowed), Redis and the control bus (Redis pub/sub, or in-process without Redis).
+ */
+export async function connectServices(
+  config: Config,
+  logger: Logger,
+  options: { name: string; embedded?: boolean; migrate?: boolean },
+): Promise<Services> {
+  const cleanups: Cleanup[] = [];
+  let url = config.databaseUrl;
+  if (!url) {
+    if (!options.embedded) throw new Error("DATABASE_URL is required for this process");
+    const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, logger: logger.child({ module: "embedded-postgres" }) });
+    logger.info("embedded PostgreSQL started (data in %s)", config.dataDir);
+    url = pg.connectionString;
+    cleanups.push(() => pg.stop());
+  }
+  const db = createDb({ url, logger });
+  cleanups.unshift(() => db.destroy());
+  if (options.migrate) await migrateToLatest(db, logger.child({ module: "migrate" }));
+
+  let redis: Redis | undefined;
+  let bus: ControlBus;
+  if (config.redisUrl) {
+    redis = createRedis({ url: config.redisUrl, logger, name: options.name });
+    bus = createRedisBus({ url: config.redisUrl, logger, name: options.name });
+    const r = redis;
+    cleanups.unshift(() => r.quit().catch(() => r.disconnect()));
+  } else {
+    bus = createMemoryBus();
+  }
+  cleanups.unshift(() => bus.close());
+  return { db, redis, bus, cleanups };
+}

@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MESSAGE_ID_RE = /^[1-9]\d{0,18}$/;
+
+export const isUuid = (v: unknown): v is string => typeof v === "string" && UUID_RE.test(v);
+/** Message ids are positive bigints written in decimal (at most 19 digits, the bigint range). */
+export const isMessageId = (v: unknown): v is string => typeof v === "string" && MESSAGE_ID_RE.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n;
+
+/**
+ * A string PostgreSQL can store and people can read: no NUL, no lone UTF-16 surrogate, and a
+ * length counted in code points (what a user calls characters), not UTF-16 units.
+ */
+export const text = (min: number, max: number) =>
+  z.string().superRefine((v, ctx) => {
+    if (v.includes("\u0000")) ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
+    else if (!v.isWellFormed()) ctx.addIssue({ code: "custom", message: "must be well-formed Unicode" });
+    else {
+      const length = [...v].length;
+      if (length < min || length > max) ctx.addIssue({ code: "custom", message: `must be ${min} to ${max} characters long` });
+    }
+  });
+
+export const uuid = z.string().refine(isUuid, { message: "must be a UUID" });
+export const messageId = z.string().refine(isMessageId, { message: "must be a message id (a decimal string)" });
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** Flattens zod issues into the contract's `errors` list. */
+export function fieldIssues(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") return { field: issue.keys.join(","), message: "is not an allowed field" };
+    const field = issue.path.length ? issue.path.join(".") : "(body)";
+    const message = issue.code === "invalid_type" ? `must be ${issue.expected}` : issue.message;
+    return { field, message };
+  });
+}

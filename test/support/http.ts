@@ -1,0 +1,74 @@
+import { randomBytes } from "node:crypto";
+
+export interface HttpResult<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+/** A small JSON client over fetch, as an app would use the api. */
+export function client(base: string, token?: string) {
+  async function request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+    const h: Record<string, string> = { ...headers };
+    if (token) h.authorization ??= `Bearer ${token}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === "string" ? body : JSON.stringify(body);
+      h["content-type"] ??= "application/json";
+    }
+    const res = await fetch(base + path, { method, headers: h, body: payload });
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+  return {
+    request,
+    get: <T = any>(path: string, headers?: Record<string, string>) => request<T>("GET", path, undefined, headers),
+    post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => request<T>("POST", path, body, headers),
+    delete: <T = any>(path: string, headers?: Record<string, string>) => request<T>("DELETE", path, undefined, headers),
+    as: (t: string) => client(base, t),
+  };
+}
+
+export type Client = ReturnType<typeof client>;
+
+let counter = 0;
+/** A unique username and a password zxcvbn scores 4. */
+export function newCredentials(prefix = "user") {
+  counter += 1;
+  const username = `${prefix}_${process.pid}_${counter}_${randomBytes(2).toString("hex")}`.slice(0, 32);
+  return { username, email: `${username}@example.test`, password: `Vq7!${randomBytes(12).toString("base64url")}` };
+}
+
+export interface LoggedIn {
+  user: { id: string; username: string; email: string; created_at: string };
+  username: string;
+  password: string;
+  token: string;
+  refreshToken: string;
+  sessionId: string;
+  http: Client;
+}
+
+export async function registerAndLogin(api: Client, prefix?: string): Promise<LoggedIn> {
+  const creds = newCredentials(prefix);
+  const reg = await api.post("/register", creds);
+  if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);
+  const login = await api.post("/login", { username: creds.username, password: creds.password });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+  return {
+    user: reg.body.user,
+    username: creds.username,
+    password: creds.password,
+    token: login.body.token,
+    refreshToken: login.body.refresh_token,
+    sessionId: login.body.session_id,
+    http: api.as(login.body.token),
+  };
+}
