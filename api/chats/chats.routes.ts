@@ -34,53 +34,53 @@ function id(value: string | undefined, what: string): string {
 
 export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler }): Router {
   const router = Router();
-  router.use(["/chats", "/invites"], deps.requireAuth);
+  const auth = deps.requireAuth;
 
-  router.post("/chats", async (req, res) => {
+  router.post("/chats", auth, async (req, res) => {
     const body = validate(createBody, req.body);
     res.status(201).json({ chat: await chats.createChat(deps, caller(res).userId, body.name, body.members) });
   });
 
-  router.get("/chats", async (_req, res) => {
+  router.get("/chats", auth, async (_req, res) => {
     res.json({ chats: await chats.listChats(deps, caller(res).userId) });
   });
 
-  router.get("/chats/:id", async (req, res) => {
+  router.get("/chats/:id", auth, async (req, res) => {
     res.json(await chats.getChat(deps, caller(res).userId, id(req.params.id, "chat")));
   });
 
-  router.post("/chats/:id/invites", async (req, res) => {
+  router.post("/chats/:id/invites", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
     const body = validate(inviteBody, req.body);
     res.status(201).json({ invite: await chats.invite(deps, caller(res).userId, chatId, body.username) });
   });
 
-  router.delete("/chats/:id/members/:userId", async (req, res) => {
+  router.delete("/chats/:id/members/:userId", auth, async (req, res) => {
     await chats.removeMember(deps, caller(res).userId, id(req.params.id, "chat"), id(req.params.userId, "member"));
     res.status(204).end();
   });
 
-  router.get("/chats/:id/messages", async (req, res) => {
+  router.get("/chats/:id/messages", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
     const q = validate(historyQuery, req.query, "query");
     res.json({ messages: await chats.history(deps, caller(res).userId, chatId, q) });
   });
 
-  router.post("/chats/:id/messages", async (req, res) => {
+  router.post("/chats/:id/messages", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
     const body = validate(messageBody, req.body);
     res.status(201).json({ message: await chats.postMessage(deps, caller(res).userId, chatId, body.text, body.client_id) });
   });
 
-  router.get("/invites", async (_req, res) => {
+  router.get("/invites", auth, async (_req, res) => {
     res.json({ invites: await chats.listInvites(deps, caller(res).userId) });
   });
 
-  router.post("/invites/:id/accept", async (req, res) => {
+  router.post("/invites/:id/accept", auth, async (req, res) => {
     res.json({ chat: await chats.acceptInvite(deps, caller(res).userId, id(req.params.id, "invite")) });
   });
 
-  router.post("/invites/:id/decline", async (req, res) => {
+  router.post("/invites/:id/decline", auth, async (req, res) => {
     await chats.declineInvite(deps, caller(res).userId, id(req.params.id, "invite"));
     res.status(204).end();
   });

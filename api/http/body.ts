@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { LIMITS } from "../../shared/contracts";
 import { AppError } from "../../shared/errors";
 
-const parseJson = express.json({ limit: LIMITS.bodyBytes, strict: true, type: () => true });
+const parseJson = express.json({ limit: LIMITS.bodyBytes, strict: true, inflate: false, type: () => true });
 
 const hasBody = (req: Request) =>
   req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");

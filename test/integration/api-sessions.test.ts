@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ControlEvent } from "../../shared/control-bus";
+import { TokenService } from "../../shared/tokens";
+import { type ApiServer, startApi, TEST_SECRET } from "../support/api-server";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import { type Client, client, registerAndLogin } from "../support/http";
+
+let tdb: TestDatabase;
+let server: ApiServer;
+let http: Client;
+const events: ControlEvent[] = [];
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  server = await startApi({ db: tdb.db });
+  server.bus.subscribe((e) => events.push(e));
+  http = client(server.url);
+});
+afterAll(async () => {
+  await server?.close();
+  await tdb?.drop();
+});
+
+const revokedEventsFor = (sessionId: string) =>
+  events.filter((e) => e.type === "session_revoked" && e.session_ids.includes(sessionId));
+
+describe("POST /token/refresh", () => {
+  it("rotates: same session, new access and refresh tokens", async () => {
+    const u = await registerAndLogin(http, "rot");
+    const res = await http.post("/token/refresh", { refresh_token: u.refreshToken });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ type: "Bearer", session_id: u.sessionId, user: { id: u.user.id } });
+    expect(res.body.refresh_token).not.toBe(u.refreshToken);
+    expect(res.body.token).not.toBe(u.token);
+    expect((await client(server.url, res.body.token).get("/me")).status).toBe(200);
+    // And again with the new one.
+    expect((await http.post("/token/refresh", { refresh_token: res.body.refresh_token })).status).toBe(200);
+  });
+
+  it("stores refresh tokens only as hashes", async () => {
+    const u = await registerAndLogin(http, "hash");
+    const rows = await tdb.db.selectFrom("refresh_tokens").select("token_hash").where("session_id", "=", u.sessionId).execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.token_hash).not.toContain(u.refreshToken);
+    expect(rows[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("revokes the whole session when a spent refresh token is presented again", async () => {
+    const u = await registerAndLogin(http, "reuse");
+    const first = await http.post("/token/refresh", { refresh_token: u.refreshToken });
+    expect(first.status).toBe(200);
+    const replay = await http.post("/token/refresh", { refresh_token: u.refreshToken });
+    expect(replay.status).toBe(401);
+    expect(replay.body.code).toBe("session_revoked");
+    // Every token of the session is dead now, the fresh ones included.
+    expect((await http.post("/token/refresh", { refresh_token: first.body.refresh_token })).body.code).toBe("session_revoked");
+    const me = await client(server.url, first.body.token).get("/me");
+    expect(me.status).toBe(401);
+    expect(me.body.code).toBe("session_revoked");
+    expect(revokedEventsFor(u.sessionId)).toHaveLength(1);
+  });
+
+  it("refuses an unknown refresh token without touching any session", async () => {
+    const res = await http.post("/token/refresh", { refresh_token: "made-up-token" });
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe("unauthorized");
+  });
+});
+
+describe("logout and sessions", () => {
+  it("logout revokes the caller's session at once and tells the gateways", async () => {
+    const u = await registerAndLogin(http, "logout");
+    const other = await u.http.post("/login", { username: u.username, password: u.password });
+    expect((await u.http.post("/logout")).status).toBe(204);
+    const me = await u.http.get("/me");
+    expect(me.status).toBe(401);
+    expect(me.body.code).toBe("session_revoked");
+    expect((await client(server.url, other.body.token).get("/me")).status).toBe(200);
+    expect(revokedEventsFor(u.sessionId)).toEqual([{ type: "session_revoked", user_id: u.user.id, session_ids: [u.sessionId], reason: "revoked" }]);
+    expect((await http.post("/token/refresh", { refresh_token: u.refreshToken })).body.code).toBe("session_revoked");
+  });
+
+  it("lists active sessions with the current one marked", async () => {
+    const u = await registerAndLogin(http, "list");
+    const second = await http.post("/login", { username: u.username, password: u.password }, { "user-agent": "phone/2" });
+    const res = await u.http.get("/sessions");
+    expect(res.status).toBe(200);
+    expect(res.body.sessions).toHaveLength(2);
+    const current = res.body.sessions.find((s: { current: boolean }) => s.current);
+    expect(current.id).toBe(u.sessionId);
+    const phone = res.body.sessions.find((s: { id: string }) => s.id === second.body.session_id);
+    expect(phone).toMatchObject({ user_agent: "phone/2", current: false });
+    for (const k of ["created_at", "expires_at", "last_seen_at"]) expect(new Date(phone[k]).toISOString()).toBe(phone[k]);
+    expect(phone.ip).toMatch(/127\.0\.0\.1/);
+  });
+
+  it("DELETE /sessions/:id revokes only the caller's own session", async () => {
+    const u = await registerAndLogin(http, "del1");
+    const stranger = await registerAndLogin(http, "stranger");
+    const second = await http.post("/login", { username: u.username, password: u.password });
+    expect((await stranger.http.delete(`/sessions/${second.body.session_id}`)).status).toBe(404);
+    expect((await u.http.delete("/sessions/not-a-uuid")).status).toBe(404);
+    expect((await u.http.delete(`/sessions/${second.body.session_id}`)).status).toBe(204);
+    expect((await client(server.url, second.body.token).get("/me")).body.code).toBe("session_revoked");
+    expect((await u.http.get("/me")).status).toBe(200);
+    expect((await u.http.delete(`/sessions/${second.body.session_id}`)).status).toBe(404);
+    expect(revokedEventsFor(second.body.session_id)).toHaveLength(1);
+  });
+
+  it("DELETE /sessions logs out everywhere", async () => {
+    const u = await registerAndLogin(http, "all");
+    const more = await Promise.all([1, 2].map(() => http.post("/login", { username: u.username, password: u.password })));
+    expect((await u.http.delete("/sessions")).status).toBe(204);
+    for (const token of [u.token, ...more.map((m) => m.body.token)]) {
+      expect((await client(server.url, token).get("/me")).body.code).toBe("session_revoked");
+    }
+    const event = events.find((e) => e.type === "session_revoked" && e.user_id === u.user.id);
+    expect(event?.type === "session_revoked" && [...event.session_ids].sort()).toEqual([u.sessionId, ...more.map((m) => m.body.session_id)].sort());
+  });
+});
+
+describe("token checks on the api", () => {
+  it("answers token_expired for an expired access token", async () => {
+    const u = await registerAndLogin(http, "exp");
+    const shortLived = new TokenService([TEST_SECRET], 1).sign(u.user.id, u.sessionId, new Date(Date.now() + 60_000));
+    await new Promise((r) => setTimeout(r, 2_100));
+    const res = await client(server.url, shortLived.token).get("/me");
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe("token_expired");
+  });
+
+  it("keeps accepting tokens of the previous key after a key rotation", async () => {
+    const u = await registerAndLogin(http, "rotate");
+    const newSecret = "the-next-signing-secret-0123456789abcdef";
+    const rotated = await startApi({ db: tdb.db, env: { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_SECRET } });
+    try {
+      const rc = client(rotated.url);
+      expect((await rc.as(u.token).get("/me")).status).toBe(200);
+      const fresh = await rc.post("/login", { username: u.username, password: u.password });
+      expect((await rc.as(fresh.body.token).get("/me")).status).toBe(200);
+      // The old-key-only replica does not know the new key.
+      expect((await client(server.url, fresh.body.token).get("/me")).body.code).toBe("unauthorized");
+    } finally {
+      await rotated.close();
+    }
+  });
+
+  it("refuses a validly signed token whose session belongs to someone else", async () => {
+    const a = await registerAndLogin(http, "own-a");
+    const b = await registerAndLogin(http, "own-b");
+    const forged = new TokenService([TEST_SECRET], 60).sign(a.user.id, b.sessionId, new Date(Date.now() + 60_000));
+    expect((await client(server.url, forged.token).get("/me")).body.code).toBe("session_revoked");
+  });
+});
