@@ -27,7 +27,7 @@ const historyQuery = z.strictObject({
 });
 
 /** Path ids that are not UUIDs can name nothing: 404 before any query. */
-function id(value: string | undefined, what: string): string {
+function id(value: unknown, what: string): string {
   if (!isUuid(value)) throw new AppError("not_found", 404, `No such ${what}`);
   return value;
 }

@@ -1,0 +1,115 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { client, newCredentials } from "../support/http";
+
+const root = resolve(__dirname, "../..");
+let dataDir: string;
+let port: number;
+const children = new Set<ChildProcess>();
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** `npm start` as a newcomer runs it (the compiled entry point), with no DATABASE_URL and no Redis. */
+async function start(): Promise<ChildProcess> {
+  const env = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", NODE_ENV: "development" };
+  for (const k of ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]) delete env[k];
+  const child = spawn(process.execPath, ["dist/bin/standalone.js"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d));
+  child.stderr!.on("data", (d: Buffer) => (output += d));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`standalone exited early (${child.exitCode}): ${output}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`standalone did not become ready: ${output}`);
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((r) => child.once("exit", (code) => r(code)));
+}
+
+const postmasterPid = () => {
+  const file = join(dataDir, "pg", "postmaster.pid");
+  return existsSync(file) ? Number(readFileSync(file, "utf8").split("\n")[0]) : undefined;
+};
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", root], { stdio: "inherit" });
+  dataDir = mkdtempSync(join(tmpdir(), "wsac-standalone-"));
+  chmodSync(dataDir, 0o755);
+  port = await freePort();
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  const pid = postmasterPid();
+  if (pid && alive(pid)) process.kill(pid, "SIGQUIT");
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("npm start (standalone, embedded PostgreSQL)", () => {
+  const creds = newCredentials("standalone");
+  let token: string;
+
+  it("serves the api on its port with nothing else running", async () => {
+    const child = await start();
+    const http = client(`http://127.0.0.1:${port}`);
+    expect((await http.post("/register", creds)).status).toBe(201);
+    const login = await http.post("/login", { username: creds.username, password: creds.password });
+    expect(login.status).toBe(200);
+    token = login.body.token;
+    expect((await http.as(token).get("/me")).body.user.username).toBe(creds.username);
+    child.kill("SIGTERM");
+    expect(await exited(child)).toBe(0);
+    // A clean stop also stops PostgreSQL.
+    const pid = postmasterPid();
+    expect(pid === undefined || !alive(pid)).toBe(true);
+  }, 90_000);
+
+  it("keeps users and the development secret across a restart", async () => {
+    const child = await start();
+    const http = client(`http://127.0.0.1:${port}`);
+    expect((await http.post("/login", { username: creds.username, password: creds.password })).status).toBe(200);
+    expect((await http.as(token).get("/me")).status).toBe(200);
+    // Unclean stop: node dies, the PostgreSQL child is orphaned with its lock file.
+    child.kill("SIGKILL");
+    await exited(child);
+    const orphan = postmasterPid();
+    expect(orphan && alive(orphan)).toBe(true);
+  }, 90_000);
+
+  it("starts again after a kill -9 and still has the data", async () => {
+    const child = await start();
+    const http = client(`http://127.0.0.1:${port}`);
+    expect((await http.post("/login", { username: creds.username, password: creds.password })).status).toBe(200);
+    child.kill("SIGINT");
+    expect(await exited(child)).toBe(0);
+  }, 90_000);
+});
