@@ -11,6 +11,7 @@ import { pingRedis, type Redis } from "../shared/redis";
 import { TokenService } from "../shared/tokens";
 import { accountsRoutes } from "./accounts/accounts.routes";
 import { PasswordHasher } from "./accounts/password";
+import { StrengthChecker } from "./accounts/strength-worker";
 import { chatsRoutes } from "./chats/chats.routes";
 import { requireAuth } from "./http/auth";
 import { jsonBody } from "./http/body";
@@ -36,7 +37,7 @@ export interface Api {
   registry: Registry;
   /** Computes the timing-equaliser hash so the first unknown-user login is not faster. */
   warmUp(): Promise<void>;
-  /** Releases what the api itself holds; db, Redis and bus belong to the caller. */
+  /** Stops the password-strength worker; db, Redis and bus belong to the caller. */
   close(): Promise<void>;
 }
 
@@ -56,6 +57,7 @@ export function createApi(options: ApiOptions): Api {
   const registry = options.registry ?? createRegistry({ service: "api" });
   const tokens = new TokenService(config.jwtSecrets, config.accessTokenTtl);
   const hasher = new PasswordHasher(config.argon2);
+  const strength = new StrengthChecker();
   const limiter = new LoginLimiter(config.login, redis);
   const loginOutcomes = new Counter({ name: "login_attempts_total", help: "Login attempts by outcome", labelNames: ["outcome"] as const, registers: [registry] });
   const auth = requireAuth({ db, tokens });
@@ -78,7 +80,7 @@ export function createApi(options: ApiOptions): Api {
   if (redis) checks.redis = () => pingRedis(redis);
   app.use(healthRoutes(checks, registry));
   app.use(jsonBody);
-  app.use(accountsRoutes({ db, hasher, requireAuth: auth }));
+  app.use(accountsRoutes({ db, hasher, strength, requireAuth: auth }));
   app.use(
     sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, loginOutcomes, requireAuth: auth }),
   );
@@ -91,7 +93,7 @@ export function createApi(options: ApiOptions): Api {
     registry,
     warmUp: () => hasher.warmUp(),
     async close() {
-      // The login limiter's memory store and the metric registry are all the api holds.
+      await strength.close();
       registry.clear();
     },
   };

@@ -6,6 +6,7 @@ import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import { me, register } from "./accounts.service";
 import type { PasswordHasher } from "./password";
+import type { StrengthChecker } from "./strength-worker";
 
 export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -15,7 +16,7 @@ const registerBody = z.strictObject({
   password: text(8, 128),
 });
 
-export function accountsRoutes(deps: { db: Db; hasher: PasswordHasher; requireAuth: RequestHandler }): Router {
+export function accountsRoutes(deps: { db: Db; hasher: PasswordHasher; strength: StrengthChecker; requireAuth: RequestHandler }): Router {
   const router = Router();
 
   router.post("/register", async (req, res) => {

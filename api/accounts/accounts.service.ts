@@ -4,6 +4,7 @@ import { AppError } from "../../shared/errors";
 import * as repo from "./accounts.repository";
 import { userView } from "./accounts.views";
 import { MIN_SCORE, type PasswordHasher, passwordStrength } from "./password";
+import type { StrengthChecker } from "./strength-worker";
 
 export interface RegisterInput {
   username: string;
@@ -15,8 +16,8 @@ const takenError = (field: "username" | "email") =>
   new AppError(field === "username" ? "username_taken" : "email_taken", 409, `That ${field} is already registered`);
 
 /** Checks strength, hashes with argon2id and stores the user; the unique indexes settle races. */
-export async function register(deps: { db: Db; hasher: PasswordHasher }, input: RegisterInput): Promise<UserView> {
-  const strength = passwordStrength(input.password, [input.username, input.email]);
+export async function register(deps: { db: Db; hasher: PasswordHasher; strength: StrengthChecker }, input: RegisterInput): Promise<UserView> {
+  const strength = await passwordStrength(deps.strength, input.password, [input.username, input.email]);
   if (strength.score < MIN_SCORE) {
     throw new AppError("weak_password", 400, "The password is too easy to guess", { feedback: strength });
   }

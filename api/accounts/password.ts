@@ -1,25 +1,23 @@
 import * as argon2 from "argon2";
-import zxcvbn from "zxcvbn";
 import type { Config } from "../../shared/config";
+import type { StrengthChecker, StrengthFeedback } from "./strength-worker";
 
-/** zxcvbn's cost grows with length; past this many characters a password is strong enough on its prefix. */
-const STRENGTH_CHARS = 100;
+/**
+ * zxcvbn sees at most this many characters: its cost grows steeply with length (a 100-character
+ * string of symbols takes ~0.7 s), and a password whose first 64 characters are not guessable is
+ * strong anyway.
+ */
+export const STRENGTH_CHARS = 64;
 export const MIN_SCORE = 3;
 
-export interface StrengthFeedback {
-  score: number;
-  warning: string;
-  suggestions: string[];
-}
-
-/** Scores a password with the account's own username and email as guessable inputs. */
-export function passwordStrength(password: string, userInputs: string[]): StrengthFeedback {
+/** Scores a password with the account's own username and email (and their parts) as guessable inputs. */
+export async function passwordStrength(checker: StrengthChecker, password: string, userInputs: string[]): Promise<StrengthFeedback> {
   const inputs = userInputs.flatMap((s) => [s, ...s.split(/[@._-]+/)]).filter((s) => s.length >= 3);
-  const result = zxcvbn([...password].slice(0, STRENGTH_CHARS).join(""), inputs);
+  const result = await checker.check([...password].slice(0, STRENGTH_CHARS).join(""), inputs);
   return {
     score: result.score,
-    warning: result.feedback.warning || "This password is too easy to guess",
-    suggestions: result.feedback.suggestions.length ? result.feedback.suggestions : ["Add another word or two; uncommon words are better"],
+    warning: result.warning || "This password is too easy to guess",
+    suggestions: result.suggestions.length ? result.suggestions : ["Add another word or two; uncommon words are better"],
   };
 }
 
