@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { type Api, createApi } from "../../api/app";
 import { type Config, loadConfig } from "../../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../../shared/control-bus";
@@ -38,9 +38,15 @@ export interface ApiServer {
 }
 
 /** One api instance on a free loopback port, on the given database (and Redis, when given). */
-export async function startApi(options: { db: Db; env?: Record<string, string>; redisUrl?: string; bus?: ControlBus }): Promise<ApiServer> {
+export async function startApi(options: {
+  db: Db;
+  env?: Record<string, string>;
+  redisUrl?: string;
+  bus?: ControlBus;
+  logger?: Logger;
+}): Promise<ApiServer> {
   const config = testConfig({ ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}), ...options.env });
-  const logger = pino({ level: "silent" });
+  const logger = options.logger ?? pino({ level: "silent" });
   const name = `test-api-${randomBytes(3).toString("hex")}`;
   const redis = config.redisUrl ? createRedis({ url: config.redisUrl, logger, name }) : undefined;
   const ownBus = !options.bus;

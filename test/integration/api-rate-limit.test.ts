@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ApiServer, startApi } from "../support/api-server";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import { client, newCredentials } from "../support/http";
+import { type RedisServer, startRedisServer } from "../support/redis-server";
+
+let tdb: TestDatabase;
+let redis: RedisServer;
+let a: ApiServer;
+let b: ApiServer;
+
+const env = { LOGIN_MAX_FAILURES_PER_ACCOUNT: "4", LOGIN_MAX_FAILURES_PER_IP: "6" };
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  redis = await startRedisServer();
+  a = await startApi({ db: tdb.db, redisUrl: redis.url, env });
+  b = await startApi({ db: tdb.db, redisUrl: redis.url, env });
+});
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await redis?.stop();
+  await tdb?.drop();
+});
+
+const wrong = (server: ApiServer, username: string) => client(server.url).post("/login", { username, password: "Definitely-wrong-1!" });
+
+describe("login rate limits across api replicas (Redis)", () => {
+  it("counts an account's failures on every replica together", async () => {
+    const creds = newCredentials("acct");
+    expect((await client(a.url).post("/register", creds)).status).toBe(201);
+    expect((await wrong(a, creds.username)).status).toBe(401);
+    expect((await wrong(b, creds.username)).status).toBe(401);
+    expect((await wrong(a, creds.username)).status).toBe(401);
+    expect((await wrong(b, creds.username)).status).toBe(401);
+    // Four failures in all: both replicas now refuse even the right password.
+    for (const server of [a, b]) {
+      const res = await client(server.url).post("/login", { username: creds.username.toUpperCase(), password: creds.password });
+      expect(res.status).toBe(429);
+      expect(res.body.code).toBe("rate_limited");
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+  });
+
+  it("counts a client address's failures across accounts and replicas", async () => {
+    await redis.restart(); // a clean slate for the address counter
+    await new Promise((r) => setTimeout(r, 300));
+    const creds = newCredentials("addr");
+    expect((await client(b.url).post("/register", creds)).status).toBe(201);
+    for (let i = 0; i < 6; i++) expect((await wrong(i % 2 ? a : b, `someone_${i}`)).status).toBe(401);
+    const res = await client(a.url).post("/login", { username: creds.username, password: creds.password });
+    expect(res.status).toBe(429);
+  });
+
+  it("keeps logging people in on per-replica counters while Redis is down, and shares again after", async () => {
+    await redis.kill();
+    try {
+      const creds = newCredentials("down");
+      expect((await client(a.url).post("/register", creds)).status).toBe(201);
+      const ok = await client(a.url).post("/login", { username: creds.username, password: creds.password });
+      expect(ok.status).toBe(200);
+      // Failures are still counted (in memory) and enforced.
+      for (let i = 0; i < 4; i++) expect((await wrong(a, creds.username)).status).toBe(401);
+      expect((await client(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
+      const ready = await client(a.url).get("/readyz");
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks).toEqual({ database: "up", redis: "down" });
+    } finally {
+      await redis.restart();
+    }
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      status = (await client(a.url).get("/readyz")).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    const creds = newCredentials("back");
+    expect((await client(b.url).post("/register", creds)).status).toBe(201);
+    for (let i = 0; i < 4; i++) expect((await wrong(i % 2 ? a : b, creds.username)).status).toBe(401);
+    expect((await client(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
+  });
+});
