@@ -40,7 +40,7 @@ async function time(fn: () => Promise<unknown>, n: number): Promise<number[]> {
 
 async function main() {
   const logger = pino({ level: "silent" });
-  const config = loadConfig({ dotenv: false, env: { JWT_SECRET: "bench-secret-0123456789-0123456789-abc", LOG_LEVEL: "silent", LOGIN_MAX_FAILURES_PER_IP: "1000000" } });
+  const config = loadConfig({ dotenv: false, env: { JWT_SECRET: "bench-secret-0123456789-0123456789-abc", LOG_LEVEL: "silent", LOGIN_MAX_FAILURES_PER_IP: "1000000", LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000" } });
   const db = createDb({ url: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test", logger });
   await migrateToLatest(db, logger);
   const api = createApi({ config, db, logger, bus: createMemoryBus() });
@@ -68,6 +68,12 @@ async function main() {
   }
   const l = stats(login);
   const v = stats(verify);
+  const wrong: number[] = [];
+  const unknown: number[] = [];
+  for (let i = 0; i < Math.max(5, Math.floor(rounds / 4)); i++) {
+    wrong.push(...(await time(() => post("/login", { username, password: "Wrong-password-1!" }), 1)));
+    unknown.push(...(await time(() => post("/login", { username: `nobody_${i}`, password: "Wrong-password-1!" }), 1)));
+  }
 
   const long = "Zq8#".repeat(8) + "correct-horse-battery-staple-".repeat(3) + "x".repeat(128 - 32 - 87);
   const reg = await time(async () => {
@@ -88,6 +94,8 @@ async function main() {
       `| POST /login | ${fmt(l.p50)} | ${fmt(l.p99)} | ${fmt(l.mean)} |`,
       `| argon2.verify alone | ${fmt(v.p50)} | ${fmt(v.p99)} | ${fmt(v.mean)} |`,
       `| login / verify (p50) | ${(l.p50 / v.p50).toFixed(3)}x | | |`,
+      `| POST /login, wrong password (401) | ${fmt(stats(wrong).p50)} | ${fmt(stats(wrong).p99)} | ${fmt(stats(wrong).mean)} |`,
+      `| POST /login, unknown user (401) | ${fmt(stats(unknown).p50)} | ${fmt(stats(unknown).p99)} | ${fmt(stats(unknown).mean)} |`,
       `| POST /register, 128-char password | ${fmt(stats(reg).p50)} | ${fmt(stats(reg).p99)} | ${fmt(stats(reg).mean)} |`,
       `| zxcvbn in its worker (capped at ${STRENGTH_CHARS} chars) | ${fmt(stats(zx).p50)} | ${fmt(stats(zx).p99)} | ${fmt(stats(zx).mean)} |`,
       `| zxcvbn uncapped on the main thread, 128 chars | ${fmt(stats(zxFull).p50)} | ${fmt(stats(zxFull).p99)} | ${fmt(stats(zxFull).mean)} |`,
