@@ -2,7 +2,6 @@ import type { Logger } from "pino";
 import type { Config } from "../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control-bus";
 import { createDb, type Db } from "../shared/db/db";
-import { startEmbeddedPostgres } from "../shared/db/embedded-postgres";
 import { migrateToLatest } from "../shared/db/migrate";
 import type { Cleanup } from "../shared/process";
 import { createRedis, type Redis } from "../shared/redis";
@@ -28,6 +27,8 @@ export async function connectServices(
   let url = config.databaseUrl;
   if (!url) {
     if (!options.embedded) throw new Error("DATABASE_URL is required for this process");
+    // Loaded only here: the embedded server is a development dependency, absent from the image.
+    const { startEmbeddedPostgres } = await import("../shared/db/embedded-postgres.js");
     const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, logger: logger.child({ module: "embedded-postgres" }) });
     logger.info("embedded PostgreSQL started (data in %s)", config.dataDir);
     url = pg.connectionString;

@@ -1,0 +1,68 @@
+// The local cluster under pm2 (`npm run cluster`): nginx on 3000 in front of api replicas
+// (cluster mode, one port: 3100) and GATEWAYS gateways (3101, 3102, …), against DATABASE_URL
+// and REDIS_URL. Loaded by pm2 with require(), so it is plain CommonJS and runs the compiled dist/.
+"use strict";
+const path = require("node:path");
+const fs = require("node:fs");
+const { renderNginxConfig } = require("./nginx/render.js");
+
+const root = __dirname;
+const int = (name, fallback) => {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`Invalid configuration: ${name} must be a positive whole number (got "${v}")`);
+  return Number(v);
+};
+
+const GATEWAYS = int("GATEWAYS", 3);
+const API_INSTANCES = int("API_INSTANCES", 2);
+const LISTEN = int("CLUSTER_PORT", 3000);
+const API_PORT = int("API_PORT", 3100);
+const runDir = process.env.CLUSTER_RUN_DIR || path.join(root, ".data", "cluster");
+const gatewayPorts = Array.from({ length: GATEWAYS }, (_, i) => API_PORT + 1 + i);
+
+const nginxBin = [process.env.NGINX_BIN, "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].find((p) => p && fs.existsSync(p));
+const nginxConf = renderNginxConfig({ runDir, listen: String(LISTEN), gatewayPorts, apiPorts: [API_PORT] });
+
+// Shared by every node process: the proxy on loopback is trusted for X-Forwarded-For; pm2's
+// SIGINT/SIGTERM gets a graceful stop within kill_timeout.
+const common = {
+  cwd: root,
+  autorestart: true,
+  max_restarts: 50,
+  min_uptime: "5s",
+  restart_delay: 500,
+  kill_timeout: 12000,
+  merge_logs: true,
+  time: false,
+};
+const env = (extra) => ({ NODE_ENV: process.env.NODE_ENV || "development", TRUST_PROXY: "loopback", DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL, ...extra });
+
+module.exports = {
+  apps: [
+    {
+      ...common,
+      name: "api",
+      script: path.join(root, "dist/bin/api.js"),
+      exec_mode: "cluster",
+      instances: API_INSTANCES,
+      env: env({ PORT: String(API_PORT) }),
+    },
+    ...gatewayPorts.map((port, i) => ({
+      ...common,
+      name: `gateway-${i + 1}`,
+      script: path.join(root, "dist/bin/gateway.js"),
+      exec_mode: "fork",
+      env: env({ PORT: String(port), GATEWAY_ID: `gateway-${i + 1}` }),
+    })),
+    {
+      ...common,
+      name: "nginx",
+      script: nginxBin || "nginx",
+      interpreter: "none",
+      // In the foreground, so pm2 supervises it; SIGQUIT is nginx's graceful stop.
+      args: ["-p", runDir, "-c", nginxConf, "-g", "daemon off;"],
+      kill_timeout: 5000,
+    },
+  ],
+};
