@@ -85,6 +85,10 @@ const schema = z.object({
   ARGON2_MEMORY_KIB: int(65_536, 1024, 4_194_304),
   ARGON2_TIME_COST: int(3, 1, 100),
   ARGON2_PARALLELISM: int(4, 1, 64),
+  GATEWAY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : -")
+    .optional(),
 });
 
 export interface Config {
@@ -104,6 +108,8 @@ export interface Config {
   readonly trustProxy: readonly string[];
   readonly login: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly failureWindow: number };
   readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  /** Names a gateway instance in logs, metrics and Redis; default `hostname:pid`. */
+  readonly gatewayId: string | undefined;
 }
 
 export interface LoadConfigOptions {
@@ -179,6 +185,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       failureWindow: e.LOGIN_FAILURE_WINDOW,
     }),
     argon2: Object.freeze({ memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM }),
+    gatewayId: e.GATEWAY_ID,
   };
   return Object.freeze(config);
 }

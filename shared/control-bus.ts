@@ -15,11 +15,22 @@ export type ControlEvent =
 
 export type ControlHandler = (event: ControlEvent) => void;
 
+/** The subscriber connection's state, for readiness and metrics. */
+export type BusLink = "up" | "down";
+
 export interface ControlBus {
   /** Resolves once the event is handed to the transport; never rejects (a lost event is logged). */
   publish(event: ControlEvent): Promise<void>;
   subscribe(handler: ControlHandler): () => void;
   close(): Promise<void>;
+  /** The subscriber link now ("up" once subscribed; the memory bus is always up). */
+  link?(): BusLink;
+  /**
+   * Told each time the subscriber link goes down or comes back. "up" is reported only once Redis
+   * has confirmed the subscription, so a check made after it misses no later event; events
+   * published while the link was down are lost, and subscribers re-check what they hold.
+   */
+  onLink?(handler: (link: BusLink) => void): () => void;
 }
 
 export const CONTROL_CHANNEL = "wsac:control";
@@ -39,7 +50,25 @@ export function createMemoryBus(): ControlBus {
     async close() {
       emitter.removeAllListeners();
     },
+    link: () => "up",
+    onLink: () => () => undefined,
   };
+}
+
+/**
+ * Ends a client without hanging: QUIT when connected (bounded to a second), else a plain
+ * disconnect, which also stops the reconnect loop (a QUIT sent during an outage would be queued
+ * forever, or rejected while the client keeps reconnecting).
+ */
+export async function quitRedis(client: Redis): Promise<void> {
+  if (client.status === "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1_000);
+    });
+    await Promise.race([client.quit().catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+  }
+  client.disconnect();
 }
 
 /** Many processes: Redis pub/sub on one channel, one subscriber connection per process. */
@@ -48,13 +77,37 @@ export function createRedisBus(options: { url: string; logger: Logger; name: str
   const pub: Redis = createRedis({ url: options.url, logger: options.logger, name: `${options.name}:bus-pub` });
   let sub: Redis | undefined;
   const handlers = new Set<ControlHandler>();
+  const linkHandlers = new Set<(link: BusLink) => void>();
+  let link: BusLink = "down";
+  const setLink = (next: BusLink) => {
+    if (link === next) return;
+    link = next;
+    for (const h of linkHandlers) {
+      try {
+        h(next);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, "control bus link handler failed");
+      }
+    }
+  };
 
   const ensureSubscriber = () => {
     if (sub) return;
-    sub = createRedis({ url: options.url, logger: options.logger, name: `${options.name}:bus-sub`, offlineQueue: true });
-    // ioredis re-subscribes by itself after a reconnect (autoResubscribe).
-    void sub.subscribe(CONTROL_CHANNEL).catch((err: Error) => log.warn({ err: err.message }, "control bus subscribe failed"));
-    sub.on("message", (channel: string, raw: string) => {
+    const client = createRedis({ url: options.url, logger: options.logger, name: `${options.name}:bus-sub`, offlineQueue: true });
+    sub = client;
+    // Subscribe on every (re)connection and wait for Redis to confirm before reporting "up"
+    // (ioredis's own autoResubscribe does not say when it is done; a repeated SUBSCRIBE is harmless).
+    client.on("ready", () => {
+      client.subscribe(CONTROL_CHANNEL).then(
+        () => {
+          if (client.status === "ready") setLink("up");
+        },
+        (err: Error) => log.warn({ err: err.message }, "control bus subscribe failed"),
+      );
+    });
+    client.on("close", () => setLink("down"));
+    client.on("end", () => setLink("down"));
+    client.on("message", (channel: string, raw: string) => {
       if (channel !== CONTROL_CHANNEL) return;
       let event: ControlEvent;
       try {
@@ -82,10 +135,13 @@ export function createRedisBus(options: { url: string; logger: Logger; name: str
     },
     async close() {
       handlers.clear();
-      await Promise.allSettled([pub.quit(), sub?.quit()]);
+      linkHandlers.clear();
+      await Promise.allSettled([quitRedis(pub), sub ? quitRedis(sub) : undefined]);
+    },
+    link: () => link,
+    onLink(handler) {
+      linkHandlers.add(handler);
+      return () => linkHandlers.delete(handler);
     },
   };
 }
-
-/** The subscriber connection's state, for readiness and metrics. */
-export type BusLink = "up" | "down";

@@ -1,0 +1,183 @@
+import type { Server as HttpServer, IncomingMessage } from "node:http";
+import { hostname } from "node:os";
+import type { Router } from "express";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { Server } from "socket.io";
+import type { Config } from "../shared/config";
+import { LIMITS } from "../shared/contracts";
+import type { ControlBus } from "../shared/control-bus";
+import { type Db, pingDb } from "../shared/db/db";
+import { healthRoutes } from "../shared/health";
+import { createRegistry } from "../shared/metrics";
+import { pingRedis } from "../shared/redis";
+import { SOCKET_PATH } from "../shared/socket-events";
+import { TokenService } from "../shared/tokens";
+import { authenticate } from "./auth/handshake";
+import { gatewayMetrics } from "./gateway.metrics";
+import { type AdapterWiring, type RedisOption, wireRedisAdapter } from "./redis/adapter";
+import { OutageReplay } from "./redis/outage-replay";
+import { followControlBus } from "./sessions/control-link";
+import { ExpiryWheel } from "./sessions/expiry-wheel";
+import { SessionControl } from "./sessions/session-control";
+import { onConnection } from "./socket/connection";
+import type { GatewayServer } from "./socket/types";
+
+export interface GatewayLimits {
+  /** `message:send` per socket: a burst, then a steady rate. Default 20, then 10 per second. */
+  messageBurst: number;
+  messagesPerSecond: number;
+  /** Handshakes per client address per minute, per gateway. Default 600. */
+  handshakesPerIpPerMinute: number;
+  /** `session:expiring` this many seconds before the token's `exp`. Default 30. */
+  expiryWarningSeconds: number;
+}
+
+const DEFAULT_LIMITS: GatewayLimits = { messageBurst: 20, messagesPerSecond: 10, handshakesPerIpPerMinute: 600, expiryWarningSeconds: 30 };
+
+export interface GatewayOptions {
+  /** The server to attach to (its other routes keep working; Socket.IO takes `/ws/`). */
+  httpServer: HttpServer;
+  config: Config;
+  db: Db;
+  /** Control events from the api (revocations, removals, HTTP messages). */
+  bus: ControlBus;
+  logger: Logger;
+  /**
+   * Redis for the Socket.IO adapter: a URL (the gateway makes and closes its two clients) or
+   * clients the caller owns. Default: `config.redisUrl`; without it rooms are in memory (one process).
+   */
+  redis?: RedisOption;
+  /** Where the gateway's metrics go; default a fresh registry labelled with the gateway id. */
+  registry?: Registry;
+  /** Names this instance in logs, metrics and Redis client names; default `hostname:pid`. */
+  gatewayId?: string;
+  limits?: Partial<GatewayLimits>;
+}
+
+export interface Gateway {
+  id: string;
+  io: GatewayServer;
+  registry: Registry;
+  /** `/healthz`, `/readyz` (database, Redis) and `/metrics`, to mount on this gateway's own port. */
+  routes: Router;
+  /** Stops accepting, drops every socket without a disconnect packet (clients reconnect elsewhere) and closes the adapter's clients. */
+  close(): Promise<void>;
+}
+
+/**
+ * A browser's Origin must be listed in CORS_ORIGINS or name the host it connects to (same origin).
+ * Host names are compared without ports: nginx forwards `Host $host`, which drops the port.
+ * Clients that send no Origin (apps, servers) are not browsers and pass.
+ */
+function originAllowed(req: IncomingMessage, corsOrigins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (!origin || corsOrigins.includes("*") || corsOrigins.includes(origin)) return true;
+  try {
+    return new URL(origin).hostname === new URL(`http://${req.headers.host ?? ""}`).hostname;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The Socket.IO gateway on `httpServer` at `/ws`: authenticated handshakes, chat rooms shared
+ * across instances through the Redis adapter, control events from the api applied to this
+ * instance's own sockets, token expiry enforced by one shared wheel.
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { config, db, bus } = options;
+  const id = options.gatewayId ?? `${hostname()}:${process.pid}`;
+  const logger = options.logger.child({ gateway: id });
+  const log = logger.child({ module: "gateway" });
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const registry = options.registry ?? createRegistry({ service: "gateway", gateway: id });
+  const tokens = new TokenService(config.jwtSecrets, config.accessTokenTtl);
+  let closing = false;
+  let wiring: AdapterWiring | undefined;
+
+  const metrics = gatewayMetrics(registry, () =>
+    wiring ? { bus: bus.link?.() !== "down", adapter_pub: wiring.pub.status === "ready", adapter_sub: wiring.sub.status === "ready" } : {},
+  );
+
+  const corsOrigins = config.corsOrigins;
+  const io: GatewayServer = new Server(options.httpServer, {
+    path: SOCKET_PATH,
+    serveClient: false,
+    maxHttpBufferSize: LIMITS.bodyBytes,
+    transports: ["polling", "websocket"],
+    cors: corsOrigins.length > 0 ? { origin: corsOrigins.includes("*") ? "*" : [...corsOrigins], maxAge: 600 } : undefined,
+    allowRequest: (req, callback) => callback(null, originAllowed(req, corsOrigins)),
+  });
+
+  const redis = options.redis ?? (config.redisUrl ? { url: config.redisUrl } : undefined);
+  if (redis) {
+    wiring = wireRedisAdapter({ redis, logger, name: `gateway-${id}`, onPublishFailed: () => metrics.publishFailures.inc() });
+    io.adapter(wiring.adapter);
+  }
+
+  const replay = wiring ? new OutageReplay(io, db, logger) : undefined;
+  const delivered = (messageId: string) => replay?.delivered(messageId);
+  const control = new SessionControl(io, db, metrics, logger, delivered);
+  const wheel = new ExpiryWheel({
+    warnSeconds: limits.expiryWarningSeconds,
+    onWarn: (socket) => socket.emit("session:expiring", { expires_at: new Date(socket.data.exp * 1000).toISOString() }),
+    onExpire: (socket) => control.end(socket, "expired"),
+  });
+
+  io.use(
+    authenticate({
+      db,
+      tokens,
+      logger,
+      handshakes: metrics.handshakes,
+      perIpPerMinute: limits.handshakesPerIpPerMinute,
+      trustProxy: config.trustProxy.length > 0,
+      closing: () => closing,
+    }),
+  );
+  io.on(
+    "connection",
+    onConnection({
+      io,
+      db,
+      tokens,
+      control,
+      wheel,
+      metrics,
+      delivered,
+      ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events },
+      messageRate: { burst: limits.messageBurst, perSecond: limits.messagesPerSecond },
+    }),
+  );
+
+  wiring?.onSubscriberLink((up) => replay?.link("adapter", up));
+  const unfollow = followControlBus({ bus, control, logger, closing: () => closing, onLink: (up) => replay?.link("bus", up) });
+
+  const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
+  if (wiring) {
+    const { pub, sub } = wiring;
+    checks.redis = async () => sub.status === "ready" && bus.link?.() !== "down" && (await pingRedis(pub));
+  }
+
+  return {
+    id,
+    io,
+    registry,
+    routes: healthRoutes(checks, registry),
+    async close() {
+      if (closing) return;
+      closing = true;
+      unfollow();
+      wheel.stop();
+      control.clear();
+      // io.close() drops every socket without a disconnect packet (clients reconnect, elsewhere
+      // behind a balancer), closes the adapter and the http server; bounded in case a connection lingers.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([io.close(), new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]).finally(() => clearTimeout(timer));
+      options.httpServer.closeAllConnections();
+      await wiring?.close();
+      log.info("gateway closed");
+    },
+  };
+}

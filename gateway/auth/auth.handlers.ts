@@ -1,0 +1,50 @@
+import { z } from "zod";
+import type { Db } from "../../shared/db/db";
+import { AppError, isAppError } from "../../shared/errors";
+import { requireActiveSession } from "../../shared/sessions";
+import type { TokenService } from "../../shared/tokens";
+import type { ExpiryWheel } from "../sessions/expiry-wheel";
+import type { SessionControl } from "../sessions/session-control";
+import { handle, type HandleContext } from "../socket/handle";
+import type { GatewaySocket } from "../socket/types";
+
+const refreshPayload = z.strictObject({ token: z.string().min(1).max(8192) });
+
+export interface AuthHandlerDeps {
+  db: Db;
+  tokens: TokenService;
+  wheel: ExpiryWheel;
+  control: SessionControl;
+}
+
+/**
+ * `auth:refresh`: a newer access token of the same user and the same session moves the socket's
+ * expiry. A token of the session that turns out revoked ends the socket (after the answer).
+ */
+export function authHandlers(socket: GatewaySocket, deps: AuthHandlerDeps, ctx: HandleContext): void {
+  handle(
+    socket,
+    "auth:refresh",
+    refreshPayload,
+    async ({ token }) => {
+      const claims = deps.tokens.verify(token);
+      if (claims.sub !== socket.data.userId || claims.sid !== socket.data.sessionId) {
+        throw new AppError("invalid_token", 401, "The token belongs to another user or session");
+      }
+      try {
+        await requireActiveSession(deps.db, claims);
+      } catch (err) {
+        if (isAppError(err) && err.code === "session_revoked") {
+          // Answer first, then end: the acknowledgement is queued before the disconnect.
+          setImmediate(() => deps.control.end(socket, "revoked"));
+        }
+        throw err;
+      }
+      if (!socket.connected) throw new AppError("session_revoked", 401, "The socket has been disconnected");
+      socket.data.exp = Math.max(socket.data.exp, claims.exp);
+      deps.wheel.track(socket);
+      return { ok: true, expires_at: new Date(socket.data.exp * 1000).toISOString() };
+    },
+    ctx,
+  );
+}

@@ -1,0 +1,126 @@
+import type { Logger } from "pino";
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { Counter } from "prom-client";
+import type { Db } from "../../shared/db/db";
+import { isAppError, isUnavailableError } from "../../shared/errors";
+import { isMember } from "../../shared/messages";
+import { requireActiveSession } from "../../shared/sessions";
+import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
+import type { TokenService } from "../../shared/tokens";
+import { isUuid } from "../../shared/validation";
+import type { GatewaySocket } from "../socket/types";
+
+type Handshake = GatewaySocket["handshake"];
+
+const STATUS: Record<HandshakeErrorCode, number> = {
+  missing_token: 401,
+  invalid_token: 401,
+  token_expired: 401,
+  session_revoked: 401,
+  invalid_chat_id: 400,
+  chat_forbidden: 403,
+  rate_limited: 429,
+  unavailable: 503,
+};
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+const nonEmpty = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+
+/** The token from `auth.token`, else `Authorization: Bearer`, else `?token=` (the contract's order). */
+export function handshakeToken(handshake: Handshake): string | undefined {
+  const auth = handshake.auth as Record<string, unknown> | undefined;
+  if (nonEmpty(auth?.token)) return auth.token;
+  const header = handshake.headers.authorization;
+  const bearer = typeof header === "string" ? BEARER.exec(header)?.[1] : undefined;
+  if (bearer) return bearer;
+  const query = handshake.query.token;
+  return nonEmpty(query) ? query : undefined;
+}
+
+/** `chat_id` from `auth`, else the query: undefined when absent, else the raw value to validate. */
+export function handshakeChatId(handshake: Handshake): unknown {
+  const auth = handshake.auth as Record<string, unknown> | undefined;
+  return auth?.chat_id ?? handshake.query.chat_id;
+}
+
+/** The client address; behind a trusted proxy, the address that proxy saw (the last X-Forwarded-For hop). */
+function clientAddress(handshake: Handshake, trustProxy: boolean): string {
+  if (trustProxy) {
+    const xff = handshake.headers["x-forwarded-for"];
+    const hops = typeof xff === "string" ? xff.split(",").map((s) => s.trim()).filter(Boolean) : [];
+    if (hops.length > 0) return hops.at(-1)!;
+  }
+  return handshake.address;
+}
+
+export class HandshakeRefused extends Error {
+  readonly data: HandshakeErrorData;
+  constructor(code: HandshakeErrorCode) {
+    super(code);
+    this.name = "HandshakeRefused";
+    this.data = { code, status: STATUS[code] };
+  }
+}
+
+export interface HandshakeDeps {
+  db: Db;
+  tokens: TokenService;
+  logger: Logger;
+  handshakes: Counter<"result">;
+  /** Handshakes per client address per minute (in memory, per gateway). */
+  perIpPerMinute: number;
+  trustProxy: boolean;
+  /** True once the gateway is closing: new handshakes are refused as `unavailable`. */
+  closing: () => boolean;
+}
+
+/**
+ * The Socket.IO middleware: token (signature with the pinned algorithm, then the session row in
+ * PostgreSQL, read on every handshake so a revocation is refused as soon as it committed), then the
+ * optional `chat_id` (format, then membership). A refusal reaches the client as `connect_error`
+ * with `message` = code and `data` = `{ code, status }`.
+ */
+export function authenticate(deps: HandshakeDeps) {
+  const log = deps.logger.child({ module: "gateway:auth" });
+  const limiter = new RateLimiterMemory({ keyPrefix: "handshake", points: deps.perIpPerMinute, duration: 60 });
+
+  const check = async (socket: GatewaySocket): Promise<void> => {
+    if (deps.closing()) throw new HandshakeRefused("unavailable");
+    const address = clientAddress(socket.handshake, deps.trustProxy);
+    try {
+      await limiter.consume(address);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw new HandshakeRefused("rate_limited");
+      throw err;
+    }
+    const token = handshakeToken(socket.handshake);
+    if (!token) throw new HandshakeRefused("missing_token");
+    const claims = deps.tokens.verify(token);
+    const chatId = handshakeChatId(socket.handshake);
+    if (chatId !== undefined && !isUuid(chatId)) throw new HandshakeRefused("invalid_chat_id");
+    await requireActiveSession(deps.db, claims);
+    if (chatId !== undefined && !(await isMember(deps.db, chatId, claims.sub))) throw new HandshakeRefused("chat_forbidden");
+    socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp };
+  };
+
+  return (socket: GatewaySocket, next: (err?: Error) => void): void => {
+    check(socket).then(
+      () => {
+        deps.handshakes.inc({ result: "ok" });
+        next();
+      },
+      (err: unknown) => {
+        let refusal: HandshakeRefused;
+        if (err instanceof HandshakeRefused) refusal = err;
+        else if (isAppError(err) && err.code in STATUS) refusal = new HandshakeRefused(err.code as HandshakeErrorCode);
+        else {
+          if (!isUnavailableError(err)) log.error({ err: err instanceof Error ? err.message : String(err) }, "handshake failed");
+          refusal = new HandshakeRefused("unavailable");
+        }
+        deps.handshakes.inc({ result: refusal.data.code });
+        next(refusal);
+      },
+    );
+  };
+}

@@ -1,0 +1,93 @@
+import { createAdapter } from "@socket.io/redis-adapter";
+import type { Logger } from "pino";
+import { quitRedis } from "../../shared/control-bus";
+import { createRedis, type Redis } from "../../shared/redis";
+
+export type RedisOption = { url: string } | { pub: Redis; sub: Redis };
+
+/**
+ * Commands the adapter sends without awaiting them: their rejections must not become unhandled.
+ * The sharded ones are listed for a switch to `createShardedAdapter` (Redis 7 / Cluster).
+ */
+const FIRE_AND_FORGET = new Set(["publish", "psubscribe", "subscribe", "punsubscribe", "unsubscribe", "spublish", "ssubscribe", "sunsubscribe"]);
+
+/**
+ * The adapter calls `pubClient.publish(…)` and (un)subscribe without handling the returned
+ * promise; with ioredis a failed command then rejects unhandled, which ends a Node process. This
+ * view of the client answers those commands with a promise that never rejects.
+ */
+function guarded(client: Redis, onError: (command: string, err: Error) => void): Redis {
+  return new Proxy(client, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (typeof prop === "string" && FIRE_AND_FORGET.has(prop)) {
+        return (...args: unknown[]) =>
+          (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((err: Error) => {
+            onError(prop, err);
+            return 0;
+          });
+      }
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
+
+export interface AdapterWiring {
+  adapter: ReturnType<typeof createAdapter>;
+  pub: Redis;
+  sub: Redis;
+  /**
+   * Told when the subscriber drops (false) and when it is back and re-subscribed (true): ioredis
+   * re-sends the subscriptions right after "ready", so a PING answered after them confirms them.
+   */
+  onSubscriberLink(handler: (up: boolean) => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * `@socket.io/redis-adapter` on two ioredis clients. The publisher has no offline queue: while
+ * Redis is down a broadcast reaches this gateway's sockets at once and fails fast for the others
+ * (they read what they missed from PostgreSQL when they are back: OutageReplay). The subscriber
+ * queues its subscriptions until the first connection, and ioredis re-subscribes by itself after
+ * every reconnect.
+ */
+export function wireRedisAdapter(options: { redis: RedisOption; logger: Logger; name: string; onPublishFailed: () => void }): AdapterWiring {
+  const log = options.logger.child({ module: "gateway:adapter" });
+  const owned = "url" in options.redis;
+  const pub = "url" in options.redis ? createRedis({ url: options.redis.url, logger: options.logger, name: `${options.name}:adapter-pub` }) : options.redis.pub;
+  const sub =
+    "url" in options.redis
+      ? createRedis({ url: options.redis.url, logger: options.logger, name: `${options.name}:adapter-sub`, offlineQueue: true })
+      : options.redis.sub;
+  let warned = false;
+  pub.on("ready", () => {
+    warned = false;
+  });
+  const onError = (command: string, err: Error) => {
+    if (command === "publish") options.onPublishFailed();
+    // One line per outage, not one per message.
+    if (!warned) log.warn({ command, err: err.message }, "redis adapter command failed; broadcasts are local only until Redis is back");
+    warned = true;
+  };
+  const adapter = createAdapter(guarded(pub, onError), guarded(sub, onError), { key: "wsac:io" });
+  return {
+    adapter,
+    pub,
+    sub,
+    onSubscriberLink(handler) {
+      sub.on("close", () => handler(false));
+      sub.on("ready", () => {
+        setImmediate(() => {
+          sub.ping().then(
+            () => handler(true),
+            () => undefined, // dropped again: the next "ready" reports
+          );
+        });
+      });
+    },
+    async close() {
+      if (owned) await Promise.all([quitRedis(pub), quitRedis(sub)]);
+    },
+  };
+}

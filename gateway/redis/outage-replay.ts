@@ -1,0 +1,96 @@
+import type { Logger } from "pino";
+import type { MessageView } from "../../shared/contracts";
+import type { Db } from "../../shared/db/db";
+import { type GatewayServer, rooms } from "../socket/types";
+
+export interface OutageReplayOptions {
+  /** Messages stored this long before the cut was noticed are replayed too (clock skew, in-flight publishes). Default 1 s. */
+  marginMs?: number;
+  /** At most this many messages are replayed after one outage; older ones are left to `chat:join {after}`. Default 1000. */
+  max?: number;
+}
+
+/** Ids kept to tell which messages this gateway's sockets already got (socket sends, api messages). */
+const RECENT_IDS = 5_000;
+const BATCH = 1_000;
+
+/**
+ * Redis cut this gateway off (its adapter subscriber or its control-bus subscriber): messages
+ * stored meanwhile by other gateways or the api never reached its sockets. When every link is
+ * back, the messages of its local rooms stored since the cut are read from PostgreSQL and
+ * delivered, skipping those it delivered itself. At least once: a message published just before
+ * the cut may arrive twice (same id).
+ */
+export class OutageReplay {
+  private readonly links = new Map<string, boolean>();
+  private since: number | undefined;
+  private readonly recent = new Set<string>();
+  private readonly log: Logger;
+  private readonly marginMs: number;
+  private readonly max: number;
+
+  constructor(
+    private readonly io: GatewayServer,
+    private readonly db: Db,
+    logger: Logger,
+    options: OutageReplayOptions = {},
+  ) {
+    this.log = logger.child({ module: "gateway:replay" });
+    this.marginMs = options.marginMs ?? 1_000;
+    this.max = options.max ?? 1_000;
+  }
+
+  /** A message this gateway delivered to its own sockets. */
+  delivered(id: string): void {
+    this.recent.add(id);
+    if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value!);
+  }
+
+  /** A Redis link this gateway listens on went down or came back. */
+  link(name: string, up: boolean): void {
+    this.links.set(name, up);
+    if (!up) {
+      this.since ??= Date.now();
+      return;
+    }
+    if (this.since === undefined || [...this.links.values()].some((v) => !v)) return;
+    const since = this.since;
+    this.since = undefined;
+    this.replay(since).catch((err: Error) => this.log.warn({ err: err.message }, "replay after the Redis outage failed; clients catch up with chat:join {after}"));
+  }
+
+  private async replay(since: number): Promise<void> {
+    const chats: string[] = [];
+    for (const room of this.io.of("/").adapter.rooms.keys()) if (room.startsWith("chat:")) chats.push(room.slice(5));
+    const from = new Date(since - this.marginMs);
+    let replayed = 0;
+    for (let i = 0; i < chats.length && replayed < this.max; i += BATCH) {
+      const rows = await this.db
+        .selectFrom("messages as m")
+        .innerJoin("users", "users.id", "m.sender_id")
+        .selectAll("m")
+        .select("users.username")
+        .where("m.chat_id", "in", chats.slice(i, i + BATCH))
+        .where("m.created_at", ">=", from)
+        .orderBy("m.id", "asc")
+        .limit(this.max - replayed)
+        .execute();
+      for (const row of rows) {
+        const id = String(row.id);
+        if (this.recent.has(id)) continue;
+        const message: MessageView = {
+          id,
+          chat_id: row.chat_id,
+          sender: { id: row.sender_id, username: row.username },
+          text: row.text,
+          client_id: row.client_id,
+          created_at: row.created_at.toISOString(),
+        };
+        this.delivered(id);
+        this.io.local.to(rooms.chat(row.chat_id)).emit("message:new", message);
+        replayed += 1;
+      }
+    }
+    if (replayed > 0) this.log.info({ replayed, since: new Date(since).toISOString() }, "delivered messages missed during the Redis outage");
+  }
+}

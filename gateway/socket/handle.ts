@@ -1,0 +1,69 @@
+import type { Logger } from "pino";
+import type { Counter } from "prom-client";
+import type { z } from "zod";
+import { AppError, type ErrorCode, isAppError, isUnavailableError } from "../../shared/errors";
+import type { AckError, ClientToServerEvents } from "../../shared/socket-events";
+import { fieldIssues } from "../../shared/validation";
+import type { AckOf, GatewaySocket } from "./types";
+
+export const ackError = (code: ErrorCode, message: string): AckError => ({ ok: false, error: { code, message } });
+
+/** Turns anything thrown by a handler into an answer; unexpected errors are logged, never sent. */
+export function toAckError(err: unknown, log: Logger, event: string): AckError {
+  if (isAppError(err)) return ackError(err.code, err.message);
+  if (isUnavailableError(err)) return ackError("unavailable", "A backing service is unavailable; try again");
+  log.error({ err: err instanceof Error ? err.message : String(err), event }, "socket event failed");
+  return ackError("internal", "Internal error");
+}
+
+export const invalidPayload = (message: string) => new AppError("invalid_payload", 400, message);
+
+type Ack = (res: unknown) => void;
+
+export interface HandleContext {
+  log: Logger;
+  events: Counter<"event" | "result">;
+}
+
+/**
+ * Registers a client event: the arguments are checked (one payload, then an optional ack
+ * callback), the payload is parsed with `schema`, and `run`'s result or error becomes the ack
+ * answer. A missing callback, junk arguments or a throwing handler never escape.
+ */
+export function handle<E extends keyof ClientToServerEvents, S extends z.ZodType>(
+  socket: GatewaySocket,
+  event: E,
+  schema: S,
+  run: (payload: z.output<S>) => Promise<AckOf<E>> | AckOf<E>,
+  ctx: HandleContext,
+): void {
+  // Listeners are registered untyped on purpose: clients may send anything.
+  (socket as unknown as { on(ev: string, fn: (...args: unknown[]) => void): void }).on(event, (...args: unknown[]) => {
+    const last = args.at(-1);
+    const ack: Ack | undefined = typeof last === "function" ? (last as Ack) : undefined;
+    const data = ack ? args.slice(0, -1) : args;
+    const answer = (res: AckOf<E> | AckError) => {
+      ctx.events.inc({ event, result: res.ok ? "ok" : res.error.code });
+      try {
+        ack?.(res);
+      } catch {
+        // The socket went away meanwhile; nothing to tell.
+      }
+    };
+    if (data.length !== 1) {
+      answer(ackError("invalid_payload", "Send exactly one payload object, then the acknowledgement callback"));
+      return;
+    }
+    const parsed = schema.safeParse(data[0]);
+    if (!parsed.success) {
+      const detail = fieldIssues(parsed.error)
+        .map((i) => `${i.field}: ${i.message}`)
+        .join("; ");
+      answer(ackError("invalid_payload", detail.slice(0, 500)));
+      return;
+    }
+    Promise.resolve()
+      .then(() => run(parsed.data))
+      .then(answer, (err: unknown) => answer(toAckError(err, ctx.log, event)));
+  });
+}

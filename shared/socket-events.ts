@@ -1,0 +1,83 @@
+/**
+ * The Socket.IO contract (CONTRACT.md section 5), typed once for the gateway and its clients:
+ * `new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>()` and
+ * `io(url) as Socket<ServerToClientEvents, ClientToServerEvents>` in socket.io-client.
+ */
+import type { MessageView } from "./contracts";
+import type { ErrorCode } from "./errors";
+
+/** The Engine.IO path every client connects to. */
+export const SOCKET_PATH = "/ws";
+
+/** Codes a refused handshake carries in `connect_error` (`err.message` and `err.data.code`). */
+export type HandshakeErrorCode =
+  | "missing_token"
+  | "invalid_token"
+  | "token_expired"
+  | "session_revoked"
+  | "invalid_chat_id"
+  | "chat_forbidden"
+  | "rate_limited"
+  | "unavailable";
+
+/** `connect_error.data` of a refused handshake. */
+export interface HandshakeErrorData {
+  code: HandshakeErrorCode;
+  status: number;
+}
+
+export interface AckError {
+  ok: false;
+  error: { code: ErrorCode; message: string };
+}
+
+/** Every acknowledgement: `{ ok: true, …result }` or `{ ok: false, error }`. */
+export type Ack<T extends object = object> = ({ ok: true } & T) | AckError;
+
+export interface ChatJoinPayload {
+  chat_id: string;
+  /** A message id: the answer carries the messages after it (oldest first, at most 100). */
+  after?: string;
+}
+
+export interface ChatLeavePayload {
+  chat_id: string;
+}
+
+export interface MessageSendPayload {
+  chat_id: string;
+  text: string;
+  /** Idempotency key chosen by the client: a retry with the same id returns the stored message. */
+  client_id?: string;
+}
+
+export interface AuthRefreshPayload {
+  token: string;
+}
+
+export interface ClientToServerEvents {
+  "chat:join": (payload: ChatJoinPayload, ack: (res: Ack<{ chat_id: string; missed: MessageView[] }>) => void) => void;
+  "chat:leave": (payload: ChatLeavePayload, ack: (res: Ack) => void) => void;
+  "message:send": (payload: MessageSendPayload, ack: (res: Ack<{ message: MessageView }>) => void) => void;
+  "auth:refresh": (payload: AuthRefreshPayload, ack: (res: Ack<{ expires_at: string }>) => void) => void;
+}
+
+export type SessionEndReason = "revoked" | "expired";
+
+export interface ServerToClientEvents {
+  "message:new": (message: MessageView) => void;
+  "session:expiring": (payload: { expires_at: string }) => void;
+  "session:ended": (payload: { reason: SessionEndReason }) => void;
+  "chat:removed": (payload: { chat_id: string }) => void;
+}
+
+/** Gateways talk to each other only through rooms and the control bus. */
+export interface InterServerEvents {}
+
+/** What the handshake established; plain data (an adapter may serialise it). */
+export interface SocketData {
+  userId: string;
+  sessionId: string;
+  /** Access token expiry, seconds since the epoch; moved by `auth:refresh`. */
+  exp: number;
+}
