@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ApiServer, startApi } from "../support/api-server";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import {
+  ask,
+  chatWith,
+  type ClientSocket,
+  closeClients,
+  collect,
+  connectClient,
+  disconnected,
+  eventually,
+  type GatewayServer,
+  nextEvent,
+  refusal,
+  startGateway,
+} from "../support/gateway";
+import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
+import { type RedisServer, startRedisServer } from "../support/redis-server";
+
+let database: TestDatabase;
+let redis: RedisServer;
+let api: ApiServer;
+let gateways: GatewayServer[] = [];
+let alice: LoggedIn;
+let bob: LoggedIn;
+let carol: LoggedIn;
+let chatId: string;
+const latencies: number[][] = [];
+
+beforeAll(async () => {
+  [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
+  api = await startApi({ db: database.db, redisUrl: redis.url });
+  gateways = await Promise.all([1, 2, 3].map((n) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${n}` })));
+  await eventually(async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok), 10_000, "gateways ready");
+  [alice, bob, carol] = await Promise.all(["alice", "bob", "carol"].map((p) => registerAndLogin(http(api.url), p)));
+  chatId = await chatWith(alice, [bob, carol]);
+});
+
+afterAll(async () => {
+  closeClients();
+  if (latencies.length > 0) {
+    const flat = latencies.flat().sort((a, b) => a - b);
+    const pct = (p: number) => flat[Math.min(flat.length - 1, Math.floor((p / 100) * flat.length))];
+    process.stdout.write(
+      `revocation latency, revoking call returned -> client disconnected, ${flat.length} sockets on 3 gateways: ` +
+        `min ${flat[0]} ms, p50 ${pct(50)} ms, p95 ${pct(95)} ms, max ${flat.at(-1)} ms\n`,
+    );
+  }
+  await Promise.all(gateways.map((g) => g.close()));
+  await api?.close();
+  await redis?.stop();
+  await database?.drop();
+});
+
+/** One socket of `user` on each gateway, joined to `chat` when given. */
+const onEveryGateway = (user: LoggedIn, chat?: string) =>
+  Promise.all(gateways.map((g) => connectClient(g.url, { token: user.token, ...(chat ? { chatId: chat } : {}) })));
+
+/**
+ * Expects session:ended then the disconnect on each socket. Resolves with the ms from the
+ * revoking call's return to each disconnect (negative: the socket was gone before the response).
+ */
+function endedEverywhere(sockets: ClientSocket[]): (returnedAt: number) => Promise<number[]> {
+  const times = Promise.all(
+    sockets.map(async (socket) => {
+      const ended = nextEvent(socket, "session:ended");
+      let at = 0;
+      socket.once("disconnect", () => {
+        at = Date.now();
+      });
+      const gone = disconnected(socket);
+      expect(await ended).toEqual({ reason: "revoked" });
+      expect(await gone).toBe("io server disconnect");
+      return at;
+    }),
+  );
+  times.catch(() => undefined); // awaited by the caller once the call returned
+  return async (returnedAt) => (await times).map((t) => t - returnedAt);
+}
+
+describe("a room across three gateways", () => {
+  it("delivers socket messages to the room on every gateway, in each sender's order", async () => {
+    const [a1] = await onEveryGateway(alice, chatId);
+    const [, b2, b3] = await onEveryGateway(bob, chatId);
+    const c3 = await connectClient(gateways[2]!.url, { token: carol.token, chatId });
+    const receivers = [a1!, b2!, b3!, c3];
+    const seen = receivers.map((s) => collect(s, "message:new"));
+    const texts = Array.from({ length: 20 }, (_, i) => `ordered ${i}`); // the default burst
+    const acks = await Promise.all(texts.map((text) => ask(a1!, "message:send", { chat_id: chatId, text })));
+    expect(acks.every((a) => a.ok)).toBe(true);
+    await eventually(() => seen.every((s) => s.filter((m) => m.text.startsWith("ordered")).length === 20), 10_000, "20 messages everywhere");
+    for (const s of seen) expect(s.filter((m) => m.text.startsWith("ordered")).map((m) => m.text)).toEqual(texts);
+  });
+
+  it("interleaves two senders on different gateways without reordering either", async () => {
+    const a = await connectClient(gateways[0]!.url, { token: alice.token, chatId });
+    const b = await connectClient(gateways[1]!.url, { token: bob.token, chatId });
+    const c = await connectClient(gateways[2]!.url, { token: carol.token, chatId });
+    const seen = collect(c, "message:new");
+    await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => ask(a, "message:send", { chat_id: chatId, text: `a${i}` })),
+      ...Array.from({ length: 10 }, (_, i) => ask(b, "message:send", { chat_id: chatId, text: `b${i}` })),
+    ]);
+    await eventually(() => seen.length >= 20, 10_000, "20 messages");
+    const texts = seen.map((m) => m.text);
+    expect(texts.filter((t) => t.startsWith("a"))).toEqual(Array.from({ length: 10 }, (_, i) => `a${i}`));
+    expect(texts.filter((t) => t.startsWith("b"))).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`));
+  });
+
+  it("delivers a message posted over HTTP to the room on every gateway", async () => {
+    const sockets = await onEveryGateway(bob, chatId);
+    const heard = sockets.map((s) => nextEvent(s, "message:new"));
+    const posted = await alice.http.post(`/chats/${chatId}/messages`, { text: "over http" });
+    expect(posted.status).toBe(201);
+    for (const message of await Promise.all(heard)) expect(message).toEqual(posted.body.message);
+  });
+
+  it("takes a removed member out of the room on every gateway", async () => {
+    const dave = await registerAndLogin(http(api.url), "dave");
+    const chat = await chatWith(alice, [dave], "removal");
+    const sockets = await onEveryGateway(dave, chat);
+    const removed = sockets.map((s) => nextEvent(s, "chat:removed"));
+    expect((await dave.http.delete(`/chats/${chat}/members/${dave.user.id}`)).status).toBe(204);
+    expect(await Promise.all(removed)).toEqual(sockets.map(() => ({ chat_id: chat })));
+    const heard = sockets.map((s) => collect(s, "message:new"));
+    const owner = await connectClient(gateways[0]!.url, { token: alice.token, chatId: chat });
+    const echo = nextEvent(owner, "message:new");
+    await ask(owner, "message:send", { chat_id: chat, text: "gone" });
+    await echo;
+    expect(heard.flat()).toEqual([]);
+  });
+});
+
+describe("revocation across gateways", () => {
+  it("ends every socket of a logged-out session on every gateway and refuses its token everywhere", async () => {
+    const erin = await registerAndLogin(http(api.url), "erin");
+    const other = await registerAndLogin(http(api.url), "erin2");
+    // One more over long-polling only: session:ended still arrives before the close.
+    const sockets = [...(await onEveryGateway(erin)), await connectClient(gateways[2]!.url, { token: erin.token, transports: ["polling"] })];
+    const bystanders = await onEveryGateway(other);
+    const ending = endedEverywhere(sockets);
+    expect((await erin.http.post("/logout")).status).toBe(204);
+    const returnedAt = Date.now();
+    // Refused by every gateway from the moment the call returned: no cache to go stale.
+    for (const g of gateways) expect((await refusal(g.url, { token: erin.token })).data).toEqual({ code: "session_revoked", status: 401 });
+    latencies.push(await ending(returnedAt));
+    expect(bystanders.every((s) => s.connected)).toBe(true);
+  });
+
+  it("ends only the deleted session's sockets on DELETE /sessions/:id", async () => {
+    const frank = await registerAndLogin(http(api.url), "frank");
+    const second = await http(api.url).post("/login", { username: frank.username, password: frank.password });
+    const doomed = await onEveryGateway(frank);
+    const kept = await Promise.all(gateways.map((g) => connectClient(g.url, { token: second.body.token })));
+    const ending = endedEverywhere(doomed);
+    expect((await http(api.url, second.body.token).delete(`/sessions/${frank.sessionId}`)).status).toBe(204);
+    const returnedAt = Date.now();
+    latencies.push(await ending(returnedAt));
+    expect(kept.every((s) => s.connected)).toBe(true);
+    expect((await ask(kept[0]!, "chat:leave", { chat_id: chatId })).ok).toBe(true);
+  });
+
+  it("ends every session's sockets on DELETE /sessions", async () => {
+    const gina = await registerAndLogin(http(api.url), "gina");
+    const second = await http(api.url).post("/login", { username: gina.username, password: gina.password });
+    const sockets = [...(await onEveryGateway(gina)), await connectClient(gateways[1]!.url, { token: second.body.token })];
+    const ending = endedEverywhere(sockets);
+    expect((await gina.http.delete("/sessions")).status).toBe(204);
+    const returnedAt = Date.now();
+    latencies.push(await ending(returnedAt));
+  });
+
+  it("ends the session everywhere when a spent refresh token is presented again", async () => {
+    const hank = await registerAndLogin(http(api.url), "hank");
+    const rotated = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
+    expect(rotated.status).toBe(200);
+    const sockets = await Promise.all(gateways.map((g) => connectClient(g.url, { token: rotated.body.token })));
+    const ending = endedEverywhere(sockets);
+    const reuse = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
+    const returnedAt = Date.now();
+    expect(reuse.status).toBe(401);
+    expect(reuse.body.code).toBe("session_revoked");
+    latencies.push(await ending(returnedAt));
+    for (const g of gateways) expect((await refusal(g.url, { token: rotated.body.token })).data?.code).toBe("session_revoked");
+  });
+
+  it("applies repeated logouts on every gateway (a latency sample, not a timing assertion)", async () => {
+    for (let round = 0; round < 8; round += 1) {
+      const user = await registerAndLogin(http(api.url), "lat");
+      const sockets = await onEveryGateway(user);
+      const ending = endedEverywhere(sockets);
+      expect((await user.http.post("/logout")).status).toBe(204);
+      const returnedAt = Date.now();
+      latencies.push(await ending(returnedAt));
+    }
+  });
+});

@@ -1,0 +1,277 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { MessageView } from "../../shared/contracts";
+import { createMemoryBus } from "../../shared/control-bus";
+import { storeMessage } from "../../shared/messages";
+import { TokenService } from "../../shared/tokens";
+import { type ApiServer, startApi, TEST_SECRET } from "../support/api-server";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import {
+  ask,
+  chatWith,
+  type ClientSocket,
+  closeClients,
+  collect,
+  connectClient,
+  disconnected,
+  eventually,
+  type GatewayServer,
+  nextEvent,
+  startGateway,
+} from "../support/gateway";
+import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
+
+let database: TestDatabase;
+let api: ApiServer;
+let gw: GatewayServer;
+let alice: LoggedIn;
+let bob: LoggedIn;
+let chatId: string;
+const bus = createMemoryBus();
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  api = await startApi({ db: database.db, bus });
+  gw = await startGateway({ db: database.db, bus });
+  [alice, bob] = await Promise.all([registerAndLogin(http(api.url), "alice"), registerAndLogin(http(api.url), "bob")]);
+  chatId = await chatWith(alice, [bob]);
+});
+
+afterAll(async () => {
+  closeClients();
+  await gw?.close();
+  await api?.close();
+  await database?.drop();
+});
+
+async function joined(user: LoggedIn, chat = chatId): Promise<ClientSocket> {
+  const socket = await connectClient(gw.url, { token: user.token });
+  const res = await ask(socket, "chat:join", { chat_id: chat });
+  if (!res.ok) throw new Error(`join failed: ${res.error.code}`);
+  return socket;
+}
+
+describe("chat:join and chat:leave", () => {
+  it("joins a member and refuses anyone else with chat_forbidden", async () => {
+    const socket = await connectClient(gw.url, { token: alice.token });
+    expect(await ask(socket, "chat:join", { chat_id: chatId })).toEqual({ ok: true, chat_id: chatId, missed: [] });
+    const eve = await registerAndLogin(http(api.url), "eve");
+    const outsider = await connectClient(gw.url, { token: eve.token });
+    expect(await ask(outsider, "chat:join", { chat_id: chatId })).toEqual({ ok: false, error: { code: "chat_forbidden", message: expect.any(String) } });
+    const heard = collect(outsider, "message:new");
+    const seen = nextEvent(socket, "message:new");
+    await alice.http.post(`/chats/${chatId}/messages`, { text: "members only" });
+    await seen;
+    expect(heard).toEqual([]);
+  });
+
+  it("hands back the messages after `after`, oldest first, at most 100", async () => {
+    const chat = await chatWith(alice, [bob], "catch-up");
+    const stored: MessageView[] = [];
+    for (let i = 0; i < 105; i += 1) stored.push((await storeMessage(database.db, { chatId: chat, senderId: alice.user.id, text: `m${i}` })).message);
+    const socket = await connectClient(gw.url, { token: bob.token });
+    const recent = await ask(socket, "chat:join", { chat_id: chat, after: stored[101]!.id });
+    expect(recent.ok && recent.missed.map((m) => m.text)).toEqual(["m102", "m103", "m104"]);
+    const all = await ask(socket, "chat:join", { chat_id: chat, after: stored[0]!.id });
+    expect(all.ok && all.missed.length).toBe(100);
+    expect(all.ok && all.missed[0]!.text).toBe("m1");
+    expect(all.ok && all.missed[0]).toEqual(stored[1]);
+  });
+
+  it("stops delivering to a socket that left the chat and refuses its sends with not_in_chat", async () => {
+    const socket = await joined(bob);
+    expect(await ask(socket, "chat:leave", { chat_id: chatId })).toEqual({ ok: true });
+    const heard = collect(socket, "message:new");
+    const other = await joined(alice);
+    const echo = nextEvent(other, "message:new");
+    await ask(other, "message:send", { chat_id: chatId, text: "after leave" });
+    await echo;
+    expect(heard).toEqual([]);
+    expect(await ask(socket, "message:send", { chat_id: chatId, text: "x" })).toEqual({ ok: false, error: { code: "not_in_chat", message: expect.any(String) } });
+  });
+});
+
+describe("message:send", () => {
+  it("acknowledges with the stored message and delivers it to the room, the sender included", async () => {
+    const sender = await joined(alice);
+    const receiver = await joined(bob);
+    const toReceiver = nextEvent(receiver, "message:new");
+    const toSender = nextEvent(sender, "message:new");
+    const res = await ask(sender, "message:send", { chat_id: chatId, text: "héllo 👋", client_id: "c-1" });
+    expect(res).toEqual({
+      ok: true,
+      message: {
+        id: expect.stringMatching(/^\d+$/),
+        chat_id: chatId,
+        sender: { id: alice.user.id, username: alice.username },
+        text: "héllo 👋",
+        client_id: "c-1",
+        created_at: expect.any(String),
+      },
+    });
+    expect(await toReceiver).toEqual(res.ok && res.message);
+    expect(await toSender).toEqual(res.ok && res.message);
+    // A retry with the same client_id answers the same message and is not delivered twice.
+    const heard = collect(receiver, "message:new");
+    const retry = await ask(sender, "message:send", { chat_id: chatId, text: "héllo 👋", client_id: "c-1" });
+    expect(retry).toEqual(res);
+    const marker = nextEvent(receiver, "message:new");
+    await ask(sender, "message:send", { chat_id: chatId, text: "marker" });
+    await marker;
+    expect(heard.map((m) => m.text)).toEqual(["marker"]);
+  });
+
+  it("keeps one sender's messages in send order", async () => {
+    const sender = await joined(alice);
+    const receiver = await joined(bob);
+    const heard = collect(receiver, "message:new");
+    const acks = await Promise.all(Array.from({ length: 15 }, (_, i) => ask(sender, "message:send", { chat_id: chatId, text: `order ${i}` })));
+    const ids = acks.map((a) => (a.ok ? BigInt(a.message.id) : -1n));
+    expect([...ids].sort((a, b) => (a < b ? -1 : 1))).toEqual(ids);
+    await eventually(() => heard.length >= 15, 5_000, "15 deliveries");
+    expect(heard.map((m) => m.text)).toEqual(Array.from({ length: 15 }, (_, i) => `order ${i}`));
+  });
+
+  it("refuses sends over the per-socket rate as rate_limited", async () => {
+    const tight = await startGateway({ db: database.db, bus, limits: { messageBurst: 3, messagesPerSecond: 0.1 } });
+    try {
+      const socket = await connectClient(tight.url, { token: alice.token, chatId });
+      const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => ask(socket, "message:send", { chat_id: chatId, text: `burst ${i}` })));
+      expect(answers.filter((a) => a.ok)).toHaveLength(3);
+      expect(answers.filter((a) => !a.ok).map((a) => !a.ok && a.error.code)).toEqual(["rate_limited", "rate_limited"]);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it("answers malformed payloads with invalid_payload", async () => {
+    const socket = await joined(alice);
+    const bad: unknown[] = [
+      "text",
+      42,
+      null,
+      [chatId, "hi"],
+      {},
+      { chat_id: chatId },
+      { chat_id: "nope", text: "hi" },
+      { chat_id: chatId, text: "" },
+      { chat_id: chatId, text: "x".repeat(4001) },
+      { chat_id: chatId, text: "nul\u0000" },
+      { chat_id: chatId, text: "lone \ud800" },
+      { chat_id: chatId, text: 5 },
+      { chat_id: chatId, text: "hi", extra: true },
+      { chat_id: chatId, text: "hi", client_id: "x".repeat(65) },
+      JSON.parse(`{"chat_id":"${chatId}","text":"hi","__proto__":{"admin":true}}`),
+    ];
+    for (const payload of bad) {
+      const res = await ask(socket, "message:send", payload as never);
+      expect(res, JSON.stringify(payload)?.slice(0, 80)).toEqual({ ok: false, error: { code: "invalid_payload", message: expect.any(String) } });
+    }
+    expect((await ask(socket, "chat:join", { chat_id: chatId, after: "0" })).ok).toBe(false);
+    expect((await ask(socket, "chat:join", { chat_id: chatId, after: "-1" })).ok).toBe(false);
+    expect((await ask(socket, "auth:refresh", { token: 7 } as never)).ok).toBe(false);
+  });
+
+  it("survives junk: no ack callback, extra arguments, unknown events, and a payload over 16 KiB", async () => {
+    const socket = await joined(alice);
+    socket.emit("message:send", { chat_id: chatId, text: "no ack" } as never, undefined as never);
+    (socket as unknown as { emit(...a: unknown[]): void }).emit("message:send", { chat_id: chatId, text: "no ack at all" });
+    (socket as unknown as { emit(...a: unknown[]): void }).emit("chat:join");
+    (socket as unknown as { emit(...a: unknown[]): void }).emit("no:such:event", { a: 1 });
+    const extra = await (socket.timeout(5_000) as unknown as { emitWithAck(...a: unknown[]): Promise<unknown> }).emitWithAck("chat:join", { chat_id: chatId }, 42);
+    expect(extra).toEqual({ ok: false, error: { code: "invalid_payload", message: expect.any(String) } });
+    const unknown = await (socket.timeout(5_000) as unknown as { emitWithAck(...a: unknown[]): Promise<unknown> }).emitWithAck("no:such:event", {});
+    expect(unknown).toEqual({ ok: false, error: { code: "invalid_payload", message: "Unknown event" } });
+    expect((await ask(socket, "message:send", { chat_id: chatId, text: "still fine" })).ok).toBe(true);
+
+    // Over maxHttpBufferSize the connection is dropped; the gateway serves everyone else.
+    const bystander = await joined(bob);
+    const huge = await joined(alice);
+    const dropped = disconnected(huge);
+    huge.emit("message:send", { chat_id: chatId, text: "x".repeat(20 * 1024) }, () => undefined);
+    expect(await dropped).toMatch(/transport (close|error)/);
+    const heard = nextEvent(bystander, "message:new");
+    expect((await ask(socket, "message:send", { chat_id: chatId, text: "after the huge one" })).ok).toBe(true);
+    expect((await heard).text).toBe("after the huge one");
+  });
+});
+
+describe("member removal", () => {
+  it("takes a removed member's sockets out of the room and tells them chat:removed", async () => {
+    const carol = await registerAndLogin(http(api.url), "carol");
+    const chat = await chatWith(alice, [carol], "removal");
+    const a = await connectClient(gw.url, { token: carol.token, chatId: chat });
+    const b = await connectClient(gw.url, { token: carol.token, chatId: chat });
+    const removed = [nextEvent(a, "chat:removed"), nextEvent(b, "chat:removed")];
+    expect((await alice.http.delete(`/chats/${chat}/members/${carol.user.id}`)).status).toBe(204);
+    expect(await Promise.all(removed)).toEqual([{ chat_id: chat }, { chat_id: chat }]);
+    const heard = collect(a, "message:new");
+    const owner = await joined(alice, chat);
+    const echo = nextEvent(owner, "message:new");
+    await ask(owner, "message:send", { chat_id: chat, text: "after removal" });
+    await echo;
+    expect(heard).toEqual([]);
+    expect((await ask(a, "message:send", { chat_id: chat, text: "let me in" })).ok).toBe(false);
+    expect((await ask(a, "chat:join", { chat_id: chat })).ok).toBe(false);
+  });
+});
+
+describe("auth:refresh and expiry", () => {
+  it("accepts a newer token of the same session and refuses any other", async () => {
+    const socket = await connectClient(gw.url, { token: bob.token });
+    const renewed = await http(api.url).post("/token/refresh", { refresh_token: bob.refreshToken });
+    expect(renewed.status).toBe(200);
+    bob = { ...bob, token: renewed.body.token, refreshToken: renewed.body.refresh_token, http: http(api.url).as(renewed.body.token) };
+    expect(await ask(socket, "auth:refresh", { token: renewed.body.token })).toEqual({ ok: true, expires_at: renewed.body.expires_at });
+
+    const other = await http(api.url).post("/login", { username: bob.username, password: bob.password });
+    const tokens = new TokenService([TEST_SECRET], 900);
+    const expired = tokens.sign(bob.user.id, bob.sessionId, new Date(Date.now() - 5_000)).token;
+    const invalid = { ok: false, error: { code: "invalid_token", message: expect.any(String) } };
+    expect(await ask(socket, "auth:refresh", { token: other.body.token })).toEqual(invalid); // another session
+    expect(await ask(socket, "auth:refresh", { token: alice.token })).toEqual(invalid); // another user
+    expect(await ask(socket, "auth:refresh", { token: "garbage" })).toEqual(invalid);
+    expect(await ask(socket, "auth:refresh", { token: expired })).toEqual({ ok: false, error: { code: "token_expired", message: expect.any(String) } });
+    expect(socket.connected).toBe(true);
+  });
+
+  it("answers session_revoked to a refresh of a revoked session, then ends the socket", async () => {
+    const frank = await registerAndLogin(http(api.url), "frank");
+    const socket = await connectClient(gw.url, { token: frank.token });
+    // Revoked behind the bus's back, so only the refresh can notice.
+    await database.db.updateTable("sessions").set({ revoked_at: new Date() }).where("id", "=", frank.sessionId).execute();
+    const ended = nextEvent(socket, "session:ended");
+    const gone = disconnected(socket);
+    expect(await ask(socket, "auth:refresh", { token: frank.token })).toEqual({ ok: false, error: { code: "session_revoked", message: expect.any(String) } });
+    expect(await ended).toEqual({ reason: "revoked" });
+    expect(await gone).toBe("io server disconnect");
+  });
+
+  it("warns, then ends and disconnects a socket whose token expires, unless it refreshed", async () => {
+    const shortApi = await startApi({ db: database.db, bus, env: { ACCESS_TOKEN_TTL: "3s" } });
+    try {
+      const [grace, hank] = await Promise.all([registerAndLogin(http(shortApi.url), "grace"), registerAndLogin(http(shortApi.url), "hank")]);
+      const lapsing = await connectClient(gw.url, { token: grace.token });
+      const expiring = nextEvent(lapsing, "session:expiring");
+      const ended = nextEvent(lapsing, "session:ended", 8_000);
+      const gone = disconnected(lapsing, 8_000);
+      const refreshed = await connectClient(gw.url, { token: hank.token });
+      const firstExp = JSON.parse(Buffer.from(hank.token.split(".")[1]!, "base64url").toString()).exp as number;
+      const hankEnded = collect(refreshed, "session:ended");
+
+      // A token of the same session from the normal-lifetime api.
+      const renewed = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
+      expect((await ask(refreshed, "auth:refresh", { token: renewed.body.token })).ok).toBe(true);
+
+      expect(await expiring).toEqual({ expires_at: new Date(JSON.parse(Buffer.from(grace.token.split(".")[1]!, "base64url").toString()).exp * 1000).toISOString() });
+      expect(await ended).toEqual({ reason: "expired" });
+      expect(await gone).toBe("io server disconnect");
+
+      // Past the first token's exp (plus the second the contract allows), the refreshed socket lives on.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstExp * 1000 + 1_200 - Date.now())));
+      expect(hankEnded).toEqual([]);
+      expect(refreshed.connected).toBe(true);
+    } finally {
+      await shortApi.close();
+    }
+  });
+});

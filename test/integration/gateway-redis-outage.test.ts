@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ApiServer, startApi } from "../support/api-server";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import {
+  ask,
+  chatWith,
+  type ClientSocket,
+  closeClients,
+  collect,
+  connectClient,
+  disconnected,
+  eventually,
+  type GatewayServer,
+  nextEvent,
+  refusal,
+  startGateway,
+} from "../support/gateway";
+import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
+import { type RedisServer, startRedisServer } from "../support/redis-server";
+
+let database: TestDatabase;
+let redis: RedisServer;
+let api: ApiServer;
+let gateways: GatewayServer[] = [];
+
+beforeAll(async () => {
+  [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
+  api = await startApi({ db: database.db, redisUrl: redis.url });
+  gateways = await Promise.all([1, 2, 3].map((n) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${n}` })));
+  await allReady(true);
+});
+
+afterAll(async () => {
+  closeClients();
+  await Promise.all(gateways.map((g) => g.close()));
+  await api?.close();
+  await redis?.stop();
+  await database?.drop();
+});
+
+async function allReady(ready: boolean, timeoutMs = 10_000): Promise<void> {
+  await eventually(
+    async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok === ready),
+    timeoutMs,
+    ready ? "every gateway ready" : "every gateway to report Redis down",
+  );
+}
+
+/** Sends from `from` until `to` hears one (the adapter's re-subscription lands a moment after the link is back). */
+async function deliveredAcross(from: ClientSocket, to: ClientSocket, chatId: string, tries = 40): Promise<void> {
+  for (let i = 0; i < tries; i += 1) {
+    const text = `probe ${i}`;
+    const heard = nextEvent(to, "message:new", 250).catch(() => undefined);
+    expect((await ask(from, "message:send", { chat_id: chatId, text })).ok).toBe(true);
+    let message = await heard;
+    // A probe from an earlier try may arrive late: keep listening briefly for this one.
+    while (message && message.text !== text) message = await nextEvent(to, "message:new", 250).catch(() => undefined);
+    if (message) return;
+  }
+  throw new Error("cross-gateway delivery did not resume");
+}
+
+describe("Redis goes away and comes back", () => {
+  let alice: LoggedIn;
+  let bob: LoggedIn;
+  let carol: LoggedIn;
+  let dave: LoggedIn;
+
+  it("keeps gateways serving local rooms, refuses revoked tokens, and resumes everything after a restart", async () => {
+    [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map((p) => registerAndLogin(http(api.url), p)));
+    const chatId = await chatWith(alice, [bob, carol]);
+    const [gw1, gw2, gw3] = gateways as [GatewayServer, GatewayServer, GatewayServer];
+    const a1 = await connectClient(gw1.url, { token: alice.token, chatId });
+    const c1 = await connectClient(gw1.url, { token: carol.token, chatId });
+    const b2 = await connectClient(gw2.url, { token: bob.token, chatId });
+    const daveSockets = [await connectClient(gw2.url, { token: dave.token }), await connectClient(gw3.url, { token: dave.token })];
+    await deliveredAcross(a1, b2, chatId);
+
+    await redis.kill();
+    await allReady(false);
+    const seenByA1 = collect(a1, "message:new");
+    const seenByB2 = collect(b2, "message:new");
+
+    // Gateways stay up and local rooms keep working: a message from gw1 reaches gw1's sockets.
+    for (const g of gateways) expect((await fetch(`${g.url}/healthz`)).status).toBe(200);
+    const local = nextEvent(c1, "message:new");
+    const sent = await ask(a1, "message:send", { chat_id: chatId, text: "during the outage" });
+    expect(sent.ok).toBe(true);
+    expect((await local).text).toBe("during the outage");
+    // The message is stored: anyone catches up on it with chat:join {after}.
+    const catchUp = await connectClient(gw2.url, { token: bob.token });
+    const before = sent.ok ? String(BigInt(sent.message.id) - 1n) : "1";
+    const joined = await ask(catchUp, "chat:join", { chat_id: chatId, after: before });
+    expect(joined.ok && joined.missed.map((m) => m.text)).toEqual(["during the outage"]);
+
+    expect((await bob.http.post(`/chats/${chatId}/messages`, { text: "http during the outage" })).status).toBe(201);
+
+    // New handshakes need only PostgreSQL; a revocation made now is refused at once by every gateway.
+    expect((await http(api.url, dave.token).post("/logout")).status).toBe(204);
+    expect((await alice.http.delete(`/chats/${chatId}/members/${carol.user.id}`)).status).toBe(204);
+    for (const g of gateways) expect((await refusal(g.url, { token: dave.token })).data?.code).toBe("session_revoked");
+
+    // Back on the same port: the sockets that missed the revocation and the removal are re-checked.
+    const ended = daveSockets.map((s) => Promise.all([nextEvent(s, "session:ended", 15_000), disconnected(s, 15_000)]));
+    const removed = nextEvent(c1, "chat:removed", 15_000);
+    await redis.restart();
+    for (const [event, reason] of await Promise.all(ended)) {
+      expect(event).toEqual({ reason: "revoked" });
+      expect(reason).toBe("io server disconnect");
+    }
+    expect(await removed).toEqual({ chat_id: chatId });
+    await allReady(true, 15_000);
+
+    // What the cut-off gateways missed is delivered once they are back, once each.
+    const texts = (seen: { text: string }[]) => seen.map((m) => m.text).filter((t) => t.endsWith("during the outage")).sort();
+    await eventually(() => texts(seenByB2).length >= 2 && texts(seenByA1).length >= 2, 10_000, "the missed messages");
+    expect(texts(seenByB2)).toEqual(["during the outage", "http during the outage"]);
+    expect(texts(seenByA1)).toEqual(["during the outage", "http during the outage"]);
+
+    // Cross-gateway delivery resumes, from sockets and from the api alike.
+    await deliveredAcross(a1, b2, chatId);
+    await deliveredAcross(b2, a1, chatId);
+    await eventually(
+      async () => {
+        const heard = nextEvent(b2, "message:new", 500).catch(() => undefined);
+        await alice.http.post(`/chats/${chatId}/messages`, { text: "http after the outage" });
+        return (await heard)?.text === "http after the outage";
+      },
+      10_000,
+      "http messages to reach gw2 again",
+    );
+    expect(a1.connected && b2.connected).toBe(true);
+  });
+});

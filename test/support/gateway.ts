@@ -1,0 +1,201 @@
+import { createServer, type Server } from "node:http";
+import express from "express";
+import pino from "pino";
+import { io as connect, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
+import { createGateway, type Gateway, type GatewayLimits } from "../../gateway/app";
+import { type ControlBus, createRedisBus } from "../../shared/control-bus";
+import type { Db } from "../../shared/db/db";
+import { closeServer, listen } from "../../shared/process";
+import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type ServerToClientEvents } from "../../shared/socket-events";
+import { testConfig } from "./api-server";
+import type { LoggedIn } from "./http";
+
+export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface GatewayServer {
+  url: string;
+  gateway: Gateway;
+  server: Server;
+  bus: ControlBus;
+  close(): Promise<void>;
+}
+
+/**
+ * One gateway on a free loopback port with its own /healthz, /readyz, /metrics. With `redisUrl`
+ * it runs the Redis adapter and, unless a bus is given, its own Redis control-bus subscriber
+ * (as a separate gateway process would).
+ */
+export async function startGateway(options: {
+  db: Db;
+  bus?: ControlBus;
+  redisUrl?: string;
+  env?: Record<string, string>;
+  limits?: Partial<GatewayLimits>;
+  id?: string;
+}): Promise<GatewayServer> {
+  const config = testConfig({ ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}), ...options.env });
+  const logger = pino({ level: "silent" });
+  const id = options.id ?? `gw-${Math.random().toString(36).slice(2, 8)}`;
+  const ownBus = !options.bus;
+  if (!options.bus && !config.redisUrl) throw new Error("startGateway needs a bus or a redisUrl");
+  const bus = options.bus ?? createRedisBus({ url: config.redisUrl!, logger, name: id });
+  const app = express();
+  const server = createServer(app);
+  const gateway = createGateway({ httpServer: server, config, db: options.db, bus, logger, gatewayId: id, limits: options.limits });
+  app.use(gateway.routes);
+  const port = await listen(server, 0, "127.0.0.1");
+  return {
+    url: `http://127.0.0.1:${port}`,
+    gateway,
+    server,
+    bus,
+    async close() {
+      await gateway.close();
+      await closeServer(server);
+      if (ownBus) await bus.close();
+    },
+  };
+}
+
+export type ClientOptions = Partial<ManagerOptions & SocketOptions> & { token?: string; chatId?: string };
+
+/** Every client a test made, so `afterAll` can close them all. */
+const clients = new Set<ClientSocket>();
+
+/** A socket.io-client socket as an app makes it (path /ws), WebSocket only and no reconnection unless asked. */
+export function client(url: string, options: ClientOptions = {}): ClientSocket {
+  const { token, chatId, ...rest } = options;
+  const socket: ClientSocket = connect(url, {
+    path: SOCKET_PATH,
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    timeout: 5_000,
+    ...(token !== undefined ? { auth: { token } } : {}),
+    ...(chatId !== undefined ? { query: { chat_id: chatId } } : {}),
+    ...rest,
+  });
+  clients.add(socket);
+  return socket;
+}
+
+export function closeClients(): void {
+  for (const socket of clients) socket.disconnect();
+  clients.clear();
+}
+
+export class ConnectRefused extends Error {
+  constructor(
+    message: string,
+    readonly data: HandshakeErrorData | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** Resolves once connected; rejects with ConnectRefused (the `connect_error` message and data). */
+export function connected(socket: ClientSocket): Promise<ClientSocket> {
+  return new Promise((resolve, reject) => {
+    if (socket.connected) return resolve(socket);
+    const ok = () => {
+      socket.off("connect_error", bad);
+      resolve(socket);
+    };
+    const bad = (err: Error & { data?: HandshakeErrorData }) => {
+      socket.off("connect", ok);
+      reject(new ConnectRefused(err.message, err.data));
+    };
+    socket.once("connect", ok);
+    socket.once("connect_error", bad);
+  });
+}
+
+/** A connected socket, or the test fails with the refusal. */
+export const connectClient = (url: string, options: ClientOptions = {}) => connected(client(url, options));
+
+/** The refusal a handshake gets (`connect_error` message and data); fails if it connects. */
+export async function refusal(url: string, options: ClientOptions = {}): Promise<{ message: string; data: HandshakeErrorData | undefined }> {
+  const socket = client(url, options);
+  try {
+    await connected(socket);
+  } catch (err) {
+    if (err instanceof ConnectRefused) return { message: err.message, data: err.data };
+    throw err;
+  } finally {
+    socket.disconnect();
+  }
+  throw new Error("the handshake was accepted");
+}
+
+/** The next `event` on the socket (its first argument), within `timeoutMs`. */
+export function nextEvent<E extends keyof ServerToClientEvents>(
+  socket: ClientSocket,
+  event: E,
+  timeoutMs = 5_000,
+): Promise<Parameters<ServerToClientEvents[E]>[0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, on as never);
+      reject(new Error(`no ${event} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const on = (arg: Parameters<ServerToClientEvents[E]>[0]) => {
+      clearTimeout(timer);
+      resolve(arg);
+    };
+    socket.once(event, on as never);
+  });
+}
+
+/** Every `event` the socket receives from now on, in order. */
+export function collect<E extends keyof ServerToClientEvents>(socket: ClientSocket, event: E): Parameters<ServerToClientEvents[E]>[0][] {
+  const seen: Parameters<ServerToClientEvents[E]>[0][] = [];
+  socket.on(event, ((arg: Parameters<ServerToClientEvents[E]>[0]) => seen.push(arg)) as never);
+  return seen;
+}
+
+/** Resolves with the disconnect reason (at once if already disconnected). */
+export function disconnected(socket: ClientSocket, timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (socket.disconnected && !socket.active) return resolve("already disconnected");
+    const timer = setTimeout(() => reject(new Error(`still connected after ${timeoutMs} ms`)), timeoutMs);
+    socket.once("disconnect", (reason) => {
+      clearTimeout(timer);
+      resolve(reason);
+    });
+  });
+}
+
+/** Polls `condition` until it holds, failing after `timeoutMs` (no fixed sleeps in tests). */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** `emitWithAck` bounded in time (a lost answer fails the test instead of hanging it). */
+export function ask<E extends keyof ClientToServerEvents>(
+  socket: ClientSocket,
+  event: E,
+  payload: Parameters<ClientToServerEvents[E]>[0],
+  timeoutMs = 5_000,
+): Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]> {
+  return (socket.timeout(timeoutMs) as unknown as ClientSocket).emitWithAck(event as never, payload as never) as never;
+}
+
+/** A chat owned by `owner` that every one of `members` has joined (invite, then accept). */
+export async function chatWith(owner: LoggedIn, members: LoggedIn[], name = "room"): Promise<string> {
+  const created = await owner.http.post("/chats", { name, members: members.map((m) => m.username) });
+  if (created.status !== 201) throw new Error(`create chat failed: ${created.status} ${created.text}`);
+  const chatId: string = created.body.chat.id;
+  for (const member of members) {
+    const invites = await member.http.get("/invites");
+    const invite = (invites.body.invites as { id: string; chat: { id: string } }[]).find((i) => i.chat.id === chatId);
+    if (!invite) throw new Error("invite not found");
+    const accepted = await member.http.post(`/invites/${invite.id}/accept`);
+    if (accepted.status !== 200) throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);
+  }
+  return chatId;
+}
