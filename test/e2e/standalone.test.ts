@@ -1,26 +1,15 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt, ROOT as root } from "../support/build";
 import { client, newCredentials } from "../support/http";
+import { freePort } from "../support/redis-server";
 
-const root = resolve(__dirname, "../..");
 let dataDir: string;
 let port: number;
 const children = new Set<ChildProcess>();
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 /** `npm start` as a newcomer runs it (the compiled entry point), with no DATABASE_URL and no Redis. */
 async function start(): Promise<ChildProcess> {
@@ -60,7 +49,7 @@ const alive = (pid: number) => {
 };
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", root], { stdio: "inherit" });
+  await ensureBuilt();
   dataDir = mkdtempSync(join(tmpdir(), "wsac-standalone-"));
   chmodSync(dataDir, 0o755);
   port = await freePort();

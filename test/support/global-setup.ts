@@ -9,6 +9,8 @@ import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "../../shared
 declare module "vitest" {
   export interface ProvidedContext {
     pgAdminUrl: string;
+    /** Distinguishes this run, so dist/ is compiled once per run (test/support/build.ts). */
+    runId: string;
   }
 }
 
@@ -42,6 +44,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     url = embedded.connectionString;
   }
   project.provide("pgAdminUrl", url);
+  project.provide("runId", `${process.pid}-${Date.now()}`);
   return async () => {
     await embedded?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

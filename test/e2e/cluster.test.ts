@@ -1,0 +1,222 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway, startCluster } from "../support/cluster";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import { ask, chatWith, type ClientOptions, type ClientSocket, client as socketClient, closeClients, collect, connected, disconnected, eventually, nextEvent } from "../support/gateway";
+import { client, type LoggedIn, registerAndLogin } from "../support/http";
+import { type RedisServer, startRedisServer } from "../support/redis-server";
+
+// The cluster as operators run it: `npm run cluster` (pm2: api replicas, three gateways, nginx)
+// against a real PostgreSQL and Redis, used only through nginx with stock Socket.IO clients.
+
+let tdb: TestDatabase;
+let redis: RedisServer;
+let cluster: Cluster;
+let nextAddress = 2;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase({ migrate: false }); // the cluster's own migrate step runs them
+  redis = await startRedisServer();
+  cluster = await startCluster({ databaseUrl: tdb.url, redisUrl: redis.url });
+}, 180_000);
+
+afterAll(async () => {
+  closeClients();
+  await cluster?.stop();
+  await redis?.stop();
+  await tdb?.drop();
+}, 60_000);
+
+afterEach(() => closeClients());
+
+/** A socket through nginx from its own loopback address (nginx hashes on the client address). */
+function socketFrom(address: string, options: ClientOptions = {}): ClientSocket {
+  return socketClient(cluster.url, { agent: fromAddress(address) as never, localAddress: address, ...options } as ClientOptions);
+}
+
+/** Connects sockets from fresh addresses until one lands on a gateway not in `avoid`; returns it and its gateway. */
+async function placeSocket(options: ClientOptions, avoid: number[] = []): Promise<{ socket: ClientSocket; gateway: number }> {
+  for (let tries = 0; tries < 40; tries++) {
+    const address = `127.0.0.${nextAddress++}`;
+    const before = await socketsPerGateway(cluster.gatewayPorts);
+    const socket = await connected(socketFrom(address, options));
+    let gateway = -1;
+    await eventually(async () => {
+      const now = await socketsPerGateway(cluster.gatewayPorts);
+      gateway = now.findIndex((n, i) => n > before[i]!);
+      return gateway >= 0;
+    }, 5_000, "the socket to show up in a gateway's metrics");
+    if (!avoid.includes(gateway)) return { socket, gateway };
+    socket.disconnect();
+    await eventually(async () => (await socketsPerGateway(cluster.gatewayPorts))[gateway] === before[gateway], 5_000, "the extra socket to go");
+  }
+  throw new Error("could not place a socket on another gateway");
+}
+
+async function twoUsersInAChat(): Promise<{ a: LoggedIn; b: LoggedIn; chatId: string }> {
+  const http = client(cluster.url);
+  const a = await registerAndLogin(http, "ca");
+  const b = await registerAndLogin(http, "cb");
+  return { a, b, chatId: await chatWith(a, [b]) };
+}
+
+describe("the cluster under pm2 behind nginx", () => {
+  it("runs every process: nginx, api replicas in cluster mode and three gateways", async () => {
+    const procs = await cluster.processes();
+    const names = procs.map((p) => p.name).sort();
+    expect(names).toEqual(["api", "api", "gateway-1", "gateway-2", "gateway-3", "nginx"]);
+    expect(procs.every((p) => p.pm2_env.status === "online")).toBe(true);
+    for (const port of [cluster.port, cluster.apiPort, ...cluster.gatewayPorts]) expect(await listening(port)).toBe(true);
+    for (const port of cluster.gatewayPorts) expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const ready = await client(cluster.url).get("/readyz");
+    expect(ready.body).toEqual({ status: "ready", checks: { database: "up", redis: "up" } });
+  });
+
+  it("registers and logs in through nginx, recording the real client address and not a forged one", async () => {
+    const http = client(cluster.url);
+    const u = await registerAndLogin(http, "edge");
+    const login = await requestFrom("127.0.0.77", `${cluster.url}/login`, "POST", { username: u.username, password: u.password }, { "x-forwarded-for": "203.0.113.9" });
+    expect(login.status).toBe(200);
+    const sessions = await u.http.get("/sessions");
+    const s = sessions.body.sessions.find((x: { id: string }) => x.id === login.body.session_id);
+    expect(s.ip).toMatch(/127\.0\.0\.77$/);
+    // Bodies over 16 KiB stop at nginx, as at the services.
+    const big = await fetch(`${cluster.url}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "x".repeat(20_000), password: "y" }) });
+    expect(big.status).toBe(413);
+  });
+
+  it("carries sockets over WebSocket and over long-polling that upgrades, through nginx", async () => {
+    const { a, b, chatId } = await twoUsersInAChat();
+    const ws = await connected(socketFrom(`127.0.0.${nextAddress++}`, { token: a.token, chatId, transports: ["websocket"] }));
+    expect(ws.io.engine.transport.name).toBe("websocket");
+    const polling = socketFrom(`127.0.0.${nextAddress++}`, { token: b.token, chatId, transports: ["polling", "websocket"] });
+    await connected(polling);
+    await eventually(() => polling.io.engine.transport.name === "websocket", 10_000, "the upgrade to WebSocket");
+    const pollOnly = await connected(socketFrom(`127.0.0.${nextAddress++}`, { token: b.token, chatId, transports: ["polling"] }));
+    const received = nextEvent(pollOnly, "message:new");
+    const ack = await ask(ws, "message:send", { chat_id: chatId, text: "through nginx" });
+    expect(ack.ok).toBe(true);
+    expect((await received).text).toBe("through nginx");
+  });
+
+  it("lets clients on different gateways chat in one room, in order", async () => {
+    const { a, b, chatId } = await twoUsersInAChat();
+    const first = await placeSocket({ token: a.token, chatId });
+    const second = await placeSocket({ token: b.token, chatId }, [first.gateway]);
+    expect(second.gateway).not.toBe(first.gateway);
+    const seen = collect(second.socket, "message:new");
+    for (let i = 0; i < 10; i++) expect((await ask(first.socket, "message:send", { chat_id: chatId, text: `m${i}` })).ok).toBe(true);
+    await eventually(() => seen.length === 10, 5_000, "ten messages across gateways");
+    expect(seen.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+    const back = nextEvent(first.socket, "message:new");
+    await ask(second.socket, "message:send", { chat_id: chatId, text: "reply" });
+    expect((await back).text).toBe("reply");
+  });
+
+  it("ends a logged-out session's sockets on every gateway", async () => {
+    const { a } = await twoUsersInAChat();
+    const placed = [await placeSocket({ token: a.token })];
+    placed.push(await placeSocket({ token: a.token }, [placed[0]!.gateway]));
+    placed.push(await placeSocket({ token: a.token }, placed.map((p) => p.gateway)));
+    expect(new Set(placed.map((p) => p.gateway)).size).toBe(3);
+    const ended = placed.map((p) => nextEvent(p.socket, "session:ended"));
+    const gone = placed.map((p) => disconnected(p.socket));
+    expect((await a.http.post("/logout")).status).toBe(204);
+    for (const e of await Promise.all(ended)) expect(e).toEqual({ reason: "revoked" });
+    await Promise.all(gone);
+    const refused = socketFrom(`127.0.0.${nextAddress++}`, { token: a.token });
+    await expect(connected(refused)).rejects.toMatchObject({ message: "session_revoked" });
+  });
+
+  it("reconnects a client through nginx to a live gateway after kill -9 of its own, and pm2 brings that one back", async () => {
+    const { a, b, chatId } = await twoUsersInAChat();
+    const watcher = await placeSocket({ token: b.token, chatId });
+    const victim = await placeSocket({ token: a.token, chatId, reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 1_000 }, [watcher.gateway]);
+    const name = `gateway-${victim.gateway + 1}`;
+    const before = (await cluster.processes()).find((p) => p.name === name)!;
+    const reconnected = new Promise<number>((resolve) => victim.socket.io.once("reconnect", () => resolve(Date.now())));
+    const killedAt = Date.now();
+    process.kill(before.pid, "SIGKILL");
+    const at = await Promise.race([reconnected, new Promise<number>((_, rej) => setTimeout(() => rej(new Error("no reconnect within 15 s")), 15_000))]);
+    process.stdout.write(`cluster: client reconnected ${at - killedAt} ms after kill -9 of ${name}\n`);
+    // It keeps chatting, and the room (from chat_id on the handshake) is back.
+    const got = nextEvent(watcher.socket, "message:new");
+    expect((await ask(victim.socket, "message:send", { chat_id: chatId, text: "still here" })).ok).toBe(true);
+    expect((await got).text).toBe("still here");
+    await eventually(async () => {
+      const now = (await cluster.processes()).find((p) => p.name === name);
+      return !!now && now.pid !== before.pid && now.pm2_env.status === "online" && now.pm2_env.restart_time > before.pm2_env.restart_time;
+    }, 20_000, "pm2 to restart the killed gateway");
+    await eventually(async () => (await fetch(`http://127.0.0.1:${cluster.gatewayPorts[victim.gateway]}/readyz`).then((r) => r.status, () => 0)) === 200, 20_000, "the restarted gateway to be ready");
+  }, 60_000);
+
+  it("loses no message across a pm2 reload of every gateway, and the clients reconnect", async () => {
+    const { a, b, chatId } = await twoUsersInAChat();
+    const opts = { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 1_000 };
+    const sender = await placeSocket({ token: a.token, chatId, ...opts });
+    const reader = await placeSocket({ token: b.token, chatId, ...opts }, [sender.gateway]);
+    const total = 30;
+    const acked: string[] = [];
+    let drops = 0;
+    sender.socket.on("disconnect", () => drops++);
+    reader.socket.on("disconnect", () => drops++);
+    // The sender retries an unanswered send with the same client_id: at most once stored.
+    const sending = (async () => {
+      for (let i = 0; i < total; i++) {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          if (Date.now() > deadline) throw new Error(`message ${i} never acknowledged`);
+          if (!sender.socket.connected) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          const ack = await ask(sender.socket, "message:send", { chat_id: chatId, text: `r${i}`, client_id: `reload-${i}` }, 2_000).catch(() => undefined);
+          if (ack?.ok) {
+            acked.push(ack.message.id);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.pm2("reload", "/^gateway-/");
+    await sending;
+    expect(acked).toHaveLength(total);
+    // The reload really happened under the clients: both were cut off and came back.
+    expect(drops).toBeGreaterThanOrEqual(2);
+    const stored = await a.http.get(`/chats/${chatId}/messages?limit=100`);
+    const texts = stored.body.messages.map((m: { text: string }) => m.text).reverse();
+    expect(texts).toEqual(Array.from({ length: total }, (_, i) => `r${i}`));
+    await eventually(() => sender.socket.connected && reader.socket.connected, 15_000, "both clients to be reconnected");
+    const got = nextEvent(reader.socket, "message:new");
+    await ask(sender.socket, "message:send", { chat_id: chatId, text: "after reload" });
+    expect((await got).text).toBe("after reload");
+    const procs = await cluster.processes();
+    expect(procs.filter((p) => p.name.startsWith("gateway-")).every((p) => p.pm2_env.status === "online")).toBe(true);
+  }, 90_000);
+
+  it("never writes a token to nginx's access log", async () => {
+    const { a, chatId } = await twoUsersInAChat();
+    const viaQuery = await connected(socketFrom(`127.0.0.${nextAddress++}`, { query: { token: a.token, chat_id: chatId }, transports: ["polling"] }));
+    await ask(viaQuery, "chat:join", { chat_id: chatId });
+    await client(cluster.url).get(`/me?access_token=${a.token}&x=1`);
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const log = readFileSync(join(cluster.env.CLUSTER_RUN_DIR!, "logs", "access.log"), "utf8");
+    expect(log).toContain("/ws/?[masked]");
+    expect(log).toContain("/me?[masked]");
+    expect(log).not.toContain(a.token);
+    expect(log).not.toContain(a.token.split(".")[2]!);
+  });
+
+  it("npm run cluster:stop leaves no listening port and no process", async () => {
+    await cluster.stop();
+    for (const port of [cluster.port, cluster.apiPort, ...cluster.gatewayPorts]) expect(await listening(port)).toBe(false);
+    const { execFileSync } = await import("node:child_process");
+    const ps = execFileSync("ps", ["-eo", "stat=,args="], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => !l.startsWith("Z") && (l.includes(cluster.runDir) || /dist\/bin\/(api|gateway)\.js/.test(l) || l.includes(cluster.env.PM2_HOME!)));
+    expect(ps).toEqual([]);
+  }, 60_000);
+});
