@@ -4,7 +4,7 @@ import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/cont
 import { createDb, type Db } from "../shared/db/db";
 import { migrateToLatest } from "../shared/db/migrate";
 import type { Cleanup } from "../shared/process";
-import { createRedis, type Redis } from "../shared/redis";
+import { createRedis, quitRedis, type Redis } from "../shared/redis";
 
 export interface Services {
   db: Db;
@@ -44,7 +44,7 @@ export async function connectServices(
     redis = createRedis({ url: config.redisUrl, logger, name: options.name });
     bus = createRedisBus({ url: config.redisUrl, logger, name: options.name });
     const r = redis;
-    cleanups.unshift(() => r.quit().catch(() => r.disconnect()));
+    cleanups.unshift(() => quitRedis(r));
   } else {
     bus = createMemoryBus();
   }

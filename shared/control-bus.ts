@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { MessageView } from "./contracts";
-import { createRedis, type Redis } from "./redis";
+import { createRedis, quitRedis, type Redis } from "./redis";
 
 /**
  * What the api tells every gateway. The api publishes after the database change has committed;
@@ -53,22 +53,6 @@ export function createMemoryBus(): ControlBus {
     link: () => "up",
     onLink: () => () => undefined,
   };
-}
-
-/**
- * Ends a client without hanging: QUIT when connected (bounded to a second), else a plain
- * disconnect, which also stops the reconnect loop (a QUIT sent during an outage would be queued
- * forever, or rejected while the client keeps reconnecting).
- */
-export async function quitRedis(client: Redis): Promise<void> {
-  if (client.status === "ready") {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, 1_000);
-    });
-    await Promise.race([client.quit().catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
-  }
-  client.disconnect();
 }
 
 /** Many processes: Redis pub/sub on one channel, one subscriber connection per process. */

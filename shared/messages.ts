@@ -80,3 +80,19 @@ export async function listMessages(db: Db, chatId: string, q: HistoryQuery): Pro
     .execute();
   return rows.map(view);
 }
+
+/** Messages of any of `chatIds` stored since `from`, oldest first (catch-up after a Redis outage). */
+export async function messagesSince(db: Db, chatIds: string[], from: Date, limit: number): Promise<MessageView[]> {
+  if (chatIds.length === 0 || limit <= 0) return [];
+  const rows = await db
+    .selectFrom("messages as m")
+    .innerJoin("users", "users.id", "m.sender_id")
+    .selectAll("m")
+    .select("users.username")
+    .where("m.chat_id", "in", chatIds)
+    .where("m.created_at", ">=", from)
+    .orderBy("m.id", "asc")
+    .limit(limit)
+    .execute();
+  return rows.map(view);
+}

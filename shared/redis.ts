@@ -54,3 +54,19 @@ export async function pingRedis(client: Redis): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Ends a client without hanging: QUIT when connected (bounded to a second), else a plain
+ * disconnect, which also stops the reconnect loop (a QUIT sent during an outage would be queued
+ * forever, or rejected while the client keeps reconnecting).
+ */
+export async function quitRedis(client: Redis): Promise<void> {
+  if (client.status === "ready") {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1_000);
+    });
+    await Promise.race([client.quit().catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+  }
+  client.disconnect();
+}

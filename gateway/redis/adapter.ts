@@ -1,6 +1,6 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Logger } from "pino";
-import { quitRedis } from "../../shared/control-bus";
+import { quitRedis } from "../../shared/redis";
 import { createRedis, type Redis } from "../../shared/redis";
 
 export type RedisOption = { url: string } | { pub: Redis; sub: Redis };

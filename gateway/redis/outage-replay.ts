@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { MessageView } from "../../shared/contracts";
 import type { Db } from "../../shared/db/db";
+import { messagesSince } from "../../shared/messages";
 import { type GatewayServer, rooms } from "../socket/types";
 
 export interface OutageReplayOptions {
@@ -65,29 +65,12 @@ export class OutageReplay {
     const from = new Date(since - this.marginMs);
     let replayed = 0;
     for (let i = 0; i < chats.length && replayed < this.max; i += BATCH) {
-      const rows = await this.db
-        .selectFrom("messages as m")
-        .innerJoin("users", "users.id", "m.sender_id")
-        .selectAll("m")
-        .select("users.username")
-        .where("m.chat_id", "in", chats.slice(i, i + BATCH))
-        .where("m.created_at", ">=", from)
-        .orderBy("m.id", "asc")
-        .limit(this.max - replayed)
-        .execute();
-      for (const row of rows) {
-        const id = String(row.id);
+      const batch = await messagesSince(this.db, chats.slice(i, i + BATCH), from, this.max - replayed);
+      for (const message of batch) {
+        const id = message.id;
         if (this.recent.has(id)) continue;
-        const message: MessageView = {
-          id,
-          chat_id: row.chat_id,
-          sender: { id: row.sender_id, username: row.username },
-          text: row.text,
-          client_id: row.client_id,
-          created_at: row.created_at.toISOString(),
-        };
         this.delivered(id);
-        this.io.local.to(rooms.chat(row.chat_id)).emit("message:new", message);
+        this.io.local.to(rooms.chat(message.chat_id)).emit("message:new", message);
         replayed += 1;
       }
     }

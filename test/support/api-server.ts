@@ -6,7 +6,7 @@ import { type Config, loadConfig } from "../../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../../shared/control-bus";
 import type { Db } from "../../shared/db/db";
 import { closeServer, listen } from "../../shared/process";
-import { createRedis, type Redis } from "../../shared/redis";
+import { createRedis, quitRedis, type Redis } from "../../shared/redis";
 
 export const TEST_SECRET = "test-secret-that-is-long-enough-0123456789";
 
@@ -66,7 +66,7 @@ export async function startApi(options: {
       server.closeAllConnections();
       await api.close();
       if (ownBus) await bus.close();
-      await redis?.quit().catch(() => redis.disconnect());
+      if (redis) await quitRedis(redis);
     },
   };
 }
