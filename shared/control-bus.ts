@@ -34,6 +34,9 @@ export interface ControlBus {
 }
 
 export const CONTROL_CHANNEL = "wsac:control";
+/** Held events past this age are dropped: gateways re-check their sockets against PostgreSQL when their own link returns. */
+const OUTBOX_MAX_AGE_MS = 10 * 60_000;
+const OUTBOX_MAX = 10_000;
 
 /** One process: api and gateway share this emitter (npm start, tests). */
 export function createMemoryBus(): ControlBus {
@@ -104,12 +107,43 @@ export function createRedisBus(options: { url: string; logger: Logger; name: str
     });
   };
 
+  // Events that could not be published wait here (bounded) and go out when this process's
+  // Redis link is back: a gateway whose own link never dropped would otherwise never hear of them.
+  const outbox: { raw: string; at: number }[] = [];
+  let flushing = false;
+  const flush = async () => {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (outbox.length > 0 && pub.status === "ready") {
+        const next = outbox[0]!;
+        if (Date.now() - next.at <= OUTBOX_MAX_AGE_MS) await pub.publish(CONTROL_CHANNEL, next.raw);
+        outbox.shift();
+      }
+    } catch {
+      // Still unreachable: the next "ready" tries again.
+    } finally {
+      flushing = false;
+    }
+  };
+  pub.on("ready", () => {
+    if (outbox.length > 0) {
+      log.info({ pending: outbox.length }, "publishing control events held during the Redis outage");
+      void flush();
+    }
+  });
+
   return {
     async publish(event) {
+      const raw = JSON.stringify(event);
       try {
-        await pub.publish(CONTROL_CHANNEL, JSON.stringify(event));
+        if (outbox.length > 0) throw new Error("earlier events are still waiting");
+        await pub.publish(CONTROL_CHANNEL, raw);
       } catch (err) {
-        log.warn({ err: (err as Error).message, type: event.type }, "control event not published (redis unavailable)");
+        if (outbox.length >= OUTBOX_MAX) outbox.shift();
+        outbox.push({ raw, at: Date.now() });
+        log.warn({ err: (err as Error).message, type: event.type, pending: outbox.length }, "control event held until Redis is back");
+        void flush();
       }
     },
     subscribe(handler) {
