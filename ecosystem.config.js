@@ -24,8 +24,8 @@ const gatewayPorts = Array.from({ length: GATEWAYS }, (_, i) => API_PORT + 1 + i
 const nginxBin = [process.env.NGINX_BIN, "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].find((p) => p && fs.existsSync(p));
 const nginxConf = renderNginxConfig({ runDir, listen: String(LISTEN), gatewayPorts, apiPorts: [API_PORT] });
 
-// Shared by every node process: the proxy on loopback is trusted for X-Forwarded-For; pm2's
-// SIGINT/SIGTERM gets a graceful stop within kill_timeout.
+// Shared by every node process: they listen on loopback only (nginx is the one way in), trust
+// the proxy on loopback for X-Forwarded-For, and stop gracefully on pm2's SIGINT within kill_timeout.
 const common = {
   cwd: root,
   autorestart: true,
@@ -36,7 +36,7 @@ const common = {
   merge_logs: true,
   time: false,
 };
-const env = (extra) => ({ NODE_ENV: process.env.NODE_ENV || "development", TRUST_PROXY: "loopback", DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL, ...extra });
+const env = (extra) => ({ NODE_ENV: process.env.NODE_ENV || "development", HOST: "127.0.0.1", TRUST_PROXY: "loopback", DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL, ...extra });
 
 module.exports = {
   apps: [
