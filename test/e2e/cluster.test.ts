@@ -69,6 +69,9 @@ describe("the cluster under pm2 behind nginx", () => {
     for (const port of cluster.gatewayPorts) expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     const ready = await client(cluster.url).get("/readyz");
     expect(ready.body).toEqual({ status: "ready", checks: { database: "up", redis: "up" } });
+    // Metrics are scraped from each process's own port, never served on the public origin.
+    expect((await fetch(`${cluster.url}/metrics`)).status).toBe(404);
+    for (const port of [cluster.apiPort, ...cluster.gatewayPorts]) expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain("process_cpu_seconds_total");
   });
 
   it("registers and logs in through nginx, recording the real client address and not a forged one", async () => {
