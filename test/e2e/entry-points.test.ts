@@ -1,0 +1,62 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt, ROOT } from "../support/build";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+
+const run = promisify(execFile);
+
+/** Runs a compiled entry point as npm scripts do; resolves with its exit code and output. */
+async function entry(script: string, env: Record<string, string>, args: string[] = []) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "NODE_ENV", "PORT"].includes(k)));
+  try {
+    const { stdout, stderr } = await run(process.execPath, [join(ROOT, "dist/bin", script), ...args], { cwd: ROOT, env: { ...clean, LOG_LEVEL: "warn", ...env }, timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout: string; stderr: string };
+    return { code: e.code ?? -1, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let tdb: TestDatabase;
+beforeAll(async () => {
+  await ensureBuilt();
+  tdb = await createTestDatabase({ migrate: false });
+}, 120_000);
+afterAll(async () => {
+  await tdb?.drop();
+});
+
+describe("entry points", () => {
+  it("stop at start with one clear line naming a bad variable", async () => {
+    for (const [script, env, variable] of [
+      ["standalone.js", { ACCESS_TOKEN_TTL: "soon" }, "ACCESS_TOKEN_TTL"],
+      ["api.js", { PORT: "eighty", DATABASE_URL: tdb.url }, "PORT"],
+      ["gateway.js", { DATABASE_URL: "mysql://nope" }, "DATABASE_URL"],
+      ["standalone.js", { NODE_ENV: "production" }, "JWT_SECRET"],
+      ["api.js", { NODE_ENV: "production", JWT_SECRET: "too-short", DATABASE_URL: tdb.url }, "JWT_SECRET"],
+    ] as const) {
+      const res = await entry(script, env);
+      expect(res.code, `${script} ${JSON.stringify(env)}`).toBe(1);
+      const lines = res.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^Invalid configuration: ${variable} `));
+    }
+  });
+
+  it("npm run migrate applies the migrations to DATABASE_URL, and `down` reverts the latest", async () => {
+    const tables = async () =>
+      (await sql<{ n: string }>`select tablename as n from pg_tables where schemaname = 'public' and tablename not like 'kysely_%'`.execute(tdb.db)).rows.map((r) => r.n).sort();
+    expect(await tables()).toEqual([]);
+    expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
+    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
+    expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
+    expect((await entry("migrate.js", { DATABASE_URL: tdb.url }, ["down"])).code).toBe(0);
+    expect(await tables()).toEqual(["refresh_tokens", "sessions", "users"]);
+    const missing = await entry("migrate.js", {});
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/DATABASE_URL/);
+  });
+});
