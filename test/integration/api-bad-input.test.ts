@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb } from "../../shared/db/db";
 import { type ApiServer, startApi } from "../support/api-server";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { startTcpProxy } from "../support/tcp-proxy";
 import { type Client, client, type LoggedIn, registerAndLogin } from "../support/http";
 
 let tdb: TestDatabase;
@@ -198,6 +199,35 @@ describe("PostgreSQL unavailable", () => {
     } finally {
       await down.close();
       await deadDb.destroy();
+    }
+  });
+
+  it("recovers by itself when PostgreSQL comes back", async () => {
+    const target = new URL(tdb.url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(tdb.url);
+    viaProxy.port = String(proxy.port);
+    const db = createDb({ url: viaProxy.toString(), logger: pino({ level: "silent" }) });
+    const flaky = await startApi({ db });
+    try {
+      const c = client(flaky.url).as(user.token);
+      expect((await c.get("/me")).status).toBe(200);
+      await proxy.cut();
+      const down = await c.get("/me");
+      expect(down.status).toBe(503);
+      expect(down.body.code).toBe("unavailable");
+      await proxy.restore();
+      let status = 0;
+      for (let i = 0; i < 40 && status !== 200; i++) {
+        status = (await c.get("/me")).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+      expect((await client(flaky.url).get("/readyz")).status).toBe(200);
+    } finally {
+      await flaky.close();
+      await db.destroy();
+      await proxy.close();
     }
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiServer, startApi } from "../support/api-server";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { closeClients, connectClient, disconnected, eventually, nextEvent, startGateway, type GatewayServer } from "../support/gateway";
-import { startTcpProxy, type TcpProxy } from "../support/gateway-tcp-proxy";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
 import { client, registerAndLogin } from "../support/http";
 import { type RedisServer, startRedisServer } from "../support/redis-server";
 

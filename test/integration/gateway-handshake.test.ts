@@ -19,7 +19,7 @@ import {
   refusal,
   startGateway,
 } from "../support/gateway";
-import { startTcpProxy, type TcpProxy } from "../support/gateway-tcp-proxy";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
 import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
 import { freePort } from "../support/redis-server";
 
