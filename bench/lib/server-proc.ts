@@ -1,0 +1,122 @@
+/**
+ * A server under test, in its own process (forked by bench/run.ts with --expose-gc):
+ *   BENCH_MODE=ours  one gateway exactly as bin/gateway.ts wires it (PostgreSQL, Redis adapter, Redis control bus)
+ *   BENCH_MODE=bare  a bare Socket.IO server: same version, path /ws, transports; accepts any connection
+ *   BENCH_MODE=api   one api replica (production argon2 defaults), Redis bus and rate limits
+ * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `stop`.
+ */
+import { readdirSync } from "node:fs";
+import { createServer } from "node:http";
+import express from "express";
+import pino from "pino";
+import { Server } from "socket.io";
+import { createApi } from "../../api/app";
+import { createGateway } from "../../gateway/app";
+import { loadConfig } from "../../shared/config";
+import { LIMITS } from "../../shared/contracts";
+import { createRedisBus } from "../../shared/control-bus";
+import { createDb } from "../../shared/db/db";
+import { createLogger } from "../../shared/logger";
+import { closeServer, listen } from "../../shared/process";
+import { createRedis } from "../../shared/redis";
+import { SOCKET_PATH } from "../../shared/socket-events";
+import { serve, sleep } from "./ipc";
+
+const mode = process.env.BENCH_MODE;
+const name = process.env.BENCH_CHILD_NAME ?? mode ?? "server";
+
+async function main() {
+  const server = createServer();
+  let sockets = () => 0;
+  let close = async () => undefined as unknown;
+
+  if (mode === "bare") {
+    const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
+    io.on("connection", () => undefined);
+    sockets = () => io.of("/").sockets.size;
+    close = () => io.close();
+  } else if (mode === "ours" || mode === "api") {
+    const config = loadConfig({
+      dotenv: false,
+      env: {
+        NODE_ENV: "production",
+        DATABASE_URL: process.env.BENCH_DATABASE_URL,
+        REDIS_URL: process.env.BENCH_REDIS_URL,
+        JWT_SECRET: process.env.BENCH_JWT_SECRET,
+        LOG_LEVEL: "info",
+        LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
+        LOGIN_MAX_FAILURES_PER_IP: "1000000",
+      },
+    });
+    // Production log level, written where it costs what a pipe would but nobody reads it.
+    const logger = createLogger({ level: "info", name, destination: pino.destination({ dest: "/dev/null", sync: false }) });
+    const db = createDb({ url: config.databaseUrl!, logger });
+    const bus = createRedisBus({ url: config.redisUrl!, logger, name });
+    const app = express();
+    app.disable("x-powered-by");
+    server.on("request", app);
+    if (mode === "ours") {
+      // Handshakes per address per minute: the default (600) would refuse the load generator; the limiter still runs.
+      const gateway = createGateway({ httpServer: server, config, db, bus, logger, gatewayId: name, limits: { handshakesPerIpPerMinute: 100_000_000 } });
+      app.use(gateway.routes);
+      sockets = () => gateway.io.of("/").sockets.size;
+      close = async () => {
+        await gateway.close();
+        await bus.close();
+        await db.destroy();
+      };
+    } else {
+      const redis = createRedis({ url: config.redisUrl!, logger, name });
+      const api = createApi({ config, db, logger, bus, redis });
+      await api.warmUp();
+      app.use(api.app);
+      close = async () => {
+        await closeServer(server);
+        server.closeAllConnections();
+        await api.close();
+        await bus.close();
+        await redis.quit().catch(() => redis.disconnect());
+        await db.destroy();
+      };
+    }
+  } else {
+    throw new Error(`BENCH_MODE must be ours, bare or api (got ${mode})`);
+  }
+
+  const port = await listen(server, 0, "127.0.0.1");
+  const gc = (globalThis as { gc?: () => void }).gc;
+  serve(
+    {
+      async mem() {
+        // Let pending closes and timers settle, then collect twice (weak refs, finalizers).
+        for (let i = 0; i < 3; i += 1) {
+          gc?.();
+          await sleep(100);
+        }
+        const m = process.memoryUsage();
+        return {
+          rss: m.rss,
+          heapUsed: m.heapUsed,
+          heapTotal: m.heapTotal,
+          external: m.external,
+          arrayBuffers: m.arrayBuffers,
+          sockets: sockets(),
+          fds: readdirSync("/proc/self/fd").length,
+          cpu: process.cpuUsage(),
+          gc: gc !== undefined,
+        };
+      },
+      cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
+      sockets: () => sockets(),
+    },
+    async () => {
+      await Promise.race([close(), sleep(4_000)]);
+    },
+  );
+  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid } });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
