@@ -3,12 +3,11 @@ import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
 import type { Db } from "../../shared/db/db";
 import { isAppError, isUnavailableError } from "../../shared/errors";
-import { isMember } from "../../shared/messages";
-import { requireActiveSession } from "../../shared/sessions";
 import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
 import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
 import type { GatewaySocket } from "../socket/types";
+import { SessionCheck } from "./session-check";
 
 type Handshake = GatewaySocket["handshake"];
 
@@ -78,12 +77,13 @@ export interface HandshakeDeps {
 /**
  * The Socket.IO middleware: token (signature with the pinned algorithm, then the session row in
  * PostgreSQL, read on every handshake so a revocation is refused as soon as it committed), then the
- * optional `chat_id` (format, then membership). A refusal reaches the client as `connect_error`
- * with `message` = code and `data` = `{ code, status }`.
+ * optional `chat_id` (format, then membership, read in the same query as the session). A refusal
+ * reaches the client as `connect_error` with `message` = code and `data` = `{ code, status }`.
  */
 export function authenticate(deps: HandshakeDeps) {
   const log = deps.logger.child({ module: "gateway:auth" });
   const limiter = new RateLimiterMemory({ keyPrefix: "handshake", points: deps.perIpPerMinute, duration: 60 });
+  const sessions = new SessionCheck(deps.db);
 
   const check = async (socket: GatewaySocket): Promise<void> => {
     if (deps.closing()) throw new HandshakeRefused("unavailable");
@@ -99,8 +99,8 @@ export function authenticate(deps: HandshakeDeps) {
     const claims = deps.tokens.verify(token);
     const chatId = handshakeChatId(socket.handshake);
     if (chatId !== undefined && !isUuid(chatId)) throw new HandshakeRefused("invalid_chat_id");
-    await requireActiveSession(deps.db, claims);
-    if (chatId !== undefined && !(await isMember(deps.db, chatId, claims.sub))) throw new HandshakeRefused("chat_forbidden");
+    const member = await sessions.check(claims, chatId);
+    if (chatId !== undefined && !member) throw new HandshakeRefused("chat_forbidden");
     socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp };
   };
 

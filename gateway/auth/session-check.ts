@@ -1,0 +1,110 @@
+import { sql } from "kysely";
+import type { Db } from "../../shared/db/db";
+import { AppError } from "../../shared/errors";
+import type { AccessClaims } from "../../shared/tokens";
+
+interface Request {
+  claims: AccessClaims;
+  chatId: string | undefined;
+  resolve(member: boolean | undefined): void;
+  reject(err: unknown): void;
+}
+
+interface Row {
+  i: string;
+  user_id: string | null;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  member: boolean | null;
+}
+
+export interface SessionCheckOptions {
+  /** Queries in flight at once (the rest of the pool stays free for events). Default 2. */
+  maxInFlight?: number;
+  /** Handshakes per query. Default 500. */
+  maxBatch?: number;
+}
+
+/**
+ * The handshake's database check: the session row (exists, same user, not revoked, not expired)
+ * and, when a chat is asked for, the membership, in one query. Handshakes that arrive while
+ * queries are in flight are checked together in the next one (one round trip for many), so each
+ * is read from PostgreSQL after it arrived: nothing is cached, a revocation that committed before
+ * a handshake began is always seen. Without load a check goes out on the next turn of the loop.
+ */
+export class SessionCheck {
+  private queue: Request[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxInFlight: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly db: Db,
+    options: SessionCheckOptions = {},
+  ) {
+    this.maxInFlight = options.maxInFlight ?? 2;
+    this.maxBatch = options.maxBatch ?? 500;
+  }
+
+  /**
+   * Resolves with the membership (undefined without `chatId`); throws AppError `session_revoked`
+   * or `token_expired` as `requireActiveSession` does, or the database's error.
+   */
+  check(claims: AccessClaims, chatId: string | undefined): Promise<boolean | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ claims, chatId, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    this.scheduled = true;
+    // The handshakes decoded in this turn of the event loop go in one query.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+      this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
+      this.inFlight += 1;
+      this.run(batch).finally(() => {
+        this.inFlight -= 1;
+        this.schedule();
+      });
+    }
+  }
+
+  private async run(batch: Request[]): Promise<void> {
+    let rows: Row[];
+    try {
+      const result = await sql<Row>`
+        select r.i::text as i, s.user_id, s.expires_at, s.revoked_at,
+          case when r.chat_id is null then null
+               else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
+        from unnest(${batch.map((b) => b.claims.sid)}::uuid[], ${batch.map((b) => b.claims.sub)}::uuid[], ${batch.map((b) => b.chatId ?? null)}::uuid[])
+          with ordinality as r(sid, user_id, chat_id, i)
+        left join sessions s on s.id = r.sid`.execute(this.db);
+      rows = result.rows;
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    const now = Date.now();
+    const byIndex = new Array<Row | undefined>(batch.length);
+    for (const row of rows) byIndex[Number(row.i) - 1] = row;
+    batch.forEach((b, k) => {
+      const row = byIndex[k];
+      if (!row || !row.user_id || row.user_id !== b.claims.sub || row.revoked_at) {
+        b.reject(new AppError("session_revoked", 401, "The session has been revoked"));
+      } else if (!row.expires_at || row.expires_at.getTime() <= now) {
+        b.reject(new AppError("token_expired", 401, "The session has expired"));
+      } else b.resolve(row.member ?? undefined);
+    });
+  }
+}
