@@ -5,7 +5,7 @@ import { requireActiveSession } from "../../shared/sessions";
 import type { TokenService } from "../../shared/tokens";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import type { SessionControl } from "../sessions/session-control";
-import { handle, type HandleContext } from "../socket/handle";
+import { type EventListener, type HandleContext, listener } from "../socket/handle";
 import type { GatewaySocket } from "../socket/types";
 
 const refreshPayload = z.strictObject({ token: z.string().min(1).max(8192) });
@@ -21,12 +21,11 @@ export interface AuthHandlerDeps {
  * `auth:refresh`: a newer access token of the same user and the same session moves the socket's
  * expiry. A token of the session that turns out revoked ends the socket (after the answer).
  */
-export function authHandlers(socket: GatewaySocket, deps: AuthHandlerDeps, ctx: HandleContext): void {
-  handle(
-    socket,
+export function authHandlers(deps: AuthHandlerDeps, ctx: HandleContext): [string, EventListener][] {
+  const refresh = listener(
     "auth:refresh",
     refreshPayload,
-    async ({ token }) => {
+    async (socket: GatewaySocket, { token }) => {
       const claims = deps.tokens.verify(token);
       if (claims.sub !== socket.data.userId || claims.sid !== socket.data.sessionId) {
         throw new AppError("invalid_token", 401, "The token belongs to another user or session");
@@ -47,4 +46,5 @@ export function authHandlers(socket: GatewaySocket, deps: AuthHandlerDeps, ctx: 
     },
     ctx,
   );
+  return [refresh];
 }

@@ -7,7 +7,7 @@ import { messageId, text, uuid } from "../../shared/validation";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { SessionControl } from "../sessions/session-control";
 import { TokenBucket, serialQueue } from "../socket/flow";
-import { handle, type HandleContext } from "../socket/handle";
+import { type EventListener, type HandleContext, listener } from "../socket/handle";
 import { type GatewayServer, type GatewaySocket, rooms } from "../socket/types";
 
 const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
@@ -31,17 +31,26 @@ export interface ChatHandlerDeps {
 const forbidden = () => new AppError("chat_forbidden", 403, "You are not a member of this chat");
 const notInChat = () => new AppError("not_in_chat", 403, "Join the chat (chat:join) before sending to it");
 
-/** `chat:join`, `chat:leave` and `message:send` for one socket. */
-export function chatHandlers(socket: GatewaySocket, deps: ChatHandlerDeps, ctx: HandleContext): void {
-  const bucket = new TokenBucket(deps.messageRate.burst, deps.messageRate.perSecond);
-  const serial = serialQueue();
-  const { userId } = socket.data;
+/**
+ * `chat:join`, `chat:leave` and `message:send`, shared by every socket. A socket's send state
+ * (rate bucket, ordering queue) is made at its first send: idle sockets carry none.
+ */
+export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string, EventListener][] {
+  const senders = new WeakMap<GatewaySocket, { bucket: TokenBucket; serial: ReturnType<typeof serialQueue> }>();
+  const sendState = (socket: GatewaySocket) => {
+    let state = senders.get(socket);
+    if (!state) {
+      state = { bucket: new TokenBucket(deps.messageRate.burst, deps.messageRate.perSecond), serial: serialQueue() };
+      senders.set(socket, state);
+    }
+    return state;
+  };
 
-  handle(
-    socket,
+  const join = listener(
     "chat:join",
     joinPayload,
-    async ({ chat_id, after }) => {
+    async (socket, { chat_id, after }) => {
+      const { userId } = socket.data;
       if (!(await isMember(deps.db, chat_id, userId))) throw forbidden();
       // Join before reading the history: a message stored meanwhile may arrive twice (clients
       // de-duplicate by id) but never falls in a gap.
@@ -56,23 +65,23 @@ export function chatHandlers(socket: GatewaySocket, deps: ChatHandlerDeps, ctx: 
     ctx,
   );
 
-  handle(
-    socket,
+  const leave = listener(
     "chat:leave",
     leavePayload,
-    async ({ chat_id }) => {
+    async (socket, { chat_id }) => {
       await socket.leave(rooms.chat(chat_id));
       return { ok: true };
     },
     ctx,
   );
 
-  handle(
-    socket,
+  const send = listener(
     "message:send",
     sendPayload,
-    ({ chat_id, text: body, client_id }) => {
+    (socket, { chat_id, text: body, client_id }) => {
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
+      const { bucket, serial } = sendState(socket);
+      const { userId } = socket.data;
       if (!bucket.take()) throw new AppError("rate_limited", 429, "Too many messages; slow down");
       return serial(async () => {
         // The room says the socket joined; the database says whether it is still a member.
@@ -92,4 +101,5 @@ export function chatHandlers(socket: GatewaySocket, deps: ChatHandlerDeps, ctx: 
     },
     ctx,
   );
+  return [join, leave, send];
 }

@@ -7,10 +7,8 @@ import { chatHandlers, type ChatHandlerDeps } from "../chats/chats.handlers";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import type { SessionControl } from "../sessions/session-control";
-import { ackError, type HandleContext } from "./handle";
+import { ackError, type EventListener, type HandleContext } from "./handle";
 import { type GatewayServer, type GatewaySocket, rooms } from "./types";
-
-const KNOWN_EVENTS = new Set(["chat:join", "chat:leave", "message:send", "auth:refresh"]);
 
 export interface ConnectionDeps {
   io: GatewayServer;
@@ -24,29 +22,38 @@ export interface ConnectionDeps {
   delivered: ChatHandlerDeps["delivered"];
 }
 
-/** A socket that passed the handshake: its rooms, its expiry, its event handlers. */
+/**
+ * A socket that passed the handshake: its rooms, its expiry, its event handlers. The listeners
+ * are made once and shared by every socket (one `onAny` dispatcher and one `disconnect`
+ * listener per socket, no closures): an idle connection costs little more than Socket.IO's own.
+ */
 export function onConnection(deps: ConnectionDeps) {
   const { control, wheel, metrics, ctx } = deps;
+  const listeners = new Map<string, EventListener>([...chatHandlers(deps, ctx), ...authHandlers(deps, ctx)]);
+
+  // Socket.IO calls both with the socket as `this`.
+  function dispatch(this: GatewaySocket, event: string, ...args: unknown[]): void {
+    const listener = listeners.get(event);
+    if (listener) return listener(this, args);
+    metrics.events.inc({ event: "unknown", result: "invalid_payload" });
+    const ack = args.at(-1);
+    if (typeof ack === "function") (ack as (res: unknown) => void)(ackError("invalid_payload", "Unknown event"));
+  }
+  function disconnected(this: GatewaySocket): void {
+    metrics.connected.dec();
+    wheel.untrack(this);
+  }
+
   return (socket: GatewaySocket): void => {
     const { userId, sessionId } = socket.data;
     const chatId = handshakeChatId(socket.handshake);
     void socket.join([rooms.user(userId), rooms.session(sessionId), ...(isUuid(chatId) ? [rooms.chat(chatId)] : [])]);
     metrics.connected.inc();
-    socket.on("disconnect", () => {
-      metrics.connected.dec();
-      wheel.untrack(socket);
-    });
+    socket.on("disconnect", disconnected);
     // A revocation or a removal that went by while the handshake was reading the database.
     if (control.revokedMeanwhile(socket)) return control.end(socket, "revoked");
     if (isUuid(chatId) && control.removedMeanwhile(chatId, userId)) control.removeFromChat(socket, chatId);
     wheel.track(socket);
-    chatHandlers(socket, deps, ctx);
-    authHandlers(socket, deps, ctx);
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (KNOWN_EVENTS.has(event)) return;
-      metrics.events.inc({ event: "unknown", result: "invalid_payload" });
-      const ack = args.at(-1);
-      if (typeof ack === "function") (ack as (res: unknown) => void)(ackError("invalid_payload", "Unknown event"));
-    });
+    socket.onAny(dispatch);
   };
 }
