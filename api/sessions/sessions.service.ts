@@ -29,17 +29,15 @@ export interface ClientInfo {
 
 const invalidCredentials = () => new AppError("invalid_credentials", 401, "The username or password is wrong");
 
-/** A fresh access token and refresh token for a session; only the refresh token's hash is stored. */
-async function issue(deps: SessionDeps, db: Db, session: SessionRow, user: UserRow): Promise<LoginResult> {
-  const refresh = newRefreshToken();
-  await repo.insertRefreshToken(db, session.id, hashRefreshToken(refresh));
+/** The login answer for a session whose refresh token (stored only as its hash) was just created. */
+function answer(deps: SessionDeps, session: SessionRow, user: UserRow, refreshToken: string): LoginResult {
   const access = deps.tokens.sign(user.id, session.id, session.expires_at);
   return {
     token: access.token,
     type: "Bearer",
     expires_in: access.expiresIn,
     expires_at: access.expiresAt.toISOString(),
-    refresh_token: refresh,
+    refresh_token: refreshToken,
     session_id: session.id,
     user: userView(user),
   };
@@ -63,12 +61,14 @@ export async function login(deps: SessionDeps, identifier: string, password: str
   }
   await deps.limiter.succeeded(identifier);
   const expires_at = new Date(Date.now() + deps.sessionTtl * 1000);
-  const result = await deps.db.transaction().execute(async (trx) => {
-    const session = await repo.insertSession(trx, { user_id: user.id, user_agent: client.userAgent, ip: client.ip, expires_at });
-    return issue(deps, trx, session, user);
-  });
+  const refreshToken = newRefreshToken();
+  const session = await repo.insertSessionWithRefreshToken(
+    deps.db,
+    { user_id: user.id, user_agent: client.userAgent, ip: client.ip, expires_at },
+    hashRefreshToken(refreshToken),
+  );
   deps.loginOutcomes.inc({ outcome: "success" });
-  return result;
+  return answer(deps, session, user, refreshToken);
 }
 
 async function revoke(deps: SessionDeps, userId: string, reason: string, ids?: string[]): Promise<string[]> {
@@ -99,7 +99,9 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
     const user = await findById(trx, session.user_id);
     if (!user) return { kind: "refused", error: new AppError("session_revoked", 401, "The account no longer exists") };
     await repo.touchSession(trx, session.id);
-    return { kind: "ok", result: await issue(deps, trx, session, user) };
+    const refreshToken = newRefreshToken();
+    await repo.insertRefreshToken(trx, session.id, hashRefreshToken(refreshToken));
+    return { kind: "ok", result: answer(deps, session, user, refreshToken) };
   });
   if (outcome.kind === "ok") return outcome.result;
   if (outcome.kind === "refused") throw outcome.error;
