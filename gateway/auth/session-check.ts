@@ -1,5 +1,5 @@
-import { sql } from "kysely";
-import type { Db } from "../../shared/db/db";
+import type { Pool } from "pg";
+import { type Db, poolOf } from "../../shared/db/db";
 import { AppError } from "../../shared/errors";
 import type { AccessClaims } from "../../shared/tokens";
 
@@ -11,12 +11,24 @@ interface Request {
 }
 
 interface Row {
-  i: string;
-  user_id: string | null;
-  expires_at: Date | null;
-  revoked_at: Date | null;
+  i: number;
+  /** null when no such session. */
+  same_user: boolean | null;
+  revoked: boolean | null;
+  expired: boolean | null;
   member: boolean | null;
 }
+
+/** $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, in handshake order. */
+const CHECK_SQL = `
+  select r.i::int as i,
+    s.user_id = r.user_id as same_user,
+    s.revoked_at is not null as revoked,
+    s.expires_at <= now() as expired,
+    case when r.chat_id is null then null
+         else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
+  from unnest($1::uuid[], $2::uuid[], $3::uuid[]) with ordinality as r(sid, user_id, chat_id, i)
+  left join sessions s on s.id = r.sid`;
 
 export interface SessionCheckOptions {
   /** Queries in flight at once (the rest of the pool stays free for events). Default 2. */
@@ -38,11 +50,12 @@ export class SessionCheck {
   private scheduled = false;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
+  private readonly pool: Pool;
 
-  constructor(
-    private readonly db: Db,
-    options: SessionCheckOptions = {},
-  ) {
+  constructor(db: Db, options: SessionCheckOptions = {}) {
+    const pool = poolOf(db);
+    if (!pool) throw new Error("SessionCheck needs a database handle made by createDb");
+    this.pool = pool;
     this.maxInFlight = options.maxInFlight ?? 2;
     this.maxBatch = options.maxBatch ?? 500;
   }
@@ -81,28 +94,23 @@ export class SessionCheck {
   }
 
   private async run(batch: Request[]): Promise<void> {
+    const values = [batch.map((b) => b.claims.sid), batch.map((b) => b.claims.sub), batch.map((b) => b.chatId ?? null)];
     let rows: Row[];
     try {
-      const result = await sql<Row>`
-        select r.i::text as i, s.user_id, s.expires_at, s.revoked_at,
-          case when r.chat_id is null then null
-               else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
-        from unnest(${batch.map((b) => b.claims.sid)}::uuid[], ${batch.map((b) => b.claims.sub)}::uuid[], ${batch.map((b) => b.chatId ?? null)}::uuid[])
-          with ordinality as r(sid, user_id, chat_id, i)
-        left join sessions s on s.id = r.sid`.execute(this.db);
-      rows = result.rows;
+      // A named statement is parsed and planned once per connection; the verdicts come back as
+      // booleans, so no timestamp is parsed per handshake.
+      rows = (await this.pool.query<Row>({ name: "wsac_handshake_check", text: CHECK_SQL, values })).rows;
     } catch (err) {
       for (const b of batch) b.reject(err);
       return;
     }
-    const now = Date.now();
     const byIndex = new Array<Row | undefined>(batch.length);
-    for (const row of rows) byIndex[Number(row.i) - 1] = row;
+    for (const row of rows) byIndex[row.i - 1] = row;
     batch.forEach((b, k) => {
       const row = byIndex[k];
-      if (!row || !row.user_id || row.user_id !== b.claims.sub || row.revoked_at) {
+      if (!row || !row.same_user || row.revoked !== false) {
         b.reject(new AppError("session_revoked", 401, "The session has been revoked"));
-      } else if (!row.expires_at || row.expires_at.getTime() <= now) {
+      } else if (row.expired !== false) {
         b.reject(new AppError("token_expired", 401, "The session has expired"));
       } else b.resolve(row.member ?? undefined);
     });

@@ -5,6 +5,13 @@ import type { Database } from "./schema";
 
 export type Db = Kysely<Database>;
 
+const pools = new WeakMap<Db, Pool>();
+
+/** The pg pool under a handle made by createDb, for the few hot queries that use named (prepared) statements. */
+export function poolOf(db: Db): Pool | undefined {
+  return pools.get(db);
+}
+
 export interface CreateDbOptions {
   url: string;
   logger: Logger;
@@ -28,7 +35,9 @@ export function createDb({ url, logger, max = 10 }: CreateDbOptions): Db {
   });
   // An idle client losing its server emits here; without a listener that would crash the process.
   pool.on("error", (err) => logger.warn({ err: err.message }, "postgres pool client error"));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
 }
 
 /** True when a `select 1` answers within the pool's timeouts. */
