@@ -7,6 +7,7 @@ import type { ControlBus } from "../shared/control-bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { createRegistry } from "../shared/metrics";
+import { trustProxy } from "../shared/proxy";
 import { pingRedis, type Redis } from "../shared/redis";
 import { TokenService } from "../shared/tokens";
 import { accountsRoutes } from "./accounts/accounts.routes";
@@ -41,13 +42,6 @@ export interface Api {
   close(): Promise<void>;
 }
 
-/** `trust proxy` from TRUST_PROXY: a hop count, or addresses/ranges/names such as `loopback`. */
-export function trustProxySetting(values: readonly string[]): boolean | number | string[] {
-  if (values.length === 0) return false;
-  if (values.length === 1 && /^\d+$/.test(values[0]!)) return Number(values[0]);
-  return [...values];
-}
-
 /**
  * The account and chat HTTP service. Owns no connections: the caller passes db, Redis and bus
  * and closes them. Every call of the contract's sections 2–4, plus /healthz, /readyz, /metrics.
@@ -64,7 +58,7 @@ export function createApi(options: ApiOptions): Api {
 
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", trustProxySetting(config.trustProxy));
+  app.set("trust proxy", trustProxy(config.trustProxy));
   app.set("query parser", "simple");
   app.use(requestLogger(logger));
   app.use(httpMetrics(registry));

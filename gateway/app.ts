@@ -10,6 +10,7 @@ import type { ControlBus } from "../shared/control-bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { createRegistry } from "../shared/metrics";
+import { trustProxy } from "../shared/proxy";
 import { pingRedis } from "../shared/redis";
 import { SOCKET_PATH } from "../shared/socket-events";
 import { TokenService } from "../shared/tokens";
@@ -132,7 +133,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       logger,
       handshakes: metrics.handshakes,
       perIpPerMinute: limits.handshakesPerIpPerMinute,
-      trustProxy: config.trustProxy.length > 0,
+      trustProxy: trustProxy(config.trustProxy),
       closing: () => closing,
     }),
   );

@@ -3,6 +3,7 @@ import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
 import type { Db } from "../../shared/db/db";
 import { isAppError, isUnavailableError } from "../../shared/errors";
+import { clientAddress, type TrustProxy } from "../../shared/proxy";
 import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
 import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
@@ -43,16 +44,6 @@ export function handshakeChatId(handshake: Handshake): unknown {
   return auth?.chat_id ?? handshake.query.chat_id;
 }
 
-/** The client address; behind a trusted proxy, the address that proxy saw (the last X-Forwarded-For hop). */
-function clientAddress(handshake: Handshake, trustProxy: boolean): string {
-  if (trustProxy) {
-    const xff = handshake.headers["x-forwarded-for"];
-    const hops = typeof xff === "string" ? xff.split(",").map((s) => s.trim()).filter(Boolean) : [];
-    if (hops.length > 0) return hops.at(-1)!;
-  }
-  return handshake.address;
-}
-
 export class HandshakeRefused extends Error {
   readonly data: HandshakeErrorData;
   constructor(code: HandshakeErrorCode) {
@@ -69,7 +60,8 @@ export interface HandshakeDeps {
   handshakes: Counter<"result">;
   /** Handshakes per client address per minute (in memory, per gateway). */
   perIpPerMinute: number;
-  trustProxy: boolean;
+  /** Whose X-Forwarded-For to believe (TRUST_PROXY). */
+  trustProxy: TrustProxy;
   /** True once the gateway is closing: new handshakes are refused as `unavailable`. */
   closing: () => boolean;
 }
@@ -87,7 +79,7 @@ export function authenticate(deps: HandshakeDeps) {
 
   const check = async (socket: GatewaySocket): Promise<void> => {
     if (deps.closing()) throw new HandshakeRefused("unavailable");
-    const address = clientAddress(socket.handshake, deps.trustProxy);
+    const address = clientAddress(socket.request, deps.trustProxy);
     try {
       await limiter.consume(address);
     } catch (err) {
