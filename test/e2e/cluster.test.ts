@@ -130,6 +130,22 @@ describe("the cluster under pm2 behind nginx", () => {
     await expect(connected(refused)).rejects.toMatchObject({ message: "session_revoked" });
   });
 
+  // Before the kill and reload tests: once a gateway is back, nginx hashes its addresses to it
+  // again, which cuts a polling-only session opened on a neighbour meanwhile (see the README).
+  it("never writes a token to nginx's access log", async () => {
+    const { a, chatId } = await twoUsersInAChat();
+    const viaQuery = await connected(socketFrom(`127.0.0.${nextAddress++}`, { query: { token: a.token, chat_id: chatId }, transports: ["polling"] }));
+    await ask(viaQuery, "chat:join", { chat_id: chatId });
+    await client(cluster.url).get(`/me?access_token=${a.token}&x=1`);
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const log = readFileSync(join(cluster.env.CLUSTER_RUN_DIR!, "logs", "access.log"), "utf8");
+    expect(log).toContain("/ws/?[masked]");
+    expect(log).toContain("/me?[masked]");
+    expect(log).not.toContain(a.token);
+    expect(log).not.toContain(a.token.split(".")[2]!);
+  });
+
   it("reconnects a client through nginx to a live gateway after kill -9 of its own, and pm2 brings that one back", async () => {
     const { a, b, chatId } = await twoUsersInAChat();
     const watcher = await placeSocket({ token: b.token, chatId });
@@ -198,20 +214,6 @@ describe("the cluster under pm2 behind nginx", () => {
     const procs = await cluster.processes();
     expect(procs.filter((p) => p.name.startsWith("gateway-")).every((p) => p.pm2_env.status === "online")).toBe(true);
   }, 90_000);
-
-  it("never writes a token to nginx's access log", async () => {
-    const { a, chatId } = await twoUsersInAChat();
-    const viaQuery = await connected(socketFrom(`127.0.0.${nextAddress++}`, { query: { token: a.token, chat_id: chatId }, transports: ["polling"] }));
-    await ask(viaQuery, "chat:join", { chat_id: chatId });
-    await client(cluster.url).get(`/me?access_token=${a.token}&x=1`);
-    const { readFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const log = readFileSync(join(cluster.env.CLUSTER_RUN_DIR!, "logs", "access.log"), "utf8");
-    expect(log).toContain("/ws/?[masked]");
-    expect(log).toContain("/me?[masked]");
-    expect(log).not.toContain(a.token);
-    expect(log).not.toContain(a.token.split(".")[2]!);
-  });
 
   it("npm run cluster:stop leaves no listening port and no process", async () => {
     await cluster.stop();
