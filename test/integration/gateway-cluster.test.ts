@@ -1,26 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
 import {
   ask,
   chatWith,
   type ClientSocket,
-  closeClients,
   collect,
   connectClient,
   disconnected,
   eventually,
   type GatewayServer,
   nextEvent,
+  type InProcessCluster,
   refusal,
-  startGateway,
+  startInProcessCluster,
 } from "../support/gateway";
 import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
 
-let database: TestDatabase;
-let redis: RedisServer;
-let api: ApiServer;
+let cluster: InProcessCluster;
+let api: InProcessCluster["api"];
 let gateways: GatewayServer[] = [];
 let alice: LoggedIn;
 let bob: LoggedIn;
@@ -29,16 +25,13 @@ let chatId: string;
 const latencies: number[][] = [];
 
 beforeAll(async () => {
-  [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
-  api = await startApi({ db: database.db, redisUrl: redis.url });
-  gateways = await Promise.all([1, 2, 3].map((n) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${n}` })));
-  await eventually(async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok), 10_000, "gateways ready");
+  cluster = await startInProcessCluster(3);
+  ({ api, gateways } = cluster);
   [alice, bob, carol] = await Promise.all(["alice", "bob", "carol"].map((p) => registerAndLogin(http(api.url), p)));
   chatId = await chatWith(alice, [bob, carol]);
 });
 
 afterAll(async () => {
-  closeClients();
   if (latencies.length > 0) {
     const flat = latencies.flat().sort((a, b) => a - b);
     const pct = (p: number) => flat[Math.min(flat.length - 1, Math.floor((p / 100) * flat.length))];
@@ -47,10 +40,7 @@ afterAll(async () => {
         `min ${flat[0]} ms, p50 ${pct(50)} ms, p95 ${pct(95)} ms, max ${flat.at(-1)} ms\n`,
     );
   }
-  await Promise.all(gateways.map((g) => g.close()));
-  await api?.close();
-  await redis?.stop();
-  await database?.drop();
+  await cluster?.close();
 });
 
 /** One socket of `user` on each gateway, joined to `chat` when given. */

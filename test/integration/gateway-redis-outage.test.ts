@@ -1,50 +1,36 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
 import {
   ask,
   chatWith,
   type ClientSocket,
-  closeClients,
   collect,
   connectClient,
   disconnected,
   eventually,
   type GatewayServer,
   nextEvent,
+  type InProcessCluster,
   refusal,
-  startGateway,
+  startInProcessCluster,
 } from "../support/gateway";
 import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
+import type { RedisServer } from "../support/redis-server";
 
-let database: TestDatabase;
+let cluster: InProcessCluster;
 let redis: RedisServer;
-let api: ApiServer;
+let api: InProcessCluster["api"];
 let gateways: GatewayServer[] = [];
 
 beforeAll(async () => {
-  [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
-  api = await startApi({ db: database.db, redisUrl: redis.url });
-  gateways = await Promise.all([1, 2, 3].map((n) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${n}` })));
-  await allReady(true);
+  cluster = await startInProcessCluster(3);
+  ({ redis, api, gateways } = cluster);
 });
 
 afterAll(async () => {
-  closeClients();
-  await Promise.all(gateways.map((g) => g.close()));
-  await api?.close();
-  await redis?.stop();
-  await database?.drop();
+  await cluster?.close();
 });
 
-async function allReady(ready: boolean, timeoutMs = 10_000): Promise<void> {
-  await eventually(
-    async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok === ready),
-    timeoutMs,
-    ready ? "every gateway ready" : "every gateway to report Redis down",
-  );
-}
+const allReady = (ready: boolean, timeoutMs?: number) => cluster.allReady(ready, timeoutMs);
 
 /** Sends from `from` until `to` hears one (the adapter's re-subscription lands a moment after the link is back). */
 async function deliveredAcross(from: ClientSocket, to: ClientSocket, chatId: string, tries = 40): Promise<void> {

@@ -7,7 +7,9 @@ import { type ControlBus, createRedisBus } from "../../shared/control-bus";
 import type { Db } from "../../shared/db/db";
 import { closeServer, listen } from "../../shared/process";
 import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type ServerToClientEvents } from "../../shared/socket-events";
-import { testConfig } from "./api-server";
+import { type ApiServer, startApi, testConfig } from "./api-server";
+import { createTestDatabase, type TestDatabase } from "./database";
+import { type RedisServer, startRedisServer } from "./redis-server";
 import type { LoggedIn } from "./http";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -198,4 +200,38 @@ export async function chatWith(owner: LoggedIn, members: LoggedIn[], name = "roo
     if (accepted.status !== 200) throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);
   }
   return chatId;
+}
+
+/** The api and `count` gateways in this process, on one Redis of their own and a database of their own. */
+export interface InProcessCluster {
+  database: TestDatabase;
+  redis: RedisServer;
+  api: ApiServer;
+  gateways: GatewayServer[];
+  /** Resolves when every gateway's /readyz answers `ready` (true: 200, false: 503). */
+  allReady(ready?: boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startInProcessCluster(count = 3): Promise<InProcessCluster> {
+  const [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
+  const api = await startApi({ db: database.db, redisUrl: redis.url });
+  const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${i + 1}` })));
+  const allReady = (ready = true, timeoutMs = 10_000) =>
+    eventually(async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok === ready), timeoutMs, `gateways ${ready ? "ready" : "not ready"}`);
+  await allReady(true);
+  return {
+    database,
+    redis,
+    api,
+    gateways,
+    allReady,
+    async close() {
+      closeClients();
+      await Promise.all(gateways.map((g) => g.close()));
+      await api.close();
+      await redis.stop();
+      await database.drop();
+    },
+  };
 }
