@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlEvent } from "../../shared/control-bus";
 import { type ApiServer, startApi } from "../support/api-server";
 import { createTestDatabase, type TestDatabase } from "../support/database";
-import { type Client, client, type LoggedIn, registerAndLogin } from "../support/http";
+import { chatWith, type Client, client, registerAndLogin } from "../support/http";
 
 let tdb: TestDatabase;
 let server: ApiServer;
@@ -21,17 +21,6 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-/** A chat owned by `owner` with `members` joined through accepted invites. */
-async function chatWith(owner: LoggedIn, members: LoggedIn[], name = "room"): Promise<string> {
-  const created = await owner.http.post("/chats", { name, members: members.map((m) => m.username) });
-  expect(created.status).toBe(201);
-  for (const m of members) {
-    const invites = await m.http.get("/invites");
-    const inv = invites.body.invites.find((i: { chat: { id: string } }) => i.chat.id === created.body.chat.id);
-    expect((await m.http.post(`/invites/${inv.id}/accept`)).status).toBe(200);
-  }
-  return created.body.chat.id;
-}
 
 describe("chats", () => {
   it("creates a chat with the caller as owner and invites the listed users", async () => {

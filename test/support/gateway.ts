@@ -10,7 +10,7 @@ import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type S
 import { type ApiServer, startApi, testConfig } from "./api-server";
 import { createTestDatabase, type TestDatabase } from "./database";
 import { type RedisServer, startRedisServer } from "./redis-server";
-import type { LoggedIn } from "./http";
+export { chatWith } from "./http";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -187,20 +187,6 @@ export function ask<E extends keyof ClientToServerEvents>(
   return (socket.timeout(timeoutMs) as unknown as ClientSocket).emitWithAck(event as never, payload as never) as never;
 }
 
-/** A chat owned by `owner` that every one of `members` has joined (invite, then accept). */
-export async function chatWith(owner: LoggedIn, members: LoggedIn[], name = "room"): Promise<string> {
-  const created = await owner.http.post("/chats", { name, members: members.map((m) => m.username) });
-  if (created.status !== 201) throw new Error(`create chat failed: ${created.status} ${created.text}`);
-  const chatId: string = created.body.chat.id;
-  for (const member of members) {
-    const invites = await member.http.get("/invites");
-    const invite = (invites.body.invites as { id: string; chat: { id: string } }[]).find((i) => i.chat.id === chatId);
-    if (!invite) throw new Error("invite not found");
-    const accepted = await member.http.post(`/invites/${invite.id}/accept`);
-    if (accepted.status !== 200) throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);
-  }
-  return chatId;
-}
 
 /** The api and `count` gateways in this process, on one Redis of their own and a database of their own. */
 export interface InProcessCluster {

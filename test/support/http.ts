@@ -72,3 +72,18 @@ export async function registerAndLogin(api: Client, prefix?: string): Promise<Lo
     http: api.as(login.body.token),
   };
 }
+
+/** A chat owned by `owner` that every one of `members` has joined (invite, then accept). */
+export async function chatWith(owner: LoggedIn, members: LoggedIn[], name = "room"): Promise<string> {
+  const created = await owner.http.post("/chats", { name, members: members.map((m) => m.username) });
+  if (created.status !== 201) throw new Error(`create chat failed: ${created.status} ${created.text}`);
+  const chatId: string = created.body.chat.id;
+  for (const member of members) {
+    const invites = await member.http.get("/invites");
+    const invite = (invites.body.invites as { id: string; chat: { id: string } }[]).find((i) => i.chat.id === chatId);
+    if (!invite) throw new Error("invite not found");
+    const accepted = await member.http.post(`/invites/${invite.id}/accept`);
+    if (accepted.status !== 200) throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);
+  }
+  return chatId;
+}
