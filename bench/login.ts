@@ -1,7 +1,7 @@
 /**
  * Login and register latency against their floor: argon2.verify alone with the same parameters,
- * and zxcvbn alone. Runs the real api (production argon2 defaults) on PostgreSQL at
- * BENCH_DATABASE_URL (default: the machine's, database "test") with sequential requests.
+ * and zxcvbn alone. Runs the real api (production argon2 defaults) in this process, on a database
+ * of its own (created on BENCH_PG_ADMIN_URL's server and dropped after), with sequential requests.
  *
  *   npx tsx bench/login.ts [rounds]
  */
@@ -16,9 +16,8 @@ import { passwordStrength, STRENGTH_CHARS } from "../api/accounts/password";
 import { StrengthChecker } from "../api/accounts/strength-worker";
 import { loadConfig } from "../shared/config";
 import { createMemoryBus } from "../shared/control-bus";
-import { createDb } from "../shared/db/db";
-import { migrateToLatest } from "../shared/db/migrate";
 import { listen } from "../shared/process";
+import { createBenchDatabase } from "./lib/setup";
 
 const rounds = Number(process.argv[2] ?? 40);
 const stats = (xs: number[]) => {
@@ -41,8 +40,8 @@ async function time(fn: () => Promise<unknown>, n: number): Promise<number[]> {
 async function main() {
   const logger = pino({ level: "silent" });
   const config = loadConfig({ dotenv: false, env: { JWT_SECRET: "bench-secret-0123456789-0123456789-abc", LOG_LEVEL: "silent", LOGIN_MAX_FAILURES_PER_IP: "1000000", LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000" } });
-  const db = createDb({ url: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test", logger });
-  await migrateToLatest(db, logger);
+  const database = await createBenchDatabase();
+  const db = database.db;
   const api = createApi({ config, db, logger, bus: createMemoryBus() });
   await api.warmUp();
   const server = createServer(api.app);
@@ -103,7 +102,7 @@ async function main() {
     ].join("\n"),
   );
   server.close();
-  await db.destroy();
+  await database.drop();
 }
 
 main().catch((err) => {
