@@ -1,46 +1,42 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MessageView } from "../../shared/contracts";
-import { createMemoryBus } from "../../shared/control-bus";
 import { storeMessage } from "../../shared/messages";
 import { TokenService } from "../../shared/tokens";
-import { type ApiServer, startApi, TEST_SECRET } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { startApi, TEST_SECRET } from "../support/api-server";
 import {
   ask,
   chatWith,
   type ClientSocket,
-  closeClients,
   collect,
   connectClient,
   disconnected,
   eventually,
   type GatewayServer,
   nextEvent,
+  type SingleNode,
   startGateway,
+  startSingleNode,
 } from "../support/gateway";
 import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
 
-let database: TestDatabase;
-let api: ApiServer;
+let node: SingleNode;
+let database: SingleNode["database"];
+let api: SingleNode["api"];
 let gw: GatewayServer;
+let bus: SingleNode["bus"];
 let alice: LoggedIn;
 let bob: LoggedIn;
 let chatId: string;
-const bus = createMemoryBus();
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  api = await startApi({ db: database.db, bus });
-  gw = await startGateway({ db: database.db, bus });
+  node = await startSingleNode();
+  ({ database, api, gw, bus } = node);
   [alice, bob] = await Promise.all([registerAndLogin(http(api.url), "alice"), registerAndLogin(http(api.url), "bob")]);
   chatId = await chatWith(alice, [bob]);
 });
 
 afterAll(async () => {
-  closeClients();
-  await gw?.close();
-  await api?.close();
-  await database?.drop();
+  await node?.close();
 });
 
 async function joined(user: LoggedIn, chat = chatId): Promise<ClientSocket> {

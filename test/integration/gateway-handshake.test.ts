@@ -1,15 +1,12 @@
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryBus } from "../../shared/control-bus";
 import { createDb } from "../../shared/db/db";
 import { keyId, TokenService } from "../../shared/tokens";
-import { type ApiServer, startApi, TEST_SECRET } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { TEST_SECRET } from "../support/api-server";
 import {
   ask,
   chatWith,
   client,
-  closeClients,
   connectClient,
   connected,
   disconnected,
@@ -17,34 +14,33 @@ import {
   type GatewayServer,
   nextEvent,
   refusal,
+  type SingleNode,
   startGateway,
+  startSingleNode,
 } from "../support/gateway";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
 import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
 import { freePort } from "../support/redis-server";
 
-let database: TestDatabase;
-let api: ApiServer;
+let node: SingleNode;
+let database: SingleNode["database"];
+let api: SingleNode["api"];
 let gw: GatewayServer;
+let bus: SingleNode["bus"];
 let alice: LoggedIn;
 let bob: LoggedIn;
 let chatId: string;
-const bus = createMemoryBus();
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  api = await startApi({ db: database.db, bus });
-  gw = await startGateway({ db: database.db, bus });
+  node = await startSingleNode();
+  ({ database, api, gw, bus } = node);
   alice = await registerAndLogin(http(api.url), "alice");
   bob = await registerAndLogin(http(api.url), "bob");
   chatId = await chatWith(alice, [bob]);
 });
 
 afterAll(async () => {
-  closeClients();
-  await gw?.close();
-  await api?.close();
-  await database?.drop();
+  await node?.close();
 });
 
 const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");

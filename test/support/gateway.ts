@@ -3,7 +3,7 @@ import express from "express";
 import pino from "pino";
 import { io as connect, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { createGateway, type Gateway, type GatewayLimits } from "../../gateway/app";
-import { type ControlBus, createRedisBus } from "../../shared/control-bus";
+import { type ControlBus, createMemoryBus, createRedisBus } from "../../shared/control-bus";
 import type { Db } from "../../shared/db/db";
 import { closeServer, listen } from "../../shared/process";
 import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type ServerToClientEvents } from "../../shared/socket-events";
@@ -217,6 +217,34 @@ export async function startInProcessCluster(count = 3): Promise<InProcessCluster
       await Promise.all(gateways.map((g) => g.close()));
       await api.close();
       await redis.stop();
+      await database.drop();
+    },
+  };
+}
+
+/** One node as `npm start` builds it: the api and one gateway on an in-memory bus, a database of their own. */
+export interface SingleNode {
+  database: TestDatabase;
+  bus: ControlBus;
+  api: ApiServer;
+  gw: GatewayServer;
+  close(): Promise<void>;
+}
+
+export async function startSingleNode(): Promise<SingleNode> {
+  const database = await createTestDatabase();
+  const bus = createMemoryBus();
+  const api = await startApi({ db: database.db, bus });
+  const gw = await startGateway({ db: database.db, bus });
+  return {
+    database,
+    bus,
+    api,
+    gw,
+    async close() {
+      closeClients();
+      await gw.close();
+      await api.close();
       await database.drop();
     },
   };
