@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { inject } from "vitest";
@@ -21,6 +21,9 @@ export async function ensureBuilt(): Promise<void> {
       mkdirSync(LOCK);
       break;
     } catch {
+      // A lock left by a run that was killed mid-build: a build never takes this long.
+      const age = Date.now() - (statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 120_000) rmdirSync(LOCK);
       if (Date.now() > deadline) throw new Error(`build lock ${LOCK} held too long (remove it if no test runs)`);
       await new Promise((r) => setTimeout(r, 200));
     }
