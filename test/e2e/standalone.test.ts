@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, ROOT as root } from "../support/build";
 import { client, newCredentials } from "../support/http";
+import { pidAlive } from "../support/processes";
 import { freePort } from "../support/redis-server";
 
 let dataDir: string;
@@ -39,14 +40,6 @@ const postmasterPid = () => {
   const file = join(dataDir, "pg", "postmaster.pid");
   return existsSync(file) ? Number(readFileSync(file, "utf8").split("\n")[0]) : undefined;
 };
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -58,7 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   const pid = postmasterPid();
-  if (pid && alive(pid)) process.kill(pid, "SIGQUIT");
+  if (pid && pidAlive(pid)) process.kill(pid, "SIGQUIT");
   await new Promise((r) => setTimeout(r, 500));
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -79,7 +72,7 @@ describe("npm start (standalone, embedded PostgreSQL)", () => {
     expect(await exited(child)).toBe(0);
     // A clean stop also stops PostgreSQL.
     const pid = postmasterPid();
-    expect(pid === undefined || !alive(pid)).toBe(true);
+    expect(pid === undefined || !pidAlive(pid)).toBe(true);
   }, 90_000);
 
   it("keeps users and the development secret across a restart", async () => {
@@ -91,7 +84,7 @@ describe("npm start (standalone, embedded PostgreSQL)", () => {
     child.kill("SIGKILL");
     await exited(child);
     const orphan = postmasterPid();
-    expect(orphan && alive(orphan)).toBe(true);
+    expect(orphan && pidAlive(orphan)).toBe(true);
   }, 90_000);
 
   it("starts again after a kill -9 and still has the data", async () => {

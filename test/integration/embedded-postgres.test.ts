@@ -5,6 +5,7 @@ import pg from "pg";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../shared/db/embedded-postgres";
+import { pidAlive } from "../support/processes";
 
 const logger = pino({ level: "silent" });
 const dirs: string[] = [];
@@ -37,14 +38,6 @@ function postmasterPid(dataDir: string): number {
   return Number.parseInt(fs.readFileSync(path.join(dataDir, "pg", "postmaster.pid"), "utf8").split("\n")[0] ?? "", 10);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 afterAll(async () => {
   await Promise.allSettled(handles.map((h) => h.stop()));
