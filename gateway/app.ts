@@ -62,6 +62,8 @@ export interface Gateway {
   registry: Registry;
   /** `/healthz`, `/readyz` (database, Redis) and `/metrics`, to mount on this gateway's own port. */
   routes: Router;
+  /** Sizes of what the gateway keeps per socket, room and session (the soak bench watches them for leaks). */
+  stats(): Record<string, number>;
   /** Stops accepting, drops every socket without a disconnect packet (clients reconnect elsewhere) and closes the adapter's clients. */
   close(): Promise<void>;
 }
@@ -166,6 +168,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     io,
     registry,
     routes: healthRoutes(checks, registry),
+    stats: () => ({
+      sockets: io.of("/").sockets.size,
+      rooms: io.of("/").adapter.rooms.size,
+      expiryEntries: wheel.size,
+      ...control.sizes(),
+      ...(replay ? replay.sizes() : {}),
+    }),
     async close() {
       if (closing) return;
       closing = true;

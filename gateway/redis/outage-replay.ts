@@ -40,6 +40,10 @@ export class OutageReplay {
     this.max = options.max ?? 1_000;
   }
 
+  sizes(): Record<string, number> {
+    return { replayRecentIds: this.recent.size };
+  }
+
   /** A message this gateway delivered to its own sockets. */
   delivered(id: string): void {
     this.recent.add(id);

@@ -24,6 +24,10 @@ export class RecentKeys {
     return at !== undefined && Date.now() - at <= this.ttlMs;
   }
 
+  get size(): number {
+    return this.seen.size;
+  }
+
   clear(): void {
     this.seen.clear();
   }

@@ -146,6 +146,10 @@ export class SessionControl {
     return { checked: sockets.length, ended, removed };
   }
 
+  sizes(): Record<string, number> {
+    return { recentRevocations: this.revoked.size, recentRemovals: this.removed.size };
+  }
+
   clear(): void {
     this.revoked.clear();
     this.removed.clear();
