@@ -85,6 +85,23 @@ const schema = z.object({
   ARGON2_MEMORY_KIB: int(65_536, 1024, 4_194_304),
   ARGON2_TIME_COST: int(3, 1, 100),
   ARGON2_PARALLELISM: int(4, 1, 64),
+  ARGON2_CONCURRENCY: int(2, 1, 64),
+  ARGON2_QUEUE: int(100, 0, 100_000),
+  REGISTER_MAX_PER_IP: int(20, 1, 1_000_000),
+  REGISTER_WINDOW: duration("15m"),
+  MESSAGE_LIMIT_PER_USER: int(60, 1, 1_000_000),
+  MESSAGE_LIMIT_WINDOW: duration("10s"),
+  MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
+  SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
+  METRICS_PORT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+      if (!(n >= 1 && n <= 65_535)) ctx.addIssue({ code: "custom", message: `must be a port number from 1 to 65535 (got "${v}")` });
+      return n;
+    }),
   GATEWAY_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : -")
@@ -107,7 +124,24 @@ export interface Config {
   /** Express `trust proxy` values; empty trusts no proxy. */
   readonly trustProxy: readonly string[];
   readonly login: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly failureWindow: number };
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly argon2: {
+    readonly memoryCost: number;
+    readonly timeCost: number;
+    readonly parallelism: number;
+    /** Hashes computed at once; the others wait in a queue of at most `queue`, beyond which calls get 503. */
+    readonly concurrency: number;
+    readonly queue: number;
+  };
+  /** `POST /register` attempts per client address per window, across replicas. */
+  readonly register: { readonly maxPerIp: number; readonly window: number };
+  /** Messages one user may post per window, over HTTP and sockets together, across the cluster. */
+  readonly messages: { readonly maxPerUser: number; readonly window: number };
+  /** Active sessions per user; a login beyond this revokes the oldest. */
+  readonly maxSessionsPerUser: number;
+  /** What may wait to be sent to one socket before the gateway disconnects it (bytes). */
+  readonly socketMaxBufferedBytes: number;
+  /** When set, /metrics is served on this port (loopback unless HOST says otherwise) instead of the main one. */
+  readonly metricsPort: number | undefined;
   /** Names a gateway instance in logs, metrics and Redis; default `hostname:pid`. */
   readonly gatewayId: string | undefined;
 }
@@ -136,7 +170,12 @@ function devSecret(dataDir: string): string {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }
-  return readFileSync(file, "utf8").trim();
+  const secret = readFileSync(file, "utf8").trim();
+  // A truncated or emptied file would sign tokens with a guessable key: refuse it, as a short JWT_SECRET is refused.
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw new ConfigError("JWT_SECRET", `is unset and ${file} holds fewer than ${MIN_SECRET_BYTES} bytes: delete that file to have a new secret generated, or set JWT_SECRET`);
+  }
+  return secret;
 }
 
 /** Reads the environment (plus `.env`) once, validates it and returns a frozen Config. Throws ConfigError. */
@@ -184,7 +223,18 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
       failureWindow: e.LOGIN_FAILURE_WINDOW,
     }),
-    argon2: Object.freeze({ memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM }),
+    argon2: Object.freeze({
+      memoryCost: e.ARGON2_MEMORY_KIB,
+      timeCost: e.ARGON2_TIME_COST,
+      parallelism: e.ARGON2_PARALLELISM,
+      concurrency: e.ARGON2_CONCURRENCY,
+      queue: e.ARGON2_QUEUE,
+    }),
+    register: Object.freeze({ maxPerIp: e.REGISTER_MAX_PER_IP, window: e.REGISTER_WINDOW }),
+    messages: Object.freeze({ maxPerUser: e.MESSAGE_LIMIT_PER_USER, window: e.MESSAGE_LIMIT_WINDOW }),
+    maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
+    socketMaxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
+    metricsPort: e.METRICS_PORT,
     gatewayId: e.GATEWAY_ID,
   };
   return Object.freeze(config);

@@ -34,6 +34,18 @@ export interface ControlBus {
 }
 
 export const CONTROL_CHANNEL = "wsac:control";
+/** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
+export const REVOCATION_CHUNK = 1_000;
+
+/**
+ * Tells every gateway that these sessions of `userId` are revoked, in events of at most
+ * REVOCATION_CHUNK ids each ("log out everywhere" of a user with thousands of sessions included).
+ */
+export async function publishRevocation(bus: ControlBus, userId: string, sessionIds: readonly string[]): Promise<void> {
+  for (let i = 0; i < sessionIds.length; i += REVOCATION_CHUNK) {
+    await bus.publish({ type: "session_revoked", user_id: userId, session_ids: sessionIds.slice(i, i + REVOCATION_CHUNK), reason: "revoked" });
+  }
+}
 /** Held events past this age are dropped: gateways re-check their sockets against PostgreSQL when their own link returns. */
 const OUTBOX_MAX_AGE_MS = 10 * 60_000;
 const OUTBOX_MAX = 10_000;

@@ -21,7 +21,14 @@ export const text = (min: number, max: number) =>
     }
   });
 
-export const uuid = z.string().refine(isUuid, { message: "must be a UUID" });
+/** A UUID, lower-cased: ids name rooms and map keys, where `ABC…` and `abc…` must be one. */
+export const uuid = z
+  .string()
+  .refine(isUuid, { message: "must be a UUID" })
+  .transform((v) => v.toLowerCase());
+
+export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
+export const username = z.string().regex(USERNAME_RE, "must be 3 to 32 characters of A-Z a-z 0-9 _ . -");
 export const messageId = z.string().refine(isMessageId, { message: "must be a message id (a decimal string)" });
 
 export interface FieldIssue {

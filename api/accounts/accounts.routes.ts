@@ -1,31 +1,35 @@
 import { type RequestHandler, Router } from "express";
 import { z } from "zod";
-import type { Db } from "../../shared/db/db";
-import { text } from "../../shared/validation";
+import { text, username } from "../../shared/validation";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
-import { me, register } from "./accounts.service";
-import type { PasswordHasher } from "./password";
-import type { StrengthChecker } from "./strength-worker";
+import type { SessionDeps } from "../sessions/sessions.service";
+import { type AccountDeps, changePassword, me, register } from "./accounts.service";
 
-export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
-
+const password = text(8, 128);
 const registerBody = z.strictObject({
-  username: z.string().regex(USERNAME_RE, "must be 3 to 32 characters of A-Z a-z 0-9 _ . -"),
+  username,
   email: z.email({ message: "must be a valid email address" }).max(254, "must be at most 254 characters"),
-  password: text(8, 128),
+  password,
 });
+const passwordBody = z.strictObject({ current_password: text(1, 128), new_password: password });
 
-export function accountsRoutes(deps: { db: Db; hasher: PasswordHasher; strength: StrengthChecker; requireAuth: RequestHandler }): Router {
+export function accountsRoutes(deps: AccountDeps & Pick<SessionDeps, "limiter" | "loginOutcomes" | "bus"> & { requireAuth: RequestHandler }): Router {
   const router = Router();
 
   router.post("/register", async (req, res) => {
     const input = validate(registerBody, req.body);
-    res.status(201).json({ user: await register(deps, input) });
+    res.status(201).json({ user: await register(deps, input, req.ip ?? "unknown") });
   });
 
   router.get("/me", deps.requireAuth, async (_req, res) => {
     res.json({ user: await me(deps.db, caller(res).userId) });
+  });
+
+  router.put("/me/password", deps.requireAuth, async (req, res) => {
+    const input = validate(passwordBody, req.body);
+    await changePassword(deps, caller(res), input, req.ip ?? "unknown");
+    res.status(204).end();
   });
 
   return router;

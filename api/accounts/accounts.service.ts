@@ -1,10 +1,21 @@
 import type { UserView } from "../../shared/contracts";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/errors";
+import { type Limiter, take } from "../../shared/rate-limit";
+import type { AuthContext } from "../http/auth";
+import { guardedVerify, revokeOthers, type SessionDeps } from "../sessions/sessions.service";
 import * as repo from "./accounts.repository";
 import { userView } from "./accounts.views";
 import { MIN_SCORE, type PasswordHasher, passwordStrength } from "./password";
 import type { StrengthChecker } from "./strength-worker";
+
+export interface AccountDeps {
+  db: Db;
+  hasher: PasswordHasher;
+  strength: StrengthChecker;
+  /** Registrations per client address (shared through Redis). */
+  registrations: Limiter;
+}
 
 export interface RegisterInput {
   username: string;
@@ -15,16 +26,22 @@ export interface RegisterInput {
 const takenError = (field: "username" | "email") =>
   new AppError(field === "username" ? "username_taken" : "email_taken", 409, `That ${field} is already registered`);
 
-/** Checks strength, hashes with argon2id and stores the user; the unique indexes settle races. */
-export async function register(deps: { db: Db; hasher: PasswordHasher; strength: StrengthChecker }, input: RegisterInput): Promise<UserView> {
-  const strength = await passwordStrength(deps.strength, input.password, [input.username, input.email]);
-  if (strength.score < MIN_SCORE) {
-    throw new AppError("weak_password", 400, "The password is too easy to guess", { feedback: strength });
-  }
-  // Cheap check first so a taken name does not cost an argon2 hash.
+/** zxcvbn with the account's own names as guessable inputs: 400 `weak_password` with its feedback below the minimum score. */
+async function requireStrong(strength: StrengthChecker, password: string, names: string[]): Promise<void> {
+  const feedback = await passwordStrength(strength, password, names);
+  if (feedback.score < MIN_SCORE) throw new AppError("weak_password", 400, "The password is too easy to guess", { feedback });
+}
+
+/**
+ * Counts the attempt against the client address, then the cheap checks first (a taken name costs
+ * neither zxcvbn nor argon2), then strength, then the argon2id hash; the unique indexes settle races.
+ */
+export async function register(deps: AccountDeps, input: RegisterInput, ip: string): Promise<UserView> {
+  await take(deps.registrations, ip, "Too many registrations from this address; try again later");
   const taken = await repo.findTaken(deps.db, input.username, input.email);
   if (taken.username) throw takenError("username");
   if (taken.email) throw takenError("email");
+  await requireStrong(deps.strength, input.password, [input.username, input.email]);
   const password_hash = await deps.hasher.hash(input.password);
   try {
     return userView(await repo.insertUser(deps.db, { username: input.username, email: input.email, password_hash }));
@@ -40,3 +57,26 @@ export async function me(db: Db, userId: string): Promise<UserView> {
   if (!user) throw new AppError("unauthorized", 401, "The account no longer exists");
   return userView(user);
 }
+
+/**
+ * `PUT /me/password`: the current password is checked like a login (limited, and a wrong one
+ * counts as a failed login), the new one is judged as at registration, and every other session
+ * of the user is revoked (their sockets end); the caller's session stays.
+ */
+export async function changePassword(
+  deps: AccountDeps & Pick<SessionDeps, "limiter" | "loginOutcomes" | "bus">,
+  auth: AuthContext,
+  input: { current_password: string; new_password: string },
+  ip: string,
+): Promise<void> {
+  const user = await repo.findById(deps.db, auth.userId);
+  if (!user) throw new AppError("unauthorized", 401, "The account no longer exists");
+  if (!(await guardedVerify(deps, user, user.username, input.current_password, ip))) {
+    throw new AppError("invalid_credentials", 401, "The current password is wrong");
+  }
+  await requireStrong(deps.strength, input.new_password, [user.username, user.email]);
+  await repo.setPasswordHash(deps.db, user.id, await deps.hasher.hash(input.new_password));
+  await revokeOthers(deps, user.id, auth.sessionId, "password_changed");
+}
+
+

@@ -1,5 +1,6 @@
 import * as argon2 from "argon2";
 import type { Config } from "../../shared/config";
+import { BoundedQueue } from "./bounded-queue";
 import type { StrengthChecker, StrengthFeedback } from "./strength-worker";
 
 /**
@@ -22,31 +23,31 @@ export async function passwordStrength(checker: StrengthChecker, password: strin
 }
 
 /**
- * argon2id with the configured cost. `verifyUnknown` spends the same time on a made-up hash, so
- * that an unknown user and a wrong password cannot be told apart by timing.
+ * argon2id with the configured cost, `concurrency` at a time (each one holds `memoryCost` KiB and
+ * `parallelism` threads) with at most `queue` waiting: past that a call is refused at once with 503
+ * `unavailable` and Retry-After. `verifyUnknown` spends the same time on a made-up hash, so that
+ * an unknown user and a wrong password cannot be told apart by timing.
  */
 export class PasswordHasher {
   private readonly options: argon2.HashOptions;
+  private readonly queue: BoundedQueue;
   private dummyHash: Promise<string> | undefined;
 
   constructor(params: Config["argon2"]) {
     this.options = { type: argon2.argon2id, memoryCost: params.memoryCost, timeCost: params.timeCost, parallelism: params.parallelism };
+    this.queue = new BoundedQueue(params.concurrency, params.queue, "password");
   }
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, this.options);
+    return this.queue.run(() => argon2.hash(password, this.options));
   }
 
-  async verify(hash: string, password: string): Promise<boolean> {
-    try {
-      return await argon2.verify(hash, password);
-    } catch {
-      return false;
-    }
+  verify(hash: string, password: string): Promise<boolean> {
+    return this.queue.run(() => argon2.verify(hash, password).catch(() => false));
   }
 
   async verifyUnknown(password: string): Promise<false> {
-    this.dummyHash ??= this.hash("not-a-real-password-but-the-same-cost");
+    this.dummyHash ??= argon2.hash("not-a-real-password-but-the-same-cost", this.options);
     await this.verify(await this.dummyHash, password);
     return false;
   }

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { AppError } from "../../shared/errors";
 
 /** What zxcvbn reports, as the contract's `feedback`. */
 export interface StrengthFeedback {
@@ -10,7 +11,17 @@ export interface StrengthFeedback {
 interface Job {
   resolve: (f: StrengthFeedback) => void;
   reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
 }
+
+export interface StrengthCheckerOptions {
+  /** Checks waiting or running at once; beyond that a check is refused at once (503). Default 32. */
+  maxPending?: number;
+  /** A check not answered within this is given up (503) and the worker restarted. Default 5 s. */
+  timeoutMs?: number;
+}
+
+const unavailable = (why: string, retryAfter = 1) => new AppError("unavailable", 503, why, {}, retryAfter);
 
 // The worker is given as source (eval) so it runs the same from the TypeScript sources under
 // vitest and from dist/, with zxcvbn resolved to an absolute path.
@@ -30,11 +41,20 @@ parentPort.on("message", ({ id, password, inputs }) => {
  * zxcvbn off the event loop. Its cost grows steeply with length and symbol density (hundreds of
  * milliseconds for some 64-character strings), which on the main thread would stall every other
  * request and socket of the process. One worker, started on first use, restarted if it dies.
+ * Its queue is bounded and every check has a time-out: a burst or a pathological input gets 503
+ * `unavailable` quickly instead of a growing wait.
  */
 export class StrengthChecker {
   private worker: Worker | undefined;
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
+  private readonly maxPending: number;
+  private readonly timeoutMs: number;
+
+  constructor(options: StrengthCheckerOptions = {}) {
+    this.maxPending = options.maxPending ?? 32;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+  }
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
@@ -44,13 +64,14 @@ export class StrengthChecker {
       const job = this.jobs.get(m.id);
       if (!job) return;
       this.jobs.delete(m.id);
+      clearTimeout(job.timer);
       if (m.error) job.reject(new Error(m.error));
       else job.resolve({ score: m.score, warning: m.warning, suggestions: m.suggestions });
     });
     const fail = (err: Error) => {
+      if (this.worker !== worker) return;
       this.worker = undefined;
-      for (const job of this.jobs.values()) job.reject(err);
-      this.jobs.clear();
+      this.failAll(err);
     };
     worker.on("error", fail);
     worker.on("exit", (code) => fail(new Error(`strength worker exited (${code})`)));
@@ -58,10 +79,28 @@ export class StrengthChecker {
     return worker;
   }
 
+  private failAll(err: Error): void {
+    for (const job of this.jobs.values()) {
+      clearTimeout(job.timer);
+      job.reject(err);
+    }
+    this.jobs.clear();
+  }
+
   check(password: string, inputs: string[]): Promise<StrengthFeedback> {
+    if (this.jobs.size >= this.maxPending) return Promise.reject(unavailable("Too many password checks at once; try again shortly"));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.jobs.set(id, { resolve, reject });
+      // The worker is stuck on one input (the jobs behind it wait too): restart it and let the
+      // callers retry, rather than let the queue grow behind it.
+      const timer = setTimeout(() => {
+        const stuck = this.worker;
+        this.worker = undefined;
+        this.failAll(unavailable("The password check took too long; try again shortly"));
+        void stuck?.terminate();
+      }, this.timeoutMs);
+      timer.unref();
+      this.jobs.set(id, { resolve, reject, timer });
       this.ensure().postMessage({ id, password, inputs });
     });
   }
@@ -69,6 +108,7 @@ export class StrengthChecker {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
+    this.failAll(unavailable("The service is stopping"));
     await w?.terminate();
   }
 }

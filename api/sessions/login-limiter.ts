@@ -1,49 +1,42 @@
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
 import type { Config } from "../../shared/config";
-import { AppError } from "../../shared/errors";
+import { createLimiter, refund, take } from "../../shared/rate-limit";
 import type { Redis } from "../../shared/redis";
 
+/** The account a login attempt counts against: the user when it exists, else the name typed. */
+export type AccountKey = { userId: string } | { unknownName: string };
+
+const accountKey = (a: AccountKey) => ("userId" in a ? `u:${a.userId}` : `n:${a.unknownName.toLowerCase().slice(0, 254)}`);
+
 /**
- * Counts failed logins per account and per client address over a window. With Redis every api
- * replica counts together; while Redis is unreachable each replica falls back to its own memory
- * (the insurance limiter) rather than letting logins through uncounted or failing them.
+ * Password guesses per account and per client address over a window. A point is taken before the
+ * password is checked (atomically, so of a burst of parallel guesses no more than the limit are
+ * checked) and given back when the password was right: only failures stay counted. An account is
+ * counted by its user id, whether the username or the email was typed; an unknown name has a
+ * counter of its own, so it is limited alike.
  */
 export class LoginLimiter {
-  private readonly byAccount: RateLimiterAbstract;
-  private readonly byIp: RateLimiterAbstract;
+  private readonly byAccount;
+  private readonly byIp;
 
   constructor(options: Config["login"], redis?: Redis) {
-    const make = (keyPrefix: string, points: number): RateLimiterAbstract => {
-      const base = { keyPrefix, points, duration: options.failureWindow };
-      if (!redis) return new RateLimiterMemory(base);
-      return new RateLimiterRedis({ ...base, storeClient: redis, insuranceLimiter: new RateLimiterMemory(base) });
-    };
-    this.byAccount = make("wsac:login:account", options.maxFailuresPerAccount);
-    this.byIp = make("wsac:login:ip", options.maxFailuresPerIp);
+    this.byAccount = createLimiter({ keyPrefix: "wsac:login:account", points: options.maxFailuresPerAccount, duration: options.failureWindow, redis });
+    this.byIp = createLimiter({ keyPrefix: "wsac:login:ip", points: options.maxFailuresPerIp, duration: options.failureWindow, redis });
   }
 
-  private static key(account: string): string {
-    return account.toLowerCase().slice(0, 254);
+  /** Takes one point from the account and one from the address, or throws 429 `rate_limited` (taking neither). */
+  async take(account: AccountKey, ip: string): Promise<void> {
+    const key = accountKey(account);
+    await take(this.byAccount, key, "Too many failed logins; try again later");
+    try {
+      await take(this.byIp, ip, "Too many failed logins; try again later");
+    } catch (err) {
+      await refund(this.byAccount, key);
+      throw err;
+    }
   }
 
-  /** Throws 429 `rate_limited` with Retry-After while either counter is exhausted. */
-  async check(account: string, ip: string): Promise<void> {
-    const [a, i] = await Promise.all([this.byAccount.get(LoginLimiter.key(account)), this.byIp.get(ip)]);
-    const blocked = [
-      [a, this.byAccount.points],
-      [i, this.byIp.points],
-    ].filter(([res, points]) => res instanceof RateLimiterRes && res.consumedPoints >= (points as number)) as [RateLimiterRes, number][];
-    if (blocked.length === 0) return;
-    const waitMs = Math.max(...blocked.map(([res]) => res.msBeforeNext));
-    throw new AppError("rate_limited", 429, "Too many failed logins; try again later", {}, Math.ceil(waitMs / 1000));
-  }
-
-  async failed(account: string, ip: string): Promise<void> {
-    // A rejection here only means the counter is now full; check() enforces it on the next try.
-    await Promise.allSettled([this.byAccount.consume(LoginLimiter.key(account)), this.byIp.consume(ip)]);
-  }
-
-  async succeeded(account: string): Promise<void> {
-    await this.byAccount.delete(LoginLimiter.key(account)).catch(() => undefined);
+  /** The password was right (or could not be checked): the points taken by `take` go back. */
+  async refund(account: AccountKey, ip: string): Promise<void> {
+    await Promise.all([refund(this.byAccount, accountKey(account)), refund(this.byIp, ip)]);
   }
 }

@@ -1,16 +1,20 @@
+import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow } from "../../shared/db/schema";
 
 /**
  * A new session and its first refresh token in one statement: one round trip and one commit
- * instead of a four-statement transaction (the commit's fsync was most of login's own cost).
+ * instead of a four-statement transaction (the commit's fsync was most of login's own cost). The
+ * same statement revokes the user's oldest active sessions beyond the newest `maxActive - 1`
+ * (with the new one, `maxActive` stay); their ids come back in `trimmed`.
  */
 export async function insertSessionWithRefreshToken(
   db: Db,
   s: { user_id: string; user_agent: string | null; ip: string | null; expires_at: Date },
   tokenHash: string,
-): Promise<SessionRow> {
-  return db
+  maxActive: number,
+): Promise<SessionRow & { trimmed: string[] }> {
+  const row = await db
     .with("s", (qb) => qb.insertInto("sessions").values(s).returningAll())
     .with("r", (qb) =>
       qb
@@ -18,9 +22,29 @@ export async function insertSessionWithRefreshToken(
         .columns(["token_hash", "session_id"])
         .expression((eb) => eb.selectFrom("s").select([eb.val(tokenHash).as("token_hash"), "s.id"])),
     )
+    // The statement's snapshot does not hold the new row yet: the older ones are all it sees.
+    .with("old", (qb) =>
+      qb
+        .updateTable("sessions")
+        .set({ revoked_at: sql`now()`, revoked_reason: "session_limit" })
+        .where("id", "in", (eb) =>
+          eb
+            .selectFrom("sessions")
+            .select("id")
+            .where("user_id", "=", s.user_id)
+            .where("revoked_at", "is", null)
+            .where("expires_at", ">", sql<Date>`now()`)
+            .orderBy("created_at", "desc")
+            .orderBy("id", "desc")
+            .offset(maxActive - 1),
+        )
+        .returning("id"),
+    )
     .selectFrom("s")
     .selectAll()
+    .select((eb) => eb.fn.coalesce(eb.selectFrom("old").select(sql<string[]>`array_agg(old.id)`.as("ids")), sql<string[]>`'{}'::uuid[]`).as("trimmed"))
     .executeTakeFirstOrThrow();
+  return row as SessionRow & { trimmed: string[] };
 }
 
 export async function insertRefreshToken(db: Db, sessionId: string, tokenHash: string): Promise<void> {
@@ -63,17 +87,26 @@ export async function listActiveSessions(db: Db, userId: string): Promise<Sessio
     .execute();
 }
 
-/** Revokes the user's sessions (all, or the listed ones) that are still live; returns their ids. */
-export async function revokeSessions(db: Db, userId: string, reason: string, ids?: string[]): Promise<string[]> {
+/**
+ * Revokes the user's sessions that are still live: all of them, only the listed ones (`ids`), or
+ * all but one (`except`); returns their ids.
+ */
+export interface RevokeWhich {
+  ids?: string[];
+  except?: string;
+}
+
+export async function revokeSessions(db: Db, userId: string, reason: string, which: RevokeWhich = {}): Promise<string[]> {
   let q = db
     .updateTable("sessions")
     .set({ revoked_at: new Date(), revoked_reason: reason })
     .where("user_id", "=", userId)
     .where("revoked_at", "is", null);
-  if (ids) {
-    if (ids.length === 0) return [];
-    q = q.where("id", "in", ids);
+  if (which.ids) {
+    if (which.ids.length === 0) return [];
+    q = q.where("id", "in", which.ids);
   }
+  if (which.except) q = q.where("id", "!=", which.except);
   const rows = await q.returning("id").execute();
   return rows.map((r) => r.id);
 }

@@ -1,6 +1,6 @@
 import type { Counter } from "prom-client";
 import type { LoginResult, SessionView } from "../../shared/contracts";
-import type { ControlBus } from "../../shared/control-bus";
+import { type ControlBus, publishRevocation } from "../../shared/control-bus";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow, UserRow } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
@@ -9,7 +9,7 @@ import { findByLogin, findById } from "../accounts/accounts.repository";
 import { userView } from "../accounts/accounts.views";
 import type { PasswordHasher } from "../accounts/password";
 import type { AuthContext } from "../http/auth";
-import type { LoginLimiter } from "./login-limiter";
+import type { AccountKey, LoginLimiter } from "./login-limiter";
 import * as repo from "./sessions.repository";
 
 export interface SessionDeps {
@@ -19,6 +19,7 @@ export interface SessionDeps {
   limiter: LoginLimiter;
   bus: ControlBus;
   sessionTtl: number;
+  maxSessionsPerUser: number;
   loginOutcomes: Counter<"outcome">;
 }
 
@@ -43,39 +44,69 @@ function answer(deps: SessionDeps, session: SessionRow, user: UserRow, refreshTo
   };
 }
 
-export async function login(deps: SessionDeps, identifier: string, password: string, client: ClientInfo): Promise<LoginResult> {
-  const ip = client.ip ?? "unknown";
+/**
+ * Checks a password against the login limits: a point of the account's and the address's counters
+ * is taken first (429 when either is used up), then the password is verified in the bounded
+ * argon2 queue (503 when it is full: the point goes back, nothing was checked). A right password
+ * gives the point back; a wrong one keeps it. Returns whether the password was right.
+ */
+export async function guardedVerify(
+  deps: Pick<SessionDeps, "limiter" | "hasher" | "loginOutcomes">,
+  user: { id: string; password_hash: string } | undefined,
+  typedName: string,
+  password: string,
+  ip: string,
+): Promise<boolean> {
+  const account: AccountKey = user ? { userId: user.id } : { unknownName: typedName };
   try {
-    await deps.limiter.check(identifier, ip);
+    await deps.limiter.take(account, ip);
   } catch (err) {
     deps.loginOutcomes.inc({ outcome: "rate_limited" });
     throw err;
   }
-  const user = await findByLogin(deps.db, identifier);
-  // An unknown user costs one argon2 verification too, and gets the same answer.
-  const ok = user ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
-  if (!user || !ok) {
-    await deps.limiter.failed(identifier, ip);
-    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
-    throw invalidCredentials();
+  let ok: boolean;
+  try {
+    // An unknown user costs one argon2 verification too, and gets the same answer.
+    ok = user ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
+  } catch (err) {
+    await deps.limiter.refund(account, ip);
+    deps.loginOutcomes.inc({ outcome: "unavailable" });
+    throw err;
   }
-  await deps.limiter.succeeded(identifier);
+  if (!ok) {
+    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
+    return false;
+  }
+  await deps.limiter.refund(account, ip);
+  return true;
+}
+
+export async function login(deps: SessionDeps, identifier: string, password: string, client: ClientInfo): Promise<LoginResult> {
+  const user = await findByLogin(deps.db, identifier);
+  if (!(await guardedVerify(deps, user, identifier, password, client.ip ?? "unknown")) || !user) throw invalidCredentials();
   const expires_at = new Date(Date.now() + deps.sessionTtl * 1000);
   const refreshToken = newRefreshToken();
   const session = await repo.insertSessionWithRefreshToken(
     deps.db,
     { user_id: user.id, user_agent: client.userAgent, ip: client.ip, expires_at },
     hashRefreshToken(refreshToken),
+    deps.maxSessionsPerUser,
   );
+  // Past MAX_SESSIONS_PER_USER the oldest sessions were revoked by the same statement.
+  if (session.trimmed.length > 0) await publishRevocation(deps.bus, user.id, session.trimmed);
   deps.loginOutcomes.inc({ outcome: "success" });
   return answer(deps, session, user, refreshToken);
 }
 
-async function revoke(deps: SessionDeps, userId: string, reason: string, ids?: string[]): Promise<string[]> {
-  const revoked = await repo.revokeSessions(deps.db, userId, reason, ids);
-  if (revoked.length > 0) await deps.bus.publish({ type: "session_revoked", user_id: userId, session_ids: revoked, reason: "revoked" });
+async function revoke(deps: Pick<SessionDeps, "db" | "bus">, userId: string, reason: string, which: repo.RevokeWhich = {}): Promise<string[]> {
+  const revoked = await repo.revokeSessions(deps.db, userId, reason, which);
+  await publishRevocation(deps.bus, userId, revoked);
   return revoked;
 }
+
+/** Revokes every session of the user but `keep` (a password change keeps the caller's). */
+export const revokeOthers = (deps: Pick<SessionDeps, "db" | "bus">, userId: string, keep: string, reason: string) =>
+  revoke(deps, userId, reason, { except: keep });
 
 type RefreshOutcome = { kind: "ok"; result: LoginResult } | { kind: "reused"; session: SessionRow } | { kind: "refused"; error: AppError };
 
@@ -105,16 +136,16 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
   });
   if (outcome.kind === "ok") return outcome.result;
   if (outcome.kind === "refused") throw outcome.error;
-  await revoke(deps, outcome.session.user_id, "refresh_token_reuse", [outcome.session.id]);
+  await revoke(deps, outcome.session.user_id, "refresh_token_reuse", { ids: [outcome.session.id] });
   throw new AppError("session_revoked", 401, "This refresh token was already used; the session has been revoked");
 }
 
 export async function logout(deps: SessionDeps, auth: AuthContext): Promise<void> {
-  await revoke(deps, auth.userId, "logout", [auth.sessionId]);
+  await revoke(deps, auth.userId, "logout", { ids: [auth.sessionId] });
 }
 
 export async function revokeOne(deps: SessionDeps, auth: AuthContext, sessionId: string): Promise<void> {
-  const revoked = await revoke(deps, auth.userId, "revoked_by_user", [sessionId]);
+  const revoked = await revoke(deps, auth.userId, "revoked_by_user", { ids: [sessionId] });
   if (revoked.length === 0) throw new AppError("not_found", 404, "No such active session");
 }
 
