@@ -7,7 +7,9 @@ import type { ControlBus } from "../shared/control-bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { createRegistry } from "../shared/metrics";
+import { MessageLimit } from "../shared/message-limit";
 import { trustProxy } from "../shared/proxy";
+import { createLimiter } from "../shared/rate-limit";
 import { pingRedis, type Redis } from "../shared/redis";
 import { TokenService } from "../shared/tokens";
 import { accountsRoutes } from "./accounts/accounts.routes";
@@ -53,6 +55,8 @@ export function createApi(options: ApiOptions): Api {
   const hasher = new PasswordHasher(config.argon2);
   const strength = new StrengthChecker();
   const limiter = new LoginLimiter(config.login, redis);
+  const registrations = createLimiter({ keyPrefix: "wsac:register:ip", points: config.register.maxPerIp, duration: config.register.window, redis });
+  const messageLimit = new MessageLimit(config.messages, redis);
   const loginOutcomes = new Counter({ name: "login_attempts_total", help: "Login attempts by outcome", labelNames: ["outcome"] as const, registers: [registry] });
   const auth = requireAuth({ db, tokens });
 
@@ -74,11 +78,11 @@ export function createApi(options: ApiOptions): Api {
   if (redis) checks.redis = () => pingRedis(redis);
   app.use(healthRoutes(checks, registry));
   app.use(jsonBody);
-  app.use(accountsRoutes({ db, hasher, strength, requireAuth: auth }));
+  app.use(accountsRoutes({ db, hasher, strength, registrations, limiter, loginOutcomes, bus, requireAuth: auth }));
   app.use(
-    sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, loginOutcomes, requireAuth: auth }),
+    sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes, requireAuth: auth }),
   );
-  app.use(chatsRoutes({ db, bus, requireAuth: auth }));
+  app.use(chatsRoutes({ db, bus, messageLimit, requireAuth: auth }));
   app.use(notFound);
   app.use(errorHandler(logger.child({ module: "api" })));
 

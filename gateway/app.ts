@@ -9,6 +9,7 @@ import { LIMITS } from "../shared/contracts";
 import type { ControlBus } from "../shared/control-bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
+import { MessageLimit } from "../shared/message-limit";
 import { createRegistry } from "../shared/metrics";
 import { trustProxy } from "../shared/proxy";
 import { pingRedis } from "../shared/redis";
@@ -22,19 +23,34 @@ import { followControlBus } from "./sessions/control-link";
 import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { SessionControl } from "./sessions/session-control";
 import { onConnection } from "./socket/connection";
+import { EventBudget } from "./socket/event-budget";
 import type { GatewayServer } from "./socket/types";
 
 export interface GatewayLimits {
-  /** `message:send` per socket: a burst, then a steady rate. Default 20, then 10 per second. */
-  messageBurst: number;
-  messagesPerSecond: number;
+  /**
+   * Every client event spends from its socket's bucket: a burst, then a steady rate (default 30,
+   * then 10 per second). A `chat:join` with `after` costs one more per 10 rows it returns.
+   */
+  eventBurst: number;
+  eventsPerSecond: number;
+  /** Events refused in a row after which the socket is disconnected. Default 100. */
+  maxRefusedInARow: number;
+  /** `chat:join {after}` answers stop short of this many bytes of messages. Default 256 KiB. */
+  joinAnswerMaxBytes: number;
   /** Handshakes per client address per minute, per gateway. Default 600. */
   handshakesPerIpPerMinute: number;
   /** `session:expiring` this many seconds before the token's `exp`. Default 30. */
   expiryWarningSeconds: number;
 }
 
-const DEFAULT_LIMITS: GatewayLimits = { messageBurst: 20, messagesPerSecond: 10, handshakesPerIpPerMinute: 600, expiryWarningSeconds: 30 };
+const DEFAULT_LIMITS: GatewayLimits = {
+  eventBurst: 30,
+  eventsPerSecond: 10,
+  maxRefusedInARow: 100,
+  joinAnswerMaxBytes: 256 * 1024,
+  handshakesPerIpPerMinute: 600,
+  expiryWarningSeconds: 30,
+};
 
 export interface GatewayOptions {
   /** The server to attach to (its other routes keep working; Socket.IO takes `/ws/`). */
@@ -150,7 +166,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       metrics,
       delivered,
       ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events },
-      messageRate: { burst: limits.messageBurst, perSecond: limits.messagesPerSecond },
+      log: logger.child({ module: "gateway:limits" }),
+      budget: new EventBudget({ burst: limits.eventBurst, perSecond: limits.eventsPerSecond, maxRefusedInARow: limits.maxRefusedInARow }),
+      messageLimit: new MessageLimit(config.messages, wiring?.pub),
+      joinAnswerMaxBytes: limits.joinAnswerMaxBytes,
+      maxBufferedBytes: config.socketMaxBufferedBytes,
     }),
   );
 

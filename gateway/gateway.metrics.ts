@@ -17,6 +17,16 @@ export function gatewayMetrics(registry: Registry, links: () => Partial<Record<L
     events: new Counter({ name: "gateway_events_total", help: "Client events by name and answer code", labelNames: ["event", "result"] as const, registers }),
     revocationsApplied: new Counter({ name: "gateway_revocations_applied_total", help: "Session revocations applied to this gateway's sockets", registers }),
     sessionsEnded: new Counter({ name: "gateway_sessions_ended_total", help: "Sockets ended by session:ended, by reason", labelNames: ["reason"] as const, registers }),
+    slowConsumers: new Counter({
+      name: "gateway_slow_consumers_total",
+      help: "Sockets disconnected because more than SOCKET_MAX_BUFFERED_BYTES waited to be sent to them",
+      registers,
+    }),
+    eventFloods: new Counter({
+      name: "gateway_event_floods_total",
+      help: "Sockets disconnected because they kept sending events after rate_limited answers",
+      registers,
+    }),
     publishFailures: new Counter({ name: "gateway_redis_publish_failures_total", help: "Broadcasts that reached only local sockets because Redis was unreachable", registers }),
     redisLink: new Gauge({
       name: "gateway_redis_link_up",

@@ -1,6 +1,7 @@
 import type { Migration } from "kysely";
 import * as accounts from "./20261128120000_accounts";
 import * as chats from "./20261128120100_chats";
+import * as inviteLifecycle from "./20261129120000_invite_lifecycle";
 
 /**
  * Every migration, by name. Listed statically (not read from the folder) so that the same list
@@ -9,4 +10,5 @@ import * as chats from "./20261128120100_chats";
 export const migrations: Record<string, Migration> = {
   "20261128120000_accounts": accounts,
   "20261128120100_chats": chats,
+  "20261129120000_invite_lifecycle": inviteLifecycle,
 };

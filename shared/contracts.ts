@@ -30,6 +30,8 @@ export interface InviteView {
   id: string;
   chat: { id: string; name: string };
   inviter: UserRef;
+  /** The invited user. */
+  user: UserRef;
   created_at: string;
 }
 

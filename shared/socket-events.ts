@@ -56,7 +56,11 @@ export interface AuthRefreshPayload {
 }
 
 export interface ClientToServerEvents {
-  "chat:join": (payload: ChatJoinPayload, ack: (res: Ack<{ chat_id: string; missed: MessageView[] }>) => void) => void;
+  /**
+   * `missed`: the messages after `after`, oldest first, at most 100 and at most about 256 KiB;
+   * `has_more` is true when more follow (ask again with `after` = the last one's id).
+   */
+  "chat:join": (payload: ChatJoinPayload, ack: (res: Ack<{ chat_id: string; missed: MessageView[]; has_more: boolean }>) => void) => void;
   "chat:leave": (payload: ChatLeavePayload, ack: (res: Ack) => void) => void;
   "message:send": (payload: MessageSendPayload, ack: (res: Ack<{ message: MessageView }>) => void) => void;
   "auth:refresh": (payload: AuthRefreshPayload, ack: (res: Ack<{ expires_at: string }>) => void) => void;

@@ -17,6 +17,16 @@ export async function addMember(db: Db, chatId: string, userId: string, role: Ch
   await db.insertInto("chat_members").values({ chat_id: chatId, user_id: userId, role }).onConflict((oc) => oc.doNothing()).execute();
 }
 
+/**
+ * Locks the chat's row until the transaction ends: every membership change of one chat takes it,
+ * so two at once run one after the other. `for no key update` leaves foreign-key checks (new
+ * messages, members, invites) unblocked. False when there is no such chat.
+ */
+export async function lockChat(trx: Db, chatId: string): Promise<boolean> {
+  const row = await trx.selectFrom("chats").select("id").where("id", "=", chatId).forNoKeyUpdate().executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function findChat(db: Db, chatId: string): Promise<ChatRow | undefined> {
   return db.selectFrom("chats").selectAll().where("id", "=", chatId).executeTakeFirst();
 }
@@ -54,10 +64,39 @@ export async function removeMember(db: Db, chatId: string, userId: string): Prom
   return row?.role;
 }
 
-/** Hands ownership to the longest-standing remaining member, if any. */
-export async function promoteOldestMember(db: Db, chatId: string): Promise<void> {
-  const next = await db.selectFrom("chat_members").select("user_id").where("chat_id", "=", chatId).orderBy("joined_at").limit(1).executeTakeFirst();
-  if (next) await db.updateTable("chat_members").set({ role: "owner" }).where("chat_id", "=", chatId).where("user_id", "=", next.user_id).execute();
+/** Hands ownership to the longest-standing remaining member in one statement; returns how many rows became owner (0 or 1). */
+export async function promoteOldestMember(db: Db, chatId: string): Promise<number> {
+  const result = await db
+    .updateTable("chat_members")
+    .set({ role: "owner" })
+    .where("chat_id", "=", chatId)
+    .where("user_id", "=", (eb) =>
+      eb.selectFrom("chat_members").select("user_id").where("chat_id", "=", chatId).orderBy("joined_at").orderBy("user_id").limit(1),
+    )
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export async function countMembers(db: Db, chatId: string): Promise<number> {
+  const row = await db.selectFrom("chat_members").select((eb) => eb.fn.countAll<string>().as("n")).where("chat_id", "=", chatId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** Deletes the chat; its members, invites and messages go with it (foreign keys cascade). */
+export async function deleteChat(db: Db, chatId: string): Promise<void> {
+  await db.deleteFrom("chats").where("id", "=", chatId).execute();
+}
+
+/** An invite is pending only while its inviter is a member: the ones `inviterId` sent to this chat end with it. */
+export async function cancelInvitesFrom(db: Db, chatId: string, inviterId: string): Promise<number> {
+  const result = await db
+    .updateTable("invites")
+    .set({ status: "cancelled", responded_at: new Date() })
+    .where("chat_id", "=", chatId)
+    .where("inviter_id", "=", inviterId)
+    .where("status", "=", "pending")
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 /** Creates a pending invite, or returns the one already pending for that user and chat. */
@@ -84,14 +123,34 @@ function invitesQuery(db: Db) {
     .selectFrom("invites")
     .innerJoin("chats", "chats.id", "invites.chat_id")
     .innerJoin("users as inviter", "inviter.id", "invites.inviter_id")
-    .select(["invites.id", "invites.created_at", "chats.id as chat_id", "chats.name as chat_name", "inviter.id as inviter_id", "inviter.username as inviter_username"]);
+    .innerJoin("users as invitee", "invitee.id", "invites.user_id")
+    .select([
+      "invites.id",
+      "invites.created_at",
+      "chats.id as chat_id",
+      "chats.name as chat_name",
+      "inviter.id as inviter_id",
+      "inviter.username as inviter_username",
+      "invitee.id as invitee_id",
+      "invitee.username as invitee_username",
+    ]);
 }
 
-type InviteJoin = { id: string; created_at: Date; chat_id: string; chat_name: string; inviter_id: string; inviter_username: string };
+type InviteJoin = {
+  id: string;
+  created_at: Date;
+  chat_id: string;
+  chat_name: string;
+  inviter_id: string;
+  inviter_username: string;
+  invitee_id: string;
+  invitee_username: string;
+};
 const inviteView = (r: InviteJoin): InviteView => ({
   id: r.id,
   chat: { id: r.chat_id, name: r.chat_name },
   inviter: { id: r.inviter_id, username: r.inviter_username },
+  user: { id: r.invitee_id, username: r.invitee_username },
   created_at: r.created_at.toISOString(),
 });
 
@@ -102,6 +161,27 @@ export async function getInvite(db: Db, id: string): Promise<InviteView> {
 export async function listPendingInvites(db: Db, userId: string): Promise<InviteView[]> {
   const rows = await invitesQuery(db).where("invites.user_id", "=", userId).where("invites.status", "=", "pending").orderBy("invites.created_at", "desc").execute();
   return rows.map(inviteView);
+}
+
+/** A chat's pending invites, oldest first. */
+export async function listChatInvites(db: Db, chatId: string): Promise<InviteView[]> {
+  const rows = await invitesQuery(db).where("invites.chat_id", "=", chatId).where("invites.status", "=", "pending").orderBy("invites.created_at").execute();
+  return rows.map(inviteView);
+}
+
+export async function findInvite(db: Db, id: string): Promise<Pick<InviteRow, "id" | "chat_id" | "user_id" | "inviter_id" | "status"> | undefined> {
+  return db.selectFrom("invites").select(["id", "chat_id", "user_id", "inviter_id", "status"]).where("id", "=", id).executeTakeFirst();
+}
+
+/** Cancels one invite if it is still pending; true when it was. */
+export async function cancelInvite(db: Db, id: string): Promise<boolean> {
+  const result = await db
+    .updateTable("invites")
+    .set({ status: "cancelled", responded_at: new Date() })
+    .where("id", "=", id)
+    .where("status", "=", "pending")
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 /** Answers a pending invite of this user; returns it, or undefined when there is none. */

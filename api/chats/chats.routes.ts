@@ -2,13 +2,11 @@ import { type RequestHandler, Router } from "express";
 import { z } from "zod";
 import { LIMITS } from "../../shared/contracts";
 import { AppError } from "../../shared/errors";
-import { isUuid, messageId, text } from "../../shared/validation";
-import { USERNAME_RE } from "../accounts/accounts.routes";
+import { isUuid, messageId, text, username } from "../../shared/validation";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import * as chats from "./chats.service";
 
-const username = z.string().regex(USERNAME_RE, "must be a username");
 const createBody = z.strictObject({
   name: text(1, LIMITS.chatName),
   members: z.array(username).max(LIMITS.chatMembersOnCreate).default([]),
@@ -26,10 +24,10 @@ const historyQuery = z.strictObject({
     .default(LIMITS.historyDefault),
 });
 
-/** Path ids that are not UUIDs can name nothing: 404 before any query. */
+/** Path ids that are not UUIDs can name nothing: 404 before any query. Lower-cased, as every id the services pass on. */
 function id(value: unknown, what: string): string {
   if (!isUuid(value)) throw new AppError("not_found", 404, `No such ${what}`);
-  return value;
+  return value.toLowerCase();
 }
 
 export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler }): Router {
@@ -70,6 +68,15 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
     const chatId = id(req.params.id, "chat");
     const body = validate(messageBody, req.body);
     res.status(201).json({ message: await chats.postMessage(deps, caller(res).userId, chatId, body.text, body.client_id) });
+  });
+
+  router.get("/chats/:id/invites", auth, async (req, res) => {
+    res.json({ invites: await chats.listChatInvites(deps, caller(res).userId, id(req.params.id, "chat")) });
+  });
+
+  router.delete("/invites/:id", auth, async (req, res) => {
+    await chats.withdrawInvite(deps, caller(res).userId, id(req.params.id, "invite"));
+    res.status(204).end();
   });
 
   router.get("/invites", auth, async (_req, res) => {

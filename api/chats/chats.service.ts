@@ -1,7 +1,9 @@
 import type { ChatView, InviteView, MemberView, MessageView } from "../../shared/contracts";
 import type { ControlBus } from "../../shared/control-bus";
 import type { Db } from "../../shared/db/db";
+import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
+import type { MessageLimit } from "../../shared/message-limit";
 import { type HistoryQuery, listMessages, storeMessage } from "../../shared/messages";
 import { findByUsernames } from "../accounts/accounts.repository";
 import * as repo from "./chats.repository";
@@ -9,15 +11,30 @@ import * as repo from "./chats.repository";
 export interface ChatDeps {
   db: Db;
   bus: ControlBus;
+  /** Messages per user, shared with the gateways' `message:send`. */
+  messageLimit: MessageLimit;
 }
 
 const chatNotFound = () => new AppError("not_found", 404, "No such chat");
+const noPendingInvite = () => new AppError("not_found", 404, "No such pending invite");
 
 /** Only members see a chat; to anyone else it does not exist. */
-async function requireMember(db: Db, chatId: string, userId: string) {
+async function requireMember(db: Db, chatId: string, userId: string): Promise<ChatRole> {
   const role = await repo.findRole(db, chatId, userId);
   if (!role) throw chatNotFound();
   return role;
+}
+
+/**
+ * Runs a membership change of one chat in a transaction that holds the chat's row lock: changes
+ * of one chat are serialised (two at once never leave it without an owner, an invite is never
+ * accepted after its inviter left). 404 when the chat is gone.
+ */
+function underChatLock<T>(db: Db, chatId: string, change: (trx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    if (!(await repo.lockChat(trx, chatId))) throw chatNotFound();
+    return change(trx);
+  });
 }
 
 export async function createChat(deps: ChatDeps, userId: string, name: string, members: string[]): Promise<ChatView> {
@@ -50,12 +67,15 @@ export async function getChat(deps: ChatDeps, userId: string, chatId: string): P
   return { chat: repo.chatView(chat), members: await repo.listMembers(deps.db, chatId) };
 }
 
+/** Any member invites; under the chat's lock, so an inviter being removed meanwhile leaves no pending invite behind. */
 export async function invite(deps: ChatDeps, userId: string, chatId: string, username: string): Promise<InviteView> {
-  await requireMember(deps.db, chatId, userId);
   const [target] = await findByUsernames(deps.db, [username]);
-  if (!target) throw new AppError("not_found", 404, "No such user");
-  if (await repo.findRole(deps.db, chatId, target.id)) throw new AppError("already_member", 409, "That user is already a member");
-  const id = await repo.upsertPendingInvite(deps.db, chatId, target.id, userId);
+  const id = await underChatLock(deps.db, chatId, async (trx) => {
+    await requireMember(trx, chatId, userId);
+    if (!target) throw new AppError("not_found", 404, "No such user");
+    if (await repo.findRole(trx, chatId, target.id)) throw new AppError("already_member", 409, "That user is already a member");
+    return repo.upsertPendingInvite(trx, chatId, target.id, userId);
+  });
   return repo.getInvite(deps.db, id);
 }
 
@@ -63,31 +83,59 @@ export async function listInvites(deps: ChatDeps, userId: string): Promise<Invit
   return repo.listPendingInvites(deps.db, userId);
 }
 
+export async function listChatInvites(deps: ChatDeps, userId: string, chatId: string): Promise<InviteView[]> {
+  await requireMember(deps.db, chatId, userId);
+  return repo.listChatInvites(deps.db, chatId);
+}
+
+/** Accepting needs the invite to be pending when the chat's lock is held (its inviter may have left meanwhile: 404). */
 export async function acceptInvite(deps: ChatDeps, userId: string, inviteId: string): Promise<ChatView> {
-  const chat = await deps.db.transaction().execute(async (trx) => {
+  const found = await repo.findInvite(deps.db, inviteId);
+  if (!found || found.user_id !== userId || found.status !== "pending") throw noPendingInvite();
+  const chat = await underChatLock(deps.db, found.chat_id, async (trx) => {
     const answered = await repo.answerInvite(trx, inviteId, userId, "accepted");
-    if (!answered) return undefined;
+    if (!answered) throw noPendingInvite();
     await repo.addMember(trx, answered.chat_id, userId, "member");
     return repo.findChat(trx, answered.chat_id);
+  }).catch((err: unknown) => {
+    // The chat was deleted (its last member left) after the invite was read.
+    if (err instanceof AppError && err.code === "not_found") throw noPendingInvite();
+    throw err;
   });
-  if (!chat) throw new AppError("not_found", 404, "No such pending invite");
+  if (!chat) throw noPendingInvite();
   return repo.chatView(chat);
 }
 
 export async function declineInvite(deps: ChatDeps, userId: string, inviteId: string): Promise<void> {
-  if (!(await repo.answerInvite(deps.db, inviteId, userId, "declined"))) throw new AppError("not_found", 404, "No such pending invite");
+  if (!(await repo.answerInvite(deps.db, inviteId, userId, "declined"))) throw noPendingInvite();
 }
 
-/** The owner removes anyone (itself included: ownership passes on); a member removes only itself. */
+/** `DELETE /invites/:id`: its inviter or the chat's owner withdraws a pending invite; 404 for anyone else. */
+export async function withdrawInvite(deps: ChatDeps, userId: string, inviteId: string): Promise<void> {
+  const found = await repo.findInvite(deps.db, inviteId);
+  if (!found || found.status !== "pending") throw noPendingInvite();
+  const allowed = found.inviter_id === userId || (await repo.findRole(deps.db, found.chat_id, userId)) === "owner";
+  if (!allowed || !(await repo.cancelInvite(deps.db, inviteId))) throw noPendingInvite();
+}
+
+/**
+ * The owner removes anyone (itself included: ownership passes to the longest-standing member); a
+ * member removes only itself. The invites the removed member sent are cancelled; when nobody is
+ * left the chat is deleted with its invites and messages. All under the chat's lock.
+ */
 export async function removeMember(deps: ChatDeps, userId: string, chatId: string, targetId: string): Promise<void> {
-  const role = await requireMember(deps.db, chatId, userId);
-  if (targetId !== userId && role !== "owner") throw new AppError("forbidden", 403, "Only the owner can remove other members");
-  const removed = await deps.db.transaction().execute(async (trx) => {
+  await underChatLock(deps.db, chatId, async (trx) => {
+    const role = await requireMember(trx, chatId, userId);
+    if (targetId !== userId && role !== "owner") throw new AppError("forbidden", 403, "Only the owner can remove other members");
     const removedRole = await repo.removeMember(trx, chatId, targetId);
-    if (removedRole === "owner") await repo.promoteOldestMember(trx, chatId);
-    return removedRole;
+    if (!removedRole) throw new AppError("not_found", 404, "That user is not a member");
+    await repo.cancelInvitesFrom(trx, chatId, targetId);
+    if ((await repo.countMembers(trx, chatId)) === 0) return repo.deleteChat(trx, chatId);
+    // Never leave a chat without an owner: the promotion must have found its member, or nothing commits.
+    if (removedRole === "owner" && (await repo.promoteOldestMember(trx, chatId)) !== 1) {
+      throw new Error(`chat ${chatId} would be left without an owner`);
+    }
   });
-  if (!removed) throw new AppError("not_found", 404, "That user is not a member");
   await deps.bus.publish({ type: "member_removed", chat_id: chatId, user_id: targetId });
 }
 
@@ -98,6 +146,7 @@ export async function history(deps: ChatDeps, userId: string, chatId: string, q:
 
 export async function postMessage(deps: ChatDeps, userId: string, chatId: string, text: string, clientId?: string): Promise<MessageView> {
   await requireMember(deps.db, chatId, userId);
+  await deps.messageLimit.take(userId);
   const { message, created } = await storeMessage(deps.db, { chatId, senderId: userId, text, clientId });
   if (created) await deps.bus.publish({ type: "message", message });
   return message;

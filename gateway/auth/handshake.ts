@@ -38,10 +38,11 @@ export function handshakeToken(handshake: Handshake): string | undefined {
   return nonEmpty(query) ? query : undefined;
 }
 
-/** `chat_id` from `auth`, else the query: undefined when absent, else the raw value to validate. */
+/** `chat_id` from `auth`, else the query: undefined when absent, else the value to validate (strings lower-cased: ids name rooms). */
 export function handshakeChatId(handshake: Handshake): unknown {
   const auth = handshake.auth as Record<string, unknown> | undefined;
-  return auth?.chat_id ?? handshake.query.chat_id;
+  const value: unknown = auth?.chat_id ?? handshake.query.chat_id;
+  return typeof value === "string" ? value.toLowerCase() : value;
 }
 
 export class HandshakeRefused extends Error {

@@ -1,14 +1,17 @@
 import { z } from "zod";
-import { LIMITS } from "../../shared/contracts";
+import { LIMITS, type MessageView } from "../../shared/contracts";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/errors";
-import { isMember, listMessages, storeMessage } from "../../shared/messages";
+import type { MessageLimit } from "../../shared/message-limit";
+import { listMessages, storeMessage } from "../../shared/messages";
 import { messageId, text, uuid } from "../../shared/validation";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { SessionControl } from "../sessions/session-control";
-import { TokenBucket, serialQueue } from "../socket/flow";
+import type { EventBudget } from "../socket/event-budget";
+import { serialQueue } from "../socket/flow";
 import { type EventListener, type HandleContext, listener } from "../socket/handle";
 import { type GatewayServer, type GatewaySocket, rooms } from "../socket/types";
+import { chatAccess } from "./chat-access";
 
 const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
 const leavePayload = z.strictObject({ chat_id: uuid });
@@ -18,12 +21,19 @@ const sendPayload = z.strictObject({
   client_id: text(1, LIMITS.clientId).optional(),
 });
 
+/** A `chat:join` costs one point more per this many rows it hands back. */
+const ROWS_PER_POINT = 10;
+
 export interface ChatHandlerDeps {
   io: GatewayServer;
   db: Db;
   control: SessionControl;
   metrics: GatewayMetrics;
-  messageRate: { burst: number; perSecond: number };
+  budget: EventBudget;
+  /** Messages per user across the cluster (shared with the api's POST /chats/:id/messages). */
+  messageLimit: MessageLimit;
+  /** The `missed` of a `chat:join` answer stops short of this many bytes (`has_more` then says so). */
+  joinAnswerMaxBytes: number;
   /** Told of each message this gateway broadcast (the outage replay skips those). */
   delivered: (messageId: string) => void;
 }
@@ -31,36 +41,60 @@ export interface ChatHandlerDeps {
 const forbidden = () => new AppError("chat_forbidden", 403, "You are not a member of this chat");
 const notInChat = () => new AppError("not_in_chat", 403, "Join the chat (chat:join) before sending to it");
 
+/** The first messages of `rows` that fit in `maxBytes` (at least one), and whether any were left out. */
+function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { missed: MessageView[]; more: boolean } {
+  const missed: MessageView[] = [];
+  let bytes = 0;
+  for (const m of rows.slice(0, maxRows)) {
+    bytes += Buffer.byteLength(JSON.stringify(m));
+    if (bytes > maxBytes && missed.length > 0) return { missed, more: true };
+    missed.push(m);
+  }
+  return { missed, more: rows.length > maxRows };
+}
+
 /**
- * `chat:join`, `chat:leave` and `message:send`, shared by every socket. A socket's send state
- * (rate bucket, ordering queue) is made at its first send: idle sockets carry none.
+ * `chat:join`, `chat:leave` and `message:send`, shared by every socket. A socket's send queue is
+ * made at its first send: idle sockets carry none.
  */
 export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string, EventListener][] {
-  const senders = new WeakMap<GatewaySocket, { bucket: TokenBucket; serial: ReturnType<typeof serialQueue> }>();
-  const sendState = (socket: GatewaySocket) => {
-    let state = senders.get(socket);
-    if (!state) {
-      state = { bucket: new TokenBucket(deps.messageRate.burst, deps.messageRate.perSecond), serial: serialQueue() };
-      senders.set(socket, state);
+  const serials = new WeakMap<GatewaySocket, ReturnType<typeof serialQueue>>();
+  const serialOf = (socket: GatewaySocket) => {
+    let serial = serials.get(socket);
+    if (!serial) serials.set(socket, (serial = serialQueue()));
+    return serial;
+  };
+
+  /** Membership, after confirming in the same query that the session is still live (else the socket ends). */
+  const isMember = async (socket: GatewaySocket, chatId: string): Promise<boolean> => {
+    const access = await chatAccess(deps.db, chatId, socket.data.userId, socket.data.sessionId);
+    if (access === "session_revoked" || access === "session_expired") {
+      // Answer first, then end: the acknowledgement is queued before the disconnect.
+      setImmediate(() => deps.control.end(socket, access === "session_revoked" ? "revoked" : "expired"));
+      throw access === "session_revoked"
+        ? new AppError("session_revoked", 401, "The session has been revoked")
+        : new AppError("token_expired", 401, "The session has expired");
     }
-    return state;
+    return access === "member";
   };
 
   const join = listener(
     "chat:join",
     joinPayload,
     async (socket, { chat_id, after }) => {
-      const { userId } = socket.data;
-      if (!(await isMember(deps.db, chat_id, userId))) throw forbidden();
+      if (!(await isMember(socket, chat_id))) throw forbidden();
       // Join before reading the history: a message stored meanwhile may arrive twice (clients
       // de-duplicate by id) but never falls in a gap.
       await socket.join(rooms.chat(chat_id));
-      if (deps.control.removedMeanwhile(chat_id, userId)) {
+      if (deps.control.removedMeanwhile(chat_id, socket.data.userId)) {
         await socket.leave(rooms.chat(chat_id));
         throw forbidden();
       }
-      const missed = after === undefined ? [] : await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax });
-      return { ok: true, chat_id, missed };
+      if (after === undefined) return { ok: true, chat_id, missed: [], has_more: false };
+      const rows = await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax + 1 });
+      const { missed, more } = fitting(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
+      deps.budget.charge(socket, Math.ceil(missed.length / ROWS_PER_POINT));
+      return { ok: true, chat_id, missed, has_more: more };
     },
     ctx,
   );
@@ -80,15 +114,14 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
     sendPayload,
     (socket, { chat_id, text: body, client_id }) => {
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
-      const { bucket, serial } = sendState(socket);
       const { userId } = socket.data;
-      if (!bucket.take()) throw new AppError("rate_limited", 429, "Too many messages; slow down");
-      return serial(async () => {
+      return serialOf(socket)(async () => {
         // The room says the socket joined; the database says whether it is still a member.
-        if (!(await isMember(deps.db, chat_id, userId))) {
+        if (!(await isMember(socket, chat_id))) {
           deps.control.removeFromChat(socket, chat_id);
           throw notInChat();
         }
+        await deps.messageLimit.take(userId);
         const { message, created } = await storeMessage(deps.db, { chatId: chat_id, senderId: userId, text: body, clientId: client_id });
         if (created) {
           // Through the adapter: every gateway's sockets in the room, this one's included.

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
 import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
@@ -7,10 +8,12 @@ import { chatHandlers, type ChatHandlerDeps } from "../chats/chats.handlers";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import type { SessionControl } from "../sessions/session-control";
+import type { EventBudget } from "./event-budget";
 import { ackError, type EventListener, type HandleContext } from "./handle";
+import { sendBufferGuard } from "./send-buffer";
 import { type GatewayServer, type GatewaySocket, rooms } from "./types";
 
-export interface ConnectionDeps {
+export interface ConnectionDeps extends Omit<ChatHandlerDeps, "io" | "db" | "control" | "metrics" | "budget"> {
   io: GatewayServer;
   db: Db;
   tokens: TokenService;
@@ -18,26 +21,55 @@ export interface ConnectionDeps {
   wheel: ExpiryWheel;
   metrics: GatewayMetrics;
   ctx: HandleContext;
-  messageRate: ChatHandlerDeps["messageRate"];
-  delivered: ChatHandlerDeps["delivered"];
+  budget: EventBudget;
+  /** Bytes that may wait to be sent to one socket before it is cut off. */
+  maxBufferedBytes: number;
+  log: Logger;
 }
 
+const answer = (ack: unknown, res: unknown) => {
+  if (typeof ack !== "function") return;
+  try {
+    (ack as (res: unknown) => void)(res);
+  } catch {
+    // The socket went away meanwhile.
+  }
+};
+
 /**
- * A socket that passed the handshake: its rooms, its expiry, its event handlers. The listeners
- * are made once and shared by every socket (one `onAny` dispatcher and one `disconnect`
- * listener per socket, no closures): an idle connection costs little more than Socket.IO's own.
+ * A socket that passed the handshake: its rooms, its expiry, its send-buffer bound and its event
+ * handlers. The listeners are made once and shared by every socket (one `onAny` dispatcher and
+ * one `disconnect` listener per socket, no closures): an idle connection costs little more than
+ * Socket.IO's own. Every event, known or not, first spends from the socket's event budget.
  */
 export function onConnection(deps: ConnectionDeps) {
-  const { control, wheel, metrics, ctx } = deps;
+  const { control, wheel, metrics, ctx, budget, log } = deps;
   const listeners = new Map<string, EventListener>([...chatHandlers(deps, ctx), ...authHandlers(deps, ctx)]);
+  const guard = sendBufferGuard({
+    maxBytes: deps.maxBufferedBytes,
+    onExceeded(socket, bytes) {
+      metrics.slowConsumers.inc();
+      log.warn({ userId: socket.data.userId, socketId: socket.id, bytes }, "disconnected a client that stopped reading: its send buffer passed the limit");
+    },
+  });
 
   // Socket.IO calls both with the socket as `this`.
   function dispatch(this: GatewaySocket, event: string, ...args: unknown[]): void {
     const listener = listeners.get(event);
+    const verdict = budget.take(this);
+    if (verdict !== "ok") {
+      metrics.events.inc({ event: listener ? event : "unknown", result: "rate_limited" });
+      if (verdict === "flooding") {
+        metrics.eventFloods.inc();
+        log.warn({ userId: this.data.userId, socketId: this.id }, "disconnected a client that kept sending events after rate_limited answers");
+        this.disconnect(true);
+        return;
+      }
+      return answer(args.at(-1), ackError("rate_limited", "Too many events; slow down"));
+    }
     if (listener) return listener(this, args);
     metrics.events.inc({ event: "unknown", result: "invalid_payload" });
-    const ack = args.at(-1);
-    if (typeof ack === "function") (ack as (res: unknown) => void)(ackError("invalid_payload", "Unknown event"));
+    answer(args.at(-1), ackError("invalid_payload", "Unknown event"));
   }
   function disconnected(this: GatewaySocket): void {
     metrics.connected.dec();
@@ -50,6 +82,7 @@ export function onConnection(deps: ConnectionDeps) {
     void socket.join([rooms.user(userId), rooms.session(sessionId), ...(isUuid(chatId) ? [rooms.chat(chatId)] : [])]);
     metrics.connected.inc();
     socket.on("disconnect", disconnected);
+    guard.watch(socket);
     // A revocation or a removal that went by while the handshake was reading the database.
     if (control.revokedMeanwhile(socket)) return control.end(socket, "revoked");
     if (isUuid(chatId) && control.removedMeanwhile(chatId, userId)) control.removeFromChat(socket, chatId);

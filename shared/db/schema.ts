@@ -47,7 +47,7 @@ export interface ChatMemberTable {
   joined_at: CreatedAt;
 }
 
-export type InviteStatus = "pending" | "accepted" | "declined";
+export type InviteStatus = "pending" | "accepted" | "declined" | "cancelled";
 
 export interface InviteTable {
   id: Generated<string>;

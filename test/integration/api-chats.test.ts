@@ -33,7 +33,13 @@ describe("chats", () => {
     expect(detail.body.members).toEqual([expect.objectContaining({ user_id: owner.user.id, username: owner.username, role: "owner" })]);
     const invites = await bob.http.get("/invites");
     expect(invites.body.invites).toEqual([
-      { id: expect.any(String), chat: { id: res.body.chat.id, name: "Team ☕" }, inviter: { id: owner.user.id, username: owner.username }, created_at: expect.any(String) },
+      {
+        id: expect.any(String),
+        chat: { id: res.body.chat.id, name: "Team ☕" },
+        inviter: { id: owner.user.id, username: owner.username },
+        user: { id: bob.user.id, username: bob.username },
+        created_at: expect.any(String),
+      },
     ]);
     expect((await owner.http.get("/chats")).body.chats.map((c: { id: string }) => c.id)).toContain(res.body.chat.id);
     expect((await bob.http.get("/chats")).body.chats).toEqual([]);

@@ -49,7 +49,7 @@ async function joined(user: LoggedIn, chat = chatId): Promise<ClientSocket> {
 describe("chat:join and chat:leave", () => {
   it("joins a member and refuses anyone else with chat_forbidden", async () => {
     const socket = await connectClient(gw.url, { token: alice.token });
-    expect(await ask(socket, "chat:join", { chat_id: chatId })).toEqual({ ok: true, chat_id: chatId, missed: [] });
+    expect(await ask(socket, "chat:join", { chat_id: chatId })).toEqual({ ok: true, chat_id: chatId, missed: [], has_more: false });
     const eve = await registerAndLogin(http(api.url), "eve");
     const outsider = await connectClient(gw.url, { token: eve.token });
     expect(await ask(outsider, "chat:join", { chat_id: chatId })).toEqual({ ok: false, error: { code: "chat_forbidden", message: expect.any(String) } });
@@ -127,8 +127,8 @@ describe("message:send", () => {
     expect(heard.map((m) => m.text)).toEqual(Array.from({ length: 15 }, (_, i) => `order ${i}`));
   });
 
-  it("refuses sends over the per-socket rate as rate_limited", async () => {
-    const tight = await startGateway({ db: database.db, bus, limits: { messageBurst: 3, messagesPerSecond: 0.1 } });
+  it("refuses events over the per-socket budget as rate_limited", async () => {
+    const tight = await startGateway({ db: database.db, bus, limits: { eventBurst: 3, eventsPerSecond: 0.1 } });
     try {
       const socket = await connectClient(tight.url, { token: alice.token, chatId });
       const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => ask(socket, "message:send", { chat_id: chatId, text: `burst ${i}` })));

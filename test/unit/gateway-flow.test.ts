@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ExpiryWheel } from "../../gateway/sessions/expiry-wheel";
-import { serialQueue, TokenBucket } from "../../gateway/socket/flow";
+import { EventBudget } from "../../gateway/socket/event-budget";
+import { serialQueue } from "../../gateway/socket/flow";
 import type { GatewaySocket } from "../../gateway/socket/types";
 
 const fakeSocket = (id: string, exp: number) => ({ id, data: { userId: "u", sessionId: "s", exp } }) as unknown as GatewaySocket;
@@ -65,14 +66,32 @@ describe("the expiry wheel", () => {
 describe("flow control", () => {
   afterEach(() => vi.useRealTimers());
 
-  it("a token bucket allows a burst, then the steady rate", () => {
+  it("an event budget allows a burst, then the steady rate, per socket", () => {
     vi.useFakeTimers();
-    const bucket = new TokenBucket(3, 2);
-    expect([bucket.take(), bucket.take(), bucket.take(), bucket.take()]).toEqual([true, true, true, false]);
+    const budget = new EventBudget({ burst: 3, perSecond: 2, maxRefusedInARow: 100 });
+    const a = fakeSocket("a", 0);
+    const b = fakeSocket("b", 0);
+    expect([budget.take(a), budget.take(a), budget.take(a), budget.take(a)]).toEqual(["ok", "ok", "ok", "refused"]);
+    expect(budget.take(b)).toBe("ok");
     vi.advanceTimersByTime(500);
-    expect([bucket.take(), bucket.take()]).toEqual([true, false]);
+    expect([budget.take(a), budget.take(a)]).toEqual(["ok", "refused"]);
     vi.advanceTimersByTime(10_000);
-    expect([bucket.take(), bucket.take(), bucket.take(), bucket.take()]).toEqual([true, true, true, false]);
+    expect([budget.take(a), budget.take(a), budget.take(a), budget.take(a)]).toEqual(["ok", "ok", "ok", "refused"]);
+  });
+
+  it("charges work found out later as debt, and calls a socket that ignores refusals a flood", () => {
+    vi.useFakeTimers();
+    const budget = new EventBudget({ burst: 10, perSecond: 10, maxRefusedInARow: 3 });
+    const a = fakeSocket("a", 0);
+    expect(budget.take(a)).toBe("ok");
+    budget.charge(a, 15); // 10 - 1 - 15 = -6
+    expect(budget.take(a)).toBe("refused");
+    vi.advanceTimersByTime(600); // -6 + 6 = 0
+    expect(budget.take(a)).toBe("refused");
+    expect(budget.take(a)).toBe("refused");
+    expect(budget.take(a)).toBe("flooding");
+    vi.advanceTimersByTime(200);
+    expect(budget.take(a)).toBe("ok");
   });
 
   it("a serial queue runs tasks in order, one at a time, past failures", async () => {

@@ -1,0 +1,82 @@
+import type { Socket as EngineSocket } from "engine.io";
+import type { GatewaySocket } from "./types";
+
+interface Packet {
+  data?: unknown;
+  options?: { wsPreEncodedFrame?: readonly Uint8Array[] };
+}
+
+interface Watch {
+  /** Bytes in Engine.IO's write buffer: packets made since the transport last took them. */
+  pending: number;
+  over: boolean;
+  socket: GatewaySocket;
+}
+
+type Transport = { name: string; socket?: { bufferedAmount?: number; terminate?: () => void } };
+
+function packetBytes(packet: Packet): number {
+  // Broadcasts come with their WebSocket frame encoded once for every recipient.
+  const frame = packet.options?.wsPreEncodedFrame;
+  if (frame) {
+    let n = 0;
+    for (const part of frame) n += part.byteLength;
+    return n;
+  }
+  const data = packet.data;
+  if (typeof data === "string") return Buffer.byteLength(data);
+  if (data instanceof Uint8Array || data instanceof ArrayBuffer) return data.byteLength;
+  return 1;
+}
+
+/** What the WebSocket holds beyond Engine.IO: ws's own queue plus the TCP socket's unsent bytes. */
+function transportBytes(conn: EngineSocket): number {
+  const transport = conn.transport as unknown as Transport;
+  return transport.name === "websocket" ? (transport.socket?.bufferedAmount ?? 0) : 0;
+}
+
+/**
+ * Bounds what waits to be sent to one client. Every packet Engine.IO makes for a connection is
+ * counted (its write buffer empties into the transport on "flush"), plus what the WebSocket and the
+ * TCP socket still hold; past `maxBytes` the connection is cut at once: its buffers are dropped,
+ * so a client that stops reading costs at most about `maxBytes`. The listeners are shared by
+ * every socket (`this` is the Engine.IO socket): a watched socket costs one small record.
+ */
+export function sendBufferGuard(options: { maxBytes: number; onExceeded(socket: GatewaySocket, bytes: number): void }) {
+  const watches = new WeakMap<EngineSocket, Watch>();
+
+  function onPacketCreate(this: EngineSocket, packet: Packet): void {
+    const watch = watches.get(this);
+    if (!watch || watch.over) return;
+    watch.pending += packetBytes(packet);
+    const total = watch.pending + transportBytes(this);
+    if (total <= options.maxBytes) return;
+    watch.over = true;
+    options.onExceeded(watch.socket, total);
+    cut(this);
+  }
+
+  function onFlush(this: EngineSocket): void {
+    const watch = watches.get(this);
+    if (watch) watch.pending = 0;
+  }
+
+  return {
+    watch(socket: GatewaySocket): void {
+      const conn = socket.conn;
+      watches.set(conn, { pending: 0, over: false, socket });
+      conn.on("packetCreate", onPacketCreate);
+      conn.on("flush", onFlush);
+    },
+  };
+}
+
+/**
+ * Drops the connection and what it buffered: a WebSocket is terminated (no closing handshake,
+ * which would wait behind the unread data), a polling transport is closed at once.
+ */
+function cut(conn: EngineSocket): void {
+  const transport = conn.transport as unknown as Transport;
+  if (transport.name === "websocket" && typeof transport.socket?.terminate === "function") transport.socket.terminate();
+  else conn.close(true);
+}
