@@ -20,6 +20,10 @@ const LISTEN = int("CLUSTER_PORT", 3000);
 const API_PORT = int("API_PORT", 3100);
 const runDir = process.env.CLUSTER_RUN_DIR || path.join(root, ".data", "cluster");
 const gatewayPorts = Array.from({ length: GATEWAYS }, (_, i) => API_PORT + 1 + i);
+// /metrics of every process on a loopback port of its own (never behind nginx): the api replicas
+// on METRICS_BASE, METRICS_BASE + 1, … (pm2 increments it per instance), then the gateways.
+const METRICS_BASE = int("CLUSTER_METRICS_PORT", API_PORT + 100);
+const gatewayMetricsPorts = gatewayPorts.map((_, i) => METRICS_BASE + API_INSTANCES + i);
 
 const nginxBin = [process.env.NGINX_BIN, "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].find((p) => p && fs.existsSync(p));
 const nginxConf = renderNginxConfig({ runDir, listen: String(LISTEN), gatewayPorts, apiPorts: [API_PORT] });
@@ -46,14 +50,15 @@ module.exports = {
       script: path.join(root, "dist/bin/api.js"),
       exec_mode: "cluster",
       instances: API_INSTANCES,
-      env: env({ PORT: String(API_PORT) }),
+      increment_var: "METRICS_PORT",
+      env: env({ PORT: String(API_PORT), METRICS_PORT: String(METRICS_BASE) }),
     },
     ...gatewayPorts.map((port, i) => ({
       ...common,
       name: `gateway-${i + 1}`,
       script: path.join(root, "dist/bin/gateway.js"),
       exec_mode: "fork",
-      env: env({ PORT: String(port), GATEWAY_ID: `gateway-${i + 1}` }),
+      env: env({ PORT: String(port), METRICS_PORT: String(gatewayMetricsPorts[i]), GATEWAY_ID: `gateway-${i + 1}` }),
     })),
     {
       ...common,

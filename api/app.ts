@@ -76,7 +76,7 @@ export function createApi(options: ApiOptions): Api {
   }
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
   if (redis) checks.redis = () => pingRedis(redis);
-  app.use(healthRoutes(checks, registry));
+  app.use(healthRoutes(checks, registry, { metrics: config.metricsPort === undefined }));
   app.use(jsonBody);
   app.use(accountsRoutes({ db, hasher, strength, registrations, limiter, loginOutcomes, bus, requireAuth: auth }));
   app.use(

@@ -3,7 +3,7 @@ import { createApi } from "../api/app";
 import { loadConfig } from "../shared/config";
 import { createLogger } from "../shared/logger";
 import { closeServer, listen, runMain } from "../shared/process";
-import { connectServices } from "./services";
+import { connectServices, startMetrics } from "./services";
 
 // One api replica (the cluster runs several): needs DATABASE_URL; REDIS_URL shares rate limits
 // and carries revocations to the gateways. Migrations are the migrate command's job here.
@@ -16,5 +16,6 @@ runMain(async () => {
   const server = createServer(api.app);
   const port = await listen(server, config.port, config.host);
   logger.info({ port }, "api listening");
-  return { logger, cleanups: [() => closeServer(server), () => api.close(), ...services.cleanups] };
+  const metrics = await startMetrics(config, api.registry, logger);
+  return { logger, cleanups: [() => closeServer(server), ...metrics, () => api.close(), ...services.cleanups] };
 });

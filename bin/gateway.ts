@@ -4,7 +4,7 @@ import { createGateway } from "../gateway/app";
 import { loadConfig } from "../shared/config";
 import { createLogger } from "../shared/logger";
 import { closeServer, listen, runMain } from "../shared/process";
-import { connectServices } from "./services";
+import { connectServices, startMetrics } from "./services";
 
 // One Socket.IO gateway on PORT (the cluster runs several behind nginx): needs DATABASE_URL;
 // with REDIS_URL its rooms span every gateway and it hears the api's control events.
@@ -21,5 +21,6 @@ runMain(async () => {
   app.use(gateway.routes);
   const port = await listen(server, config.port, config.host);
   logger.info({ port, gateway: gateway.id }, "gateway listening");
-  return { logger, cleanups: [() => gateway.close(), () => closeServer(server), ...services.cleanups] };
+  const metrics = await startMetrics(config, gateway.registry, logger);
+  return { logger, cleanups: [() => gateway.close(), () => closeServer(server), ...metrics, ...services.cleanups] };
 });

@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import type { Config } from "../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control-bus";
 import { createDb, type Db } from "../shared/db/db";
+import { serveMetrics } from "../shared/metrics";
 import { migrateToLatest } from "../shared/db/migrate";
 import type { Cleanup } from "../shared/process";
 import { createRedis, quitRedis, type Redis } from "../shared/redis";
@@ -50,4 +52,12 @@ export async function connectServices(
   }
   cleanups.unshift(() => bus.close());
   return { db, redis, bus, cleanups };
+}
+
+/** With METRICS_PORT, /metrics on a listener of its own (on HOST, like the main port); returns its cleanup. */
+export async function startMetrics(config: Config, registry: Registry, logger: Logger): Promise<Cleanup[]> {
+  if (config.metricsPort === undefined) return [];
+  const metrics = await serveMetrics(registry, config.metricsPort, config.host);
+  logger.info({ port: metrics.port }, "metrics listening");
+  return [() => metrics.close()];
 }

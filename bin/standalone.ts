@@ -4,7 +4,7 @@ import { createGateway } from "../gateway/app";
 import { loadConfig } from "../shared/config";
 import { createLogger } from "../shared/logger";
 import { closeServer, listen, runMain } from "../shared/process";
-import { connectServices } from "./services";
+import { connectServices, startMetrics } from "./services";
 
 // `npm start`: the api and the Socket.IO gateway in one process on PORT, with the embedded
 // PostgreSQL unless DATABASE_URL is set. Without REDIS_URL the control bus and the rooms are in memory.
@@ -19,5 +19,6 @@ runMain(async () => {
   const gateway = createGateway({ httpServer: server, config, logger, db: services.db, bus: services.bus, registry: api.registry });
   const port = await listen(server, config.port, config.host);
   logger.info({ port }, "listening on http://localhost:%d", port);
-  return { logger, cleanups: [() => gateway.close(), () => closeServer(server), () => api.close(), ...services.cleanups] };
+  const metrics = await startMetrics(config, api.registry, logger);
+  return { logger, cleanups: [() => gateway.close(), () => closeServer(server), ...metrics, () => api.close(), ...services.cleanups] };
 });

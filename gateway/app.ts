@@ -28,8 +28,9 @@ import type { GatewayServer } from "./socket/types";
 
 export interface GatewayLimits {
   /**
-   * Every client event spends from its socket's bucket: a burst, then a steady rate (default 30,
-   * then 10 per second). A `chat:join` with `after` costs one more per 10 rows it returns.
+   * Every client event spends from its socket's bucket: a burst, then a steady rate (default
+   * SOCKET_EVENT_BURST and SOCKET_EVENT_RATE: 30, then 10 per second). A `chat:join` with `after`
+   * costs one more per 10 rows it returns.
    */
   eventBurst: number;
   eventsPerSecond: number;
@@ -43,9 +44,7 @@ export interface GatewayLimits {
   expiryWarningSeconds: number;
 }
 
-const DEFAULT_LIMITS: GatewayLimits = {
-  eventBurst: 30,
-  eventsPerSecond: 10,
+const DEFAULT_LIMITS: Omit<GatewayLimits, "eventBurst" | "eventsPerSecond"> = {
   maxRefusedInARow: 100,
   joinAnswerMaxBytes: 256 * 1024,
   handshakesPerIpPerMinute: 600,
@@ -109,7 +108,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const id = options.gatewayId ?? `${hostname()}:${process.pid}`;
   const logger = options.logger.child({ gateway: id });
   const log = logger.child({ module: "gateway" });
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, eventBurst: config.socketEvents.burst, eventsPerSecond: config.socketEvents.perSecond, ...options.limits };
   const registry = options.registry ?? createRegistry({ service: "gateway", gateway: id });
   const tokens = new TokenService(config.jwtSecrets, config.accessTokenTtl);
   let closing = false;
@@ -187,7 +186,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     id,
     io,
     registry,
-    routes: healthRoutes(checks, registry),
+    routes: healthRoutes(checks, registry, { metrics: config.metricsPort === undefined }),
     stats: () => ({
       sockets: io.of("/").sockets.size,
       rooms: io.of("/").adapter.rooms.size,

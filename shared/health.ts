@@ -1,13 +1,16 @@
 import { Router } from "express";
 import type { Registry } from "prom-client";
+import { AppError } from "./errors";
+import { metricsResponse } from "./metrics";
 
 export type HealthCheck = () => Promise<boolean>;
 
 /**
  * `/healthz` (the process answers), `/readyz` (every named dependency answers: 200, else 503
- * `unavailable` naming what is down) and `/metrics` (Prometheus text).
+ * `unavailable` naming what is down) and, unless `metrics` is false (METRICS_PORT serves them
+ * elsewhere), `/metrics` (Prometheus text).
  */
-export function healthRoutes(checks: Record<string, HealthCheck>, registry: Registry): Router {
+export function healthRoutes(checks: Record<string, HealthCheck>, registry: Registry, options: { metrics: boolean } = { metrics: true }): Router {
   const router = Router();
   router.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -21,13 +24,14 @@ export function healthRoutes(checks: Record<string, HealthCheck>, registry: Regi
       return;
     }
     const down = names.filter((_, i) => !results[i]).join(", ");
-    res
-      .status(503)
-      .type("application/problem+json")
-      .send(JSON.stringify({ type: "about:blank", title: "Service Unavailable", status: 503, code: "unavailable", detail: `Not ready: ${down} unreachable`, checks: state }));
+    const problem = new AppError("unavailable", 503, `Not ready: ${down} unreachable`, { checks: state }).toProblem();
+    res.status(503).type("application/problem+json").send(JSON.stringify(problem));
   });
-  router.get("/metrics", async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
-  });
+  if (options.metrics) {
+    router.get("/metrics", async (_req, res) => {
+      const { type, body } = await metricsResponse(registry);
+      res.type(type).send(body);
+    });
+  }
   return router;
 }

@@ -55,6 +55,8 @@ export function onConnection(deps: ConnectionDeps) {
 
   // Socket.IO calls both with the socket as `this`.
   function dispatch(this: GatewaySocket, event: string, ...args: unknown[]): void {
+    // Packets read in the same chunk as the one that ended the socket still arrive here.
+    if (!this.connected) return;
     const listener = listeners.get(event);
     const verdict = budget.take(this);
     if (verdict !== "ok") {

@@ -3,6 +3,9 @@ import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway, s
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { ask, chatWith, type ClientOptions, type ClientSocket, client as socketClient, closeClients, collect, connected, disconnected, eventually, nextEvent } from "../support/gateway";
 import { client, type LoggedIn, registerAndLogin } from "../support/http";
+import { storeMessage } from "../../shared/messages";
+import { readMetric } from "../support/metrics";
+import { connectRaw } from "../support/raw-socket";
 import { type RedisServer, startRedisServer } from "../support/redis-server";
 
 // The cluster as operators run it: `npm run cluster` (pm2: api replicas, three gateways, nginx)
@@ -37,17 +40,17 @@ function socketFrom(address: string, options: ClientOptions = {}): ClientSocket 
 async function placeSocket(options: ClientOptions, avoid: number[] = []): Promise<{ socket: ClientSocket; gateway: number }> {
   for (let tries = 0; tries < 40; tries++) {
     const address = `127.0.0.${nextAddress++}`;
-    const before = await socketsPerGateway(cluster.gatewayPorts);
+    const before = await socketsPerGateway(cluster.metricsPorts.gateways);
     const socket = await connected(socketFrom(address, options));
     let gateway = -1;
     await eventually(async () => {
-      const now = await socketsPerGateway(cluster.gatewayPorts);
+      const now = await socketsPerGateway(cluster.metricsPorts.gateways);
       gateway = now.findIndex((n, i) => n > before[i]!);
       return gateway >= 0;
     }, 5_000, "the socket to show up in a gateway's metrics");
     if (!avoid.includes(gateway)) return { socket, gateway };
     socket.disconnect();
-    await eventually(async () => (await socketsPerGateway(cluster.gatewayPorts))[gateway] === before[gateway], 5_000, "the extra socket to go");
+    await eventually(async () => (await socketsPerGateway(cluster.metricsPorts.gateways))[gateway] === before[gateway], 5_000, "the extra socket to go");
   }
   throw new Error("could not place a socket on another gateway");
 }
@@ -69,9 +72,13 @@ describe("the cluster under pm2 behind nginx", () => {
     for (const port of cluster.gatewayPorts) expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     const ready = await client(cluster.url).get("/readyz");
     expect(ready.body).toEqual({ status: "ready", checks: { database: "up", redis: "up" } });
-    // Metrics are scraped from each process's own port, never served on the public origin.
-    expect((await fetch(`${cluster.url}/metrics`)).status).toBe(404);
-    for (const port of [cluster.apiPort, ...cluster.gatewayPorts]) expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain("process_cpu_seconds_total");
+    // Metrics are scraped from each process's own metrics listener, never served on the public origin
+    // nor on a service's main port.
+    for (const path of ["/metrics", "/metrics/", "/METRICS"]) expect((await fetch(`${cluster.url}${path}`)).status).toBe(404);
+    for (const port of [cluster.apiPort, ...cluster.gatewayPorts]) expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+    for (const port of [...cluster.metricsPorts.api, ...cluster.metricsPorts.gateways]) {
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toContain("process_cpu_seconds_total");
+    }
   });
 
   it("registers and logs in through nginx, recording the real client address and not a forged one", async () => {
@@ -113,6 +120,27 @@ describe("the cluster under pm2 behind nginx", () => {
     const back = nextEvent(first.socket, "message:new");
     await ask(second.socket, "message:send", { chat_id: chatId, text: "reply" });
     expect((await back).text).toBe("reply");
+  });
+
+  it("cuts off a client that stops reading behind nginx too", async () => {
+    const { a, b, chatId } = await twoUsersInAChat();
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i += 1) ids.push((await storeMessage(tdb.db, { chatId, senderId: a.user.id, text: `${i} `.padEnd(4000, "z") })).message.id);
+    const cutBefore = await Promise.all(cluster.metricsPorts.gateways.map((p) => readMetric(`http://127.0.0.1:${p}`, "gateway_slow_consumers_total")));
+    const raw = await connectRaw(cluster.url, b.token, { localAddress: `127.0.0.${nextAddress++}` });
+    raw.pause();
+    const cutNow = async () => {
+      const now = await Promise.all(cluster.metricsPorts.gateways.map((p) => readMetric(`http://127.0.0.1:${p}`, "gateway_slow_consumers_total")));
+      return now.reduce((x, n) => x + n, 0) > cutBefore.reduce((x, n) => x + n, 0);
+    };
+    // 300 answers of about 256 KiB: far more than the kernel's socket buffers on both sides of
+    // nginx hold (several MiB). nginx stops reading from the gateway once the client stops reading
+    // from nginx, so what is left waits in the gateway, whose bound cuts the connection.
+    for (let i = 0; i < 300; i += 1) raw.emit("chat:join", { chat_id: chatId, after: ids[0] });
+    await eventually(cutNow, 15_000, "a gateway to cut the slow reader off");
+    raw.resume();
+    await raw.closed;
+    expect(raw.isClosed).toBe(true);
   });
 
   it("ends a logged-out session's sockets on every gateway", async () => {

@@ -53,8 +53,13 @@ describe("entry points", () => {
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
     expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
+    const statusCheck = async () =>
+      (await sql<{ def: string }>`select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'invites_status_check'`.execute(tdb.db)).rows[0]?.def;
+    expect(await statusCheck()).toContain("cancelled");
+    // The latest migration lets invites be cancelled; down takes that back.
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url }, ["down"])).code).toBe(0);
-    expect(await tables()).toEqual(["refresh_tokens", "sessions", "users"]);
+    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
+    expect(await statusCheck()).not.toContain("cancelled");
     const missing = await entry("migrate.js", {});
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/DATABASE_URL/);

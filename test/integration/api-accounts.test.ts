@@ -79,6 +79,23 @@ describe("POST /register", () => {
     expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409]);
   });
 
+  it("limits registrations per client address, counting refused attempts too", async () => {
+    const limited = await startApi({ db: tdb.db, env: { REGISTER_MAX_PER_IP: "3", TRUST_PROXY: "loopback" } });
+    try {
+      const reg = (body: unknown, address: string) => client(limited.url).post("/register", body, { "x-forwarded-for": address });
+      expect((await reg(newCredentials("ip"), "10.2.0.1")).status).toBe(201);
+      expect((await reg({ ...newCredentials("ip"), password: "password123" }, "10.2.0.1")).status).toBe(400);
+      expect((await reg(newCredentials("ip"), "10.2.0.1")).status).toBe(201);
+      const refused = await reg(newCredentials("ip"), "10.2.0.1");
+      expect(refused.status).toBe(429);
+      expect(refused.body.code).toBe("rate_limited");
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await reg(newCredentials("ip"), "10.2.0.2")).status).toBe(201);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it("validates each field", async () => {
     const res = await http.post("/register", { username: "a b", email: "nope", password: "short" });
     expect(res.status).toBe(400);

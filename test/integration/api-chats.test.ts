@@ -123,6 +123,45 @@ describe("invites", () => {
   });
 });
 
+describe("a chat's pending invites", () => {
+  it("lists them to members only, and lets the inviter or the owner withdraw one", async () => {
+    const [owner, member, x, y, z] = await Promise.all(["ci-o", "ci-m", "ci-x", "ci-y", "ci-z"].map((p) => registerAndLogin(http, p)));
+    const chatId = await chatWith(owner!, [member!]);
+    const toX = (await member!.http.post(`/chats/${chatId}/invites`, { username: x!.username })).body.invite;
+    const toY = (await member!.http.post(`/chats/${chatId}/invites`, { username: y!.username })).body.invite;
+    const listed = await member!.http.get(`/chats/${chatId}/invites`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.invites).toEqual([
+      expect.objectContaining({ id: toX.id, user: { id: x!.user.id, username: x!.username }, inviter: { id: member!.user.id, username: member!.username } }),
+      expect.objectContaining({ id: toY.id, user: { id: y!.user.id, username: y!.username } }),
+    ]);
+    expect((await z!.http.get(`/chats/${chatId}/invites`)).status).toBe(404);
+    // Nobody else withdraws an invite: not the invited user, not a stranger.
+    expect((await x!.http.delete(`/invites/${toX.id}`)).status).toBe(404);
+    expect((await z!.http.delete(`/invites/${toX.id}`)).status).toBe(404);
+    expect((await member!.http.delete(`/invites/${toX.id}`)).status).toBe(204);
+    expect((await owner!.http.delete(`/invites/${toY.id}`)).status).toBe(204);
+    expect((await owner!.http.delete(`/invites/${toY.id}`)).status).toBe(404);
+    expect((await owner!.http.get(`/chats/${chatId}/invites`)).body.invites).toEqual([]);
+    expect((await x!.http.post(`/invites/${toX.id}/accept`)).status).toBe(404);
+    expect((await y!.http.get("/invites")).body.invites).toEqual([]);
+  });
+
+  it("cancels the invites of a member who leaves on its own", async () => {
+    const [owner, member, friend] = await Promise.all(["lf-o", "lf-m", "lf-f"].map((p) => registerAndLogin(http, p)));
+    const chatId = await chatWith(owner!, [member!]);
+    const invite = (await member!.http.post(`/chats/${chatId}/invites`, { username: friend!.username })).body.invite;
+    const fromOwner = (await owner!.http.post(`/chats/${chatId}/invites`, { username: friend!.username })).body.invite;
+    expect(fromOwner.id).toBe(invite.id); // one pending invite per user and chat
+    expect((await member!.http.delete(`/chats/${chatId}/members/${member!.user.id}`)).status).toBe(204);
+    expect((await friend!.http.post(`/invites/${invite.id}/accept`)).status).toBe(404);
+    // The owner may invite again; that invite is the owner's.
+    const again = (await owner!.http.post(`/chats/${chatId}/invites`, { username: friend!.username })).body.invite;
+    expect(again.inviter.id).toBe(owner!.user.id);
+    expect((await friend!.http.post(`/invites/${again.id}/accept`)).status).toBe(200);
+  });
+});
+
 describe("member removal", () => {
   it("lets the owner remove anyone and a member only itself, and tells the gateways", async () => {
     const owner = await registerAndLogin(http, "rm-o");

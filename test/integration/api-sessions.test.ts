@@ -119,6 +119,74 @@ describe("logout and sessions", () => {
   });
 });
 
+describe("PUT /me/password", () => {
+  const put = (c: Client, body: unknown) => c.request("PUT", "/me/password", body);
+
+  it("changes the password and revokes every other session, keeping the caller's", async () => {
+    const u = await registerAndLogin(http, "pw");
+    const other = await http.post("/login", { username: u.username, password: u.password });
+    const next = `${u.password}-Nx9`;
+    expect((await put(u.http, { current_password: u.password, new_password: next })).status).toBe(204);
+    expect((await u.http.get("/me")).status).toBe(200);
+    expect((await client(server.url, other.body.token).get("/me")).body.code).toBe("session_revoked");
+    expect(revokedEventsFor(other.body.session_id)).toHaveLength(1);
+    expect(revokedEventsFor(u.sessionId)).toEqual([]);
+    expect((await http.post("/login", { username: u.username, password: u.password })).status).toBe(401);
+    expect((await http.post("/login", { username: u.username, password: next })).status).toBe(200);
+  });
+
+  it("refuses a wrong current password as a failed login, and a weak new one with feedback", async () => {
+    const u = await registerAndLogin(http, "pw2");
+    const wrong = await put(u.http, { current_password: "not-my-password-1!", new_password: `${u.password}-Nx9` });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.code).toBe("invalid_credentials");
+    const weak = await put(u.http, { current_password: u.password, new_password: "password123" });
+    expect(weak.status).toBe(400);
+    expect(weak.body.code).toBe("weak_password");
+    expect(weak.body.feedback.score).toBeLessThan(3);
+    expect((await put(u.http, { current_password: u.password })).body.code).toBe("invalid_body");
+    expect((await put(client(server.url), { current_password: u.password, new_password: `${u.password}-Nx9` })).status).toBe(401);
+    // Four more wrong guesses reach the account's limit of five failures.
+    for (let i = 0; i < 4; i += 1) await put(u.http, { current_password: `wrong-${i}-password!`, new_password: `${u.password}-Nx9` });
+    expect((await http.post("/login", { username: u.username, password: u.password })).status).toBe(429);
+  });
+});
+
+describe("MAX_SESSIONS_PER_USER and large revocations", () => {
+  it("revokes the oldest session when a login goes past the limit, and tells the gateways", async () => {
+    const capped = await startApi({ db: tdb.db, env: { MAX_SESSIONS_PER_USER: "3" } });
+    const seen: ControlEvent[] = [];
+    capped.bus.subscribe((e) => seen.push(e));
+    try {
+      const u = await registerAndLogin(client(capped.url), "cap");
+      const logins = [];
+      for (let i = 0; i < 3; i += 1) logins.push(await client(capped.url).post("/login", { username: u.username, password: u.password }));
+      // Four logins, three allowed: the first session is gone, the newest three stay.
+      expect((await u.http.get("/me")).body.code).toBe("session_revoked");
+      const active = (await client(capped.url, logins[2]!.body.token).get("/sessions")).body.sessions.map((x: { id: string }) => x.id);
+      expect(active.sort()).toEqual(logins.map((l) => l.body.session_id).sort());
+      expect(seen).toContainEqual({ type: "session_revoked", user_id: u.user.id, session_ids: [u.sessionId], reason: "revoked" });
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it("publishes the revocation of thousands of sessions in events every gateway accepts", async () => {
+    const u = await registerAndLogin(http, "many");
+    await tdb.db
+      .insertInto("sessions")
+      .columns(["user_id", "expires_at"])
+      .expression((eb) => eb.selectFrom(eb.fn("generate_series", [eb.lit(1), eb.lit(2_500)]).as("i")).select([eb.val(u.user.id).as("user_id"), eb.val(new Date(Date.now() + 3_600_000)).as("expires_at")]))
+      .execute();
+    const before = events.length;
+    expect((await u.http.delete("/sessions")).status).toBe(204);
+    const published = events.slice(before).filter((e) => e.type === "session_revoked" && e.user_id === u.user.id);
+    const sizes = published.map((e) => (e.type === "session_revoked" ? e.session_ids.length : 0));
+    expect(sizes.every((n) => n <= 1_000)).toBe(true);
+    expect(sizes.reduce((a, n) => a + n, 0)).toBe(2_501);
+  });
+});
+
 describe("token checks on the api", () => {
   it("answers token_expired for an expired access token", async () => {
     const u = await registerAndLogin(http, "exp");

@@ -191,6 +191,57 @@ describe("message:send", () => {
   });
 });
 
+describe("chat ids and answer sizes", () => {
+  it("names one room for a chat id in any letter case", async () => {
+    const upper = chatId.toUpperCase();
+    const viaHandshake = await connectClient(gw.url, { token: bob.token, chatId: upper });
+    const viaJoin = await connectClient(gw.url, { token: bob.token });
+    expect(await ask(viaJoin, "chat:join", { chat_id: upper })).toEqual({ ok: true, chat_id: chatId, missed: [], has_more: false });
+    const heard = [nextEvent(viaHandshake, "message:new"), nextEvent(viaJoin, "message:new")];
+    expect((await ask(viaJoin, "message:send", { chat_id: upper, text: "one room" })).ok).toBe(true);
+    expect((await Promise.all(heard)).map((m) => m.text)).toEqual(["one room", "one room"]);
+    expect((await ask(viaJoin, "chat:leave", { chat_id: upper })).ok).toBe(true);
+    expect((await ask(viaJoin, "message:send", { chat_id: chatId, text: "left" })).ok).toBe(false);
+  });
+
+  it("bounds a chat:join answer in rows and bytes and says when more follow", async () => {
+    const chat = await chatWith(alice, [bob], "long");
+    const stored: MessageView[] = [];
+    for (let i = 0; i < 120; i += 1) stored.push((await storeMessage(database.db, { chatId: chat, senderId: alice.user.id, text: `${i} `.padEnd(4000, "y") })).message);
+    const socket = await connectClient(gw.url, { token: bob.token });
+    const first = await ask(socket, "chat:join", { chat_id: chat, after: stored[0]!.id });
+    if (!first.ok) throw new Error(first.error.code);
+    // 256 KiB hold about 60 of these 4000-character messages, not 100.
+    expect(first.missed.length).toBeGreaterThan(50);
+    expect(first.missed.length).toBeLessThan(70);
+    expect(Buffer.byteLength(JSON.stringify(first.missed))).toBeLessThanOrEqual(256 * 1024);
+    expect(first.has_more).toBe(true);
+    const rest = await ask(socket, "chat:join", { chat_id: chat, after: first.missed.at(-1)!.id });
+    if (!rest.ok) throw new Error(rest.error.code);
+    expect([...first.missed, ...rest.missed].map((m) => m.id)).toEqual(stored.slice(1).map((m) => m.id));
+    expect(rest.has_more).toBe(false);
+  });
+});
+
+describe("a session revoked while the gateway was not told", () => {
+  it("can no longer send or join: the answer is session_revoked and the socket ends", async () => {
+    for (const event of ["message:send", "chat:join"] as const) {
+      const ivy = await registerAndLogin(http(api.url), "ivy");
+      const chat = await chatWith(alice, [ivy], "missed revocation");
+      const socket = await connectClient(gw.url, { token: ivy.token, chatId: chat });
+      // Behind the control bus's back, as when Redis cut this gateway off.
+      await database.db.updateTable("sessions").set({ revoked_at: new Date() }).where("id", "=", ivy.sessionId).execute();
+      const ended = nextEvent(socket, "session:ended");
+      const gone = disconnected(socket);
+      const res = event === "message:send" ? await ask(socket, event, { chat_id: chat, text: "ghost" }) : await ask(socket, event, { chat_id: chat });
+      expect(res).toEqual({ ok: false, error: { code: "session_revoked", message: expect.any(String) } });
+      expect(await ended).toEqual({ reason: "revoked" });
+      expect(await gone).toBe("io server disconnect");
+    }
+    expect(await database.db.selectFrom("messages").select("id").where("text", "=", "ghost").execute()).toEqual([]);
+  });
+});
+
 describe("member removal", () => {
   it("takes a removed member's sockets out of the room and tells them chat:removed", async () => {
     const carol = await registerAndLogin(http(api.url), "carol");

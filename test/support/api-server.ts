@@ -22,6 +22,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
       ARGON2_MEMORY_KIB: "19456",
       ARGON2_TIME_COST: "2",
       ARGON2_PARALLELISM: "1",
+      // Every test registers from 127.0.0.1; the tests of this limit set their own.
+      REGISTER_MAX_PER_IP: "100000",
       ...env,
     },
   });

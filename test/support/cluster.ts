@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureBuilt, ROOT } from "./build";
+import { readMetric } from "./metrics";
 
 const run = promisify(execFile);
 
@@ -44,6 +45,8 @@ export interface Cluster {
   port: number;
   apiPort: number;
   gatewayPorts: number[];
+  /** /metrics listeners (METRICS_PORT): the api replicas', then each gateway's. */
+  metricsPorts: { api: number[]; gateways: number[] };
   runDir: string;
   env: NodeJS.ProcessEnv;
   pm2(...args: string[]): Promise<string>;
@@ -59,6 +62,8 @@ export async function startCluster(options: { databaseUrl: string; redisUrl: str
   await ensureBuilt();
   const gateways = options.gateways ?? 3;
   const base = await freeRange(gateways + 2);
+  const apiInstances = 2;
+  const metricsBase = await freeRange(apiInstances + gateways);
   const runDir = mkdtempSync(join(tmpdir(), "wsac-cluster-"));
   chmodSync(runDir, 0o755);
   const env: NodeJS.ProcessEnv = {
@@ -68,11 +73,18 @@ export async function startCluster(options: { databaseUrl: string; redisUrl: str
     GATEWAYS: String(gateways),
     CLUSTER_PORT: String(base),
     API_PORT: String(base + 1),
+    API_INSTANCES: String(apiInstances),
+    CLUSTER_METRICS_PORT: String(metricsBase),
     CLUSTER_RUN_DIR: join(runDir, "nginx"),
     PM2_HOME: join(runDir, "pm2"),
     DATA_DIR: join(runDir, "data"),
     CLUSTER_SKIP_BUILD: "1",
     LOG_LEVEL: "warn",
+    // The tests register every user from loopback; the limit itself is tested in the integration tests.
+    REGISTER_MAX_PER_IP: "1000",
+    // A large event budget, so that one client can ask for more than the kernel's socket buffers on
+    // both sides of nginx hold (several MiB) within seconds: the slow-reader test needs that.
+    SOCKET_EVENT_BURST: "400",
     NODE_ENV: "development",
   };
   const pm2 = async (...args: string[]) => (await run(process.execPath, [join(ROOT, "node_modules/pm2/bin/pm2"), ...args], { cwd: ROOT, env })).stdout;
@@ -91,6 +103,10 @@ export async function startCluster(options: { databaseUrl: string; redisUrl: str
     port: base,
     apiPort: base + 1,
     gatewayPorts: Array.from({ length: gateways }, (_, i) => base + 2 + i),
+    metricsPorts: {
+      api: Array.from({ length: apiInstances }, (_, i) => metricsBase + i),
+      gateways: Array.from({ length: gateways }, (_, i) => metricsBase + apiInstances + i),
+    },
     runDir,
     env,
     pm2,
@@ -136,13 +152,7 @@ export function requestFrom(
   });
 }
 
-/** How many sockets each gateway holds now, from its own /metrics. */
-export async function socketsPerGateway(ports: number[]): Promise<number[]> {
-  return Promise.all(
-    ports.map(async (port) => {
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
-      const m = /^gateway_connected_sockets(?:\{[^}]*\})? (\d+)/m.exec(text);
-      return m ? Number(m[1]) : -1;
-    }),
-  );
+/** How many sockets each gateway holds now, from its own /metrics listener. */
+export function socketsPerGateway(ports: number[]): Promise<number[]> {
+  return Promise.all(ports.map((port) => readMetric(`http://127.0.0.1:${port}`, "gateway_connected_sockets")));
 }

@@ -199,10 +199,10 @@ export interface InProcessCluster {
   close(): Promise<void>;
 }
 
-export async function startInProcessCluster(count = 3): Promise<InProcessCluster> {
+export async function startInProcessCluster(count = 3, env: Record<string, string> = {}): Promise<InProcessCluster> {
   const [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
-  const api = await startApi({ db: database.db, redisUrl: redis.url });
-  const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${i + 1}` })));
+  const api = await startApi({ db: database.db, redisUrl: redis.url, env });
+  const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startGateway({ db: database.db, redisUrl: redis.url, id: `gw${i + 1}`, env })));
   const allReady = (ready = true, timeoutMs = 10_000) =>
     eventually(async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok === ready), timeoutMs, `gateways ${ready ? "ready" : "not ready"}`);
   await allReady(true);

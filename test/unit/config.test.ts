@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -69,6 +69,30 @@ describe("configuration", () => {
     const file = join(cwd, ".data", "jwt-secret");
     expect(readFileSync(file, "utf8").trim()).toBe(first);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it("refuses an empty or short development secret file instead of signing with it", () => {
+    for (const content of ["", "\n", "short-secret"]) {
+      const cwd = tempDir();
+      mkdirSync(join(cwd, ".data"));
+      writeFileSync(join(cwd, ".data", "jwt-secret"), content);
+      expect(() => loadConfig({ env: {}, cwd })).toThrow(/^Invalid configuration: JWT_SECRET .*jwt-secret holds fewer than 32 bytes/);
+    }
+  });
+
+  it("takes the limits of the contract and their settings", () => {
+    const c = load({});
+    expect(c.maxSessionsPerUser).toBe(100);
+    expect(c.socketMaxBufferedBytes).toBe(1_048_576);
+    expect(c.metricsPort).toBeUndefined();
+    expect(c.messages).toEqual({ maxPerUser: 60, window: 10 });
+    expect(c.register).toEqual({ maxPerIp: 20, window: 900 });
+    expect(c.argon2).toMatchObject({ concurrency: 2, queue: 100 });
+    const set = load({ MAX_SESSIONS_PER_USER: "5", METRICS_PORT: "9464", SOCKET_MAX_BUFFERED_BYTES: "65536", ARGON2_QUEUE: "0" });
+    expect([set.maxSessionsPerUser, set.metricsPort, set.socketMaxBufferedBytes, set.argon2.queue]).toEqual([5, 9464, 65_536, 0]);
+    expect(failure({ METRICS_PORT: "0" })).toMatch(/^Invalid configuration: METRICS_PORT/);
+    expect(failure({ MAX_SESSIONS_PER_USER: "0" })).toMatch(/^Invalid configuration: MAX_SESSIONS_PER_USER/);
+    expect(failure({ SOCKET_MAX_BUFFERED_BYTES: "100" })).toMatch(/^Invalid configuration: SOCKET_MAX_BUFFERED_BYTES/);
   });
 
   it("reads .env under the environment, the environment winning", () => {

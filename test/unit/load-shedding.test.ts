@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { BoundedQueue } from "../../api/accounts/bounded-queue";
+import { StrengthChecker } from "../../api/accounts/strength-worker";
+import { AppError } from "../../shared/errors";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("the bounded queue in front of argon2", () => {
+  it("runs `concurrency` jobs, queues `maxWaiting` in order, and refuses the rest at once with 503", async () => {
+    const queue = new BoundedQueue(2, 3, "test");
+    const order: number[] = [];
+    let running = 0;
+    let most = 0;
+    const job = (n: number) => async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await sleep(30);
+      order.push(n);
+      running -= 1;
+      return n;
+    };
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => queue.run(job(n))));
+    expect(results.slice(0, 5).map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    const refused = results.slice(5).map((r) => (r.status === "rejected" ? r.reason : undefined));
+    for (const err of refused) {
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ code: "unavailable", status: 503 });
+      expect((err as AppError).retryAfter).toBeGreaterThanOrEqual(1);
+    }
+    expect(most).toBe(2);
+    expect(order.slice(2)).toEqual([2, 3, 4]);
+    expect(queue.size).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it("frees its slot when a job fails", async () => {
+    const queue = new BoundedQueue(1, 0, "test");
+    await expect(queue.run(async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await queue.run(async () => "next")).toBe("next");
+  });
+});
+
+describe("the zxcvbn worker", () => {
+  it("refuses checks beyond its queue at once with 503", async () => {
+    const checker = new StrengthChecker({ maxPending: 2 });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => checker.check("correct horse battery staple", [])));
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "rejected"]);
+      expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: "unavailable", status: 503 });
+      expect((await checker.check("Tr0ub4dor&3-horse", [])).score).toBeGreaterThanOrEqual(0);
+    } finally {
+      await checker.close();
+    }
+  });
+
+  it("gives up a check that takes too long with 503, and a new worker answers", async () => {
+    const checker = new StrengthChecker({ timeoutMs: 1 });
+    try {
+      // Long and symbol-dense: far more than a millisecond of zxcvbn.
+      await expect(checker.check("!@#$%^&*()_+{}|:<>?~`-=[]\\\\;',./".repeat(2), [])).rejects.toMatchObject({ code: "unavailable" });
+    } finally {
+      await checker.close();
+    }
+    const patient = new StrengthChecker({ timeoutMs: 5_000 });
+    try {
+      expect((await patient.check("correct horse battery staple", [])).score).toBe(4);
+    } finally {
+      await patient.close();
+    }
+  });
+});
