@@ -410,29 +410,6 @@ describe("nginx at the edge (pm2 configuration)", () => {
   });
 });
 
-describe("nginx for docker compose", () => {
-  it("has a configuration nginx accepts, with the same routing files", () => {
-    // As in containers.test.ts: nginx 1.22 here predates `resolve` in upstreams (1.27.3; the image has 1.28).
-    const dir = mkdtempSync(join(tmpdir(), "wsac-nginx-edge-docker-"));
-    try {
-      const conf = readFileSync(join(ROOT, "nginx/docker.conf"), "utf8")
-        .replaceAll("/etc/nginx/wsac/", `${dir}/`)
-        .replace("include /etc/nginx/mime.types;", "")
-        .replace(/server gateway:3000 resolve/, "server 127.0.0.1:3101")
-        .replace(/server api:3000 resolve/, "server 127.0.0.1:3100")
-        .replace("listen 3000;", "listen 127.0.0.1:3999;")
-        .replace("access_log /dev/stdout masked;", `access_log ${dir}/access.log masked;`)
-        .replace(/^\s*zone .*$/gm, "");
-      expect(conf).toContain(`include ${dir}/locations.conf;`);
-      for (const f of ["common.conf", "locations.conf"]) writeFileSync(join(dir, f), readFileSync(join(ROOT, "nginx", f)));
-      writeFileSync(join(dir, "nginx.conf"), `pid ${dir}/nginx.pid;\n${conf}`);
-      const out = execFileSync(NGINX, ["-t", "-q", "-p", dir, "-c", join(dir, "nginx.conf")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-      expect(out).toBe("");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
 
 function safeDecode(u: string): string {
   try {

@@ -43,6 +43,17 @@ const login = (username: string, password: string, address: string) => http(api.
 const statuses = (results: { status: number }[]) => results.map((r) => r.status).sort((a, b) => a - b);
 const count = (xs: number[], x: number) => xs.filter((v) => v === x).length;
 
+/** `n` registered accounts (credentials), one after another. */
+async function accounts(n: number, prefix: string) {
+  const made = [];
+  for (let i = 0; i < n; i += 1) {
+    const creds = newCredentials(prefix);
+    expect((await http(api.url).post("/register", creds)).status).toBe(201);
+    made.push(creds);
+  }
+  return made;
+}
+
 describe("a client that stops reading", () => {
   it("is cut off once more than 1 MiB waits to be sent to it, while the others go on", async () => {
     const owner = await registerAndLogin(http(api.url), "owner");
@@ -175,24 +186,14 @@ describe("a parallel login burst", () => {
   });
 
   it("answers 60 parallel logins to different accounts with 200 or 401, no 5xx", async () => {
-    const users = [];
-    for (let i = 0; i < 60; i += 1) {
-      const creds = newCredentials("many");
-      expect((await http(api.url).post("/register", creds)).status).toBe(201);
-      users.push(creds);
-    }
+    const users = await accounts(60, "many");
     const codes = statuses(await Promise.all(users.map((u, i) => login(u.username, i % 2 ? u.password : "Wrong-password-1!", `10.1.3.${i + 1}`))));
     expect(count(codes, 200)).toBe(30);
     expect(count(codes, 401)).toBe(30);
   });
 
   it("counts logins in flight against their address: 60 at once from one address get 200, 401 or 429, no 5xx", async () => {
-    const users = [];
-    for (let i = 0; i < 60; i += 1) {
-      const creds = newCredentials("nat");
-      expect((await http(api.url).post("/register", creds)).status).toBe(201);
-      users.push(creds);
-    }
+    const users = await accounts(60, "nat");
     const results = await Promise.all(users.map((u, i) => login(u.username, i % 2 ? u.password : "Wrong-password-1!", "10.1.3.200")));
     // A point of the address's 50 is taken before each check and given back after a right password:
     // while many are in flight, some get 429; none gets a 5xx, none a wrong answer.
