@@ -3,8 +3,12 @@
  * path /ws, WebSocket transport, stock socket.io-client, same concurrency), every server and load
  * generator in its own process. Prints a markdown table and writes bench/results/latest.{json,md}.
  *
- *   npm run bench                              every figure (about 5 minutes on 2 cores)
- *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login
+ *   npm run bench                              every figure (about 9 minutes on 2 cores, 4.5 of them the soak)
+ *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, soak, attack
+ *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
+ *   npm run bench -- --only=attack     one raw socket floods chat:join {after} on gw1 and reads nothing: gw1's RSS, the cut-off, a room's delivery p99
+ *   npm run bench -- --only=soak --rounds=5    a shorter soak (a quick check)
+ *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
  *   npm run bench -- --only=handshake --profile  gw1 and the bare server run with --cpu-prof (bench/results/prof/), see bench/profile-top.ts
  *
@@ -13,14 +17,14 @@
  * its own on a free port).
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { startRedisServer, type RedisServer } from "../test/support/redis-server";
 import { sql } from "kysely";
 import { TokenService } from "../shared/tokens";
 import { type Child, killAll, sleep, spawnChild, stopAll } from "./lib/ipc";
-import { type BenchDatabase, createBenchDatabase, seed, type Seeded } from "./lib/setup";
+import { type BenchDatabase, createBenchDatabase, seed, type Seeded, seedMessages } from "./lib/setup";
 import type { Summary } from "./lib/stats";
 
 const argv = process.argv.slice(2);
@@ -30,6 +34,8 @@ const phase = (name: string) => !only || only.includes(name);
 const PROFILE = flag("profile") !== undefined;
 /** `--max=N`: stop the capacity steps at N connections, without the hold (a quick memory figure). */
 const MAX = Number(flag("max")?.split("=")[1] ?? Infinity);
+/** `--rounds=N`: a shorter soak (a quick check; the figure is meant for the default 50). */
+const ROUNDS = Number(flag("rounds")?.split("=")[1] ?? 50);
 
 const RESULTS = join(__dirname, "results");
 const FD_LIMIT = 20_000;
@@ -44,7 +50,29 @@ const HOLD_MS = 30_000; // > pingInterval (25 s): every held socket answers at l
 const DELIVERY = { room: 100, senders: 10, perSenderRate: 2, durationMs: 10_000 };
 const REVOCATION = { sessions: 120, gapMs: 20 };
 const LOGIN = { rounds: 30, concurrency: 4, batch: 16 };
-const DEADLINE_MS = 9.5 * 60_000;
+/** Connect → chat:join → one message:send → disconnect cycles on gw1, every generator at once; users rotate (one send per user every 5 rounds). */
+const SOAK = { rounds: ROUNDS, perRound: 2_000, users: 10_000, chats: 8, concurrency: 25, maxMs: 8 * 60_000 };
+/**
+ * One attacker (a raw socket in its own generator) floods `chat:join {after}` on a chat of 100 messages of 4000
+ * characters and reads nothing, while a room of 100 well-behaved clients on the same gateway is measured as in
+ * `delivery` (all on gw1); the attack window is capped at `windowMs` from the first join sent.
+ */
+const ATTACK = {
+  joins: 5_000,
+  chunk: 100,
+  windowMs: 15_000,
+  probeMs: 25,
+  sampleMs: 50,
+  messages: 100,
+  messageLength: 4_000,
+  room: 100,
+  senders: 10,
+  perSenderRate: 2,
+  durationMs: 10_000,
+  /** Safety: the attacker is stopped if gw1's RSS passes this (the machine's memory is shared). */
+  rssCapBytes: 3 * 2 ** 30,
+};
+const DEADLINE_MS = 20 * 60_000;
 
 const t0 = Date.now();
 const log = (msg: string) => process.stdout.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
@@ -119,6 +147,70 @@ async function commits(): Promise<number> {
   const { rows } = await sql<{ n: string }>`select xact_commit::text as n from pg_stat_database where datname = current_database()`.execute(database!.db);
   return Number(rows[0]?.n ?? 0);
 }
+
+/** gw1's resident set and its peak since the last reset (VmRSS, VmHWM of /proc/<pid>/status), or null if it is gone. */
+function procMem(pid: number): { rss: number; hwm: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
+    return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+  } catch {
+    return null;
+  }
+}
+
+/** Resets VmHWM (Linux: "5" to clear_refs), so that it reads the peak of the attack alone. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A server's /metrics text, or null (no answer within 10 s). */
+async function scrape(url: string): Promise<string | null> {
+  try {
+    const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    return res.ok ? await res.text() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The sum of a metric's samples whose labels include `labels`; 0 if it is declared without samples, null if absent. */
+function metricSum(text: string | null, name: string, labels: Record<string, string> = {}): number | null {
+  if (text === null) return null;
+  let found = new RegExp(`^# TYPE ${name} `, "m").test(text);
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (!Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) continue;
+    found = true;
+    sum += Number(m[3]);
+  }
+  return found ? sum : null;
+}
+
+/** A metric's samples (those whose labels include `labels`) summed by the value of label `by`. */
+function metricBy(text: string | null, name: string, labels: Record<string, string>, by: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of (text ?? "").split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (!Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) continue;
+    const key = new RegExp(`${by}="([^"]*)"`).exec(m[2] ?? "")?.[1] ?? "";
+    out[key] = (out[key] ?? 0) + Number(m[3]);
+  }
+  return out;
+}
+
+const diffCounts = (after: Record<string, number>, before: Record<string, number>) =>
+  Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 async function handshakePhase(ours: Child, bare: Child, clients: Child[], load: { token: string; chat?: string }[]) {
   log("handshakes: warm-up");
@@ -239,6 +331,331 @@ async function capacityPhase(name: string, server: Child, clients: Child[], load
   return { base, steps, hold: holdResult };
 }
 
+interface DeliveryRun {
+  sent: number;
+  acked: number;
+  refused: number;
+  refusedCodes: Record<string, number>;
+  roomSize: number;
+  deliveries: number;
+  wanted: number;
+  late: number;
+  all: Summary;
+  disconnected: number;
+}
+
+interface CyclesResult {
+  ok: number;
+  sent: number;
+  refused: Record<string, number>;
+  failed: Record<string, number>;
+  started: number;
+  ended: number;
+}
+
+const addCounts = (into: Record<string, number>, from: Record<string, number>) => {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
+};
+
+/**
+ * Soak: rounds of connect → chat:join → one message:send → disconnect on one gateway. After the
+ * first and the last round (every socket gone, GC first): memory and `gateway.stats()`; heap
+ * must not grow, per-socket state must be back to zero.
+ */
+async function soakPhase(gw: Child, clients: Child[], tokens: TokenService) {
+  const seeded = await seed(database!.url, tokens, "soak_", SOAK.users, SOAK.chats);
+  const items = seeded.users.map((u, i) => ({ token: u.token, chat: seeded.chatOf(i)! }));
+  const url = gw.info.url as string;
+  const settle = async () => {
+    for (let i = 0; i < 100 && (await gw.call<number>("sockets")) > 0; i += 1) await sleep(100);
+  };
+  const snapshot = async () => {
+    await settle();
+    const m = await mem(gw);
+    const stats = await gw.call<Record<string, number>>("stats");
+    return { mem: m, stats };
+  };
+  const started = Date.now();
+  const rounds: { ok: number; sent: number; rate: number; cpuUs: number; refused: Record<string, number>; failed: Record<string, number> }[] = [];
+  let first: Awaited<ReturnType<typeof snapshot>> | undefined;
+  let last: Awaited<ReturnType<typeof snapshot>> | undefined;
+  const refused: Record<string, number> = {};
+  const failed: Record<string, number> = {};
+  log(`soak: ${SOAK.rounds} rounds of ${SOAK.perRound} cycles on gw1, ${clients.length} generators × ${SOAK.concurrency} at a time, ${SOAK.users} users in ${SOAK.chats} chats`);
+  for (let r = 0; r < SOAK.rounds; r += 1) {
+    if (Date.now() - started > SOAK.maxMs) {
+      log(`soak: stopping after ${r} rounds (${SOAK.maxMs / 1000} s cap)`);
+      break;
+    }
+    const from = (r * SOAK.perRound) % items.length;
+    const slice = Array.from({ length: SOAK.perRound }, (_, i) => items[(from + i) % items.length]!);
+    const parts = split(slice, clients.length);
+    const cpuBefore = await gw.call<{ cpu: Mem["cpu"] }>("cpu");
+    const res = await Promise.all(
+      clients.map((c, k) => c.call<CyclesResult>("cycles", { url, items: parts[k], concurrency: SOAK.concurrency, tag: `s${r}g${k}` }, 180_000)),
+    );
+    const cpuAfter = await gw.call<{ cpu: Mem["cpu"] }>("cpu");
+    const ok = res.reduce((a, x) => a + x.ok, 0);
+    const sent = res.reduce((a, x) => a + x.sent, 0);
+    const cpuUs = (cpuAfter.cpu.user + cpuAfter.cpu.system - cpuBefore.cpu.user - cpuBefore.cpu.system) / Math.max(1, ok);
+    const seconds = (Math.max(...res.map((x) => x.ended)) - Math.min(...res.map((x) => x.started))) / 1000;
+    const rRefused: Record<string, number> = {};
+    const rFailed: Record<string, number> = {};
+    for (const x of res) {
+      addCounts(rRefused, x.refused);
+      addCounts(rFailed, x.failed);
+    }
+    addCounts(refused, rRefused);
+    addCounts(failed, rFailed);
+    rounds.push({ ok, sent, rate: ok / seconds, cpuUs, refused: rRefused, failed: rFailed });
+    let extra = "";
+    if (r === 0 || r === SOAK.rounds - 1) {
+      const snap = await snapshot();
+      if (r === 0) first = snap;
+      else last = snap;
+      extra = `; heap ${MiB(snap.mem.heapUsed)}, rss ${MiB(snap.mem.rss)}, stats ${JSON.stringify(snap.stats)}`;
+    }
+    log(
+      `soak: round ${r + 1}/${SOAK.rounds}: ${ok}/${SOAK.perRound} cycles in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s, gw1 ${cpuUs.toFixed(0)} µs CPU each), ${sent} sent` +
+        `${Object.keys(rRefused).length ? `, refused ${JSON.stringify(rRefused)}` : ""}${Object.keys(rFailed).length ? `, failed ${JSON.stringify(rFailed)}` : ""}${extra}`,
+    );
+  }
+  if (!last && rounds.length > 1) last = await snapshot();
+  const total = rounds.reduce((a, x) => a + x.ok, 0);
+  const wall = (Date.now() - started) / 1000;
+  results.details.soak = { ...SOAK, wallSeconds: wall, cycles: total, refused, failed, first, last, rounds };
+  log(`soak: ${total} cycles in ${wall.toFixed(0)} s; refused ${JSON.stringify(refused)}, failed ${JSON.stringify(failed)}`);
+  if (!first || !last) throw new Error(`soak: fewer than two rounds measured (${rounds.length})`);
+  const perSocket = ["sockets", "rooms", "expiryEntries"].filter((k) => k in last.stats);
+  const leftover = perSocket.filter((k) => last.stats[k] !== 0);
+  const ratio = last.mem.heapUsed / first.mem.heapUsed;
+  row({
+    figure: `heap after ${rounds.length} rounds of ${SOAK.perRound} connect/chat/disconnect vs after the first round`,
+    ours: last.mem.heapUsed / 2 ** 20,
+    baseline: first.mem.heapUsed / 2 ** 20,
+    unit: "MiB",
+    ratio,
+    target: "within 10 %",
+    met: ratio <= 1.1 && leftover.length === 0,
+    note:
+      `gateway.stats() after the last round ${JSON.stringify(last.stats)}, after the first ${JSON.stringify(first.stats)}; ` +
+      `rss ${MiB(last.mem.rss)} vs ${MiB(first.mem.rss)}; ${total}/${rounds.length * SOAK.perRound} cycles, ` +
+      `${Object.values(refused).reduce((a, b) => a + b, 0)} sends refused${Object.keys(refused).length ? ` ${JSON.stringify(refused)}` : ""}, ` +
+      `${Object.values(failed).reduce((a, b) => a + b, 0)} cycles failed${leftover.length ? `; not back to 0: ${leftover.join(", ")}` : ""}; ${wall.toFixed(0)} s`,
+  });
+}
+
+/**
+ * Attack: a room of 100 stock clients on gw1 is measured (delivery latency), then measured again
+ * while one raw socket in another generator floods `chat:join {after}` (each answered with up to
+ * 100 messages of 4000 characters) and never reads. gw1's RSS is sampled from /proc every 50 ms.
+ */
+async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
+  if (clients.length < 2) throw new Error("attack: needs two load generators");
+  const url = gw.info.url as string;
+  const pid = gw.info.pid as number;
+  const [good, evil] = [clients[0]!, clients[1]!];
+  const atk = await seed(database!.url, tokens, "atk_", 1, 1);
+  const attacker = atk.users[0]!;
+  const chatId = atk.chatIds[0]!;
+  const { after, ids } = await seedMessages(database!.url, chatId, attacker.userId, ATTACK.messages, ATTACK.messageLength);
+  const roomSeed = await seed(database!.url, tokens, "atkroom_", ATTACK.room, 1);
+  log(`attack: seeded chat ${chatId} with ${ids.length} messages of ${ATTACK.messageLength} characters (after=${after}), a room of ${ATTACK.room}`);
+  const measure = { senders: ATTACK.senders, perSenderRate: ATTACK.perSenderRate, durationMs: ATTACK.durationMs };
+  await good.call("deliveryOpen", { a: url, b: url, chatId: roomSeed.chatIds[0], tokens: roomSeed.users.map((u) => u.token) }, 60_000);
+  let attackerConnected = false;
+  try {
+    const base = await good.call<DeliveryRun>("deliveryRun", { ...measure, senderOffset: 0 }, 60_000);
+    log(`attack: without the attack: p50 ${base.all.p50.toFixed(2)} ms, p99 ${base.all.p99.toFixed(2)} ms, ${base.deliveries}/${base.wanted} deliveries, refused ${JSON.stringify(base.refusedCodes)}`);
+
+    await gw.call("watch", { userId: attacker.userId });
+    await evil.call("floodConnect", { url, token: attacker.token }, 20_000);
+    attackerConnected = true;
+    await sleep(300);
+    const before = await mem(gw);
+    const textBefore = await scrape(url);
+    const joinsBefore = metricSum(textBefore, "gateway_events_total", { event: "chat:join" }) ?? 0;
+    const joinResultsBefore = metricBy(textBefore, "gateway_events_total", { event: "chat:join" }, "result");
+    const peakReset = resetPeak(pid);
+    log(`attack: before: rss ${MiB(before.rss)}, heap ${MiB(before.heapUsed)}, ${before.sockets} sockets (the room and the attacker); flooding ${ATTACK.joins} chat:join`);
+
+    // RSS every 50 ms from /proc (the parent's clock; gw1's event loop may be too busy to answer).
+    const samples: { t: number; rss: number }[] = [];
+    let safetyAt: number | undefined;
+    let gone = false;
+    const t0Attack = Date.now();
+    const sampler = setInterval(() => {
+      const m = procMem(pid);
+      if (!m) return void (gone = true);
+      samples.push({ t: Date.now() - t0Attack, rss: m.rss });
+      if (m.rss > ATTACK.rssCapBytes && safetyAt === undefined) {
+        safetyAt = Date.now();
+        log(`attack: gw1 rss ${MiB(m.rss)} over the safety cap; stopping the attacker`);
+        void evil.call("floodStop", undefined, 10_000).catch(() => undefined);
+      }
+    }, ATTACK.sampleMs);
+    // The gateway's own view, polled: its socket count and the attacker's sockets (and how late gw1 answers).
+    const polls: { t: number; lagMs: number; sockets?: number; attacker?: number; error?: string }[] = [];
+    let polling = true;
+    const poller = (async () => {
+      for (let i = 0; polling && i < 400; i += 1) {
+        const t = Date.now();
+        try {
+          const w = await gw.call<{ connected: number }>("watched", undefined, 5_000);
+          const n = await gw.call<number>("sockets", undefined, 5_000);
+          polls.push({ t: t - t0Attack, lagMs: Date.now() - t, sockets: n, attacker: w.connected });
+        } catch (err) {
+          polls.push({ t: t - t0Attack, lagMs: Date.now() - t, error: (err as Error).message });
+        }
+        await sleep(250);
+      }
+    })();
+    const [floodRes, duringRes] = await Promise.allSettled([
+      evil.call<{ start: number; floodEnd: number | null; sent: number; closedAt: number | null; stoppedByUsAt: number | null; bytesRead: number; end: number }>(
+        "flood",
+        { chatId, after, count: ATTACK.joins, chunk: ATTACK.chunk, windowMs: ATTACK.windowMs, probeMs: ATTACK.probeMs },
+        ATTACK.windowMs + 30_000,
+      ),
+      good.call<DeliveryRun>("deliveryRun", { ...measure, senderOffset: ATTACK.senders }, 90_000),
+    ]);
+    clearInterval(sampler);
+    polling = false;
+    await poller;
+    const fl = floodRes.status === "fulfilled" ? floodRes.value : undefined;
+    const during = duringRes.status === "fulfilled" ? duringRes.value : undefined;
+    if (!fl) log(`attack: the flood failed: ${(floodRes as PromiseRejectedResult).reason}`);
+    if (!during) log(`attack: the measurement during the attack failed: ${(duringRes as PromiseRejectedResult).reason}`);
+    const start = fl?.start ?? t0Attack;
+    const windowEnd = start + ATTACK.windowMs;
+    const inWindow = samples.filter((s) => t0Attack + s.t <= windowEnd + ATTACK.sampleMs);
+    const peakSampled = Math.max(before.rss, ...inWindow.map((s) => s.rss));
+    const hwm = peakReset ? (procMem(pid)?.hwm ?? null) : null;
+    const watched = await gw.call<{ connects: number[]; disconnects: { at: number; reason: string; description?: string }[]; connected: number }>("watched", undefined, 30_000).catch(() => undefined);
+    const textEnd = await scrape(url);
+    const slowConsumers = metricSum(textEnd, "gateway_slow_consumers_total");
+    const joinsAnswered = (metricSum(textEnd, "gateway_events_total", { event: "chat:join" }) ?? 0) - joinsBefore;
+    const joinResults = diffCounts(metricBy(textEnd, "gateway_events_total", { event: "chat:join" }, "result"), joinResultsBefore);
+    const socketsAtEnd = await gw.call<number>("sockets", undefined, 30_000).catch(() => null);
+    const tcpCutMs = fl?.closedAt != null ? fl.closedAt - start : null;
+    const sioCut = watched?.disconnects[0];
+    const sioCutMs = sioCut ? sioCut.at - start : null;
+    log(
+      `attack: window ${ATTACK.windowMs / 1000} s: ${fl?.sent ?? "?"} joins sent in ${fl?.floodEnd ? fl.floodEnd - start : "?"} ms, ${joinsAnswered} answered by gw1 in the window ${JSON.stringify(joinResults)}, ` +
+        `peak rss ${MiB(peakSampled)} (+${MiB(peakSampled - before.rss)}; VmHWM ${hwm === null ? "n/a" : MiB(hwm)}), ` +
+        `attacker TCP ${tcpCutMs === null ? "still open" : `closed at +${tcpCutMs} ms`}, Socket.IO ${sioCut ? `disconnect at +${sioCutMs} ms (${sioCut.reason}${sioCut.description ? `: ${sioCut.description}` : ""})` : "still connected"}, ` +
+        `gw1 sockets ${socketsAtEnd} (before ${before.sockets}), slow consumers ${slowConsumers}, attacker read ${fl?.bytesRead ?? "?"} bytes` +
+        `${safetyAt ? `, stopped by the safety cap at +${safetyAt - start} ms` : ""}${gone ? ", gw1 GONE" : ""}`,
+    );
+    if (during) log(`attack: during the attack: p50 ${during.all.p50.toFixed(2)} ms, p99 ${during.all.p99.toFixed(2)} ms, ${during.deliveries}/${during.wanted} deliveries, refused ${JSON.stringify(during.refusedCodes)}, ${during.disconnected} room sockets dropped`);
+
+    // What gw1 still holds for a connected attacker (GC first), then the release: the attacker goes
+    // away; wait (bounded) until gw1 has answered what it still had queued.
+    const held = await mem(gw).catch(() => undefined);
+    if (held) log(`attack: at the end of the window (GC, attacker's TCP connection ${fl?.closedAt != null ? "closed by gw1" : "still open"}): rss ${MiB(held.rss)}, heap ${MiB(held.heapUsed)}, external ${MiB(held.external)}`);
+    await evil.call("floodStop", undefined, 10_000).catch(() => undefined);
+    attackerConnected = false;
+    const releaseStart = Date.now();
+    let joinsLast = -1;
+    let textLast: string | null = null;
+    let stableSince = Date.now();
+    for (let i = 0; i < 120 && Date.now() - releaseStart < 90_000; i += 1) {
+      textLast = await scrape(url);
+      const n = metricSum(textLast, "gateway_events_total", { event: "chat:join" });
+      const socketsNow = await gw.call<number>("sockets", undefined, 10_000).catch(() => -1);
+      if (n !== joinsLast) {
+        joinsLast = n ?? -1;
+        stableSince = Date.now();
+      } else if (Date.now() - stableSince >= 2_000 && socketsNow <= ATTACK.room) break;
+      await sleep(500);
+    }
+    const joinsTotal = joinsLast - joinsBefore;
+    const joinResultsTotal = diffCounts(metricBy(textLast, "gateway_events_total", { event: "chat:join" }, "result"), joinResultsBefore);
+    const afterMem = await mem(gw).catch(() => undefined);
+    const lagMax = Math.max(0, ...polls.map((p) => p.lagMs));
+    log(
+      `attack: after (attacker gone, ${((Date.now() - releaseStart) / 1000).toFixed(1)} s to settle, ${joinsTotal} joins answered in all ${JSON.stringify(joinResultsTotal)}): ` +
+        `${afterMem ? `rss ${MiB(afterMem.rss)}, heap ${MiB(afterMem.heapUsed)}, ${afterMem.sockets} sockets` : "gw1 did not answer"}; gw1 answered the poll within ${lagMax} ms at worst`,
+    );
+    results.details.attack = {
+      ...ATTACK,
+      after,
+      before,
+      peakRssSampled: peakSampled,
+      vmHwm: hwm,
+      samples: samples.length,
+      rssSeries: samples.filter((_, i) => i % 4 === 0),
+      flood: fl ?? String((floodRes as PromiseRejectedResult).reason),
+      watched,
+      polls,
+      joinsAnsweredInWindow: joinsAnswered,
+      joinsAnsweredInAll: joinsTotal,
+      joinResultsInWindow: joinResults,
+      joinResultsInAll: joinResultsTotal,
+      slowConsumers,
+      socketsAtEnd,
+      heldAtWindowEnd: held,
+      afterRelease: afterMem,
+      safetyStopAt: safetyAt ? safetyAt - start : null,
+      baseline: base,
+      during: during ?? String((duringRes as PromiseRejectedResult).reason),
+    };
+
+    const growthMB = (peakSampled - before.rss) / 1e6;
+    row({
+      figure: `gateway RSS growth while one socket floods ${ATTACK.joins} chat:join {after} and reads nothing`,
+      ours: growthMB,
+      baseline: null,
+      unit: "MB",
+      ratio: null,
+      target: "≤ 50 MB",
+      met: !gone && safetyAt === undefined && growthMB <= 50,
+      note:
+        `rss before ${MiB(before.rss)} (after GC), peak ${MiB(peakSampled)} sampled every ${ATTACK.sampleMs} ms over ${ATTACK.windowMs / 1000} s` +
+        `${hwm === null ? "" : ` (VmHWM ${MiB(hwm)})`}, at the window's end (GC) ${held ? `rss ${MiB(held.rss)}, heap ${MiB(held.heapUsed)}` : "no answer"}, after the attacker left and GC ${afterMem ? `rss ${MiB(afterMem.rss)}, heap ${MiB(afterMem.heapUsed)} (before ${MiB(before.heapUsed)})` : "no answer"}; ` +
+        `${joinsAnswered} of ${fl?.sent ?? "?"} joins answered in the window ${JSON.stringify(joinResults)}, ${joinsTotal} in all` +
+        `${safetyAt ? `; attacker stopped at the ${MiB(ATTACK.rssCapBytes)} safety cap at +${safetyAt - start} ms` : ""}${gone ? "; gw1 died" : ""}`,
+    });
+    const cut = tcpCutMs !== null && tcpCutMs <= ATTACK.windowMs;
+    row({
+      figure: "slow reader cut off (time from flood start to disconnect)",
+      ours: tcpCutMs,
+      baseline: null,
+      unit: "ms",
+      ratio: null,
+      target: "within 2 s of crossing 1 MiB",
+      met: cut,
+      note:
+        `TCP ${tcpCutMs === null ? `still open after ${ATTACK.windowMs / 1000} s` : `closed by gw1 at +${tcpCutMs} ms`}; Socket.IO ` +
+        `${sioCut ? `disconnect at +${sioCutMs} ms (${sioCut.reason})` : "socket still connected"}; gw1 sockets ${before.sockets} → ${socketsAtEnd}; ` +
+        `gateway_slow_consumers_total ${slowConsumers === null ? "null (no such metric)" : slowConsumers}; the attacker read ${fl?.bytesRead ?? "?"} bytes; ` +
+        `one answer is ~${((ATTACK.messages * (ATTACK.messageLength + 200)) / 1024).toFixed(0)} KiB, so 1 MiB is crossed by the third`,
+    });
+    if (during) {
+      const expected = during.acked * during.roomSize;
+      const timeouts = during.refusedCodes["ack timeout"] ?? 0;
+      const ratio = during.all.p99 / base.all.p99;
+      row({
+        figure: `delivery p99 for ${ATTACK.room} clients during the attack vs without (one gateway, ${ATTACK.senders * ATTACK.perSenderRate} msg/s)`,
+        ours: during.all.p99,
+        baseline: base.all.p99,
+        unit: "ms",
+        ratio,
+        target: "≤ 1.2x",
+        met: ratio <= 1.2 && during.deliveries >= expected && timeouts === 0,
+        note:
+          `p50 ${during.all.p50.toFixed(2)} vs ${base.all.p50.toFixed(2)} ms; during: ${during.deliveries}/${during.wanted} deliveries, ${during.acked}/${during.sent} sends acked, ` +
+          `refused ${JSON.stringify(during.refusedCodes)}, ${during.disconnected} room sockets dropped; without: ${base.deliveries}/${base.wanted}, refused ${JSON.stringify(base.refusedCodes)}`,
+      });
+    } else {
+      row({ figure: `delivery p99 for ${ATTACK.room} clients during the attack vs without`, ours: null, baseline: base.all.p99, unit: "ms", ratio: null, target: "≤ 1.2x", met: false, note: "the measurement during the attack failed" });
+    }
+  } finally {
+    if (attackerConnected) await evil.call("floodStop", undefined, 10_000).catch(() => undefined);
+    await good.call("deliveryClose", undefined, 10_000).catch(() => undefined);
+  }
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     process.stderr.write("bench: deadline reached, stopping\n");
@@ -253,23 +670,35 @@ async function main() {
   const secret = randomBytes(32).toString("base64url");
   const tokens = new TokenService([secret], 1_800);
   log(`database ${database.name}, redis-server on ${redis.port}; seeding`);
-  const loadSeed = await seed(database.url, tokens, "load_", LOAD_SESSIONS, LOAD_CHATS);
-  const load = loadSeed.users.map((u: Seeded, i: number) => ({ token: u.token, chat: loadSeed.chatOf(i) }));
+  // Only what the chosen phases use: gw2 and gw3 for delivery and revocation, the bare server for
+  // handshake and memory, the api for revocation and login, the 20000 load sessions for handshake and memory.
+  const needs = {
+    load: phase("handshake") || phase("memory"),
+    others: phase("delivery") || phase("revocation"),
+    bare: phase("handshake") || phase("memory"),
+    api: phase("revocation") || phase("login"),
+  };
+  const loadSeed = needs.load ? await seed(database.url, tokens, "load_", LOAD_SESSIONS, LOAD_CHATS) : undefined;
+  const load = loadSeed ? loadSeed.users.map((u: Seeded, i: number) => ({ token: u.token, chat: loadSeed.chatOf(i) })) : [];
   const env = { BENCH_DATABASE_URL: database.url, BENCH_REDIS_URL: redis.url, BENCH_JWT_SECRET: secret };
   const serverFile = join(__dirname, "lib/server-proc.ts");
   const clientFile = join(__dirname, "lib/client-proc.ts");
   const profDir = join(RESULTS, "prof");
   if (PROFILE) mkdirSync(profDir, { recursive: true });
 
-  const [g1, g2, g3, bare, api, ...clients] = await Promise.all([
-    spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }),
-    spawnChild("gw2", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }),
-    spawnChild("gw3", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }),
-    spawnChild("bare", serverFile, { env: { BENCH_MODE: "bare" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }),
-    spawnChild("api", serverFile, { env: { ...env, BENCH_MODE: "api" } }),
-    ...Array.from({ length: CLIENTS }, (_, k) => spawnChild(`client${k + 1}`, clientFile, { env: { BENCH_LOCAL_ADDRESS: `127.0.0.${k + 2}` } })),
+  const none = Promise.resolve(undefined);
+  const [[g1, g2, g3, bare, api], clients] = await Promise.all([
+    Promise.all([
+      spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }),
+      needs.others ? spawnChild("gw2", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
+      needs.others ? spawnChild("gw3", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
+      needs.bare ? spawnChild("bare", serverFile, { env: { BENCH_MODE: "bare" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
+      needs.api ? spawnChild("api", serverFile, { env: { ...env, BENCH_MODE: "api" } }) : none,
+    ]),
+    Promise.all(Array.from({ length: CLIENTS }, (_, k) => spawnChild(`client${k + 1}`, clientFile, { env: { BENCH_LOCAL_ADDRESS: `127.0.0.${k + 2}` } }))),
   ]);
-  log(`started 3 gateways, a bare server, an api and ${CLIENTS} load generators`);
+  const started = [g1, g2, g3, bare, api].filter((c) => c !== undefined).map((c) => c.name);
+  log(`started ${started.join(", ")} and ${CLIENTS} load generators`);
 
   const attempt = async (name: string, fn: () => Promise<void>) => {
     if (!phase(name)) return;
@@ -404,7 +833,13 @@ async function main() {
     });
   });
 
-  if (PROFILE) log(`CPU profiles of gw1 (pid ${g1!.info.pid}) and bare (pid ${bare!.info.pid}) go to ${profDir} when they exit`);
+  // Last: the soak, then the attack (which may leave gw1 the worse for it). Both use gw1 and the
+  // load generators only: the other servers are stopped to leave them the two cores.
+  if (phase("soak") || phase("attack")) await Promise.all([g2, g3, bare, api].map((c) => c?.stop()));
+  await attempt("soak", () => soakPhase(g1!, clients, tokens));
+  await attempt("attack", () => attackPhase(g1!, clients, tokens));
+
+  if (PROFILE) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
   await cleanup();
   clearTimeout(watchdog);
   report();

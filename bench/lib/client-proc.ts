@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import argon2 from "argon2";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/socket-events";
+import { connectRaw, type RawSocketIo } from "../../test/support/raw-socket";
 import { serve, sleep } from "./ipc";
 import { summary } from "./stats";
 
@@ -118,42 +119,79 @@ function status() {
  * Delivery latency: `members` sockets, one per session, alternately on gateway A and B, all in
  * the chat's room; the first `senders` (on A) each send `perSenderRate` messages per second.
  * Every receipt is timed against its send on this process's clock (single = receivers on A,
- * cross = receivers on B, through Redis).
+ * cross = receivers on B, through Redis; with A = B every receiver is on the one gateway and
+ * `all` is the figure). `deliveryOpen` / `deliveryRun` / `deliveryClose` split it so that the
+ * same room can be measured more than once (the attack bench: without, then during an attack).
  */
-async function delivery(args: { a: string; b: string; chatId: string; tokens: string[]; senders: number; perSenderRate: number; durationMs: number }) {
-  const sockets: { socket: Socket; side: "a" | "b" }[] = [];
-  for (let i = 0; i < args.tokens.length; i += 1) {
-    const side = i % 2 === 0 ? "a" : "b";
-    sockets.push({ socket: await open(side === "a" ? args.a : args.b, { token: args.tokens[i]!, chat: args.chatId }, 10_000), side });
+interface Receipts {
+  sentAt: Map<string, number>;
+  single: number[];
+  cross: number[];
+  late: number;
+}
+interface Room {
+  chatId: string;
+  sockets: { socket: Socket; side: "a" | "b" }[];
+  receipts: Receipts;
+}
+let room: Room | undefined;
+
+async function deliveryOpen(args: { a: string; b: string; chatId: string; tokens: string[] }) {
+  if (room) throw new Error("a delivery room is already open");
+  const sockets: Room["sockets"] = [];
+  try {
+    for (let i = 0; i < args.tokens.length; i += 1) {
+      const side = i % 2 === 0 ? "a" : "b";
+      sockets.push({ socket: await open(side === "a" ? args.a : args.b, { token: args.tokens[i]!, chat: args.chatId }, 10_000), side });
+    }
+  } catch (err) {
+    for (const { socket } of sockets) socket.disconnect();
+    throw err;
   }
-  const sentAt = new Map<string, number>();
-  const single: number[] = [];
-  const cross: number[] = [];
-  let late = 0;
+  const r: Room = { chatId: args.chatId, sockets, receipts: { sentAt: new Map(), single: [], cross: [], late: 0 } };
   for (const { socket, side } of sockets) {
     socket.on("message:new", (m: { client_id: string | null }) => {
-      const t = m.client_id ? sentAt.get(m.client_id) : undefined;
-      if (t === undefined) return void (late += 1);
-      (side === "a" ? single : cross).push(performance.now() - t);
+      const rec = r.receipts;
+      const t = m.client_id ? rec.sentAt.get(m.client_id) : undefined;
+      if (t === undefined) return void (rec.late += 1);
+      (side === "a" ? rec.single : rec.cross).push(performance.now() - t);
     });
   }
-  const senders = sockets.filter((s) => s.side === "a").slice(0, args.senders);
+  room = r;
+  return { roomSize: sockets.length, onA: sockets.filter((s) => s.side === "a").length };
+}
+
+/** One measurement on the open room; `senderOffset` picks other senders among the A sockets (other users). */
+async function deliveryRun(args: { senders: number; perSenderRate: number; durationMs: number; senderOffset?: number }) {
+  const r = room;
+  if (!r) throw new Error("no delivery room open");
+  const rec: Receipts = { sentAt: new Map(), single: [], cross: [], late: 0 };
+  r.receipts = rec;
+  const { sockets } = r;
+  const onA = sockets.filter((s) => s.side === "a");
+  const offset = args.senderOffset ?? 0;
+  const senders = onA.slice(offset, offset + args.senders);
   const interval = 1000 / args.perSenderRate;
   const count = Math.floor((args.durationMs / 1000) * args.perSenderRate);
   let acked = 0;
   let refused = 0;
+  const refusedCodes: Record<string, number> = {};
+  const refuse = (code: string) => {
+    refused += 1;
+    refusedCodes[code] = (refusedCodes[code] ?? 0) + 1;
+  };
   const run = async (sender: Socket, k: number) => {
     await sleep((k * interval) / senders.length); // spread the senders over the interval
     for (let i = 0; i < count; i += 1) {
       const t0 = performance.now();
       const clientId = `${k}-${i}-${Math.random().toString(36).slice(2, 8)}`;
-      sentAt.set(clientId, t0);
+      rec.sentAt.set(clientId, t0);
       sender
         .timeout(10_000)
-        .emitWithAck("message:send", { chat_id: args.chatId, text: `bench ${clientId}`, client_id: clientId })
+        .emitWithAck("message:send", { chat_id: r.chatId, text: `bench ${clientId}`, client_id: clientId })
         .then(
-          (res: { ok: boolean }) => (res.ok ? (acked += 1) : (refused += 1)),
-          () => (refused += 1),
+          (res: { ok: boolean; error?: { code?: string } }) => (res.ok ? (acked += 1) : refuse(res.error?.code ?? "refused")),
+          () => refuse("ack timeout"),
         );
       await sleep(Math.max(0, t0 + interval - performance.now()));
     }
@@ -163,23 +201,142 @@ async function delivery(args: { a: string; b: string; chatId: string; tokens: st
   // Wait (bounded) until every receipt is in.
   const expected = acked + refused;
   const want = count * senders.length * sockets.length;
-  for (let i = 0; i < 100 && single.length + cross.length < want; i += 1) await sleep(50);
+  for (let i = 0; i < 100 && rec.single.length + rec.cross.length < want; i += 1) await sleep(50);
   const sent = count * senders.length;
-  for (const { socket } of sockets) socket.disconnect();
   return {
     sent,
     acked,
     refused,
+    refusedCodes,
     expectedAcks: expected,
     roomSize: sockets.length,
-    onA: sockets.filter((s) => s.side === "a").length,
+    onA: onA.length,
     rate: (sent / (Date.now() - t)) * 1000,
-    deliveries: single.length + cross.length,
+    deliveries: rec.single.length + rec.cross.length,
     wanted: want,
-    late,
-    single: summary(single),
-    cross: summary(cross),
+    late: rec.late,
+    single: summary(rec.single),
+    cross: summary(rec.cross),
+    all: summary([...rec.single, ...rec.cross]),
+    disconnected: sockets.filter((s) => !s.socket.connected).length,
   };
+}
+
+function deliveryClose() {
+  const n = room?.sockets.length ?? 0;
+  for (const { socket } of room?.sockets ?? []) socket.disconnect();
+  room = undefined;
+  return { closed: n };
+}
+
+async function delivery(args: { a: string; b: string; chatId: string; tokens: string[]; senders: number; perSenderRate: number; durationMs: number }) {
+  await deliveryOpen(args);
+  try {
+    return await deliveryRun(args);
+  } finally {
+    deliveryClose();
+  }
+}
+
+/**
+ * The attacker of the attack bench: one hand-made Socket.IO client (test/support/raw-socket.ts)
+ * that authenticates, stops reading (`pause()`) and floods `chat:join {chat_id, after}`, each of
+ * which the gateway answers with up to 100 stored messages, all piling up on the gateway's side.
+ *
+ * A paused net socket does not see the peer's FIN or RST (reading is what would), so `closed` of
+ * the raw socket would never resolve while the attacker reads nothing; a one-byte Engine.IO noop
+ * ("6") written every `probeMs` makes the kernel report the reset on the next write instead. That
+ * is still "never reading".
+ */
+let raw: RawSocketIo | undefined;
+let rawStoppedAt: number | undefined;
+
+async function floodConnect(args: { url: string; token: string }) {
+  if (raw) throw new Error("an attacker is already connected");
+  rawStoppedAt = undefined;
+  raw = await connectRaw(args.url, args.token, { ...(localAddress ? { localAddress } : {}), timeoutMs: 10_000 });
+  raw.pause();
+  return { connectedAt: Date.now(), bytesRead: raw.bytesRead };
+}
+
+async function flood(args: { chatId: string; after: string; count: number; chunk: number; windowMs: number; probeMs: number }) {
+  const r = raw;
+  if (!r) throw new Error("no attacker connected (floodConnect first)");
+  const start = Date.now();
+  let sent = 0;
+  let floodEnd: number | undefined;
+  const probe = setInterval(() => {
+    if (!r.isClosed) r.sendText("6");
+  }, args.probeMs);
+  try {
+    while (sent < args.count && !r.isClosed && Date.now() - start < args.windowMs) {
+      const n = Math.min(args.chunk, args.count - sent);
+      for (let i = 0; i < n; i += 1) r.emit("chat:join", { chat_id: args.chatId, after: args.after });
+      sent += n;
+      await new Promise<void>((resolve) => setImmediate(resolve)); // let the event loop breathe
+    }
+    floodEnd = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([r.closed, new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, start + args.windowMs - Date.now()))))]);
+    clearTimeout(timer);
+  } finally {
+    clearInterval(probe);
+  }
+  const closedAt = r.isClosed ? await r.closed : null;
+  const byUs = rawStoppedAt !== undefined && closedAt !== null && closedAt >= rawStoppedAt;
+  return { start, floodEnd: floodEnd ?? null, sent, closedAt: byUs ? null : closedAt, stoppedByUsAt: rawStoppedAt ?? null, bytesRead: r.bytesRead, end: Date.now() };
+}
+
+function floodStop() {
+  const r = raw;
+  raw = undefined;
+  if (!r) return { stopped: false };
+  const wasClosed = r.isClosed;
+  if (!wasClosed) rawStoppedAt = Date.now();
+  r.destroy();
+  return { stopped: !wasClosed, bytesRead: r.bytesRead };
+}
+
+/**
+ * Soak cycles: for each item a stock client connects, joins its chat (`chat:join`), sends one
+ * message, and disconnects; `concurrency` cycles at a time. Refused sends (rate limits) are
+ * counted, not failures.
+ */
+async function cycles(args: { url: string; items: Item[]; concurrency: number; timeoutMs?: number; tag: string }) {
+  const timeoutMs = args.timeoutMs ?? 10_000;
+  const failed: Record<string, number> = {};
+  const refused: Record<string, number> = {};
+  let ok = 0;
+  let sent = 0;
+  let next = 0;
+  const started = Date.now();
+  const worker = async () => {
+    while (next < args.items.length) {
+      const n = next++;
+      const item = args.items[n]!;
+      let stage = "connect";
+      let socket: Socket | undefined;
+      try {
+        socket = await open(args.url, { token: item.token }, timeoutMs);
+        stage = "join";
+        const joined = await socket.timeout(timeoutMs).emitWithAck("chat:join", { chat_id: item.chat });
+        if (!joined.ok) throw new Error(joined.error?.code ?? "refused");
+        stage = "send";
+        const clientId = `${args.tag}-${n}`;
+        const res = await socket.timeout(timeoutMs).emitWithAck("message:send", { chat_id: item.chat, text: `soak ${clientId}`, client_id: clientId });
+        if (res.ok) sent += 1;
+        else refused[res.error?.code ?? "refused"] = (refused[res.error?.code ?? "refused"] ?? 0) + 1;
+        ok += 1;
+      } catch (err) {
+        const key = `${stage}: ${(err as Error).message}`;
+        failed[key] = (failed[key] ?? 0) + 1;
+      } finally {
+        socket?.disconnect();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(args.concurrency, args.items.length) }, worker));
+  return { ok, sent, refused, failed, started, ended: Date.now() };
 }
 
 /**
@@ -286,7 +443,9 @@ async function login(args: { api: string; username: string; password: string; ha
   return { login: summary(l), verify: summary(v), loginPerSec: Math.max(...lt), verifyPerSec: Math.max(...vt) };
 }
 
-serve({ connect, closeAll, status, delivery, revocation, login }, async () => {
+serve({ connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
+  floodStop();
+  deliveryClose();
   await closeAll();
 });
 process.send?.({ ready: true, info: { pid: process.pid, localAddress } });

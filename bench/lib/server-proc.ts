@@ -3,7 +3,10 @@
  *   BENCH_MODE=ours  one gateway exactly as bin/gateway.ts wires it (PostgreSQL, Redis adapter, Redis control bus)
  *   BENCH_MODE=bare  a bare Socket.IO server: same version, path /ws, transports; accepts any connection
  *   BENCH_MODE=api   one api replica (production argon2 defaults), Redis bus and rate limits
- * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `stop`.
+ * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`,
+ * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
+ * `watch` / `watched` (ours: when and why one user's sockets disconnected; a listener is added only
+ * on `watch`, so other phases pay nothing), `stop`.
  */
 import { readdirSync } from "node:fs";
 import { createServer } from "node:http";
@@ -29,6 +32,12 @@ async function main() {
   const server = createServer();
   let sockets = () => 0;
   let close = async () => undefined as unknown;
+  let stats: () => Record<string, number> = () => ({ sockets: sockets() });
+  let userSockets: (userId: string) => number = () => 0;
+  let watch: (userId: string) => void = () => {
+    throw new Error(`watch: not a gateway (${mode})`);
+  };
+  const watched = { userId: undefined as string | undefined, connects: [] as number[], disconnects: [] as { at: number; reason: string; description?: string }[] };
 
   if (mode === "bare") {
     const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
@@ -60,6 +69,28 @@ async function main() {
       const gateway = createGateway({ httpServer: server, config, db, bus, logger, gatewayId: name, limits: { handshakesPerIpPerMinute: 100_000_000 } });
       app.use(gateway.routes);
       sockets = () => gateway.io.of("/").sockets.size;
+      stats = () => gateway.stats();
+      userSockets = (userId) => {
+        let n = 0;
+        for (const s of gateway.io.of("/").sockets.values()) if (s.data.userId === userId) n += 1;
+        return n;
+      };
+      let watching = false;
+      watch = (userId) => {
+        watched.userId = userId;
+        watched.connects = [];
+        watched.disconnects = [];
+        if (watching) return;
+        watching = true;
+        gateway.io.on("connection", (socket) => {
+          if (socket.data.userId !== watched.userId) return;
+          watched.connects.push(Date.now());
+          socket.on("disconnect", (reason, description) => {
+            const d = description as { message?: string; description?: unknown } | undefined;
+            watched.disconnects.push({ at: Date.now(), reason, ...(d ? { description: String(d.message ?? d.description ?? d) } : {}) });
+          });
+        });
+      };
       close = async () => {
         await gateway.close();
         await bus.close();
@@ -108,6 +139,12 @@ async function main() {
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
       sockets: () => sockets(),
+      stats: () => stats(),
+      watch: (args: { userId: string }) => void watch(args.userId),
+      watched: () => ({
+        ...watched,
+        connected: watched.userId === undefined ? 0 : userSockets(watched.userId),
+      }),
     },
     async () => {
       await Promise.race([close(), sleep(4_000)]);

@@ -105,3 +105,25 @@ export async function seed(
     await client.end();
   }
 }
+
+/**
+ * `count` messages of `length` characters from `senderId` in `chatId`, after one short marker
+ * message; returns the marker's id (`after` for a `chat:join` that brings back all of them; a
+ * message id is a positive decimal, so "0" would not do) and the ids stored.
+ */
+export async function seedMessages(url: string, chatId: string, senderId: string, count: number, length: number): Promise<{ after: string; ids: string[] }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const marker = await client.query<{ id: string }>(`insert into messages (chat_id, sender_id, text) values ($1, $2, 'bench marker') returning id::text as id`, [chatId, senderId]);
+    const { rows } = await client.query<{ id: string }>(
+      `insert into messages (chat_id, sender_id, text)
+       select $1, $2, left(repeat(md5(i::text) || ' ', ($4::int / 33) + 1), $4::int) from generate_series(1, $3::int) i
+       returning id::text as id`,
+      [chatId, senderId, count, length],
+    );
+    return { after: marker.rows[0]!.id, ids: rows.map((r) => r.id) };
+  } finally {
+    await client.end();
+  }
+}
