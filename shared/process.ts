@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import type { Server as NetServer } from "node:net";
 import type { Logger } from "pino";
 import { ConfigError } from "./config";
 
@@ -53,7 +54,7 @@ export function closeServer(server: Server): Promise<void> {
   });
 }
 
-export function listen(server: Server, port: number, host?: string): Promise<number> {
+export function listen(server: Server | NetServer, port: number, host?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -10,7 +10,7 @@ import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import type { SessionControl } from "../sessions/session-control";
 import type { EventBudget } from "./event-budget";
 import { ackError, type EventListener, type HandleContext } from "./handle";
-import { sendBufferGuard } from "./send-buffer";
+import { dropConnection, sendBufferGuard } from "./send-buffer";
 import { type GatewayServer, type GatewaySocket, rooms } from "./types";
 
 export interface ConnectionDeps extends Omit<ChatHandlerDeps, "io" | "db" | "control" | "metrics" | "budget"> {
@@ -59,12 +59,14 @@ export function onConnection(deps: ConnectionDeps) {
     if (!this.connected) return;
     const listener = listeners.get(event);
     const verdict = budget.take(this);
+    // Events read in the same chunk as the one that flooded: the connection is already being dropped.
+    if (verdict === "dropped") return;
     if (verdict !== "ok") {
       metrics.events.inc({ event: listener ? event : "unknown", result: "rate_limited" });
       if (verdict === "flooding") {
         metrics.eventFloods.inc();
         log.warn({ userId: this.data.userId, socketId: this.id }, "disconnected a client that kept sending events after rate_limited answers");
-        this.disconnect(true);
+        dropConnection(this);
         return;
       }
       return answer(args.at(-1), ackError("rate_limited", "Too many events; slow down"));

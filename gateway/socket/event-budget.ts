@@ -15,7 +15,8 @@ interface Bucket {
   refusedInARow: number;
 }
 
-export type BudgetVerdict = "ok" | "refused" | "flooding";
+/** "flooding" comes once, when the socket passes `maxRefusedInARow`; its later events are "dropped". */
+export type BudgetVerdict = "ok" | "refused" | "flooding" | "dropped";
 
 /**
  * One token bucket per socket for every client event, whatever its name: an event costs a point
@@ -50,7 +51,8 @@ export class EventBudget {
       return "ok";
     }
     b.refusedInARow += 1;
-    return b.refusedInARow > this.options.maxRefusedInARow ? "flooding" : "refused";
+    if (b.refusedInARow <= this.options.maxRefusedInARow) return "refused";
+    return b.refusedInARow === this.options.maxRefusedInARow + 1 ? "flooding" : "dropped";
   }
 
   /** Charges work found out after the event was accepted (the bucket may go below zero). */

@@ -53,7 +53,7 @@ export function sendBufferGuard(options: { maxBytes: number; onExceeded(socket: 
     if (total <= options.maxBytes) return;
     watch.over = true;
     options.onExceeded(watch.socket, total);
-    cut(this);
+    dropConnection(watch.socket);
   }
 
   function onFlush(this: EngineSocket): void {
@@ -72,10 +72,12 @@ export function sendBufferGuard(options: { maxBytes: number; onExceeded(socket: 
 }
 
 /**
- * Drops the connection and what it buffered: a WebSocket is terminated (no closing handshake,
- * which would wait behind the unread data), a polling transport is closed at once.
+ * Drops a client's connection and what it buffered at once: a WebSocket is terminated (a closing
+ * handshake would wait behind the unread data, up to 30 s), a polling transport is closed.
+ * `socket.disconnect(true)` alone leaves the TCP connection of a client that does not read open.
  */
-function cut(conn: EngineSocket): void {
+export function dropConnection(socket: GatewaySocket): void {
+  const conn = socket.conn;
   const transport = conn.transport as unknown as Transport;
   if (transport.name === "websocket" && typeof transport.socket?.terminate === "function") transport.socket.terminate();
   else conn.close(true);

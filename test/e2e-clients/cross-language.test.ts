@@ -161,13 +161,13 @@ describe("stock clients in other languages", () => {
         const page = await browser.newPage();
         await page.goto(`${pagesOrigin}/index.html`);
         type Win = { start(b: string, t: string, c: string): Promise<string>; attempt(b: string, a: object): Promise<unknown>; socket: any; events: any[] };
-        expect(await page.evaluate(([b, t]) => (window as unknown as Win).attempt(b!, { token: t }), [base, "not-a-jwt"])).toEqual({ code: "invalid_token", status: 401 });
-        expect(await page.evaluate(([b, t, c]) => (window as unknown as Win).start(b!, t!, c!), [base, web.token, chatId])).toBe("polling");
-        await eventually(() => page.evaluate(() => (window as unknown as Win).socket.io.engine.transport.name === "websocket"), 10_000, "the upgrade");
-        const ack = await page.evaluate((c) => (window as unknown as Win).socket.timeout(5000).emitWithAck("message:send", { chat_id: c, text: "from chromium" }), chatId);
+        expect(await page.evaluate(([b, t]) => (globalThis as unknown as Win).attempt(b!, { token: t }), [base, "not-a-jwt"])).toEqual({ code: "invalid_token", status: 401 });
+        expect(await page.evaluate(([b, t, c]) => (globalThis as unknown as Win).start(b!, t!, c!), [base, web.token, chatId])).toBe("polling");
+        await eventually(() => page.evaluate(() => (globalThis as unknown as Win).socket.io.engine.transport.name === "websocket"), 10_000, "the upgrade");
+        const ack = await page.evaluate((c) => (globalThis as unknown as Win).socket.timeout(5000).emitWithAck("message:send", { chat_id: c, text: "from chromium" }), chatId);
         expect(ack).toMatchObject({ ok: true, message: { text: "from chromium", sender: { username: web.username } } });
         await owner.http.post(`/chats/${chatId}/messages`, { text: "to chromium" });
-        const events = () => page.evaluate(() => (window as unknown as Win).events);
+        const events = () => page.evaluate(() => (globalThis as unknown as Win).events);
         await eventually(async () => (await events()).some((e) => e.text === "to chromium"), 10_000, "the message in the browser");
         expect((await web.http.post("/logout")).status).toBe(204);
         await eventually(async () => (await events()).some((e) => e.event === "disconnect"), 10_000, "the disconnect in the browser");
@@ -178,7 +178,7 @@ describe("stock clients in other languages", () => {
         // Another origin is not in CORS_ORIGINS: the browser cannot complete the handshake from there.
         const stranger = await browser.newPage();
         await stranger.goto(`${pagesOrigin.replace("127.0.0.1", "localhost")}/index.html`);
-        expect(await stranger.evaluate(([b, t]) => (window as unknown as Win).attempt(b!, { token: t }), [base, owner.token])).not.toBe("connected");
+        expect(await stranger.evaluate(([b, t]) => (globalThis as unknown as Win).attempt(b!, { token: t }), [base, owner.token])).not.toBe("connected");
       } finally {
         await browser.close();
       }

@@ -14,7 +14,7 @@ const children = new Set<ChildProcess>();
 
 /** `npm start` as a newcomer runs it (the compiled entry point), with no DATABASE_URL and no Redis. */
 async function start(): Promise<ChildProcess> {
-  const env = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", NODE_ENV: "development" };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", NODE_ENV: "development" };
   for (const k of ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]) delete env[k];
   const child = spawn(process.execPath, ["dist/bin/standalone.js"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);

@@ -27,7 +27,7 @@ const latencies: number[][] = [];
 beforeAll(async () => {
   cluster = await startInProcessCluster(3);
   ({ api, gateways } = cluster);
-  [alice, bob, carol] = await Promise.all(["alice", "bob", "carol"].map((p) => registerAndLogin(http(api.url), p)));
+  [alice, bob, carol] = (await Promise.all(["alice", "bob", "carol"].map((p) => registerAndLogin(http(api.url), p)))) as [LoggedIn, LoggedIn, LoggedIn];
   chatId = await chatWith(alice, [bob, carol]);
 });
 

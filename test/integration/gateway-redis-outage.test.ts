@@ -53,7 +53,7 @@ describe("Redis goes away and comes back", () => {
   let dave: LoggedIn;
 
   it("keeps gateways serving local rooms, refuses revoked tokens, and resumes everything after a restart", async () => {
-    [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map((p) => registerAndLogin(http(api.url), p)));
+    [alice, bob, carol, dave] = (await Promise.all(["alice", "bob", "carol", "dave"].map((p) => registerAndLogin(http(api.url), p)))) as [LoggedIn, LoggedIn, LoggedIn, LoggedIn];
     const chatId = await chatWith(alice, [bob, carol]);
     const [gw1, gw2, gw3] = gateways as [GatewayServer, GatewayServer, GatewayServer];
     const a1 = await connectClient(gw1.url, { token: alice.token, chatId });

@@ -118,8 +118,16 @@ describe("event floods", () => {
     const socket = await connectClient(gw1.url, { token: owner.token });
     const gone = disconnected(socket);
     for (let i = 0; i < 300; i += 1) socket.emit("no:such-event" as "chat:leave", { chat_id: chatId }, () => undefined);
-    expect(await gone).toBe("io server disconnect");
+    expect(await gone).toBe("transport close");
     expect(await readMetric(gw1.url, "gateway_event_floods_total")).toBe(floodsBefore + 1);
+
+    // One that does not read either: its TCP connection is dropped at once, not after a closing handshake.
+    const raw = await connectRaw(gw1.url, owner.token);
+    raw.pause();
+    for (let i = 0; i < 300; i += 1) raw.emit("no:such-event", {});
+    await eventually(async () => (await readMetric(gw1.url, "gateway_event_floods_total")) === floodsBefore + 2, 5_000, "the second flood to be cut");
+    raw.resume();
+    await raw.closed;
   });
 
   it("limits posting per user over HTTP and sockets together, on every gateway", async () => {

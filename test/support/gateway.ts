@@ -177,14 +177,28 @@ export async function eventually(condition: () => boolean | Promise<boolean>, ti
   }
 }
 
-/** `emitWithAck` bounded in time (a lost answer fails the test instead of hanging it). */
+/** The answer a client event's acknowledgement gets. */
+export type Answer<E extends keyof ClientToServerEvents> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
+
+/** Every client event has the same shape: one payload, then the acknowledgement callback. */
+type AnyEmit = (event: string, payload: unknown, ack: (answer: unknown) => void) => unknown;
+
+/** An event and its acknowledgement, bounded in time (a lost answer fails the test instead of hanging it). */
 export function ask<E extends keyof ClientToServerEvents>(
   socket: ClientSocket,
   event: E,
   payload: Parameters<ClientToServerEvents[E]>[0],
   timeoutMs = 5_000,
-): Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]> {
-  return (socket.timeout(timeoutMs) as unknown as ClientSocket).emitWithAck(event as never, payload as never) as never;
+): Promise<Answer<E>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer to ${event} within ${timeoutMs} ms`)), timeoutMs);
+    // Socket.IO types emit per event name; with a generic event name it cannot pick the overload.
+    const emit = socket.emit.bind(socket) as AnyEmit;
+    emit(event, payload, (answer) => {
+      clearTimeout(timer);
+      resolve(answer as Answer<E>);
+    });
+  });
 }
 
 

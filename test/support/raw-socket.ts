@@ -17,7 +17,10 @@ export interface RawSocketIo {
   resume(): void;
   /** Bytes read from the server so far (frames included). */
   readonly bytesRead: number;
-  /** Resolves when the TCP connection is gone (closed or reset by the server), with the time it happened. */
+  /**
+   * Resolves when the TCP connection is gone (closed or reset by the server), with the time it
+   * happened. A paused socket notices only when it reads or writes again: `resume()` first.
+   */
   readonly closed: Promise<number>;
   /** True once the server closed or reset the connection. */
   readonly isClosed: boolean;
@@ -77,7 +80,7 @@ export function connectRaw(url: string, token: string, options: { localAddress?:
   return new Promise((resolve, reject) => {
     const socket: Socket = tcpConnect({ host: u.hostname, port: Number(u.port), ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     let phase: "http" | "open" | "ready" = "http";
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let bytesRead = 0;
     let nextAck = 1;
     let closedAt: number | undefined;

@@ -90,6 +90,7 @@ describe("flow control", () => {
     expect(budget.take(a)).toBe("refused");
     expect(budget.take(a)).toBe("refused");
     expect(budget.take(a)).toBe("flooding");
+    expect(budget.take(a)).toBe("dropped");
     vi.advanceTimersByTime(200);
     expect(budget.take(a)).toBe("ok");
   });
