@@ -58,7 +58,7 @@ const SOAK = { rounds: ROUNDS, perRound: 2_000, users: 10_000, chats: 8, concurr
  * `delivery` (all on gw1); the attack window is capped at `windowMs` from the first join sent.
  */
 const ATTACK = {
-  joins: 5_000,
+  joins: Number(process.env.ATTACK_JOINS ?? 5_000),
   chunk: 100,
   windowMs: 15_000,
   probeMs: 25,

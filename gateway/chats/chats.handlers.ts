@@ -21,8 +21,10 @@ const sendPayload = z.strictObject({
   client_id: text(1, LIMITS.clientId).optional(),
 });
 
-/** A `chat:join` costs one point more per this many rows it hands back. */
+/** A `chat:join {after}` costs one point more per this many rows it hands back. */
 const ROWS_PER_POINT = 10;
+/** What a `chat:join {after}` costs beyond its event's point until its rows are counted: as if it returned all it may. */
+export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
 
 export interface ChatHandlerDeps {
   io: GatewayServer;
@@ -41,12 +43,15 @@ export interface ChatHandlerDeps {
 const forbidden = () => new AppError("chat_forbidden", 403, "You are not a member of this chat");
 const notInChat = () => new AppError("not_in_chat", 403, "Join the chat (chat:join) before sending to it");
 
+/** About what one message weighs in an answer: its text, plus ids, names and times (a few hundred bytes at most). */
+const messageBytes = (m: MessageView) => Buffer.byteLength(m.text) + (m.client_id?.length ?? 0) + 320;
+
 /** The first messages of `rows` that fit in `maxBytes` (at least one), and whether any were left out. */
 function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { missed: MessageView[]; more: boolean } {
   const missed: MessageView[] = [];
   let bytes = 0;
   for (const m of rows.slice(0, maxRows)) {
-    bytes += Buffer.byteLength(JSON.stringify(m));
+    bytes += messageBytes(m);
     if (bytes > maxBytes && missed.length > 0) return { missed, more: true };
     missed.push(m);
   }
@@ -82,22 +87,36 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
     "chat:join",
     joinPayload,
     async (socket, { chat_id, after }) => {
-      if (!(await isMember(socket, chat_id))) throw forbidden();
-      // Join before reading the history: a message stored meanwhile may arrive twice (clients
-      // de-duplicate by id) but never falls in a gap.
-      await socket.join(rooms.chat(chat_id));
-      if (deps.control.removedMeanwhile(chat_id, socket.data.userId)) {
-        await socket.leave(rooms.chat(chat_id));
-        throw forbidden();
+      if (after === undefined) return joinRoom(socket, chat_id);
+      // A catch-up holds as many points as its largest answer would cost before it runs, so a burst
+      // of them cannot all run at once; what it did not use goes back with its answer.
+      if (deps.budget.take(socket, CATCH_UP_HOLD) !== "ok") throw new AppError("rate_limited", 429, "Too many catch-ups at once; slow down");
+      let used = 0;
+      try {
+        await joinRoom(socket, chat_id);
+        const rows = await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax + 1 });
+        const { missed, more } = fitting(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
+        used = Math.ceil(missed.length / ROWS_PER_POINT);
+        return { ok: true, chat_id, missed, has_more: more };
+      } finally {
+        deps.budget.charge(socket, used - CATCH_UP_HOLD);
       }
-      if (after === undefined) return { ok: true, chat_id, missed: [], has_more: false };
-      const rows = await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax + 1 });
-      const { missed, more } = fitting(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
-      deps.budget.charge(socket, Math.ceil(missed.length / ROWS_PER_POINT));
-      return { ok: true, chat_id, missed, has_more: more };
     },
     ctx,
   );
+
+  /** Membership (and the session) checked, then the room joined; the answer of a join without `after`. */
+  async function joinRoom(socket: GatewaySocket, chat_id: string) {
+    if (!(await isMember(socket, chat_id))) throw forbidden();
+    // Join before reading the history: a message stored meanwhile may arrive twice (clients
+    // de-duplicate by id) but never falls in a gap.
+    await socket.join(rooms.chat(chat_id));
+    if (deps.control.removedMeanwhile(chat_id, socket.data.userId)) {
+      await socket.leave(rooms.chat(chat_id));
+      throw forbidden();
+    }
+    return { ok: true as const, chat_id, missed: [], has_more: false };
+  }
 
   const leave = listener(
     "chat:leave",

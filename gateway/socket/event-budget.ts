@@ -55,9 +55,13 @@ export class EventBudget {
     return b.refusedInARow === this.options.maxRefusedInARow + 1 ? "flooding" : "dropped";
   }
 
-  /** Charges work found out after the event was accepted (the bucket may go below zero). */
+  /**
+   * Settles work found out after the event was accepted: a positive cost is charged (the bucket
+   * may go below zero), a negative one gives back part of a hold taken up front.
+   */
   charge(socket: GatewaySocket, cost: number): void {
-    if (cost <= 0) return;
-    this.bucket(socket).points -= cost;
+    if (cost === 0) return;
+    const b = this.bucket(socket);
+    b.points = Math.min(this.options.burst, b.points - cost);
   }
 }

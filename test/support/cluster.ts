@@ -84,7 +84,7 @@ export async function startCluster(options: { databaseUrl: string; redisUrl: str
     REGISTER_MAX_PER_IP: "1000",
     // A large event budget, so that one client can ask for more than the kernel's socket buffers on
     // both sides of nginx hold (several MiB) within seconds: the slow-reader test needs that.
-    SOCKET_EVENT_BURST: "400",
+    SOCKET_EVENT_BURST: "4000",
     NODE_ENV: "development",
   };
   const pm2 = async (...args: string[]) => (await run(process.execPath, [join(ROOT, "node_modules/pm2/bin/pm2"), ...args], { cwd: ROOT, env })).stdout;

@@ -10,6 +10,11 @@ import { SOCKET_PATH } from "../../shared/socket-events";
 export interface RawSocketIo {
   /** Sends one Socket.IO EVENT packet (`42<ackId>[event, payload]`); returns the ack id used. */
   emit(event: string, payload: unknown): number;
+  /**
+   * Sends the same EVENT packet `count` times in one write (one ack id for all: each is answered
+   * on its own), so that a flood costs the sender next to nothing.
+   */
+  emitMany(event: string, payload: unknown, count: number): void;
   /** Sends any text frame as is (an Engine.IO packet such as `42[...]`). */
   sendText(text: string): void;
   /** Stops reading: what the server sends piles up in its buffers and the kernel's. */
@@ -105,6 +110,10 @@ export function connectRaw(url: string, token: string, options: { localAddress?:
         const id = nextAck++;
         socket.write(frame(`42${id}${JSON.stringify([event, payload])}`));
         return id;
+      },
+      emitMany(event, payload, count) {
+        const one = frame(`42${nextAck++}${JSON.stringify([event, payload])}`);
+        socket.write(Buffer.concat(Array.from({ length: count }, () => one)));
       },
       sendText(text) {
         socket.write(frame(text));
