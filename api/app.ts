@@ -3,7 +3,7 @@ import express, { type Express } from "express";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { Config } from "../shared/config";
-import type { ControlBus } from "../shared/control-bus";
+import type { ControlBus } from "../shared/control/bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { createRegistry } from "../shared/metrics";

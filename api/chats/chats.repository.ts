@@ -1,13 +1,5 @@
-import type { ChatView, InviteView, MemberView } from "../../shared/contracts";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole, ChatRow, InviteRow } from "../../shared/db/schema";
-
-export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "created_at">): ChatView => ({
-  id: c.id,
-  name: c.name,
-  created_by: c.created_by,
-  created_at: c.created_at.toISOString(),
-});
 
 export async function insertChat(db: Db, name: string, createdBy: string): Promise<ChatRow> {
   return db.insertInto("chats").values({ name, created_by: createdBy }).returningAll().executeTakeFirstOrThrow();
@@ -47,8 +39,10 @@ export async function listChatsOf(db: Db, userId: string): Promise<ChatRow[]> {
     .execute();
 }
 
-export async function listMembers(db: Db, chatId: string): Promise<MemberView[]> {
-  const rows = await db
+export type MemberRow = { user_id: string; username: string; role: ChatRole; joined_at: Date };
+
+export async function listMembers(db: Db, chatId: string): Promise<MemberRow[]> {
+  return db
     .selectFrom("chat_members")
     .innerJoin("users", "users.id", "chat_members.user_id")
     .select(["chat_members.user_id", "users.username", "chat_members.role", "chat_members.joined_at"])
@@ -56,7 +50,6 @@ export async function listMembers(db: Db, chatId: string): Promise<MemberView[]>
     .orderBy("chat_members.joined_at")
     .orderBy("users.username")
     .execute();
-  return rows.map((r) => ({ user_id: r.user_id, username: r.username, role: r.role, joined_at: r.joined_at.toISOString() }));
 }
 
 export async function removeMember(db: Db, chatId: string, userId: string): Promise<ChatRole | undefined> {
@@ -136,7 +129,7 @@ function invitesQuery(db: Db) {
     ]);
 }
 
-type InviteJoin = {
+export type InviteJoinRow = {
   id: string;
   created_at: Date;
   chat_id: string;
@@ -146,27 +139,18 @@ type InviteJoin = {
   invitee_id: string;
   invitee_username: string;
 };
-const inviteView = (r: InviteJoin): InviteView => ({
-  id: r.id,
-  chat: { id: r.chat_id, name: r.chat_name },
-  inviter: { id: r.inviter_id, username: r.inviter_username },
-  user: { id: r.invitee_id, username: r.invitee_username },
-  created_at: r.created_at.toISOString(),
-});
 
-export async function getInvite(db: Db, id: string): Promise<InviteView> {
-  return inviteView(await invitesQuery(db).where("invites.id", "=", id).executeTakeFirstOrThrow());
+export async function getInvite(db: Db, id: string): Promise<InviteJoinRow> {
+  return invitesQuery(db).where("invites.id", "=", id).executeTakeFirstOrThrow();
 }
 
-export async function listPendingInvites(db: Db, userId: string): Promise<InviteView[]> {
-  const rows = await invitesQuery(db).where("invites.user_id", "=", userId).where("invites.status", "=", "pending").orderBy("invites.created_at", "desc").execute();
-  return rows.map(inviteView);
+export async function listPendingInvites(db: Db, userId: string): Promise<InviteJoinRow[]> {
+  return invitesQuery(db).where("invites.user_id", "=", userId).where("invites.status", "=", "pending").orderBy("invites.created_at", "desc").execute();
 }
 
 /** A chat's pending invites, oldest first. */
-export async function listChatInvites(db: Db, chatId: string): Promise<InviteView[]> {
-  const rows = await invitesQuery(db).where("invites.chat_id", "=", chatId).where("invites.status", "=", "pending").orderBy("invites.created_at").execute();
-  return rows.map(inviteView);
+export async function listChatInvites(db: Db, chatId: string): Promise<InviteJoinRow[]> {
+  return invitesQuery(db).where("invites.chat_id", "=", chatId).where("invites.status", "=", "pending").orderBy("invites.created_at").execute();
 }
 
 export async function findInvite(db: Db, id: string): Promise<Pick<InviteRow, "id" | "chat_id" | "user_id" | "inviter_id" | "status"> | undefined> {

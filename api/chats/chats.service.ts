@@ -1,5 +1,5 @@
 import type { ChatView, InviteView, MemberView, MessageView } from "../../shared/contracts";
-import type { ControlBus } from "../../shared/control-bus";
+import type { ControlBus } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
@@ -7,6 +7,7 @@ import type { MessageLimit } from "../../shared/message-limit";
 import { type HistoryQuery, listMessages, storeMessage } from "../../shared/messages";
 import { findByUsernames } from "../accounts/accounts.repository";
 import * as repo from "./chats.repository";
+import { chatView, inviteView, memberView } from "./chats.views";
 
 export interface ChatDeps {
   db: Db;
@@ -53,18 +54,18 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
     for (const u of users) if (u.id !== userId) await repo.upsertPendingInvite(trx, row.id, u.id, userId);
     return row;
   });
-  return repo.chatView(chat);
+  return chatView(chat);
 }
 
 export async function listChats(deps: ChatDeps, userId: string): Promise<ChatView[]> {
-  return (await repo.listChatsOf(deps.db, userId)).map(repo.chatView);
+  return (await repo.listChatsOf(deps.db, userId)).map(chatView);
 }
 
 export async function getChat(deps: ChatDeps, userId: string, chatId: string): Promise<{ chat: ChatView; members: MemberView[] }> {
   await requireMember(deps.db, chatId, userId);
   const chat = await repo.findChat(deps.db, chatId);
   if (!chat) throw chatNotFound();
-  return { chat: repo.chatView(chat), members: await repo.listMembers(deps.db, chatId) };
+  return { chat: chatView(chat), members: (await repo.listMembers(deps.db, chatId)).map(memberView) };
 }
 
 /** Any member invites; under the chat's lock, so an inviter being removed meanwhile leaves no pending invite behind. */
@@ -76,16 +77,16 @@ export async function invite(deps: ChatDeps, userId: string, chatId: string, use
     if (await repo.findRole(trx, chatId, target.id)) throw new AppError("already_member", 409, "That user is already a member");
     return repo.upsertPendingInvite(trx, chatId, target.id, userId);
   });
-  return repo.getInvite(deps.db, id);
+  return inviteView(await repo.getInvite(deps.db, id));
 }
 
 export async function listInvites(deps: ChatDeps, userId: string): Promise<InviteView[]> {
-  return repo.listPendingInvites(deps.db, userId);
+  return (await repo.listPendingInvites(deps.db, userId)).map(inviteView);
 }
 
 export async function listChatInvites(deps: ChatDeps, userId: string, chatId: string): Promise<InviteView[]> {
   await requireMember(deps.db, chatId, userId);
-  return repo.listChatInvites(deps.db, chatId);
+  return (await repo.listChatInvites(deps.db, chatId)).map(inviteView);
 }
 
 /** Accepting needs the invite to be pending when the chat's lock is held (its inviter may have left meanwhile: 404). */
@@ -103,7 +104,7 @@ export async function acceptInvite(deps: ChatDeps, userId: string, inviteId: str
     throw err;
   });
   if (!chat) throw noPendingInvite();
-  return repo.chatView(chat);
+  return chatView(chat);
 }
 
 export async function declineInvite(deps: ChatDeps, userId: string, inviteId: string): Promise<void> {

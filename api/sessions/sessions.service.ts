@@ -1,9 +1,10 @@
 import type { Counter } from "prom-client";
 import type { LoginResult, SessionView } from "../../shared/contracts";
-import { type ControlBus, publishRevocation } from "../../shared/control-bus";
+import { type ControlBus, publishRevocation } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow, UserRow } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
+import { factsOf, sessionError, sessionVerdict } from "../../shared/sessions";
 import { hashRefreshToken, newRefreshToken, type TokenService } from "../../shared/tokens";
 import { findByLogin, findById } from "../accounts/accounts.repository";
 import { userView } from "../accounts/accounts.views";
@@ -11,6 +12,7 @@ import type { PasswordHasher } from "../accounts/password";
 import type { AuthContext } from "../http/auth";
 import type { AccountKey, LoginLimiter } from "./login-limiter";
 import * as repo from "./sessions.repository";
+import { sessionView } from "./sessions.views";
 
 export interface SessionDeps {
   db: Db;
@@ -125,8 +127,10 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
       return { kind: "refused", error: new AppError("unauthorized", 401, "The refresh token is not valid") };
     }
     const session = await repo.findSession(trx, sessionId);
-    if (!session || session.revoked_at) return { kind: "refused", error: new AppError("session_revoked", 401, "The session has been revoked") };
-    if (session.expires_at.getTime() <= Date.now()) return { kind: "refused", error: new AppError("token_expired", 401, "The session has expired") };
+    if (!session) return { kind: "refused", error: sessionError("revoked") };
+    // A refresh token speaks for its session's own user: the rule is asked about that user.
+    const verdict = sessionVerdict(factsOf(session), session.user_id);
+    if (verdict !== "live") return { kind: "refused", error: sessionError(verdict) };
     const user = await findById(trx, session.user_id);
     if (!user) return { kind: "refused", error: new AppError("session_revoked", 401, "The account no longer exists") };
     await repo.touchSession(trx, session.id);
@@ -154,14 +158,5 @@ export async function revokeAll(deps: SessionDeps, auth: AuthContext): Promise<v
 }
 
 export async function list(deps: SessionDeps, auth: AuthContext): Promise<SessionView[]> {
-  const rows = await repo.listActiveSessions(deps.db, auth.userId);
-  return rows.map((s) => ({
-    id: s.id,
-    created_at: s.created_at.toISOString(),
-    expires_at: s.expires_at.toISOString(),
-    last_seen_at: s.last_seen_at.toISOString(),
-    user_agent: s.user_agent,
-    ip: s.ip,
-    current: s.id === auth.sessionId,
-  }));
+  return (await repo.listActiveSessions(deps.db, auth.userId)).map((s) => sessionView(s, auth.sessionId));
 }

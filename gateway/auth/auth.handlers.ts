@@ -3,9 +3,9 @@ import type { Db } from "../../shared/db/db";
 import { AppError, isAppError } from "../../shared/errors";
 import { requireActiveSession } from "../../shared/sessions";
 import type { TokenService } from "../../shared/tokens";
+import type { Revocations } from "../control/revocations";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
-import type { SessionControl } from "../sessions/session-control";
-import { type EventListener, type HandleContext, listener } from "../socket/handle";
+import { defineEvent, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { GatewaySocket } from "../socket/types";
 
 const refreshPayload = z.strictObject({ token: z.string().min(1).max(8192) });
@@ -14,15 +14,15 @@ export interface AuthHandlerDeps {
   db: Db;
   tokens: TokenService;
   wheel: ExpiryWheel;
-  control: SessionControl;
+  revocations: Revocations;
 }
 
 /**
  * `auth:refresh`: a newer access token of the same user and the same session moves the socket's
  * expiry. A token of the session that turns out revoked ends the socket (after the answer).
  */
-export function authHandlers(deps: AuthHandlerDeps, ctx: HandleContext): [string, EventListener][] {
-  const refresh = listener(
+export function authHandlers(deps: AuthHandlerDeps, ctx: EventContext): EventDefinition[] {
+  const refresh = defineEvent(
     "auth:refresh",
     refreshPayload,
     async (socket: GatewaySocket, { token }) => {
@@ -35,7 +35,7 @@ export function authHandlers(deps: AuthHandlerDeps, ctx: HandleContext): [string
       } catch (err) {
         if (isAppError(err) && err.code === "session_revoked") {
           // Answer first, then end: the acknowledgement is queued before the disconnect.
-          setImmediate(() => deps.control.end(socket, "revoked"));
+          setImmediate(() => deps.revocations.end(socket, "revoked"));
         }
         throw err;
       }

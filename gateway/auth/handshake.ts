@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
-import type { Db } from "../../shared/db/db";
-import { isAppError, isUnavailableError } from "../../shared/errors";
+import type { Pool } from "pg";
+import { AppError, isAppError, isUnavailableError } from "../../shared/errors";
 import { clientAddress, type TrustProxy } from "../../shared/proxy";
 import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
 import type { TokenService } from "../../shared/tokens";
@@ -12,16 +12,16 @@ import { SessionCheck } from "./session-check";
 
 type Handshake = GatewaySocket["handshake"];
 
-const STATUS: Record<HandshakeErrorCode, number> = {
-  missing_token: 401,
-  invalid_token: 401,
-  token_expired: 401,
-  session_revoked: 401,
-  invalid_chat_id: 400,
-  chat_forbidden: 403,
-  rate_limited: 429,
-  unavailable: 503,
-};
+const HANDSHAKE_CODES: ReadonlySet<string> = new Set<HandshakeErrorCode>([
+  "missing_token",
+  "invalid_token",
+  "token_expired",
+  "session_revoked",
+  "invalid_chat_id",
+  "chat_forbidden",
+  "rate_limited",
+  "unavailable",
+]);
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -45,17 +45,19 @@ export function handshakeChatId(handshake: Handshake): unknown {
   return typeof value === "string" ? value.toLowerCase() : value;
 }
 
-export class HandshakeRefused extends Error {
-  readonly data: HandshakeErrorData;
-  constructor(code: HandshakeErrorCode) {
-    super(code);
-    this.name = "HandshakeRefused";
-    this.data = { code, status: STATUS[code] };
-  }
+/**
+ * The one place a refusal becomes what the client sees: `connect_error` with `message` = the code
+ * and `data` = `{ code, status }`. An AppError of a handshake code keeps it; anything else (a
+ * database outage, a bug) is `unavailable` 503.
+ */
+export function connectError(err: unknown): Error & { data: HandshakeErrorData } {
+  const refusal = isAppError(err) && HANDSHAKE_CODES.has(err.code) ? err : new AppError("unavailable", 503, "Try again shortly");
+  const data: HandshakeErrorData = { code: refusal.code as HandshakeErrorCode, status: refusal.status };
+  return Object.assign(new Error(data.code), { data });
 }
 
 export interface HandshakeDeps {
-  db: Db;
+  pool: Pool;
   tokens: TokenService;
   logger: Logger;
   handshakes: Counter<"result">;
@@ -76,24 +78,24 @@ export interface HandshakeDeps {
 export function authenticate(deps: HandshakeDeps) {
   const log = deps.logger.child({ module: "gateway:auth" });
   const limiter = new RateLimiterMemory({ keyPrefix: "handshake", points: deps.perIpPerMinute, duration: 60 });
-  const sessions = new SessionCheck(deps.db);
+  const sessions = new SessionCheck(deps.pool);
 
   const check = async (socket: GatewaySocket): Promise<void> => {
-    if (deps.closing()) throw new HandshakeRefused("unavailable");
+    if (deps.closing()) throw new AppError("unavailable", 503, "The gateway is stopping");
     const address = clientAddress(socket.request, deps.trustProxy);
     try {
       await limiter.consume(address);
     } catch (err) {
-      if (err instanceof RateLimiterRes) throw new HandshakeRefused("rate_limited");
+      if (err instanceof RateLimiterRes) throw new AppError("rate_limited", 429, "Too many handshakes from this address");
       throw err;
     }
     const token = handshakeToken(socket.handshake);
-    if (!token) throw new HandshakeRefused("missing_token");
+    if (!token) throw new AppError("missing_token", 401, "A token is required");
     const claims = deps.tokens.verify(token);
     const chatId = handshakeChatId(socket.handshake);
-    if (chatId !== undefined && !isUuid(chatId)) throw new HandshakeRefused("invalid_chat_id");
+    if (chatId !== undefined && !isUuid(chatId)) throw new AppError("invalid_chat_id", 400, "chat_id must be a UUID");
     const member = await sessions.check(claims, chatId);
-    if (chatId !== undefined && !member) throw new HandshakeRefused("chat_forbidden");
+    if (chatId !== undefined && !member) throw new AppError("chat_forbidden", 403, "Not a member of this chat");
     socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp };
   };
 
@@ -104,13 +106,8 @@ export function authenticate(deps: HandshakeDeps) {
         next();
       },
       (err: unknown) => {
-        let refusal: HandshakeRefused;
-        if (err instanceof HandshakeRefused) refusal = err;
-        else if (isAppError(err) && err.code in STATUS) refusal = new HandshakeRefused(err.code as HandshakeErrorCode);
-        else {
-          if (!isUnavailableError(err)) log.error({ err: err instanceof Error ? err.message : String(err) }, "handshake failed");
-          refusal = new HandshakeRefused("unavailable");
-        }
+        if (!isAppError(err) && !isUnavailableError(err)) log.error({ err: err instanceof Error ? err.message : String(err) }, "handshake failed");
+        const refusal = connectError(err);
         deps.handshakes.inc({ result: refusal.data.code });
         next(refusal);
       },

@@ -1,6 +1,5 @@
 import type { Pool } from "pg";
-import { type Db, poolOf } from "../../shared/db/db";
-import { AppError } from "../../shared/errors";
+import { sessionError, sessionVerdict } from "../../shared/sessions";
 import type { AccessClaims } from "../../shared/tokens";
 
 interface Request {
@@ -13,18 +12,19 @@ interface Request {
 interface Row {
   i: number;
   /** null when no such session. */
-  same_user: boolean | null;
+  user_id: string | null;
   revoked: boolean | null;
-  expired: boolean | null;
+  /** The session's expiry in milliseconds since the epoch (a number: no timestamp is parsed per handshake). */
+  expires_ms: number | null;
   member: boolean | null;
 }
 
 /** $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, in handshake order. */
 const CHECK_SQL = `
   select r.i::int as i,
-    s.user_id = r.user_id as same_user,
+    s.user_id::text as user_id,
     s.revoked_at is not null as revoked,
-    s.expires_at <= now() as expired,
+    (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
     case when r.chat_id is null then null
          else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
   from unnest($1::uuid[], $2::uuid[], $3::uuid[]) with ordinality as r(sid, user_id, chat_id, i)
@@ -50,19 +50,17 @@ export class SessionCheck {
   private scheduled = false;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
-  private readonly pool: Pool;
-
-  constructor(db: Db, options: SessionCheckOptions = {}) {
-    const pool = poolOf(db);
-    if (!pool) throw new Error("SessionCheck needs a database handle made by createDb");
-    this.pool = pool;
+  constructor(
+    private readonly pool: Pool,
+    options: SessionCheckOptions = {},
+  ) {
     this.maxInFlight = options.maxInFlight ?? 2;
     this.maxBatch = options.maxBatch ?? 500;
   }
 
   /**
    * Resolves with the membership (undefined without `chatId`); throws AppError `session_revoked`
-   * or `token_expired` as `requireActiveSession` does, or the database's error.
+   * or `token_expired` (the one session rule, `sessionVerdict`), or the database's error.
    */
   check(claims: AccessClaims, chatId: string | undefined): Promise<boolean | undefined> {
     return new Promise((resolve, reject) => {
@@ -106,13 +104,13 @@ export class SessionCheck {
     }
     const byIndex = new Array<Row | undefined>(batch.length);
     for (const row of rows) byIndex[row.i - 1] = row;
+    const now = Date.now();
     batch.forEach((b, k) => {
       const row = byIndex[k];
-      if (!row || !row.same_user || row.revoked !== false) {
-        b.reject(new AppError("session_revoked", 401, "The session has been revoked"));
-      } else if (row.expired !== false) {
-        b.reject(new AppError("token_expired", 401, "The session has expired"));
-      } else b.resolve(row.member ?? undefined);
+      const facts = row?.user_id ? { userId: row.user_id, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 } : undefined;
+      const verdict = sessionVerdict(facts, b.claims.sub, now);
+      if (verdict === "live") b.resolve(row!.member ?? undefined);
+      else b.reject(sessionError(verdict));
     });
   }
 }

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
+import { sessionVerdict } from "../../shared/sessions";
 
 /** What one query says about a socket acting in a chat: is its session still live, is its user a member. */
 export type ChatAccess = "member" | "not_member" | "session_revoked" | "session_expired";
@@ -7,19 +8,20 @@ export type ChatAccess = "member" | "not_member" | "session_revoked" | "session_
 /**
  * Membership and the session's liveness in one round trip, so that a socket whose session was
  * revoked while this gateway missed the control event (Redis cut off) can no longer act: every
- * `chat:join` and `message:send` asks this anyway.
+ * `chat:join` and `message:send` asks this anyway. The session is judged by the one rule, `sessionVerdict`.
  */
 export async function chatAccess(db: Db, chatId: string, userId: string, sessionId: string): Promise<ChatAccess> {
   const row = await db
     .selectFrom("sessions as s")
     .select([
-      sql<boolean>`s.user_id = ${userId} and s.revoked_at is null`.as("live"),
-      sql<boolean>`s.expires_at <= now()`.as("expired"),
+      "s.user_id",
+      sql<boolean>`s.revoked_at is not null`.as("revoked"),
+      sql<number>`(extract(epoch from s.expires_at) * 1000)::float8`.as("expires_ms"),
       (eb) => eb.exists(eb.selectFrom("chat_members as m").select(sql`1`.as("one")).where("m.chat_id", "=", chatId).where("m.user_id", "=", userId)).as("member"),
     ])
     .where("s.id", "=", sessionId)
     .executeTakeFirst();
-  if (!row || !row.live) return "session_revoked";
-  if (row.expired) return "session_expired";
-  return row.member ? "member" : "not_member";
+  const verdict = sessionVerdict(row && { userId: row.user_id, revoked: row.revoked, expiresAt: row.expires_ms }, userId);
+  if (verdict !== "live") return verdict === "revoked" ? "session_revoked" : "session_expired";
+  return row!.member ? "member" : "not_member";
 }

@@ -6,11 +6,13 @@ import type { MessageLimit } from "../../shared/message-limit";
 import { listMessages, storeMessage } from "../../shared/messages";
 import { messageId, text, uuid } from "../../shared/validation";
 import type { GatewayMetrics } from "../gateway.metrics";
-import type { SessionControl } from "../sessions/session-control";
+import type { Membership } from "../control/membership";
+import type { Revocations } from "../control/revocations";
+import { defineEvent, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { EventBudget } from "../socket/event-budget";
-import { serialQueue } from "../socket/flow";
-import { type EventListener, type HandleContext, listener } from "../socket/handle";
-import { type GatewayServer, type GatewaySocket, rooms } from "../socket/types";
+import { rooms } from "../socket/rooms";
+import { serialQueue } from "../socket/serial-queue";
+import type { GatewayServer, GatewaySocket } from "../socket/types";
 import { chatAccess } from "./chat-access";
 
 const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
@@ -29,7 +31,8 @@ export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
 export interface ChatHandlerDeps {
   io: GatewayServer;
   db: Db;
-  control: SessionControl;
+  revocations: Revocations;
+  membership: Membership;
   metrics: GatewayMetrics;
   budget: EventBudget;
   /** Messages per user across the cluster (shared with the api's POST /chats/:id/messages). */
@@ -62,7 +65,7 @@ function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { miss
  * `chat:join`, `chat:leave` and `message:send`, shared by every socket. A socket's send queue is
  * made at its first send: idle sockets carry none.
  */
-export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string, EventListener][] {
+export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDefinition[] {
   const serials = new WeakMap<GatewaySocket, ReturnType<typeof serialQueue>>();
   const serialOf = (socket: GatewaySocket) => {
     let serial = serials.get(socket);
@@ -75,7 +78,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
     const access = await chatAccess(deps.db, chatId, socket.data.userId, socket.data.sessionId);
     if (access === "session_revoked" || access === "session_expired") {
       // Answer first, then end: the acknowledgement is queued before the disconnect.
-      setImmediate(() => deps.control.end(socket, access === "session_revoked" ? "revoked" : "expired"));
+      setImmediate(() => deps.revocations.end(socket, access === "session_revoked" ? "revoked" : "expired"));
       throw access === "session_revoked"
         ? new AppError("session_revoked", 401, "The session has been revoked")
         : new AppError("token_expired", 401, "The session has expired");
@@ -83,7 +86,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
     return access === "member";
   };
 
-  const join = listener(
+  const join = defineEvent(
     "chat:join",
     joinPayload,
     async (socket, { chat_id, after }) => {
@@ -111,14 +114,14 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
     // Join before reading the history: a message stored meanwhile may arrive twice (clients
     // de-duplicate by id) but never falls in a gap.
     await socket.join(rooms.chat(chat_id));
-    if (deps.control.removedMeanwhile(chat_id, socket.data.userId)) {
+    if (deps.membership.removedMeanwhile(chat_id, socket.data.userId)) {
       await socket.leave(rooms.chat(chat_id));
       throw forbidden();
     }
     return { ok: true as const, chat_id, missed: [], has_more: false };
   }
 
-  const leave = listener(
+  const leave = defineEvent(
     "chat:leave",
     leavePayload,
     async (socket, { chat_id }) => {
@@ -128,7 +131,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
     ctx,
   );
 
-  const send = listener(
+  const send = defineEvent(
     "message:send",
     sendPayload,
     (socket, { chat_id, text: body, client_id }) => {
@@ -137,7 +140,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
       return serialOf(socket)(async () => {
         // The room says the socket joined; the database says whether it is still a member.
         if (!(await isMember(socket, chat_id))) {
-          deps.control.removeFromChat(socket, chat_id);
+          deps.membership.removeFromChat(socket, chat_id);
           throw notInChat();
         }
         await deps.messageLimit.take(userId);

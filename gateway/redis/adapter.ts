@@ -1,9 +1,14 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import type { Logger } from "pino";
-import { quitRedis } from "../../shared/redis";
-import { createRedis, type Redis } from "../../shared/redis";
+import type { Redis } from "../../shared/redis";
 
-export type RedisOption = { url: string } | { pub: Redis; sub: Redis };
+/** The adapter's two connections, made and closed by the composition root. */
+export interface AdapterClients {
+  /** Publishes broadcasts; no offline queue, so a broadcast during an outage fails fast. */
+  pub: Redis;
+  /** A dedicated subscriber connection, with an offline queue so its subscriptions wait for the first connection. */
+  sub: Redis;
+}
 
 /**
  * Commands the adapter sends without awaiting them: their rejections must not become unhandled.
@@ -42,7 +47,6 @@ export interface AdapterWiring {
    * re-sends the subscriptions right after "ready", so a PING answered after them confirms them.
    */
   onSubscriberLink(handler: (up: boolean) => void): void;
-  close(): Promise<void>;
 }
 
 /**
@@ -52,14 +56,9 @@ export interface AdapterWiring {
  * queues its subscriptions until the first connection, and ioredis re-subscribes by itself after
  * every reconnect.
  */
-export function wireRedisAdapter(options: { redis: RedisOption; logger: Logger; name: string; onPublishFailed: () => void }): AdapterWiring {
+export function wireRedisAdapter(options: { clients: AdapterClients; logger: Logger; onPublishFailed: () => void }): AdapterWiring {
   const log = options.logger.child({ module: "gateway:adapter" });
-  const owned = "url" in options.redis;
-  const pub = "url" in options.redis ? createRedis({ url: options.redis.url, logger: options.logger, name: `${options.name}:adapter-pub` }) : options.redis.pub;
-  const sub =
-    "url" in options.redis
-      ? createRedis({ url: options.redis.url, logger: options.logger, name: `${options.name}:adapter-sub`, offlineQueue: true })
-      : options.redis.sub;
+  const { pub, sub } = options.clients;
   let warned = false;
   pub.on("ready", () => {
     warned = false;
@@ -85,9 +84,6 @@ export function wireRedisAdapter(options: { redis: RedisOption; logger: Logger; 
           );
         });
       });
-    },
-    async close() {
-      if (owned) await Promise.all([quitRedis(pub), quitRedis(sub)]);
     },
   };
 }

@@ -5,22 +5,25 @@ import { isUuid } from "../../shared/validation";
 import { authHandlers } from "../auth/auth.handlers";
 import { handshakeChatId } from "../auth/handshake";
 import { chatHandlers, type ChatHandlerDeps } from "../chats/chats.handlers";
+import type { Membership } from "../control/membership";
+import type { Revocations } from "../control/revocations";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
-import type { SessionControl } from "../sessions/session-control";
+import { ackError, type EventContext, type EventListener } from "./define-event";
 import type { EventBudget } from "./event-budget";
-import { ackError, type EventListener, type HandleContext } from "./handle";
+import { rooms } from "./rooms";
 import { dropConnection, sendBufferGuard } from "./send-buffer";
-import { type GatewayServer, type GatewaySocket, rooms } from "./types";
+import type { GatewayServer, GatewaySocket } from "./types";
 
-export interface ConnectionDeps extends Omit<ChatHandlerDeps, "io" | "db" | "control" | "metrics" | "budget"> {
+export interface ConnectionDeps extends ChatHandlerDeps {
   io: GatewayServer;
   db: Db;
   tokens: TokenService;
-  control: SessionControl;
+  revocations: Revocations;
+  membership: Membership;
   wheel: ExpiryWheel;
   metrics: GatewayMetrics;
-  ctx: HandleContext;
+  ctx: EventContext;
   budget: EventBudget;
   /** Bytes that may wait to be sent to one socket before it is cut off. */
   maxBufferedBytes: number;
@@ -43,8 +46,8 @@ const answer = (ack: unknown, res: unknown) => {
  * Socket.IO's own. Every event, known or not, first spends from the socket's event budget.
  */
 export function onConnection(deps: ConnectionDeps) {
-  const { control, wheel, metrics, ctx, budget, log } = deps;
-  const listeners = new Map<string, EventListener>([...chatHandlers(deps, ctx), ...authHandlers(deps, ctx)]);
+  const { revocations, membership, wheel, metrics, ctx, budget, log } = deps;
+  const listeners = new Map<string, EventListener>([...chatHandlers(deps, ctx), ...authHandlers(deps, ctx)].map((d) => [d.event, d.listener]));
   const guard = sendBufferGuard({
     maxBytes: deps.maxBufferedBytes,
     onExceeded(socket, bytes) {
@@ -88,8 +91,8 @@ export function onConnection(deps: ConnectionDeps) {
     socket.on("disconnect", disconnected);
     guard.watch(socket);
     // A revocation or a removal that went by while the handshake was reading the database.
-    if (control.revokedMeanwhile(socket)) return control.end(socket, "revoked");
-    if (isUuid(chatId) && control.removedMeanwhile(chatId, userId)) control.removeFromChat(socket, chatId);
+    if (revocations.revokedMeanwhile(socket)) return revocations.end(socket, "revoked");
+    if (isUuid(chatId) && membership.removedMeanwhile(chatId, userId)) membership.removeFromChat(socket, chatId);
     wheel.track(socket);
     socket.onAny(dispatch);
   };

@@ -5,11 +5,10 @@ import type { Database } from "./schema";
 
 export type Db = Kysely<Database>;
 
-const pools = new WeakMap<Db, Pool>();
-
-/** The pg pool under a handle made by createDb, for the few hot queries that use named (prepared) statements. */
-export function poolOf(db: Db): Pool | undefined {
-  return pools.get(db);
+/** A kysely handle and the pg pool under it (for the few hot queries that use named, prepared statements). */
+export interface DbHandles {
+  db: Db;
+  pool: Pool;
 }
 
 export interface CreateDbOptions {
@@ -23,7 +22,7 @@ export interface CreateDbOptions {
  * A kysely handle on a pg pool. Connection attempts and statements are bounded in time so that a
  * PostgreSQL outage turns into quick `unavailable` answers instead of hanging requests.
  */
-export function createDb({ url, logger, max = 10 }: CreateDbOptions): Db {
+export function createDb({ url, logger, max = 10 }: CreateDbOptions): DbHandles {
   const pool = new Pool({
     connectionString: url,
     max,
@@ -35,9 +34,7 @@ export function createDb({ url, logger, max = 10 }: CreateDbOptions): Db {
   });
   // An idle client losing its server emits here; without a listener that would crash the process.
   pool.on("error", (err) => logger.warn({ err: err.message }, "postgres pool client error"));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  pools.set(db, pool);
-  return db;
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
 }
 
 /** True when a `select 1` answers within the pool's timeouts. */

@@ -141,7 +141,7 @@ async function initCluster(initdb: string, pgDir: string, password: string, spaw
 export async function startEmbeddedPostgres(opts: {
   dataDir: string; database?: string; logger: Logger; port?: number;
 }): Promise<EmbeddedPostgresHandle> {
-  const log = opts.logger.child({ component: "embedded-postgres" });
+  const log = opts.logger.child({ module: "embedded-postgres" });
   const database = opts.database ?? "app";
   const dataDir = path.resolve(opts.dataDir);
   const pgDir = path.join(dataDir, "pg");

@@ -2,12 +2,14 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import pino from "pino";
 import { inject } from "vitest";
+import type { Pool } from "pg";
 import { createDb, type Db } from "../../shared/db/db";
 import { migrateToLatest } from "../../shared/db/migrate";
 
 export interface TestDatabase {
   url: string;
   db: Db;
+  pool: Pool;
   drop(): Promise<void>;
 }
 
@@ -28,11 +30,12 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = new URL(inject("pgAdminUrl"));
   url.pathname = `/${name}`;
   const logger = pino({ level: "silent" });
-  const db = createDb({ url: url.toString(), logger });
+  const { db, pool } = createDb({ url: url.toString(), logger });
   if (options.migrate !== false) await migrateToLatest(db, logger);
   return {
     url: url.toString(),
     db,
+    pool,
     async drop() {
       await db.destroy();
       await admin((c) => c.query(`drop database if exists ${name} with (force)`));

@@ -8,7 +8,7 @@ export interface HttpResult<T = any> {
 }
 
 /** A small JSON client over fetch, as an app would use the api. */
-export function client(base: string, token?: string) {
+export function httpClient(base: string, token?: string) {
   async function request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
     const h: Record<string, string> = { ...headers };
     if (token) h.authorization ??= `Bearer ${token}`;
@@ -32,11 +32,12 @@ export function client(base: string, token?: string) {
     get: <T = any>(path: string, headers?: Record<string, string>) => request<T>("GET", path, undefined, headers),
     post: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => request<T>("POST", path, body, headers),
     delete: <T = any>(path: string, headers?: Record<string, string>) => request<T>("DELETE", path, undefined, headers),
-    as: (t: string) => client(base, t),
+    put: <T = any>(path: string, body?: unknown, headers?: Record<string, string>) => request<T>("PUT", path, body, headers),
+    as: (t: string) => httpClient(base, t),
   };
 }
 
-export type Client = ReturnType<typeof client>;
+export type HttpClient = ReturnType<typeof httpClient>;
 
 let counter = 0;
 /** A unique username and a password zxcvbn scores 4. */
@@ -53,10 +54,10 @@ export interface LoggedIn {
   token: string;
   refreshToken: string;
   sessionId: string;
-  http: Client;
+  http: HttpClient;
 }
 
-export async function registerAndLogin(api: Client, prefix?: string): Promise<LoggedIn> {
+export async function registerAndLogin(api: HttpClient, prefix?: string): Promise<LoggedIn> {
   const creds = newCredentials(prefix);
   const reg = await api.post("/register", creds);
   if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import type { z } from "zod";
-import { AppError, type ErrorCode, isAppError, isUnavailableError } from "../../shared/errors";
+import { type ErrorCode, isAppError, isUnavailableError } from "../../shared/errors";
 import type { AckError, ClientToServerEvents } from "../../shared/socket-events";
 import { fieldIssues } from "../../shared/validation";
 import type { AckOf, GatewaySocket } from "./types";
@@ -16,11 +16,9 @@ export function toAckError(err: unknown, log: Logger, event: string): AckError {
   return ackError("internal", "Internal error");
 }
 
-export const invalidPayload = (message: string) => new AppError("invalid_payload", 400, message);
-
 type Ack = (res: unknown) => void;
 
-export interface HandleContext {
+export interface EventContext {
   log: Logger;
   events: Counter<"event" | "result">;
 }
@@ -28,19 +26,25 @@ export interface HandleContext {
 /** A client event's listener, shared by every socket (it reads the socket from its argument). */
 export type EventListener = (socket: GatewaySocket, args: unknown[]) => void;
 
+/** A client event: its name and the one listener every socket shares. */
+export interface EventDefinition {
+  event: keyof ClientToServerEvents;
+  listener: EventListener;
+}
+
 /**
  * A client event's listener: the arguments are checked (one payload, then an optional ack
  * callback), the payload is parsed with `schema`, and `run`'s result or error becomes the ack
  * answer. A missing callback, junk arguments or a throwing handler never escape. One function
  * for all sockets: a socket costs no closure per event.
  */
-export function listener<E extends keyof ClientToServerEvents, S extends z.ZodType>(
+export function defineEvent<E extends keyof ClientToServerEvents, S extends z.ZodType>(
   event: E,
   schema: S,
   run: (socket: GatewaySocket, payload: z.output<S>) => Promise<AckOf<E>> | AckOf<E>,
-  ctx: HandleContext,
-): [E, EventListener] {
-  const fn: EventListener = (socket, args) => {
+  ctx: EventContext,
+): EventDefinition {
+  const listener: EventListener = (socket, args) => {
     const last = args.at(-1);
     const ack: Ack | undefined = typeof last === "function" ? (last as Ack) : undefined;
     const data = ack ? args.slice(0, -1) : args;
@@ -68,5 +72,5 @@ export function listener<E extends keyof ClientToServerEvents, S extends z.ZodTy
       .then(() => run(socket, parsed.data))
       .then(answer, (err: unknown) => answer(toAckError(err, ctx.log, event)));
   };
-  return [event, fn];
+  return { event, listener };
 }

@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
 import { messagesSince } from "../../shared/messages";
-import { type GatewayServer, rooms } from "../socket/types";
+import { rooms } from "../socket/rooms";
+import type { GatewayServer } from "../socket/types";
 
 export interface OutageReplayOptions {
   /** Messages stored this long before the cut was noticed are replayed too (clock skew, in-flight publishes). Default 1 s. */

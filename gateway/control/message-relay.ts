@@ -1,0 +1,23 @@
+import type { ControlEvent } from "../../shared/control/events";
+import type { GatewayMetrics } from "../gateway.metrics";
+import { rooms } from "../socket/rooms";
+import type { GatewayServer } from "../socket/types";
+import type { OutageReplay } from "./outage-replay";
+
+/**
+ * Messages posted over HTTP reach every gateway as a control event; each delivers them to its own
+ * sockets in the chat's room (`io.local`). The outage replay is told, so it does not send them twice.
+ */
+export class MessageRelay {
+  constructor(
+    private readonly io: GatewayServer,
+    private readonly metrics: GatewayMetrics,
+    private readonly replay: OutageReplay | undefined,
+  ) {}
+
+  apply(event: Extract<ControlEvent, { type: "message" }>): void {
+    this.replay?.delivered(event.message.id);
+    this.io.local.to(rooms.chat(event.message.chat_id)).emit("message:new", event.message);
+    this.metrics.messages.inc({ source: "http" });
+  }
+}

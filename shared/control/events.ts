@@ -1,0 +1,26 @@
+import { z } from "zod";
+import { uuid } from "../validation";
+
+/** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
+export const REVOCATION_CHUNK = 1_000;
+
+const message = z.object({
+  id: z.string().regex(/^\d{1,19}$/),
+  chat_id: uuid,
+  sender: z.object({ id: uuid, username: z.string() }),
+  text: z.string(),
+  client_id: z.string().nullable(),
+  created_at: z.string(),
+});
+
+/**
+ * What the api tells every gateway, defined once: the publisher builds events of this type and
+ * every subscriber parses what arrives with this schema (a malformed event is dropped there).
+ */
+export const controlEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("session_revoked"), user_id: uuid, session_ids: z.array(uuid).min(1).max(REVOCATION_CHUNK), reason: z.literal("revoked") }),
+  z.object({ type: z.literal("member_removed"), chat_id: uuid, user_id: uuid }),
+  z.object({ type: z.literal("message"), message }),
+]);
+
+export type ControlEvent = z.infer<typeof controlEvent>;

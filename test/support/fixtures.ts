@@ -1,0 +1,165 @@
+import pino, { type Logger } from "pino";
+import type { Api } from "../../api/app";
+import { startApiServer } from "../../api/server";
+import { connectServices, type Role, type Services } from "../../bin/services";
+import { startStandaloneServer } from "../../bin/standalone";
+import type { Gateway, GatewayLimits } from "../../gateway/app";
+import { startGatewayServer } from "../../gateway/server";
+import type { Config } from "../../shared/config";
+import { type ControlBus, createMemoryBus } from "../../shared/control/bus";
+import type { Redis } from "../../shared/redis";
+import { testConfig } from "./config";
+import { createTestDatabase, type TestDatabase } from "./database";
+import { type RedisServer, startRedisServer } from "./redis-server";
+import { SocketClients } from "./socket-client";
+import { eventually } from "./waits";
+
+/**
+ * The fixtures run what production runs: `connectServices` (the composition root's connections)
+ * and the start function of each deployable, on free loopback ports. Without Redis, processes in
+ * one test share one in-memory control bus (as npm start's single process does).
+ */
+
+interface Options {
+  database: TestDatabase;
+  /** With Redis: the role's own clients and a Redis control bus, as a separate process would have. */
+  redisUrl?: string;
+  /** Without Redis: the in-memory bus to share (default a new one). */
+  bus?: ControlBus;
+  env?: Record<string, string>;
+  logger?: Logger;
+}
+
+const silent = () => pino({ level: "silent" });
+
+/** The services of one process: connected from the config with Redis, else the test database and an in-memory bus. */
+async function servicesFor(o: Options, config: Config, logger: Logger, role: Role): Promise<Omit<Services, "close"> & { close(): Promise<void> }> {
+  if (o.redisUrl) return connectServices(config, logger, { role });
+  const bus = o.bus ?? createMemoryBus();
+  return { db: o.database.db, pool: o.database.pool, bus, close: async () => (o.bus ? undefined : bus.close()) };
+}
+
+const configFor = (o: Options, extra: Record<string, string> = {}) =>
+  testConfig({ DATABASE_URL: o.database.url, ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}), ...extra, ...o.env });
+
+export interface ApiFixture {
+  url: string;
+  config: Config;
+  api: Api;
+  bus: ControlBus;
+  redis: Redis | undefined;
+  close(): Promise<void>;
+}
+
+/** One api process (startApiServer) on a free loopback port. */
+export async function startApi(o: Options): Promise<ApiFixture> {
+  const config = configFor(o);
+  const logger = o.logger ?? silent();
+  const services = await servicesFor(o, config, logger, "api");
+  const server = await startApiServer({ ...services, config, logger, port: 0, host: "127.0.0.1" });
+  return {
+    url: server.url,
+    config,
+    api: server.api,
+    bus: services.bus,
+    redis: services.redis,
+    async close() {
+      await server.close();
+      await services.close();
+    },
+  };
+}
+
+export interface GatewayFixture {
+  url: string;
+  config: Config;
+  gateway: Gateway;
+  bus: ControlBus;
+  close(): Promise<void>;
+}
+
+/** One gateway process (startGatewayServer) on a free loopback port, named `id` (GATEWAY_ID). */
+export async function startGateway(o: Options & { limits?: Partial<GatewayLimits>; id?: string }): Promise<GatewayFixture> {
+  const config = configFor(o, { GATEWAY_ID: o.id ?? `gw-${Math.random().toString(36).slice(2, 8)}` });
+  const logger = o.logger ?? silent();
+  const services = await servicesFor(o, config, logger, "gateway");
+  const server = await startGatewayServer({ ...services, config, logger, limits: o.limits, port: 0, host: "127.0.0.1" });
+  return {
+    url: server.url,
+    config,
+    gateway: server.gateway,
+    bus: services.bus,
+    async close() {
+      await server.close();
+      await services.close();
+    },
+  };
+}
+
+/** The api and `count` gateways in this process, on one Redis of their own and a database of their own. */
+export interface InProcessCluster {
+  database: TestDatabase;
+  redis: RedisServer;
+  api: ApiFixture;
+  gateways: GatewayFixture[];
+  sockets: SocketClients;
+  /** Resolves when every gateway's /readyz answers `ready` (true: 200, false: 503). */
+  allReady(ready?: boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startInProcessCluster(count = 3, env: Record<string, string> = {}): Promise<InProcessCluster> {
+  const [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
+  const api = await startApi({ database, redisUrl: redis.url, env });
+  const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startGateway({ database, redisUrl: redis.url, id: `gw${i + 1}`, env })));
+  const allReady = (ready = true, timeoutMs = 10_000) =>
+    eventually(async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok === ready), timeoutMs, `gateways ${ready ? "ready" : "not ready"}`);
+  await allReady(true);
+  const sockets = new SocketClients();
+  return {
+    database,
+    redis,
+    api,
+    gateways,
+    sockets,
+    allReady,
+    async close() {
+      sockets.closeAll();
+      await Promise.all(gateways.map((g) => g.close()));
+      await api.close();
+      await redis.stop();
+      await database.drop();
+    },
+  };
+}
+
+/** One node as `npm start` runs it (startStandaloneServer): api and gateway on one port, an in-memory bus, a database of its own. */
+export interface SingleNode {
+  database: TestDatabase;
+  bus: ControlBus;
+  url: string;
+  gateway: Gateway;
+  sockets: SocketClients;
+  close(): Promise<void>;
+}
+
+export async function startSingleNode(options: { env?: Record<string, string>; limits?: Partial<GatewayLimits> } = {}): Promise<SingleNode> {
+  const database = await createTestDatabase();
+  const bus = createMemoryBus();
+  const config = testConfig({ DATABASE_URL: database.url, ...options.env });
+  const server = await startStandaloneServer({ config, logger: silent(), services: { db: database.db, pool: database.pool, bus }, port: 0, host: "127.0.0.1", limits: options.limits });
+  const sockets = new SocketClients();
+  return {
+    database,
+    bus,
+    url: server.url,
+    gateway: server.gateway,
+    sockets,
+    async close() {
+      sockets.closeAll();
+      await server.close();
+      await bus.close();
+      await database.drop();
+    },
+  };
+}
