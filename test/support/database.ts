@@ -23,6 +23,15 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A handle on a database this file does not own, for a fixture that must see PostgreSQL fail: a
+ * dead address, or the test database through a TCP proxy. `drop()` only closes the pool.
+ */
+export function databaseAt(url: string): TestDatabase {
+  const { db, pool } = createDb({ url, logger: pino({ level: "silent" }) });
+  return { url, db, pool, drop: () => db.destroy() };
+}
+
 /** A fresh, migrated database of its own for one test file, dropped afterwards. */
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `wsac_test_${randomBytes(6).toString("hex")}`;

@@ -1,10 +1,19 @@
+import type { Agent } from "node:http";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type ServerToClientEvents } from "../../shared/socket-events";
 
 /** A stock socket.io-client socket, typed with the contract's events. */
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-export type ClientOptions = Partial<ManagerOptions & SocketOptions> & { token?: string; chatId?: string };
+type IoOptions = Partial<ManagerOptions & SocketOptions>;
+
+/** In Node, engine.io-client hands these to its HTTP and WebSocket requests (its types say `agent: string | boolean` and leave `localAddress` out). */
+interface NodeTransportOptions {
+  agent?: Agent | string | boolean;
+  localAddress?: string;
+}
+
+export type ClientOptions = Omit<IoOptions, "agent"> & NodeTransportOptions & { token?: string; chatId?: string };
 
 /** The answer a client event's acknowledgement gets. */
 export type Answer<E extends keyof ClientToServerEvents> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
@@ -26,7 +35,9 @@ export class SocketClients {
   private readonly open = new Set<ClientSocket>();
 
   socket(url: string, options: ClientOptions = {}): ClientSocket {
-    const { token, chatId, ...rest } = options;
+    const { token, chatId, agent, localAddress, ...rest } = options;
+    // Spread as a plain object: socket.io-client's option types do not list them.
+    const node: object = { ...(agent !== undefined ? { agent } : {}), ...(localAddress !== undefined ? { localAddress } : {}) };
     const socket: ClientSocket = io(url, {
       path: SOCKET_PATH,
       transports: ["websocket"],
@@ -35,6 +46,7 @@ export class SocketClients {
       timeout: 5_000,
       ...(token !== undefined ? { auth: { token } } : {}),
       ...(chatId !== undefined ? { query: { chat_id: chatId } } : {}),
+      ...node,
       ...rest,
     });
     this.open.add(socket);
@@ -89,6 +101,18 @@ export function connected(socket: ClientSocket): Promise<ClientSocket> {
 /** Every client event has the same shape: one payload, then the acknowledgement callback. */
 type AnyEmit = (event: string, payload: unknown, ack: (answer: unknown) => void) => unknown;
 
+function request(socket: ClientSocket, event: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer to ${event} within ${timeoutMs} ms`)), timeoutMs);
+    // Socket.IO types emit per event name; with a generic event name it cannot pick the overload.
+    const emit = socket.emit.bind(socket) as AnyEmit;
+    emit(event, payload, (answer) => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+  });
+}
+
 /** An event and its acknowledgement, bounded in time (a lost answer fails the test instead of hanging it). */
 export function ask<E extends keyof ClientToServerEvents>(
   socket: ClientSocket,
@@ -96,13 +120,19 @@ export function ask<E extends keyof ClientToServerEvents>(
   payload: Parameters<ClientToServerEvents[E]>[0],
   timeoutMs = 5_000,
 ): Promise<Answer<E>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer to ${event} within ${timeoutMs} ms`)), timeoutMs);
-    // Socket.IO types emit per event name; with a generic event name it cannot pick the overload.
-    const emit = socket.emit.bind(socket) as AnyEmit;
-    emit(event, payload, (answer) => {
-      clearTimeout(timer);
-      resolve(answer as Answer<E>);
-    });
-  });
+  return request(socket, event, payload, timeoutMs) as Promise<Answer<E>>;
 }
+
+/** Like `ask`, with a payload the contract does not allow (what a hostile or broken client sends). */
+export function askMalformed<E extends keyof ClientToServerEvents>(socket: ClientSocket, event: E, payload: unknown, timeoutMs = 5_000): Promise<Answer<E>> {
+  return request(socket, event, payload, timeoutMs) as Promise<Answer<E>>;
+}
+
+/** The socket without the contract's types: any event name with any arguments, acknowledged or not. */
+export interface UntypedSocket {
+  emit(event: string, ...args: unknown[]): unknown;
+  emitWithAck(event: string, ...args: unknown[]): Promise<unknown>;
+  timeout(ms: number): UntypedSocket;
+}
+
+export const untyped = (socket: ClientSocket): UntypedSocket => socket as unknown as UntypedSocket;

@@ -13,26 +13,31 @@ export async function eventually(condition: () => boolean | Promise<boolean>, ti
 
 type Payload<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
 
+/** Socket.IO types listeners per event name; with a generic event name it cannot pick the overload (as `ask` does for emit). */
+type AnyListen = (event: string, listener: (arg: never) => void) => unknown;
+
 /** The next `event` on the socket (its first argument), within `timeoutMs`. */
 export function nextEvent<E extends keyof ServerToClientEvents>(socket: ClientSocket, event: E, timeoutMs = 5_000): Promise<Payload<E>> {
+  const once = socket.once.bind(socket) as AnyListen;
+  const off = socket.off.bind(socket) as AnyListen;
   return new Promise((resolve, reject) => {
     const on = (arg: Payload<E>) => {
       clearTimeout(timer);
       resolve(arg);
     };
-    const listener = on as ServerToClientEvents[E];
     const timer = setTimeout(() => {
-      socket.off(event, listener);
+      off(event, on);
       reject(new Error(`no ${event} within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.once(event, listener);
+    once(event, on);
   });
 }
 
 /** Every `event` the socket receives from now on, in order. */
 export function collect<E extends keyof ServerToClientEvents>(socket: ClientSocket, event: E): Payload<E>[] {
   const seen: Payload<E>[] = [];
-  socket.on(event, ((arg: Payload<E>) => seen.push(arg)) as ServerToClientEvents[E]);
+  const on = socket.on.bind(socket) as AnyListen;
+  on(event, (arg: Payload<E>) => seen.push(arg));
   return seen;
 }
 
