@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../shared/config";
+import { ConfigError, loadConfig } from "../../../shared/config";
 
 const dirs: string[] = [];
 const tempDir = () => {

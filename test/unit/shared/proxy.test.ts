@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
-import { clientAddress, trustProxy } from "../../shared/proxy";
+import { clientAddress, trustProxy } from "../../../shared/proxy";
 
 const req = (peer: string, xff?: string) =>
   ({ socket: { remoteAddress: peer }, connection: { remoteAddress: peer }, headers: xff ? { "x-forwarded-for": xff } : {} }) as unknown as IncomingMessage;

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { describe, expect, it } from "vitest";
-import { AppError } from "../../shared/errors";
-import { hashRefreshToken, keyId, newRefreshToken, TokenService } from "../../shared/tokens";
+import { AppError } from "../../../shared/errors";
+import { hashRefreshToken, keyId, newRefreshToken, TokenService } from "../../../shared/tokens";
 
 const A = "a-secret-that-is-at-least-32-bytes-long!";
 const B = "b-secret-that-is-at-least-32-bytes-long!";
