@@ -5,11 +5,11 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeServer, listen } from "../../shared/process";
-import { TEST_SECRET } from "../support/api-server";
+import { TEST_SECRET } from "../support/config";
 import { createTestDatabase, type TestDatabase } from "../support/database";
-import { chatWith, eventually } from "../support/gateway";
-import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
+import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../support/http";
 import { freePort } from "../support/redis-server";
+import { eventually } from "../support/waits";
 
 /**
  * Stock clients in other runtimes against the `npm start` composition (api and gateway in one

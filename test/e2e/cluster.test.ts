@@ -1,12 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway, startCluster } from "../support/cluster";
 import { createTestDatabase, type TestDatabase } from "../support/database";
-import { ask, chatWith, type ClientOptions, type ClientSocket, client as socketClient, closeClients, collect, connected, disconnected, eventually, nextEvent } from "../support/gateway";
-import { client, type LoggedIn, registerAndLogin } from "../support/http";
 import { storeMessage } from "../../shared/messages";
+import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../support/http";
 import { readMetric } from "../support/metrics";
 import { connectRaw } from "../support/raw-socket";
 import { type RedisServer, startRedisServer } from "../support/redis-server";
+import { ask, type ClientOptions, type ClientSocket, connected, SocketClients } from "../support/socket-client";
+import { collect, disconnected, eventually, nextEvent } from "../support/waits";
 
 // The cluster as operators run it: `npm run cluster` (pm2: api replicas, three gateways, nginx)
 // against a real PostgreSQL and Redis, used only through nginx with stock Socket.IO clients.
@@ -15,6 +16,7 @@ let tdb: TestDatabase;
 let redis: RedisServer;
 let cluster: Cluster;
 let nextAddress = 2;
+const sockets = new SocketClients();
 
 beforeAll(async () => {
   tdb = await createTestDatabase({ migrate: false }); // the cluster's own migrate step runs them
@@ -23,17 +25,17 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  closeClients();
+  sockets.closeAll();
   await cluster?.stop();
   await redis?.stop();
   await tdb?.drop();
 }, 60_000);
 
-afterEach(() => closeClients());
+afterEach(() => sockets.closeAll());
 
 /** A socket through nginx from its own loopback address (nginx hashes on the client address). */
 function socketFrom(address: string, options: ClientOptions = {}): ClientSocket {
-  return socketClient(cluster.url, { agent: fromAddress(address) as never, localAddress: address, ...options } as ClientOptions);
+  return sockets.socket(cluster.url, { agent: fromAddress(address), localAddress: address, ...options });
 }
 
 /** Connects sockets from fresh addresses until one lands on a gateway not in `avoid`; returns it and its gateway. */
@@ -56,7 +58,7 @@ async function placeSocket(options: ClientOptions, avoid: number[] = []): Promis
 }
 
 async function twoUsersInAChat(): Promise<{ a: LoggedIn; b: LoggedIn; chatId: string }> {
-  const http = client(cluster.url);
+  const http = httpClient(cluster.url);
   const a = await registerAndLogin(http, "ca");
   const b = await registerAndLogin(http, "cb");
   return { a, b, chatId: await chatWith(a, [b]) };
@@ -70,7 +72,7 @@ describe("the cluster under pm2 behind nginx", () => {
     expect(procs.every((p) => p.pm2_env.status === "online")).toBe(true);
     for (const port of [cluster.port, cluster.apiPort, ...cluster.gatewayPorts]) expect(await listening(port)).toBe(true);
     for (const port of cluster.gatewayPorts) expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
-    const ready = await client(cluster.url).get("/readyz");
+    const ready = await httpClient(cluster.url).get("/readyz");
     expect(ready.body).toEqual({ status: "ready", checks: { database: "up", redis: "up" } });
     // Metrics are scraped from each process's own metrics listener, never served on the public origin
     // nor on a service's main port.
@@ -82,7 +84,7 @@ describe("the cluster under pm2 behind nginx", () => {
   });
 
   it("registers and logs in through nginx, recording the real client address and not a forged one", async () => {
-    const http = client(cluster.url);
+    const http = httpClient(cluster.url);
     const u = await registerAndLogin(http, "edge");
     const login = await requestFrom("127.0.0.77", `${cluster.url}/login`, "POST", { username: u.username, password: u.password }, { "x-forwarded-for": "203.0.113.9" });
     expect(login.status).toBe(200);
@@ -164,7 +166,7 @@ describe("the cluster under pm2 behind nginx", () => {
     const { a, chatId } = await twoUsersInAChat();
     const viaQuery = await connected(socketFrom(`127.0.0.${nextAddress++}`, { query: { token: a.token, chat_id: chatId }, transports: ["polling"] }));
     await ask(viaQuery, "chat:join", { chat_id: chatId });
-    await client(cluster.url).get(`/me?access_token=${a.token}&x=1`);
+    await httpClient(cluster.url).get(`/me?access_token=${a.token}&x=1`);
     const { readFileSync } = await import("node:fs");
     const { join } = await import("node:path");
     const log = readFileSync(join(cluster.env.CLUSTER_RUN_DIR!, "logs", "access.log"), "utf8");

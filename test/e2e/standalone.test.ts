@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt, ROOT as root } from "../support/build";
-import { client, newCredentials } from "../support/http";
+import { httpClient, newCredentials } from "../support/http";
 import { pidAlive } from "../support/processes";
 import { freePort } from "../support/redis-server";
 
@@ -62,7 +62,7 @@ describe("npm start (standalone, embedded PostgreSQL)", () => {
 
   it("serves the api on its port with nothing else running", async () => {
     const child = await start();
-    const http = client(`http://127.0.0.1:${port}`);
+    const http = httpClient(`http://127.0.0.1:${port}`);
     expect((await http.post("/register", creds)).status).toBe(201);
     const login = await http.post("/login", { username: creds.username, password: creds.password });
     expect(login.status).toBe(200);
@@ -77,7 +77,7 @@ describe("npm start (standalone, embedded PostgreSQL)", () => {
 
   it("keeps users and the development secret across a restart", async () => {
     const child = await start();
-    const http = client(`http://127.0.0.1:${port}`);
+    const http = httpClient(`http://127.0.0.1:${port}`);
     expect((await http.post("/login", { username: creds.username, password: creds.password })).status).toBe(200);
     expect((await http.as(token).get("/me")).status).toBe(200);
     // Unclean stop: node dies, the PostgreSQL child is orphaned with its lock file.
@@ -89,7 +89,7 @@ describe("npm start (standalone, embedded PostgreSQL)", () => {
 
   it("starts again after a kill -9 and still has the data", async () => {
     const child = await start();
-    const http = client(`http://127.0.0.1:${port}`);
+    const http = httpClient(`http://127.0.0.1:${port}`);
     expect((await http.post("/login", { username: creds.username, password: creds.password })).status).toBe(200);
     child.kill("SIGINT");
     expect(await exited(child)).toBe(0);

@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storeMessage } from "../../shared/messages";
-import type { ApiServer } from "../support/api-server";
-import { startApi } from "../support/api-server";
-import {
-  ask,
-  chatWith,
-  connectClient,
-  disconnected,
-  eventually,
-  type GatewayServer,
-  type InProcessCluster,
-  nextEvent,
-  startGateway,
-  startInProcessCluster,
-} from "../support/gateway";
-import { client as http, type LoggedIn, newCredentials, registerAndLogin } from "../support/http";
+import { type ApiFixture, type GatewayFixture, type InProcessCluster, startApi, startGateway, startInProcessCluster } from "../support/fixtures";
+import { chatWith, httpClient as http, type LoggedIn, newCredentials, registerAndLogin } from "../support/http";
 import { readMetric } from "../support/metrics";
 import { connectRaw } from "../support/raw-socket";
+import { ask, type SocketClients, untyped } from "../support/socket-client";
+import { disconnected, eventually, nextEvent } from "../support/waits";
 
 /**
  * What one hostile but ordinary, logged-in client (or one burst of them) can cost: a socket that
@@ -25,12 +14,13 @@ import { connectRaw } from "../support/raw-socket";
  * so each test can speak from an address of its own.
  */
 let cluster: InProcessCluster;
-let api: ApiServer;
-let gw1: GatewayServer;
+let api: ApiFixture;
+let gw1: GatewayFixture;
+let sockets: SocketClients;
 
 beforeAll(async () => {
   cluster = await startInProcessCluster(2, { TRUST_PROXY: "loopback" });
-  ({ api } = cluster);
+  ({ api, sockets } = cluster);
   gw1 = cluster.gateways[0]!;
 });
 
@@ -65,9 +55,9 @@ describe("a client that stops reading", () => {
     }
     // With the default event budget two catch-ups run at once, far less than the kernel's socket
     // buffers hold; a budget large enough to ask for more shows the send-buffer bound itself.
-    const roomy = await startGateway({ db: cluster.database.db, redisUrl: cluster.redis.url, id: "roomy", limits: { eventBurst: 4_000 } });
+    const roomy = await startGateway({ database: cluster.database, redisUrl: cluster.redis.url, id: "roomy", limits: { eventBurst: 4_000 } });
     try {
-      const watching = await connectClient(roomy.url, { token: watcher.token, chatId });
+      const watching = await sockets.connect(roomy.url, { token: watcher.token, chatId });
       const socketsBefore = roomy.gateway.stats().sockets;
 
       const raw = await connectRaw(roomy.url, attacker.token);
@@ -95,7 +85,7 @@ describe("a client that stops reading", () => {
     const chatId = await chatWith(owner, [], "catch-ups");
     const first = (await storeMessage(cluster.database.db, { chatId, senderId: owner.user.id, text: "first" })).message.id;
     await storeMessage(cluster.database.db, { chatId, senderId: owner.user.id, text: "second" });
-    const socket = await connectClient(gw1.url, { token: owner.token });
+    const socket = await sockets.connect(gw1.url, { token: owner.token });
     const answers = await Promise.all(Array.from({ length: 5 }, () => ask(socket, "chat:join", { chat_id: chatId, after: first })));
     expect(answers.map((a) => (a.ok ? "ok" : a.error.code))).toEqual(["ok", "ok", "rate_limited", "rate_limited", "rate_limited"]);
     // One row each: what they held goes back, so more catch-ups fit at once afterwards.
@@ -122,9 +112,9 @@ describe("event floods", () => {
   ];
   for (const [event, payload] of kinds) {
     it(`answers rate_limited past the socket's budget: ${event}`, async () => {
-      const socket = await connectClient(gw1.url, { token: owner.token, chatId });
+      const socket = await sockets.connect(gw1.url, { token: owner.token, chatId });
       const answers = (await Promise.all(
-        Array.from({ length: 40 }, () => socket.timeout(5_000).emitWithAck(event as "chat:leave", payload(owner.token) as { chat_id: string })),
+        Array.from({ length: 40 }, () => untyped(socket).timeout(5_000).emitWithAck(event, payload(owner.token))),
       )) as { ok: boolean; error?: { code: string } }[];
       const limited = answers.filter((a) => !a.ok && a.error?.code === "rate_limited");
       expect(limited).toHaveLength(10);
@@ -135,9 +125,9 @@ describe("event floods", () => {
 
   it("disconnects a socket that keeps sending after rate_limited answers", async () => {
     const floodsBefore = await readMetric(gw1.url, "gateway_event_floods_total");
-    const socket = await connectClient(gw1.url, { token: owner.token });
+    const socket = await sockets.connect(gw1.url, { token: owner.token });
     const gone = disconnected(socket);
-    for (let i = 0; i < 300; i += 1) socket.emit("no:such-event" as "chat:leave", { chat_id: chatId }, () => undefined);
+    for (let i = 0; i < 300; i += 1) untyped(socket).emit("no:such-event", { chat_id: chatId }, () => undefined);
     expect(await gone).toBe("transport close");
     expect(await readMetric(gw1.url, "gateway_event_floods_total")).toBe(floodsBefore + 1);
 
@@ -152,10 +142,10 @@ describe("event floods", () => {
 
   it("limits posting per user over HTTP and sockets together, on every gateway", async () => {
     const env = { MESSAGE_LIMIT_PER_USER: "12", MESSAGE_LIMIT_WINDOW: "60s" };
-    const tightApi = await startApi({ db: cluster.database.db, redisUrl: cluster.redis.url, env });
+    const tightApi = await startApi({ database: cluster.database, redisUrl: cluster.redis.url, env });
     const [a, b] = await Promise.all([
-      startGateway({ db: cluster.database.db, redisUrl: cluster.redis.url, env, id: "tight-a" }),
-      startGateway({ db: cluster.database.db, redisUrl: cluster.redis.url, env, id: "tight-b" }),
+      startGateway({ database: cluster.database, redisUrl: cluster.redis.url, env, id: "tight-a" }),
+      startGateway({ database: cluster.database, redisUrl: cluster.redis.url, env, id: "tight-b" }),
     ]);
     try {
       const poster = await registerAndLogin(http(tightApi.url), "poster");
@@ -163,8 +153,8 @@ describe("event floods", () => {
       const viaHttp = [];
       for (let i = 0; i < 5; i += 1) viaHttp.push((await poster.http.post(`/chats/${room}/messages`, { text: `http ${i}` })).status);
       expect(viaHttp).toEqual([201, 201, 201, 201, 201]);
-      const onA = await connectClient(a.url, { token: poster.token, chatId: room });
-      const onB = await connectClient(b.url, { token: poster.token, chatId: room });
+      const onA = await sockets.connect(a.url, { token: poster.token, chatId: room });
+      const onB = await sockets.connect(b.url, { token: poster.token, chatId: room });
       const codes = [];
       for (const [socket, n] of [[onA, 5], [onB, 5]] as const) {
         for (let i = 0; i < n; i += 1) {
@@ -232,7 +222,7 @@ describe("a parallel login burst", () => {
     // One costly verification at a time (about half a second here) and two waiting: of twelve
     // logins arriving together, three are checked and nine are refused at once.
     const env = { TRUST_PROXY: "loopback", ARGON2_CONCURRENCY: "1", ARGON2_QUEUE: "2", ARGON2_TIME_COST: "20" };
-    const tight = await startApi({ db: cluster.database.db, redisUrl: cluster.redis.url, env });
+    const tight = await startApi({ database: cluster.database, redisUrl: cluster.redis.url, env });
     try {
       const users = [];
       for (let i = 0; i < 12; i += 1) {

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { type Client, client, newCredentials, registerAndLogin } from "../support/http";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { type ApiFixture, startApi } from "../../support/fixtures";
+import { type HttpClient, httpClient, newCredentials, registerAndLogin } from "../../support/http";
 
 let tdb: TestDatabase;
-let server: ApiServer;
-let http: Client;
+let server: ApiFixture;
+let http: HttpClient;
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  server = await startApi({ db: tdb.db, env: { LOGIN_MAX_FAILURES_PER_ACCOUNT: "3", LOGIN_MAX_FAILURES_PER_IP: "1000" } });
-  http = client(server.url);
+  server = await startApi({ database: tdb, env: { LOGIN_MAX_FAILURES_PER_ACCOUNT: "3", LOGIN_MAX_FAILURES_PER_IP: "1000" } });
+  http = httpClient(server.url);
 });
 afterAll(async () => {
   await server?.close();
@@ -80,9 +80,9 @@ describe("POST /register", () => {
   });
 
   it("limits registrations per client address, counting refused attempts too", async () => {
-    const limited = await startApi({ db: tdb.db, env: { REGISTER_MAX_PER_IP: "3", TRUST_PROXY: "loopback" } });
+    const limited = await startApi({ database: tdb, env: { REGISTER_MAX_PER_IP: "3", TRUST_PROXY: "loopback" } });
     try {
-      const reg = (body: unknown, address: string) => client(limited.url).post("/register", body, { "x-forwarded-for": address });
+      const reg = (body: unknown, address: string) => httpClient(limited.url).post("/register", body, { "x-forwarded-for": address });
       expect((await reg(newCredentials("ip"), "10.2.0.1")).status).toBe(201);
       expect((await reg({ ...newCredentials("ip"), password: "password123" }, "10.2.0.1")).status).toBe(400);
       expect((await reg(newCredentials("ip"), "10.2.0.1")).status).toBe(201);
@@ -132,8 +132,8 @@ describe("POST /login", () => {
     expect(a!.status).toBe(200);
     expect(b!.status).toBe(200);
     expect(a!.body.token).not.toBe(b!.body.token);
-    expect((await client(server.url, a!.body.token).get("/me")).status).toBe(200);
-    expect((await client(server.url, b!.body.token).get("/me")).status).toBe(200);
+    expect((await httpClient(server.url, a!.body.token).get("/me")).status).toBe(200);
+    expect((await httpClient(server.url, b!.body.token).get("/me")).status).toBe(200);
   });
 
   it("answers an unknown user and a wrong password with the same body", async () => {

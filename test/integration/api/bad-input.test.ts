@@ -1,22 +1,20 @@
 import { request as httpRequest } from "node:http";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb } from "../../shared/db/db";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { startTcpProxy } from "../support/tcp-proxy";
-import { type Client, client, type LoggedIn, registerAndLogin } from "../support/http";
+import { createTestDatabase, databaseAt, type TestDatabase } from "../../support/database";
+import { type ApiFixture, startApi } from "../../support/fixtures";
+import { type HttpClient, httpClient, type LoggedIn, registerAndLogin } from "../../support/http";
+import { startTcpProxy } from "../../support/tcp-proxy";
 
 let tdb: TestDatabase;
-let server: ApiServer;
-let http: Client;
+let server: ApiFixture;
+let http: HttpClient;
 let user: LoggedIn;
 let chatId: string;
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  server = await startApi({ db: tdb.db });
-  http = client(server.url);
+  server = await startApi({ database: tdb });
+  http = httpClient(server.url);
   user = await registerAndLogin(http, "bad");
   chatId = (await user.http.post("/chats", { name: "bad input" })).body.chat.id;
 });
@@ -181,12 +179,11 @@ describe("malformed requests get the contract's 4xx", () => {
 
 describe("PostgreSQL unavailable", () => {
   it("answers 503 unavailable and /readyz 503, and keeps serving", async () => {
-    const logger = pino({ level: "silent" });
     // Nothing listens on port 1: every query fails to connect, as when PostgreSQL is down.
-    const deadDb = createDb({ url: "postgres://postgres@127.0.0.1:1/none", logger });
-    const down = await startApi({ db: deadDb });
+    const deadDb = databaseAt("postgres://postgres@127.0.0.1:1/none");
+    const down = await startApi({ database: deadDb });
     try {
-      const c = client(down.url);
+      const c = httpClient(down.url);
       const login = await c.post("/login", { username: "someone", password: "whatever-pw" });
       expect(login.status).toBe(503);
       expect(login.body.code).toBe("unavailable");
@@ -198,7 +195,7 @@ describe("PostgreSQL unavailable", () => {
       expect((await c.get("/healthz")).status).toBe(200);
     } finally {
       await down.close();
-      await deadDb.destroy();
+      await deadDb.drop();
     }
   });
 
@@ -207,10 +204,10 @@ describe("PostgreSQL unavailable", () => {
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
     const viaProxy = new URL(tdb.url);
     viaProxy.port = String(proxy.port);
-    const db = createDb({ url: viaProxy.toString(), logger: pino({ level: "silent" }) });
-    const flaky = await startApi({ db });
+    const db = databaseAt(viaProxy.toString());
+    const flaky = await startApi({ database: db });
     try {
-      const c = client(flaky.url).as(user.token);
+      const c = httpClient(flaky.url).as(user.token);
       expect((await c.get("/me")).status).toBe(200);
       await proxy.cut();
       const down = await c.get("/me");
@@ -223,10 +220,10 @@ describe("PostgreSQL unavailable", () => {
         if (status !== 200) await new Promise((r) => setTimeout(r, 100));
       }
       expect(status).toBe(200);
-      expect((await client(flaky.url).get("/readyz")).status).toBe(200);
+      expect((await httpClient(flaky.url).get("/readyz")).status).toBe(200);
     } finally {
       await flaky.close();
-      await db.destroy();
+      await db.drop();
       await proxy.close();
     }
   });

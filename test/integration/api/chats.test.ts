@@ -1,20 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ControlEvent } from "../../shared/control-bus";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { chatWith, type Client, client, registerAndLogin } from "../support/http";
+import type { ControlEvent } from "../../../shared/control/events";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { type ApiFixture, startApi } from "../../support/fixtures";
+import { chatWith, type HttpClient, httpClient, registerAndLogin } from "../../support/http";
 
 let tdb: TestDatabase;
-let server: ApiServer;
-let http: Client;
+let server: ApiFixture;
+let http: HttpClient;
 const events: ControlEvent[] = [];
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  server = await startApi({ db: tdb.db });
+  server = await startApi({ database: tdb });
   server.bus.subscribe((e) => events.push(e));
-  http = client(server.url);
+  http = httpClient(server.url);
 });
 afterAll(async () => {
   await server?.close();

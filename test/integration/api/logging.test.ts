@@ -1,12 +1,12 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../shared/logger";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { client, newCredentials } from "../support/http";
+import { createLogger } from "../../../shared/logger";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { type ApiFixture, startApi } from "../../support/fixtures";
+import { httpClient, newCredentials } from "../../support/http";
 
 let tdb: TestDatabase;
-let server: ApiServer;
+let server: ApiFixture;
 const lines: string[] = [];
 
 beforeAll(async () => {
@@ -17,7 +17,7 @@ beforeAll(async () => {
       done();
     },
   });
-  server = await startApi({ db: tdb.db, logger: createLogger({ level: "trace", destination: sink }) });
+  server = await startApi({ database: tdb, logger: createLogger({ level: "trace", destination: sink }) });
 });
 afterAll(async () => {
   await server?.close();
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 describe("logs", () => {
   it("are JSON lines with a request id and never carry a password, token or refresh token", async () => {
-    const http = client(server.url);
+    const http = httpClient(server.url);
     const creds = newCredentials("logs");
     await http.post("/register", creds);
     await http.post("/register", { ...newCredentials("weaklog"), password: "password1" });

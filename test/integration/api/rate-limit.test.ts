@@ -1,21 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { client, newCredentials } from "../support/http";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { type ApiFixture, startApi } from "../../support/fixtures";
+import { httpClient, newCredentials } from "../../support/http";
+import { type RedisServer, startRedisServer } from "../../support/redis-server";
 
 let tdb: TestDatabase;
 let redis: RedisServer;
-let a: ApiServer;
-let b: ApiServer;
+let a: ApiFixture;
+let b: ApiFixture;
 
 const env = { LOGIN_MAX_FAILURES_PER_ACCOUNT: "4", LOGIN_MAX_FAILURES_PER_IP: "6" };
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
   redis = await startRedisServer();
-  a = await startApi({ db: tdb.db, redisUrl: redis.url, env });
-  b = await startApi({ db: tdb.db, redisUrl: redis.url, env });
+  a = await startApi({ database: tdb, redisUrl: redis.url, env });
+  b = await startApi({ database: tdb, redisUrl: redis.url, env });
 });
 afterAll(async () => {
   await a?.close();
@@ -24,19 +24,19 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-const wrong = (server: ApiServer, username: string) => client(server.url).post("/login", { username, password: "Definitely-wrong-1!" });
+const wrong = (server: ApiFixture, username: string) => httpClient(server.url).post("/login", { username, password: "Definitely-wrong-1!" });
 
 describe("login rate limits across api replicas (Redis)", () => {
   it("counts an account's failures on every replica together", async () => {
     const creds = newCredentials("acct");
-    expect((await client(a.url).post("/register", creds)).status).toBe(201);
+    expect((await httpClient(a.url).post("/register", creds)).status).toBe(201);
     expect((await wrong(a, creds.username)).status).toBe(401);
     expect((await wrong(b, creds.username)).status).toBe(401);
     expect((await wrong(a, creds.username)).status).toBe(401);
     expect((await wrong(b, creds.username)).status).toBe(401);
     // Four failures in all: both replicas now refuse even the right password.
     for (const server of [a, b]) {
-      const res = await client(server.url).post("/login", { username: creds.username.toUpperCase(), password: creds.password });
+      const res = await httpClient(server.url).post("/login", { username: creds.username.toUpperCase(), password: creds.password });
       expect(res.status).toBe(429);
       expect(res.body.code).toBe("rate_limited");
       expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
@@ -47,9 +47,9 @@ describe("login rate limits across api replicas (Redis)", () => {
     await redis.restart(); // a clean slate for the address counter
     await new Promise((r) => setTimeout(r, 300));
     const creds = newCredentials("addr");
-    expect((await client(b.url).post("/register", creds)).status).toBe(201);
+    expect((await httpClient(b.url).post("/register", creds)).status).toBe(201);
     for (let i = 0; i < 6; i++) expect((await wrong(i % 2 ? a : b, `someone_${i}`)).status).toBe(401);
-    const res = await client(a.url).post("/login", { username: creds.username, password: creds.password });
+    const res = await httpClient(a.url).post("/login", { username: creds.username, password: creds.password });
     expect(res.status).toBe(429);
   });
 
@@ -57,13 +57,13 @@ describe("login rate limits across api replicas (Redis)", () => {
     await redis.kill();
     try {
       const creds = newCredentials("down");
-      expect((await client(a.url).post("/register", creds)).status).toBe(201);
-      const ok = await client(a.url).post("/login", { username: creds.username, password: creds.password });
+      expect((await httpClient(a.url).post("/register", creds)).status).toBe(201);
+      const ok = await httpClient(a.url).post("/login", { username: creds.username, password: creds.password });
       expect(ok.status).toBe(200);
       // Failures are still counted (in memory) and enforced.
       for (let i = 0; i < 4; i++) expect((await wrong(a, creds.username)).status).toBe(401);
-      expect((await client(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
-      const ready = await client(a.url).get("/readyz");
+      expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
+      const ready = await httpClient(a.url).get("/readyz");
       expect(ready.status).toBe(503);
       expect(ready.body.checks).toEqual({ database: "up", redis: "down" });
     } finally {
@@ -72,13 +72,13 @@ describe("login rate limits across api replicas (Redis)", () => {
     const deadline = Date.now() + 10_000;
     let status = 0;
     while (Date.now() < deadline && status !== 200) {
-      status = (await client(a.url).get("/readyz")).status;
+      status = (await httpClient(a.url).get("/readyz")).status;
       if (status !== 200) await new Promise((r) => setTimeout(r, 200));
     }
     expect(status).toBe(200);
     const creds = newCredentials("back");
-    expect((await client(b.url).post("/register", creds)).status).toBe(201);
+    expect((await httpClient(b.url).post("/register", creds)).status).toBe(201);
     for (let i = 0; i < 4; i++) expect((await wrong(i % 2 ? a : b, creds.username)).status).toBe(401);
-    expect((await client(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
+    expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
   });
 });

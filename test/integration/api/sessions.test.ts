@@ -1,20 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ControlEvent } from "../../shared/control-bus";
-import { TokenService } from "../../shared/tokens";
-import { type ApiServer, startApi, TEST_SECRET } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { type Client, client, registerAndLogin } from "../support/http";
+import type { ControlEvent } from "../../../shared/control/events";
+import { TokenService } from "../../../shared/tokens";
+import { TEST_SECRET } from "../../support/config";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { type ApiFixture, startApi } from "../../support/fixtures";
+import { type HttpClient, httpClient, registerAndLogin } from "../../support/http";
 
 let tdb: TestDatabase;
-let server: ApiServer;
-let http: Client;
+let server: ApiFixture;
+let http: HttpClient;
 const events: ControlEvent[] = [];
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  server = await startApi({ db: tdb.db });
+  server = await startApi({ database: tdb });
   server.bus.subscribe((e) => events.push(e));
-  http = client(server.url);
+  http = httpClient(server.url);
 });
 afterAll(async () => {
   await server?.close();
@@ -32,7 +33,7 @@ describe("POST /token/refresh", () => {
     expect(res.body).toMatchObject({ type: "Bearer", session_id: u.sessionId, user: { id: u.user.id } });
     expect(res.body.refresh_token).not.toBe(u.refreshToken);
     expect(res.body.token).not.toBe(u.token);
-    expect((await client(server.url, res.body.token).get("/me")).status).toBe(200);
+    expect((await httpClient(server.url, res.body.token).get("/me")).status).toBe(200);
     // And again with the new one.
     expect((await http.post("/token/refresh", { refresh_token: res.body.refresh_token })).status).toBe(200);
   });
@@ -54,7 +55,7 @@ describe("POST /token/refresh", () => {
     expect(replay.body.code).toBe("session_revoked");
     // Every token of the session is dead now, the fresh ones included.
     expect((await http.post("/token/refresh", { refresh_token: first.body.refresh_token })).body.code).toBe("session_revoked");
-    const me = await client(server.url, first.body.token).get("/me");
+    const me = await httpClient(server.url, first.body.token).get("/me");
     expect(me.status).toBe(401);
     expect(me.body.code).toBe("session_revoked");
     expect(revokedEventsFor(u.sessionId)).toHaveLength(1);
@@ -75,7 +76,7 @@ describe("logout and sessions", () => {
     const me = await u.http.get("/me");
     expect(me.status).toBe(401);
     expect(me.body.code).toBe("session_revoked");
-    expect((await client(server.url, other.body.token).get("/me")).status).toBe(200);
+    expect((await httpClient(server.url, other.body.token).get("/me")).status).toBe(200);
     expect(revokedEventsFor(u.sessionId)).toEqual([{ type: "session_revoked", user_id: u.user.id, session_ids: [u.sessionId], reason: "revoked" }]);
     expect((await http.post("/token/refresh", { refresh_token: u.refreshToken })).body.code).toBe("session_revoked");
   });
@@ -101,7 +102,7 @@ describe("logout and sessions", () => {
     expect((await stranger.http.delete(`/sessions/${second.body.session_id}`)).status).toBe(404);
     expect((await u.http.delete("/sessions/not-a-uuid")).status).toBe(404);
     expect((await u.http.delete(`/sessions/${second.body.session_id}`)).status).toBe(204);
-    expect((await client(server.url, second.body.token).get("/me")).body.code).toBe("session_revoked");
+    expect((await httpClient(server.url, second.body.token).get("/me")).body.code).toBe("session_revoked");
     expect((await u.http.get("/me")).status).toBe(200);
     expect((await u.http.delete(`/sessions/${second.body.session_id}`)).status).toBe(404);
     expect(revokedEventsFor(second.body.session_id)).toHaveLength(1);
@@ -112,7 +113,7 @@ describe("logout and sessions", () => {
     const more = await Promise.all([1, 2].map(() => http.post("/login", { username: u.username, password: u.password })));
     expect((await u.http.delete("/sessions")).status).toBe(204);
     for (const token of [u.token, ...more.map((m) => m.body.token)]) {
-      expect((await client(server.url, token).get("/me")).body.code).toBe("session_revoked");
+      expect((await httpClient(server.url, token).get("/me")).body.code).toBe("session_revoked");
     }
     const event = events.find((e) => e.type === "session_revoked" && e.user_id === u.user.id);
     expect(event?.type === "session_revoked" && [...event.session_ids].sort()).toEqual([u.sessionId, ...more.map((m) => m.body.session_id)].sort());
@@ -120,7 +121,7 @@ describe("logout and sessions", () => {
 });
 
 describe("PUT /me/password", () => {
-  const put = (c: Client, body: unknown) => c.request("PUT", "/me/password", body);
+  const put = (c: HttpClient, body: unknown) => c.put("/me/password", body);
 
   it("changes the password and revokes every other session, keeping the caller's", async () => {
     const u = await registerAndLogin(http, "pw");
@@ -128,7 +129,7 @@ describe("PUT /me/password", () => {
     const next = `${u.password}-Nx9`;
     expect((await put(u.http, { current_password: u.password, new_password: next })).status).toBe(204);
     expect((await u.http.get("/me")).status).toBe(200);
-    expect((await client(server.url, other.body.token).get("/me")).body.code).toBe("session_revoked");
+    expect((await httpClient(server.url, other.body.token).get("/me")).body.code).toBe("session_revoked");
     expect(revokedEventsFor(other.body.session_id)).toHaveLength(1);
     expect(revokedEventsFor(u.sessionId)).toEqual([]);
     expect((await http.post("/login", { username: u.username, password: u.password })).status).toBe(401);
@@ -145,7 +146,7 @@ describe("PUT /me/password", () => {
     expect(weak.body.code).toBe("weak_password");
     expect(weak.body.feedback.score).toBeLessThan(3);
     expect((await put(u.http, { current_password: u.password })).body.code).toBe("invalid_body");
-    expect((await put(client(server.url), { current_password: u.password, new_password: `${u.password}-Nx9` })).status).toBe(401);
+    expect((await put(httpClient(server.url), { current_password: u.password, new_password: `${u.password}-Nx9` })).status).toBe(401);
     // Four more wrong guesses reach the account's limit of five failures.
     for (let i = 0; i < 4; i += 1) await put(u.http, { current_password: `wrong-${i}-password!`, new_password: `${u.password}-Nx9` });
     expect((await http.post("/login", { username: u.username, password: u.password })).status).toBe(429);
@@ -154,16 +155,16 @@ describe("PUT /me/password", () => {
 
 describe("MAX_SESSIONS_PER_USER and large revocations", () => {
   it("revokes the oldest session when a login goes past the limit, and tells the gateways", async () => {
-    const capped = await startApi({ db: tdb.db, env: { MAX_SESSIONS_PER_USER: "3" } });
+    const capped = await startApi({ database: tdb, env: { MAX_SESSIONS_PER_USER: "3" } });
     const seen: ControlEvent[] = [];
     capped.bus.subscribe((e) => seen.push(e));
     try {
-      const u = await registerAndLogin(client(capped.url), "cap");
+      const u = await registerAndLogin(httpClient(capped.url), "cap");
       const logins = [];
-      for (let i = 0; i < 3; i += 1) logins.push(await client(capped.url).post("/login", { username: u.username, password: u.password }));
+      for (let i = 0; i < 3; i += 1) logins.push(await httpClient(capped.url).post("/login", { username: u.username, password: u.password }));
       // Four logins, three allowed: the first session is gone, the newest three stay.
       expect((await u.http.get("/me")).body.code).toBe("session_revoked");
-      const active = (await client(capped.url, logins[2]!.body.token).get("/sessions")).body.sessions.map((x: { id: string }) => x.id);
+      const active = (await httpClient(capped.url, logins[2]!.body.token).get("/sessions")).body.sessions.map((x: { id: string }) => x.id);
       expect(active.sort()).toEqual(logins.map((l) => l.body.session_id).sort());
       expect(seen).toContainEqual({ type: "session_revoked", user_id: u.user.id, session_ids: [u.sessionId], reason: "revoked" });
     } finally {
@@ -192,7 +193,7 @@ describe("token checks on the api", () => {
     const u = await registerAndLogin(http, "exp");
     const shortLived = new TokenService([TEST_SECRET], 1).sign(u.user.id, u.sessionId, new Date(Date.now() + 60_000));
     await new Promise((r) => setTimeout(r, 2_100));
-    const res = await client(server.url, shortLived.token).get("/me");
+    const res = await httpClient(server.url, shortLived.token).get("/me");
     expect(res.status).toBe(401);
     expect(res.body.code).toBe("token_expired");
   });
@@ -200,14 +201,14 @@ describe("token checks on the api", () => {
   it("keeps accepting tokens of the previous key after a key rotation", async () => {
     const u = await registerAndLogin(http, "rotate");
     const newSecret = "the-next-signing-secret-0123456789abcdef";
-    const rotated = await startApi({ db: tdb.db, env: { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_SECRET } });
+    const rotated = await startApi({ database: tdb, env: { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_SECRET } });
     try {
-      const rc = client(rotated.url);
+      const rc = httpClient(rotated.url);
       expect((await rc.as(u.token).get("/me")).status).toBe(200);
       const fresh = await rc.post("/login", { username: u.username, password: u.password });
       expect((await rc.as(fresh.body.token).get("/me")).status).toBe(200);
       // The old-key-only replica does not know the new key.
-      expect((await client(server.url, fresh.body.token).get("/me")).body.code).toBe("unauthorized");
+      expect((await httpClient(server.url, fresh.body.token).get("/me")).body.code).toBe("unauthorized");
     } finally {
       await rotated.close();
     }
@@ -217,6 +218,6 @@ describe("token checks on the api", () => {
     const a = await registerAndLogin(http, "own-a");
     const b = await registerAndLogin(http, "own-b");
     const forged = new TokenService([TEST_SECRET], 60).sign(a.user.id, b.sessionId, new Date(Date.now() + 60_000));
-    expect((await client(server.url, forged.token).get("/me")).body.code).toBe("session_revoked");
+    expect((await httpClient(server.url, forged.token).get("/me")).body.code).toBe("session_revoked");
   });
 });

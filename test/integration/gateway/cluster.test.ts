@@ -1,23 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ask,
-  chatWith,
-  type ClientSocket,
-  collect,
-  connectClient,
-  disconnected,
-  eventually,
-  type GatewayServer,
-  nextEvent,
-  type InProcessCluster,
-  refusal,
-  startInProcessCluster,
-} from "../support/gateway";
-import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
+import { type GatewayFixture, type InProcessCluster, startInProcessCluster } from "../../support/fixtures";
+import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
+import { ask, type ClientSocket, type SocketClients } from "../../support/socket-client";
+import { collect, disconnected, eventually, nextEvent } from "../../support/waits";
 
 let cluster: InProcessCluster;
 let api: InProcessCluster["api"];
-let gateways: GatewayServer[] = [];
+let gateways: GatewayFixture[] = [];
+let sockets: SocketClients;
 let alice: LoggedIn;
 let bob: LoggedIn;
 let carol: LoggedIn;
@@ -26,7 +16,7 @@ const latencies: number[][] = [];
 
 beforeAll(async () => {
   cluster = await startInProcessCluster(3);
-  ({ api, gateways } = cluster);
+  ({ api, gateways, sockets } = cluster);
   [alice, bob, carol] = (await Promise.all(["alice", "bob", "carol"].map((p) => registerAndLogin(http(api.url), p)))) as [LoggedIn, LoggedIn, LoggedIn];
   chatId = await chatWith(alice, [bob, carol]);
 });
@@ -45,15 +35,15 @@ afterAll(async () => {
 
 /** One socket of `user` on each gateway, joined to `chat` when given. */
 const onEveryGateway = (user: LoggedIn, chat?: string) =>
-  Promise.all(gateways.map((g) => connectClient(g.url, { token: user.token, ...(chat ? { chatId: chat } : {}) })));
+  Promise.all(gateways.map((g) => sockets.connect(g.url, { token: user.token, ...(chat ? { chatId: chat } : {}) })));
 
 /**
  * Expects session:ended then the disconnect on each socket. Resolves with the ms from the
  * revoking call's return to each disconnect (negative: the socket was gone before the response).
  */
-function endedEverywhere(sockets: ClientSocket[]): (returnedAt: number) => Promise<number[]> {
+function endedEverywhere(open: ClientSocket[]): (returnedAt: number) => Promise<number[]> {
   const times = Promise.all(
-    sockets.map(async (socket) => {
+    open.map(async (socket) => {
       const ended = nextEvent(socket, "session:ended");
       let at = 0;
       socket.once("disconnect", () => {
@@ -73,7 +63,7 @@ describe("a room across three gateways", () => {
   it("delivers socket messages to the room on every gateway, in each sender's order", async () => {
     const [a1] = await onEveryGateway(alice, chatId);
     const [, b2, b3] = await onEveryGateway(bob, chatId);
-    const c3 = await connectClient(gateways[2]!.url, { token: carol.token, chatId });
+    const c3 = await sockets.connect(gateways[2]!.url, { token: carol.token, chatId });
     const receivers = [a1!, b2!, b3!, c3];
     const seen = receivers.map((s) => collect(s, "message:new"));
     const texts = Array.from({ length: 20 }, (_, i) => `ordered ${i}`); // the default burst
@@ -84,9 +74,9 @@ describe("a room across three gateways", () => {
   });
 
   it("interleaves two senders on different gateways without reordering either", async () => {
-    const a = await connectClient(gateways[0]!.url, { token: alice.token, chatId });
-    const b = await connectClient(gateways[1]!.url, { token: bob.token, chatId });
-    const c = await connectClient(gateways[2]!.url, { token: carol.token, chatId });
+    const a = await sockets.connect(gateways[0]!.url, { token: alice.token, chatId });
+    const b = await sockets.connect(gateways[1]!.url, { token: bob.token, chatId });
+    const c = await sockets.connect(gateways[2]!.url, { token: carol.token, chatId });
     const seen = collect(c, "message:new");
     await Promise.all([
       ...Array.from({ length: 10 }, (_, i) => ask(a, "message:send", { chat_id: chatId, text: `a${i}` })),
@@ -99,8 +89,8 @@ describe("a room across three gateways", () => {
   });
 
   it("delivers a message posted over HTTP to the room on every gateway", async () => {
-    const sockets = await onEveryGateway(bob, chatId);
-    const heard = sockets.map((s) => nextEvent(s, "message:new"));
+    const bobs = await onEveryGateway(bob, chatId);
+    const heard = bobs.map((s) => nextEvent(s, "message:new"));
     const posted = await alice.http.post(`/chats/${chatId}/messages`, { text: "over http" });
     expect(posted.status).toBe(201);
     for (const message of await Promise.all(heard)) expect(message).toEqual(posted.body.message);
@@ -109,12 +99,12 @@ describe("a room across three gateways", () => {
   it("takes a removed member out of the room on every gateway", async () => {
     const dave = await registerAndLogin(http(api.url), "dave");
     const chat = await chatWith(alice, [dave], "removal");
-    const sockets = await onEveryGateway(dave, chat);
-    const removed = sockets.map((s) => nextEvent(s, "chat:removed"));
+    const daves = await onEveryGateway(dave, chat);
+    const removed = daves.map((s) => nextEvent(s, "chat:removed"));
     expect((await dave.http.delete(`/chats/${chat}/members/${dave.user.id}`)).status).toBe(204);
-    expect(await Promise.all(removed)).toEqual(sockets.map(() => ({ chat_id: chat })));
-    const heard = sockets.map((s) => collect(s, "message:new"));
-    const owner = await connectClient(gateways[0]!.url, { token: alice.token, chatId: chat });
+    expect(await Promise.all(removed)).toEqual(daves.map(() => ({ chat_id: chat })));
+    const heard = daves.map((s) => collect(s, "message:new"));
+    const owner = await sockets.connect(gateways[0]!.url, { token: alice.token, chatId: chat });
     const echo = nextEvent(owner, "message:new");
     await ask(owner, "message:send", { chat_id: chat, text: "gone" });
     await echo;
@@ -127,13 +117,13 @@ describe("revocation across gateways", () => {
     const erin = await registerAndLogin(http(api.url), "erin");
     const other = await registerAndLogin(http(api.url), "erin2");
     // One more over long-polling only: session:ended still arrives before the close.
-    const sockets = [...(await onEveryGateway(erin)), await connectClient(gateways[2]!.url, { token: erin.token, transports: ["polling"] })];
+    const erins = [...(await onEveryGateway(erin)), await sockets.connect(gateways[2]!.url, { token: erin.token, transports: ["polling"] })];
     const bystanders = await onEveryGateway(other);
-    const ending = endedEverywhere(sockets);
+    const ending = endedEverywhere(erins);
     expect((await erin.http.post("/logout")).status).toBe(204);
     const returnedAt = Date.now();
     // Refused by every gateway from the moment the call returned: no cache to go stale.
-    for (const g of gateways) expect((await refusal(g.url, { token: erin.token })).data).toEqual({ code: "session_revoked", status: 401 });
+    for (const g of gateways) expect((await sockets.refusal(g.url, { token: erin.token })).data).toEqual({ code: "session_revoked", status: 401 });
     latencies.push(await ending(returnedAt));
     expect(bystanders.every((s) => s.connected)).toBe(true);
   });
@@ -142,7 +132,7 @@ describe("revocation across gateways", () => {
     const frank = await registerAndLogin(http(api.url), "frank");
     const second = await http(api.url).post("/login", { username: frank.username, password: frank.password });
     const doomed = await onEveryGateway(frank);
-    const kept = await Promise.all(gateways.map((g) => connectClient(g.url, { token: second.body.token })));
+    const kept = await Promise.all(gateways.map((g) => sockets.connect(g.url, { token: second.body.token })));
     const ending = endedEverywhere(doomed);
     expect((await http(api.url, second.body.token).delete(`/sessions/${frank.sessionId}`)).status).toBe(204);
     const returnedAt = Date.now();
@@ -154,8 +144,8 @@ describe("revocation across gateways", () => {
   it("ends every session's sockets on DELETE /sessions", async () => {
     const gina = await registerAndLogin(http(api.url), "gina");
     const second = await http(api.url).post("/login", { username: gina.username, password: gina.password });
-    const sockets = [...(await onEveryGateway(gina)), await connectClient(gateways[1]!.url, { token: second.body.token })];
-    const ending = endedEverywhere(sockets);
+    const ginas = [...(await onEveryGateway(gina)), await sockets.connect(gateways[1]!.url, { token: second.body.token })];
+    const ending = endedEverywhere(ginas);
     expect((await gina.http.delete("/sessions")).status).toBe(204);
     const returnedAt = Date.now();
     latencies.push(await ending(returnedAt));
@@ -165,21 +155,20 @@ describe("revocation across gateways", () => {
     const hank = await registerAndLogin(http(api.url), "hank");
     const rotated = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
     expect(rotated.status).toBe(200);
-    const sockets = await Promise.all(gateways.map((g) => connectClient(g.url, { token: rotated.body.token })));
-    const ending = endedEverywhere(sockets);
+    const hanks = await Promise.all(gateways.map((g) => sockets.connect(g.url, { token: rotated.body.token })));
+    const ending = endedEverywhere(hanks);
     const reuse = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
     const returnedAt = Date.now();
     expect(reuse.status).toBe(401);
     expect(reuse.body.code).toBe("session_revoked");
     latencies.push(await ending(returnedAt));
-    for (const g of gateways) expect((await refusal(g.url, { token: rotated.body.token })).data?.code).toBe("session_revoked");
+    for (const g of gateways) expect((await sockets.refusal(g.url, { token: rotated.body.token })).data?.code).toBe("session_revoked");
   });
 
   it("applies repeated logouts on every gateway (a latency sample, not a timing assertion)", async () => {
     for (let round = 0; round < 8; round += 1) {
       const user = await registerAndLogin(http(api.url), "lat");
-      const sockets = await onEveryGateway(user);
-      const ending = endedEverywhere(sockets);
+      const ending = endedEverywhere(await onEveryGateway(user));
       expect((await user.http.post("/logout")).status).toBe(204);
       const returnedAt = Date.now();
       latencies.push(await ending(returnedAt));

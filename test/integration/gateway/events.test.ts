@@ -1,37 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MessageView } from "../../shared/contracts";
-import { storeMessage } from "../../shared/messages";
-import { TokenService } from "../../shared/tokens";
-import { startApi, TEST_SECRET } from "../support/api-server";
-import {
-  ask,
-  chatWith,
-  type ClientSocket,
-  collect,
-  connectClient,
-  disconnected,
-  eventually,
-  type GatewayServer,
-  nextEvent,
-  type SingleNode,
-  startGateway,
-  startSingleNode,
-} from "../support/gateway";
-import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
+import type { MessageView } from "../../../shared/contracts";
+import { storeMessage } from "../../../shared/messages";
+import { TokenService } from "../../../shared/tokens";
+import { TEST_SECRET } from "../../support/config";
+import { type SingleNode, startApi, startGateway, startSingleNode } from "../../support/fixtures";
+import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
+import { ask, askMalformed, type ClientSocket, type SocketClients, untyped } from "../../support/socket-client";
+import { collect, disconnected, eventually, nextEvent } from "../../support/waits";
 
+/** One node as npm start runs it: api and gateway on one port (`url`), an in-memory control bus. */
 let node: SingleNode;
 let database: SingleNode["database"];
-let api: SingleNode["api"];
-let gw: GatewayServer;
+let url: string;
 let bus: SingleNode["bus"];
+let sockets: SocketClients;
 let alice: LoggedIn;
 let bob: LoggedIn;
 let chatId: string;
 
 beforeAll(async () => {
   node = await startSingleNode();
-  ({ database, api, gw, bus } = node);
-  [alice, bob] = await Promise.all([registerAndLogin(http(api.url), "alice"), registerAndLogin(http(api.url), "bob")]);
+  ({ database, url, bus, sockets } = node);
+  [alice, bob] = await Promise.all([registerAndLogin(http(url), "alice"), registerAndLogin(http(url), "bob")]);
   chatId = await chatWith(alice, [bob]);
 });
 
@@ -40,7 +30,7 @@ afterAll(async () => {
 });
 
 async function joined(user: LoggedIn, chat = chatId): Promise<ClientSocket> {
-  const socket = await connectClient(gw.url, { token: user.token });
+  const socket = await sockets.connect(url, { token: user.token });
   const res = await ask(socket, "chat:join", { chat_id: chat });
   if (!res.ok) throw new Error(`join failed: ${res.error.code}`);
   return socket;
@@ -48,10 +38,10 @@ async function joined(user: LoggedIn, chat = chatId): Promise<ClientSocket> {
 
 describe("chat:join and chat:leave", () => {
   it("joins a member and refuses anyone else with chat_forbidden", async () => {
-    const socket = await connectClient(gw.url, { token: alice.token });
+    const socket = await sockets.connect(url, { token: alice.token });
     expect(await ask(socket, "chat:join", { chat_id: chatId })).toEqual({ ok: true, chat_id: chatId, missed: [], has_more: false });
-    const eve = await registerAndLogin(http(api.url), "eve");
-    const outsider = await connectClient(gw.url, { token: eve.token });
+    const eve = await registerAndLogin(http(url), "eve");
+    const outsider = await sockets.connect(url, { token: eve.token });
     expect(await ask(outsider, "chat:join", { chat_id: chatId })).toEqual({ ok: false, error: { code: "chat_forbidden", message: expect.any(String) } });
     const heard = collect(outsider, "message:new");
     const seen = nextEvent(socket, "message:new");
@@ -64,7 +54,7 @@ describe("chat:join and chat:leave", () => {
     const chat = await chatWith(alice, [bob], "catch-up");
     const stored: MessageView[] = [];
     for (let i = 0; i < 105; i += 1) stored.push((await storeMessage(database.db, { chatId: chat, senderId: alice.user.id, text: `m${i}` })).message);
-    const socket = await connectClient(gw.url, { token: bob.token });
+    const socket = await sockets.connect(url, { token: bob.token });
     const recent = await ask(socket, "chat:join", { chat_id: chat, after: stored[101]!.id });
     expect(recent.ok && recent.missed.map((m) => m.text)).toEqual(["m102", "m103", "m104"]);
     const all = await ask(socket, "chat:join", { chat_id: chat, after: stored[0]!.id });
@@ -128,9 +118,9 @@ describe("message:send", () => {
   });
 
   it("refuses events over the per-socket budget as rate_limited", async () => {
-    const tight = await startGateway({ db: database.db, bus, limits: { eventBurst: 3, eventsPerSecond: 0.1 } });
+    const tight = await startGateway({ database, bus, limits: { eventBurst: 3, eventsPerSecond: 0.1 } });
     try {
-      const socket = await connectClient(tight.url, { token: alice.token, chatId });
+      const socket = await sockets.connect(tight.url, { token: alice.token, chatId });
       const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => ask(socket, "message:send", { chat_id: chatId, text: `burst ${i}` })));
       expect(answers.filter((a) => a.ok)).toHaveLength(3);
       expect(answers.filter((a) => !a.ok).map((a) => !a.ok && a.error.code)).toEqual(["rate_limited", "rate_limited"]);
@@ -159,23 +149,24 @@ describe("message:send", () => {
       JSON.parse(`{"chat_id":"${chatId}","text":"hi","__proto__":{"admin":true}}`),
     ];
     for (const payload of bad) {
-      const res = await ask(socket, "message:send", payload as never);
+      const res = await askMalformed(socket, "message:send", payload);
       expect(res, JSON.stringify(payload)?.slice(0, 80)).toEqual({ ok: false, error: { code: "invalid_payload", message: expect.any(String) } });
     }
     expect((await ask(socket, "chat:join", { chat_id: chatId, after: "0" })).ok).toBe(false);
     expect((await ask(socket, "chat:join", { chat_id: chatId, after: "-1" })).ok).toBe(false);
-    expect((await ask(socket, "auth:refresh", { token: 7 } as never)).ok).toBe(false);
+    expect((await askMalformed(socket, "auth:refresh", { token: 7 })).ok).toBe(false);
   });
 
   it("survives junk: no ack callback, extra arguments, unknown events, and a payload over 16 KiB", async () => {
     const socket = await joined(alice);
-    socket.emit("message:send", { chat_id: chatId, text: "no ack" } as never, undefined as never);
-    (socket as unknown as { emit(...a: unknown[]): void }).emit("message:send", { chat_id: chatId, text: "no ack at all" });
-    (socket as unknown as { emit(...a: unknown[]): void }).emit("chat:join");
-    (socket as unknown as { emit(...a: unknown[]): void }).emit("no:such:event", { a: 1 });
-    const extra = await (socket.timeout(5_000) as unknown as { emitWithAck(...a: unknown[]): Promise<unknown> }).emitWithAck("chat:join", { chat_id: chatId }, 42);
+    const junk = untyped(socket);
+    junk.emit("message:send", { chat_id: chatId, text: "no ack" }, undefined);
+    junk.emit("message:send", { chat_id: chatId, text: "no ack at all" });
+    junk.emit("chat:join");
+    junk.emit("no:such:event", { a: 1 });
+    const extra = await junk.timeout(5_000).emitWithAck("chat:join", { chat_id: chatId }, 42);
     expect(extra).toEqual({ ok: false, error: { code: "invalid_payload", message: expect.any(String) } });
-    const unknown = await (socket.timeout(5_000) as unknown as { emitWithAck(...a: unknown[]): Promise<unknown> }).emitWithAck("no:such:event", {});
+    const unknown = await junk.timeout(5_000).emitWithAck("no:such:event", {});
     expect(unknown).toEqual({ ok: false, error: { code: "invalid_payload", message: "Unknown event" } });
     expect((await ask(socket, "message:send", { chat_id: chatId, text: "still fine" })).ok).toBe(true);
 
@@ -194,8 +185,8 @@ describe("message:send", () => {
 describe("chat ids and answer sizes", () => {
   it("names one room for a chat id in any letter case", async () => {
     const upper = chatId.toUpperCase();
-    const viaHandshake = await connectClient(gw.url, { token: bob.token, chatId: upper });
-    const viaJoin = await connectClient(gw.url, { token: bob.token });
+    const viaHandshake = await sockets.connect(url, { token: bob.token, chatId: upper });
+    const viaJoin = await sockets.connect(url, { token: bob.token });
     expect(await ask(viaJoin, "chat:join", { chat_id: upper })).toEqual({ ok: true, chat_id: chatId, missed: [], has_more: false });
     const heard = [nextEvent(viaHandshake, "message:new"), nextEvent(viaJoin, "message:new")];
     expect((await ask(viaJoin, "message:send", { chat_id: upper, text: "one room" })).ok).toBe(true);
@@ -208,7 +199,7 @@ describe("chat ids and answer sizes", () => {
     const chat = await chatWith(alice, [bob], "long");
     const stored: MessageView[] = [];
     for (let i = 0; i < 120; i += 1) stored.push((await storeMessage(database.db, { chatId: chat, senderId: alice.user.id, text: `${i} `.padEnd(4000, "y") })).message);
-    const socket = await connectClient(gw.url, { token: bob.token });
+    const socket = await sockets.connect(url, { token: bob.token });
     const first = await ask(socket, "chat:join", { chat_id: chat, after: stored[0]!.id });
     if (!first.ok) throw new Error(first.error.code);
     // 256 KiB hold about 60 of these 4000-character messages, not 100.
@@ -226,9 +217,9 @@ describe("chat ids and answer sizes", () => {
 describe("a session revoked while the gateway was not told", () => {
   it("can no longer send or join: the answer is session_revoked and the socket ends", async () => {
     for (const event of ["message:send", "chat:join"] as const) {
-      const ivy = await registerAndLogin(http(api.url), "ivy");
+      const ivy = await registerAndLogin(http(url), "ivy");
       const chat = await chatWith(alice, [ivy], "missed revocation");
-      const socket = await connectClient(gw.url, { token: ivy.token, chatId: chat });
+      const socket = await sockets.connect(url, { token: ivy.token, chatId: chat });
       // Behind the control bus's back, as when Redis cut this gateway off.
       await database.db.updateTable("sessions").set({ revoked_at: new Date() }).where("id", "=", ivy.sessionId).execute();
       const ended = nextEvent(socket, "session:ended");
@@ -244,10 +235,10 @@ describe("a session revoked while the gateway was not told", () => {
 
 describe("member removal", () => {
   it("takes a removed member's sockets out of the room and tells them chat:removed", async () => {
-    const carol = await registerAndLogin(http(api.url), "carol");
+    const carol = await registerAndLogin(http(url), "carol");
     const chat = await chatWith(alice, [carol], "removal");
-    const a = await connectClient(gw.url, { token: carol.token, chatId: chat });
-    const b = await connectClient(gw.url, { token: carol.token, chatId: chat });
+    const a = await sockets.connect(url, { token: carol.token, chatId: chat });
+    const b = await sockets.connect(url, { token: carol.token, chatId: chat });
     const removed = [nextEvent(a, "chat:removed"), nextEvent(b, "chat:removed")];
     expect((await alice.http.delete(`/chats/${chat}/members/${carol.user.id}`)).status).toBe(204);
     expect(await Promise.all(removed)).toEqual([{ chat_id: chat }, { chat_id: chat }]);
@@ -264,13 +255,13 @@ describe("member removal", () => {
 
 describe("auth:refresh and expiry", () => {
   it("accepts a newer token of the same session and refuses any other", async () => {
-    const socket = await connectClient(gw.url, { token: bob.token });
-    const renewed = await http(api.url).post("/token/refresh", { refresh_token: bob.refreshToken });
+    const socket = await sockets.connect(url, { token: bob.token });
+    const renewed = await http(url).post("/token/refresh", { refresh_token: bob.refreshToken });
     expect(renewed.status).toBe(200);
-    bob = { ...bob, token: renewed.body.token, refreshToken: renewed.body.refresh_token, http: http(api.url).as(renewed.body.token) };
+    bob = { ...bob, token: renewed.body.token, refreshToken: renewed.body.refresh_token, http: http(url).as(renewed.body.token) };
     expect(await ask(socket, "auth:refresh", { token: renewed.body.token })).toEqual({ ok: true, expires_at: renewed.body.expires_at });
 
-    const other = await http(api.url).post("/login", { username: bob.username, password: bob.password });
+    const other = await http(url).post("/login", { username: bob.username, password: bob.password });
     const tokens = new TokenService([TEST_SECRET], 900);
     const expired = tokens.sign(bob.user.id, bob.sessionId, new Date(Date.now() - 5_000)).token;
     const invalid = { ok: false, error: { code: "invalid_token", message: expect.any(String) } };
@@ -282,8 +273,8 @@ describe("auth:refresh and expiry", () => {
   });
 
   it("answers session_revoked to a refresh of a revoked session, then ends the socket", async () => {
-    const frank = await registerAndLogin(http(api.url), "frank");
-    const socket = await connectClient(gw.url, { token: frank.token });
+    const frank = await registerAndLogin(http(url), "frank");
+    const socket = await sockets.connect(url, { token: frank.token });
     // Revoked behind the bus's back, so only the refresh can notice.
     await database.db.updateTable("sessions").set({ revoked_at: new Date() }).where("id", "=", frank.sessionId).execute();
     const ended = nextEvent(socket, "session:ended");
@@ -294,19 +285,19 @@ describe("auth:refresh and expiry", () => {
   });
 
   it("warns, then ends and disconnects a socket whose token expires, unless it refreshed", async () => {
-    const shortApi = await startApi({ db: database.db, bus, env: { ACCESS_TOKEN_TTL: "3s" } });
+    const shortApi = await startApi({ database, bus, env: { ACCESS_TOKEN_TTL: "3s" } });
     try {
       const [grace, hank] = await Promise.all([registerAndLogin(http(shortApi.url), "grace"), registerAndLogin(http(shortApi.url), "hank")]);
-      const lapsing = await connectClient(gw.url, { token: grace.token });
+      const lapsing = await sockets.connect(url, { token: grace.token });
       const expiring = nextEvent(lapsing, "session:expiring");
       const ended = nextEvent(lapsing, "session:ended", 8_000);
       const gone = disconnected(lapsing, 8_000);
-      const refreshed = await connectClient(gw.url, { token: hank.token });
+      const refreshed = await sockets.connect(url, { token: hank.token });
       const firstExp = JSON.parse(Buffer.from(hank.token.split(".")[1]!, "base64url").toString()).exp as number;
       const hankEnded = collect(refreshed, "session:ended");
 
       // A token of the same session from the normal-lifetime api.
-      const renewed = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
+      const renewed = await http(url).post("/token/refresh", { refresh_token: hank.refreshToken });
       expect((await ask(refreshed, "auth:refresh", { token: renewed.body.token })).ok).toBe(true);
 
       expect(await expiring).toEqual({ expires_at: new Date(JSON.parse(Buffer.from(grace.token.split(".")[1]!, "base64url").toString()).exp * 1000).toISOString() });

@@ -1,41 +1,29 @@
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb } from "../../shared/db/db";
-import { keyId, TokenService } from "../../shared/tokens";
-import { TEST_SECRET } from "../support/api-server";
-import {
-  ask,
-  chatWith,
-  client,
-  connectClient,
-  connected,
-  disconnected,
-  eventually,
-  type GatewayServer,
-  nextEvent,
-  refusal,
-  type SingleNode,
-  startGateway,
-  startSingleNode,
-} from "../support/gateway";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
-import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
-import { freePort } from "../support/redis-server";
+import { keyId, TokenService } from "../../../shared/tokens";
+import { TEST_SECRET } from "../../support/config";
+import { databaseAt } from "../../support/database";
+import { type SingleNode, startGateway, startSingleNode } from "../../support/fixtures";
+import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
+import { freePort } from "../../support/redis-server";
+import { ask, connected, type SocketClients } from "../../support/socket-client";
+import { startTcpProxy, type TcpProxy } from "../../support/tcp-proxy";
+import { disconnected, eventually, nextEvent } from "../../support/waits";
 
+/** One node as npm start runs it: api and gateway on one port (`url`), an in-memory control bus. */
 let node: SingleNode;
 let database: SingleNode["database"];
-let api: SingleNode["api"];
-let gw: GatewayServer;
+let url: string;
 let bus: SingleNode["bus"];
+let sockets: SocketClients;
 let alice: LoggedIn;
 let bob: LoggedIn;
 let chatId: string;
 
 beforeAll(async () => {
   node = await startSingleNode();
-  ({ database, api, gw, bus } = node);
-  alice = await registerAndLogin(http(api.url), "alice");
-  bob = await registerAndLogin(http(api.url), "bob");
+  ({ database, url, bus, sockets } = node);
+  alice = await registerAndLogin(http(url), "alice");
+  bob = await registerAndLogin(http(url), "bob");
   chatId = await chatWith(alice, [bob]);
 });
 
@@ -47,9 +35,9 @@ const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
 describe("gateway handshake", () => {
   it("accepts the token from auth.token, the Authorization header or the token query parameter", async () => {
-    const viaAuth = await connectClient(gw.url, { token: alice.token });
-    const viaHeader = await connectClient(gw.url, { extraHeaders: { authorization: `Bearer ${alice.token}` } });
-    const viaQuery = await connectClient(gw.url, { query: { token: alice.token, chat_id: chatId } });
+    const viaAuth = await sockets.connect(url, { token: alice.token });
+    const viaHeader = await sockets.connect(url, { extraHeaders: { authorization: `Bearer ${alice.token}` } });
+    const viaQuery = await sockets.connect(url, { query: { token: alice.token, chat_id: chatId } });
     for (const socket of [viaAuth, viaHeader, viaQuery]) expect(socket.connected).toBe(true);
     // The query carrier also joined the chat from chat_id: it hears a message at once.
     const heard = nextEvent(viaQuery, "message:new");
@@ -58,15 +46,15 @@ describe("gateway handshake", () => {
   });
 
   it("takes auth.token first, then the header, then the query", async () => {
-    const authFirst = await refusal(gw.url, { auth: { token: "not-a-jwt" }, extraHeaders: { authorization: `Bearer ${alice.token}` } });
+    const authFirst = await sockets.refusal(url, { auth: { token: "not-a-jwt" }, extraHeaders: { authorization: `Bearer ${alice.token}` } });
     expect(authFirst.data).toEqual({ code: "invalid_token", status: 401 });
-    const headerSecond = await refusal(gw.url, { extraHeaders: { authorization: "Bearer not-a-jwt" }, query: { token: alice.token } });
+    const headerSecond = await sockets.refusal(url, { extraHeaders: { authorization: "Bearer not-a-jwt" }, query: { token: alice.token } });
     expect(headerSecond.data).toEqual({ code: "invalid_token", status: 401 });
   });
 
   it("works over WebSocket only and over long-polling upgrading to WebSocket", async () => {
-    const ws = await connectClient(gw.url, { token: alice.token, transports: ["websocket"] });
-    const polling = client(gw.url, { token: bob.token, transports: ["polling", "websocket"] });
+    const ws = await sockets.connect(url, { token: alice.token, transports: ["websocket"] });
+    const polling = sockets.socket(url, { token: bob.token, transports: ["polling", "websocket"] });
     let opened = "";
     polling.io.once("open", () => {
       opened = polling.io.engine.transport.name;
@@ -82,7 +70,7 @@ describe("gateway handshake", () => {
   });
 
   it("keeps long-polling working when the upgrade is not offered", async () => {
-    const polling = await connectClient(gw.url, { token: bob.token, transports: ["polling"], upgrade: false });
+    const polling = await sockets.connect(url, { token: bob.token, transports: ["polling"], upgrade: false });
     expect((await ask(polling, "chat:join", { chat_id: chatId })).ok).toBe(true);
     const heard = nextEvent(polling, "message:new");
     await alice.http.post(`/chats/${chatId}/messages`, { text: "polled" });
@@ -90,26 +78,26 @@ describe("gateway handshake", () => {
   });
 
   it("refuses a browser Origin that is neither this host nor listed in CORS_ORIGINS", async () => {
-    const foreign = await refusal(gw.url, { token: alice.token, extraHeaders: { origin: "http://evil.example" } });
+    const foreign = await sockets.refusal(url, { token: alice.token, extraHeaders: { origin: "http://evil.example" } });
     expect(foreign.data).toBeUndefined(); // refused at the transport, before any Socket.IO handshake
-    const polled = await refusal(gw.url, { token: alice.token, transports: ["polling"], extraHeaders: { origin: "http://evil.example" } });
+    const polled = await sockets.refusal(url, { token: alice.token, transports: ["polling"], extraHeaders: { origin: "http://evil.example" } });
     expect(polled.data).toBeUndefined();
     // Same host on another port (nginx forwards Host without the port), and no Origin at all (apps).
-    await connectClient(gw.url, { token: alice.token, extraHeaders: { origin: "http://127.0.0.1:1" } });
-    await connectClient(gw.url, { token: alice.token });
+    await sockets.connect(url, { token: alice.token, extraHeaders: { origin: "http://127.0.0.1:1" } });
+    await sockets.connect(url, { token: alice.token });
   });
 
   it("puts a connected socket in its user, session and chat rooms", async () => {
-    const socket = await connectClient(gw.url, { token: alice.token, chatId });
+    const socket = await sockets.connect(url, { token: alice.token, chatId });
     for (const room of [`user:${alice.user.id}`, `session:${alice.sessionId}`, `chat:${chatId}`]) {
-      const inRoom = await gw.gateway.io.in(room).fetchSockets();
+      const inRoom = await node.gateway.io.in(room).fetchSockets();
       expect(inRoom.map((s) => s.id)).toContain(socket.id);
     }
   });
 
   it("refuses a handshake without a token as missing_token", async () => {
-    expect(await refusal(gw.url)).toEqual({ message: "missing_token", data: { code: "missing_token", status: 401 } });
-    expect((await refusal(gw.url, { auth: { token: "" }, query: { token: "" } })).data?.code).toBe("missing_token");
+    expect(await sockets.refusal(url)).toEqual({ message: "missing_token", data: { code: "missing_token", status: 401 } });
+    expect((await sockets.refusal(url, { auth: { token: "" }, query: { token: "" } })).data?.code).toBe("missing_token");
   });
 
   it("refuses malformed, foreign-key and unsigned tokens as invalid_token", async () => {
@@ -118,42 +106,42 @@ describe("gateway handshake", () => {
     const unsigned = `${b64({ alg: "none", typ: "JWT", kid: keyId(TEST_SECRET) })}.${payload}.`;
     const hs512 = `${b64({ alg: "HS512", typ: "JWT", kid: keyId(TEST_SECRET) })}.${payload}.${"A".repeat(86)}`;
     for (const token of ["garbage", foreign.token, unsigned, hs512, alice.token.slice(0, -3) + "abc"]) {
-      expect(await refusal(gw.url, { token })).toEqual({ message: "invalid_token", data: { code: "invalid_token", status: 401 } });
+      expect(await sockets.refusal(url, { token })).toEqual({ message: "invalid_token", data: { code: "invalid_token", status: 401 } });
     }
   });
 
   it("refuses an expired access token as token_expired", async () => {
     const expired = new TokenService([TEST_SECRET], 900).sign(alice.user.id, alice.sessionId, new Date(Date.now() - 5_000));
-    expect(await refusal(gw.url, { token: expired.token })).toEqual({ message: "token_expired", data: { code: "token_expired", status: 401 } });
+    expect(await sockets.refusal(url, { token: expired.token })).toEqual({ message: "token_expired", data: { code: "token_expired", status: 401 } });
   });
 
   it("refuses the token of a session revoked a moment ago as session_revoked", async () => {
-    const carol = await registerAndLogin(http(api.url), "carol");
-    await connectClient(gw.url, { token: carol.token });
+    const carol = await registerAndLogin(http(url), "carol");
+    await sockets.connect(url, { token: carol.token });
     expect((await carol.http.post("/logout")).status).toBe(204);
-    expect(await refusal(gw.url, { token: carol.token })).toEqual({ message: "session_revoked", data: { code: "session_revoked", status: 401 } });
+    expect(await sockets.refusal(url, { token: carol.token })).toEqual({ message: "session_revoked", data: { code: "session_revoked", status: 401 } });
   });
 
   it("refuses a chat_id that is not a UUID as invalid_chat_id, in the query or in auth", async () => {
-    expect(await refusal(gw.url, { token: alice.token, chatId: "not-a-uuid" })).toEqual({
+    expect(await sockets.refusal(url, { token: alice.token, chatId: "not-a-uuid" })).toEqual({
       message: "invalid_chat_id",
       data: { code: "invalid_chat_id", status: 400 },
     });
-    expect((await refusal(gw.url, { auth: { token: alice.token, chat_id: 42 } })).data?.code).toBe("invalid_chat_id");
+    expect((await sockets.refusal(url, { auth: { token: alice.token, chat_id: 42 } })).data?.code).toBe("invalid_chat_id");
   });
 
   it("refuses a chat the user is not a member of as chat_forbidden", async () => {
-    const dave = await registerAndLogin(http(api.url), "dave");
-    expect(await refusal(gw.url, { token: dave.token, chatId })).toEqual({ message: "chat_forbidden", data: { code: "chat_forbidden", status: 403 } });
-    expect((await refusal(gw.url, { token: dave.token, chatId: crypto.randomUUID() })).data?.code).toBe("chat_forbidden");
+    const dave = await registerAndLogin(http(url), "dave");
+    expect(await sockets.refusal(url, { token: dave.token, chatId })).toEqual({ message: "chat_forbidden", data: { code: "chat_forbidden", status: 403 } });
+    expect((await sockets.refusal(url, { token: dave.token, chatId: crypto.randomUUID() })).data?.code).toBe("chat_forbidden");
   });
 
   it("refuses handshakes over the per-address limit as rate_limited", async () => {
-    const tight = await startGateway({ db: database.db, bus, limits: { handshakesPerIpPerMinute: 2 } });
+    const tight = await startGateway({ database, bus, limits: { handshakesPerIpPerMinute: 2 } });
     try {
-      await connectClient(tight.url, { token: alice.token });
-      await connectClient(tight.url, { token: alice.token });
-      expect(await refusal(tight.url, { token: alice.token })).toEqual({ message: "rate_limited", data: { code: "rate_limited", status: 429 } });
+      await sockets.connect(tight.url, { token: alice.token });
+      await sockets.connect(tight.url, { token: alice.token });
+      expect(await sockets.refusal(tight.url, { token: alice.token })).toEqual({ message: "rate_limited", data: { code: "rate_limited", status: 429 } });
     } finally {
       await tight.close();
     }
@@ -161,16 +149,16 @@ describe("gateway handshake", () => {
 
   it("refuses handshakes as unavailable when PostgreSQL cannot be reached", async () => {
     const closedPort = await freePort();
-    const db = createDb({ url: `postgres://postgres@127.0.0.1:${closedPort}/nowhere`, logger: pino({ level: "silent" }) });
-    const broken = await startGateway({ db, bus });
+    const db = databaseAt(`postgres://postgres@127.0.0.1:${closedPort}/nowhere`);
+    const broken = await startGateway({ database: db, bus });
     try {
-      expect(await refusal(broken.url, { token: alice.token })).toEqual({ message: "unavailable", data: { code: "unavailable", status: 503 } });
+      expect(await sockets.refusal(broken.url, { token: alice.token })).toEqual({ message: "unavailable", data: { code: "unavailable", status: 503 } });
       const ready = await fetch(`${broken.url}/readyz`);
       expect(ready.status).toBe(503);
       expect(await ready.json()).toMatchObject({ code: "unavailable", checks: { database: "down" } });
     } finally {
       await broken.close();
-      await db.destroy();
+      await db.drop();
     }
   });
 
@@ -180,12 +168,12 @@ describe("gateway handshake", () => {
     proxy = await startTcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) });
     const viaProxy = new URL(database.url);
     viaProxy.port = String(proxy.port);
-    const db = createDb({ url: viaProxy.toString(), logger: pino({ level: "silent" }) });
-    const flaky = await startGateway({ db, bus });
+    const db = databaseAt(viaProxy.toString());
+    const flaky = await startGateway({ database: db, bus });
     try {
-      const socket = await connectClient(flaky.url, { token: alice.token, chatId });
+      const socket = await sockets.connect(flaky.url, { token: alice.token, chatId });
       await proxy.cut();
-      expect(await refusal(flaky.url, { token: bob.token })).toEqual({ message: "unavailable", data: { code: "unavailable", status: 503 } });
+      expect(await sockets.refusal(flaky.url, { token: bob.token })).toEqual({ message: "unavailable", data: { code: "unavailable", status: 503 } });
       expect(socket.connected).toBe(true);
       const send = await ask(socket, "message:send", { chat_id: chatId, text: "while the database is away" });
       expect(send).toEqual({ ok: false, error: { code: "unavailable", message: expect.any(String) } });
@@ -196,7 +184,7 @@ describe("gateway handshake", () => {
 
       await proxy.restore();
       await eventually(async () => {
-        const s = client(flaky.url, { token: bob.token });
+        const s = sockets.socket(flaky.url, { token: bob.token });
         try {
           await connected(s);
           return true;
@@ -209,31 +197,39 @@ describe("gateway handshake", () => {
       expect((await ask(socket, "message:send", { chat_id: chatId, text: "database is back" })).ok).toBe(true);
     } finally {
       await flaky.close();
-      await db.destroy();
+      await db.drop();
       await proxy.close();
     }
   });
 
-  it("serves /healthz, /readyz and /metrics on the gateway's own port", async () => {
-    expect(await (await fetch(`${gw.url}/healthz`)).json()).toEqual({ status: "ok" });
-    const ready = await fetch(`${gw.url}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: "ready", checks: { database: "up" } });
-    await connectClient(gw.url, { token: alice.token });
-    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
-    expect(metrics).toMatch(/^gateway_connected_sockets\{[^}]*\} [1-9]/m);
-    expect(metrics).toMatch(/^gateway_handshakes_total\{[^}]*result="ok"[^}]*\} [1-9]/m);
-    expect(metrics).toMatch(/^gateway_handshakes_total\{[^}]*result="missing_token"[^}]*\} [1-9]/m);
+  it("serves /healthz, /readyz and /metrics with the gateway's figures, on the node's one port and on a gateway's own", async () => {
+    const own = await startGateway({ database, bus });
+    try {
+      await sockets.refusal(own.url); // a missing_token of its own (the node has had several above)
+      for (const base of [url, own.url]) {
+        expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: "ok" });
+        const ready = await fetch(`${base}/readyz`);
+        expect(ready.status).toBe(200);
+        expect(await ready.json()).toMatchObject({ status: "ready", checks: { database: "up" } });
+        await sockets.connect(base, { token: alice.token });
+        const metrics = await (await fetch(`${base}/metrics`)).text();
+        expect(metrics).toMatch(/^gateway_connected_sockets\{[^}]*\} [1-9]/m);
+        expect(metrics).toMatch(/^gateway_handshakes_total\{[^}]*result="ok"[^}]*\} [1-9]/m);
+        expect(metrics).toMatch(/^gateway_handshakes_total\{[^}]*result="missing_token"[^}]*\} [1-9]/m);
+      }
+    } finally {
+      await own.close();
+    }
   });
 
   it("on close drops its sockets without a disconnect packet, so clients reconnect elsewhere", async () => {
-    const leaving = await startGateway({ db: database.db, bus });
-    const socket = await connectClient(leaving.url, { token: alice.token, reconnection: true, reconnectionDelay: 50 });
+    const leaving = await startGateway({ database, bus });
+    const socket = await sockets.connect(leaving.url, { token: alice.token, reconnection: true, reconnectionDelay: 50 });
     const reason = disconnected(socket);
     await leaving.close();
     expect(await reason).toBe("transport close");
     expect(socket.active).toBe(true); // socket.io-client keeps trying: a balancer sends it to another gateway
-    expect((await refusal(leaving.url, { token: alice.token })).message).toMatch(/websocket error|timeout/);
+    expect((await sockets.refusal(leaving.url, { token: alice.token })).message).toMatch(/websocket error|timeout/);
     socket.disconnect();
   });
 });

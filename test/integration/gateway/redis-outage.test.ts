@@ -1,29 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ask,
-  chatWith,
-  type ClientSocket,
-  collect,
-  connectClient,
-  disconnected,
-  eventually,
-  type GatewayServer,
-  nextEvent,
-  type InProcessCluster,
-  refusal,
-  startInProcessCluster,
-} from "../support/gateway";
-import { client as http, type LoggedIn, registerAndLogin } from "../support/http";
-import type { RedisServer } from "../support/redis-server";
+import { type GatewayFixture, type InProcessCluster, startInProcessCluster } from "../../support/fixtures";
+import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
+import type { RedisServer } from "../../support/redis-server";
+import { ask, type ClientSocket, type SocketClients } from "../../support/socket-client";
+import { collect, disconnected, eventually, nextEvent } from "../../support/waits";
 
 let cluster: InProcessCluster;
 let redis: RedisServer;
 let api: InProcessCluster["api"];
-let gateways: GatewayServer[] = [];
+let gateways: GatewayFixture[] = [];
+let sockets: SocketClients;
 
 beforeAll(async () => {
   cluster = await startInProcessCluster(3);
-  ({ redis, api, gateways } = cluster);
+  ({ redis, api, gateways, sockets } = cluster);
 });
 
 afterAll(async () => {
@@ -55,11 +45,11 @@ describe("Redis goes away and comes back", () => {
   it("keeps gateways serving local rooms, refuses revoked tokens, and resumes everything after a restart", async () => {
     [alice, bob, carol, dave] = (await Promise.all(["alice", "bob", "carol", "dave"].map((p) => registerAndLogin(http(api.url), p)))) as [LoggedIn, LoggedIn, LoggedIn, LoggedIn];
     const chatId = await chatWith(alice, [bob, carol]);
-    const [gw1, gw2, gw3] = gateways as [GatewayServer, GatewayServer, GatewayServer];
-    const a1 = await connectClient(gw1.url, { token: alice.token, chatId });
-    const c1 = await connectClient(gw1.url, { token: carol.token, chatId });
-    const b2 = await connectClient(gw2.url, { token: bob.token, chatId });
-    const daveSockets = [await connectClient(gw2.url, { token: dave.token }), await connectClient(gw3.url, { token: dave.token })];
+    const [gw1, gw2, gw3] = gateways as [GatewayFixture, GatewayFixture, GatewayFixture];
+    const a1 = await sockets.connect(gw1.url, { token: alice.token, chatId });
+    const c1 = await sockets.connect(gw1.url, { token: carol.token, chatId });
+    const b2 = await sockets.connect(gw2.url, { token: bob.token, chatId });
+    const daveSockets = [await sockets.connect(gw2.url, { token: dave.token }), await sockets.connect(gw3.url, { token: dave.token })];
     await deliveredAcross(a1, b2, chatId);
 
     await redis.kill();
@@ -74,7 +64,7 @@ describe("Redis goes away and comes back", () => {
     expect(sent.ok).toBe(true);
     expect((await local).text).toBe("during the outage");
     // The message is stored: anyone catches up on it with chat:join {after}.
-    const catchUp = await connectClient(gw2.url, { token: bob.token });
+    const catchUp = await sockets.connect(gw2.url, { token: bob.token });
     const before = sent.ok ? String(BigInt(sent.message.id) - 1n) : "1";
     const joined = await ask(catchUp, "chat:join", { chat_id: chatId, after: before });
     expect(joined.ok && joined.missed.map((m) => m.text)).toEqual(["during the outage"]);
@@ -84,7 +74,7 @@ describe("Redis goes away and comes back", () => {
     // New handshakes need only PostgreSQL; a revocation made now is refused at once by every gateway.
     expect((await http(api.url, dave.token).post("/logout")).status).toBe(204);
     expect((await alice.http.delete(`/chats/${chatId}/members/${carol.user.id}`)).status).toBe(204);
-    for (const g of gateways) expect((await refusal(g.url, { token: dave.token })).data?.code).toBe("session_revoked");
+    for (const g of gateways) expect((await sockets.refusal(g.url, { token: dave.token })).data?.code).toBe("session_revoked");
 
     // Back on the same port: the sockets that missed the revocation and the removal are re-checked.
     const ended = daveSockets.map((s) => Promise.all([nextEvent(s, "session:ended", 15_000), disconnected(s, 15_000)]));

@@ -1,27 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiServer, startApi } from "../support/api-server";
-import { createTestDatabase, type TestDatabase } from "../support/database";
-import { closeClients, connectClient, disconnected, eventually, nextEvent, startGateway, type GatewayServer } from "../support/gateway";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
-import { client, registerAndLogin } from "../support/http";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { type ApiFixture, type GatewayFixture, startApi, startGateway } from "../../support/fixtures";
+import { httpClient, registerAndLogin } from "../../support/http";
+import { type RedisServer, startRedisServer } from "../../support/redis-server";
+import { SocketClients } from "../../support/socket-client";
+import { startTcpProxy, type TcpProxy } from "../../support/tcp-proxy";
+import { disconnected, eventually, nextEvent } from "../../support/waits";
 
 let tdb: TestDatabase;
 let redis: RedisServer;
 let proxy: TcpProxy;
-let api: ApiServer;
-let gateway: GatewayServer;
+let api: ApiFixture;
+let gateway: GatewayFixture;
+const sockets = new SocketClients();
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
   redis = await startRedisServer();
   // Only the api reaches Redis through this relay, so its link can drop while the gateway's stays up.
   proxy = await startTcpProxy({ host: "127.0.0.1", port: redis.port });
-  api = await startApi({ db: tdb.db, redisUrl: `redis://127.0.0.1:${proxy.port}` });
-  gateway = await startGateway({ db: tdb.db, redisUrl: redis.url });
+  api = await startApi({ database: tdb, redisUrl: `redis://127.0.0.1:${proxy.port}` });
+  gateway = await startGateway({ database: tdb, redisUrl: redis.url });
 });
 afterAll(async () => {
-  closeClients();
+  sockets.closeAll();
   await gateway?.close();
   await api?.close();
   await proxy?.close();
@@ -31,14 +33,14 @@ afterAll(async () => {
 
 describe("the control bus", () => {
   it("holds a revocation the api could not publish and delivers it when the api's Redis link is back", async () => {
-    const u = await registerAndLogin(client(api.url), "outbox");
-    await eventually(async () => (await client(api.url).get("/readyz")).status === 200, 10_000, "the api's Redis link");
-    const socket = await connectClient(gateway.url, { token: u.token });
+    const u = await registerAndLogin(httpClient(api.url), "outbox");
+    await eventually(async () => (await httpClient(api.url).get("/readyz")).status === 200, 10_000, "the api's Redis link");
+    const socket = await sockets.connect(gateway.url, { token: u.token });
     const ended = nextEvent(socket, "session:ended", 20_000);
     await proxy.cut();
     // The revocation commits in PostgreSQL: refused at once at every handshake…
     expect((await u.http.post("/logout")).status).toBe(204);
-    await expect(connectClient(gateway.url, { token: u.token })).rejects.toMatchObject({ message: "session_revoked" });
+    await expect(sockets.connect(gateway.url, { token: u.token })).rejects.toMatchObject({ message: "session_revoked" });
     // …but the open socket, on a gateway whose own link never dropped, only hears of it once the api can publish.
     await new Promise((r) => setTimeout(r, 300));
     expect(socket.connected).toBe(true);

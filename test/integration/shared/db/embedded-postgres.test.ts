@@ -4,8 +4,8 @@ import path from "node:path";
 import pg from "pg";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../shared/db/embedded-postgres";
-import { pidAlive } from "../support/processes";
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../../../../shared/db/embedded-postgres";
+import { pidAlive } from "../../../support/processes";
 
 const logger = pino({ level: "silent" });
 const dirs: string[] = [];
