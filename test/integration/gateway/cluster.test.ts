@@ -12,7 +12,6 @@ let alice: LoggedIn;
 let bob: LoggedIn;
 let carol: LoggedIn;
 let chatId: string;
-const latencies: number[][] = [];
 
 beforeAll(async () => {
   cluster = await startInProcessCluster(3);
@@ -22,14 +21,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (latencies.length > 0) {
-    const flat = latencies.flat().sort((a, b) => a - b);
-    const pct = (p: number) => flat[Math.min(flat.length - 1, Math.floor((p / 100) * flat.length))];
-    process.stdout.write(
-      `revocation latency, revoking call returned -> client disconnected, ${flat.length} sockets on 3 gateways: ` +
-        `min ${flat[0]} ms, p50 ${pct(50)} ms, p95 ${pct(95)} ms, max ${flat.at(-1)} ms\n`,
-    );
-  }
   await cluster?.close();
 });
 
@@ -38,25 +29,20 @@ const onEveryGateway = (user: LoggedIn, chat?: string) =>
   Promise.all(gateways.map((g) => sockets.connect(g.url, { token: user.token, ...(chat ? { chatId: chat } : {}) })));
 
 /**
- * Expects session:ended then the disconnect on each socket. Resolves with the ms from the
- * revoking call's return to each disconnect (negative: the socket was gone before the response).
+ * Expects session:ended, then the server's disconnect, on each socket. Listens from the moment it
+ * is called (before the revoking call); await the result once the call has returned.
  */
-function endedEverywhere(open: ClientSocket[]): (returnedAt: number) => Promise<number[]> {
-  const times = Promise.all(
+function endedEverywhere(open: ClientSocket[]): Promise<void> {
+  const ending = Promise.all(
     open.map(async (socket) => {
       const ended = nextEvent(socket, "session:ended");
-      let at = 0;
-      socket.once("disconnect", () => {
-        at = Date.now();
-      });
       const gone = disconnected(socket);
       expect(await ended).toEqual({ reason: "revoked" });
       expect(await gone).toBe("io server disconnect");
-      return at;
     }),
-  );
-  times.catch(() => undefined); // awaited by the caller once the call returned
-  return async (returnedAt) => (await times).map((t) => t - returnedAt);
+  ).then(() => undefined);
+  ending.catch(() => undefined); // awaited by the caller once the call returned
+  return ending;
 }
 
 describe("a room across three gateways", () => {
@@ -121,10 +107,9 @@ describe("revocation across gateways", () => {
     const bystanders = await onEveryGateway(other);
     const ending = endedEverywhere(erins);
     expect((await erin.http.post("/logout")).status).toBe(204);
-    const returnedAt = Date.now();
     // Refused by every gateway from the moment the call returned: no cache to go stale.
     for (const g of gateways) expect((await sockets.refusal(g.url, { token: erin.token })).data).toEqual({ code: "session_revoked", status: 401 });
-    latencies.push(await ending(returnedAt));
+    await ending;
     expect(bystanders.every((s) => s.connected)).toBe(true);
   });
 
@@ -135,8 +120,7 @@ describe("revocation across gateways", () => {
     const kept = await Promise.all(gateways.map((g) => sockets.connect(g.url, { token: second.body.token })));
     const ending = endedEverywhere(doomed);
     expect((await http(api.url, second.body.token).delete(`/sessions/${frank.sessionId}`)).status).toBe(204);
-    const returnedAt = Date.now();
-    latencies.push(await ending(returnedAt));
+    await ending;
     expect(kept.every((s) => s.connected)).toBe(true);
     expect((await ask(kept[0]!, "chat:leave", { chat_id: chatId })).ok).toBe(true);
   });
@@ -147,8 +131,7 @@ describe("revocation across gateways", () => {
     const ginas = [...(await onEveryGateway(gina)), await sockets.connect(gateways[1]!.url, { token: second.body.token })];
     const ending = endedEverywhere(ginas);
     expect((await gina.http.delete("/sessions")).status).toBe(204);
-    const returnedAt = Date.now();
-    latencies.push(await ending(returnedAt));
+    await ending;
   });
 
   it("ends the session everywhere when a spent refresh token is presented again", async () => {
@@ -158,20 +141,18 @@ describe("revocation across gateways", () => {
     const hanks = await Promise.all(gateways.map((g) => sockets.connect(g.url, { token: rotated.body.token })));
     const ending = endedEverywhere(hanks);
     const reuse = await http(api.url).post("/token/refresh", { refresh_token: hank.refreshToken });
-    const returnedAt = Date.now();
     expect(reuse.status).toBe(401);
     expect(reuse.body.code).toBe("session_revoked");
-    latencies.push(await ending(returnedAt));
+    await ending;
     for (const g of gateways) expect((await sockets.refusal(g.url, { token: rotated.body.token })).data?.code).toBe("session_revoked");
   });
 
-  it("applies repeated logouts on every gateway (a latency sample, not a timing assertion)", async () => {
+  it("ends every socket of each of eight sessions logged out in turn, on every gateway", async () => {
     for (let round = 0; round < 8; round += 1) {
-      const user = await registerAndLogin(http(api.url), "lat");
+      const user = await registerAndLogin(http(api.url), "again");
       const ending = endedEverywhere(await onEveryGateway(user));
       expect((await user.http.post("/logout")).status).toBe(204);
-      const returnedAt = Date.now();
-      latencies.push(await ending(returnedAt));
+      await ending;
     }
   });
 });
