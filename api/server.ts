@@ -4,9 +4,8 @@ import type { Registry } from "prom-client";
 import type { Config } from "../shared/config";
 import type { ControlBus } from "../shared/control/bus";
 import type { Db } from "../shared/db/db";
-import { serveMetrics } from "../shared/metrics";
-import { closeServer, listen } from "../shared/process";
 import type { Redis } from "../shared/redis";
+import { type Running, serveHttp } from "../shared/serve";
 import { type Api, createApi } from "./app";
 
 export interface ApiServerOptions {
@@ -21,14 +20,11 @@ export interface ApiServerOptions {
   registry?: Registry;
 }
 
-export interface ApiServer {
-  url: string;
-  port: number;
+/** `close()` stops listening, ends open connections, the metrics listener and the api; the connections passed in stay open. */
+export interface ApiServer extends Running {
   api: Api;
   /** The HTTP server (npm start attaches the gateway to it). */
   server: Server;
-  /** Stops listening and ends open connections, the metrics listener and the api; the connections passed in stay open. */
-  close(): Promise<void>;
 }
 
 /**
@@ -40,19 +36,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const api = createApi({ config, logger, db: options.db, bus: options.bus, redis: options.redis, registry: options.registry });
   await api.warmUp();
   const server = createServer(api.app);
-  const host = options.host ?? config.host;
-  const port = await listen(server, options.port ?? config.port, host);
-  const metrics = config.metricsPort !== undefined ? await serveMetrics(api.registry, config.metricsPort, host) : undefined;
-  logger.info({ port, metricsPort: metrics?.port }, "api listening");
+  const listening = await serveHttp(server, api.registry, config, options);
+  logger.info({ port: listening.port, metricsPort: listening.metricsPort }, "api listening");
   return {
-    url: `http://${host && host !== "0.0.0.0" ? host : "127.0.0.1"}:${port}`,
-    port,
+    url: listening.url,
+    port: listening.port,
     api,
     server,
     async close() {
-      await closeServer(server);
-      server.closeAllConnections();
-      await metrics?.close();
+      await listening.close();
       await api.close();
     },
   };

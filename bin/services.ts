@@ -1,10 +1,12 @@
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { AdapterClients } from "../gateway/redis/adapter";
-import type { Config } from "../shared/config";
+import { type Config, loadConfig } from "../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control/bus";
 import { createDb, type Db } from "../shared/db/db";
 import { migrateToLatest } from "../shared/db/migrate";
+import { createLogger } from "../shared/logger";
+import { runMain } from "../shared/process";
 import { createRedis, quitRedis, type Redis } from "../shared/redis";
 
 /** What a process of this role talks to. */
@@ -71,4 +73,22 @@ export async function connectServices(config: Config, logger: Logger, options: {
     await close();
     throw err;
   }
+}
+
+/**
+ * The main of one process of `role`: configuration, the role's connections, then `start`; on
+ * SIGINT/SIGTERM the server stops first, then its connections.
+ */
+export function runService(
+  role: Role,
+  start: (options: { config: Config; logger: Logger; services: Services }) => Promise<{ close(): Promise<void> }>,
+  connect: { embedded?: boolean; migrate?: boolean } = {},
+): void {
+  runMain(async () => {
+    const config = loadConfig();
+    const logger = createLogger({ level: config.logLevel, name: role });
+    const services = await connectServices(config, logger, { role, ...connect });
+    const server = await start({ config, logger, services });
+    return { logger, cleanups: [() => server.close(), () => services.close()] };
+  });
 }

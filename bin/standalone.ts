@@ -1,16 +1,13 @@
 import type { Logger } from "pino";
 import { startApiServer } from "../api/server";
 import { createGateway, type Gateway, type GatewayLimits } from "../gateway/app";
-import { type Config, loadConfig } from "../shared/config";
-import { createLogger } from "../shared/logger";
-import { runMain } from "../shared/process";
-import { connectServices, type Services } from "./services";
+import { withGateway } from "../gateway/server";
+import type { Running } from "../shared/serve";
+import type { Config } from "../shared/config";
+import { runService, type Services } from "./services";
 
-export interface StandaloneServer {
-  url: string;
-  port: number;
+export interface StandaloneServer extends Running {
   gateway: Gateway;
-  close(): Promise<void>;
 }
 
 /**
@@ -29,26 +26,11 @@ export async function startStandaloneServer(options: {
   const { config, logger, services } = options;
   const api = await startApiServer({ ...services, config, logger, port: options.port, host: options.host });
   const gateway = createGateway({ ...services, config, logger, httpServer: api.server, registry: api.api.registry, limits: options.limits });
-  return {
-    url: api.url,
-    port: api.port,
-    gateway,
-    async close() {
-      await gateway.close();
-      await api.close();
-    },
-  };
+  return { ...withGateway(api, gateway), gateway };
 }
 
 // `npm start`: the embedded PostgreSQL unless DATABASE_URL is set, migrations applied; without
 // REDIS_URL the control bus and the rooms are in memory.
 if (require.main === module) {
-  runMain(async () => {
-    const config = loadConfig();
-    const logger = createLogger({ level: config.logLevel, name: "standalone" });
-    const services = await connectServices(config, logger, { role: "standalone", embedded: true, migrate: true });
-    const server = await startStandaloneServer({ config, logger, services });
-    logger.info({ port: server.port }, "listening on http://localhost:%d", server.port);
-    return { logger, cleanups: [() => server.close(), () => services.close()] };
-  });
+  runService("standalone", ({ config, logger, services }) => startStandaloneServer({ config, logger, services }), { embedded: true, migrate: true });
 }

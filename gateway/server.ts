@@ -5,8 +5,7 @@ import type { Logger } from "pino";
 import type { Config } from "../shared/config";
 import type { ControlBus } from "../shared/control/bus";
 import type { Db } from "../shared/db/db";
-import { serveMetrics } from "../shared/metrics";
-import { closeServer, listen } from "../shared/process";
+import { type Running, serveHttp } from "../shared/serve";
 import { createGateway, type Gateway, type GatewayLimits } from "./app";
 import type { AdapterClients } from "./redis/adapter";
 
@@ -24,12 +23,21 @@ export interface GatewayServerOptions {
   host?: string;
 }
 
-export interface GatewayServer {
-  url: string;
-  port: number;
+/** `close()` closes the gateway (sockets dropped, clients reconnect elsewhere), then its HTTP and metrics listeners. */
+export interface GatewayServer extends Running {
   gateway: Gateway;
-  /** Closes the gateway (sockets dropped, clients reconnect elsewhere), then its HTTP and metrics listeners. */
-  close(): Promise<void>;
+}
+
+/** A running server with the gateway attached: closing it closes the gateway first (its sockets), then the server. */
+export function withGateway(server: Running, gateway: Gateway): Running {
+  return {
+    url: server.url,
+    port: server.port,
+    async close() {
+      await gateway.close();
+      await server.close();
+    },
+  };
 }
 
 /**
@@ -45,19 +53,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
   const server = createServer(app);
   const gateway = createGateway({ ...options, httpServer: server });
   app.use(gateway.routes);
-  const host = options.host ?? config.host;
-  const port = await listen(server, options.port ?? config.port, host);
-  const metrics = config.metricsPort !== undefined ? await serveMetrics(gateway.registry, config.metricsPort, host) : undefined;
-  logger.info({ port, metricsPort: metrics?.port, gateway: gateway.id }, "gateway listening");
-  return {
-    url: `http://${host && host !== "0.0.0.0" ? host : "127.0.0.1"}:${port}`,
-    port,
-    gateway,
-    async close() {
-      await gateway.close();
-      await closeServer(server);
-      server.closeAllConnections();
-      await metrics?.close();
-    },
-  };
+  const listening = await serveHttp(server, gateway.registry, config, options);
+  logger.info({ port: listening.port, metricsPort: listening.metricsPort, gateway: gateway.id }, "gateway listening");
+  return { ...withGateway(listening, gateway), gateway };
 }
