@@ -9,7 +9,7 @@ import type { GatewayMetrics } from "../gateway.metrics";
 import type { SessionControl } from "../sessions/session-control";
 import type { EventBudget } from "../socket/event-budget";
 import { serialQueue } from "../socket/flow";
-import { type EventListener, type HandleContext, listener } from "../socket/handle";
+import { ensureConnected, type EventListener, type HandleContext, listener } from "../socket/handle";
 import { type GatewayServer, type GatewaySocket, rooms } from "../socket/types";
 import { chatAccess } from "./chat-access";
 
@@ -94,6 +94,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
       let used = 0;
       try {
         await joinRoom(socket, chat_id);
+        ensureConnected(socket);
         const rows = await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax + 1 });
         const { missed, more } = fitting(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
         used = Math.ceil(missed.length / ROWS_PER_POINT);
@@ -135,12 +136,14 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: HandleContext): [string
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
       const { userId } = socket.data;
       return serialOf(socket)(async () => {
+        ensureConnected(socket);
         // The room says the socket joined; the database says whether it is still a member.
         if (!(await isMember(socket, chat_id))) {
           deps.control.removeFromChat(socket, chat_id);
           throw notInChat();
         }
         await deps.messageLimit.take(userId);
+        ensureConnected(socket);
         const { message, created } = await storeMessage(deps.db, { chatId: chat_id, senderId: userId, text: body, clientId: client_id });
         if (created) {
           // Through the adapter: every gateway's sockets in the room, this one's included.
