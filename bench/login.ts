@@ -6,17 +6,15 @@
  *   npx tsx bench/login.ts [rounds]
  */
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:http";
 import { performance } from "node:perf_hooks";
 import argon2 from "argon2";
 import pino from "pino";
 import zxcvbn from "zxcvbn";
-import { createApi } from "../api/app";
 import { passwordStrength, STRENGTH_CHARS } from "../api/accounts/password";
 import { StrengthChecker } from "../api/accounts/strength-worker";
 import { loadConfig } from "../shared/config";
-import { createMemoryBus } from "../shared/control-bus";
-import { listen } from "../shared/process";
+import { startApiServer } from "../api/server";
+import { connectServices } from "../bin/services";
 import { createBenchDatabase } from "./lib/setup";
 
 const rounds = Number(process.argv[2] ?? 40);
@@ -39,14 +37,23 @@ async function time(fn: () => Promise<unknown>, n: number): Promise<number[]> {
 
 async function main() {
   const logger = pino({ level: "silent" });
-  const config = loadConfig({ dotenv: false, env: { JWT_SECRET: "bench-secret-0123456789-0123456789-abc", LOG_LEVEL: "silent", LOGIN_MAX_FAILURES_PER_IP: "1000000", LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000" } });
   const database = await createBenchDatabase();
+  const config = loadConfig({
+    dotenv: false,
+    env: {
+      DATABASE_URL: database.url,
+      JWT_SECRET: "bench-secret-0123456789-0123456789-abc",
+      LOG_LEVEL: "silent",
+      LOGIN_MAX_FAILURES_PER_IP: "1000000",
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
+      REGISTER_MAX_PER_IP: "1000000",
+    },
+  });
   const db = database.db;
-  const api = createApi({ config, db, logger, bus: createMemoryBus() });
-  await api.warmUp();
-  const server = createServer(api.app);
-  const port = await listen(server, 0, "127.0.0.1");
-  const base = `http://127.0.0.1:${port}`;
+  // The api as npm start runs it without Redis: the standalone role's connections and startApiServer.
+  const services = await connectServices(config, logger, { role: "standalone" });
+  const server = await startApiServer({ ...services, config, logger, port: 0, host: "127.0.0.1" });
+  const base = server.url;
   const post = (path: string, body: unknown) =>
     fetch(base + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(async (r) => {
       await r.arrayBuffer();
@@ -101,7 +108,8 @@ async function main() {
       "",
     ].join("\n"),
   );
-  server.close();
+  await server.close();
+  await services.close();
   await database.drop();
 }
 

@@ -3,14 +3,20 @@
  * path /ws, WebSocket transport, stock socket.io-client, same concurrency), every server and load
  * generator in its own process. Prints a markdown table and writes bench/results/latest.{json,md}.
  *
- *   npm run bench                              every figure (about 9 minutes on 2 cores, 4.5 of them the soak)
+ *   npm run bench                              every figure (about 10.5 minutes on 2 cores, 6 of them the soak)
  *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, soak, attack
  *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
- *   npm run bench -- --only=attack     one raw socket floods chat:join {after} on gw1 and reads nothing: gw1's RSS, the cut-off, a room's delivery p99
+ *   npm run bench -- --only=attack     one raw socket floods chat:join {after} and reads nothing, twice: on gw1 (default event budget:
+ *                                      the flood rule cuts it) and on gwb (budget 4000: the send-buffer bound cuts it); the gateway's
+ *                                      RSS, the cut-off, the delivery p99 of a room on the same gateway (--only=attack-flood or
+ *                                      --only=attack-buffer for one of them)
  *   npm run bench -- --only=soak --rounds=5    a shorter soak (a quick check)
  *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
  *   npm run bench -- --only=handshake --profile  gw1 and the bare server run with --cpu-prof (bench/results/prof/), see bench/profile-top.ts
+ *
+ * Every phase logs who used the CPU meanwhile (this bench, PostgreSQL, other processes: the machine
+ * may be shared, and other processes' load skews the latency figures); the table is followed by it.
  *
  * Needs PostgreSQL (BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
  * database of its own is created and dropped) and /usr/bin/redis-server (REDIS_SERVER_BIN; one of
@@ -25,6 +31,7 @@ import { sql } from "kysely";
 import { TokenService } from "../shared/tokens";
 import { type Child, killAll, sleep, spawnChild, stopAll } from "./lib/ipc";
 import { type BenchDatabase, createBenchDatabase, seed, type Seeded, seedMessages } from "./lib/setup";
+import { cpuSnapshot, cpuText, type CpuUse, cpuUse } from "./lib/cpu-account";
 import type { Summary } from "./lib/stats";
 
 const argv = process.argv.slice(2);
@@ -55,7 +62,9 @@ const SOAK = { rounds: ROUNDS, perRound: 2_000, users: 10_000, chats: 8, concurr
 /**
  * One attacker (a raw socket in its own generator) floods `chat:join {after}` on a chat of 100 messages of 4000
  * characters and reads nothing, while a room of 100 well-behaved clients on the same gateway is measured as in
- * `delivery` (all on gw1); the attack window is capped at `windowMs` from the first join sent.
+ * `delivery` (all on that gateway); the attack window is capped at `windowMs` from the first join sent. Under
+ * gw1's default event budget the flood rule cuts the attacker; `ATTACK_BUFFER` is the same attack on a gateway
+ * of its own (gwb) whose budget lets every join run, so that the send-buffer bound is what stops it.
  */
 const ATTACK = {
   joins: Number(process.env.ATTACK_JOINS ?? 5_000),
@@ -69,12 +78,17 @@ const ATTACK = {
   senders: 10,
   perSenderRate: 2,
   durationMs: 10_000,
-  /** Safety: the attacker is stopped if gw1's RSS passes this (the machine's memory is shared). */
+  /** The delivery figures also sum up the messages sent in a run's first `earlyMs` (when the attack hits). */
+  earlyMs: 2_000,
+  /** Safety: the attacker is stopped if the gateway's RSS passes this (the machine's memory is shared). */
   rssCapBytes: 3 * 2 ** 30,
 };
+/** 300 catch-ups in one write, each answered with ~256 KiB; 300 × (1 + 10 held) points fit in a burst of 4000. */
+const ATTACK_BUFFER = { joins: 300, eventBurst: 4_000 };
 const DEADLINE_MS = 20 * 60_000;
 
 const t0 = Date.now();
+const cpu0 = cpuSnapshot();
 const log = (msg: string) => process.stdout.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
 
 interface Mem {
@@ -148,7 +162,7 @@ async function commits(): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** gw1's resident set and its peak since the last reset (VmRSS, VmHWM of /proc/<pid>/status), or null if it is gone. */
+/** A process's resident set and its peak since the last reset (VmRSS, VmHWM of /proc/<pid>/status), or null if it is gone. */
 function procMem(pid: number): { rss: number; hwm: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -446,28 +460,107 @@ async function soakPhase(gw: Child, clients: Child[], tokens: TokenService) {
   });
 }
 
+/** The two attacks: `flood` under gw1's own (default) event budget, `buffer` on a gateway of its own whose budget lets every join run. */
+interface AttackVariant {
+  kind: "flood" | "buffer";
+  joins: number;
+  /** Joins per write (`emitMany`). */
+  chunk: number;
+  /** Seed prefixes: the attacker's and the room's users must not collide with the other variant's. */
+  prefix: string;
+}
+
+type WatchedSends = {
+  packets: number;
+  bytes: number;
+  firstAt: number | null;
+  lastAt: number | null;
+  largest: number;
+  maxWaiting: number;
+  crossedAt: number | null;
+  crossedPackets: number | null;
+  crossedBytes: number | null;
+  kernelAtCross: number | null;
+};
+type Watched = { connects: number[]; disconnects: { at: number; reason: string; description?: string }[]; sends: WatchedSends[]; connected: number };
+type FloodResult = { start: number; floodEnd: number | null; sent: number; closedAt: number | null; stoppedByUsAt: number | null; bytesRead: number; end: number };
+type AttackDelivery = DeliveryRun & { early: Summary; earlyMs: number };
+
+interface AttackRun {
+  gwName: string;
+  limits: { eventBurst?: number; eventsPerSecond?: number; maxBufferedBytes?: number };
+  base: AttackDelivery;
+  during: AttackDelivery | undefined;
+  fl: FloodResult | undefined;
+  before: Mem;
+  peakSampled: number;
+  hwm: number | null;
+  held: Mem | undefined;
+  afterMem: Mem | undefined;
+  watched: Watched | undefined;
+  sends: WatchedSends | undefined;
+  slowDelta: number | null;
+  floodDelta: number | null;
+  joinsAnswered: number;
+  joinResults: Record<string, number>;
+  joinsTotal: number;
+  joinResultsTotal: Record<string, number>;
+  socketsAtEnd: number | null;
+  start: number;
+  tcpCutMs: number | null;
+  sioCut: { at: number; reason: string; description?: string } | undefined;
+  sioCutMs: number | null;
+  safetyAt: number | undefined;
+  gone: boolean;
+  /** When RSS had grown 95 % of the way to its peak (from the flood's start), and what it was when the attacker was cut off (sampled). */
+  peakAtMs: number | null;
+  rssAtCut: number | null;
+  /** Queries waiting for one of the gateway's PostgreSQL connections at most (polled every 250 ms), the last poll that saw any, and the worst poll answer. */
+  poolWaitingMax: number | null;
+  poolBusyUntilMs: number | null;
+  lagMax: number;
+  /** Who used the CPU during the measurement without the attack, and during it (the machine may be shared). */
+  cpuBase: CpuUse | null;
+  cpuDuring: CpuUse | null;
+  /** Which rule cut the attacker, from the gateway's counters. */
+  cutBy: "the flood rule" | "the send-buffer bound" | "both rules" | "neither rule";
+}
+
 /**
- * Attack: a room of 100 stock clients on gw1 is measured (delivery latency), then measured again
- * while one raw socket in another generator floods `chat:join {after}` (each answered with up to
- * 100 messages of 4000 characters) and never reads. gw1's RSS is sampled from /proc every 50 ms.
+ * Attack: a room of 100 stock clients on `gw` is measured (delivery latency), then measured again
+ * while one raw socket in another generator, on the same gateway, floods `chat:join {after}` (each
+ * answered with as many of 100 messages of 4000 characters as fit in 256 KiB) and never reads.
+ * The gateway's RSS is sampled from /proc every 50 ms; which rule cut the attacker is read from
+ * `gateway_event_floods_total` and `gateway_slow_consumers_total`.
  */
-async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
+async function attackRun(gw: Child, clients: Child[], tokens: TokenService, v: AttackVariant): Promise<AttackRun> {
   if (clients.length < 2) throw new Error("attack: needs two load generators");
   const url = gw.info.url as string;
   const pid = gw.info.pid as number;
+  const g = gw.name;
+  const limits = (gw.info.limits ?? {}) as AttackRun["limits"];
   const [good, evil] = [clients[0]!, clients[1]!];
-  const atk = await seed(database!.url, tokens, "atk_", 1, 1);
+  const atk = await seed(database!.url, tokens, `${v.prefix}_`, 1, 1);
   const attacker = atk.users[0]!;
   const chatId = atk.chatIds[0]!;
   const { after, ids } = await seedMessages(database!.url, chatId, attacker.userId, ATTACK.messages, ATTACK.messageLength);
-  const roomSeed = await seed(database!.url, tokens, "atkroom_", ATTACK.room, 1);
-  log(`attack: seeded chat ${chatId} with ${ids.length} messages of ${ATTACK.messageLength} characters (after=${after}), a room of ${ATTACK.room}`);
-  const measure = { senders: ATTACK.senders, perSenderRate: ATTACK.perSenderRate, durationMs: ATTACK.durationMs };
+  const roomSeed = await seed(database!.url, tokens, `${v.prefix}room_`, ATTACK.room, 1);
+  const tag = `attack (${v.kind})`;
+  log(
+    `${tag}: ${g} (event budget ${limits.eventBurst} + ${limits.eventsPerSecond}/s, send buffer ${limits.maxBufferedBytes} bytes): ` +
+      `seeded chat ${chatId} with ${ids.length} messages of ${ATTACK.messageLength} characters (after=${after}), a room of ${ATTACK.room}`,
+  );
+  const measure = { senders: ATTACK.senders, perSenderRate: ATTACK.perSenderRate, durationMs: ATTACK.durationMs, earlyMs: ATTACK.earlyMs };
   await good.call("deliveryOpen", { a: url, b: url, chatId: roomSeed.chatIds[0], tokens: roomSeed.users.map((u) => u.token) }, 60_000);
   let attackerConnected = false;
   try {
-    const base = await good.call<DeliveryRun>("deliveryRun", { ...measure, senderOffset: 0 }, 60_000);
-    log(`attack: without the attack: p50 ${base.all.p50.toFixed(2)} ms, p99 ${base.all.p99.toFixed(2)} ms, ${base.deliveries}/${base.wanted} deliveries, refused ${JSON.stringify(base.refusedCodes)}`);
+    const cpuA = cpuSnapshot();
+    const base = await good.call<AttackDelivery>("deliveryRun", { ...measure, senderOffset: 0 }, 60_000);
+    const cpuBase = cpuUse(cpuA, cpuSnapshot());
+    log(
+      `${tag}: without the attack: p50 ${base.all.p50.toFixed(2)} ms, p99 ${base.all.p99.toFixed(2)} ms (first ${ATTACK.earlyMs / 1000} s: p99 ${base.early.p99.toFixed(2)} ms), ` +
+        `${base.deliveries}/${base.wanted} deliveries, refused ${JSON.stringify(base.refusedCodes)}; ${cpuText(cpuBase)}`,
+    );
 
     await gw.call("watch", { userId: attacker.userId });
     await evil.call("floodConnect", { url, token: attacker.token }, 20_000);
@@ -477,10 +570,12 @@ async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
     const textBefore = await scrape(url);
     const joinsBefore = metricSum(textBefore, "gateway_events_total", { event: "chat:join" }) ?? 0;
     const joinResultsBefore = metricBy(textBefore, "gateway_events_total", { event: "chat:join" }, "result");
+    const slowBefore = metricSum(textBefore, "gateway_slow_consumers_total");
+    const floodsBefore = metricSum(textBefore, "gateway_event_floods_total");
     const peakReset = resetPeak(pid);
-    log(`attack: before: rss ${MiB(before.rss)}, heap ${MiB(before.heapUsed)}, ${before.sockets} sockets (the room and the attacker); flooding ${ATTACK.joins} chat:join`);
+    log(`${tag}: before: rss ${MiB(before.rss)}, heap ${MiB(before.heapUsed)}, ${before.sockets} sockets (the room and the attacker); sending ${v.joins} chat:join, ${v.chunk} per write`);
 
-    // RSS every 50 ms from /proc (the parent's clock; gw1's event loop may be too busy to answer).
+    // RSS every 50 ms from /proc (the parent's clock; the gateway's event loop may be too busy to answer).
     const samples: { t: number; rss: number }[] = [];
     let safetyAt: number | undefined;
     let gone = false;
@@ -491,12 +586,12 @@ async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
       samples.push({ t: Date.now() - t0Attack, rss: m.rss });
       if (m.rss > ATTACK.rssCapBytes && safetyAt === undefined) {
         safetyAt = Date.now();
-        log(`attack: gw1 rss ${MiB(m.rss)} over the safety cap; stopping the attacker`);
+        log(`${tag}: ${g} rss ${MiB(m.rss)} over the safety cap; stopping the attacker`);
         void evil.call("floodStop", undefined, 10_000).catch(() => undefined);
       }
     }, ATTACK.sampleMs);
-    // The gateway's own view, polled: its socket count and the attacker's sockets (and how late gw1 answers).
-    const polls: { t: number; lagMs: number; sockets?: number; attacker?: number; error?: string }[] = [];
+    // The gateway's own view, polled: its socket count and the attacker's sockets (and how late it answers).
+    const polls: { t: number; lagMs: number; sockets?: number; attacker?: number; poolWaiting?: number; error?: string }[] = [];
     let polling = true;
     const poller = (async () => {
       for (let i = 0; polling && i < 400; i += 1) {
@@ -504,55 +599,90 @@ async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
         try {
           const w = await gw.call<{ connected: number }>("watched", undefined, 5_000);
           const n = await gw.call<number>("sockets", undefined, 5_000);
-          polls.push({ t: t - t0Attack, lagMs: Date.now() - t, sockets: n, attacker: w.connected });
+          const p = await gw.call<{ waiting: number } | null>("pool", undefined, 5_000);
+          polls.push({ t: t - t0Attack, lagMs: Date.now() - t, sockets: n, attacker: w.connected, ...(p ? { poolWaiting: p.waiting } : {}) });
         } catch (err) {
           polls.push({ t: t - t0Attack, lagMs: Date.now() - t, error: (err as Error).message });
         }
         await sleep(250);
       }
     })();
+    const cpuB = cpuSnapshot();
     const [floodRes, duringRes] = await Promise.allSettled([
-      evil.call<{ start: number; floodEnd: number | null; sent: number; closedAt: number | null; stoppedByUsAt: number | null; bytesRead: number; end: number }>(
+      evil.call<FloodResult>(
         "flood",
-        { chatId, after, count: ATTACK.joins, chunk: ATTACK.chunk, windowMs: ATTACK.windowMs, probeMs: ATTACK.probeMs },
+        { chatId, after, count: v.joins, chunk: v.chunk, windowMs: ATTACK.windowMs, probeMs: ATTACK.probeMs },
         ATTACK.windowMs + 30_000,
       ),
-      good.call<DeliveryRun>("deliveryRun", { ...measure, senderOffset: ATTACK.senders }, 90_000),
+      good.call<AttackDelivery>("deliveryRun", { ...measure, senderOffset: ATTACK.senders }, 90_000),
     ]);
+    const cpuDuring = cpuUse(cpuB, cpuSnapshot());
     clearInterval(sampler);
     polling = false;
     await poller;
     const fl = floodRes.status === "fulfilled" ? floodRes.value : undefined;
     const during = duringRes.status === "fulfilled" ? duringRes.value : undefined;
-    if (!fl) log(`attack: the flood failed: ${(floodRes as PromiseRejectedResult).reason}`);
-    if (!during) log(`attack: the measurement during the attack failed: ${(duringRes as PromiseRejectedResult).reason}`);
+    if (!fl) log(`${tag}: the flood failed: ${(floodRes as PromiseRejectedResult).reason}`);
+    if (!during) log(`${tag}: the measurement during the attack failed: ${(duringRes as PromiseRejectedResult).reason}`);
     const start = fl?.start ?? t0Attack;
     const windowEnd = start + ATTACK.windowMs;
     const inWindow = samples.filter((s) => t0Attack + s.t <= windowEnd + ATTACK.sampleMs);
     const peakSampled = Math.max(before.rss, ...inWindow.map((s) => s.rss));
+    // When the growth was (95 %) done: RSS stays near its peak afterwards until a GC gives memory back.
+    const peakAt = inWindow.find((s) => s.rss - before.rss >= 0.95 * (peakSampled - before.rss))?.t ?? null;
     const hwm = peakReset ? (procMem(pid)?.hwm ?? null) : null;
-    const watched = await gw.call<{ connects: number[]; disconnects: { at: number; reason: string; description?: string }[]; connected: number }>("watched", undefined, 30_000).catch(() => undefined);
+    const watched = await gw.call<Watched>("watched", undefined, 30_000).catch(() => undefined);
+    const sends = watched?.sends[0];
     const textEnd = await scrape(url);
-    const slowConsumers = metricSum(textEnd, "gateway_slow_consumers_total");
+    const delta = (now: number | null, was: number | null) => (now === null ? null : now - (was ?? 0));
+    const slowDelta = delta(metricSum(textEnd, "gateway_slow_consumers_total"), slowBefore);
+    const floodDelta = delta(metricSum(textEnd, "gateway_event_floods_total"), floodsBefore);
+    const cutBy: AttackRun["cutBy"] =
+      (floodDelta ?? 0) > 0 && (slowDelta ?? 0) > 0 ? "both rules" : (floodDelta ?? 0) > 0 ? "the flood rule" : (slowDelta ?? 0) > 0 ? "the send-buffer bound" : "neither rule";
     const joinsAnswered = (metricSum(textEnd, "gateway_events_total", { event: "chat:join" }) ?? 0) - joinsBefore;
     const joinResults = diffCounts(metricBy(textEnd, "gateway_events_total", { event: "chat:join" }, "result"), joinResultsBefore);
     const socketsAtEnd = await gw.call<number>("sockets", undefined, 30_000).catch(() => null);
     const tcpCutMs = fl?.closedAt != null ? fl.closedAt - start : null;
     const sioCut = watched?.disconnects[0];
     const sioCutMs = sioCut ? sioCut.at - start : null;
+    const peakAtMs = peakAt === null ? null : t0Attack + peakAt - start;
+    const cutTime = fl?.closedAt ?? sioCut?.at ?? null;
+    const atCut = cutTime === null ? undefined : samples.filter((s) => t0Attack + s.t <= cutTime).at(-1);
+    const rssAtCut = atCut?.rss ?? null;
+    const poolPolls = polls.filter((p) => p.poolWaiting !== undefined);
+    const poolWaitingMax = poolPolls.length ? Math.max(...poolPolls.map((p) => p.poolWaiting!)) : null;
+    const busy = poolPolls.filter((p) => p.poolWaiting! > 0).at(-1);
+    const poolBusyUntilMs = busy ? t0Attack + busy.t - start : null;
+    const lagMax = Math.max(0, ...polls.map((p) => p.lagMs));
     log(
-      `attack: window ${ATTACK.windowMs / 1000} s: ${fl?.sent ?? "?"} joins sent in ${fl?.floodEnd ? fl.floodEnd - start : "?"} ms, ${joinsAnswered} answered by gw1 in the window ${JSON.stringify(joinResults)}, ` +
-        `peak rss ${MiB(peakSampled)} (+${MiB(peakSampled - before.rss)}; VmHWM ${hwm === null ? "n/a" : MiB(hwm)}), ` +
+      `${tag}: window ${ATTACK.windowMs / 1000} s: ${fl?.sent ?? "?"} joins sent in ${fl?.floodEnd ? fl.floodEnd - start : "?"} ms, ${joinsAnswered} answered by ${g} in the window ${JSON.stringify(joinResults)}, ` +
+        `peak rss ${MiB(peakSampled)} (+${MiB(peakSampled - before.rss)}, 95 % of it by +${peakAtMs} ms; ${rssAtCut === null ? "" : `${MiB(rssAtCut)} at the cut; `}VmHWM ${hwm === null ? "n/a" : MiB(hwm)}), ` +
         `attacker TCP ${tcpCutMs === null ? "still open" : `closed at +${tcpCutMs} ms`}, Socket.IO ${sioCut ? `disconnect at +${sioCutMs} ms (${sioCut.reason}${sioCut.description ? `: ${sioCut.description}` : ""})` : "still connected"}, ` +
-        `gw1 sockets ${socketsAtEnd} (before ${before.sockets}), slow consumers ${slowConsumers}, attacker read ${fl?.bytesRead ?? "?"} bytes` +
-        `${safetyAt ? `, stopped by the safety cap at +${safetyAt - start} ms` : ""}${gone ? ", gw1 GONE" : ""}`,
+        `${g} sockets ${socketsAtEnd} (before ${before.sockets}), gateway_slow_consumers_total +${slowDelta}, gateway_event_floods_total +${floodDelta} (cut by ${cutBy}), attacker read ${fl?.bytesRead ?? "?"} bytes` +
+        `${safetyAt ? `, stopped by the safety cap at +${safetyAt - start} ms` : ""}${gone ? `, ${g} GONE` : ""}; ` +
+        `PostgreSQL pool: up to ${poolWaitingMax} queries waiting${busy ? ` (last seen waiting at +${poolBusyUntilMs} ms)` : ""}; ${g} answered the poll within ${lagMax} ms at worst`,
     );
-    if (during) log(`attack: during the attack: p50 ${during.all.p50.toFixed(2)} ms, p99 ${during.all.p99.toFixed(2)} ms, ${during.deliveries}/${during.wanted} deliveries, refused ${JSON.stringify(during.refusedCodes)}, ${during.disconnected} room sockets dropped`);
+    if (sends) {
+      const at = (t: number | null) => (t === null ? "never" : `+${t - start} ms`);
+      log(
+        `${tag}: ${g} made ${sends.packets} packets (${MiB(sends.bytes)}, largest ${(sends.largest / 1024).toFixed(1)} KiB) for the attacker, first ${at(sends.firstAt)}, last ${at(sends.lastAt)}; ` +
+          `waiting in ${g} at most ${MiB(sends.maxWaiting)}; ` +
+          (sends.crossedAt === null
+            ? `never past ${limits.maxBufferedBytes} bytes`
+            : `past ${limits.maxBufferedBytes} bytes at ${at(sends.crossedAt)}, after ${sends.crossedPackets} packets (${MiB(sends.crossedBytes ?? 0)} made, ${MiB(sends.kernelAtCross ?? 0)} of it taken by the kernel)`),
+      );
+    }
+    if (during) {
+      log(
+        `${tag}: during the attack: p50 ${during.all.p50.toFixed(2)} ms, p99 ${during.all.p99.toFixed(2)} ms (first ${ATTACK.earlyMs / 1000} s: p99 ${during.early.p99.toFixed(2)} ms, max ${during.early.max.toFixed(1)} ms), ` +
+          `${during.deliveries}/${during.wanted} deliveries, refused ${JSON.stringify(during.refusedCodes)}, ${during.disconnected} room sockets dropped; ${cpuText(cpuDuring)}`,
+      );
+    }
 
-    // What gw1 still holds for a connected attacker (GC first), then the release: the attacker goes
-    // away; wait (bounded) until gw1 has answered what it still had queued.
+    // What the gateway still holds for a connected attacker (GC first), then the release: the attacker goes
+    // away; wait (bounded) until the gateway has answered what it still had queued.
     const held = await mem(gw).catch(() => undefined);
-    if (held) log(`attack: at the end of the window (GC, attacker's TCP connection ${fl?.closedAt != null ? "closed by gw1" : "still open"}): rss ${MiB(held.rss)}, heap ${MiB(held.heapUsed)}, external ${MiB(held.external)}`);
+    if (held) log(`${tag}: at the end of the window (GC, attacker's TCP connection ${fl?.closedAt != null ? `closed by ${g}` : "still open"}): rss ${MiB(held.rss)}, heap ${MiB(held.heapUsed)}, external ${MiB(held.external)}`);
     await evil.call("floodStop", undefined, 10_000).catch(() => undefined);
     attackerConnected = false;
     const releaseStart = Date.now();
@@ -572,16 +702,23 @@ async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
     const joinsTotal = joinsLast - joinsBefore;
     const joinResultsTotal = diffCounts(metricBy(textLast, "gateway_events_total", { event: "chat:join" }, "result"), joinResultsBefore);
     const afterMem = await mem(gw).catch(() => undefined);
-    const lagMax = Math.max(0, ...polls.map((p) => p.lagMs));
     log(
-      `attack: after (attacker gone, ${((Date.now() - releaseStart) / 1000).toFixed(1)} s to settle, ${joinsTotal} joins answered in all ${JSON.stringify(joinResultsTotal)}): ` +
-        `${afterMem ? `rss ${MiB(afterMem.rss)}, heap ${MiB(afterMem.heapUsed)}, ${afterMem.sockets} sockets` : "gw1 did not answer"}; gw1 answered the poll within ${lagMax} ms at worst`,
+      `${tag}: after (attacker gone, ${((Date.now() - releaseStart) / 1000).toFixed(1)} s to settle, ${joinsTotal} joins answered in all ${JSON.stringify(joinResultsTotal)}): ` +
+        `${afterMem ? `rss ${MiB(afterMem.rss)}, heap ${MiB(afterMem.heapUsed)}, ${afterMem.sockets} sockets` : `${g} did not answer`}`,
     );
-    results.details.attack = {
+    results.details[v.kind === "flood" ? "attack" : "attackBuffer"] = {
       ...ATTACK,
+      ...v,
+      gateway: g,
+      limits,
       after,
       before,
       peakRssSampled: peakSampled,
+      peakAtMs,
+      rssAtCut,
+      poolWaitingMax,
+      poolBusyUntilMs,
+      lagMax,
       vmHwm: hwm,
       samples: samples.length,
       rssSeries: samples.filter((_, i) => i % 4 === 0),
@@ -592,68 +729,175 @@ async function attackPhase(gw: Child, clients: Child[], tokens: TokenService) {
       joinsAnsweredInAll: joinsTotal,
       joinResultsInWindow: joinResults,
       joinResultsInAll: joinResultsTotal,
-      slowConsumers,
+      slowConsumers: slowDelta,
+      eventFloods: floodDelta,
+      cutBy,
       socketsAtEnd,
       heldAtWindowEnd: held,
       afterRelease: afterMem,
       safetyStopAt: safetyAt ? safetyAt - start : null,
       baseline: base,
       during: during ?? String((duringRes as PromiseRejectedResult).reason),
+      cpuBase,
+      cpuDuring,
     };
-
-    const growthMB = (peakSampled - before.rss) / 1e6;
-    row({
-      figure: `gateway RSS growth while one socket floods ${ATTACK.joins} chat:join {after} and reads nothing`,
-      ours: growthMB,
-      baseline: null,
-      unit: "MB",
-      ratio: null,
-      target: "≤ 50 MB",
-      met: !gone && safetyAt === undefined && growthMB <= 50,
-      note:
-        `rss before ${MiB(before.rss)} (after GC), peak ${MiB(peakSampled)} sampled every ${ATTACK.sampleMs} ms over ${ATTACK.windowMs / 1000} s` +
-        `${hwm === null ? "" : ` (VmHWM ${MiB(hwm)})`}, at the window's end (GC) ${held ? `rss ${MiB(held.rss)}, heap ${MiB(held.heapUsed)}` : "no answer"}, after the attacker left and GC ${afterMem ? `rss ${MiB(afterMem.rss)}, heap ${MiB(afterMem.heapUsed)} (before ${MiB(before.heapUsed)})` : "no answer"}; ` +
-        `${joinsAnswered} of ${fl?.sent ?? "?"} joins answered in the window ${JSON.stringify(joinResults)}, ${joinsTotal} in all` +
-        `${safetyAt ? `; attacker stopped at the ${MiB(ATTACK.rssCapBytes)} safety cap at +${safetyAt - start} ms` : ""}${gone ? "; gw1 died" : ""}`,
-    });
-    const cut = tcpCutMs !== null && tcpCutMs <= ATTACK.windowMs;
-    row({
-      figure: "slow reader cut off (time from flood start to disconnect)",
-      ours: tcpCutMs,
-      baseline: null,
-      unit: "ms",
-      ratio: null,
-      target: "within 2 s of crossing 1 MiB",
-      met: cut,
-      note:
-        `TCP ${tcpCutMs === null ? `still open after ${ATTACK.windowMs / 1000} s` : `closed by gw1 at +${tcpCutMs} ms`}; Socket.IO ` +
-        `${sioCut ? `disconnect at +${sioCutMs} ms (${sioCut.reason})` : "socket still connected"}; gw1 sockets ${before.sockets} → ${socketsAtEnd}; ` +
-        `gateway_slow_consumers_total ${slowConsumers === null ? "null (no such metric)" : slowConsumers}; the attacker read ${fl?.bytesRead ?? "?"} bytes; ` +
-        `one answer is ~${((ATTACK.messages * (ATTACK.messageLength + 200)) / 1024).toFixed(0)} KiB, so 1 MiB is crossed by the third`,
-    });
-    if (during) {
-      const expected = during.acked * during.roomSize;
-      const timeouts = during.refusedCodes["ack timeout"] ?? 0;
-      const ratio = during.all.p99 / base.all.p99;
-      row({
-        figure: `delivery p99 for ${ATTACK.room} clients during the attack vs without (one gateway, ${ATTACK.senders * ATTACK.perSenderRate} msg/s)`,
-        ours: during.all.p99,
-        baseline: base.all.p99,
-        unit: "ms",
-        ratio,
-        target: "≤ 1.2x",
-        met: ratio <= 1.2 && during.deliveries >= expected && timeouts === 0,
-        note:
-          `p50 ${during.all.p50.toFixed(2)} vs ${base.all.p50.toFixed(2)} ms; during: ${during.deliveries}/${during.wanted} deliveries, ${during.acked}/${during.sent} sends acked, ` +
-          `refused ${JSON.stringify(during.refusedCodes)}, ${during.disconnected} room sockets dropped; without: ${base.deliveries}/${base.wanted}, refused ${JSON.stringify(base.refusedCodes)}`,
-      });
-    } else {
-      row({ figure: `delivery p99 for ${ATTACK.room} clients during the attack vs without`, ours: null, baseline: base.all.p99, unit: "ms", ratio: null, target: "≤ 1.2x", met: false, note: "the measurement during the attack failed" });
-    }
+    return {
+      gwName: g,
+      limits,
+      base,
+      during,
+      fl,
+      before,
+      peakSampled,
+      hwm,
+      held,
+      afterMem,
+      watched,
+      sends,
+      slowDelta,
+      floodDelta,
+      joinsAnswered,
+      joinResults,
+      joinsTotal,
+      joinResultsTotal,
+      socketsAtEnd,
+      start,
+      tcpCutMs,
+      sioCut,
+      sioCutMs,
+      safetyAt,
+      gone,
+      peakAtMs,
+      rssAtCut,
+      poolWaitingMax,
+      poolBusyUntilMs,
+      lagMax,
+      cpuBase,
+      cpuDuring,
+      cutBy,
+    };
   } finally {
     if (attackerConnected) await evil.call("floodStop", undefined, 10_000).catch(() => undefined);
     await good.call("deliveryClose", undefined, 10_000).catch(() => undefined);
   }
+}
+
+/** The RSS note both variants share: before, peak, at the window's end, after the release; joins answered. */
+function rssNote(r: AttackRun, joins: number): string {
+  const { before, peakSampled, hwm, held, afterMem, fl, safetyAt, gone, start } = r;
+  return (
+    `rss before ${MiB(before.rss)} (after GC), peak ${MiB(peakSampled)} (95 % of the growth by +${r.peakAtMs} ms) sampled every ${ATTACK.sampleMs} ms over ${ATTACK.windowMs / 1000} s` +
+    `${r.rssAtCut === null ? "" : ` (${MiB(r.rssAtCut)} when the attacker was cut off at +${r.tcpCutMs ?? r.sioCutMs} ms)`}` +
+    `${hwm === null ? "" : ` (VmHWM ${MiB(hwm)})`}, at the window's end (GC) ${held ? `rss ${MiB(held.rss)}, heap ${MiB(held.heapUsed)}` : "no answer"}, after the attacker left and GC ${afterMem ? `rss ${MiB(afterMem.rss)}, heap ${MiB(afterMem.heapUsed)} (before ${MiB(before.heapUsed)})` : "no answer"}; ` +
+    `${r.joinsAnswered} of ${fl?.sent ?? "?"}/${joins} joins answered in the window ${JSON.stringify(r.joinResults)}, ${r.joinsTotal} in all ${JSON.stringify(r.joinResultsTotal)}` +
+    `${safetyAt ? `; attacker stopped at the ${MiB(ATTACK.rssCapBytes)} safety cap at +${safetyAt - start} ms` : ""}${gone ? `; ${r.gwName} died` : ""}`
+  );
+}
+
+const rules = (r: AttackRun) => `gateway_event_floods_total +${r.floodDelta ?? "null"}, gateway_slow_consumers_total +${r.slowDelta ?? "null"}`;
+
+function p99Row(r: AttackRun, figure: string): void {
+  const { base, during } = r;
+  if (!during) {
+    row({ figure, ours: null, baseline: base.all.p99, unit: "ms", ratio: null, target: "≤ 1.2x", met: false, note: "the measurement during the attack failed" });
+    return;
+  }
+  const expected = during.acked * during.roomSize;
+  const timeouts = during.refusedCodes["ack timeout"] ?? 0;
+  const ratio = during.all.p99 / base.all.p99;
+  row({
+    figure,
+    ours: during.all.p99,
+    baseline: base.all.p99,
+    unit: "ms",
+    ratio,
+    target: "≤ 1.2x",
+    met: ratio <= 1.2 && during.deliveries >= expected && timeouts === 0,
+    note:
+      `p50 ${during.all.p50.toFixed(2)} vs ${base.all.p50.toFixed(2)} ms; messages sent in the first ${ATTACK.earlyMs / 1000} s: p99 ${during.early.p99.toFixed(2)} vs ${base.early.p99.toFixed(2)} ms, ` +
+      `max ${during.early.max.toFixed(1)} vs ${base.early.max.toFixed(1)} ms; during: ${during.deliveries}/${during.wanted} deliveries, ${during.acked}/${during.sent} sends acked, ` +
+      `refused ${JSON.stringify(during.refusedCodes)}, ${during.disconnected} room sockets dropped; without: ${base.deliveries}/${base.wanted}, refused ${JSON.stringify(base.refusedCodes)}; ` +
+      `${r.gwName}'s PostgreSQL pool had up to ${r.poolWaitingMax ?? "?"} queries waiting${r.poolBusyUntilMs === null ? "" : ` (the last seen at +${r.poolBusyUntilMs} ms)`}, ` +
+      `its event loop answered a 250 ms poll within ${r.lagMax} ms at worst; other processes on the machine used ` +
+      `${r.cpuDuring ? r.cpuDuring.others.toFixed(1) : "?"} CPU-s during, ${r.cpuBase ? r.cpuBase.others.toFixed(1) : "?"} without`,
+  });
+}
+
+/** The default budget: the flood rule is meant to cut the attacker long before 1 MiB waits. */
+async function attackFloodPhase(gw: Child, clients: Child[], tokens: TokenService) {
+  const v: AttackVariant = { kind: "flood", joins: ATTACK.joins, chunk: ATTACK.chunk, prefix: "atk" };
+  const r = await attackRun(gw, clients, tokens, v);
+  const budget = `event budget ${r.limits.eventBurst} + ${r.limits.eventsPerSecond}/s`;
+  const stopped = r.cutBy === "neither rule" ? "not stopped by either rule" : `stopped by ${r.cutBy}`;
+  const growthMB = (r.peakSampled - r.before.rss) / 1e6;
+  row({
+    figure: `gateway RSS growth while one socket floods ${v.joins} chat:join {after} and reads nothing (${budget}: ${stopped})`,
+    ours: growthMB,
+    baseline: null,
+    unit: "MB",
+    ratio: null,
+    target: "≤ 50 MB",
+    met: !r.gone && r.safetyAt === undefined && growthMB <= 50,
+    note: `${rssNote(r, v.joins)}; ${rules(r)}`,
+  });
+  const cutMs = r.tcpCutMs;
+  row({
+    figure: `flood cut-off (${budget}): time from flood start to disconnect, by ${r.cutBy}`,
+    ours: cutMs,
+    baseline: null,
+    unit: "ms",
+    ratio: null,
+    target: "≤ 2 s, by either rule",
+    met: cutMs !== null && cutMs <= 2_000 && r.cutBy !== "neither rule",
+    note:
+      `TCP ${cutMs === null ? `still open after ${ATTACK.windowMs / 1000} s` : `closed by ${r.gwName} at +${cutMs} ms`} (seen at the attacker's next ${ATTACK.probeMs} ms probe); Socket.IO ` +
+      `${r.sioCut ? `disconnect at +${r.sioCutMs} ms (${r.sioCut.reason})` : "socket still connected"}; ${r.gwName} sockets ${r.before.sockets} → ${r.socketsAtEnd}; ${rules(r)}; ` +
+      `the attacker read ${r.fl?.bytesRead ?? "?"} bytes; ${r.sends ? `${r.gwName} made ${MiB(r.sends.bytes)} for it, at most ${MiB(r.sends.maxWaiting)} waiting in the gateway` : "no send figures"}`,
+  });
+  p99Row(r, `delivery p99 for ${ATTACK.room} clients during the flood vs without (one gateway, the attacker's, ${ATTACK.senders * ATTACK.perSenderRate} msg/s)`);
+}
+
+/**
+ * The send-buffer bound itself: a gateway of its own whose event budget (4000) lets all 300 catch-ups
+ * run, so that only the bound can stop a socket that reads none of their ~256 KiB answers.
+ */
+async function attackBufferPhase(gw: Child, clients: Child[], tokens: TokenService) {
+  const v: AttackVariant = { kind: "buffer", joins: ATTACK_BUFFER.joins, chunk: ATTACK_BUFFER.joins, prefix: "atkb" };
+  const r = await attackRun(gw, clients, tokens, v);
+  const growthMB = (r.peakSampled - r.before.rss) / 1e6;
+  const s = r.sends;
+  const max = r.limits.maxBufferedBytes ?? 2 ** 20;
+  const answerKiB = s ? `the largest answer ${(s.largest / 1024).toFixed(1)} KiB` : "answer size unknown";
+  row({
+    figure: `gateway RSS growth while one socket asks for ${v.joins} × 256 KiB and reads nothing (event budget raised to ${r.limits.eventBurst}, so the send-buffer bound stops it)`,
+    ours: growthMB,
+    baseline: null,
+    unit: "MB",
+    ratio: null,
+    target: "≤ 50 MB",
+    met: !r.gone && r.safetyAt === undefined && growthMB <= 50,
+    note: `${rssNote(r, v.joins)}; ${answerKiB}; ${rules(r)}, so stopped by ${r.cutBy}`,
+  });
+  const cutAt = r.fl?.closedAt ?? null;
+  const sinceCross = cutAt !== null && s?.crossedAt != null ? cutAt - s.crossedAt : null;
+  const crossMs = s?.crossedAt != null ? s.crossedAt - r.start : null;
+  row({
+    figure: "send-buffer cut: time from flood start to disconnect",
+    ours: r.tcpCutMs,
+    baseline: null,
+    unit: "ms",
+    ratio: null,
+    target: `within 2 s of crossing ${max === 2 ** 20 ? "1 MiB" : `${max} bytes`}`,
+    met: sinceCross !== null && sinceCross <= 2_000 && r.slowDelta === 1 && r.floodDelta === 0,
+    note:
+      `${max} bytes first waiting in ${r.gwName} at ${crossMs === null ? "never" : `+${crossMs} ms`}` +
+      `${s && s.crossedAt !== null ? `, after ${s.crossedPackets} packets (${MiB(s.crossedBytes ?? 0)} made for the attacker, ${MiB(s.kernelAtCross ?? 0)} of it already taken by the kernel's socket buffers)` : ""}; ` +
+      `Socket.IO disconnect at ${r.sioCut ? `+${r.sioCutMs} ms (${r.sioCut.reason})` : "never (still connected)"}; TCP ${r.tcpCutMs === null ? `still open after ${ATTACK.windowMs / 1000} s` : `closed at +${r.tcpCutMs} ms (seen at the attacker's next ${ATTACK.probeMs} ms probe)`}` +
+      `${sinceCross === null ? "" : `, ${sinceCross} ms after the crossing`}; ${rules(r)}; the attacker read ${r.fl?.bytesRead ?? "?"} bytes (it reads nothing after the handshake); ` +
+      `${s ? `${r.gwName} made ${s.packets} packets, ${MiB(s.bytes)} for it in all, ${answerKiB}; the other ${r.joinsTotal - s.packets} catch-ups ran after the socket was dropped (answered to nobody)` : "no send figures"}; ` +
+      `${r.gwName} sockets ${r.before.sockets} → ${r.socketsAtEnd}`,
+  });
+  p99Row(r, `delivery p99 for ${ATTACK.room} clients during the send-buffer attack vs without (one gateway, the attacker's: ${r.gwName}, ${ATTACK.senders * ATTACK.perSenderRate} msg/s)`);
 }
 
 async function main() {
@@ -700,8 +944,12 @@ async function main() {
   const started = [g1, g2, g3, bare, api].filter((c) => c !== undefined).map((c) => c.name);
   log(`started ${started.join(", ")} and ${CLIENTS} load generators`);
 
-  const attempt = async (name: string, fn: () => Promise<void>) => {
-    if (!phase(name)) return;
+  // Each phase: who used the CPU meanwhile (the machine may be shared: other processes are counted).
+  const phaseCpu: Record<string, CpuUse | null> = {};
+  results.details.cpu = phaseCpu;
+  const attempt = async (name: string, fn: () => Promise<void>, enabled = phase(name)) => {
+    if (!enabled) return;
+    const before = cpuSnapshot();
     try {
       await fn();
     } catch (err) {
@@ -709,6 +957,8 @@ async function main() {
       results.errors.push(msg);
       log(`FAILED ${msg}`);
     }
+    phaseCpu[name] = cpuUse(before, cpuSnapshot());
+    log(`${name}: ${cpuText(phaseCpu[name])}`);
   };
 
   await attempt("handshake", () => handshakePhase(g1!, bare!, clients, load));
@@ -833,11 +1083,29 @@ async function main() {
     });
   });
 
-  // Last: the soak, then the attack (which may leave gw1 the worse for it). Both use gw1 and the
-  // load generators only: the other servers are stopped to leave them the two cores.
-  if (phase("soak") || phase("attack")) await Promise.all([g2, g3, bare, api].map((c) => c?.stop()));
+  // Last: the soak, then the attacks (the first may leave gw1 the worse for it). They use gw1 (and gwb)
+  // and the load generators only: the other servers are stopped to leave them the two cores.
+  const attackFlood = phase("attack") || phase("attack-flood");
+  const attackBuffer = phase("attack") || phase("attack-buffer");
+  if (phase("soak") || attackFlood || attackBuffer) await Promise.all([g2, g3, bare, api].map((c) => c?.stop()));
   await attempt("soak", () => soakPhase(g1!, clients, tokens));
-  await attempt("attack", () => attackPhase(g1!, clients, tokens));
+  await attempt("attack-flood", () => attackFloodPhase(g1!, clients, tokens), attackFlood);
+  // A gateway of its own for the send-buffer attack (gw1 stays idle meanwhile), stopped after it.
+  await attempt(
+    "attack-buffer",
+    async () => {
+      const gwb = await spawnChild("gwb", serverFile, {
+        env: { ...env, BENCH_MODE: "ours", SOCKET_EVENT_BURST: String(ATTACK_BUFFER.eventBurst) },
+        nodeFlags: ["--expose-gc"],
+      });
+      try {
+        await attackBufferPhase(gwb, clients, tokens);
+      } finally {
+        await gwb.stop();
+      }
+    },
+    attackBuffer,
+  );
 
   if (PROFILE) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
   await cleanup();
@@ -861,7 +1129,11 @@ function report(): void {
     ),
   ];
   const header = `ws-auth-cluster bench, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${((Date.now() - t0) / 1000).toFixed(0)} s`;
-  const md = [header, "", ...lines, ...(results.errors.length ? ["", "Errors:", ...results.errors.map((e) => `- ${e}`)] : []), ""].join("\n");
+  const all = cpuUse(cpu0, cpuSnapshot());
+  results.details.cpuAll = all;
+  const shared = `${cpuText(all)} (${cpus().length} cores: ${all ? (cpus().length * all.seconds).toFixed(0) : "?"} CPU-s in all)`;
+  const perPhase = Object.entries((results.details.cpu ?? {}) as Record<string, CpuUse | null>).map(([name, u]) => `- ${name}: ${cpuText(u)}`);
+  const md = [header, "", shared, "", ...lines, ...(perPhase.length ? ["", "CPU by phase (the machine may be shared; other processes' load skews latency figures):", ...perPhase] : []), ...(results.errors.length ? ["", "Errors:", ...results.errors.map((e) => `- ${e}`)] : []), ""].join("\n");
   process.stdout.write(`\n${md}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const suffix = only || PROFILE ? `-${(only ?? ["all"]).join("-")}${PROFILE ? "-profile" : ""}` : "";

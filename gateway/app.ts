@@ -28,6 +28,7 @@ import { type AdapterClients, type AdapterWiring, wireRedisAdapter } from "./red
 import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
+import { InFlightLimit } from "./socket/in-flight";
 import type { GatewayServer } from "./socket/types";
 
 export interface GatewayLimits {
@@ -40,6 +41,8 @@ export interface GatewayLimits {
   eventsPerSecond: number;
   /** Events refused in a row after which the socket is disconnected. Default 100. */
   maxRefusedInARow: number;
+  /** Events of one socket that run at once (the rest wait their turn). Default 4. */
+  eventsInFlight: number;
   /** `chat:join {after}` answers stop short of this many bytes of messages. Default 256 KiB. */
   joinAnswerMaxBytes: number;
   /** Handshakes per client address per minute, per gateway. Default 600. */
@@ -50,6 +53,7 @@ export interface GatewayLimits {
 
 const DEFAULT_LIMITS: Omit<GatewayLimits, "eventBurst" | "eventsPerSecond"> = {
   maxRefusedInARow: 100,
+  eventsInFlight: 4,
   joinAnswerMaxBytes: 256 * 1024,
   handshakesPerIpPerMinute: 600,
   expiryWarningSeconds: 30,
@@ -155,7 +159,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       wheel,
       metrics,
       delivered: (messageId) => replay?.delivered(messageId),
-      ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events },
+      ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events, inFlight: new InFlightLimit(limits.eventsInFlight) },
       log: logger.child({ module: "gateway:limits" }),
       budget: new EventBudget({ burst: limits.eventBurst, perSecond: limits.eventsPerSecond, maxRefusedInARow: limits.maxRefusedInARow }),
       // Counted in Redis on the adapter's publisher (a plain command client), so every gateway and the api count together.

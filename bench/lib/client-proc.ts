@@ -128,6 +128,10 @@ interface Receipts {
   single: number[];
   cross: number[];
   late: number;
+  /** Receipts of messages sent in the run's first `earlyMs` (an attack's first moments; both sides). */
+  start: number;
+  earlyMs: number;
+  early: number[];
 }
 interface Room {
   chatId: string;
@@ -148,24 +152,29 @@ async function deliveryOpen(args: { a: string; b: string; chatId: string; tokens
     for (const { socket } of sockets) socket.disconnect();
     throw err;
   }
-  const r: Room = { chatId: args.chatId, sockets, receipts: { sentAt: new Map(), single: [], cross: [], late: 0 } };
+  const r: Room = { chatId: args.chatId, sockets, receipts: { sentAt: new Map(), single: [], cross: [], late: 0, start: 0, earlyMs: 0, early: [] } };
   for (const { socket, side } of sockets) {
     socket.on("message:new", (m: { client_id: string | null }) => {
       const rec = r.receipts;
       const t = m.client_id ? rec.sentAt.get(m.client_id) : undefined;
       if (t === undefined) return void (rec.late += 1);
-      (side === "a" ? rec.single : rec.cross).push(performance.now() - t);
+      const latency = performance.now() - t;
+      (side === "a" ? rec.single : rec.cross).push(latency);
+      if (t - rec.start < rec.earlyMs) rec.early.push(latency);
     });
   }
   room = r;
   return { roomSize: sockets.length, onA: sockets.filter((s) => s.side === "a").length };
 }
 
-/** One measurement on the open room; `senderOffset` picks other senders among the A sockets (other users). */
-async function deliveryRun(args: { senders: number; perSenderRate: number; durationMs: number; senderOffset?: number }) {
+/**
+ * One measurement on the open room; `senderOffset` picks other senders among the A sockets (other
+ * users); `early` sums up the messages sent in the first `earlyMs` (default 2 s) apart.
+ */
+async function deliveryRun(args: { senders: number; perSenderRate: number; durationMs: number; senderOffset?: number; earlyMs?: number }) {
   const r = room;
   if (!r) throw new Error("no delivery room open");
-  const rec: Receipts = { sentAt: new Map(), single: [], cross: [], late: 0 };
+  const rec: Receipts = { sentAt: new Map(), single: [], cross: [], late: 0, start: performance.now(), earlyMs: args.earlyMs ?? 2_000, early: [] };
   r.receipts = rec;
   const { sockets } = r;
   const onA = sockets.filter((s) => s.side === "a");
@@ -218,6 +227,8 @@ async function deliveryRun(args: { senders: number; perSenderRate: number; durat
     single: summary(rec.single),
     cross: summary(rec.cross),
     all: summary([...rec.single, ...rec.cross]),
+    early: summary(rec.early),
+    earlyMs: rec.earlyMs,
     disconnected: sockets.filter((s) => !s.socket.connected).length,
   };
 }

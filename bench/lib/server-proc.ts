@@ -1,27 +1,28 @@
 /**
  * A server under test, in its own process (forked by bench/run.ts with --expose-gc):
- *   BENCH_MODE=ours  one gateway exactly as bin/gateway.ts wires it (PostgreSQL, Redis adapter, Redis control bus)
+ *   BENCH_MODE=ours  one gateway as bin/gateway.ts runs it: connectServices("gateway") and startGatewayServer
  *   BENCH_MODE=bare  a bare Socket.IO server: same version, path /ws, transports; accepts any connection
- *   BENCH_MODE=api   one api replica (production argon2 defaults), Redis bus and rate limits
- * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`,
+ *   BENCH_MODE=api   one api replica as bin/api.ts runs it (production argon2 defaults): connectServices("api") and startApiServer
+ * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`,
  * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
- * `watch` / `watched` (ours: when and why one user's sockets disconnected; a listener is added only
- * on `watch`, so other phases pay nothing), `stop`.
+ * `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
+ * to send to them: packets, bytes, when what waited to be sent first passed SOCKET_MAX_BUFFERED_BYTES;
+ * listeners are added only on `watch`, so other phases pay nothing), `stop`.
+ * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE and SOCKET_MAX_BUFFERED_BYTES in this process's environment
+ * reach the gateway's config (the attack bench raises the event budget of a gateway of its own);
+ * the values in effect are in the ready message's `info.limits`.
  */
 import { readdirSync } from "node:fs";
 import { createServer } from "node:http";
-import express from "express";
 import pino from "pino";
 import { Server } from "socket.io";
-import { createApi } from "../../api/app";
-import { createGateway } from "../../gateway/app";
+import { startApiServer } from "../../api/server";
+import { connectServices } from "../../bin/services";
+import { startGatewayServer } from "../../gateway/server";
 import { loadConfig } from "../../shared/config";
 import { LIMITS } from "../../shared/contracts";
-import { createRedisBus } from "../../shared/control-bus";
-import { createDb } from "../../shared/db/db";
 import { createLogger } from "../../shared/logger";
-import { closeServer, listen } from "../../shared/process";
-import { createRedis } from "../../shared/redis";
+import { listen } from "../../shared/process";
 import { SOCKET_PATH } from "../../shared/socket-events";
 import { serve, sleep } from "./ipc";
 
@@ -29,6 +30,7 @@ const mode = process.env.BENCH_MODE;
 const name = process.env.BENCH_CHILD_NAME ?? mode ?? "server";
 
 async function main() {
+  // The bare server's; ours are made by their start functions.
   const server = createServer();
   let sockets = () => 0;
   let close = async () => undefined as unknown;
@@ -37,7 +39,15 @@ async function main() {
   let watch: (userId: string) => void = () => {
     throw new Error(`watch: not a gateway (${mode})`);
   };
-  const watched = { userId: undefined as string | undefined, connects: [] as number[], disconnects: [] as { at: number; reason: string; description?: string }[] };
+  const watched = {
+    userId: undefined as string | undefined,
+    connects: [] as number[],
+    disconnects: [] as { at: number; reason: string; description?: string }[],
+    sends: [] as SendWatch[],
+  };
+  let limits: Record<string, number> | undefined;
+  let pool: () => { total: number; idle: number; waiting: number } | null = () => null;
+  let port = 0;
 
   if (mode === "bare") {
     const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
@@ -55,19 +65,20 @@ async function main() {
         LOG_LEVEL: "info",
         LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
         LOGIN_MAX_FAILURES_PER_IP: "1000000",
+        ...Object.fromEntries(SOCKET_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
       },
     });
+    limits = { eventBurst: config.socketEvents.burst, eventsPerSecond: config.socketEvents.perSecond, maxBufferedBytes: config.socketMaxBufferedBytes };
     // Production log level, written where it costs what a pipe would but nobody reads it.
     const logger = createLogger({ level: "info", name, destination: pino.destination({ dest: "/dev/null", sync: false }) });
-    const db = createDb({ url: config.databaseUrl!, logger });
-    const bus = createRedisBus({ url: config.redisUrl!, logger, name });
-    const app = express();
-    app.disable("x-powered-by");
-    server.on("request", app);
+    // The composition root's own wiring (bin/services.ts) and the deployable's start function.
+    const services = await connectServices(config, logger, { role: mode === "ours" ? "gateway" : "api" });
+    pool = () => ({ total: services.pool.totalCount, idle: services.pool.idleCount, waiting: services.pool.waitingCount });
     if (mode === "ours") {
       // Handshakes per address per minute: the default (600) would refuse the load generator; the limiter still runs.
-      const gateway = createGateway({ httpServer: server, config, db, bus, logger, gatewayId: name, limits: { handshakesPerIpPerMinute: 100_000_000 } });
-      app.use(gateway.routes);
+      const running = await startGatewayServer({ ...services, config, logger, port: 0, host: "127.0.0.1", limits: { handshakesPerIpPerMinute: 100_000_000 } });
+      const gateway = running.gateway;
+      port = running.port;
       sockets = () => gateway.io.of("/").sockets.size;
       stats = () => gateway.stats();
       userSockets = (userId) => {
@@ -80,11 +91,13 @@ async function main() {
         watched.userId = userId;
         watched.connects = [];
         watched.disconnects = [];
+        watched.sends = [];
         if (watching) return;
         watching = true;
         gateway.io.on("connection", (socket) => {
           if (socket.data.userId !== watched.userId) return;
           watched.connects.push(Date.now());
+          watched.sends.push(watchSends(socket.conn as unknown as WatchedConn, config.socketMaxBufferedBytes));
           socket.on("disconnect", (reason, description) => {
             const d = description as { message?: string; description?: unknown } | undefined;
             watched.disconnects.push({ at: Date.now(), reason, ...(d ? { description: String(d.message ?? d.description ?? d) } : {}) });
@@ -92,29 +105,22 @@ async function main() {
         });
       };
       close = async () => {
-        await gateway.close();
-        await bus.close();
-        await db.destroy();
+        await running.close();
+        await services.close();
       };
     } else {
-      const redis = createRedis({ url: config.redisUrl!, logger, name });
-      const api = createApi({ config, db, logger, bus, redis });
-      await api.warmUp();
-      app.use(api.app);
+      const running = await startApiServer({ ...services, config, logger, port: 0, host: "127.0.0.1" });
+      port = running.port;
       close = async () => {
-        await closeServer(server);
-        server.closeAllConnections();
-        await api.close();
-        await bus.close();
-        await redis.quit().catch(() => redis.disconnect());
-        await db.destroy();
+        await running.close();
+        await services.close();
       };
     }
   } else {
     throw new Error(`BENCH_MODE must be ours, bare or api (got ${mode})`);
   }
 
-  const port = await listen(server, 0, "127.0.0.1");
+  if (mode === "bare") port = await listen(server, 0, "127.0.0.1");
   const gc = (globalThis as { gc?: () => void }).gc;
   serve(
     {
@@ -139,6 +145,8 @@ async function main() {
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
       sockets: () => sockets(),
+      /** The PostgreSQL pool: connections, idle ones, queries waiting for one (null for the bare server). */
+      pool: () => pool(),
       stats: () => stats(),
       watch: (args: { userId: string }) => void watch(args.userId),
       watched: () => ({
@@ -150,7 +158,73 @@ async function main() {
       await Promise.race([close(), sleep(4_000)]);
     },
   );
-  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid } });
+  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}) } });
+}
+
+/** Gateway settings a bench child may take from its environment. */
+const SOCKET_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES"];
+
+type WatchedConn = {
+  transport: { name: string; socket?: { bufferedAmount?: number } };
+  prependListener(event: string, fn: (...args: any[]) => void): void;
+};
+
+/** What the gateway made to send to one watched socket (times are Date.now()). */
+interface SendWatch {
+  packets: number;
+  bytes: number;
+  firstAt: number | null;
+  lastAt: number | null;
+  /** The largest packet: one catch-up answer, in the attack bench. */
+  largest: number;
+  /** What waited in Engine.IO and the WebSocket (not yet in the kernel) at most. */
+  maxWaiting: number;
+  /** When what waited first passed `maxBytes`; the bytes made until then, and how many of them the kernel had taken. */
+  crossedAt: number | null;
+  crossedPackets: number | null;
+  crossedBytes: number | null;
+  kernelAtCross: number | null;
+}
+
+/**
+ * Counts what the gateway makes for one connection as the gateway's send-buffer guard does (every
+ * Engine.IO packet since the last flush, plus the WebSocket's bufferedAmount), from listeners put
+ * before the guard's, so they see what it sees: when that first passes `maxBytes` is when the
+ * guard cuts. Bytes made less what waits are (frame headers aside) what the kernel took.
+ */
+function watchSends(conn: WatchedConn, maxBytes: number): SendWatch {
+  const w: SendWatch = { packets: 0, bytes: 0, firstAt: null, lastAt: null, largest: 0, maxWaiting: 0, crossedAt: null, crossedPackets: null, crossedBytes: null, kernelAtCross: null };
+  let pending = 0;
+  conn.prependListener("packetCreate", (packet: { data?: unknown; options?: { wsPreEncodedFrame?: readonly Uint8Array[] } }) => {
+    const frame = packet.options?.wsPreEncodedFrame;
+    const data = packet.data;
+    const n = frame
+      ? frame.reduce((a, part) => a + part.byteLength, 0)
+      : typeof data === "string"
+        ? Buffer.byteLength(data)
+        : data instanceof Uint8Array || data instanceof ArrayBuffer
+          ? data.byteLength
+          : 1;
+    const now = Date.now();
+    w.packets += 1;
+    w.bytes += n;
+    w.firstAt ??= now;
+    w.lastAt = now;
+    if (n > w.largest) w.largest = n;
+    pending += n;
+    const waiting = pending + (conn.transport.name === "websocket" ? (conn.transport.socket?.bufferedAmount ?? 0) : 0);
+    if (waiting > w.maxWaiting) w.maxWaiting = waiting;
+    if (waiting > maxBytes && w.crossedAt === null) {
+      w.crossedAt = now;
+      w.crossedPackets = w.packets;
+      w.crossedBytes = w.bytes;
+      w.kernelAtCross = w.bytes - waiting;
+    }
+  });
+  conn.prependListener("flush", () => {
+    pending = 0;
+  });
+  return w;
 }
 
 main().catch((err: unknown) => {

@@ -34,7 +34,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
   const logger = pino({ level: "silent" });
-  const db = createDb({ url: url.toString(), logger, max: 4 });
+  const { db } = createDb({ url: url.toString(), logger, max: 4 });
   let dropped = false;
   const drop = async () => {
     if (dropped) return;

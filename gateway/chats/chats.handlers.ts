@@ -8,7 +8,7 @@ import { messageId, text, uuid } from "../../shared/validation";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { Membership } from "../control/membership";
 import type { Revocations } from "../control/revocations";
-import { defineEvent, type EventContext, type EventDefinition } from "../socket/define-event";
+import { defineEvent, ensureConnected, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { EventBudget } from "../socket/event-budget";
 import { rooms } from "../socket/rooms";
 import { serialQueue } from "../socket/serial-queue";
@@ -97,6 +97,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       let used = 0;
       try {
         await joinRoom(socket, chat_id);
+        ensureConnected(socket);
         const rows = await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax + 1 });
         const { missed, more } = fitting(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
         used = Math.ceil(missed.length / ROWS_PER_POINT);
@@ -138,12 +139,14 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
       const { userId } = socket.data;
       return serialOf(socket)(async () => {
+        ensureConnected(socket);
         // The room says the socket joined; the database says whether it is still a member.
         if (!(await isMember(socket, chat_id))) {
           deps.membership.removeFromChat(socket, chat_id);
           throw notInChat();
         }
         await deps.messageLimit.take(userId);
+        ensureConnected(socket);
         const { message, created } = await storeMessage(deps.db, { chatId: chat_id, senderId: userId, text: body, clientId: client_id });
         if (created) {
           // Through the adapter: every gateway's sockets in the room, this one's included.

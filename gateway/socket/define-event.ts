@@ -4,9 +4,21 @@ import type { z } from "zod";
 import { type ErrorCode, isAppError, isUnavailableError } from "../../shared/errors";
 import type { AckError, ClientToServerEvents } from "../../shared/socket-events";
 import { fieldIssues } from "../../shared/validation";
+import type { InFlightLimit } from "./in-flight";
 import type { AckOf, GatewaySocket } from "./types";
 
 export const ackError = (code: ErrorCode, message: string): AckError => ({ ok: false, error: { code, message } });
+
+/** Thrown by a handler whose socket went away: nobody waits for the answer, so no more work is done. */
+class SocketGone extends Error {}
+
+/**
+ * Stops a handler before its next query when its socket is gone (cut off, disconnected): events
+ * accepted before the cut must not keep the database and memory busy for nobody.
+ */
+export function ensureConnected(socket: GatewaySocket): void {
+  if (!socket.connected) throw new SocketGone("the socket is gone");
+}
 
 /** Turns anything thrown by a handler into an answer; unexpected errors are logged, never sent. */
 export function toAckError(err: unknown, log: Logger, event: string): AckError {
@@ -21,6 +33,8 @@ type Ack = (res: unknown) => void;
 export interface EventContext {
   log: Logger;
   events: Counter<"event" | "result">;
+  /** Events of one socket that run at once. */
+  inFlight: InFlightLimit;
 }
 
 /** A client event's listener, shared by every socket (it reads the socket from its argument). */
@@ -68,9 +82,14 @@ export function defineEvent<E extends keyof ClientToServerEvents, S extends z.Zo
       answer(ackError("invalid_payload", detail.slice(0, 500)));
       return;
     }
-    Promise.resolve()
-      .then(() => run(socket, parsed.data))
-      .then(answer, (err: unknown) => answer(toAckError(err, ctx.log, event)));
+    ctx.inFlight
+      .run(socket, async () => {
+        ensureConnected(socket);
+        return run(socket, parsed.data);
+      })
+      .then(answer, (err: unknown) => {
+        if (!(err instanceof SocketGone)) answer(toAckError(err, ctx.log, event));
+      });
   };
   return { event, listener };
 }

@@ -1,0 +1,77 @@
+/**
+ * Who used the machine's CPU during a measurement (Linux /proc): the whole machine (/proc/stat),
+ * this bench (the runner and every process descended from it: servers, load generators,
+ * redis-server), PostgreSQL (shared with whatever else uses it), and the rest (other processes on
+ * the machine: a build or a test run elsewhere shows up there). A process's share is its own CPU
+ * time and that of its children it has reaped (utime + stime + cutime + cstime), so servers stopped
+ * between two snapshots stay counted, in the runner's (or the postmaster's) children time.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+export interface CpuSnapshot {
+  at: number;
+  busy: number;
+  ours: number;
+  postgres: number;
+}
+
+export interface CpuUse {
+  seconds: number;
+  /** CPU-seconds (clock ticks at USER_HZ = 100). */
+  machine: number;
+  bench: number;
+  postgres: number;
+  others: number;
+}
+
+const HZ = 100;
+
+export function cpuSnapshot(): CpuSnapshot | null {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: all but idle and iowait
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+    const procs = new Map<number, { ppid: number; comm: string; ticks: number }>();
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const s = readFileSync(`/proc/${d}/stat`, "utf8");
+        const close = s.lastIndexOf(")");
+        const rest = s.slice(close + 2).split(" ");
+        // fields 3.. of proc(5): state, ppid, …, utime (14), stime (15), cutime (16), cstime (17)
+        const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+        procs.set(Number(d), { ppid: Number(rest[1]), comm: s.slice(s.indexOf("(") + 1, close), ticks });
+      } catch {
+        // gone meanwhile
+      }
+    }
+    let ours = 0;
+    let postgres = 0;
+    for (const [pid, p] of procs) {
+      let mine = false;
+      let q: number | undefined = pid;
+      for (let i = 0; i < 32 && q !== undefined && q > 1 && !mine; i += 1) {
+        mine = q === process.pid;
+        q = procs.get(q)?.ppid;
+      }
+      if (mine) ours += p.ticks;
+      else if (p.comm === "postgres" || p.comm === "postmaster") postgres += p.ticks;
+    }
+    return { at: Date.now(), busy, ours, postgres };
+  } catch {
+    return null;
+  }
+}
+
+export function cpuUse(a: CpuSnapshot | null, b: CpuSnapshot | null): CpuUse | null {
+  if (!a || !b) return null;
+  const machine = (b.busy - a.busy) / HZ;
+  const bench = Math.max(0, b.ours - a.ours) / HZ;
+  const postgres = Math.max(0, b.postgres - a.postgres) / HZ;
+  return { seconds: (b.at - a.at) / 1000, machine, bench, postgres, others: Math.max(0, machine - bench - postgres) };
+}
+
+export const cpuText = (u: CpuUse | null) =>
+  u === null
+    ? "CPU use unknown"
+    : `CPU-s over ${u.seconds.toFixed(1)} s: bench ${u.bench.toFixed(1)}, PostgreSQL ${u.postgres.toFixed(1)}, other processes ${u.others.toFixed(1)}`;
