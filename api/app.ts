@@ -10,7 +10,7 @@ import { createRegistry } from "../shared/metrics";
 import { MessageLimit } from "../shared/message-limit";
 import { trustProxy } from "../shared/proxy";
 import { createLimiter } from "../shared/rate-limit";
-import { pingRedis, type Redis } from "../shared/redis";
+import { pingRedis, type RedisClient } from "../shared/redis";
 import { TokenService } from "../shared/tokens";
 import { accountsRoutes } from "./accounts/accounts.routes";
 import { PasswordHasher } from "./accounts/password";
@@ -30,7 +30,7 @@ export interface ApiOptions {
   /** The control bus the gateways listen on (memory in one process, Redis in a cluster). */
   bus: ControlBus;
   /** Shared login rate limits across replicas; without it they are per process. */
-  redis?: Redis;
+  redis?: RedisClient;
   /** Defaults to a fresh registry with process metrics. */
   registry?: Registry;
 }

@@ -4,7 +4,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "../shared/config";
 import type { ControlBus } from "../shared/control/bus";
 import type { Db } from "../shared/db/db";
-import type { Redis } from "../shared/redis";
+import type { RedisClient } from "../shared/redis";
 import { type Running, serveHttp } from "../shared/serve";
 import { type Api, createApi } from "./app";
 
@@ -13,7 +13,7 @@ export interface ApiServerOptions {
   logger: Logger;
   db: Db;
   bus: ControlBus;
-  redis?: Redis | undefined;
+  redis?: RedisClient | undefined;
   /** Default `config.port` on `config.host`. */
   port?: number;
   host?: string;

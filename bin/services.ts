@@ -1,13 +1,13 @@
 import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { AdapterClients } from "../gateway/redis/adapter";
-import { type Config, loadConfig } from "../shared/config";
+import { type Config, ConfigError, loadConfig } from "../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control/bus";
 import { createDb, type Db } from "../shared/db/db";
 import { migrateToLatest } from "../shared/db/migrate";
 import { createLogger } from "../shared/logger";
 import { runMain } from "../shared/process";
-import { createRedis, quitRedis, type Redis } from "../shared/redis";
+import { type Cluster, connectRedis, createRedis, createRedisCluster, createSubscriber, quitRedis, type RedisClient } from "../shared/redis";
 
 /** What a process of this role talks to. */
 export type Role = "api" | "gateway" | "standalone";
@@ -17,8 +17,8 @@ export interface Services {
   pool: Pool;
   /** The control bus: Redis pub/sub (the api publishes, gateways subscribe), or in memory in one process. */
   bus: ControlBus;
-  /** Redis commands (rate limits, publishing); undefined without REDIS_URL. */
-  redis?: Redis;
+  /** Redis commands (rate limits, publishing): one server or a cluster client; undefined without Redis. */
+  redis?: RedisClient;
   /** Gateways with Redis: the Socket.IO adapter's publisher (the command client) and its own subscriber. */
   adapter?: AdapterClients;
   /** Closes everything made here, in order (after the servers have stopped). */
@@ -51,23 +51,35 @@ export async function connectServices(config: Config, logger: Logger, options: {
     closers.push(() => db.destroy());
     if (options.migrate) await migrateToLatest(db, logger.child({ module: "migrate" }));
 
-    if (!config.redisUrl) {
+    if (!config.redis) {
+      // Without Redis, processes keep their rooms and revocations to themselves: only npm start's one process may.
+      if (options.role !== "standalone") {
+        throw new ConfigError("REDIS_URL", `(or REDIS_CLUSTER_NODES) is required for the ${options.role} process: only npm start runs without Redis`);
+      }
       const bus = createMemoryBus();
       closers.push(() => bus.close());
       return { db, pool, bus, close };
     }
+    const target = config.redis;
     const name = `${options.role}-${config.gatewayId ?? process.pid}`;
-    const client = (suffix: string, offlineQueue = false) => {
-      const c = createRedis({ url: config.redisUrl!, logger, name: `${name}:${suffix}`, offlineQueue });
-      closers.push(() => quitRedis(c));
-      return c;
+    const own = <C extends RedisClient>(client: C): C => {
+      closers.push(() => quitRedis(client));
+      return client;
     };
-    const redis = client("commands");
+    const redis = own(connectRedis(target, { logger, name: `${name}:commands` }));
     const publishes = options.role !== "gateway";
     const subscribes = options.role !== "api";
-    const bus = createRedisBus({ logger, ...(publishes ? { publisher: redis } : {}), ...(subscribes ? { subscriber: client("bus", true) } : {}) });
+    // The control bus subscribes with a plain connection (a PUBLISH reaches every node of a cluster).
+    const subscriber = subscribes ? own(createSubscriber(target, { logger, name: `${name}:bus` })) : undefined;
+    const bus = createRedisBus({ logger, ...(publishes ? { publisher: redis } : {}), ...(subscriber ? { subscriber } : {}) });
     closers.push(() => bus.close());
-    const adapter = subscribes ? { pub: redis, sub: client("adapter", true) } : undefined;
+    let adapter: AdapterClients | undefined;
+    if (subscribes) {
+      adapter =
+        target.kind === "cluster"
+          ? { sharded: true, pub: redis as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true })) }
+          : { sharded: false, pub: redis, sub: own(createRedis(target.url, { logger, name: `${name}:adapter`, offlineQueue: true })) };
+    }
     return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), close };
   } catch (err) {
     await close();

@@ -29,6 +29,7 @@ import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
+import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayServer } from "./socket/types";
 
 export interface GatewayLimits {
@@ -128,8 +129,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   const replay = wiring ? new OutageReplay(io, db, logger) : undefined;
-  const revocations = new Revocations(io, metrics);
-  const membership = new Membership(io);
+  const local = new LocalSockets();
+  const revocations = new Revocations(io, local, metrics);
+  const membership = new Membership(io, local);
   const relay = new MessageRelay(io, metrics, replay);
   const wheel = new ExpiryWheel({
     warnSeconds: limits.expiryWarningSeconds,
@@ -146,6 +148,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       perIpPerMinute: limits.handshakesPerIpPerMinute,
       trustProxy: trustProxy(config.trustProxy),
       closing: () => closing,
+      roomSubscribed: (room) => wiring?.roomSubscribed(room) ?? Promise.resolve(),
     }),
   );
   io.on(
@@ -156,9 +159,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       tokens,
       revocations,
       membership,
+      local,
       wheel,
       metrics,
       delivered: (messageId) => replay?.delivered(messageId),
+      roomSubscribed: (room) => wiring?.roomSubscribed(room) ?? Promise.resolve(),
       ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events, inFlight: new InFlightLimit(limits.eventsInFlight) },
       log: logger.child({ module: "gateway:limits" }),
       budget: new EventBudget({ burst: limits.eventBurst, perSecond: limits.eventsPerSecond, maxRefusedInARow: limits.maxRefusedInARow }),
@@ -189,6 +194,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       expiryEntries: wheel.size,
       recentRevocations: revocations.size,
       recentRemovals: membership.size,
+      ...local.sizes(),
       ...(replay ? replay.sizes() : {}),
     }),
     async close() {

@@ -71,6 +71,22 @@ const schema = z.object({
   HOST: z.string().optional(),
   DATABASE_URL: url(["postgres:", "postgresql:"]),
   REDIS_URL: url(["redis:", "rediss:"]),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const nodes = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s) => /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s));
+      if (nodes.length === 0 || nodes.some((m) => !m || Number(m[2]) < 1 || Number(m[2]) > 65_535)) {
+        ctx.addIssue({ code: "custom", message: `must be comma-separated host:port seeds of a Redis Cluster (got "${v}")` });
+        return undefined;
+      }
+      return nodes.map((m) => ({ host: m![1]!.replace(/^\[|\]$/g, ""), port: Number(m![2]) }));
+    }),
   JWT_SECRET: z.string().optional(),
   JWT_PREVIOUS_SECRETS: list,
   ACCESS_TOKEN_TTL: duration("15m"),
@@ -110,12 +126,20 @@ const schema = z.object({
     .optional(),
 });
 
+export type RedisTarget =
+  | { readonly kind: "single"; readonly url: string }
+  | { readonly kind: "cluster"; readonly nodes: readonly { readonly host: string; readonly port: number }[] };
+
 export interface Config {
   readonly env: "development" | "production" | "test";
   readonly port: number;
   readonly host: string | undefined;
   readonly databaseUrl: string | undefined;
-  readonly redisUrl: string | undefined;
+  /**
+   * Where Redis is: one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES, rooms on
+   * sharded pub/sub); undefined: none (only npm start's single process runs without).
+   */
+  readonly redis: RedisTarget | undefined;
   /** Signing key first, then previous keys that still verify. */
   readonly jwtSecrets: readonly string[];
   readonly accessTokenTtl: number;
@@ -207,6 +231,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (!e.JWT_SECRET) throw new ConfigError("JWT_SECRET", `is required with NODE_ENV=production (at least ${MIN_SECRET_BYTES} bytes)`);
     if (e.ARGON2_MEMORY_KIB < 19_456) throw new ConfigError("ARGON2_MEMORY_KIB", "must be at least 19456 with NODE_ENV=production");
   }
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError("REDIS_CLUSTER_NODES", "and REDIS_URL are both set: set one (a Redis Cluster, or one Redis)");
   if (e.SESSION_TTL < e.ACCESS_TOKEN_TTL) throw new ConfigError("SESSION_TTL", "must not be shorter than ACCESS_TOKEN_TTL");
 
   const config: Config = {
@@ -214,7 +239,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
+    redis: e.REDIS_CLUSTER_NODES
+      ? Object.freeze({ kind: "cluster" as const, nodes: Object.freeze(e.REDIS_CLUSTER_NODES) })
+      : e.REDIS_URL
+        ? Object.freeze({ kind: "single" as const, url: e.REDIS_URL })
+        : undefined,
     jwtSecrets: Object.freeze([e.JWT_SECRET ?? devSecret(dataDir), ...e.JWT_PREVIOUS_SECRETS]),
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     sessionTtl: e.SESSION_TTL,

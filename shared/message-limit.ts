@@ -1,6 +1,6 @@
 import type { Config } from "./config";
 import { createLimiter, take } from "./rate-limit";
-import type { Redis } from "./redis";
+import type { RedisClient } from "./redis";
 
 /**
  * Messages one user may post per window, over HTTP (api) and sockets (gateways) together: one
@@ -9,7 +9,7 @@ import type { Redis } from "./redis";
 export class MessageLimit {
   private readonly limiter;
 
-  constructor(options: Config["messages"], redis?: Redis) {
+  constructor(options: Config["messages"], redis?: RedisClient) {
     this.limiter = createLimiter({ keyPrefix: "wsac:post:user", points: options.maxPerUser, duration: options.window, redis });
   }
 

@@ -1,6 +1,6 @@
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, RateLimiterRes } from "rate-limiter-flexible";
 import { AppError } from "./errors";
-import type { Redis } from "./redis";
+import type { RedisClient } from "./redis";
 
 export type Limiter = RateLimiterAbstract;
 
@@ -9,7 +9,7 @@ export type Limiter = RateLimiterAbstract;
  * together (each take is one atomic script); while Redis is unreachable each process falls back
  * to its own memory (the insurance limiter) rather than letting calls through uncounted or failing them.
  */
-export function createLimiter(options: { keyPrefix: string; points: number; duration: number; redis?: Redis | undefined }): Limiter {
+export function createLimiter(options: { keyPrefix: string; points: number; duration: number; redis?: RedisClient | undefined }): Limiter {
   const base = { keyPrefix: options.keyPrefix, points: options.points, duration: options.duration };
   if (!options.redis) return new RateLimiterMemory(base);
   return new RateLimiterRedis({ ...base, storeClient: options.redis, insuranceLimiter: new RateLimiterMemory(base) });

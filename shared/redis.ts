@@ -1,10 +1,12 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { RedisTarget } from "./config";
 
-export type { Redis };
+export type { Cluster, Redis };
+/** A command client: one server, or a Redis Cluster (commands routed by slot). */
+export type RedisClient = Redis | Cluster;
 
-export interface CreateRedisOptions {
-  url: string;
+export interface ConnectRedisOptions {
   logger: Logger;
   /** Shown in logs and in `CLIENT LIST`. */
   name: string;
@@ -15,20 +17,12 @@ export interface CreateRedisOptions {
   offlineQueue?: boolean;
 }
 
-/**
- * An ioredis client that reconnects forever with a capped backoff and always has an `error`
- * listener (without one, a connection error crashes the process).
- */
-export function createRedis({ url, logger, name, offlineQueue = false }: CreateRedisOptions): Redis {
+const retry = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000);
+
+function watchErrors(client: RedisClient, logger: Logger, name: string): void {
   const log = logger.child({ module: "redis", client: name });
-  const client = new Redis(url, {
-    connectionName: name,
-    enableOfflineQueue: offlineQueue,
-    maxRetriesPerRequest: offlineQueue ? null : 1,
-    connectTimeout: 3_000,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
-  });
   let down = false;
+  // Without an error listener a connection error would crash the process.
   client.on("error", (err: Error) => {
     if (!down) log.warn({ err: err.message }, "redis error");
     down = true;
@@ -37,11 +31,81 @@ export function createRedis({ url, logger, name, offlineQueue = false }: CreateR
     if (down) log.info("redis connection restored");
     down = false;
   });
+}
+
+const singleOptions = (name: string, offlineQueue: boolean) => ({
+  connectionName: name,
+  enableOfflineQueue: offlineQueue,
+  maxRetriesPerRequest: offlineQueue ? null : 1,
+  connectTimeout: 3_000,
+  retryStrategy: retry,
+});
+
+/** An ioredis client to one server that reconnects forever with a capped backoff. */
+export function createRedis(url: string, options: ConnectRedisOptions): Redis {
+  const client = new Redis(url, singleOptions(options.name, options.offlineQueue ?? false));
+  watchErrors(client, options.logger, options.name);
+  return client;
+}
+
+/**
+ * An ioredis Cluster client. `sharded` makes it a sharded-pub/sub subscriber (one connection per
+ * master, re-subscribed by ioredis when a slot moves or a master fails over). Redirections are
+ * few and quick, so that a command during a failover fails fast instead of waiting seconds (the
+ * sharded adapter delivers even to local sockets only after its SPUBLISH answered).
+ */
+export function createRedisCluster(nodes: RedisTarget & { kind: "cluster" }, options: ConnectRedisOptions & { sharded?: boolean }): Cluster {
+  const offlineQueue = options.offlineQueue ?? false;
+  const client = new Cluster(
+    nodes.nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      redisOptions: singleOptions(options.name, offlineQueue),
+      enableOfflineQueue: offlineQueue,
+      clusterRetryStrategy: retry,
+      maxRedirections: 4,
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 200,
+      retryDelayOnTryAgain: 100,
+      slotsRefreshTimeout: 2_000,
+      shardedSubscribers: options.sharded ?? false,
+    },
+  );
+  watchErrors(client, options.logger, options.name);
+  return client;
+}
+
+/** A command client for `target`: one server or the cluster. */
+export function connectRedis(target: RedisTarget, options: ConnectRedisOptions): RedisClient {
+  return target.kind === "single" ? createRedis(target.url, options) : createRedisCluster(target, options);
+}
+
+/**
+ * A plain (not cluster-mode) subscriber for channels that every node carries: a PUBLISH on any
+ * node of a Redis Cluster reaches subscribers on every node. Connected to one seed; when that
+ * node fails, the reconnects go round the seed list (the next host is set just before ioredis
+ * connects again), so the subscription moves to a live node by itself.
+ */
+export function createSubscriber(target: RedisTarget, options: ConnectRedisOptions): Redis {
+  if (target.kind === "single") return createRedis(target.url, { ...options, offlineQueue: true });
+  const seeds = target.nodes;
+  let next = 0;
+  const client = new Redis({
+    ...singleOptions(options.name, true),
+    host: seeds[0]!.host,
+    port: seeds[0]!.port,
+    retryStrategy: (attempt) => {
+      next = (next + 1) % seeds.length;
+      // ioredis reads host and port from these options each time it connects.
+      Object.assign(client.options, { host: seeds[next]!.host, port: seeds[next]!.port });
+      return Math.min(50 * attempt, 1_000);
+    },
+  });
+  watchErrors(client, options.logger, options.name);
   return client;
 }
 
 /** True when Redis answers PING within a second. */
-export async function pingRedis(client: Redis): Promise<boolean> {
+export async function pingRedis(client: RedisClient): Promise<boolean> {
   if (client.status !== "ready") return false;
   try {
     let timer: NodeJS.Timeout | undefined;
@@ -60,7 +124,7 @@ export async function pingRedis(client: Redis): Promise<boolean> {
  * disconnect, which also stops the reconnect loop (a QUIT sent during an outage would be queued
  * forever, or rejected while the client keeps reconnecting).
  */
-export async function quitRedis(client: Redis): Promise<void> {
+export async function quitRedis(client: RedisClient): Promise<void> {
   if (client.status === "ready") {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {

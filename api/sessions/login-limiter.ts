@@ -1,6 +1,6 @@
 import type { Config } from "../../shared/config";
 import { createLimiter, refund, take } from "../../shared/rate-limit";
-import type { Redis } from "../../shared/redis";
+import type { RedisClient } from "../../shared/redis";
 
 /** The account a login attempt counts against: the user when it exists, else the name typed. */
 export type AccountKey = { userId: string } | { unknownName: string };
@@ -18,7 +18,7 @@ export class LoginLimiter {
   private readonly byAccount;
   private readonly byIp;
 
-  constructor(options: Config["login"], redis?: Redis) {
+  constructor(options: Config["login"], redis?: RedisClient) {
     this.byAccount = createLimiter({ keyPrefix: "wsac:login:account", points: options.maxFailuresPerAccount, duration: options.failureWindow, redis });
     this.byIp = createLimiter({ keyPrefix: "wsac:login:ip", points: options.maxFailuresPerIp, duration: options.failureWindow, redis });
   }

@@ -7,6 +7,7 @@ import { clientAddress, type TrustProxy } from "../../shared/proxy";
 import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
 import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
+import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
 import { SessionCheck } from "./session-check";
 
@@ -67,6 +68,8 @@ export interface HandshakeDeps {
   trustProxy: TrustProxy;
   /** True once the gateway is closing: new handshakes are refused as `unavailable`. */
   closing: () => boolean;
+  /** Resolves once Redis confirmed the room's subscription here. */
+  roomSubscribed: (room: string) => Promise<void>;
 }
 
 /**
@@ -97,6 +100,11 @@ export function authenticate(deps: HandshakeDeps) {
     const member = await sessions.check(claims, chatId);
     if (chatId !== undefined && !member) throw new AppError("chat_forbidden", 403, "Not a member of this chat");
     socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp };
+    if (chatId !== undefined) {
+      // In the room, and subscribed to it through Redis, before the client hears it is connected.
+      await socket.join(rooms.chat(chatId));
+      await deps.roomSubscribed(rooms.chat(chatId));
+    }
   };
 
   return (socket: GatewaySocket, next: (err?: Error) => void): void => {

@@ -41,6 +41,8 @@ export interface ChatHandlerDeps {
   joinAnswerMaxBytes: number;
   /** Told of each message this gateway broadcast (the outage replay skips those). */
   delivered: (messageId: string) => void;
+  /** Resolves once Redis confirmed the room's subscription here (at once without the sharded adapter). */
+  roomSubscribed: (room: string) => Promise<void>;
 }
 
 const forbidden = () => new AppError("chat_forbidden", 403, "You are not a member of this chat");
@@ -115,6 +117,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     // Join before reading the history: a message stored meanwhile may arrive twice (clients
     // de-duplicate by id) but never falls in a gap.
     await socket.join(rooms.chat(chat_id));
+    await deps.roomSubscribed(rooms.chat(chat_id));
     if (deps.membership.removedMeanwhile(chat_id, socket.data.userId)) {
       await socket.leave(rooms.chat(chat_id));
       throw forbidden();

@@ -1,6 +1,7 @@
 import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
-import { chatsOf, localSocketsIn, rooms } from "../socket/rooms";
+import type { LocalSockets } from "../socket/local-sockets";
+import { chatsOf, rooms } from "../socket/rooms";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import { RecentKeys } from "./recent-keys";
 
@@ -15,7 +16,10 @@ export class Membership {
   /** Memberships removed lately: a join that passed its check just before can undo itself. */
   private readonly recent = new RecentKeys();
 
-  constructor(private readonly io: GatewayServer) {}
+  constructor(
+    private readonly io: GatewayServer,
+    private readonly local: LocalSockets,
+  ) {}
 
   removeFromChat(socket: GatewaySocket, chatId: string): void {
     void socket.leave(rooms.chat(chatId));
@@ -24,7 +28,7 @@ export class Membership {
 
   apply(event: Extract<ControlEvent, { type: "member_removed" }>): void {
     this.recent.add(`${event.chat_id}:${event.user_id}`);
-    for (const socket of localSocketsIn(this.io, rooms.user(event.user_id))) this.removeFromChat(socket, event.chat_id);
+    for (const socket of this.local.ofUser(event.user_id)) this.removeFromChat(socket, event.chat_id);
   }
 
   removedMeanwhile(chatId: string, userId: string): boolean {

@@ -4,7 +4,7 @@ import type { Db } from "../../shared/db/db";
 import { factsOf, sessionVerdict } from "../../shared/sessions";
 import type { SessionEndReason } from "../../shared/socket-events";
 import type { GatewayMetrics } from "../gateway.metrics";
-import { localSocketsIn, rooms } from "../socket/rooms";
+import type { LocalSockets } from "../socket/local-sockets";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import { RecentKeys } from "./recent-keys";
 
@@ -21,6 +21,7 @@ export class Revocations {
 
   constructor(
     private readonly io: GatewayServer,
+    private readonly local: LocalSockets,
     private readonly metrics: GatewayMetrics,
   ) {}
 
@@ -35,7 +36,7 @@ export class Revocations {
   apply(event: Extract<ControlEvent, { type: "session_revoked" }>): void {
     for (const sid of event.session_ids) {
       this.recent.add(sid);
-      for (const socket of localSocketsIn(this.io, rooms.session(sid))) this.end(socket, "revoked");
+      for (const socket of this.local.ofSession(sid)) this.end(socket, "revoked");
     }
     this.metrics.revocationsApplied.inc();
   }

@@ -1,19 +1,30 @@
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import type { Logger } from "pino";
-import type { Redis } from "../../shared/redis";
+import type { Cluster, RedisClient } from "../../shared/redis";
 
 /** The adapter's two connections, made and closed by the composition root. */
-export interface AdapterClients {
-  /** Publishes broadcasts; no offline queue, so a broadcast during an outage fails fast. */
-  pub: Redis;
-  /** A dedicated subscriber connection, with an offline queue so its subscriptions wait for the first connection. */
-  sub: Redis;
-}
+export type AdapterClients =
+  | {
+      /** One Redis: the classic adapter (PUBLISH/PSUBSCRIBE). */
+      sharded: false;
+      /** Publishes broadcasts; no offline queue, so a broadcast during an outage fails fast. */
+      pub: RedisClient;
+      /** A dedicated subscriber connection, with an offline queue so its subscriptions wait for the first connection. */
+      sub: RedisClient;
+    }
+  | {
+      /** A Redis Cluster: the sharded adapter (SPUBLISH/SSUBSCRIBE, one channel per chat room). */
+      sharded: true;
+      pub: Cluster;
+      /** A Cluster client with `shardedSubscribers`: ioredis re-subscribes when a slot moves or a master fails over. */
+      sub: Cluster;
+    };
 
-/**
- * Commands the adapter sends without awaiting them: their rejections must not become unhandled.
- * The sharded ones are listed for a switch to `createShardedAdapter` (Redis 7 / Cluster).
- */
+const CHANNEL_PREFIX = "wsac:io";
+/** The sharded adapter's channel for a room of the default namespace (its own naming). */
+export const roomChannel = (room: string) => `${CHANNEL_PREFIX}#/#${room}#`;
+
+/** Commands the adapter sends without awaiting them: their rejections must not become unhandled. */
 const FIRE_AND_FORGET = new Set(["publish", "psubscribe", "subscribe", "punsubscribe", "unsubscribe", "spublish", "ssubscribe", "sunsubscribe"]);
 
 /**
@@ -21,7 +32,7 @@ const FIRE_AND_FORGET = new Set(["publish", "psubscribe", "subscribe", "punsubsc
  * promise; with ioredis a failed command then rejects unhandled, which ends a Node process. This
  * view of the client answers those commands with a promise that never rejects.
  */
-function guarded(client: Redis, onError: (command: string, err: Error) => void): Redis {
+function guarded<C extends RedisClient>(client: C, onError: (command: string, err: Error) => void): C {
   return new Proxy(client, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop, target);
@@ -39,14 +50,24 @@ function guarded(client: Redis, onError: (command: string, err: Error) => void):
 }
 
 export interface AdapterWiring {
-  adapter: ReturnType<typeof createAdapter>;
-  pub: Redis;
-  sub: Redis;
+  adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
+  pub: RedisClient;
+  sub: RedisClient;
   /**
-   * Told when the subscriber drops (false) and when it is back and re-subscribed (true): ioredis
-   * re-sends the subscriptions right after "ready", so a PING answered after them confirms them.
+   * Told when the subscriber drops (false) and when it is back and re-subscribed (true). One
+   * Redis: ioredis re-sends the subscriptions right after "ready", so a PING answered after them
+   * confirms them. A cluster: any shard's subscriber failing counts as a cut (some rooms missed
+   * messages); it is over once every master answers again and no node failed for a second.
    */
   onSubscriberLink(handler: (up: boolean) => void): void;
+  /**
+   * Resolves once Redis confirmed this gateway's subscription to a room (just joined): a message
+   * published after that reaches the room here. The sharded adapter subscribes a room's channel
+   * without waiting; a second SSUBSCRIBE of the channel on the same connection is answered after
+   * the first. One Redis needs nothing (every room rides one pattern subscription). Bounded to
+   * 2 s; a failure resolves too (the outage replay and `chat:join {after}` fill what was missed).
+   */
+  roomSubscribed(room: string): Promise<void>;
 }
 
 /**
@@ -69,12 +90,25 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
     if (!warned) log.warn({ command, err: err.message }, "redis adapter command failed; broadcasts are local only until Redis is back");
     warned = true;
   };
-  const adapter = createAdapter(guarded(pub, onError), guarded(sub, onError), { key: "wsac:io" });
+  const adapter = options.clients.sharded
+    ? // Dynamic: one channel per chat room (user and session lookups are local maps, not rooms).
+      createShardedAdapter(guarded(pub, onError), guarded(sub, onError), { channelPrefix: CHANNEL_PREFIX, subscriptionMode: "dynamic" })
+    : createAdapter(guarded(pub, onError), guarded(sub, onError), { key: CHANNEL_PREFIX });
   return {
     adapter,
     pub,
     sub,
+    async roomSubscribed(room) {
+      if (!options.clients.sharded) return;
+      let timer: NodeJS.Timeout | undefined;
+      const confirmed = options.clients.sub.ssubscribe(roomChannel(room)).then(
+        () => undefined,
+        () => undefined,
+      );
+      await Promise.race([confirmed, new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))]).finally(() => clearTimeout(timer));
+    },
     onSubscriberLink(handler) {
+      if (options.clients.sharded) return followShards(options.clients.sub, handler);
       sub.on("close", () => handler(false));
       sub.on("ready", () => {
         setImmediate(() => {
@@ -86,4 +120,34 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
       });
     },
   };
+}
+
+/** A cluster subscriber's link: down at the first node failure, up once every master answers again and no node failed for a second. */
+function followShards(sub: Cluster, handler: (up: boolean) => void): void {
+  let down = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = () => {
+    timer = undefined;
+    Promise.all(sub.nodes("master").map((node) => node.ping())).then(
+      () => {
+        if (timer || !down) return;
+        down = false;
+        handler(true);
+      },
+      () => {
+        timer ??= setTimeout(check, 1_000);
+      },
+    );
+  };
+  const failed = () => {
+    if (!down) {
+      down = true;
+      handler(false);
+    }
+    clearTimeout(timer);
+    timer = setTimeout(check, 1_000);
+  };
+  sub.on("node error", failed);
+  sub.on("-node", failed);
+  sub.on("close", failed);
 }

@@ -11,7 +11,7 @@ import type { GatewayMetrics } from "../gateway.metrics";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import { ackError, type EventContext, type EventListener } from "./define-event";
 import type { EventBudget } from "./event-budget";
-import { rooms } from "./rooms";
+import type { LocalSockets } from "./local-sockets";
 import { dropConnection, sendBufferGuard } from "./send-buffer";
 import type { GatewayServer, GatewaySocket } from "./types";
 
@@ -25,6 +25,8 @@ export interface ConnectionDeps extends ChatHandlerDeps {
   metrics: GatewayMetrics;
   ctx: EventContext;
   budget: EventBudget;
+  /** This gateway's sockets by user and session. */
+  local: LocalSockets;
   /** Bytes that may wait to be sent to one socket before it is cut off. */
   maxBufferedBytes: number;
   log: Logger;
@@ -46,7 +48,7 @@ const answer = (ack: unknown, res: unknown) => {
  * Socket.IO's own. Every event, known or not, first spends from the socket's event budget.
  */
 export function onConnection(deps: ConnectionDeps) {
-  const { revocations, membership, wheel, metrics, ctx, budget, log } = deps;
+  const { revocations, membership, wheel, metrics, ctx, budget, log, local } = deps;
   const listeners = new Map<string, EventListener>([...chatHandlers(deps, ctx), ...authHandlers(deps, ctx)].map((d) => [d.event, d.listener]));
   const guard = sendBufferGuard({
     maxBytes: deps.maxBufferedBytes,
@@ -81,12 +83,14 @@ export function onConnection(deps: ConnectionDeps) {
   function disconnected(this: GatewaySocket): void {
     metrics.connected.dec();
     wheel.untrack(this);
+    local.remove(this);
   }
 
   return (socket: GatewaySocket): void => {
-    const { userId, sessionId } = socket.data;
+    const { userId } = socket.data;
+    // The handshake's chat_id room was joined by the handshake itself (see auth/handshake.ts).
     const chatId = handshakeChatId(socket.handshake);
-    void socket.join([rooms.user(userId), rooms.session(sessionId), ...(isUuid(chatId) ? [rooms.chat(chatId)] : [])]);
+    local.add(socket);
     metrics.connected.inc();
     socket.on("disconnect", disconnected);
     guard.watch(socket);

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { Redis } from "../redis";
+import type { Redis, RedisClient } from "../redis";
 import { type ControlEvent, controlEvent, REVOCATION_CHUNK } from "./events";
 
 export type ControlHandler = (event: ControlEvent) => void;
@@ -78,7 +78,7 @@ export function createMemoryBus(): ControlBus {
  * the first connection); a process may pass both. Every event that arrives is parsed with the one
  * `controlEvent` schema; a malformed one is logged and dropped.
  */
-export function createRedisBus(options: { publisher?: Redis; subscriber?: Redis; logger: Logger }): ControlBus {
+export function createRedisBus(options: { publisher?: RedisClient; subscriber?: Redis; logger: Logger }): ControlBus {
   const log = options.logger.child({ module: "control-bus" });
   const { publisher, subscriber } = options;
   const handlers = new Set<ControlHandler>();
@@ -125,6 +125,7 @@ export function createRedisBus(options: { publisher?: Redis; subscriber?: Redis;
   // Redis link is back: a gateway whose own link never dropped would otherwise never hear of them.
   const outbox: { raw: string; at: number }[] = [];
   let flushing = false;
+  let retry: NodeJS.Timeout | undefined;
   const flush = async () => {
     if (flushing || !publisher) return;
     flushing = true;
@@ -135,9 +136,17 @@ export function createRedisBus(options: { publisher?: Redis; subscriber?: Redis;
         outbox.shift();
       }
     } catch {
-      // Still unreachable: the next "ready" tries again.
+      // Still unreachable: tried again on "ready", or in a second (a cluster client stays "ready"
+      // while one node fails over, and tells no "ready" when it is back).
     } finally {
       flushing = false;
+      if (outbox.length > 0 && !retry) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          void flush();
+        }, 1_000);
+        retry.unref();
+      }
     }
   };
   const onPublisherReady = () => {
@@ -175,6 +184,7 @@ export function createRedisBus(options: { publisher?: Redis; subscriber?: Redis;
       handlers.clear();
       linkHandlers.clear();
       publisher?.off("ready", onPublisherReady);
+      clearTimeout(retry);
       if (subscriber) for (const [event, fn] of Object.entries(listeners)) subscriber.off(event, fn);
       outbox.length = 0;
     },
