@@ -1,6 +1,6 @@
 // The local cluster under pm2 (`npm run cluster`): nginx on 3000 in front of api replicas
 // (cluster mode, one port: 3100) and GATEWAYS gateways (3101, 3102, …), against DATABASE_URL
-// and REDIS_URL. Loaded by pm2 with require(), so it is plain CommonJS and runs the compiled dist/.
+// and REDIS_URL (or REDIS_CLUSTER_NODES). Loaded by pm2 with require(), so it is plain CommonJS and runs the compiled dist/.
 "use strict";
 const path = require("node:path");
 const fs = require("node:fs");
@@ -40,7 +40,7 @@ const common = {
   merge_logs: true,
   time: false,
 };
-const env = (extra) => ({ NODE_ENV: process.env.NODE_ENV || "development", HOST: "127.0.0.1", TRUST_PROXY: "loopback", DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL, ...extra });
+const env = (extra) => ({ NODE_ENV: process.env.NODE_ENV || "development", HOST: "127.0.0.1", TRUST_PROXY: "loopback", DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL, REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES, ...extra });
 
 module.exports = {
   apps: [

@@ -11,9 +11,12 @@ RUN_DIR="${CLUSTER_RUN_DIR:-$PWD/.data/cluster}"
 case "${1:-start}" in
   start)
     [ -f .env ] && set -a && . ./.env && set +a
-    : "${DATABASE_URL:?DATABASE_URL must name the cluster's PostgreSQL, e.g. postgres://postgres@127.0.0.1:5432/postgres}"
-    : "${REDIS_URL:?REDIS_URL must name the cluster's Redis, e.g. redis://127.0.0.1:6379}"
-    export DATABASE_URL REDIS_URL
+    : "${DATABASE_URL:?DATABASE_URL must name the PostgreSQL of the cluster, e.g. postgres://postgres@127.0.0.1:5432/postgres}"
+    if [ -z "${REDIS_URL:-}" ] && [ -z "${REDIS_CLUSTER_NODES:-}" ]; then
+      echo "REDIS_URL (one Redis, e.g. redis://127.0.0.1:6379) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds, e.g. 127.0.0.1:7001,127.0.0.1:7002; bash bin/redis-cluster.sh start) must be set" >&2
+      exit 1
+    fi
+    export DATABASE_URL REDIS_URL REDIS_CLUSTER_NODES
     [ "${CLUSTER_SKIP_BUILD:-}" = 1 ] || npm run build --silent
     node dist/bin/migrate.js
     mkdir -p "$PM2_HOME"

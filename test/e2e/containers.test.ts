@@ -16,8 +16,11 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const composeConfig = async (env: Record<string, string>) =>
-  run("docker-compose", ["-f", join(ROOT, "docker-compose.yml"), "config"], { cwd: ROOT, env: { PATH: process.env.PATH!, ...env } });
+const composeConfig = async (env: Record<string, string>, overrides: string[] = []) =>
+  run("docker-compose", ["-f", join(ROOT, "docker-compose.yml"), ...overrides.flatMap((f) => ["-f", join(ROOT, f)]), "config"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH!, ...env },
+  });
 
 describe("docker compose (static)", () => {
   it("is accepted by docker-compose config, with every service and dependency condition", async () => {
@@ -37,6 +40,23 @@ describe("docker compose (static)", () => {
     expect(c.services.gateway.ports).toBeUndefined();
     expect(c.services.nginx.ports).toEqual([expect.objectContaining({ published: 3000, target: 3000 })]);
     expect(c.services.nginx.depends_on).toEqual({ api: { condition: "service_healthy" }, gateway: { condition: "service_healthy" } });
+  });
+
+  it("runs the app on a Redis Cluster with the override file: six nodes, a one-shot init, REDIS_CLUSTER_NODES", async () => {
+    const { stdout } = await composeConfig({ JWT_SECRET: "x".repeat(40) }, ["docker-compose.redis-cluster.yml"]);
+    const c = parseYaml(stdout) as { services: Record<string, any> };
+    const nodes = ["redis-1", "redis-2", "redis-3", "redis-4", "redis-5", "redis-6"];
+    for (const node of nodes) {
+      expect(c.services[node].command).toEqual(expect.arrayContaining(["--cluster-enabled", "yes", "--cluster-announce-hostname", node]));
+      expect(c.services[node].healthcheck.test).toBeTruthy();
+    }
+    expect(Object.keys(c.services["redis-cluster-init"].depends_on).sort()).toEqual(nodes);
+    expect(c.services["redis-cluster-init"].command.join(" ")).toContain("--cluster create");
+    for (const svc of ["api", "gateway"]) {
+      expect(c.services[svc].environment.REDIS_CLUSTER_NODES).toBe(nodes.map((n) => `${n}:6379`).join(","));
+      expect(c.services[svc].environment.REDIS_URL).toBe("");
+      expect(c.services[svc].depends_on["redis-cluster-init"]).toEqual({ condition: "service_completed_successfully" });
+    }
   });
 
   it("refuses to run without JWT_SECRET", async () => {

@@ -10,7 +10,7 @@ const run = promisify(execFile);
 
 /** Runs a compiled entry point as npm scripts do; resolves with its exit code and output. */
 async function entry(script: string, env: Record<string, string>, args: string[] = []) {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "NODE_ENV", "PORT"].includes(k)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["DATABASE_URL", "REDIS_URL", "REDIS_CLUSTER_NODES", "JWT_SECRET", "NODE_ENV", "PORT"].includes(k)));
   try {
     const { stdout, stderr } = await run(process.execPath, [join(ROOT, "dist/bin", script), ...args], { cwd: ROOT, env: { ...clean, LOG_LEVEL: "warn", ...env }, timeout: 30_000 });
     return { code: 0, stdout, stderr };
@@ -37,6 +37,11 @@ describe("entry points", () => {
       ["gateway.js", { DATABASE_URL: "mysql://nope" }, "DATABASE_URL"],
       ["standalone.js", { NODE_ENV: "production" }, "JWT_SECRET"],
       ["api.js", { NODE_ENV: "production", JWT_SECRET: "too-short", DATABASE_URL: tdb.url }, "JWT_SECRET"],
+      // Without Redis a gateway would keep its rooms and revocations to itself: only npm start runs so.
+      ["gateway.js", { DATABASE_URL: tdb.url }, "REDIS_URL"],
+      ["api.js", { DATABASE_URL: tdb.url }, "REDIS_URL"],
+      ["gateway.js", { DATABASE_URL: tdb.url, REDIS_URL: "redis://127.0.0.1:6379", REDIS_CLUSTER_NODES: "127.0.0.1:7001" }, "REDIS_CLUSTER_NODES"],
+      ["api.js", { DATABASE_URL: tdb.url, REDIS_CLUSTER_NODES: "127.0.0.1:70001,nope" }, "REDIS_CLUSTER_NODES"],
     ] as const) {
       const res = await entry(script, env);
       expect(res.code, `${script} ${JSON.stringify(env)}`).toBe(1);

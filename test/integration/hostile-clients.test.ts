@@ -13,7 +13,7 @@ import { disconnected, eventually, nextEvent } from "../support/waits";
  * An api and two gateways on a Redis of their own; the api trusts X-Forwarded-For from loopback,
  * so each test can speak from an address of its own.
  */
-let cluster: InProcessCluster;
+let cluster: Awaited<ReturnType<typeof startInProcessCluster>>;
 let api: ApiFixture;
 let gw1: GatewayFixture;
 let sockets: SocketClients;

@@ -58,7 +58,7 @@ export interface Cluster {
  * The cluster exactly as `npm run cluster` starts it (bin/cluster.sh: migrations, pm2 with the
  * ecosystem file, nginx), on free ports, with its own PM2_HOME and run directory.
  */
-export async function startCluster(options: { databaseUrl: string; redisUrl: string; gateways?: number }): Promise<Cluster> {
+export async function startCluster(options: { databaseUrl: string; redisUrl?: string; redisClusterNodes?: string; gateways?: number }): Promise<Cluster> {
   await ensureBuilt();
   const gateways = options.gateways ?? 3;
   const base = await freeRange(gateways + 2);
@@ -69,7 +69,8 @@ export async function startCluster(options: { databaseUrl: string; redisUrl: str
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: options.databaseUrl,
-    REDIS_URL: options.redisUrl,
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...(options.redisClusterNodes ? { REDIS_CLUSTER_NODES: options.redisClusterNodes } : {}),
     GATEWAYS: String(gateways),
     CLUSTER_PORT: String(base),
     API_PORT: String(base + 1),

@@ -7,9 +7,10 @@ import type { Gateway, GatewayLimits } from "../../gateway/app";
 import { startGatewayServer } from "../../gateway/server";
 import type { Config } from "../../shared/config";
 import { type ControlBus, createMemoryBus } from "../../shared/control/bus";
-import type { Redis } from "../../shared/redis";
+import type { RedisClient } from "../../shared/redis";
 import { testConfig } from "./config";
 import { createTestDatabase, type TestDatabase } from "./database";
+import type { RedisCluster } from "./redis-cluster";
 import { type RedisServer, startRedisServer } from "./redis-server";
 import { SocketClients } from "./socket-client";
 import { eventually } from "./waits";
@@ -24,6 +25,8 @@ interface Options {
   database: TestDatabase;
   /** With Redis: the role's own clients and a Redis control bus, as a separate process would have. */
   redisUrl?: string;
+  /** With a Redis Cluster instead (REDIS_CLUSTER_NODES): rooms on sharded pub/sub. */
+  redisClusterNodes?: string;
   /** Without Redis: the in-memory bus to share (default a new one). */
   bus?: ControlBus;
   env?: Record<string, string>;
@@ -34,20 +37,26 @@ const silent = () => pino({ level: "silent" });
 
 /** The services of one process: connected from the config with Redis, else the test database and an in-memory bus. */
 async function servicesFor(o: Options, config: Config, logger: Logger, role: Role): Promise<Omit<Services, "close"> & { close(): Promise<void> }> {
-  if (o.redisUrl) return connectServices(config, logger, { role });
+  if (o.redisUrl || o.redisClusterNodes) return connectServices(config, logger, { role });
   const bus = o.bus ?? createMemoryBus();
   return { db: o.database.db, pool: o.database.pool, bus, close: async () => (o.bus ? undefined : bus.close()) };
 }
 
 const configFor = (o: Options, extra: Record<string, string> = {}) =>
-  testConfig({ DATABASE_URL: o.database.url, ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}), ...extra, ...o.env });
+  testConfig({
+    DATABASE_URL: o.database.url,
+    ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}),
+    ...(o.redisClusterNodes ? { REDIS_CLUSTER_NODES: o.redisClusterNodes } : {}),
+    ...extra,
+    ...o.env,
+  });
 
 export interface ApiFixture {
   url: string;
   config: Config;
   api: Api;
   bus: ControlBus;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   close(): Promise<void>;
 }
 
@@ -96,10 +105,9 @@ export async function startGateway(o: Options & { limits?: Partial<GatewayLimits
   };
 }
 
-/** The api and `count` gateways in this process, on one Redis of their own and a database of their own. */
+/** The api and `count` gateways in this process, on Redis and a database of their own. */
 export interface InProcessCluster {
   database: TestDatabase;
-  redis: RedisServer;
   api: ApiFixture;
   gateways: GatewayFixture[];
   sockets: SocketClients;
@@ -108,17 +116,16 @@ export interface InProcessCluster {
   close(): Promise<void>;
 }
 
-export async function startInProcessCluster(count = 3, env: Record<string, string> = {}): Promise<InProcessCluster> {
-  const [database, redis] = await Promise.all([createTestDatabase(), startRedisServer()]);
-  const api = await startApi({ database, redisUrl: redis.url, env });
-  const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startGateway({ database, redisUrl: redis.url, id: `gw${i + 1}`, env })));
+async function inProcess(target: { redisUrl: string } | { redisClusterNodes: string }, count: number, env: Record<string, string>, stop: () => Promise<void>) {
+  const database = await createTestDatabase();
+  const api = await startApi({ database, ...target, env });
+  const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startGateway({ database, ...target, id: `gw${i + 1}`, env })));
   const allReady = (ready = true, timeoutMs = 10_000) =>
     eventually(async () => (await Promise.all(gateways.map((g) => fetch(`${g.url}/readyz`)))).every((r) => r.ok === ready), timeoutMs, `gateways ${ready ? "ready" : "not ready"}`);
   await allReady(true);
   const sockets = new SocketClients();
-  return {
+  const cluster: InProcessCluster = {
     database,
-    redis,
     api,
     gateways,
     sockets,
@@ -127,10 +134,22 @@ export async function startInProcessCluster(count = 3, env: Record<string, strin
       sockets.closeAll();
       await Promise.all(gateways.map((g) => g.close()));
       await api.close();
-      await redis.stop();
+      await stop();
       await database.drop();
     },
   };
+  return cluster;
+}
+
+/** On one redis-server of their own (REDIS_URL), which a test may kill and restart. */
+export async function startInProcessCluster(count = 3, env: Record<string, string> = {}): Promise<InProcessCluster & { redis: RedisServer }> {
+  const redis = await startRedisServer();
+  return { ...(await inProcess({ redisUrl: redis.url }, count, env, () => redis.stop())), redis };
+}
+
+/** On a Redis Cluster the test started (REDIS_CLUSTER_NODES); the test stops it. */
+export function startOnRedisCluster(redisCluster: RedisCluster, count = 3, env: Record<string, string> = {}): Promise<InProcessCluster> {
+  return inProcess({ redisClusterNodes: redisCluster.seeds }, count, env, async () => undefined);
 }
 
 /** One node as `npm start` runs it (startStandaloneServer): api and gateway on one port, an in-memory bus, a database of its own. */

@@ -5,7 +5,7 @@ import type { RedisServer } from "../../support/redis-server";
 import { ask, type ClientSocket, type SocketClients } from "../../support/socket-client";
 import { collect, disconnected, eventually, nextEvent } from "../../support/waits";
 
-let cluster: InProcessCluster;
+let cluster: Awaited<ReturnType<typeof startInProcessCluster>>;
 let redis: RedisServer;
 let api: InProcessCluster["api"];
 let gateways: GatewayFixture[] = [];

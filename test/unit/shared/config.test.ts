@@ -33,7 +33,7 @@ describe("configuration", () => {
     expect(c.sessionTtl).toBe(30 * 86_400);
     expect(c.logLevel).toBe("info");
     expect(c.databaseUrl).toBeUndefined();
-    expect(c.redisUrl).toBeUndefined();
+    expect(c.redis).toBeUndefined();
     expect(c.corsOrigins).toEqual([]);
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -93,6 +93,20 @@ describe("configuration", () => {
     expect(failure({ METRICS_PORT: "0" })).toMatch(/^Invalid configuration: METRICS_PORT/);
     expect(failure({ MAX_SESSIONS_PER_USER: "0" })).toMatch(/^Invalid configuration: MAX_SESSIONS_PER_USER/);
     expect(failure({ SOCKET_MAX_BUFFERED_BYTES: "100" })).toMatch(/^Invalid configuration: SOCKET_MAX_BUFFERED_BYTES/);
+  });
+
+  it("takes one Redis or a Redis Cluster, never both", () => {
+    expect(load({ REDIS_URL: "redis://10.0.0.1:6379" }).redis).toEqual({ kind: "single", url: "redis://10.0.0.1:6379" });
+    expect(load({ REDIS_CLUSTER_NODES: " 10.0.0.1:7001, redis-2:7002 ,[::1]:7003" }).redis).toEqual({
+      kind: "cluster",
+      nodes: [
+        { host: "10.0.0.1", port: 7001 },
+        { host: "redis-2", port: 7002 },
+        { host: "::1", port: 7003 },
+      ],
+    });
+    expect(failure({ REDIS_URL: "redis://a:1", REDIS_CLUSTER_NODES: "a:7001" })).toMatch(/^Invalid configuration: REDIS_CLUSTER_NODES and REDIS_URL are both set/);
+    for (const bad of ["a", "a:", "a:0", "a:70000", "a:1;b:2", ":7001"]) expect(failure({ REDIS_CLUSTER_NODES: bad })).toMatch(/^Invalid configuration: REDIS_CLUSTER_NODES /);
   });
 
   it("reads .env under the environment, the environment winning", () => {
