@@ -3,14 +3,18 @@
  * path /ws, WebSocket transport, stock socket.io-client, same concurrency), every server and load
  * generator in its own process. Prints a markdown table and writes bench/results/latest.{json,md}.
  *
- *   npm run bench                              every figure (about 10.5 minutes on 2 cores, 6 of them the soak)
- *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, soak, attack
+ *   npm run bench                              every figure (about 10.5 minutes on 2 cores, 6 of them the soak, plus the cluster phase)
+ *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, soak, attack
  *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
  *   npm run bench -- --only=attack     one raw socket floods chat:join {after} and reads nothing, twice: on gw1 (default event budget:
  *                                      the flood rule cuts it) and on gwb (budget 4000: the send-buffer bound cuts it); the gateway's
  *                                      RSS, the cut-off, the delivery p99 of a room on the same gateway (--only=attack-flood or
  *                                      --only=attack-buffer for one of them)
  *   npm run bench -- --only=soak --rounds=5    a shorter soak (a quick check)
+ *   npm run bench -- --only=cluster    two gateways on one redis-server vs two on a 3-master Redis Cluster of its own
+ *                                      (bin/redis-cluster.sh on free ports), same settings and load: cross-gateway delivery
+ *                                      p50/p99 and saturation, SSUBSCRIBEs per socket and per chat, handshake rate and CPU
+ *                                      (about 2.5 minutes; BENCH_LOG_DIR=<dir>: the gateway children log there, not to /dev/null)
  *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
  *   npm run bench -- --only=handshake --profile  gw1 and the bare server run with --cpu-prof (bench/results/prof/), see bench/profile-top.ts
@@ -20,10 +24,11 @@
  *
  * Needs PostgreSQL (BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres; a
  * database of its own is created and dropped) and /usr/bin/redis-server (REDIS_SERVER_BIN; one of
- * its own on a free port).
+ * its own on a free port); the cluster phase also /usr/bin/redis-cli (REDIS_CLI_BIN) and
+ * bin/redis-cluster.sh (six nodes of its own on free ports, stopped after the phase or on failure).
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { startRedisServer, type RedisServer } from "../test/support/redis-server";
@@ -31,7 +36,8 @@ import { sql } from "kysely";
 import { TokenService } from "../shared/tokens";
 import { type Child, killAll, sleep, spawnChild, stopAll } from "./lib/ipc";
 import { type BenchDatabase, createBenchDatabase, seed, type Seeded, seedMessages } from "./lib/setup";
-import { cpuSnapshot, cpuText, type CpuUse, cpuUse } from "./lib/cpu-account";
+import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse } from "./lib/cpu-account";
+import { type BenchRedisCluster, clientList, cliRuns, redisCpuSeconds, redisInfo, startBenchRedisCluster } from "./lib/redis-cluster";
 import type { Summary } from "./lib/stats";
 
 const argv = process.argv.slice(2);
@@ -85,6 +91,32 @@ const ATTACK = {
 };
 /** 300 catch-ups in one write, each answered with ~256 KiB; 300 × (1 + 10 held) points fit in a burst of 4000. */
 const ATTACK_BUFFER = { joins: 300, eventBurst: 4_000 };
+/**
+ * The cluster bench (issue 10): one pair of gateways on one redis-server (the bench's) and one pair
+ * on a 3-master Redis Cluster of its own (bin/redis-cluster.sh), same settings, same load, side by
+ * side in one run. Both pairs run with the posting limit and the per-socket event budget raised
+ * alike (`env`): the saturation steps send thousands of messages per second from 40 users, far past
+ * the default 60 per 10 s per user and 10 events per second per socket; nothing else differs.
+ */
+const CLUSTER = {
+  env: { MESSAGE_LIMIT_PER_USER: "1000000", SOCKET_EVENT_BURST: "100000", SOCKET_EVENT_RATE: "100000" },
+  room: 100,
+  /**
+   * Saturation: senders over the 4 generators; each step sends for `stepMs` at a rate, from `startRate` up by `factor`
+   * a step, until `failsToStop` steps in a row fail (one failure alone may be a hiccup of this shared machine) or
+   * `maxSteps`; a failed step during which other processes were busy (see `disturbed`) is run again once.
+   */
+  sat: { senders: 40, stepMs: 2_500, startRate: 125, factor: 1.25, maxSteps: 7, failsToStop: 2, tailMs: 500, lagMs: 150, ackWaitMs: 1_000, drainMs: 10_000 },
+  /** Redis's own idle CPU (cluster cron and gossip, replication pings, the gateways' idle links) is measured over this long and left out of the per-message and per-handshake Redis CPU. */
+  redisIdleMs: 3_000,
+  /** Sockets that join no chat (half on each cluster gateway). */
+  idleSockets: 2_000,
+  /** Sockets in chats: 200 chats, each with 4 sockets on each cluster gateway. */
+  chatSockets: 1_600,
+  chats: 200,
+  /** Handshake users (each in one of `chats` chats, as in the handshake phase). */
+  handshakeUsers: HANDSHAKE_ROUND,
+};
 const DEADLINE_MS = 20 * 60_000;
 
 const t0 = Date.now();
@@ -116,11 +148,15 @@ const row = (r: Row) => results.rows.push(r);
 
 let database: BenchDatabase | undefined;
 let redis: RedisServer | undefined;
+/** The cluster phase's Redis Cluster while it runs (stopped by the phase, or here on a failure). */
+let redisCluster: BenchRedisCluster | undefined;
 
 async function cleanup(): Promise<void> {
   await stopAll().catch(() => undefined);
   await redis?.stop().catch(() => undefined);
   redis = undefined;
+  await redisCluster?.stop().catch(() => undefined);
+  redisCluster = undefined;
   await database?.drop().catch((err: Error) => process.stderr.write(`could not drop ${database?.name}: ${err.message}\n`));
   database = undefined;
 }
@@ -226,35 +262,81 @@ const diffCounts = (after: Record<string, number>, before: Record<string, number
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-async function handshakePhase(ours: Child, bare: Child, clients: Child[], load: { token: string; chat?: string }[]) {
-  log("handshakes: warm-up");
+interface HandshakeRound {
+  rate: number;
+  cpuUsPerHandshake: number;
+  failed: number;
+  p50: number;
+  queriesPerHandshake: number;
+  /** Who used the CPU meanwhile: the machine is shared, so a round with others busy is suspect. */
+  cpu?: CpuUse | null;
+  /** Redis CPU per handshake (µs, INFO cpu of every Redis server the gateway uses), when asked for. */
+  redisUsPerHandshake?: number;
+}
+
+/**
+ * The handshake method: warm-up (2 × 2000 on each server), then `HANDSHAKE_ROUNDS` rounds of
+ * `HANDSHAKE_ROUND` connections held, 100 in flight, the servers in alternating order; per round
+ * the rate, the server's CPU per handshake (its own process.cpuUsage) and the PostgreSQL
+ * transactions per handshake. `redisCpu` (optional, per server): Redis CPU-seconds used so far.
+ */
+async function handshakeRounds(
+  tag: string,
+  servers: [string, Child][],
+  clients: Child[],
+  load: { token: string; chat?: string }[],
+  redisCpu: Record<string, () => Promise<number>> = {},
+): Promise<Record<string, HandshakeRound[]>> {
+  log(`${tag}: warm-up`);
   for (let i = 0; i < 2; i += 1) {
-    for (const s of [bare, ours]) {
+    for (const [, s] of servers) {
       await connectAll(clients, s.info.url as string, load.slice(0, 2_000), false);
       await closeAll(clients, s);
     }
   }
-  const rounds: Record<string, { rate: number; cpuUsPerHandshake: number; failed: number; p50: number; queriesPerHandshake: number }[]> = { ours: [], bare: [] };
+  const rounds: Record<string, HandshakeRound[]> = Object.fromEntries(servers.map(([name]) => [name, []]));
   for (let r = 0; r < HANDSHAKE_ROUNDS; r += 1) {
-    const order: [string, Child][] = r % 2 === 0 ? [["bare", bare], ["ours", ours]] : [["ours", ours], ["bare", bare]];
+    const order = r % 2 === 0 ? servers : [...servers].reverse();
     for (const [name, server] of order) {
       await sleep(1_100);
       const xacts = await commits();
+      const redisBefore = await redisCpu[name]?.();
       const before = await server.call<{ cpu: Mem["cpu"] }>("cpu");
+      const machine = cpuSnapshot();
       const res = await connectAll(clients, server.info.url as string, load.slice(0, HANDSHAKE_ROUND));
+      const cpu = cpuUse(machine, cpuSnapshot());
       const after = await server.call<{ cpu: Mem["cpu"] }>("cpu");
+      const redisAfter = await redisCpu[name]?.();
       await sleep(1_100);
       const queries = (await commits()) - xacts - 2; // less the two reads of the statistics
       const cpuUs = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
       const perHandshake = queries / Math.max(1, res.ok);
-      rounds[name]!.push({ rate: res.rate, cpuUsPerHandshake: cpuUs / Math.max(1, res.ok), failed: res.failed, p50: res.p50, queriesPerHandshake: perHandshake });
+      const redisUs = redisBefore !== undefined && redisAfter !== undefined ? ((redisAfter - redisBefore) * 1e6) / Math.max(1, res.ok) : undefined;
+      rounds[name]!.push({
+        rate: res.rate,
+        cpuUsPerHandshake: cpuUs / Math.max(1, res.ok),
+        failed: res.failed,
+        p50: res.p50,
+        queriesPerHandshake: perHandshake,
+        cpu,
+        ...(redisUs !== undefined ? { redisUsPerHandshake: redisUs } : {}),
+      });
       log(
-        `handshakes: ${name} round ${r + 1}: ${res.rate.toFixed(0)}/s, ${(cpuUs / Math.max(1, res.ok)).toFixed(0)} µs server CPU each, ` +
-          `${perHandshake.toFixed(3)} queries each, ${res.failed} failed ${JSON.stringify(res.errors)}`,
+        `${tag}: ${name} round ${r + 1}: ${res.rate.toFixed(0)}/s, ${(cpuUs / Math.max(1, res.ok)).toFixed(0)} µs server CPU each, ` +
+          `${redisUs !== undefined ? `${redisUs.toFixed(0)} µs Redis CPU each, ` : ""}` +
+          `${perHandshake.toFixed(3)} queries each, ${res.failed} failed ${JSON.stringify(res.errors)}; ${cpuText(cpu)}${disturbed(cpu) ? " (DISTURBED)" : ""}`,
       );
       await closeAll(clients, server);
     }
   }
+  return rounds;
+}
+
+/** Other processes used more than a fifth of the machine meanwhile: the figure is suspect. */
+const disturbed = (u: CpuUse | null | undefined) => !!u && u.seconds > 0 && u.others / (u.seconds * cpus().length) > 0.2;
+
+async function handshakePhase(ours: Child, bare: Child, clients: Child[], load: { token: string; chat?: string }[]) {
+  const rounds = await handshakeRounds("handshakes", [["bare", bare], ["ours", ours]], clients, load);
   const best = (xs: { rate: number }[]) => Math.max(...xs.map((x) => x.rate));
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const o = best(rounds.ours!);
@@ -900,6 +982,523 @@ async function attackBufferPhase(gw: Child, clients: Child[], tokens: TokenServi
   p99Row(r, `delivery p99 for ${ATTACK.room} clients during the send-buffer attack vs without (one gateway, the attacker's: ${r.gwName}, ${ATTACK.senders * ATTACK.perSenderRate} msg/s)`);
 }
 
+/** Weighted percentiles over the generators' thinned, sorted latency lists (each value stands for n / length receipts). */
+function mergedSummary(parts: { n: number; latencies: number[] }[]): Summary {
+  const all: { x: number; w: number }[] = [];
+  for (const p of parts) for (const x of p.latencies) all.push({ x, w: p.n / Math.max(1, p.latencies.length) });
+  if (all.length === 0) return { n: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
+  all.sort((a, b) => a.x - b.x);
+  const total = all.reduce((a, v) => a + v.w, 0);
+  const q = (p: number) => {
+    let acc = 0;
+    for (const v of all) if ((acc += v.w) >= p * total) return v.x;
+    return all[all.length - 1]!.x;
+  };
+  return { n: Math.round(total), p50: q(0.5), p99: q(0.99), max: all[all.length - 1]!.x, mean: all.reduce((a, v) => a + v.x * v.w, 0) / total };
+}
+
+/** Sharded-channel subscriptions on the Redis Cluster: per gateway (CLIENT LIST `ssub` of its connections, named gateway-<pid>:…), and per channel (PUBSUB SHARDCHANNELS, SHARDNUMSUB on every master). */
+interface ShardSubs {
+  /** Σ ssub over every connection to every node. */
+  total: number;
+  perGateway: Record<string, number>;
+  /** Subscriptions on connections no gateway's name matched. */
+  unattributed: number;
+  /** Distinct sharded channels with a subscriber, over the masters; and Σ SHARDNUMSUB of them. */
+  channels: number;
+  numsub: number;
+  /** How many of those channels are chat rooms (`wsac:io#/#chat:…#`). */
+  chatChannels: number;
+}
+
+async function shardSubs(cl: BenchRedisCluster, gws: Child[]): Promise<ShardSubs> {
+  const out: ShardSubs = { total: 0, perGateway: Object.fromEntries(gws.map((g) => [g.name, 0])), unattributed: 0, channels: 0, numsub: 0, chatChannels: 0 };
+  for (const port of cl.ports) {
+    for (const c of await clientList(port).catch(() => [])) {
+      const n = Number(c.ssub ?? 0);
+      if (!n) continue;
+      out.total += n;
+      const g = gws.find((x) => (c.name ?? "").includes(`gateway-${x.info.pid}:`));
+      if (g) out.perGateway[g.name]! += n;
+      else out.unattributed += n;
+    }
+  }
+  for (const port of await cl.masters()) {
+    const list = (await cl.cli(port, "pubsub", "shardchannels")).split("\n").filter(Boolean);
+    out.channels += list.length;
+    out.chatChannels += list.filter((c) => c.startsWith("wsac:io#/#chat:")).length;
+    for (let i = 0; i < list.length; i += 200) {
+      const lines = (await cl.cli(port, "pubsub", "shardnumsub", ...list.slice(i, i + 200))).split("\n");
+      for (let k = 1; k < lines.length; k += 2) out.numsub += Number(lines[k]);
+    }
+  }
+  return out;
+}
+
+/** Sharded subscriptions once they stop changing (two equal reads 300 ms apart; `until` may end it early), bounded to `ms`. */
+async function settledSubs(cl: BenchRedisCluster, gws: Child[], until: (s: ShardSubs) => boolean = () => false, ms = 6_000): Promise<ShardSubs> {
+  const deadline = Date.now() + ms;
+  let last = await shardSubs(cl, gws);
+  for (let i = 0; i < 40 && Date.now() < deadline && !until(last); i += 1) {
+    await sleep(300);
+    const next = await shardSubs(cl, gws);
+    const same = next.total === last.total && next.numsub === last.numsub;
+    last = next;
+    if (same) break;
+  }
+  return last;
+}
+
+const subsText = (s: ShardSubs) =>
+  `${s.total} subscriptions (${Object.entries(s.perGateway)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ")}${s.unattributed ? `, unattributed ${s.unattributed}` : ""}), ${s.channels} channels (${s.chatChannels} chat rooms), Σ SHARDNUMSUB ${s.numsub}`;
+
+/** Closes every load generator's sockets, then waits (bounded) until none is left on any of `servers`. */
+async function closeAllOn(clients: Child[], servers: Child[]): Promise<void> {
+  await Promise.all(clients.map((c) => c.call("closeAll", undefined, 60_000)));
+  for (const server of servers) for (let i = 0; i < 100 && (await server.call<number>("sockets")) > 0; i += 1) await sleep(100);
+}
+
+interface SatSide {
+  key: string;
+  label: string;
+  a: Child;
+  b: Child;
+  redisCpu: () => Promise<number>;
+  steps: SatStep[];
+  /** The next rate to offer (msg/s), failed steps in a row, finished. */
+  rate: number;
+  fails: number;
+  done: boolean;
+  /** A disturbed step was run again (once per side). */
+  retried?: boolean;
+}
+
+interface SatStep {
+  offered: number;
+  sent: number;
+  acked: number;
+  ackedInAll: number;
+  refused: Record<string, number>;
+  seconds: number;
+  messagesPerSecond: number;
+  deliveries: number;
+  wantedDeliveries: number;
+  deliveriesPerSecond: number;
+  ack: Summary;
+  delivery: Summary;
+  /** Of the messages sent in the step's last `tailMs`: a backlog that built up during the step shows here. */
+  ackTail: Summary;
+  deliveryTail: Summary;
+  /** Most a generator fell behind its send schedule (ms): the generator, not the gateways, was short of CPU. */
+  senderLateMs: number;
+  gatewayCpuUsPerMessage: number;
+  redisCpuUsPerMessage: number;
+  cpu: CpuUse | null;
+  ok: boolean;
+  why: string;
+}
+
+/**
+ * One saturation step on one side: every generator sends its share of `rate` for `stepMs`
+ * (open-loop), then the deliveries drain (bounded). Sustained when every send was acked within
+ * `ackWaitMs` of the last send, none was refused, every delivery came, and the messages sent in the
+ * step's last `tailMs` were acked and delivered within `lagMs` at the median: past the gateways'
+ * capacity a backlog builds up over the step, and its last messages wait behind it (at 1.1x the
+ * capacity for 2.5 s, about 250 ms). A p99 would judge the machine's hiccups (a PostgreSQL fsync, a
+ * GC pause) instead; the p99s are reported.
+ */
+async function satStep(side: SatSide, clients: Child[], rate: number, tag = `${side.key}${side.steps.length}`): Promise<SatStep> {
+  const S = CLUSTER.sat;
+  const cpuA = (await Promise.all([side.a, side.b].map((g) => g.call<{ cpu: Mem["cpu"] }>("cpu")))).reduce((x, r) => x + r.cpu.user + r.cpu.system, 0);
+  const redisA = await side.redisCpu();
+  const m0 = cpuSnapshot();
+  type Part = { sent: number; acked: number; ackedInAll: number; refused: Record<string, number>; start: number; sendEnd: number; lateBy: number; ack: number[]; ackTail: number[] };
+  const parts = await Promise.all(
+    clients.map((c) =>
+      c.call<Part>(
+        "satStep",
+        { room: side.key, tag, rate: rate / clients.length, senders: S.senders / clients.length, durationMs: S.stepMs, ackWaitMs: S.ackWaitMs, tailMs: S.tailMs },
+        60_000,
+      ),
+    ),
+  );
+  const ackedInAll = parts.reduce((a, p) => a + p.ackedInAll, 0);
+  const wanted = ackedInAll * CLUSTER.room;
+  const drainStart = Date.now();
+  for (let i = 0; i < 200 && Date.now() - drainStart < S.drainMs; i += 1) {
+    const n = (await Promise.all(clients.map((c) => c.call<number>("satCount", { room: side.key, tag })))).reduce((a, b) => a + b, 0);
+    if (n >= wanted) break;
+    await sleep(100);
+  }
+  const cpu = cpuUse(m0, cpuSnapshot());
+  const cpuB = (await Promise.all([side.a, side.b].map((g) => g.call<{ cpu: Mem["cpu"] }>("cpu")))).reduce((x, r) => x + r.cpu.user + r.cpu.system, 0);
+  const redisB = await side.redisCpu();
+  const tailFrom = Math.max(...parts.map((p) => p.sendEnd)) - S.tailMs;
+  const got = await Promise.all(
+    clients.map((c) => c.call<{ n: number; latencies: number[]; tailN: number; tail: number[] }>("satCollect", { room: side.key, tag, tailFrom })),
+  );
+  const sent = parts.reduce((a, p) => a + p.sent, 0);
+  const acked = parts.reduce((a, p) => a + p.acked, 0);
+  const refused: Record<string, number> = {};
+  for (const p of parts) addCounts(refused, p.refused);
+  const seconds = (Math.max(...parts.map((p) => p.sendEnd)) - Math.min(...parts.map((p) => p.start))) / 1000;
+  const deliveries = got.reduce((a, g) => a + g.n, 0);
+  const ack = mergedSummary(parts.map((p) => ({ n: p.acked, latencies: p.ack })));
+  const delivery = mergedSummary(got);
+  const ackTail = mergedSummary(parts.map((p) => ({ n: p.ackTail.length, latencies: p.ackTail })));
+  const deliveryTail = mergedSummary(got.map((g) => ({ n: g.tailN, latencies: g.tail })));
+  const senderLateMs = Math.max(...parts.map((p) => p.lateBy));
+  const whys: string[] = [];
+  if (acked < sent) whys.push(`${sent - acked} of ${sent} not acked within ${S.ackWaitMs} ms of the last send`);
+  if (Object.keys(refused).length) whys.push(`refused ${JSON.stringify(refused)}`);
+  if (deliveries < sent * CLUSTER.room) whys.push(`${deliveries}/${sent * CLUSTER.room} deliveries`);
+  if (ackTail.n === 0) whys.push(`acks lag: none of the last ${S.tailMs} ms's sends acked in time`);
+  else if (!(ackTail.p50 <= S.lagMs)) whys.push(`acks lag: p50 ${ackTail.p50.toFixed(0)} ms for the last ${S.tailMs} ms's sends`);
+  if (!(deliveryTail.p50 <= S.lagMs)) whys.push(`deliveries behind: p50 ${deliveryTail.p50.toFixed(0)} ms for the last ${S.tailMs} ms's sends`);
+  return {
+    offered: rate,
+    sent,
+    acked,
+    ackedInAll,
+    refused,
+    seconds,
+    messagesPerSecond: acked / seconds,
+    deliveries,
+    wantedDeliveries: sent * CLUSTER.room,
+    deliveriesPerSecond: deliveries / seconds,
+    ack,
+    delivery,
+    ackTail,
+    deliveryTail,
+    senderLateMs,
+    gatewayCpuUsPerMessage: (cpuB - cpuA) / Math.max(1, ackedInAll),
+    redisCpuUsPerMessage: ((redisB - redisA) * 1e6) / Math.max(1, ackedInAll),
+    cpu,
+    ok: whys.length === 0,
+    why: whys.join(", "),
+  };
+}
+
+/**
+ * `--only=cluster` (issue 10's figures): the same gateways and load on one redis-server and on a
+ * 3-master Redis Cluster, side by side: cross-gateway delivery latency and saturation, sharded
+ * subscriptions per socket and per chat, handshake rate and CPU.
+ */
+async function clusterPhase(clients: Child[], tokens: TokenService, baseEnv: Record<string, string>, serverFile: string) {
+  const started = Date.now();
+  redisCluster = await startBenchRedisCluster();
+  const cl = redisCluster;
+  adoptPids(cl.pids());
+  const masters = await cl.masters();
+  log(`cluster: Redis Cluster on ${cl.seeds} (masters ${masters.join(", ")}), started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const connectionsReceived = async () => {
+    let n = 0;
+    for (const port of cl.ports) n += Number((await redisInfo(port, "stats")).total_connections_received ?? 0);
+    return n;
+  };
+  const cliBefore = cl.ports.reduce((a, p) => a + (cliRuns.get(p) ?? 0), 0);
+  const connsBefore = await connectionsReceived();
+  const env = { ...baseEnv, ...CLUSTER.env, BENCH_MODE: "ours" };
+  const spawnOpts = (cluster: boolean) => ({ env: { ...env, ...(cluster ? { BENCH_REDIS_CLUSTER_NODES: cl.seeds } : {}) }, nodeFlags: ["--expose-gc"] });
+  const [spawned, hs, roomOne, roomCl] = await Promise.all([
+    Promise.allSettled([
+      spawnChild("gw-one-a", serverFile, spawnOpts(false)),
+      spawnChild("gw-one-b", serverFile, spawnOpts(false)),
+      spawnChild("gw-cl-a", serverFile, spawnOpts(true)),
+      spawnChild("gw-cl-b", serverFile, spawnOpts(true)),
+    ]),
+    seed(database!.url, tokens, "clhs_", CLUSTER.handshakeUsers, CLUSTER.chats),
+    seed(database!.url, tokens, "clone_", CLUSTER.room, 1),
+    seed(database!.url, tokens, "clcl_", CLUSTER.room, 1),
+  ]);
+  const gws = spawned.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  try {
+    const failed = spawned.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const [oneA, oneB, clA, clB] = gws as [Child, Child, Child, Child];
+    log(
+      `cluster: ${gws.map((g) => `${g.name} (pid ${g.info.pid}, ${g.info.redis})`).join(", ")}; limits ${JSON.stringify(clA.info.limits)} on both pairs ` +
+        `(${Object.entries(CLUSTER.env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")})`,
+    );
+    // Redis CPU-seconds used so far less the idle rate (what the same time would have cost with no load).
+    const clusterRedisGross = async () => (await Promise.all(cl.ports.map((p) => redisCpuSeconds(p)))).reduce((a, b) => a + b, 0);
+    const oneRedisGross = () => redisCpuSeconds(redis!.port);
+    const idleRate = async (gross: () => Promise<number>) => {
+      const [a, t] = [await gross(), Date.now()];
+      await sleep(CLUSTER.redisIdleMs);
+      return ((await gross()) - a) / ((Date.now() - t) / 1000);
+    };
+    const [clIdle, oneIdle] = await Promise.all([idleRate(clusterRedisGross), idleRate(oneRedisGross)]);
+    const t0Redis = Date.now();
+    const net = (gross: () => Promise<number>, rate: number) => async () => (await gross()) - (rate * (Date.now() - t0Redis)) / 1000;
+    const clusterRedisCpu = net(clusterRedisGross, clIdle);
+    const oneRedisCpu = net(oneRedisGross, oneIdle);
+    log(`cluster: idle Redis CPU (left out of the per-message and per-handshake figures): Redis Cluster (6 nodes) ${(clIdle * 1000).toFixed(1)} ms/s, one redis-server ${(oneIdle * 1000).toFixed(1)} ms/s`);
+    const pair = [clA, clB];
+    const details: Record<string, unknown> = { seeds: cl.seeds, masters, env: CLUSTER.env, limits: clA.info.limits, redisIdleCpuPerSecond: { cluster: clIdle, one: oneIdle } };
+    results.details.cluster = details;
+
+    // 2. Sharded subscriptions: idle, with sockets in no chat, with sockets in chats, after all left.
+    const base = await settledSubs(cl, pair);
+    log(`cluster: subscriptions, no socket: ${subsText(base)}`);
+    const idle = hs.users.slice(0, CLUSTER.idleSockets).map((u) => ({ token: u.token }));
+    const idleRes = [await connectAll(clients, clA.info.url as string, idle.filter((_, i) => i % 2 === 0)), await connectAll(clients, clB.info.url as string, idle.filter((_, i) => i % 2 === 1))];
+    const idleOk = idleRes.reduce((a, r) => a + r.ok, 0);
+    const withIdle = await settledSubs(cl, pair);
+    log(`cluster: subscriptions with ${idleOk} sockets in no chat (${idleRes.map((r) => r.failed).join("+")} failed): ${subsText(withIdle)}`);
+    await closeAllOn(clients, pair);
+    const chatItems = hs.users.slice(0, CLUSTER.chatSockets).map((u, i) => ({ token: u.token, chat: hs.chatOf(i)!, side: Math.floor(i / CLUSTER.chats) % 2 }));
+    const chatRes = [
+      await connectAll(clients, clA.info.url as string, chatItems.filter((x) => x.side === 0)),
+      await connectAll(clients, clB.info.url as string, chatItems.filter((x) => x.side === 1)),
+    ];
+    const chatOk = chatRes.reduce((a, r) => a + r.ok, 0);
+    // Chat × gateway pairs that hold at least one socket (from what was connected).
+    const pairs = new Set(chatItems.map((x) => `${x.chat}/${x.side}`)).size;
+    const withChats = await settledSubs(cl, pair);
+    log(`cluster: subscriptions with ${chatOk} sockets in ${CLUSTER.chats} chats (${pairs} chat × gateway pairs, ${CLUSTER.chatSockets / pairs} sockets each; ${chatRes.map((r) => r.failed).join("+")} failed): ${subsText(withChats)}`);
+    // What the gateways' ioredis cluster subscribers keep to re-subscribe after a failover (their own list, not Redis's).
+    const kept = await Promise.all(pair.map((g) => g.call<{ entries: number; distinct: number } | null>("shardChannels")));
+    log(`cluster: ioredis's sharded-subscriber channel lists now: ${pair.map((g, i) => `${g.name} ${kept[i] ? `${kept[i]!.entries} entries for ${kept[i]!.distinct} channels` : "n/a"}`).join(", ")}`);
+    await closeAllOn(clients, pair);
+    const afterAll = await settledSubs(cl, pair, (s) => s.total === base.total, 8_000);
+    log(`cluster: subscriptions after every socket left: ${subsText(afterAll)}`);
+    details.subscriptions = { base, idle: { sockets: idleOk, subs: withIdle }, chats: { sockets: chatOk, pairs, subs: withChats, ioredisChannelLists: kept }, afterAll };
+    const perIdle = (withIdle.total - base.total) / Math.max(1, idleOk);
+    row({
+      figure: `Redis Cluster: SSUBSCRIBEs per connected socket that joins no chat (${idleOk} sockets over 2 gateways)`,
+      ours: perIdle,
+      baseline: null,
+      unit: "",
+      ratio: null,
+      target: "0",
+      met: withIdle.total === base.total && idleOk === CLUSTER.idleSockets,
+      note: `subscriptions ${base.total} → ${withIdle.total} (the adapter's 2 namespace channels per gateway: ${Object.values(base.perGateway).join(" + ")})`,
+    });
+    const perPair = (withChats.total - base.total) / Math.max(1, pairs);
+    row({
+      figure: `Redis Cluster: sharded subscriptions per chat per gateway (${chatOk} sockets in ${CLUSTER.chats} chats, ${CLUSTER.chatSockets / pairs} sockets per chat on each of 2 gateways)`,
+      ours: perPair,
+      baseline: null,
+      unit: "",
+      ratio: null,
+      target: "≤ 1",
+      met: perPair <= 1 && chatOk === CLUSTER.chatSockets,
+      note:
+        `subscriptions ${base.total} → ${withChats.total} for ${pairs} chat × gateway pairs; ${withChats.chatChannels} chat channels on the cluster, Σ SHARDNUMSUB ${withChats.numsub}; ` +
+        `after every socket left: ${afterAll.total}${afterAll.unattributed ? `, ${afterAll.unattributed} unattributed` : ""}`,
+    });
+
+    // 3. Handshakes: a gateway on the cluster vs one on one Redis (same method as the handshake phase).
+    const hsItems = hs.users.map((u, i) => ({ token: u.token, chat: hs.chatOf(i) }));
+    const hr = await handshakeRounds("cluster handshakes", [["one Redis", oneA], ["Redis Cluster", clA]], clients, hsItems, { "one Redis": oneRedisCpu, "Redis Cluster": clusterRedisCpu });
+    details.handshakes = hr;
+    const best = (xs: HandshakeRound[]) => Math.max(...xs.map((x) => x.rate));
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const hc = best(hr["Redis Cluster"]!);
+    const h1 = best(hr["one Redis"]!);
+    const suspect = [...hr["Redis Cluster"]!, ...hr["one Redis"]!].filter((x) => disturbed(x.cpu)).length;
+    const othersNote = (xs: HandshakeRound[]) => xs.map((x) => (x.cpu ? x.cpu.others.toFixed(1) : "?")).join("/");
+    row({
+      figure: `handshakes/s, gateway on a 3-master Redis Cluster vs on one redis-server (${HANDSHAKE_ROUND} connections each in one of ${CLUSTER.chats} chats, ${CLIENTS * PER_CLIENT_CONCURRENCY} in flight, best of ${HANDSHAKE_ROUNDS})`,
+      ours: hc,
+      baseline: h1,
+      unit: "/s",
+      ratio: hc / h1,
+      target: "≥ 0.95x",
+      met: hc / h1 >= 0.95,
+      note: `other processes' CPU-s per round: cluster ${othersNote(hr["Redis Cluster"]!)}, one Redis ${othersNote(hr["one Redis"]!)}${suspect ? `; ${suspect} rounds disturbed` : ""}`,
+    });
+    const cc = med(hr["Redis Cluster"]!.map((x) => x.cpuUsPerHandshake));
+    const c1 = med(hr["one Redis"]!.map((x) => x.cpuUsPerHandshake));
+    const rc = med(hr["Redis Cluster"]!.map((x) => x.redisUsPerHandshake ?? NaN));
+    const r1 = med(hr["one Redis"]!.map((x) => x.redisUsPerHandshake ?? NaN));
+    row({
+      figure: "gateway CPU per handshake, Redis Cluster vs one redis-server (median round)",
+      ours: cc,
+      baseline: c1,
+      unit: "µs",
+      ratio: cc / c1,
+      target: "≤ 1.05x (≥ 0.95x handshakes per CPU-s)",
+      met: cc / c1 <= 1 / 0.95,
+      note: `Redis CPU per handshake (all nodes, idle rate left out, median round): ${rc.toFixed(0)} µs vs ${r1.toFixed(0)} µs`,
+    });
+
+    // 1a. Cross-gateway delivery latency, as in the delivery phase: a room of 100, half on each gateway, 20 msg/s.
+    type Dlv = { single: Summary; cross: Summary; sent: number; acked: number; refused: number; deliveries: number; wanted: number; late: number };
+    const latency: Record<string, Dlv & { cpu: CpuUse | null }> = {};
+    for (const [name, a, b, room] of [
+      ["one Redis", oneA, oneB, roomOne],
+      ["Redis Cluster", clA, clB, roomCl],
+    ] as const) {
+      const m0 = cpuSnapshot();
+      const res = await clients[0]!.call<Dlv>("delivery", { a: a.info.url, b: b.info.url, chatId: room.chatIds[0], tokens: room.users.map((u) => u.token), ...DELIVERY }, 120_000);
+      const cpu = cpuUse(m0, cpuSnapshot());
+      latency[name] = { ...res, cpu };
+      log(
+        `cluster: delivery on ${name}: across p50 ${res.cross.p50.toFixed(2)} ms, p99 ${res.cross.p99.toFixed(2)} ms; within one gateway p50 ${res.single.p50.toFixed(2)}, p99 ${res.single.p99.toFixed(2)} ms; ` +
+          `${res.deliveries}/${res.wanted} deliveries, ${res.refused} refused, ${res.late} unmatched; ${cpuText(cpu)}${disturbed(cpu) ? " (DISTURBED)" : ""}`,
+      );
+    }
+    details.latency = latency;
+    const lc = latency["Redis Cluster"]!;
+    const l1 = latency["one Redis"]!;
+    const stated = `room of ${DELIVERY.room} (half on each of 2 gateways), ${DELIVERY.senders * DELIVERY.perSenderRate} msg/s`;
+    row({ figure: `cross-gateway delivery p50, Redis Cluster vs one redis-server (${stated})`, ours: lc.cross.p50, baseline: l1.cross.p50, unit: "ms", ratio: lc.cross.p50 / l1.cross.p50, target: "—", met: null });
+    row({
+      figure: `cross-gateway delivery p99, Redis Cluster vs one redis-server (${stated})`,
+      ours: lc.cross.p99,
+      baseline: l1.cross.p99,
+      unit: "ms",
+      ratio: lc.cross.p99 / l1.cross.p99,
+      target: "—",
+      met: null,
+      note:
+        `${lc.deliveries}/${lc.wanted} vs ${l1.deliveries}/${l1.wanted} deliveries, ${lc.refused} vs ${l1.refused} sends refused; ` +
+        `other processes' CPU-s meanwhile ${lc.cpu?.others.toFixed(1) ?? "?"} vs ${l1.cpu?.others.toFixed(1) ?? "?"}`,
+    });
+
+    // 1b. Saturation: both rooms open (the other side idle while one is measured), sides interleaved step by step.
+    const S = CLUSTER.sat;
+    const sides: SatSide[] = [
+      { key: "one", label: "one Redis", a: oneA, b: oneB, redisCpu: oneRedisCpu, steps: [], rate: S.startRate, fails: 0, done: false },
+      { key: "cl", label: "Redis Cluster", a: clA, b: clB, redisCpu: clusterRedisCpu, steps: [], rate: S.startRate, fails: 0, done: false },
+    ];
+    const rooms = { one: roomOne, cl: roomCl };
+    try {
+      for (const side of sides) {
+        const room = rooms[side.key as "one" | "cl"];
+        // Socket i: generator floor(i / 2) % 4, gateway A for even i, B for odd: each generator holds both sides, its first sockets (its senders) alternate.
+        const per = clients.map(() => [] as { token: string; url: string }[]);
+        room.users.forEach((u, i) => per[Math.floor(i / 2) % clients.length]!.push({ token: u.token, url: (i % 2 === 0 ? side.a : side.b).info.url as string }));
+        await Promise.all(clients.map((c, k) => c.call("satOpen", { room: side.key, chatId: room.chatIds[0], items: per[k] }, 60_000)));
+      }
+      // A first step on a cold room runs slow (JIT, the gateways' first sends, PostgreSQL's first inserts in the chat): one at half the start rate, not counted.
+      for (const side of sides) {
+        const w = await satStep(side, clients, S.startRate / 2, `${side.key}w`);
+        await sleep(500);
+        log(`cluster: saturation ${side.label} warm-up at ${S.startRate / 2} msg/s (not counted): ack p99 ${w.ack.p99.toFixed(1)} ms, delivery p99 ${w.delivery.p99.toFixed(1)} ms, ${w.deliveries}/${w.wantedDeliveries}`);
+      }
+      log(`cluster: saturation rooms open (${CLUSTER.room} sockets each, ${S.senders} senders, steps of ${S.stepMs / 1000} s from ${S.startRate} msg/s)`);
+      for (let round = 0; round < S.maxSteps && sides.some((x) => !x.done); round += 1) {
+        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+          if (side.done) continue;
+          const rate = Math.round(side.rate);
+          let st = await satStep(side, clients, rate);
+          // A breath between steps, longer after an overload (its backlog's GC and PostgreSQL writes), so that the next step, often the other side's, starts clean.
+          await sleep(st.ok ? 500 : 2_000);
+          // Run again once per side, and only where the verdict matters: the first failure after a sustained step.
+          if (!st.ok && disturbed(st.cpu) && side.fails === 0 && !side.retried) {
+            side.retried = true;
+            log(`cluster: saturation ${side.label} at ${rate} msg/s failed (${st.why}) while other processes were busy (${cpuText(st.cpu)}): once more`);
+            st = await satStep(side, clients, rate, `${side.key}${side.steps.length}r`);
+            await sleep(st.ok ? 500 : 2_000);
+          }
+          side.steps.push(st);
+          side.fails = st.ok ? 0 : side.fails + 1;
+          side.rate = rate * S.factor;
+          if (side.fails >= S.failsToStop || side.steps.length >= S.maxSteps) side.done = true;
+          log(
+            `cluster: saturation ${side.label} step ${side.steps.length}: offered ${rate} msg/s → ${st.messagesPerSecond.toFixed(0)} msg/s acked in time, ${st.deliveriesPerSecond.toFixed(0)} deliveries/s ` +
+              `(${st.deliveries}/${st.wantedDeliveries}), ack p50/p99 ${st.ack.p50.toFixed(1)}/${st.ack.p99.toFixed(1)} ms, delivery p50/p99 ${st.delivery.p50.toFixed(1)}/${st.delivery.p99.toFixed(1)} ms ` +
+              `(last ${S.tailMs} ms's sends: ack p50 ${st.ackTail.p50.toFixed(1)}, delivery p50 ${st.deliveryTail.p50.toFixed(1)} ms), ` +
+              `gateways ${st.gatewayCpuUsPerMessage.toFixed(0)} µs and Redis ${st.redisCpuUsPerMessage.toFixed(0)} µs CPU per message, senders up to ${st.senderLateMs.toFixed(0)} ms behind; ` +
+              `${st.ok ? "sustained" : `NOT sustained: ${st.why}`}; ${cpuText(st.cpu)}${disturbed(st.cpu) ? " (DISTURBED)" : ""}`,
+          );
+        }
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
+    }
+    details.saturation = Object.fromEntries(sides.map((x) => [x.label, { steps: x.steps }]));
+    const top = (side: SatSide) => side.steps.filter((x) => x.ok).sort((a, b) => b.messagesPerSecond - a.messagesPerSecond)[0];
+    const [tOne, tCl] = [top(sides[0]!), top(sides[1]!)];
+    const busyCores = (x: SatStep | undefined) => (x?.cpu ? (x.cpu.machine / x.cpu.seconds).toFixed(2) : "?");
+    const ladder = (side: SatSide) => side.steps.map((x) => `${x.offered}${x.ok ? "✓" : "✗"}`).join(" ");
+    const firstFail = (side: SatSide) => {
+      const f = side.steps.find((x) => !x.ok);
+      return f ? `first failure at ${f.offered} msg/s (${f.why})` : `no step failed up to ${Math.max(...side.steps.map((x) => x.offered))} msg/s`;
+    };
+    const satNote =
+      `steps of ${S.stepMs / 1000} s from ${S.startRate} msg/s, ×${S.factor} each, until ${S.failsToStop} fail in a row; ${S.senders} senders on both gateways; ` +
+      `sustained = every send acked within ${S.ackWaitMs} ms of the last, none refused, every delivery, and the last ${S.tailMs} ms's sends acked and delivered within ${S.lagMs} ms at the median (no backlog); ` +
+      `cluster: ${ladder(sides[1]!)}, ${firstFail(sides[1]!)}; one Redis: ${ladder(sides[0]!)}, ${firstFail(sides[0]!)}`;
+    row({
+      figure: `messages/s at saturation across 2 gateways, Redis Cluster vs one redis-server (room of ${CLUSTER.room}, half on each gateway; highest step sustained)`,
+      ours: tCl?.messagesPerSecond ?? null,
+      baseline: tOne?.messagesPerSecond ?? null,
+      unit: "/s",
+      ratio: tCl && tOne ? tCl.messagesPerSecond / tOne.messagesPerSecond : null,
+      target: "—",
+      met: null,
+      note: satNote,
+    });
+    row({
+      figure: "deliveries/s at that step (Redis Cluster vs one redis-server)",
+      ours: tCl?.deliveriesPerSecond ?? null,
+      baseline: tOne?.deliveriesPerSecond ?? null,
+      unit: "/s",
+      ratio: tCl && tOne ? tCl.deliveriesPerSecond / tOne.deliveriesPerSecond : null,
+      target: "—",
+      met: null,
+      note:
+        `at that step: delivery p50 ${tCl?.delivery.p50.toFixed(1) ?? "?"} vs ${tOne?.delivery.p50.toFixed(1) ?? "?"} ms, p99 ${tCl?.delivery.p99.toFixed(1) ?? "?"} vs ${tOne?.delivery.p99.toFixed(1) ?? "?"} ms, ` +
+        `CPU per message: gateways (both) ${tCl?.gatewayCpuUsPerMessage.toFixed(0) ?? "?"} vs ${tOne?.gatewayCpuUsPerMessage.toFixed(0) ?? "?"} µs, Redis (idle rate left out) ${tCl?.redisCpuUsPerMessage.toFixed(0) ?? "?"} vs ${tOne?.redisCpuUsPerMessage.toFixed(0) ?? "?"} µs, ` +
+        `the machine busy ${busyCores(tCl)} vs ${busyCores(tOne)} of ${cpus().length} cores (other processes ${tCl?.cpu?.others.toFixed(1) ?? "?"} vs ${tOne?.cpu?.others.toFixed(1) ?? "?"} CPU-s)`,
+    });
+
+    // Afterwards: the cluster's subscriptions are back to the idle ones, and the gateways did not reconnect over and over.
+    const end = await settledSubs(cl, pair, (s) => s.total === base.total, 8_000);
+    const connsAfter = await connectionsReceived();
+    const cliAfter = cl.ports.reduce((a, p) => a + (cliRuns.get(p) ?? 0), 0);
+    const byName: Record<string, number> = {};
+    for (const port of cl.ports) for (const c of await clientList(port)) {
+      const g = pair.find((x) => (c.name ?? "").includes(`gateway-${x.info.pid}:`));
+      if (g) byName[g.name] = (byName[g.name] ?? 0) + 1;
+    }
+    const gatewayConns = connsAfter - connsBefore - (cliAfter - cliBefore);
+    details.end = { subs: end, connectionsReceived: connsAfter - connsBefore, byRedisCli: cliAfter - cliBefore, connectedNow: byName };
+    log(
+      `cluster: at the end: ${subsText(end)}; the cluster received ${connsAfter - connsBefore} connections during the phase, ${cliAfter - cliBefore} of them the bench's redis-cli, ` +
+        `so ${gatewayConns} from the 2 gateways (and node-to-node); connected now: ${JSON.stringify(byName)}`,
+    );
+  } finally {
+    await Promise.all(gws.map((g) => g.stop()));
+    await closeAllOn(clients, []).catch(() => undefined);
+    await cl.stop();
+    redisCluster = undefined;
+    const dir = process.env.BENCH_LOG_DIR;
+    if (dir) for (const g of gws) log(`cluster: ${g.name} log: ${logSummary(join(dir, `${g.name}.log`))}`);
+    log(`cluster: Redis Cluster stopped; phase took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+}
+
+/** A child's pino log (BENCH_LOG_DIR): lines per level and the distinct warnings and errors. */
+function logSummary(file: string): string {
+  if (!existsSync(file)) return "no log";
+  const levels: Record<string, number> = {};
+  const msgs: Record<string, number> = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line) continue;
+    try {
+      const e = JSON.parse(line) as { level: number | string; msg?: string; err?: unknown };
+      const lv = String(e.level);
+      levels[lv] = (levels[lv] ?? 0) + 1;
+      if (typeof e.level === "number" ? e.level >= 40 : !["info", "debug", "trace"].includes(lv)) {
+        const k = `${lv} ${e.msg ?? ""}${e.err ? ` (${typeof e.err === "string" ? e.err : JSON.stringify(e.err).slice(0, 120)})` : ""}`;
+        msgs[k] = (msgs[k] ?? 0) + 1;
+      }
+    } catch {
+      levels.unparsed = (levels.unparsed ?? 0) + 1;
+    }
+  }
+  return `${JSON.stringify(levels)}${Object.keys(msgs).length ? `; ${JSON.stringify(msgs)}` : ""}`;
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     process.stderr.write("bench: deadline reached, stopping\n");
@@ -909,6 +1508,8 @@ async function main() {
   watchdog.unref();
 
   log(`node ${process.version}, ${cpus().length} cores, phases: ${only?.join(",") ?? "all"}${PROFILE ? " (profiling the gateway)" : ""}`);
+  // Only the cluster phase's own gateways go on its Redis Cluster (server-proc reads this from its environment).
+  delete process.env.BENCH_REDIS_CLUSTER_NODES;
   database = await createBenchDatabase();
   redis = await startRedisServer();
   const secret = randomBytes(32).toString("base64url");
@@ -1082,6 +1683,9 @@ async function main() {
       met: res.loginPerSec / res.verifyPerSec >= 1 / 1.1,
     });
   });
+
+  // The gateways on one Redis vs on a Redis Cluster of the phase's own (its own four gateways, stopped after it).
+  await attempt("cluster", () => clusterPhase(clients, tokens, env, serverFile));
 
   // Last: the soak, then the attacks (the first may leave gw1 the worse for it). They use gw1 (and gwb)
   // and the load generators only: the other servers are stopped to leave them the two cores.

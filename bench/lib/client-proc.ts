@@ -250,6 +250,159 @@ async function delivery(args: { a: string; b: string; chatId: string; tokens: st
 }
 
 /**
+ * Saturation (the cluster bench): one room of the chat spread over every load generator, each
+ * generator holding its share of the room's sockets on the gateway given per socket. `satStep`
+ * sends open-loop (not waiting for acks) at `rate` messages per second from `senders` of this
+ * generator's sockets; every receipt in any generator is timed against the send on the machine's
+ * clock (`performance.timeOrigin + performance.now()`, the same in every process here), carried
+ * in the message's client_id. Receipts are counted per step tag: `satCollect` hands back what
+ * arrived for a tag (the count, and the latencies, thinned to at most 20000 sorted values), and
+ * apart those of the messages sent in the step's last moments (a backlog shows there); `satStep`
+ * does the same for its acks.
+ */
+interface SatRoom {
+  chatId: string;
+  sockets: Socket[];
+  /** tag → receipts: when each message was sent (wall ms) and its latency (ms); when the last arrived. */
+  receipts: Map<string, { sentAt: number[]; latencies: number[]; last: number }>;
+}
+const satRooms = new Map<string, SatRoom>();
+const wall = () => performance.timeOrigin + performance.now();
+
+async function satOpen(args: { room: string; chatId: string; items: { token: string; url: string }[] }) {
+  if (satRooms.has(args.room)) throw new Error(`room ${args.room} is already open`);
+  const sockets: Socket[] = [];
+  const r: SatRoom = { chatId: args.chatId, sockets, receipts: new Map() };
+  try {
+    for (const item of args.items) sockets.push(await open(item.url, { token: item.token, chat: args.chatId }, 10_000));
+  } catch (err) {
+    for (const socket of sockets) socket.disconnect();
+    throw err;
+  }
+  for (const socket of sockets) {
+    socket.on("message:new", (m: { client_id: string | null }) => {
+      const id = m.client_id;
+      if (!id) return;
+      const bar = id.indexOf("|");
+      if (bar < 0) return;
+      const now = wall();
+      const tag = id.slice(0, bar);
+      const sentAt = Number(id.slice(bar + 1, id.indexOf("|", bar + 1)));
+      let rec = r.receipts.get(tag);
+      if (!rec) r.receipts.set(tag, (rec = { sentAt: [], latencies: [], last: 0 }));
+      rec.sentAt.push(sentAt);
+      rec.latencies.push(now - sentAt);
+      rec.last = now;
+    });
+  }
+  satRooms.set(args.room, r);
+  return { sockets: sockets.length };
+}
+
+async function satStep(args: { room: string; tag: string; rate: number; senders: number; durationMs: number; ackWaitMs: number; tailMs: number }) {
+  const r = satRooms.get(args.room);
+  if (!r) throw new Error(`no room ${args.room}`);
+  const senders = r.sockets.slice(0, Math.min(args.senders, r.sockets.length));
+  const count = Math.max(1, Math.round((args.rate * args.durationMs) / 1000));
+  const interval = 1000 / args.rate;
+  const ackLatencies: number[] = [];
+  const ackSentAt: number[] = [];
+  const refused: Record<string, number> = {};
+  let acked = 0;
+  let answered = 0;
+  let allAnswered: () => void = () => undefined;
+  const done = new Promise<void>((res) => (allAnswered = res));
+  const answer = () => {
+    answered += 1;
+    if (answered === count) allAnswered();
+  };
+  const start = wall();
+  let lateBy = 0;
+  for (let i = 0; i < count; i += 1) {
+    const due = start + i * interval;
+    const wait = due - wall();
+    if (wait > 1) await sleep(wait);
+    else lateBy = Math.max(lateBy, -wait);
+    const t = wall();
+    const clientId = `${args.tag}|${t.toFixed(3)}|${i}`;
+    senders[i % senders.length]!
+      .timeout(10_000)
+      .emitWithAck("message:send", { chat_id: r.chatId, text: `sat ${i}`, client_id: clientId })
+      .then(
+        (res: { ok: boolean; error?: { code?: string } }) => {
+          if (res.ok) {
+            acked += 1;
+            ackSentAt.push(t);
+            ackLatencies.push(wall() - t);
+          } else refused[res.error?.code ?? "refused"] = (refused[res.error?.code ?? "refused"] ?? 0) + 1;
+        },
+        () => (refused["ack timeout"] = (refused["ack timeout"] ?? 0) + 1),
+      )
+      .finally(answer);
+  }
+  const sendEnd = wall();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise((res) => (timer = setTimeout(res, args.ackWaitMs)))]);
+  clearTimeout(timer);
+  const acksBy = wall();
+  // What was still unanswered is waited for (bounded by the ack timeout) before the next step, so
+  // that one step's backlog is not the next one's; it counts as not acked in time.
+  const ackedInTime = acked;
+  const inTime = thin(ackLatencies);
+  const tail = thin(ackLatencies.filter((_, i) => ackSentAt[i]! >= sendEnd - args.tailMs));
+  await Promise.race([done, sleep(11_000)]);
+  return {
+    sent: count,
+    acked: ackedInTime,
+    ackedInAll: acked,
+    refused,
+    start,
+    sendEnd,
+    acksBy,
+    end: wall(),
+    lateBy,
+    /** Latencies of the acks in time (ms, sorted, thinned); of the sends in the last `tailMs` alone. */
+    ack: inTime,
+    ackTail: tail,
+  };
+}
+
+/** Sorted, and at most `cap` values evenly spaced over the sorted ones (percentiles survive; the sum does not). */
+function thin(xs: number[], cap = 20_000): number[] {
+  const sorted = Float64Array.from(xs).sort();
+  return sorted.length <= cap ? Array.from(sorted) : Array.from({ length: cap }, (_, i) => sorted[Math.floor((i * sorted.length) / cap)]!);
+}
+
+/**
+ * Receipts of `tag` in this generator: their count, when the last came (wall ms), their latencies
+ * (sorted, thinned), and those of the messages sent from `tailFrom` (wall ms) on.
+ */
+function satCollect(args: { room: string; tag: string; tailFrom: number }) {
+  const r = satRooms.get(args.room);
+  if (!r) throw new Error(`no room ${args.room}`);
+  const rec = r.receipts.get(args.tag);
+  r.receipts.delete(args.tag);
+  const tail = (rec?.latencies ?? []).filter((_, i) => rec!.sentAt[i]! >= args.tailFrom);
+  return { n: rec?.latencies.length ?? 0, last: rec?.last ?? 0, latencies: thin(rec?.latencies ?? []), tailN: tail.length, tail: thin(tail) };
+}
+
+/** How many receipts of `tag` this generator has so far (polled while a step drains). */
+function satCount(args: { room: string; tag: string }) {
+  return satRooms.get(args.room)?.receipts.get(args.tag)?.latencies.length ?? 0;
+}
+
+function satClose(args: { room?: string } = {}) {
+  let n = 0;
+  for (const [name, r] of satRooms) {
+    if (args.room !== undefined && name !== args.room) continue;
+    for (const socket of r.sockets) socket.disconnect();
+    n += r.sockets.length;
+    satRooms.delete(name);
+  }
+  return { closed: n };
+}
+
+/**
  * The attacker of the attack bench: one hand-made Socket.IO client (test/support/raw-socket.ts)
  * that authenticates, stops reading (`pause()`) and floods `chat:join {chat_id, after}`, each of
  * which the gateway answers with up to 100 stored messages, all piling up on the gateway's side.
@@ -455,9 +608,10 @@ async function login(args: { api: string; username: string; password: string; ha
   return { login: summary(l), verify: summary(v), loginPerSec: Math.max(...lt), verifyPerSec: Math.max(...vt) };
 }
 
-serve({ connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
+serve({ connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, satOpen, satStep, satCollect, satCount, satClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
   floodStop();
   deliveryClose();
+  satClose();
   await closeAll();
 });
 process.send?.({ ready: true, info: { pid: process.pid, localAddress } });

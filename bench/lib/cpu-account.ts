@@ -5,6 +5,10 @@
  * the machine: a build or a test run elsewhere shows up there). A process's share is its own CPU
  * time and that of its children it has reaped (utime + stime + cutime + cstime), so servers stopped
  * between two snapshots stay counted, in the runner's (or the postmaster's) children time.
+ *
+ * Servers the bench starts that daemonize (the Redis Cluster's nodes) are not its descendants:
+ * `adoptPids` counts them (and their descendants) as the bench's; once one is gone, the CPU it had
+ * used when last seen stays counted.
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -25,6 +29,14 @@ export interface CpuUse {
 }
 
 const HZ = 100;
+
+/** Daemonized servers of the bench's own: pid → CPU ticks when last seen. */
+const adopted = new Map<number, number>();
+
+/** Counts these processes (daemons the bench started) as the bench's from now on. */
+export function adoptPids(pids: readonly number[]): void {
+  for (const pid of pids) if (!adopted.has(pid)) adopted.set(pid, 0);
+}
 
 export function cpuSnapshot(): CpuSnapshot | null {
   try {
@@ -51,12 +63,15 @@ export function cpuSnapshot(): CpuSnapshot | null {
       let mine = false;
       let q: number | undefined = pid;
       for (let i = 0; i < 32 && q !== undefined && q > 1 && !mine; i += 1) {
-        mine = q === process.pid;
+        mine = q === process.pid || adopted.has(q);
         q = procs.get(q)?.ppid;
       }
+      if (adopted.has(pid)) adopted.set(pid, p.ticks);
       if (mine) ours += p.ticks;
       else if (p.comm === "postgres" || p.comm === "postmaster") postgres += p.ticks;
     }
+    // Adopted daemons that are gone: what they had used when last seen.
+    for (const [pid, ticks] of adopted) if (!procs.has(pid)) ours += ticks;
     return { at: Date.now(), busy, ours, postgres };
   } catch {
     return null;

@@ -35,6 +35,11 @@ export async function spawnChild(name: string, file: string, options: SpawnOptio
   proc.stderr?.on("data", (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4096);
   });
+  // A send on a channel that closed meanwhile (a child killed by a signal handler) is reported as an
+  // 'error' event, which would end this process; the call's own timeout or the exit handler answers.
+  proc.on("error", (err: Error) => {
+    tail = `${tail}\n[parent] ${err.message}`.slice(-4096);
+  });
   let seq = 0;
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
   let exited = proc.exitCode !== null;
@@ -87,7 +92,7 @@ export async function spawnChild(name: string, file: string, options: SpawnOptio
       live.delete(child);
       if (exited) return;
       try {
-        proc.send({ id: -1, cmd: "stop" });
+        if (proc.connected) proc.send({ id: -1, cmd: "stop" });
       } catch {
         // channel already closed
       }

@@ -3,16 +3,21 @@
  *   BENCH_MODE=ours  one gateway as bin/gateway.ts runs it: connectServices("gateway") and startGatewayServer
  *   BENCH_MODE=bare  a bare Socket.IO server: same version, path /ws, transports; accepts any connection
  *   BENCH_MODE=api   one api replica as bin/api.ts runs it (production argon2 defaults): connectServices("api") and startApiServer
- * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`,
+ * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`, `shardChannels`,
  * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
  * `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
  * to send to them: packets, bytes, when what waited to be sent first passed SOCKET_MAX_BUFFERED_BYTES;
  * listeners are added only on `watch`, so other phases pay nothing), `stop`.
- * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE and SOCKET_MAX_BUFFERED_BYTES in this process's environment
- * reach the gateway's config (the attack bench raises the event budget of a gateway of its own);
- * the values in effect are in the ready message's `info.limits`.
+ * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE, SOCKET_MAX_BUFFERED_BYTES and MESSAGE_LIMIT_PER_USER in this
+ * process's environment reach the gateway's config (the attack bench raises the event budget of a
+ * gateway of its own; the cluster bench raises the budget and the posting limit of both its pairs
+ * alike); the values in effect are in the ready message's `info.limits`.
+ * Redis: BENCH_REDIS_CLUSTER_NODES (host:port,…) puts the process on a Redis Cluster
+ * (REDIS_CLUSTER_NODES), else BENCH_REDIS_URL is its one redis-server (REDIS_URL).
+ * Logs go to /dev/null, or with BENCH_LOG_DIR to <dir>/<child name>.log (an investigation).
  */
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:http";
 import pino from "pino";
 import { Server } from "socket.io";
@@ -46,7 +51,9 @@ async function main() {
     sends: [] as SendWatch[],
   };
   let limits: Record<string, number> | undefined;
+  let redisKind: string | undefined;
   let pool: () => { total: number; idle: number; waiting: number } | null = () => null;
+  let shardChannels: () => { entries: number; distinct: number } | null = () => null;
   let port = 0;
 
   if (mode === "bare") {
@@ -60,20 +67,43 @@ async function main() {
       env: {
         NODE_ENV: "production",
         DATABASE_URL: process.env.BENCH_DATABASE_URL,
-        REDIS_URL: process.env.BENCH_REDIS_URL,
+        ...(process.env.BENCH_REDIS_CLUSTER_NODES
+          ? { REDIS_CLUSTER_NODES: process.env.BENCH_REDIS_CLUSTER_NODES }
+          : { REDIS_URL: process.env.BENCH_REDIS_URL }),
         JWT_SECRET: process.env.BENCH_JWT_SECRET,
         LOG_LEVEL: "info",
         LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
         LOGIN_MAX_FAILURES_PER_IP: "1000000",
-        ...Object.fromEntries(SOCKET_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+        ...Object.fromEntries(CHILD_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
       },
     });
-    limits = { eventBurst: config.socketEvents.burst, eventsPerSecond: config.socketEvents.perSecond, maxBufferedBytes: config.socketMaxBufferedBytes };
-    // Production log level, written where it costs what a pipe would but nobody reads it.
-    const logger = createLogger({ level: "info", name, destination: pino.destination({ dest: "/dev/null", sync: false }) });
+    limits = {
+      eventBurst: config.socketEvents.burst,
+      eventsPerSecond: config.socketEvents.perSecond,
+      maxBufferedBytes: config.socketMaxBufferedBytes,
+      messagesPerUser: config.messages.maxPerUser,
+      messageWindowSeconds: config.messages.window,
+    };
+    redisKind = config.redis?.kind;
+    // Production log level, written where it costs what a pipe would but nobody reads it (or, with
+    // BENCH_LOG_DIR, to a file of this child's).
+    const logDir = process.env.BENCH_LOG_DIR;
+    if (logDir) mkdirSync(logDir, { recursive: true });
+    const dest = logDir ? join(logDir, `${name}.log`) : "/dev/null";
+    const logger = createLogger({ level: "info", name, destination: pino.destination({ dest, sync: false }) });
     // The composition root's own wiring (bin/services.ts) and the deployable's start function.
     const services = await connectServices(config, logger, { role: mode === "ours" ? "gateway" : "api" });
     pool = () => ({ total: services.pool.totalCount, idle: services.pool.idleCount, waiting: services.pool.waitingCount });
+    const adapter = services.adapter;
+    if (adapter?.sharded) {
+      // ioredis's own list of the sharded channels to re-subscribe after a failover (an internal of ioredis 6: read only here).
+      shardChannels = () => {
+        const lists = (adapter.sub as unknown as { shardedSubscribers?: { channels?: Map<number, string[]> } }).shardedSubscribers?.channels;
+        if (!lists) return null;
+        const all = [...lists.values()].flat();
+        return { entries: all.length, distinct: new Set(all).size };
+      };
+    }
     if (mode === "ours") {
       // Handshakes per address per minute: the default (600) would refuse the load generator; the limiter still runs.
       const running = await startGatewayServer({ ...services, config, logger, port: 0, host: "127.0.0.1", limits: { handshakesPerIpPerMinute: 100_000_000 } });
@@ -147,6 +177,8 @@ async function main() {
       sockets: () => sockets(),
       /** The PostgreSQL pool: connections, idle ones, queries waiting for one (null for the bare server). */
       pool: () => pool(),
+      /** Gateways on a Redis Cluster: entries in ioredis's list of sharded channels to re-subscribe, and distinct channels among them (null otherwise). */
+      shardChannels: () => shardChannels(),
       stats: () => stats(),
       watch: (args: { userId: string }) => void watch(args.userId),
       watched: () => ({
@@ -158,11 +190,11 @@ async function main() {
       await Promise.race([close(), sleep(4_000)]);
     },
   );
-  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}) } });
+  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}) } });
 }
 
 /** Gateway settings a bench child may take from its environment. */
-const SOCKET_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES"];
+const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER"];
 
 type WatchedConn = {
   transport: { name: string; socket?: { bufferedAmount?: number } };

@@ -36,21 +36,22 @@ export interface RedisCluster {
 }
 
 function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((res) => {
     const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    server.once("error", () => res(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => res(true)));
   });
 }
 
-/** Six free ports below 55536 whose cluster-bus ports (+10000) are free too. */
-async function sixPorts(): Promise<number[]> {
+/** Six free loopback ports below 55536 whose cluster-bus ports (+10000) are free too (bounded tries). */
+export async function sixPorts(): Promise<number[]> {
   const ports: number[] = [];
   for (let i = 0; i < 500 && ports.length < 6; i += 1) {
     const p = 20_000 + Math.floor(Math.random() * 35_000);
-    if (!ports.includes(p) && (await portFree(p)) && (await portFree(p + 10_000))) ports.push(p);
+    if (ports.some((q) => Math.abs(q - p) < 2 || q === p + 10_000 || q + 10_000 === p)) continue;
+    if ((await portFree(p)) && (await portFree(p + 10_000))) ports.push(p);
   }
-  if (ports.length < 6) throw new Error("no six free ports for a Redis Cluster");
+  if (ports.length < 6) throw new Error("no six free loopback ports (with free +10000 bus ports) for a Redis Cluster");
   return ports;
 }
 
