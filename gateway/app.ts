@@ -126,6 +126,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   if (options.adapter) {
     wiring = wireRedisAdapter({ clients: options.adapter, logger, onPublishFailed: () => metrics.publishFailures.inc() });
     io.adapter(wiring.adapter);
+    const rooms = wiring;
+    io.of("/").adapter.on("delete-room", (room: string) => rooms.forgetRoom(room));
   }
 
   const replay = wiring ? new OutageReplay(io, db, logger) : undefined;

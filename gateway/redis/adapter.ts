@@ -66,8 +66,12 @@ export interface AdapterWiring {
    * without waiting; a second SSUBSCRIBE of the channel on the same connection is answered after
    * the first. One Redis needs nothing (every room rides one pattern subscription). Bounded to
    * 2 s; a failure resolves too (the outage replay and `chat:join {after}` fill what was missed).
+   * Asked once per room while it has sockets here: the joins that follow share the first answer
+   * (ioredis keeps one entry per SSUBSCRIBE it sent, so one per join grew its list with the joins).
    */
   roomSubscribed(room: string): Promise<void>;
+  /** The room has no socket here any more: its next join confirms its subscription afresh. */
+  forgetRoom(room: string): void;
 }
 
 /**
@@ -90,6 +94,8 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
     if (!warned) log.warn({ command, err: err.message }, "redis adapter command failed; broadcasts are local only until Redis is back");
     warned = true;
   };
+  /** Rooms whose subscription was (or is being) confirmed, until they empty here. */
+  const confirmations = new Map<string, Promise<void>>();
   const adapter = options.clients.sharded
     ? // Dynamic: one channel per chat room (user and session lookups are local maps, not rooms).
       createShardedAdapter(guarded(pub, onError), guarded(sub, onError), { channelPrefix: CHANNEL_PREFIX, subscriptionMode: "dynamic" })
@@ -98,14 +104,22 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
     adapter,
     pub,
     sub,
-    async roomSubscribed(room) {
-      if (!options.clients.sharded) return;
-      let timer: NodeJS.Timeout | undefined;
-      const confirmed = options.clients.sub.ssubscribe(roomChannel(room)).then(
-        () => undefined,
-        () => undefined,
-      );
-      await Promise.race([confirmed, new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))]).finally(() => clearTimeout(timer));
+    roomSubscribed(room) {
+      if (!options.clients.sharded) return Promise.resolve();
+      let confirmation = confirmations.get(room);
+      if (!confirmation) {
+        let timer: NodeJS.Timeout | undefined;
+        const confirmed = options.clients.sub.ssubscribe(roomChannel(room)).then(
+          () => undefined,
+          () => undefined,
+        );
+        confirmation = Promise.race([confirmed, new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000)))]).finally(() => clearTimeout(timer));
+        confirmations.set(room, confirmation);
+      }
+      return confirmation;
+    },
+    forgetRoom(room) {
+      confirmations.delete(room);
     },
     onSubscriberLink(handler) {
       if (options.clients.sharded) return followShards(options.clients.sub, handler);
