@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ROOT } from "./build";
+import { sixPorts } from "./redis-server";
 
 const run = promisify(execFile);
 const CLI = process.env.REDIS_CLI_BIN ?? "/usr/bin/redis-cli";
@@ -33,26 +33,6 @@ export interface RedisCluster {
   /** Resolves once every live node reports cluster_state:ok and agrees on who serves `slot` (bounded). */
   settled(slot?: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const server = createServer();
-    server.once("error", () => res(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => res(true)));
-  });
-}
-
-/** Six free loopback ports below 55536 whose cluster-bus ports (+10000) are free too (bounded tries). */
-export async function sixPorts(): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < 500 && ports.length < 6; i += 1) {
-    const p = 20_000 + Math.floor(Math.random() * 35_000);
-    if (ports.some((q) => Math.abs(q - p) < 2 || q === p + 10_000 || q + 10_000 === p)) continue;
-    if ((await portFree(p)) && (await portFree(p + 10_000))) ports.push(p);
-  }
-  if (ports.length < 6) throw new Error("no six free loopback ports (with free +10000 bus ports) for a Redis Cluster");
-  return ports;
 }
 
 /**

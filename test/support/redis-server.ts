@@ -17,6 +17,26 @@ export function freePort(): Promise<number> {
 }
 
 /** True when something answers PING with PONG on the port. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const server = createServer();
+    server.once("error", () => res(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => res(true)));
+  });
+}
+
+/** Six free loopback ports below 55536 whose cluster-bus ports (+10000) are free too (bounded tries). */
+export async function sixPorts(): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < 500 && ports.length < 6; i += 1) {
+    const p = 20_000 + Math.floor(Math.random() * 35_000);
+    if (ports.some((q) => Math.abs(q - p) < 2 || q === p + 10_000 || q + 10_000 === p)) continue;
+    if ((await portFree(p)) && (await portFree(p + 10_000))) ports.push(p);
+  }
+  if (ports.length < 6) throw new Error("no six free loopback ports (with free +10000 bus ports) for a Redis Cluster");
+  return ports;
+}
+
 function pong(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
