@@ -24,6 +24,8 @@ import { MessageRelay } from "./control/message-relay";
 import { OutageReplay } from "./control/outage-replay";
 import { Revocations } from "./control/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
+import { SessionCheck } from "./auth/session-check";
+import { MessageBatch } from "./chats/message-batch";
 import { type AdapterClients, type AdapterWiring, wireRedisAdapter } from "./redis/adapter";
 import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
@@ -141,9 +143,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     onExpire: (socket) => revocations.end(socket, "expired"),
   });
 
+  const sessions = new SessionCheck(pool);
   io.use(
     authenticate({
-      pool,
+      sessions,
       tokens,
       logger,
       handshakes: metrics.handshakes,
@@ -158,6 +161,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     onConnection({
       io,
       db,
+      sessions,
+      messages: new MessageBatch(db),
       tokens,
       revocations,
       membership,

@@ -1,11 +1,12 @@
 import { sql } from "kysely";
 import type { MessageView } from "./contracts";
 import type { Db } from "./db/db";
+import { AppError } from "./errors";
 import type { MessageRow } from "./db/schema";
 
 /** Stored messages as clients see them, for the api (HTTP) and the gateway (sockets) alike. */
 
-const view = (m: MessageRow & { username: string }): MessageView => ({
+const view = (m: Pick<MessageRow, "id" | "chat_id" | "sender_id" | "text" | "client_id" | "created_at"> & { username: string }): MessageView => ({
   id: String(m.id),
   chat_id: m.chat_id,
   sender: { id: m.sender_id, username: m.username },
@@ -21,27 +22,89 @@ export interface NewMessage {
   clientId?: string | undefined;
 }
 
+export interface Stored {
+  message: MessageView;
+  /** False when the sender's `client_id` was already stored in this chat: `message` is that first one. */
+  created: boolean;
+}
+
+interface StoredRow {
+  i: number;
+  chat_exists: boolean;
+  id: string;
+  created: boolean;
+  chat_id: string;
+  sender_id: string;
+  username: string;
+  text: string;
+  client_id: string | null;
+  created_at: Date;
+}
+
 /**
- * Stores a message and returns it as clients see it. A repeated `client_id` from the same sender
- * in the same chat returns the message stored the first time (`created: false`): retries after a
- * lost acknowledgement do not duplicate.
+ * Stores messages, many in one statement (one round trip and one commit), and returns each as
+ * clients see it, in the order given. Ids are drawn in that order, so messages of one sender given
+ * in order are stored in order. A repeated `client_id` from the same sender in the same chat
+ * returns the message stored the first time (`created: false`): retries after a lost
+ * acknowledgement do not duplicate, within a batch or across batches. A message to a chat that no
+ * longer exists is answered with AppError `not_found` (the others are stored).
  */
-export async function storeMessage(db: Db, msg: NewMessage): Promise<{ message: MessageView; created: boolean }> {
-  const inserted = await db
-    .with("m", (qb) =>
-      qb
-        .insertInto("messages")
-        .values({ chat_id: msg.chatId, sender_id: msg.senderId, text: msg.text, client_id: msg.clientId ?? null })
-        .onConflict((oc) => oc.columns(["chat_id", "sender_id", "client_id"]).where("client_id", "is not", null).doNothing())
-        .returningAll(),
+export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError)[]> {
+  // A client_id given twice in one batch is stored once; the later ones get the first back.
+  const firstOf = new Map<string, number>();
+  const unique: NewMessage[] = [];
+  const slot = msgs.map((m) => {
+    const key = m.clientId === undefined ? undefined : `${m.chatId} ${m.senderId} ${m.clientId}`;
+    const first = key === undefined ? undefined : firstOf.get(key);
+    if (first !== undefined) return first;
+    if (key !== undefined) firstOf.set(key, unique.length);
+    unique.push(m);
+    return unique.length - 1;
+  });
+  const stored = unique.length === 0 ? [] : await insertMessages(db, unique);
+  // A duplicate whose first copy was still uncommitted when the insert began: read it now.
+  for (const [k, m] of unique.entries()) if (stored[k] === undefined) stored[k] = { message: await storedCopy(db, m), created: false };
+  const answered = new Set<number>();
+  return slot.map((k) => {
+    const s = stored[k]!;
+    if (answered.has(k) && !(s instanceof AppError)) return { message: s.message, created: false };
+    answered.add(k);
+    return s;
+  });
+}
+
+/** One statement: the new rows inserted (ids drawn in order), duplicates answered with the committed first copy. */
+async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError | undefined)[]> {
+  const { rows } = await sql<StoredRow>`
+    with r as (
+      select r.i::int as i, nextval(pg_get_serial_sequence('messages', 'id')) as id, r.chat_id, r.sender_id, r.text, r.client_id
+      from unnest(${msgs.map((m) => m.chatId)}::uuid[], ${msgs.map((m) => m.senderId)}::uuid[], ${msgs.map((m) => m.text)}::text[],
+                  ${msgs.map((m) => m.clientId ?? null)}::text[]) with ordinality as r(chat_id, sender_id, text, client_id, i)
+      order by r.i
+    ), ins as (
+      insert into messages (id, chat_id, sender_id, text, client_id) overriding system value
+      select id, chat_id, sender_id, text, client_id from r where exists (select 1 from chats c where c.id = r.chat_id) order by i
+      on conflict (chat_id, sender_id, client_id) where client_id is not null do nothing
+      returning id, created_at
     )
-    .selectFrom("m")
-    .innerJoin("users", "users.id", "m.sender_id")
-    .selectAll("m")
-    .select("users.username")
-    .executeTakeFirst();
-  if (inserted) return { message: view(inserted), created: true };
-  const existing = await db
+    select r.i, exists (select 1 from chats c where c.id = r.chat_id) as chat_exists, coalesce(ins.id, old.id)::text as id,
+           ins.id is not null as created, r.chat_id, r.sender_id, u.username,
+           coalesce(old.text, r.text) as text, r.client_id, coalesce(ins.created_at, old.created_at) as created_at
+    from r
+    join users u on u.id = r.sender_id
+    left join ins on ins.id = r.id
+    left join messages old on ins.id is null and old.chat_id = r.chat_id and old.sender_id = r.sender_id and old.client_id = r.client_id`.execute(db);
+  const out = new Array<Stored | AppError | undefined>(msgs.length);
+  for (const row of rows) {
+    if (row.id !== null) out[row.i - 1] = { created: row.created, message: view(row) };
+    else if (!row.chat_exists) out[row.i - 1] = new AppError("not_found", 404, "No such chat");
+  }
+  return out;
+}
+
+/** The stored message a duplicate `client_id` stands for. */
+async function storedCopy(db: Db, msg: NewMessage): Promise<MessageView> {
+  const row = await db
     .selectFrom("messages as m")
     .innerJoin("users", "users.id", "m.sender_id")
     .selectAll("m")
@@ -50,7 +113,14 @@ export async function storeMessage(db: Db, msg: NewMessage): Promise<{ message: 
     .where("m.sender_id", "=", msg.senderId)
     .where("m.client_id", "=", msg.clientId ?? null)
     .executeTakeFirstOrThrow();
-  return { message: view(existing), created: false };
+  return view(row);
+}
+
+/** Stores one message (see `storeMessages`); throws AppError `not_found` when the chat is gone. */
+export async function storeMessage(db: Db, msg: NewMessage): Promise<Stored> {
+  const [stored] = await storeMessages(db, [msg]);
+  if (stored instanceof AppError) throw stored;
+  return stored!;
 }
 
 export interface HistoryQuery {

@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
-import type { Pool } from "pg";
 import { AppError, isAppError, isUnavailableError } from "../../shared/errors";
 import { clientAddress, type TrustProxy } from "../../shared/proxy";
 import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
@@ -9,7 +8,7 @@ import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
 import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
-import { SessionCheck } from "./session-check";
+import type { SessionCheck } from "./session-check";
 
 type Handshake = GatewaySocket["handshake"];
 
@@ -58,7 +57,8 @@ export function connectError(err: unknown): Error & { data: HandshakeErrorData }
 }
 
 export interface HandshakeDeps {
-  pool: Pool;
+  /** The session-and-membership check (batched; shared with the chat events). */
+  sessions: SessionCheck;
   tokens: TokenService;
   logger: Logger;
   handshakes: Counter<"result">;
@@ -81,7 +81,6 @@ export interface HandshakeDeps {
 export function authenticate(deps: HandshakeDeps) {
   const log = deps.logger.child({ module: "gateway:auth" });
   const limiter = new RateLimiterMemory({ keyPrefix: "handshake", points: deps.perIpPerMinute, duration: 60 });
-  const sessions = new SessionCheck(deps.pool);
 
   const check = async (socket: GatewaySocket): Promise<void> => {
     if (deps.closing()) throw new AppError("unavailable", 503, "The gateway is stopping");
@@ -97,7 +96,7 @@ export function authenticate(deps: HandshakeDeps) {
     const claims = deps.tokens.verify(token);
     const chatId = handshakeChatId(socket.handshake);
     if (chatId !== undefined && !isUuid(chatId)) throw new AppError("invalid_chat_id", 400, "chat_id must be a UUID");
-    const member = await sessions.check(claims, chatId);
+    const member = await deps.sessions.check(claims, chatId);
     if (chatId !== undefined && !member) throw new AppError("chat_forbidden", 403, "Not a member of this chat");
     socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp };
     if (chatId !== undefined) {

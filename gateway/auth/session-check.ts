@@ -1,12 +1,14 @@
 import type { Pool } from "pg";
+import { Batcher } from "../../shared/db/batcher";
 import { sessionError, sessionVerdict } from "../../shared/sessions";
 import type { AccessClaims } from "../../shared/tokens";
 
+/** Who asks: the session id and its user (a token's `sid` and `sub`, or a socket's). */
+export type SessionRef = Pick<AccessClaims, "sid" | "sub">;
+
 interface Request {
-  claims: AccessClaims;
+  session: SessionRef;
   chatId: string | undefined;
-  resolve(member: boolean | undefined): void;
-  reject(err: unknown): void;
 }
 
 interface Row {
@@ -31,86 +33,50 @@ const CHECK_SQL = `
   left join sessions s on s.id = r.sid`;
 
 export interface SessionCheckOptions {
-  /** Queries in flight at once (the rest of the pool stays free for events). Default 2. */
+  /** Queries in flight at once (the rest of the pool stays free for events). Default 1. */
   maxInFlight?: number;
-  /** Handshakes per query. Default 500. */
+  /** Checks per query. Default 500. */
   maxBatch?: number;
 }
 
 /**
- * The handshake's database check: the session row (exists, same user, not revoked, not expired)
- * and, when a chat is asked for, the membership, in one query. Handshakes that arrive while
- * queries are in flight are checked together in the next one (one round trip for many), so each
- * is read from PostgreSQL after it arrived: nothing is cached, a revocation that committed before
- * a handshake began is always seen. Without load a check goes out on the next turn of the loop.
+ * The database check of the handshake and of every `chat:join` and `message:send`: the session
+ * row (exists, same user, not revoked, not expired) and, when a chat is asked for, the membership,
+ * in one query. Checks that arrive while a query is in flight go together in the next one (one
+ * round trip for many), so each is read from PostgreSQL after it arrived: nothing is cached, a
+ * revocation that committed before a check began is always seen.
+ *
+ * One query in flight by default: under load the next batch then collects what arrived meanwhile
+ * (bench, 4,000 handshakes in 100 at once: 513 µs gateway CPU and 0.24 queries per handshake with
+ * one in flight, 549 µs and 0.35 with two).
  */
 export class SessionCheck {
-  private queue: Request[] = [];
-  private inFlight = 0;
-  private scheduled = false;
-  private readonly maxInFlight: number;
-  private readonly maxBatch: number;
-  constructor(
-    private readonly pool: Pool,
-    options: SessionCheckOptions = {},
-  ) {
-    this.maxInFlight = options.maxInFlight ?? 2;
-    this.maxBatch = options.maxBatch ?? 500;
+  private readonly batcher: Batcher<Request, boolean | undefined>;
+  constructor(pool: Pool, options: SessionCheckOptions = {}) {
+    this.batcher = new Batcher({ run: (batch) => runCheck(pool, batch), maxInFlight: options.maxInFlight ?? 1, maxBatch: options.maxBatch });
   }
 
   /**
    * Resolves with the membership (undefined without `chatId`); throws AppError `session_revoked`
    * or `token_expired` (the one session rule, `sessionVerdict`), or the database's error.
    */
-  check(claims: AccessClaims, chatId: string | undefined): Promise<boolean | undefined> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ claims, chatId, resolve, reject });
-      this.schedule();
-    });
+  check(session: SessionRef, chatId: string | undefined): Promise<boolean | undefined> {
+    return this.batcher.submit({ session, chatId });
   }
+}
 
-  private schedule(): void {
-    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
-    this.scheduled = true;
-    // The handshakes decoded in this turn of the event loop go in one query.
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-      this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
-      this.inFlight += 1;
-      this.run(batch).finally(() => {
-        this.inFlight -= 1;
-        this.schedule();
-      });
-    }
-  }
-
-  private async run(batch: Request[]): Promise<void> {
-    const values = [batch.map((b) => b.claims.sid), batch.map((b) => b.claims.sub), batch.map((b) => b.chatId ?? null)];
-    let rows: Row[];
-    try {
-      // A named statement is parsed and planned once per connection; the verdicts come back as
-      // booleans, so no timestamp is parsed per handshake.
-      rows = (await this.pool.query<Row>({ name: "wsac_handshake_check", text: CHECK_SQL, values })).rows;
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-      return;
-    }
-    const byIndex = new Array<Row | undefined>(batch.length);
-    for (const row of rows) byIndex[row.i - 1] = row;
-    const now = Date.now();
-    batch.forEach((b, k) => {
-      const row = byIndex[k];
-      const facts = row?.user_id ? { userId: row.user_id, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 } : undefined;
-      const verdict = sessionVerdict(facts, b.claims.sub, now);
-      if (verdict === "live") b.resolve(row!.member ?? undefined);
-      else b.reject(sessionError(verdict));
-    });
-  }
+async function runCheck(pool: Pool, batch: Request[]): Promise<(boolean | undefined | Error)[]> {
+  const values = [batch.map((b) => b.session.sid), batch.map((b) => b.session.sub), batch.map((b) => b.chatId ?? null)];
+  // A named statement is parsed and planned once per connection; the verdicts come back as
+  // booleans and numbers, so no timestamp is parsed per check.
+  const rows = (await pool.query<Row>({ name: "wsac_session_check", text: CHECK_SQL, values })).rows;
+  const byIndex = new Array<Row | undefined>(batch.length);
+  for (const row of rows) byIndex[row.i - 1] = row;
+  const now = Date.now();
+  return batch.map((b, k) => {
+    const row = byIndex[k];
+    const facts = row?.user_id ? { userId: row.user_id, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 } : undefined;
+    const verdict = sessionVerdict(facts, b.session.sub, now);
+    return verdict === "live" ? (row!.member ?? undefined) : sessionError(verdict);
+  });
 }

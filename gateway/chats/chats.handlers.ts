@@ -3,7 +3,7 @@ import { LIMITS, type MessageView } from "../../shared/contracts";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/errors";
 import type { MessageLimit } from "../../shared/message-limit";
-import { listMessages, storeMessage } from "../../shared/messages";
+import { listMessages } from "../../shared/messages";
 import { messageId, text, uuid } from "../../shared/validation";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { Membership } from "../control/membership";
@@ -13,7 +13,8 @@ import type { EventBudget } from "../socket/event-budget";
 import { rooms } from "../socket/rooms";
 import { serialQueue } from "../socket/serial-queue";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
-import { chatAccess } from "./chat-access";
+import type { SessionCheck } from "../auth/session-check";
+import type { MessageBatch } from "./message-batch";
 
 const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
 const leavePayload = z.strictObject({ chat_id: uuid });
@@ -31,6 +32,10 @@ export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
 export interface ChatHandlerDeps {
   io: GatewayServer;
   db: Db;
+  /** The session-and-membership check (batched across sockets; shared with the handshake). */
+  sessions: SessionCheck;
+  /** Stores `message:send`s (batched across sockets). */
+  messages: MessageBatch;
   revocations: Revocations;
   membership: Membership;
   metrics: GatewayMetrics;
@@ -77,15 +82,16 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
 
   /** Membership, after confirming in the same query that the session is still live (else the socket ends). */
   const isMember = async (socket: GatewaySocket, chatId: string): Promise<boolean> => {
-    const access = await chatAccess(deps.db, chatId, socket.data.userId, socket.data.sessionId);
-    if (access === "session_revoked" || access === "session_expired") {
-      // Answer first, then end: the acknowledgement is queued before the disconnect.
-      setImmediate(() => deps.revocations.end(socket, access === "session_revoked" ? "revoked" : "expired"));
-      throw access === "session_revoked"
-        ? new AppError("session_revoked", 401, "The session has been revoked")
-        : new AppError("token_expired", 401, "The session has expired");
+    try {
+      return (await deps.sessions.check({ sid: socket.data.sessionId, sub: socket.data.userId }, chatId)) === true;
+    } catch (err) {
+      if (err instanceof AppError && (err.code === "session_revoked" || err.code === "token_expired")) {
+        // Answer first, then end: the acknowledgement is queued before the disconnect.
+        const reason = err.code === "session_revoked" ? "revoked" : "expired";
+        setImmediate(() => deps.revocations.end(socket, reason));
+      }
+      throw err;
     }
-    return access === "member";
   };
 
   const join = defineEvent(
@@ -150,7 +156,10 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
         }
         await deps.messageLimit.take(userId);
         ensureConnected(socket);
-        const { message, created } = await storeMessage(deps.db, { chatId: chat_id, senderId: userId, text: body, clientId: client_id });
+        const { message, created } = await deps.messages.store({ chatId: chat_id, senderId: userId, text: body, clientId: client_id }).catch((err: unknown) => {
+          // The chat was deleted (its last member left) since the membership check.
+          throw err instanceof AppError && err.code === "not_found" ? notInChat() : err;
+        });
         if (created) {
           // Through the adapter: every gateway's sockets in the room, this one's included.
           deps.delivered(message.id);

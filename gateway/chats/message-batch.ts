@@ -1,0 +1,37 @@
+import { Batcher } from "../../shared/db/batcher";
+import type { Db } from "../../shared/db/db";
+import { type NewMessage, type Stored, storeMessages } from "../../shared/messages";
+
+/** A PostgreSQL integrity error (class 23: a chat or user deleted meanwhile, a check failed). */
+const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("23");
+
+/**
+ * The gateway's `message:send` stores: messages from every socket that arrive while a statement is
+ * in flight go into the next one (`storeMessages`: one round trip and one commit for many), so
+ * PostgreSQL's commit rate no longer bounds the messages per second. Each socket has at most one
+ * message in flight (its serial queue), so a sender's messages are stored in the order sent. A
+ * message to a chat deleted before the statement fails alone (`not_found`); a batch that still breaks
+ * an integrity rule (a chat deleted during it) is retried one message at a time.
+ */
+export class MessageBatch {
+  private readonly batcher: Batcher<NewMessage, Stored>;
+
+  constructor(db: Db, options: { maxInFlight?: number; maxBatch?: number } = {}) {
+    this.batcher = new Batcher<NewMessage, Stored>({
+      maxInFlight: options.maxInFlight ?? 2,
+      maxBatch: options.maxBatch ?? 500,
+      run: async (msgs) => {
+        try {
+          return await storeMessages(db, msgs);
+        } catch (err) {
+          if (msgs.length === 1 || !integrityError(err)) throw err;
+          return Promise.all(msgs.map((m) => storeMessages(db, [m]).then((s) => s[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
+        }
+      },
+    });
+  }
+
+  store(msg: NewMessage): Promise<Stored> {
+    return this.batcher.submit(msg);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Many callers' requests answered by one database statement: what arrives while statements are in
+ * flight goes out together in the next one, so under load one round trip (and one commit) serves
+ * many callers, and without load a request goes out on the next turn of the event loop. Nothing is
+ * cached: every request is read or written by a statement that began after it arrived.
+ */
+export interface BatcherOptions<T, R> {
+  /**
+   * Runs one batch; answers each request by index (an Error rejects that request alone). A throw
+   * rejects the whole batch with it.
+   */
+  run(items: T[]): Promise<(R | Error)[]>;
+  /** Statements in flight at once (the rest of the pool stays free for other work). Default 2. */
+  maxInFlight?: number;
+  /** Requests per statement. Default 500. */
+  maxBatch?: number;
+}
+
+interface Pending<T, R> {
+  item: T;
+  resolve(result: R): void;
+  reject(err: unknown): void;
+}
+
+export class Batcher<T, R> {
+  private queue: Pending<T, R>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxInFlight: number;
+  private readonly maxBatch: number;
+  private readonly runBatch: (items: T[]) => Promise<(R | Error)[]>;
+
+  constructor(options: BatcherOptions<T, R>) {
+    this.runBatch = options.run;
+    this.maxInFlight = options.maxInFlight ?? 2;
+    this.maxBatch = options.maxBatch ?? 500;
+  }
+
+  /** Requests waiting for a statement (not yet sent). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    this.scheduled = true;
+    // What arrives in this turn of the event loop goes in one statement.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+      this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
+      this.inFlight += 1;
+      this.send(batch).finally(() => {
+        this.inFlight -= 1;
+        this.schedule();
+      });
+    }
+  }
+
+  private async send(batch: Pending<T, R>[]): Promise<void> {
+    let results: (R | Error)[];
+    try {
+      results = await this.runBatch(batch.map((p) => p.item));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, k) => {
+      const result = results[k];
+      if (result instanceof Error) p.reject(result);
+      else if (result === undefined && k >= results.length) p.reject(new Error("batch answered fewer requests than it was given"));
+      else p.resolve(result as R);
+    });
+  }
+}

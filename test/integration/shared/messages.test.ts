@@ -1,0 +1,97 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MessageBatch } from "../../../gateway/chats/message-batch";
+import { AppError } from "../../../shared/errors";
+import { type NewMessage, type Stored, storeMessage, storeMessages } from "../../../shared/messages";
+import { createTestDatabase, databaseAt, type TestDatabase } from "../../support/database";
+
+let tdb: TestDatabase;
+let alice: string;
+let bob: string;
+let chat: string;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  const users = await tdb.db
+    .insertInto("users")
+    .values(["alice", "bob"].map((u) => ({ username: u, email: `${u}@example.test`, password_hash: "x" })))
+    .returning(["id", "username"])
+    .execute();
+  [alice, bob] = [users.find((u) => u.username === "alice")!.id, users.find((u) => u.username === "bob")!.id];
+  chat = (await tdb.db.insertInto("chats").values({ name: "batch", created_by: alice }).returning("id").executeTakeFirstOrThrow()).id;
+});
+afterAll(async () => {
+  await tdb?.drop();
+});
+
+/** Every answer stored (none an error). */
+const storeAll = async (msgs: NewMessage[]): Promise<Stored[]> =>
+  (await storeMessages(tdb.db, msgs)).map((s) => {
+    if (s instanceof AppError) throw s;
+    return s;
+  });
+
+const count = async (clientId: string) =>
+  Number((await sql<{ n: string }>`select count(*) as n from messages where client_id = ${clientId}`.execute(tdb.db)).rows[0]!.n);
+
+describe("storeMessages (many messages in one statement)", () => {
+  it("stores each in the order given, answers in that order, with ids ascending", async () => {
+    const given = Array.from({ length: 40 }, (_, i) => ({ chatId: chat, senderId: i % 2 ? bob : alice, text: `batch ${i}` }));
+    const stored = await storeAll(given);
+    expect(stored.map((s) => s.message.text)).toEqual(given.map((g) => g.text));
+    expect(stored.every((s) => s.created)).toBe(true);
+    expect(stored.map((s) => s.message.sender.username)).toEqual(given.map((_, i) => (i % 2 ? "bob" : "alice")));
+    const ids = stored.map((s) => BigInt(s.message.id));
+    expect(ids.every((id, k) => k === 0 || id > ids[k - 1]!)).toBe(true);
+  });
+
+  it("answers a repeated client_id with the first copy, within one batch and across batches", async () => {
+    const [first, again, other] = await storeAll([
+      { chatId: chat, senderId: alice, text: "once", clientId: "dup-1" },
+      { chatId: chat, senderId: alice, text: "once (retry)", clientId: "dup-1" },
+      { chatId: chat, senderId: bob, text: "bob's own", clientId: "dup-1" },
+    ]);
+    expect(first!.created).toBe(true);
+    expect(again).toEqual({ created: false, message: first!.message });
+    expect(other!.created).toBe(true);
+    const later = await storeMessage(tdb.db, { chatId: chat, senderId: alice, text: "once (late retry)", clientId: "dup-1" });
+    expect(later).toEqual({ created: false, message: first!.message });
+    expect(await count("dup-1")).toBe(2);
+  });
+
+  it("answers a message to a chat that is gone with not_found and stores the others", async () => {
+    const gone = "00000000-0000-4000-8000-000000000001";
+    const [a, lost, b] = await storeMessages(tdb.db, [
+      { chatId: chat, senderId: alice, text: "kept 1" },
+      { chatId: gone, senderId: alice, text: "lost" },
+      { chatId: chat, senderId: bob, text: "kept 2" },
+    ]);
+    expect(lost).toMatchObject({ code: "not_found", status: 404 });
+    expect([a, b].map((s) => !(s instanceof AppError) && s!.message.text)).toEqual(["kept 1", "kept 2"]);
+  });
+});
+
+describe("MessageBatch (the gateway's sends from many sockets)", () => {
+  it("stores concurrent sends in few statements, each once", async () => {
+    // Its own pool, to count the statements it runs (kysely takes a connection per statement).
+    const own = databaseAt(tdb.url);
+    let statements = 0;
+    own.pool.on("acquire", () => (statements += 1));
+    const batch = new MessageBatch(own.db);
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => batch.store({ chatId: chat, senderId: alice, text: `many ${i}`, clientId: `many-${i % 150}` })));
+    await own.drop();
+    expect(results.filter((r) => r.created)).toHaveLength(150);
+    for (let i = 150; i < 200; i += 1) expect(results[i]!.message).toEqual(results[i - 150]!.message);
+    expect(await count("many-7")).toBe(1);
+    expect(statements).toBeGreaterThan(0);
+    expect(statements).toBeLessThan(10);
+  });
+
+  it("retries a batch that breaks a foreign key one send at a time: only the broken send fails", async () => {
+    const batch = new MessageBatch(tdb.db);
+    const fine = Array.from({ length: 5 }, (_, i) => batch.store({ chatId: chat, senderId: bob, text: `fine ${i}` }));
+    const broken = batch.store({ chatId: chat, senderId: "00000000-0000-4000-8000-000000000000", text: "nobody" });
+    await expect(broken).rejects.toMatchObject({ code: "23503" });
+    expect((await Promise.all(fine)).map((r) => r.message.text)).toEqual(["fine 0", "fine 1", "fine 2", "fine 3", "fine 4"]);
+  });
+});
