@@ -33,9 +33,15 @@ function watchErrors(client: RedisClient, logger: Logger, name: string): void {
   });
 }
 
+/**
+ * Command clients (no offline queue) pipeline on their own: the commands issued in one turn of the
+ * event loop (a batch of stored messages each taking its limit point and publishing) go out in
+ * one write. Subscribers queue instead, until their first connection.
+ */
 const singleOptions = (name: string, offlineQueue: boolean) => ({
   connectionName: name,
   enableOfflineQueue: offlineQueue,
+  enableAutoPipelining: !offlineQueue,
   maxRetriesPerRequest: offlineQueue ? null : 1,
   connectTimeout: 3_000,
   retryStrategy: retry,
@@ -61,6 +67,7 @@ export function createRedisCluster(nodes: RedisTarget & { kind: "cluster" }, opt
     {
       redisOptions: singleOptions(options.name, offlineQueue),
       enableOfflineQueue: offlineQueue,
+      enableAutoPipelining: !offlineQueue,
       clusterRetryStrategy: retry,
       maxRedirections: 4,
       retryDelayOnFailover: 200,
