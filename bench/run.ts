@@ -5,6 +5,8 @@
  *
  *   npm run bench                              every figure (about 10.5 minutes on 2 cores, 6 of them the soak, plus the cluster phase)
  *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, soak, attack
+ *   npm run bench -- --only=stored     stored messages/s: 200 sockets closed-loop on one gateway vs the same single-row inserts
+ *                                      straight to PostgreSQL (200 at once, pool of 10), 3 alternating rounds (about 40 s)
  *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
  *   npm run bench -- --only=attack     one raw socket floods chat:join {after} and reads nothing, twice: on gw1 (default event budget:
  *                                      the flood rule cuts it) and on gwb (budget 4000: the send-buffer bound cuts it); the gateway's
@@ -39,6 +41,7 @@ import { type BenchDatabase, createBenchDatabase, seed, type Seeded, seedMessage
 import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse } from "./lib/cpu-account";
 import { type BenchRedisCluster, clientList, cliRuns, redisCpuSeconds, redisInfo, startBenchRedisCluster } from "./lib/redis-cluster";
 import type { Summary } from "./lib/stats";
+import { storedPhase } from "./phases/stored";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -1686,6 +1689,8 @@ async function main() {
 
   // The gateways on one Redis vs on a Redis Cluster of the phase's own (its own four gateways, stopped after it).
   await attempt("cluster", () => clusterPhase(clients, tokens, env, serverFile));
+  // Stored messages per second, ours vs the same inserts straight to PostgreSQL (gateway and generators of its own).
+  await attempt("stored", () => storedPhase({ databaseUrl: database!.url, tokens, env, serverFile, profileDir: PROFILE ? profDir : undefined, commits, log, row, details: results.details }));
 
   // Last: the soak, then the attacks (the first may leave gw1 the worse for it). They use gw1 (and gwb)
   // and the load generators only: the other servers are stopped to leave them the two cores.

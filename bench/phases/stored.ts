@@ -1,0 +1,175 @@
+/**
+ * `--only=stored` (issue 11, item 3): stored messages per second. Every `message:send` is stored
+ * in PostgreSQL before it is acknowledged, so PostgreSQL bounds the durable messages per second.
+ * The same run measures:
+ * - ours: 200 sockets on one gateway, each alone in a chat of its own (so delivery costs little:
+ *   the figure is the store path), sending closed-loop (the next send when the last is acked);
+ * - direct: the same single-row inserts, one statement per message, 200 at once on a pool of 10
+ *   (a gateway's pool size), from a process of their own: PostgreSQL's own rate for them.
+ * Rounds alternate (direct, ours) so the machine's noise hits both; the medians are compared.
+ * Also recorded for the capacity model: gateway CPU, PostgreSQL CPU and commits per message.
+ */
+import { join } from "node:path";
+import type { TokenService } from "../../shared/tokens";
+import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "../lib/cpu-account";
+import { type Child, sleep, spawnChild } from "../lib/ipc";
+import { seed } from "../lib/setup";
+import type { Summary } from "../lib/stats";
+
+export const STORED = {
+  senders: 200,
+  generators: 4,
+  poolSize: 10,
+  roundMs: 4_000,
+  warmMs: 1_500,
+  rounds: 3,
+  text: "a stored message of about sixty characters, as a chat line is",
+  /** The gateway's limits raised as in the cluster phase: 200 users sending thousands per second. */
+  env: { MESSAGE_LIMIT_PER_USER: "1000000", SOCKET_EVENT_BURST: "100000", SOCKET_EVENT_RATE: "100000" },
+};
+
+interface RunResult {
+  done: number;
+  failed: number;
+  errors: Record<string, number>;
+  seconds: number;
+  latency: Summary;
+}
+
+export interface StoredRound {
+  kind: "ours" | "direct";
+  perSecond: number;
+  failed: number;
+  errors: Record<string, number>;
+  ackP50: number;
+  ackP99: number;
+  /** Commits in the bench database per message (pg_stat_database.xact_commit; flushed about once a second, so approximate). */
+  commitsPerMessage: number;
+  /** CPU per message, µs: the gateway process (ours only), PostgreSQL (all its processes). */
+  gatewayUs: number | null;
+  postgresUs: number;
+  cpu: CpuUse | null;
+}
+
+export interface StoredContext {
+  databaseUrl: string;
+  tokens: TokenService;
+  /** The environment every gateway child gets (database, Redis, secret). */
+  env: Record<string, string>;
+  serverFile: string;
+  /** With --profile: the gateway runs with --cpu-prof into this folder. */
+  profileDir?: string | undefined;
+  commits(): Promise<number>;
+  log(msg: string): void;
+  row(r: { figure: string; ours: number | null; baseline: number | null; unit: string; ratio: number | null; target: string; met: boolean | null; note?: string }): void;
+  details: Record<string, unknown>;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+export async function storedPhase(ctx: StoredContext): Promise<void> {
+  const seeded = await seed(ctx.databaseUrl, ctx.tokens, "stored_", STORED.senders, STORED.senders);
+  const items = seeded.users.map((u, i) => ({ token: u.token, chatId: seeded.chatOf(i)!, senderId: u.userId }));
+  const gw = await spawnChild("gw-stored", ctx.serverFile, {
+    env: { ...ctx.env, ...STORED.env, BENCH_MODE: "ours" },
+    nodeFlags: ctx.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.profileDir}`] : [],
+  });
+  const procFile = join(__dirname, "../lib/stored-proc.ts");
+  const gens: Child[] = await Promise.all(
+    Array.from({ length: STORED.generators + 1 }, (_, k) => spawnChild(k === 0 ? "stored-direct" : `stored${k}`, procFile, { env: { BENCH_LOCAL_ADDRESS: `127.0.0.${k + 2}` } })),
+  );
+  const [directProc, ...senders] = gens as [Child, ...Child[]];
+  try {
+    const per = Math.ceil(items.length / senders.length);
+    const opened = await Promise.all(senders.map((g, k) => g.call<number>("open", { url: gw.info.url, items: items.slice(k * per, (k + 1) * per) }, 60_000)));
+    ctx.log(`stored: ${opened.reduce((a, b) => a + b, 0)} senders joined their own chats on gw-stored (${senders.length} generators); direct inserts from stored-direct, pool ${STORED.poolSize}`);
+
+    const gwCpu = async () => {
+      const c = await gw.call<{ cpu: { user: number; system: number } }>("cpu");
+      return c.cpu.user + c.cpu.system;
+    };
+    const measure = async (kind: "ours" | "direct", durationMs: number): Promise<StoredRound> => {
+      const [c0, x0, m0] = [await gwCpu(), await ctx.commits(), cpuSnapshot()];
+      const parts =
+        kind === "ours"
+          ? await Promise.all(senders.map((g) => g.call<RunResult>("send", { durationMs, text: STORED.text }, durationMs + 30_000)))
+          : [
+              await directProc.call<RunResult>(
+                "direct",
+                { databaseUrl: ctx.databaseUrl, poolSize: STORED.poolSize, concurrency: STORED.senders, durationMs, items, text: STORED.text },
+                durationMs + 30_000,
+              ),
+            ];
+      const m1 = cpuSnapshot();
+      const c1 = await gwCpu();
+      // Let the statistics collector flush (PostgreSQL reports a backend's counts at most about once a second).
+      await sleep(1_100);
+      const x1 = await ctx.commits();
+      const cpu = cpuUse(m0, m1);
+      const done = parts.reduce((a, p) => a + p.done, 0);
+      const seconds = Math.max(...parts.map((p) => p.seconds));
+      const errors: Record<string, number> = {};
+      for (const p of parts) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
+      return {
+        kind,
+        perSecond: done / seconds,
+        failed: parts.reduce((a, p) => a + p.failed, 0),
+        errors,
+        ackP50: median(parts.map((p) => p.latency.p50)),
+        ackP99: Math.max(...parts.map((p) => p.latency.p99)),
+        commitsPerMessage: (x1 - x0 - 1) / Math.max(1, done),
+        gatewayUs: kind === "ours" ? (c1 - c0) / Math.max(1, done) : null,
+        postgresUs: cpu ? (cpu.postgres * 1e6) / Math.max(1, done) : NaN,
+        cpu,
+      };
+    };
+
+    await measure("direct", STORED.warmMs);
+    await measure("ours", STORED.warmMs);
+    const rounds: StoredRound[] = [];
+    for (let r = 1; r <= STORED.rounds; r += 1) {
+      for (const kind of ["direct", "ours"] as const) {
+        const m = await measure(kind, STORED.roundMs);
+        rounds.push(m);
+        ctx.log(
+          `stored: ${kind} round ${r}: ${m.perSecond.toFixed(0)} messages/s stored, ${m.failed} failed ${JSON.stringify(m.errors)}, ack p50/p99 ${m.ackP50.toFixed(1)}/${m.ackP99.toFixed(1)} ms, ` +
+            `${m.commitsPerMessage.toFixed(3)} commits each, CPU per message: ${m.gatewayUs === null ? "" : `gateway ${m.gatewayUs.toFixed(0)} µs, `}PostgreSQL ${m.postgresUs.toFixed(0)} µs; ${cpuText(m.cpu)}`,
+        );
+      }
+    }
+    const of = (kind: "ours" | "direct") => rounds.filter((x) => x.kind === kind);
+    const ours = median(of("ours").map((x) => x.perSecond));
+    const direct = median(of("direct").map((x) => x.perSecond));
+    const failed = of("ours").reduce((a, x) => a + x.failed, 0);
+    const summaryOf = (kind: "ours" | "direct") => ({
+      perSecond: median(of(kind).map((x) => x.perSecond)),
+      ackP50: median(of(kind).map((x) => x.ackP50)),
+      ackP99: median(of(kind).map((x) => x.ackP99)),
+      commitsPerMessage: median(of(kind).map((x) => x.commitsPerMessage)),
+      gatewayUsPerMessage: kind === "ours" ? median(of(kind).map((x) => x.gatewayUs ?? NaN)) : null,
+      postgresUsPerMessage: median(of(kind).map((x) => x.postgresUs)),
+    });
+    /**
+     * details.stored: `ours` and `direct`, each the median round: perSecond (messages stored and
+     * acknowledged per second), ackP50/ackP99 (ms), commitsPerMessage, gatewayUsPerMessage (ours),
+     * postgresUsPerMessage (PostgreSQL CPU per message); `rounds`: every round.
+     */
+    ctx.details.stored = { senders: STORED.senders, poolSize: STORED.poolSize, ours: summaryOf("ours"), direct: summaryOf("direct"), rounds };
+    const s = ctx.details.stored as { ours: ReturnType<typeof summaryOf>; direct: ReturnType<typeof summaryOf> };
+    ctx.row({
+      figure: `stored messages/s: message:send acked (${STORED.senders} sockets closed-loop, one gateway) vs the same single-row inserts directly (${STORED.senders} at once, pool of ${STORED.poolSize}), median of ${STORED.rounds}`,
+      ours,
+      baseline: direct,
+      unit: "/s",
+      ratio: ours / direct,
+      target: "≥ 0.8x",
+      met: failed === 0 && ours / direct >= 0.8,
+      note:
+        `${failed} sends failed; ack p50/p99 ${s.ours.ackP50.toFixed(1)}/${s.ours.ackP99.toFixed(1)} ms vs insert p50/p99 ${s.direct.ackP50.toFixed(1)}/${s.direct.ackP99.toFixed(1)} ms; ` +
+        `commits per message ${s.ours.commitsPerMessage.toFixed(3)} vs ${s.direct.commitsPerMessage.toFixed(3)}; PostgreSQL CPU per message ${s.ours.postgresUsPerMessage.toFixed(0)} vs ${s.direct.postgresUsPerMessage.toFixed(0)} µs; ` +
+        `gateway CPU per message ${s.ours.gatewayUsPerMessage?.toFixed(0)} µs`,
+    });
+  } finally {
+    await Promise.all([gw, ...gens].map((c) => c.stop()));
+  }
+}
