@@ -9,6 +9,8 @@ interface Packet {
 interface Watch {
   /** Bytes in Engine.IO's write buffer: packets made since the transport last took them. */
   pending: number;
+  /** That write buffer: Engine.IO swaps in a new array each time the transport takes the old one. */
+  buffer: unknown[] | undefined;
   over: boolean;
   socket: GatewaySocket;
 }
@@ -37,7 +39,7 @@ function transportBytes(conn: EngineSocket): number {
 
 /**
  * Bounds what waits to be sent to one client. Every packet Engine.IO makes for a connection is
- * counted (its write buffer empties into the transport on "flush"), plus what the WebSocket and the
+ * counted until its write buffer is handed to the transport (Engine.IO then starts a new array), plus what the WebSocket and the
  * TCP socket still hold; past `maxBytes` the connection is cut at once: its buffers are dropped,
  * so a client that stops reading costs at most about `maxBytes`. The listeners are shared by
  * every socket (`this` is the Engine.IO socket): a watched socket costs one small record.
@@ -48,6 +50,12 @@ export function sendBufferGuard(options: { maxBytes: number; onExceeded(socket: 
   function onPacketCreate(this: EngineSocket, packet: Packet): void {
     const watch = watches.get(this);
     if (!watch || watch.over) return;
+    // A new write buffer: the transport took everything counted so far (no "flush" listener needed).
+    const buffer = (this as unknown as { writeBuffer: unknown[] }).writeBuffer;
+    if (buffer !== watch.buffer) {
+      watch.buffer = buffer;
+      watch.pending = 0;
+    }
     watch.pending += packetBytes(packet);
     const total = watch.pending + transportBytes(this);
     if (total <= options.maxBytes) return;
@@ -56,17 +64,11 @@ export function sendBufferGuard(options: { maxBytes: number; onExceeded(socket: 
     dropConnection(watch.socket);
   }
 
-  function onFlush(this: EngineSocket): void {
-    const watch = watches.get(this);
-    if (watch) watch.pending = 0;
-  }
-
   return {
     watch(socket: GatewaySocket): void {
       const conn = socket.conn;
-      watches.set(conn, { pending: 0, over: false, socket });
+      watches.set(conn, { pending: 0, buffer: undefined, over: false, socket });
       conn.on("packetCreate", onPacketCreate);
-      conn.on("flush", onFlush);
     },
   };
 }

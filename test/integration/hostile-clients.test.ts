@@ -80,6 +80,28 @@ describe("a client that stops reading", () => {
     }
   });
 
+  it("is not cut off for what it reads, however much that adds up to", async () => {
+    const owner = await registerAndLogin(http(api.url), "reader");
+    const chatId = await chatWith(owner, [], "read it all");
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i += 1) {
+      ids.push((await storeMessage(cluster.database.db, { chatId, senderId: owner.user.id, text: `${i} `.padEnd(4000, "r") })).message.id);
+    }
+    // A bound of 512 KiB; ten catch-ups of about 256 KiB each (the answer cap), one after the other, read as they come: 2.5 MiB in all.
+    const bounded = await startGateway({ database: cluster.database, redisUrl: cluster.redis.url, id: "bounded", limits: { eventBurst: 4_000 }, env: { SOCKET_MAX_BUFFERED_BYTES: String(512 * 1024) } });
+    try {
+      const reader = await sockets.connect(bounded.url, { token: owner.token });
+      for (let i = 0; i < 10; i += 1) {
+        const res = await ask(reader, "chat:join", { chat_id: chatId, after: ids[0] });
+        expect(res.ok && res.missed.length).toBeGreaterThan(50);
+      }
+      expect(reader.connected).toBe(true);
+      expect(await readMetric(bounded.url, "gateway_slow_consumers_total")).toBe(0);
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it("gets two catch-ups at a time under the default budget, the rest rate_limited", async () => {
     const owner = await registerAndLogin(http(api.url), "co");
     const chatId = await chatWith(owner, [], "catch-ups");
