@@ -42,6 +42,7 @@ import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse } from "./lib/cpu-
 import { type BenchRedisCluster, clientList, cliRuns, redisCpuSeconds, redisInfo, startBenchRedisCluster } from "./lib/redis-cluster";
 import type { Summary } from "./lib/stats";
 import { storedPhase } from "./phases/stored";
+import { capacityModel } from "./lib/capacity-model";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -1690,7 +1691,7 @@ async function main() {
   // The gateways on one Redis vs on a Redis Cluster of the phase's own (its own four gateways, stopped after it).
   await attempt("cluster", () => clusterPhase(clients, tokens, env, serverFile));
   // Stored messages per second, ours vs the same inserts straight to PostgreSQL (gateway and generators of its own).
-  await attempt("stored", () => storedPhase({ databaseUrl: database!.url, tokens, env, serverFile, profileDir: PROFILE ? profDir : undefined, commits, log, row, details: results.details }));
+  await attempt("stored", () => storedPhase({ databaseUrl: database!.url, tokens, env, serverFile, redisPort: redis!.port, profileDir: PROFILE ? profDir : undefined, commits, log, row, details: results.details }));
 
   // Last: the soak, then the attacks (the first may leave gw1 the worse for it). They use gw1 (and gwb)
   // and the load generators only: the other servers are stopped to leave them the two cores.
@@ -1742,7 +1743,9 @@ function report(): void {
   results.details.cpuAll = all;
   const shared = `${cpuText(all)} (${cpus().length} cores: ${all ? (cpus().length * all.seconds).toFixed(0) : "?"} CPU-s in all)`;
   const perPhase = Object.entries((results.details.cpu ?? {}) as Record<string, CpuUse | null>).map(([name, u]) => `- ${name}: ${cpuText(u)}`);
-  const md = [header, "", shared, "", ...lines, ...(perPhase.length ? ["", "CPU by phase (the machine may be shared; other processes' load skews latency figures):", ...perPhase] : []), ...(results.errors.length ? ["", "Errors:", ...results.errors.map((e) => `- ${e}`)] : []), ""].join("\n");
+  const model = capacityModel(results.details);
+  results.details.capacityModel = model.figures;
+  const md = [header, "", shared, "", ...lines, "", ...model.lines, ...(perPhase.length ? ["", "CPU by phase (the machine may be shared; other processes' load skews latency figures):", ...perPhase] : []), ...(results.errors.length ? ["", "Errors:", ...results.errors.map((e) => `- ${e}`)] : []), ""].join("\n");
   process.stdout.write(`\n${md}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const suffix = only || PROFILE ? `-${(only ?? ["all"]).join("-")}${PROFILE ? "-profile" : ""}` : "";

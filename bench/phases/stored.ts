@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { TokenService } from "../../shared/tokens";
 import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
+import { redisCpuSeconds, redisInfo } from "../lib/redis-cluster";
 import { seed } from "../lib/setup";
 import type { Summary } from "../lib/stats";
 
@@ -48,7 +49,38 @@ export interface StoredRound {
   /** CPU per message, µs: the gateway process (ours only), PostgreSQL (all its processes). */
   gatewayUs: number | null;
   postgresUs: number;
+  /** Redis per message (direct: none of ours): commands, bytes in and out, CPU µs. */
+  redis: ReturnType<typeof redisPer>;
   cpu: CpuUse | null;
+}
+
+/** Redis's own counters (INFO stats and cpu of the bench's redis-server). */
+interface RedisCounters {
+  commands: number;
+  inBytes: number;
+  outBytes: number;
+  cpuSeconds: number;
+}
+
+async function redisCounters(port: number): Promise<RedisCounters> {
+  const stats = await redisInfo(port, "stats");
+  return {
+    commands: Number(stats.total_commands_processed ?? 0),
+    inBytes: Number(stats.total_net_input_bytes ?? 0),
+    outBytes: Number(stats.total_net_output_bytes ?? 0),
+    cpuSeconds: await redisCpuSeconds(port),
+  };
+}
+
+/** Redis per unit of work between two readings (less the `extra` commands the readings themselves made). */
+function redisPer(a: RedisCounters, b: RedisCounters, units: number, extra: number) {
+  const n = Math.max(1, units);
+  return {
+    commands: (b.commands - a.commands - extra) / n,
+    inBytes: (b.inBytes - a.inBytes) / n,
+    outBytes: (b.outBytes - a.outBytes) / n,
+    cpuUs: ((b.cpuSeconds - a.cpuSeconds) * 1e6) / n,
+  };
 }
 
 export interface StoredContext {
@@ -57,6 +89,8 @@ export interface StoredContext {
   /** The environment every gateway child gets (database, Redis, secret). */
   env: Record<string, string>;
   serverFile: string;
+  /** The port of the bench's redis-server (the gateway's adapter, bus and limits). */
+  redisPort: number;
   /** With --profile: the gateway runs with --cpu-prof into this folder. */
   profileDir?: string | undefined;
   commits(): Promise<number>;
@@ -81,7 +115,10 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
   const [directProc, ...senders] = gens as [Child, ...Child[]];
   try {
     const per = Math.ceil(items.length / senders.length);
+    const r0 = await redisCounters(ctx.redisPort);
     const opened = await Promise.all(senders.map((g, k) => g.call<number>("open", { url: gw.info.url, items: items.slice(k * per, (k + 1) * per) }, 60_000)));
+    // Each INFO reading is one command (two per redisCounters).
+    const redisPerJoin = redisPer(r0, await redisCounters(ctx.redisPort), opened.reduce((a, b) => a + b, 0), 2);
     ctx.log(`stored: ${opened.reduce((a, b) => a + b, 0)} senders joined their own chats on gw-stored (${senders.length} generators); direct inserts from stored-direct, pool ${STORED.poolSize}`);
 
     const gwCpu = async () => {
@@ -89,7 +126,7 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
       return c.cpu.user + c.cpu.system;
     };
     const measure = async (kind: "ours" | "direct", durationMs: number): Promise<StoredRound> => {
-      const [c0, x0, m0] = [await gwCpu(), await ctx.commits(), cpuSnapshot()];
+      const [c0, x0, rc0, m0] = [await gwCpu(), await ctx.commits(), await redisCounters(ctx.redisPort), cpuSnapshot()];
       const parts =
         kind === "ours"
           ? await Promise.all(senders.map((g) => g.call<RunResult>("send", { durationMs, text: STORED.text }, durationMs + 30_000)))
@@ -102,6 +139,7 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
             ];
       const m1 = cpuSnapshot();
       const c1 = await gwCpu();
+      const rc1 = await redisCounters(ctx.redisPort);
       // Let the statistics collector flush (PostgreSQL reports a backend's counts at most about once a second).
       await sleep(1_100);
       const x1 = await ctx.commits();
@@ -120,6 +158,7 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
         commitsPerMessage: (x1 - x0 - 1) / Math.max(1, done),
         gatewayUs: kind === "ours" ? (c1 - c0) / Math.max(1, done) : null,
         postgresUs: cpu ? (cpu.postgres * 1e6) / Math.max(1, done) : NaN,
+        redis: redisPer(rc0, rc1, done, 2),
         cpu,
       };
     };
@@ -133,7 +172,7 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
         rounds.push(m);
         ctx.log(
           `stored: ${kind} round ${r}: ${m.perSecond.toFixed(0)} messages/s stored, ${m.failed} failed ${JSON.stringify(m.errors)}, ack p50/p99 ${m.ackP50.toFixed(1)}/${m.ackP99.toFixed(1)} ms, ` +
-            `${m.commitsPerMessage.toFixed(3)} commits each, CPU per message: ${m.gatewayUs === null ? "" : `gateway ${m.gatewayUs.toFixed(0)} µs, `}PostgreSQL ${m.postgresUs.toFixed(0)} µs; ${cpuText(m.cpu)}`,
+            `${m.commitsPerMessage.toFixed(3)} commits and ${m.redis.commands.toFixed(2)} Redis commands (${m.redis.inBytes.toFixed(0)} B in, ${m.redis.outBytes.toFixed(0)} B out) each, CPU per message: ${m.gatewayUs === null ? "" : `gateway ${m.gatewayUs.toFixed(0)} µs, `}PostgreSQL ${m.postgresUs.toFixed(0)} µs; ${cpuText(m.cpu)}`,
         );
       }
     }
@@ -148,13 +187,21 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
       commitsPerMessage: median(of(kind).map((x) => x.commitsPerMessage)),
       gatewayUsPerMessage: kind === "ours" ? median(of(kind).map((x) => x.gatewayUs ?? NaN)) : null,
       postgresUsPerMessage: median(of(kind).map((x) => x.postgresUs)),
+      redisPerMessage: {
+        commands: median(of(kind).map((x) => x.redis.commands)),
+        inBytes: median(of(kind).map((x) => x.redis.inBytes)),
+        outBytes: median(of(kind).map((x) => x.redis.outBytes)),
+        cpuUs: median(of(kind).map((x) => x.redis.cpuUs)),
+      },
     });
     /**
      * details.stored: `ours` and `direct`, each the median round: perSecond (messages stored and
      * acknowledged per second), ackP50/ackP99 (ms), commitsPerMessage, gatewayUsPerMessage (ours),
-     * postgresUsPerMessage (PostgreSQL CPU per message); `rounds`: every round.
+     * postgresUsPerMessage (PostgreSQL CPU per message), redisPerMessage {commands, inBytes,
+     * outBytes, cpuUs} (one gateway on one redis-server); `redisPerJoin`: the same per handshake
+     * with a `chat:join` (opening the senders); `rounds`: every round.
      */
-    ctx.details.stored = { senders: STORED.senders, poolSize: STORED.poolSize, ours: summaryOf("ours"), direct: summaryOf("direct"), rounds };
+    ctx.details.stored = { senders: STORED.senders, poolSize: STORED.poolSize, ours: summaryOf("ours"), direct: summaryOf("direct"), redisPerJoin, rounds };
     const s = ctx.details.stored as { ours: ReturnType<typeof summaryOf>; direct: ReturnType<typeof summaryOf> };
     ctx.row({
       figure: `stored messages/s: message:send acked (${STORED.senders} sockets closed-loop, one gateway) vs the same single-row inserts directly (${STORED.senders} at once, pool of ${STORED.poolSize}), median of ${STORED.rounds}`,
@@ -167,7 +214,8 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
       note:
         `${failed} sends failed; ack p50/p99 ${s.ours.ackP50.toFixed(1)}/${s.ours.ackP99.toFixed(1)} ms vs insert p50/p99 ${s.direct.ackP50.toFixed(1)}/${s.direct.ackP99.toFixed(1)} ms; ` +
         `commits per message ${s.ours.commitsPerMessage.toFixed(3)} vs ${s.direct.commitsPerMessage.toFixed(3)}; PostgreSQL CPU per message ${s.ours.postgresUsPerMessage.toFixed(0)} vs ${s.direct.postgresUsPerMessage.toFixed(0)} µs; ` +
-        `gateway CPU per message ${s.ours.gatewayUsPerMessage?.toFixed(0)} µs`,
+        `gateway CPU per message ${s.ours.gatewayUsPerMessage?.toFixed(0)} µs; Redis per message ${s.ours.redisPerMessage.commands.toFixed(2)} commands, ` +
+        `${s.ours.redisPerMessage.inBytes.toFixed(0)} B in, ${s.ours.redisPerMessage.outBytes.toFixed(0)} B out, ${s.ours.redisPerMessage.cpuUs.toFixed(0)} µs CPU`,
     });
   } finally {
     await Promise.all([gw, ...gens].map((c) => c.stop()));
