@@ -25,7 +25,7 @@ const where = (url: string) => {
   if (m) return m[1]!;
   if (url.startsWith("node:")) return url;
   if (!url) return "(native/vm)";
-  return url.replace(/^file:\/\/\/work\/main\//, "");
+  return url.replace(`file://${process.cwd()}/`, "").replace(/^file:\/\/\/work\/[^/]+\//, "");
 };
 
 const selfFn = new Map<string, number>();

@@ -3,8 +3,8 @@
  * path /ws, WebSocket transport, stock socket.io-client, same concurrency), every server and load
  * generator in its own process. Prints a markdown table and writes bench/results/latest.{json,md}.
  *
- *   npm run bench                              every figure (about 10.5 minutes on 2 cores, 6 of them the soak, plus the cluster phase)
- *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, soak, attack
+ *   npm run bench                              every figure (about 14 minutes on 2 cores, 6 of them the soak, plus the cluster and fan-out phases)
+ *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, soak, attack, fanout
  *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
  *   npm run bench -- --only=attack     one raw socket floods chat:join {after} and reads nothing, twice: on gw1 (default event budget:
  *                                      the flood rule cuts it) and on gwb (budget 4000: the send-buffer bound cuts it); the gateway's
@@ -15,6 +15,13 @@
  *                                      (bin/redis-cluster.sh on free ports), same settings and load: cross-gateway delivery
  *                                      p50/p99 and saturation, SSUBSCRIBEs per socket and per chat, handshake rate and CPU
  *                                      (about 2.5 minutes; BENCH_LOG_DIR=<dir>: the gateway children log there, not to /dev/null)
+ *   npm run bench -- --only=fanout     deliveries/s one gateway sustains for rooms of 10, 100 and 1000 sockets against a bare
+ *                                      Socket.IO server broadcasting the same messages through the same Redis adapter (its own
+ *                                      channel key on the same redis-server), CPU per delivery, delivery p50/p99 at 80 % of our
+ *                                      sustained rate; then ours ×3 vs bare ×3 (room of 100 over the three); the generators' CPU
+ *                                      beside every figure (about 3.5 minutes; lib/fanout.ts; FANOUT_ROOMS=100 FANOUT_THREE=0 for
+ *                                      one case). With --profile: only a room of 100 at a fixed rate, each gateway profiled over
+ *                                      the step (bench/results/prof/fanout-*.cpuprofile)
  *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
  *   npm run bench -- --only=handshake --profile  gw1 and the bare server run with --cpu-prof (bench/results/prof/), see bench/profile-top.ts
@@ -40,6 +47,7 @@ import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse, disturbed } from 
 import { type BenchRedisCluster, clientList, cliRuns, redisCpuSeconds, redisInfo, startBenchRedisCluster } from "./lib/redis-cluster";
 import { addCounts, type Summary } from "./lib/stats";
 import type { Row } from "./lib/results";
+import { fanoutPhase } from "./lib/fanout";
 import { busyCores, firstFailText, ladderRule, ladderText, newSide, type SatSide, satLadder, sustained } from "./lib/saturation";
 
 const argv = process.argv.slice(2);
@@ -1325,6 +1333,7 @@ async function main() {
   // Only what the chosen phases use: gw2 and gw3 for delivery and revocation, the bare server for
   // handshake and memory, the api for revocation and login, the 20000 load sessions for handshake and memory.
   const needs = {
+    gw1: !only || only.some((p) => !["cluster", "fanout"].includes(p)),
     load: phase("handshake") || phase("memory"),
     others: phase("delivery") || phase("revocation"),
     bare: phase("handshake") || phase("memory"),
@@ -1341,7 +1350,7 @@ async function main() {
   const none = Promise.resolve(undefined);
   const [[g1, g2, g3, bare, api], clients] = await Promise.all([
     Promise.all([
-      spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }),
+      needs.gw1 ? spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
       needs.others ? spawnChild("gw2", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.others ? spawnChild("gw3", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.bare ? spawnChild("bare", serverFile, { env: { BENCH_MODE: "bare" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
@@ -1518,7 +1527,14 @@ async function main() {
     attackBuffer,
   );
 
-  if (PROFILE) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
+  // Last: the fan-out ladders, on gateways of their own with every other server stopped (an idle
+  // gateway of ours on the same Redis would hear every message the measured one publishes).
+  if (phase("fanout")) await Promise.all([g1, g2, g3, bare, api].map((c) => c?.stop()));
+  await attempt("fanout", () =>
+    fanoutPhase({ clients, tokens, dbUrl: database!.url, redis: redis!, env, serverFile, log, row, details: results.details, ...(PROFILE ? { profileDir: profDir } : {}) }),
+  );
+
+  if (PROFILE && g1) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
   await cleanup();
   clearTimeout(watchdog);
   report();
