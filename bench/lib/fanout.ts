@@ -22,7 +22,8 @@
  *             generators (load generator processes), env (the limits raised for ours), limits (in effect in ours) }
  *   rooms: { "10" | "100" | "1000": FanoutCase }  one gateway per side
  *   threeGateways: FanoutCase                     a room of 100 over 3 gateways per side
- *   profile?: { rate, ms, ours, bare: FanoutStep, files }  (--profile only: room of 100 at a fixed rate, profiled)
+ *   profile?: { room, rate, stepMs, rounds, ours, bare: { file, deliveries, messages, cpuUs, steps: FanoutStep[] } }
+ *             (--profile only: room of 100 at a fixed rate, both gateways profiled over alternating steps)
  * FanoutCase: {
  *   room (sockets), gateways (per side), senders, startRate (msg/s),
  *   latencyRate: msg/s offered to both sides at the latency step (latencyAt × ours.sustained.offered), or null,
@@ -36,6 +37,7 @@
  * FanoutStep: { offered, messagesPerSecond, deliveriesPerSecond, deliveriesPerSecondPerGateway[], gatewayCpuUsPerDelivery,
  *   gatewayCpuUsPerMessage, gatewayCores[] (CPU-s per second of each gateway), redisCpuUsPerMessage,
  *   generatorBusiestCore (the busiest generator's CPU-s per second), generatorCores (all generators), machineCores (busy),
+ *   othersCores (other processes on the shared machine),
  *   delivery, ack: { n, p50, p99, max, mean } in ms, sustained (bool), why (the failure's reasons) }
  */
 import { join } from "node:path";
@@ -89,8 +91,8 @@ export const FANOUT = {
   latencyStepMs: 3_000,
   /** Wall time a case's ladder may take (no step starts after it). */
   caseBudgetMs: 38_000,
-  /** `--profile`: room of 100 at this fixed rate for this long on each side, a V8 profile of each gateway meanwhile. */
-  profile: { room: 100, rate: 100, ms: 6_000 },
+  /** `--profile`: room of 100 at this fixed rate, `rounds` steps per side alternating, a V8 profile of each gateway meanwhile. */
+  profile: { room: 100, rate: 100, stepMs: 2_000, rounds: 4 },
 };
 
 export interface FanoutContext {
@@ -122,6 +124,8 @@ interface FanoutStep {
   generatorBusiestCore: number;
   generatorCores: number;
   machineCores: number | null;
+  /** Other processes on the machine (not this bench, not PostgreSQL) meanwhile, in cores: the machine is shared. */
+  othersCores: number | null;
   delivery: SatStep["delivery"];
   ack: SatStep["ack"];
   sustained: boolean;
@@ -142,6 +146,7 @@ const brief = (st: SatStep | undefined): FanoutStep | null =>
         generatorBusiestCore: st.generatorBusiestCore,
         generatorCores: st.generatorCpuSeconds.reduce((a, b) => a + b, 0) / st.measuredSeconds,
         machineCores: st.cpu ? st.cpu.machine / st.cpu.seconds : null,
+        othersCores: st.cpu ? st.cpu.others / st.cpu.seconds : null,
         delivery: st.delivery,
         ack: st.ack,
         sustained: st.ok,
@@ -238,7 +243,7 @@ function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: S
     met: c.ratio.deliveriesPerSecond === null ? false : c.ratio.deliveriesPerSecond >= 0.9,
     note:
       `${f0(os?.messagesPerSecond)} vs ${f0(bs?.messagesPerSecond)} msg/s${perGw(os)}${perGw(bs) ? ` (bare${perGw(bs).slice(1)})` : ""}; ` +
-      `at those steps gateway cores ${cores(os)} vs ${cores(bs)}, generators (busiest % of a core / all) ${gens(os)} vs ${gens(bs)}, machine busy ${f2(os?.machineCores)} vs ${f2(bs?.machineCores)} cores; ` +
+      `at those steps gateway cores ${cores(os)} vs ${cores(bs)}, generators (busiest % of a core / all) ${gens(os)} vs ${gens(bs)}, machine busy ${f2(os?.machineCores)} vs ${f2(bs?.machineCores)} cores (other processes ${f2(os?.othersCores)} vs ${f2(bs?.othersCores)}); ` +
       `ours: ${ladderText(o)}, ${firstFailText(o)}; bare: ${ladderText(b)}, ${firstFailText(b)}; ${ladderRule(S)}`,
   });
   const rate = c.latencyRate === null ? "no sustained step" : `both at ${c.latencyRate} msg/s = ${FANOUT.latencyAt * 100} % of our sustained rate`;
@@ -264,46 +269,59 @@ function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: S
     met: null,
     note:
       `p50 ${f1(ol?.delivery.p50)} vs ${f1(bl?.delivery.p50)} ms; ${ol?.sustained ? "sustained" : `ours NOT sustained (${ol?.why ?? "not run"})`}, ${bl?.sustained ? "sustained" : `bare NOT sustained (${bl?.why ?? "not run"})`}; ` +
-      `generators ${gens(ol)} vs ${gens(bl)}`,
+      `generators ${gens(ol)} vs ${gens(bl)}, other processes ${f2(ol?.othersCores)} vs ${f2(bl?.othersCores)} cores`,
   });
 }
 
-/** `--profile`: room of 100 at a fixed rate, each side's gateway profiled over one step (files in `dir`). */
+/**
+ * `--profile`: room of 100 at a fixed rate; both gateways profiled at once over `rounds` steps that
+ * alternate ours and bare (the machine's noise spread over both alike); each profile is mostly idle
+ * while the other side runs, so compare busy time per delivery: profile-top --per=<deliveries>.
+ */
 async function profileCase(ctx: FanoutContext, dir: string, room: Room, ours: Child, bare: Child): Promise<void> {
   const P = FANOUT.profile;
-  const S: SatConfig = { ...FANOUT.sat, senders: Math.min(FANOUT.sat.senders, P.room), startRate: P.rate, stepMs: P.ms, drainMs: 10_000 };
+  const S: SatConfig = { ...FANOUT.sat, senders: Math.min(FANOUT.sat.senders, P.room), startRate: P.rate, stepMs: P.stepMs };
   const redisCpu = () => redisCpuSeconds(ctx.redis.port);
   const sides = [newSide({ key: "op", label: "ours", gateways: [ours], room: P.room, redisCpu }, P.rate), newSide({ key: "bp", label: "bare", gateways: [bare], room: P.room, redisCpu }, P.rate)];
-  const out: Record<string, unknown> = { rate: P.rate, ms: P.ms, files: {} };
+  const out: Record<string, { file: string; deliveries: number; cpuUs: number; messages: number; steps: FanoutStep[] }> = {};
   try {
     await openRooms(ctx, sides, room, S);
-    for (const side of sides) await satStep(side, ctx.clients, { ...S, stepMs: 2_000 }, P.rate, `${side.key}w`);
+    for (const side of sides) await satStep(side, ctx.clients, S, P.rate, `${side.key}w`);
+    await Promise.all(sides.map((x) => x.gateways[0]!.call("profileStart", {})));
+    for (const side of sides) out[side.label] = { file: join(dir, `fanout-${side.label}-room${P.room}-${P.rate}.cpuprofile`), deliveries: 0, cpuUs: 0, messages: 0, steps: [] };
+    for (let r = 0; r < P.rounds; r += 1) {
+      for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+        const st = await satStep(side, ctx.clients, S, P.rate, `${side.key}p${r}`);
+        const o = out[side.label]!;
+        o.deliveries += st.deliveries;
+        o.messages += st.ackedInAll;
+        o.cpuUs += st.gatewayCpuUs[0]!;
+        o.steps.push(brief(st)!);
+        ctx.log(`fanout: profiled ${side.label} round ${r + 1}: ${stepText(side, st, S)}`);
+        await sleep(300);
+      }
+    }
     for (const side of sides) {
-      const gw = side.gateways[0]!;
-      const file = join(dir, `fanout-${side.label}-room${P.room}-${P.rate}.cpuprofile`);
-      await gw.call("profileStart", {});
-      const st = await satStep(side, ctx.clients, S, P.rate, `${side.key}p`);
-      const res = await gw.call<{ file: string; samples: number }>("profileStop", { file }, 60_000);
-      (out.files as Record<string, string>)[side.label] = file;
-      out[side.label] = brief(st);
-      ctx.log(`fanout: profiled ${side.label} (${res.samples} samples → ${file}): ${stepText(side, st, S)}`);
-      await sleep(500);
+      const o = out[side.label]!;
+      const res = await side.gateways[0]!.call<{ samples: number }>("profileStop", { file: o.file }, 60_000);
+      ctx.log(`fanout: ${side.label}'s profile: ${res.samples} samples, ${o.deliveries} deliveries: npx tsx bench/profile-top.ts ${o.file} 30 --per=${o.deliveries}`);
     }
   } finally {
     await Promise.all(ctx.clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
   }
-  const [o, b] = [out.ours as FanoutStep | null, out.bare as FanoutStep | null];
+  const [o, b] = [out.ours, out.bare];
+  const per = (x: typeof o) => (x ? x.cpuUs / Math.max(1, x.deliveries) : null);
   ctx.row({
-    figure: `fan-out under the profiler: gateway CPU per delivery, one gateway, room of ${P.room} at ${P.rate} msg/s`,
-    ours: o?.gatewayCpuUsPerDelivery ?? null,
-    baseline: b?.gatewayCpuUsPerDelivery ?? null,
+    figure: `fan-out under the profiler: gateway CPU per delivery, one gateway, room of ${P.room} at ${P.rate} msg/s (${P.rounds} steps of ${P.stepMs / 1000} s each, alternating)`,
+    ours: per(o),
+    baseline: per(b),
     unit: "µs",
-    ratio: o && b ? o.gatewayCpuUsPerDelivery / b.gatewayCpuUsPerDelivery : null,
+    ratio: o && b ? per(o)! / per(b)! : null,
     target: "—",
     met: null,
-    note: `per message ${f0(o?.gatewayCpuUsPerMessage)} vs ${f0(b?.gatewayCpuUsPerMessage)} µs; profiles: npx tsx bench/profile-top.ts <file>`,
+    note: `per message ${f0(o && o.cpuUs / Math.max(1, o.messages))} vs ${f0(b && b.cpuUs / Math.max(1, b.messages))} µs; profiles: ${o?.file} --per=${o?.deliveries}, ${b?.file} --per=${b?.deliveries}`,
   });
-  ctx.details.fanout = { profile: out };
+  ctx.details.fanout = { profile: { ...P, ...out } };
 }
 
 export async function fanoutPhase(ctx: FanoutContext): Promise<void> {
