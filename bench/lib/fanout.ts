@@ -10,8 +10,9 @@
  * Each case opens the room twice (ours, bare; the same users, every socket joined by `chat:join`),
  * and climbs the saturation ladder (lib/saturation.ts) on both sides interleaved step by step; then
  * one step on each side at `latencyAt` (80 %) of our highest sustained rate, the same offered rate
- * on both: the delivery latency there, and the gateway CPU per delivery (the server process's
- * user + system CPU over the step and its drain, divided by the deliveries) at equal load. The
+ * on both: the delivery latency there. The gateway CPU per delivery (the server process's user +
+ * system CPU over a step and its drain, divided by the deliveries) is compared at equal load: pooled
+ * over every step both sides sustained at the same offered rate, the latency step included. The
  * generators' own CPU is reported with every figure (the busiest one's share of a core, and all of
  * them in cores), so that a reader can tell whether the gateway or the generators were the limit;
  * the senders are stock socket.io-client sockets, every other socket a light receiver (see
@@ -32,7 +33,8 @@
  *     atLatencyRate: FanoutStep | null  the step at `latencyRate`
  *     ladder: "50✓ 100✓ 200✗ 125✓ …" (offered msg/s, sustained or not), steps: SatStep[] (every step, all fields)
  *   },
- *   ratio: { deliveriesPerSecond: ours/bare sustained, cpuUsPerDelivery: ours/bare at latencyRate }
+ *   equalLoad: { rates: msg/s both sides sustained, ours, bare: gateway CPU µs per delivery pooled over those steps },
+ *   ratio: { deliveriesPerSecond: ours/bare sustained, cpuUsPerDelivery: ours/bare of equalLoad }
  * }
  * FanoutStep: { offered, messagesPerSecond, deliveriesPerSecond, deliveriesPerSecondPerGateway[], gatewayCpuUsPerDelivery,
  *   gatewayCpuUsPerMessage, gatewayCores[] (CPU-s per second of each gateway), redisCpuUsPerMessage,
@@ -168,7 +170,27 @@ interface FanoutCase {
   latencyRate: number | null;
   ours: CaseSide;
   bare: CaseSide;
+  /**
+   * Gateway CPU per delivery at equal load: (Σ gateway CPU) / (Σ deliveries) over every step that both
+   * sides sustained at the same offered rate (`rates`; the latency step included), so that a single
+   * step's noise weighs less.
+   */
+  equalLoad: { rates: number[]; ours: number | null; bare: number | null };
   ratio: { deliveriesPerSecond: number | null; cpuUsPerDelivery: number | null };
+}
+
+/** Steps of `x` and `y` sustained at the same offered rate (the first of each per rate), pooled: CPU per delivery of each. */
+function equalLoad(x: SatStep[], y: SatStep[]): FanoutCase["equalLoad"] {
+  const pairs: [SatStep, SatStep][] = [];
+  for (const a of x.filter((s) => s.ok)) {
+    const b = y.find((s) => s.ok && s.offered === a.offered);
+    if (b && !pairs.some(([p]) => p.offered === a.offered)) pairs.push([a, b]);
+  }
+  const pooled = (steps: SatStep[]) => {
+    const deliveries = steps.reduce((n, s) => n + s.deliveries, 0);
+    return deliveries > 0 ? steps.reduce((n, s) => n + s.gatewayCpuUs.reduce((a, b) => a + b, 0), 0) / deliveries : null;
+  };
+  return { rates: pairs.map(([a]) => a.offered), ours: pooled(pairs.map(([a]) => a)), bare: pooled(pairs.map(([, b]) => b)) };
 }
 
 /** Opens the room on both sides: socket i on generator i % n and gateway i % (gateways); each generator's first sockets (its senders) stock, the rest light. */
@@ -214,11 +236,12 @@ async function runCase(ctx: FanoutContext, name: string, room: Room, size: numbe
     await Promise.all(clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
   }
   const side = (x: SatSide): CaseSide => ({ sustained: brief(sustained(x)), atLatencyRate: brief(at[x.key]), ladder: ladderText(x), steps: x.steps });
-  const c: FanoutCase = { room: size, gateways: ours.length, senders: S.senders, startRate, latencyRate, ours: side(o), bare: side(b), ratio: { deliveriesPerSecond: null, cpuUsPerDelivery: null } };
+  const steps = (x: SatSide) => [...x.steps, ...(at[x.key] ? [at[x.key]!] : [])];
+  const eq = equalLoad(steps(o), steps(b));
+  const c: FanoutCase = { room: size, gateways: ours.length, senders: S.senders, startRate, latencyRate, ours: side(o), bare: side(b), equalLoad: eq, ratio: { deliveriesPerSecond: null, cpuUsPerDelivery: null } };
   const [os, bs] = [c.ours.sustained, c.bare.sustained];
   if (os && bs) c.ratio.deliveriesPerSecond = os.deliveriesPerSecond / bs.deliveriesPerSecond;
-  const [ol, bl] = [c.ours.atLatencyRate, c.bare.atLatencyRate];
-  if (ol && bl) c.ratio.cpuUsPerDelivery = ol.gatewayCpuUsPerDelivery / bl.gatewayCpuUsPerDelivery;
+  if (eq.ours !== null && eq.bare !== null) c.ratio.cpuUsPerDelivery = eq.ours / eq.bare;
   addRows(ctx, c, o, b, S);
   return c;
 }
@@ -247,17 +270,18 @@ function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: S
       `ours: ${ladderText(o)}, ${firstFailText(o)}; bare: ${ladderText(b)}, ${firstFailText(b)}; ${ladderRule(S)}`,
   });
   const rate = c.latencyRate === null ? "no sustained step" : `both at ${c.latencyRate} msg/s = ${FANOUT.latencyAt * 100} % of our sustained rate`;
+  const eq = c.equalLoad;
   ctx.row({
-    figure: `fan-out: gateway CPU per delivery, ${where} (${rate})`,
-    ours: ol?.gatewayCpuUsPerDelivery ?? null,
-    baseline: bl?.gatewayCpuUsPerDelivery ?? null,
+    figure: `fan-out: gateway CPU per delivery, ${where} (pooled over the steps both sustained at equal offered rates: ${eq.rates.join(", ") || "none"} msg/s)`,
+    ours: eq.ours,
+    baseline: eq.bare,
     unit: "µs",
     ratio: c.ratio.cpuUsPerDelivery,
     target: "≤ 1.1x",
     met: c.ratio.cpuUsPerDelivery === null ? false : c.ratio.cpuUsPerDelivery <= 1.1,
     note:
-      `${f2(ol?.gatewayCpuUsPerDelivery)} vs ${f2(bl?.gatewayCpuUsPerDelivery)} µs; per message ${f0(ol?.gatewayCpuUsPerMessage)} vs ${f0(bl?.gatewayCpuUsPerMessage)} µs, Redis ${f0(ol?.redisCpuUsPerMessage)} vs ${f0(bl?.redisCpuUsPerMessage)} µs per message; ` +
-      `at each one's highest sustained step ${f2(os?.gatewayCpuUsPerDelivery)} vs ${f2(bs?.gatewayCpuUsPerDelivery)} µs per delivery`,
+      `${f2(eq.ours)} vs ${f2(eq.bare)} µs; ${rate}: ${f2(ol?.gatewayCpuUsPerDelivery)} vs ${f2(bl?.gatewayCpuUsPerDelivery)} µs per delivery, ${f0(ol?.gatewayCpuUsPerMessage)} vs ${f0(bl?.gatewayCpuUsPerMessage)} µs per message, ` +
+      `Redis ${f0(ol?.redisCpuUsPerMessage)} vs ${f0(bl?.redisCpuUsPerMessage)} µs per message; at each one's highest sustained step ${f2(os?.gatewayCpuUsPerDelivery)} vs ${f2(bs?.gatewayCpuUsPerDelivery)} µs per delivery`,
   });
   ctx.row({
     figure: `fan-out: delivery p99, ${where} (${rate}${ol ? `, ${f0(ol.deliveriesPerSecond)} deliveries/s` : ""})`,
