@@ -179,18 +179,17 @@ interface FanoutCase {
   ratio: { deliveriesPerSecond: number | null; cpuUsPerDelivery: number | null };
 }
 
-/** Steps of `x` and `y` sustained at the same offered rate (the first of each per rate), pooled: CPU per delivery of each. */
+/** Every sustained step of `x` and of `y` at an offered rate both sustained, pooled: CPU per delivery of each. */
 function equalLoad(x: SatStep[], y: SatStep[]): FanoutCase["equalLoad"] {
-  const pairs: [SatStep, SatStep][] = [];
-  for (const a of x.filter((s) => s.ok)) {
-    const b = y.find((s) => s.ok && s.offered === a.offered);
-    if (b && !pairs.some(([p]) => p.offered === a.offered)) pairs.push([a, b]);
-  }
+  const okRates = (steps: SatStep[]) => new Set(steps.filter((s) => s.ok).map((s) => s.offered));
+  const [rx, ry] = [okRates(x), okRates(y)];
+  const rates = [...rx].filter((r) => ry.has(r)).sort((a, b) => a - b);
   const pooled = (steps: SatStep[]) => {
-    const deliveries = steps.reduce((n, s) => n + s.deliveries, 0);
-    return deliveries > 0 ? steps.reduce((n, s) => n + s.gatewayCpuUs.reduce((a, b) => a + b, 0), 0) / deliveries : null;
+    const at = steps.filter((s) => s.ok && rates.includes(s.offered));
+    const deliveries = at.reduce((n, s) => n + s.deliveries, 0);
+    return deliveries > 0 ? at.reduce((n, s) => n + s.gatewayCpuUs.reduce((a, b) => a + b, 0), 0) / deliveries : null;
   };
-  return { rates: pairs.map(([a]) => a.offered), ours: pooled(pairs.map(([a]) => a)), bare: pooled(pairs.map(([, b]) => b)) };
+  return { rates, ours: pooled(x), bare: pooled(y) };
 }
 
 /** Opens the room on both sides: socket i on generator i % n and gateway i % (gateways); each generator's first sockets (its senders) stock, the rest light. */
