@@ -2,7 +2,11 @@
  * Summarises a V8 .cpuprofile (node --cpu-prof): self time by function and by package, and the
  * inclusive time of the frames whose name matches a filter.
  *
- *   npx tsx bench/profile-top.ts bench/results/prof/CPU.….cpuprofile [top=30] [inclusive-filter-regex]
+ *   npx tsx bench/profile-top.ts bench/results/prof/CPU.….cpuprofile [top=30] [inclusive-filter-regex] [--per=N]
+ *
+ * Each line gives the share of all samples and of the busy ones (all but "(idle)"); with --per=N
+ * also the CPU µs per unit (the busy share of the profile's duration over N units: the fan-out
+ * profiles' deliveries), so that two profiles of the same load compare in absolute terms.
  */
 import { readFileSync } from "node:fs";
 
@@ -13,8 +17,10 @@ interface Node {
   children?: number[];
 }
 
-const [file, topArg, filter] = process.argv.slice(2);
-if (!file) throw new Error("usage: profile-top.ts <file.cpuprofile> [top] [regex]");
+const args = process.argv.slice(2);
+const [file, topArg, filter] = args.filter((a) => !a.startsWith("--"));
+const per = Number(args.find((a) => a.startsWith("--per="))?.slice(6) ?? NaN);
+if (!file) throw new Error("usage: profile-top.ts <file.cpuprofile> [top] [regex] [--per=N]");
 const profile = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 const top = Number(topArg ?? 30);
 const total = profile.samples.length;
@@ -25,7 +31,7 @@ const where = (url: string) => {
   if (m) return m[1]!;
   if (url.startsWith("node:")) return url;
   if (!url) return "(native/vm)";
-  return url.replace(/^file:\/\/\/work\/main\//, "");
+  return url.replace(`file://${process.cwd()}/`, "").replace(/^file:\/\/\/work\/[^/]+\//, "");
 };
 
 const selfFn = new Map<string, number>();
@@ -33,15 +39,24 @@ const selfPkg = new Map<string, number>();
 for (const n of profile.nodes) {
   const key = `${n.callFrame.functionName || "(anonymous)"}  ${where(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
   selfFn.set(key, (selfFn.get(key) ?? 0) + n.hitCount);
-  const pkg = where(n.callFrame.url).split("/").slice(0, 2).join("/");
+  const pkg = n.callFrame.functionName === "(idle)" ? "(idle)" : where(n.callFrame.url).split("/").slice(0, 2).join("/");
   selfPkg.set(pkg, (selfPkg.get(pkg) ?? 0) + n.hitCount);
 }
-const pct = (x: number) => `${((x / total) * 100).toFixed(1).padStart(5)} %`;
+const idle = profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").reduce((a, n) => a + n.hitCount, 0);
+const busy = Math.max(1, total - idle);
+const seconds = (profile.endTime - profile.startTime) / 1e6;
+const pct = (x: number) =>
+  `${((x / total) * 100).toFixed(1).padStart(5)} %  ${((x / busy) * 100).toFixed(1).padStart(5)} % busy` +
+  (Number.isFinite(per) ? `  ${(((x / total) * seconds * 1e6) / per).toFixed(2).padStart(7)} µs/unit` : "");
 const print = (title: string, m: Map<string, number>, n: number) => {
   process.stdout.write(`\n${title}\n`);
   for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) process.stdout.write(`${pct(v)}  ${k}\n`);
 };
-process.stdout.write(`${file}: ${total} samples, ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s\n`);
+process.stdout.write(
+  `${file}: ${total} samples, ${seconds.toFixed(1)} s, busy ${((busy / total) * 100).toFixed(1)} %` +
+    (Number.isFinite(per) ? ` = ${(((busy / total) * seconds * 1e6) / per).toFixed(2)} µs per unit (${per} units)` : "") +
+    "\n",
+);
 print("self time by package / file", selfPkg, top);
 print("self time by function", selfFn, top);
 

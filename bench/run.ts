@@ -3,10 +3,10 @@
  * path /ws, WebSocket transport, stock socket.io-client, same concurrency), every server and load
  * generator in its own process. Prints a markdown table and writes bench/results/latest.{json,md}.
  *
- *   npm run bench                              every figure (about 10.5 minutes on 2 cores, 6 of them the soak, plus the cluster phase)
- *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, soak, attack
+ *   npm run bench                              every figure (about 15 minutes on 2 cores, 6 of them the soak, plus the cluster, stored and fan-out phases)
+ *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, stored, soak, attack, fanout
  *   npm run bench -- --only=stored     stored messages/s: 200 sockets closed-loop on one gateway vs the same single-row inserts
- *                                      straight to PostgreSQL (200 at once, pool of 10), 3 alternating rounds (about 40 s)
+ *                                      straight to PostgreSQL (200 at once, pool of 10), 3 alternating rounds (about 45 s)
  *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
  *   npm run bench -- --only=attack     one raw socket floods chat:join {after} and reads nothing, twice: on gw1 (default event budget:
  *                                      the flood rule cuts it) and on gwb (budget 4000: the send-buffer bound cuts it); the gateway's
@@ -17,6 +17,13 @@
  *                                      (bin/redis-cluster.sh on free ports), same settings and load: cross-gateway delivery
  *                                      p50/p99 and saturation, SSUBSCRIBEs per socket and per chat, handshake rate and CPU
  *                                      (about 2.5 minutes; BENCH_LOG_DIR=<dir>: the gateway children log there, not to /dev/null)
+ *   npm run bench -- --only=fanout     deliveries/s one gateway sustains for rooms of 10, 100 and 1000 sockets against a bare
+ *                                      Socket.IO server broadcasting the same messages through the same Redis adapter (its own
+ *                                      channel key on the same redis-server), CPU per delivery, delivery p50/p99 at 80 % of our
+ *                                      sustained rate; then ours ×3 vs bare ×3 (room of 100 over the three); the generators' CPU
+ *                                      beside every figure (about 3.5 minutes; lib/fanout.ts; FANOUT_ROOMS=100 FANOUT_THREE=0 for
+ *                                      one case). With --profile: only a room of 100 at a fixed rate, each gateway profiled over
+ *                                      the step (bench/results/prof/fanout-*.cpuprofile)
  *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
  *   npm run bench -- --only=handshake --profile  gw1 and the bare server run with --cpu-prof (bench/results/prof/), see bench/profile-top.ts
@@ -38,10 +45,13 @@ import { sql } from "kysely";
 import { TokenService } from "../shared/tokens";
 import { type Child, killAll, sleep, spawnChild, stopAll } from "./lib/ipc";
 import { type BenchDatabase, createBenchDatabase, seed, type Seeded, seedMessages } from "./lib/setup";
-import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse } from "./lib/cpu-account";
+import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse, disturbed } from "./lib/cpu-account";
 import { type BenchRedisCluster, clientList, cliRuns, redisCpuSeconds, redisInfo, startBenchRedisCluster } from "./lib/redis-cluster";
-import type { Summary } from "./lib/stats";
-import { storedPhase } from "./phases/stored";
+import { addCounts, type Summary } from "./lib/stats";
+import type { Row } from "./lib/results";
+import { fanoutPhase } from "./lib/fanout";
+import { busyCores, firstFailText, ladderRule, ladderText, newSide, type SatSide, satLadder, sustained } from "./lib/saturation";
+import { storedPhase } from "./lib/stored";
 import { capacityModel } from "./lib/capacity-model";
 
 const argv = process.argv.slice(2);
@@ -134,17 +144,6 @@ interface Mem {
   sockets: number;
   fds: number;
   cpu: { user: number; system: number };
-}
-
-interface Row {
-  figure: string;
-  ours: number | null;
-  baseline: number | null;
-  unit: string;
-  ratio: number | null;
-  target: string;
-  met: boolean | null;
-  note?: string;
 }
 
 const results: { rows: Row[]; details: Record<string, unknown>; errors: string[] } = { rows: [], details: {}, errors: [] };
@@ -336,9 +335,6 @@ async function handshakeRounds(
   return rounds;
 }
 
-/** Other processes used more than a fifth of the machine meanwhile: the figure is suspect. */
-const disturbed = (u: CpuUse | null | undefined) => !!u && u.seconds > 0 && u.others / (u.seconds * cpus().length) > 0.2;
-
 async function handshakePhase(ours: Child, bare: Child, clients: Child[], load: { token: string; chat?: string }[]) {
   const rounds = await handshakeRounds("handshakes", [["bare", bare], ["ours", ours]], clients, load);
   const best = (xs: { rate: number }[]) => Math.max(...xs.map((x) => x.rate));
@@ -452,11 +448,6 @@ interface CyclesResult {
   started: number;
   ended: number;
 }
-
-const addCounts = (into: Record<string, number>, from: Record<string, number>) => {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-  return into;
-};
 
 /**
  * Soak: rounds of connect → chat:join → one message:send → disconnect on one gateway. After the
@@ -986,21 +977,6 @@ async function attackBufferPhase(gw: Child, clients: Child[], tokens: TokenServi
   p99Row(r, `delivery p99 for ${ATTACK.room} clients during the send-buffer attack vs without (one gateway, the attacker's: ${r.gwName}, ${ATTACK.senders * ATTACK.perSenderRate} msg/s)`);
 }
 
-/** Weighted percentiles over the generators' thinned, sorted latency lists (each value stands for n / length receipts). */
-function mergedSummary(parts: { n: number; latencies: number[] }[]): Summary {
-  const all: { x: number; w: number }[] = [];
-  for (const p of parts) for (const x of p.latencies) all.push({ x, w: p.n / Math.max(1, p.latencies.length) });
-  if (all.length === 0) return { n: 0, p50: NaN, p99: NaN, max: NaN, mean: NaN };
-  all.sort((a, b) => a.x - b.x);
-  const total = all.reduce((a, v) => a + v.w, 0);
-  const q = (p: number) => {
-    let acc = 0;
-    for (const v of all) if ((acc += v.w) >= p * total) return v.x;
-    return all[all.length - 1]!.x;
-  };
-  return { n: Math.round(total), p50: q(0.5), p99: q(0.99), max: all[all.length - 1]!.x, mean: all.reduce((a, v) => a + v.x * v.w, 0) / total };
-}
-
 /** Sharded-channel subscriptions on the Redis Cluster: per gateway (CLIENT LIST `ssub` of its connections, named gateway-<pid>:…), and per channel (PUBSUB SHARDCHANNELS, SHARDNUMSUB on every master). */
 interface ShardSubs {
   /** Σ ssub over every connection to every node. */
@@ -1062,127 +1038,6 @@ const subsText = (s: ShardSubs) =>
 async function closeAllOn(clients: Child[], servers: Child[]): Promise<void> {
   await Promise.all(clients.map((c) => c.call("closeAll", undefined, 60_000)));
   for (const server of servers) for (let i = 0; i < 100 && (await server.call<number>("sockets")) > 0; i += 1) await sleep(100);
-}
-
-interface SatSide {
-  key: string;
-  label: string;
-  a: Child;
-  b: Child;
-  redisCpu: () => Promise<number>;
-  steps: SatStep[];
-  /** The next rate to offer (msg/s), failed steps in a row, finished. */
-  rate: number;
-  fails: number;
-  done: boolean;
-  /** A disturbed step was run again (once per side). */
-  retried?: boolean;
-}
-
-interface SatStep {
-  offered: number;
-  sent: number;
-  acked: number;
-  ackedInAll: number;
-  refused: Record<string, number>;
-  seconds: number;
-  messagesPerSecond: number;
-  deliveries: number;
-  wantedDeliveries: number;
-  deliveriesPerSecond: number;
-  ack: Summary;
-  delivery: Summary;
-  /** Of the messages sent in the step's last `tailMs`: a backlog that built up during the step shows here. */
-  ackTail: Summary;
-  deliveryTail: Summary;
-  /** Most a generator fell behind its send schedule (ms): the generator, not the gateways, was short of CPU. */
-  senderLateMs: number;
-  gatewayCpuUsPerMessage: number;
-  redisCpuUsPerMessage: number;
-  cpu: CpuUse | null;
-  ok: boolean;
-  why: string;
-}
-
-/**
- * One saturation step on one side: every generator sends its share of `rate` for `stepMs`
- * (open-loop), then the deliveries drain (bounded). Sustained when every send was acked within
- * `ackWaitMs` of the last send, none was refused, every delivery came, and the messages sent in the
- * step's last `tailMs` were acked and delivered within `lagMs` at the median: past the gateways'
- * capacity a backlog builds up over the step, and its last messages wait behind it (at 1.1x the
- * capacity for 2.5 s, about 250 ms). A p99 would judge the machine's hiccups (a PostgreSQL fsync, a
- * GC pause) instead; the p99s are reported.
- */
-async function satStep(side: SatSide, clients: Child[], rate: number, tag = `${side.key}${side.steps.length}`): Promise<SatStep> {
-  const S = CLUSTER.sat;
-  const cpuA = (await Promise.all([side.a, side.b].map((g) => g.call<{ cpu: Mem["cpu"] }>("cpu")))).reduce((x, r) => x + r.cpu.user + r.cpu.system, 0);
-  const redisA = await side.redisCpu();
-  const m0 = cpuSnapshot();
-  type Part = { sent: number; acked: number; ackedInAll: number; refused: Record<string, number>; start: number; sendEnd: number; lateBy: number; ack: number[]; ackTail: number[] };
-  const parts = await Promise.all(
-    clients.map((c) =>
-      c.call<Part>(
-        "satStep",
-        { room: side.key, tag, rate: rate / clients.length, senders: S.senders / clients.length, durationMs: S.stepMs, ackWaitMs: S.ackWaitMs, tailMs: S.tailMs },
-        60_000,
-      ),
-    ),
-  );
-  const ackedInAll = parts.reduce((a, p) => a + p.ackedInAll, 0);
-  const wanted = ackedInAll * CLUSTER.room;
-  const drainStart = Date.now();
-  for (let i = 0; i < 200 && Date.now() - drainStart < S.drainMs; i += 1) {
-    const n = (await Promise.all(clients.map((c) => c.call<number>("satCount", { room: side.key, tag })))).reduce((a, b) => a + b, 0);
-    if (n >= wanted) break;
-    await sleep(100);
-  }
-  const cpu = cpuUse(m0, cpuSnapshot());
-  const cpuB = (await Promise.all([side.a, side.b].map((g) => g.call<{ cpu: Mem["cpu"] }>("cpu")))).reduce((x, r) => x + r.cpu.user + r.cpu.system, 0);
-  const redisB = await side.redisCpu();
-  const tailFrom = Math.max(...parts.map((p) => p.sendEnd)) - S.tailMs;
-  const got = await Promise.all(
-    clients.map((c) => c.call<{ n: number; latencies: number[]; tailN: number; tail: number[] }>("satCollect", { room: side.key, tag, tailFrom })),
-  );
-  const sent = parts.reduce((a, p) => a + p.sent, 0);
-  const acked = parts.reduce((a, p) => a + p.acked, 0);
-  const refused: Record<string, number> = {};
-  for (const p of parts) addCounts(refused, p.refused);
-  const seconds = (Math.max(...parts.map((p) => p.sendEnd)) - Math.min(...parts.map((p) => p.start))) / 1000;
-  const deliveries = got.reduce((a, g) => a + g.n, 0);
-  const ack = mergedSummary(parts.map((p) => ({ n: p.acked, latencies: p.ack })));
-  const delivery = mergedSummary(got);
-  const ackTail = mergedSummary(parts.map((p) => ({ n: p.ackTail.length, latencies: p.ackTail })));
-  const deliveryTail = mergedSummary(got.map((g) => ({ n: g.tailN, latencies: g.tail })));
-  const senderLateMs = Math.max(...parts.map((p) => p.lateBy));
-  const whys: string[] = [];
-  if (acked < sent) whys.push(`${sent - acked} of ${sent} not acked within ${S.ackWaitMs} ms of the last send`);
-  if (Object.keys(refused).length) whys.push(`refused ${JSON.stringify(refused)}`);
-  if (deliveries < sent * CLUSTER.room) whys.push(`${deliveries}/${sent * CLUSTER.room} deliveries`);
-  if (ackTail.n === 0) whys.push(`acks lag: none of the last ${S.tailMs} ms's sends acked in time`);
-  else if (!(ackTail.p50 <= S.lagMs)) whys.push(`acks lag: p50 ${ackTail.p50.toFixed(0)} ms for the last ${S.tailMs} ms's sends`);
-  if (!(deliveryTail.p50 <= S.lagMs)) whys.push(`deliveries behind: p50 ${deliveryTail.p50.toFixed(0)} ms for the last ${S.tailMs} ms's sends`);
-  return {
-    offered: rate,
-    sent,
-    acked,
-    ackedInAll,
-    refused,
-    seconds,
-    messagesPerSecond: acked / seconds,
-    deliveries,
-    wantedDeliveries: sent * CLUSTER.room,
-    deliveriesPerSecond: deliveries / seconds,
-    ack,
-    delivery,
-    ackTail,
-    deliveryTail,
-    senderLateMs,
-    gatewayCpuUsPerMessage: (cpuB - cpuA) / Math.max(1, ackedInAll),
-    redisCpuUsPerMessage: ((redisB - redisA) * 1e6) / Math.max(1, ackedInAll),
-    cpu,
-    ok: whys.length === 0,
-    why: whys.join(", "),
-  };
 }
 
 /**
@@ -1369,8 +1224,8 @@ async function clusterPhase(clients: Child[], tokens: TokenService, baseEnv: Rec
     // 1b. Saturation: both rooms open (the other side idle while one is measured), sides interleaved step by step.
     const S = CLUSTER.sat;
     const sides: SatSide[] = [
-      { key: "one", label: "one Redis", a: oneA, b: oneB, redisCpu: oneRedisCpu, steps: [], rate: S.startRate, fails: 0, done: false },
-      { key: "cl", label: "Redis Cluster", a: clA, b: clB, redisCpu: clusterRedisCpu, steps: [], rate: S.startRate, fails: 0, done: false },
+      newSide({ key: "one", label: "one Redis", gateways: [oneA, oneB], room: CLUSTER.room, redisCpu: oneRedisCpu }, S.startRate),
+      newSide({ key: "cl", label: "Redis Cluster", gateways: [clA, clB], room: CLUSTER.room, redisCpu: clusterRedisCpu }, S.startRate),
     ];
     const rooms = { one: roomOne, cl: roomCl };
     try {
@@ -1378,59 +1233,19 @@ async function clusterPhase(clients: Child[], tokens: TokenService, baseEnv: Rec
         const room = rooms[side.key as "one" | "cl"];
         // Socket i: generator floor(i / 2) % 4, gateway A for even i, B for odd: each generator holds both sides, its first sockets (its senders) alternate.
         const per = clients.map(() => [] as { token: string; url: string }[]);
-        room.users.forEach((u, i) => per[Math.floor(i / 2) % clients.length]!.push({ token: u.token, url: (i % 2 === 0 ? side.a : side.b).info.url as string }));
+        room.users.forEach((u, i) => per[Math.floor(i / 2) % clients.length]!.push({ token: u.token, url: side.gateways[i % 2]!.info.url as string }));
         await Promise.all(clients.map((c, k) => c.call("satOpen", { room: side.key, chatId: room.chatIds[0], items: per[k] }, 60_000)));
       }
-      // A first step on a cold room runs slow (JIT, the gateways' first sends, PostgreSQL's first inserts in the chat): one at half the start rate, not counted.
-      for (const side of sides) {
-        const w = await satStep(side, clients, S.startRate / 2, `${side.key}w`);
-        await sleep(500);
-        log(`cluster: saturation ${side.label} warm-up at ${S.startRate / 2} msg/s (not counted): ack p99 ${w.ack.p99.toFixed(1)} ms, delivery p99 ${w.delivery.p99.toFixed(1)} ms, ${w.deliveries}/${w.wantedDeliveries}`);
-      }
       log(`cluster: saturation rooms open (${CLUSTER.room} sockets each, ${S.senders} senders, steps of ${S.stepMs / 1000} s from ${S.startRate} msg/s)`);
-      for (let round = 0; round < S.maxSteps && sides.some((x) => !x.done); round += 1) {
-        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-          if (side.done) continue;
-          const rate = Math.round(side.rate);
-          let st = await satStep(side, clients, rate);
-          // A breath between steps, longer after an overload (its backlog's GC and PostgreSQL writes), so that the next step, often the other side's, starts clean.
-          await sleep(st.ok ? 500 : 2_000);
-          // Run again once per side, and only where the verdict matters: the first failure after a sustained step.
-          if (!st.ok && disturbed(st.cpu) && side.fails === 0 && !side.retried) {
-            side.retried = true;
-            log(`cluster: saturation ${side.label} at ${rate} msg/s failed (${st.why}) while other processes were busy (${cpuText(st.cpu)}): once more`);
-            st = await satStep(side, clients, rate, `${side.key}${side.steps.length}r`);
-            await sleep(st.ok ? 500 : 2_000);
-          }
-          side.steps.push(st);
-          side.fails = st.ok ? 0 : side.fails + 1;
-          side.rate = rate * S.factor;
-          if (side.fails >= S.failsToStop || side.steps.length >= S.maxSteps) side.done = true;
-          log(
-            `cluster: saturation ${side.label} step ${side.steps.length}: offered ${rate} msg/s → ${st.messagesPerSecond.toFixed(0)} msg/s acked in time, ${st.deliveriesPerSecond.toFixed(0)} deliveries/s ` +
-              `(${st.deliveries}/${st.wantedDeliveries}), ack p50/p99 ${st.ack.p50.toFixed(1)}/${st.ack.p99.toFixed(1)} ms, delivery p50/p99 ${st.delivery.p50.toFixed(1)}/${st.delivery.p99.toFixed(1)} ms ` +
-              `(last ${S.tailMs} ms's sends: ack p50 ${st.ackTail.p50.toFixed(1)}, delivery p50 ${st.deliveryTail.p50.toFixed(1)} ms), ` +
-              `gateways ${st.gatewayCpuUsPerMessage.toFixed(0)} µs and Redis ${st.redisCpuUsPerMessage.toFixed(0)} µs CPU per message, senders up to ${st.senderLateMs.toFixed(0)} ms behind; ` +
-              `${st.ok ? "sustained" : `NOT sustained: ${st.why}`}; ${cpuText(st.cpu)}${disturbed(st.cpu) ? " (DISTURBED)" : ""}`,
-          );
-        }
-      }
+      await satLadder({ sides, clients, S, log: (m) => log(`cluster: saturation ${m}`), warmupRate: () => S.startRate / 2 });
     } finally {
       await Promise.all(clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
     }
     details.saturation = Object.fromEntries(sides.map((x) => [x.label, { steps: x.steps }]));
-    const top = (side: SatSide) => side.steps.filter((x) => x.ok).sort((a, b) => b.messagesPerSecond - a.messagesPerSecond)[0];
-    const [tOne, tCl] = [top(sides[0]!), top(sides[1]!)];
-    const busyCores = (x: SatStep | undefined) => (x?.cpu ? (x.cpu.machine / x.cpu.seconds).toFixed(2) : "?");
-    const ladder = (side: SatSide) => side.steps.map((x) => `${x.offered}${x.ok ? "✓" : "✗"}`).join(" ");
-    const firstFail = (side: SatSide) => {
-      const f = side.steps.find((x) => !x.ok);
-      return f ? `first failure at ${f.offered} msg/s (${f.why})` : `no step failed up to ${Math.max(...side.steps.map((x) => x.offered))} msg/s`;
-    };
+    const [tOne, tCl] = [sustained(sides[0]!), sustained(sides[1]!)];
     const satNote =
-      `steps of ${S.stepMs / 1000} s from ${S.startRate} msg/s, ×${S.factor} each, until ${S.failsToStop} fail in a row; ${S.senders} senders on both gateways; ` +
-      `sustained = every send acked within ${S.ackWaitMs} ms of the last, none refused, every delivery, and the last ${S.tailMs} ms's sends acked and delivered within ${S.lagMs} ms at the median (no backlog); ` +
-      `cluster: ${ladder(sides[1]!)}, ${firstFail(sides[1]!)}; one Redis: ${ladder(sides[0]!)}, ${firstFail(sides[0]!)}`;
+      `${ladderRule(S)}; ${S.senders} senders on both gateways; ` +
+      `cluster: ${ladderText(sides[1]!)}, ${firstFailText(sides[1]!)}; one Redis: ${ladderText(sides[0]!)}, ${firstFailText(sides[0]!)}`;
     row({
       figure: `messages/s at saturation across 2 gateways, Redis Cluster vs one redis-server (room of ${CLUSTER.room}, half on each gateway; highest step sustained)`,
       ours: tCl?.messagesPerSecond ?? null,
@@ -1522,6 +1337,7 @@ async function main() {
   // Only what the chosen phases use: gw2 and gw3 for delivery and revocation, the bare server for
   // handshake and memory, the api for revocation and login, the 20000 load sessions for handshake and memory.
   const needs = {
+    gw1: !only || only.some((p) => !["cluster", "fanout"].includes(p)),
     load: phase("handshake") || phase("memory"),
     others: phase("delivery") || phase("revocation"),
     bare: phase("handshake") || phase("memory"),
@@ -1538,7 +1354,7 @@ async function main() {
   const none = Promise.resolve(undefined);
   const [[g1, g2, g3, bare, api], clients] = await Promise.all([
     Promise.all([
-      spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }),
+      needs.gw1 ? spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
       needs.others ? spawnChild("gw2", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.others ? spawnChild("gw3", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.bare ? spawnChild("bare", serverFile, { env: { BENCH_MODE: "bare" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
@@ -1717,7 +1533,14 @@ async function main() {
     attackBuffer,
   );
 
-  if (PROFILE) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
+  // Last: the fan-out ladders, on gateways of their own with every other server stopped (an idle
+  // gateway of ours on the same Redis would hear every message the measured one publishes).
+  if (phase("fanout")) await Promise.all([g1, g2, g3, bare, api].map((c) => c?.stop()));
+  await attempt("fanout", () =>
+    fanoutPhase({ clients, tokens, dbUrl: database!.url, redis: redis!, env, serverFile, log, row, details: results.details, ...(PROFILE ? { profileDir: profDir } : {}) }),
+  );
+
+  if (PROFILE && g1) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
   await cleanup();
   clearTimeout(watchdog);
   report();

@@ -250,53 +250,112 @@ async function delivery(args: { a: string; b: string; chatId: string; tokens: st
 }
 
 /**
- * Saturation (the cluster bench): one room of the chat spread over every load generator, each
- * generator holding its share of the room's sockets on the gateway given per socket. `satStep`
- * sends open-loop (not waiting for acks) at `rate` messages per second from `senders` of this
- * generator's sockets; every receipt in any generator is timed against the send on the machine's
- * clock (`performance.timeOrigin + performance.now()`, the same in every process here), carried
- * in the message's client_id. Receipts are counted per step tag: `satCollect` hands back what
- * arrived for a tag (the count, and the latencies, thinned to at most 20000 sorted values), and
- * apart those of the messages sent in the step's last moments (a backlog shows there); `satStep`
- * does the same for its acks.
+ * Saturation (the cluster and fan-out benches): one room of the chat spread over every load
+ * generator, each generator holding its share of the room's sockets on the gateway given per
+ * socket. `satStep` sends open-loop (not waiting for acks) at `rate` messages per second from
+ * `senders` of this generator's sockets; every receipt in any generator is timed against the send
+ * on the machine's clock (`performance.timeOrigin + performance.now()`, the same in every process
+ * here), carried in the message's client_id. Receipts are counted per step tag: `satCollect` hands
+ * back what arrived for a tag (the count, per gateway, and the latencies, thinned to at most 20000
+ * sorted values), and apart those of the messages sent in the step's last moments (a backlog shows
+ * there); `satStep` does the same for its acks.
+ *
+ * `satOpen` options: `join: "event"` joins each socket with `chat:join {chat_id}` after it connected
+ * (the bare chat server knows no `chat_id` in the handshake), else the handshake's `chat_id` does;
+ * `stock: n` makes only the generator's first n sockets (its senders) stock socket.io-client ones,
+ * the others light receivers (test/support/raw-socket.ts: a WebSocket that reads the frames and
+ * takes the client_id out of the text, no Socket.IO parsing): what the gateway sends is the same,
+ * and receiving costs the generator a fraction of what a stock client costs, so that in rooms of
+ * hundreds the gateway, not the generators, is the limit.
  */
+interface SatReceipts {
+  sentAt: number[];
+  latencies: number[];
+  last: number;
+  /** Receipts on the sockets of each gateway (the item's `gw`). */
+  byGateway: number[];
+}
 interface SatRoom {
   chatId: string;
   sockets: Socket[];
+  light: RawSocketIo[];
   /** tag → receipts: when each message was sent (wall ms) and its latency (ms); when the last arrived. */
-  receipts: Map<string, { sentAt: number[]; latencies: number[]; last: number }>;
+  receipts: Map<string, SatReceipts>;
 }
 const satRooms = new Map<string, SatRoom>();
 const wall = () => performance.timeOrigin + performance.now();
 
-async function satOpen(args: { room: string; chatId: string; items: { token: string; url: string }[] }) {
+/** A receipt of the message whose client_id is `id` (`<tag>|<sent at>|<n>`) on a socket of gateway `gw`. */
+function satReceipt(r: SatRoom, id: string, gw: number): void {
+  const bar = id.indexOf("|");
+  if (bar < 0) return;
+  const now = wall();
+  const tag = id.slice(0, bar);
+  const sentAt = Number(id.slice(bar + 1, id.indexOf("|", bar + 1)));
+  let rec = r.receipts.get(tag);
+  if (!rec) r.receipts.set(tag, (rec = { sentAt: [], latencies: [], last: 0, byGateway: [] }));
+  rec.sentAt.push(sentAt);
+  rec.latencies.push(now - sentAt);
+  rec.last = now;
+  rec.byGateway[gw] = (rec.byGateway[gw] ?? 0) + 1;
+}
+
+const CLIENT_ID = '"client_id":"';
+
+/** A light receiver: connects, joins the chat with `chat:join`, and hands every `message:new`'s client_id to `receipt`. */
+async function openLight(url: string, token: string, chatId: string, receipt: (clientId: string) => void): Promise<RawSocketIo> {
+  let ackId = -1;
+  let answered: (text: string) => void = () => undefined;
+  const answer = new Promise<string>((res) => (answered = res));
+  const raw = await connectRaw(url, token, {
+    ...(localAddress ? { localAddress } : {}),
+    timeoutMs: 10_000,
+    onText(text) {
+      if (text.startsWith('42["message:new"')) {
+        const k = text.indexOf(CLIENT_ID);
+        if (k >= 0) receipt(text.slice(k + CLIENT_ID.length, text.indexOf('"', k + CLIENT_ID.length)));
+      } else if (text.startsWith(`43${ackId}[`)) answered(text);
+    },
+  });
+  ackId = raw.emit("chat:join", { chat_id: chatId });
+  let timer: NodeJS.Timeout | undefined;
+  const text = await Promise.race([answer, new Promise<string>((res) => (timer = setTimeout(() => res("timeout"), 10_000)))]);
+  clearTimeout(timer);
+  if (!text.includes('"ok":true')) {
+    raw.destroy();
+    throw new Error(`chat:join: ${text.slice(0, 200)}`);
+  }
+  return raw;
+}
+
+async function satOpen(args: { room: string; chatId: string; items: { token: string; url: string; gw?: number }[]; join?: "query" | "event"; stock?: number }) {
   if (satRooms.has(args.room)) throw new Error(`room ${args.room} is already open`);
-  const sockets: Socket[] = [];
-  const r: SatRoom = { chatId: args.chatId, sockets, receipts: new Map() };
+  const r: SatRoom = { chatId: args.chatId, sockets: [], light: [], receipts: new Map() };
+  const stock = args.stock ?? Infinity;
   try {
-    for (const item of args.items) sockets.push(await open(item.url, { token: item.token, chat: args.chatId }, 10_000));
+    for (const [i, item] of args.items.entries()) {
+      const gw = item.gw ?? 0;
+      if (i >= stock) {
+        r.light.push(await openLight(item.url, item.token, args.chatId, (id) => satReceipt(r, id, gw)));
+        continue;
+      }
+      const socket = await open(item.url, { token: item.token, ...(args.join === "event" ? {} : { chat: args.chatId }) }, 10_000);
+      r.sockets.push(socket);
+      if (args.join === "event") {
+        const res = await socket.timeout(10_000).emitWithAck("chat:join", { chat_id: args.chatId });
+        if (!res.ok) throw new Error(`chat:join: ${JSON.stringify(res).slice(0, 200)}`);
+      }
+      socket.on("message:new", (m: { client_id: string | null }) => {
+        if (m.client_id) satReceipt(r, m.client_id, gw);
+      });
+    }
   } catch (err) {
-    for (const socket of sockets) socket.disconnect();
+    for (const socket of r.sockets) socket.disconnect();
+    for (const raw of r.light) raw.destroy();
     throw err;
   }
-  for (const socket of sockets) {
-    socket.on("message:new", (m: { client_id: string | null }) => {
-      const id = m.client_id;
-      if (!id) return;
-      const bar = id.indexOf("|");
-      if (bar < 0) return;
-      const now = wall();
-      const tag = id.slice(0, bar);
-      const sentAt = Number(id.slice(bar + 1, id.indexOf("|", bar + 1)));
-      let rec = r.receipts.get(tag);
-      if (!rec) r.receipts.set(tag, (rec = { sentAt: [], latencies: [], last: 0 }));
-      rec.sentAt.push(sentAt);
-      rec.latencies.push(now - sentAt);
-      rec.last = now;
-    });
-  }
   satRooms.set(args.room, r);
-  return { sockets: sockets.length };
+  return { sockets: r.sockets.length, light: r.light.length };
 }
 
 async function satStep(args: { room: string; tag: string; rate: number; senders: number; durationMs: number; ackWaitMs: number; tailMs: number }) {
@@ -383,7 +442,7 @@ function satCollect(args: { room: string; tag: string; tailFrom: number }) {
   const rec = r.receipts.get(args.tag);
   r.receipts.delete(args.tag);
   const tail = (rec?.latencies ?? []).filter((_, i) => rec!.sentAt[i]! >= args.tailFrom);
-  return { n: rec?.latencies.length ?? 0, last: rec?.last ?? 0, latencies: thin(rec?.latencies ?? []), tailN: tail.length, tail: thin(tail) };
+  return { n: rec?.latencies.length ?? 0, last: rec?.last ?? 0, latencies: thin(rec?.latencies ?? []), tailN: tail.length, tail: thin(tail), byGateway: Array.from(rec?.byGateway ?? [], (x) => x ?? 0) };
 }
 
 /** How many receipts of `tag` this generator has so far (polled while a step drains). */
@@ -396,7 +455,8 @@ function satClose(args: { room?: string } = {}) {
   for (const [name, r] of satRooms) {
     if (args.room !== undefined && name !== args.room) continue;
     for (const socket of r.sockets) socket.disconnect();
-    n += r.sockets.length;
+    for (const raw of r.light) raw.destroy();
+    n += r.sockets.length + r.light.length;
     satRooms.delete(name);
   }
   return { closed: n };
@@ -608,7 +668,10 @@ async function login(args: { api: string; username: string; password: string; ha
   return { login: summary(l), verify: summary(v), loginPerSec: Math.max(...lt), verifyPerSec: Math.max(...vt) };
 }
 
-serve({ connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, satOpen, satStep, satCollect, satCount, satClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
+/** This generator's own CPU time so far (the fan-out bench reports the generators' CPU beside the gateway's). */
+const cpu = () => ({ cpu: process.cpuUsage() });
+
+serve({ cpu, connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, satOpen, satStep, satCollect, satCount, satClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
   floodStop();
   deliveryClose();
   satClose();

@@ -11,6 +11,7 @@
  * used when last seen stays counted.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
 
 export interface CpuSnapshot {
   at: number;
@@ -90,3 +91,6 @@ export const cpuText = (u: CpuUse | null) =>
   u === null
     ? "CPU use unknown"
     : `CPU-s over ${u.seconds.toFixed(1)} s: bench ${u.bench.toFixed(1)}, PostgreSQL ${u.postgres.toFixed(1)}, other processes ${u.others.toFixed(1)}`;
+
+/** Other processes used more than a fifth of the machine meanwhile: the figure is suspect. */
+export const disturbed = (u: CpuUse | null | undefined) => !!u && u.seconds > 0 && u.others / (u.seconds * cpus().length) > 0.2;

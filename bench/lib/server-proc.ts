@@ -2,10 +2,15 @@
  * A server under test, in its own process (forked by bench/run.ts with --expose-gc):
  *   BENCH_MODE=ours  one gateway as bin/gateway.ts runs it: connectServices("gateway") and startGatewayServer
  *   BENCH_MODE=bare  a bare Socket.IO server: same version, path /ws, transports; accepts any connection
+ *   BENCH_MODE=bare-chat  the same on `@socket.io/redis-adapter` (classic, on BENCH_REDIS_URL, a channel key of its
+ *                    own: never crosses ours), answering `chat:join` and `message:send` as the contract says, minus
+ *                    auth, storage and limits: join the room; build the message (an increasing id, created_at), emit
+ *                    `message:new` to the room, ack it (the fan-out bench's baseline)
  *   BENCH_MODE=api   one api replica as bin/api.ts runs it (production argon2 defaults): connectServices("api") and startApiServer
  * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`, `shardChannels`,
  * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
- * `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
+ * `profileStart` / `profileStop {file}` (a V8 CPU profile of this process between the two, written to `file`: one
+ * measured window rather than the whole run), `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
  * to send to them: packets, bytes, when what waited to be sent first passed SOCKET_MAX_BUFFERED_BYTES;
  * listeners are added only on `watch`, so other phases pay nothing), `stop`.
  * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE, SOCKET_MAX_BUFFERED_BYTES and MESSAGE_LIMIT_PER_USER in this
@@ -16,11 +21,15 @@
  * (REDIS_CLUSTER_NODES), else BENCH_REDIS_URL is its one redis-server (REDIS_URL).
  * Logs go to /dev/null, or with BENCH_LOG_DIR to <dir>/<child name>.log (an investigation).
  */
-import { mkdirSync, readdirSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { createServer } from "node:http";
 import pino from "pino";
-import { Server } from "socket.io";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { Redis } from "ioredis";
+import { Server, type Socket } from "socket.io";
 import { startApiServer } from "../../api/server";
 import { connectServices } from "../../bin/services";
 import { startGatewayServer } from "../../gateway/server";
@@ -56,11 +65,26 @@ async function main() {
   let shardChannels: () => { entries: number; distinct: number } | null = () => null;
   let port = 0;
 
-  if (mode === "bare") {
+  if (mode === "bare" || mode === "bare-chat") {
     const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
-    io.on("connection", () => undefined);
     sockets = () => io.of("/").sockets.size;
-    close = () => io.close();
+    if (mode === "bare-chat") {
+      const url = process.env.BENCH_REDIS_URL;
+      if (!url) throw new Error("bare-chat needs BENCH_REDIS_URL");
+      const pub = new Redis(url, { connectionName: `bare-chat-${process.pid}:pub` });
+      const sub = new Redis(url, { connectionName: `bare-chat-${process.pid}:sub` });
+      io.adapter(createAdapter(pub, sub, { key: BARE_CHANNEL_KEY }));
+      redisKind = "single";
+      io.on("connection", bareChat(io));
+      close = async () => {
+        await io.close();
+        pub.disconnect();
+        sub.disconnect();
+      };
+    } else {
+      io.on("connection", () => undefined);
+      close = () => io.close();
+    }
   } else if (mode === "ours" || mode === "api") {
     const config = loadConfig({
       dotenv: false,
@@ -147,10 +171,10 @@ async function main() {
       };
     }
   } else {
-    throw new Error(`BENCH_MODE must be ours, bare or api (got ${mode})`);
+    throw new Error(`BENCH_MODE must be ours, bare, bare-chat or api (got ${mode})`);
   }
 
-  if (mode === "bare") port = await listen(server, 0, "127.0.0.1");
+  if (mode === "bare" || mode === "bare-chat") port = await listen(server, 0, "127.0.0.1");
   const gc = (globalThis as { gc?: () => void }).gc;
   serve(
     {
@@ -174,6 +198,23 @@ async function main() {
         };
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
+      async profileStart(args: { intervalUs?: number } = {}) {
+        if (profiler) throw new Error("a profile is already running");
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post("Profiler.enable");
+        await profiler.post("Profiler.setSamplingInterval", { interval: args.intervalUs ?? 250 });
+        await profiler.post("Profiler.start");
+        return { started: Date.now() };
+      },
+      async profileStop(args: { file: string }) {
+        if (!profiler) throw new Error("no profile running");
+        const { profile } = await profiler.post("Profiler.stop");
+        profiler.disconnect();
+        profiler = undefined;
+        writeFileSync(args.file, JSON.stringify(profile));
+        return { file: args.file, samples: profile.samples?.length ?? 0 };
+      },
       sockets: () => sockets(),
       /** The PostgreSQL pool: connections, idle ones, queries waiting for one (null for the bare server). */
       pool: () => pool(),
@@ -191,6 +232,37 @@ async function main() {
     },
   );
   process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}) } });
+}
+
+/** The bare chat server's adapter channel key (ours is `wsac:io`): the two never hear each other on one Redis. */
+const BARE_CHANNEL_KEY = "bench-bare";
+
+/** The running `profileStart` session, if any. */
+let profiler: Session | undefined;
+
+/**
+ * The bare chat server's handlers: ours minus auth, storage and limits. A sender is a made-up user
+ * per connection (a uuid and a name about as long as the bench's), a message id a counter.
+ */
+function bareChat(io: Server) {
+  let seq = 0;
+  type Ack = (res: unknown) => void;
+  return (socket: Socket) => {
+    const sender = { id: randomUUID(), username: `bare_${socket.id.slice(0, 6)}` };
+    socket.on("chat:join", async (payload: { chat_id?: unknown }, ack?: Ack) => {
+      const chatId = String(payload?.chat_id);
+      await socket.join(`chat:${chatId}`);
+      ack?.({ ok: true, chat_id: chatId, missed: [], has_more: false });
+    });
+    socket.on("message:send", (payload: { chat_id?: unknown; text?: unknown; client_id?: unknown }, ack?: Ack) => {
+      const room = `chat:${String(payload?.chat_id)}`;
+      if (!socket.rooms.has(room)) return ack?.({ ok: false, error: { code: "not_in_chat", message: "Join the chat (chat:join) before sending to it" } });
+      seq += 1;
+      const message = { id: String(seq), chat_id: payload.chat_id, sender, text: payload.text, client_id: payload.client_id ?? null, created_at: new Date().toISOString() };
+      io.to(room).emit("message:new", message);
+      ack?.({ ok: true, message });
+    });
+  };
 }
 
 /** Gateway settings a bench child may take from its environment. */

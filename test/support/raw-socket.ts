@@ -80,7 +80,11 @@ function parseFrames(buf: Buffer): { texts: string[]; rest: Buffer } {
  * `auth: {token}` and resolves once the server accepted the Socket.IO connection; rejects with
  * the `connect_error` text otherwise. Engine.IO pings are answered while the socket is read.
  */
-export function connectRaw(url: string, token: string, options: { localAddress?: string; timeoutMs?: number } = {}): Promise<RawSocketIo> {
+export function connectRaw(
+  url: string,
+  token: string,
+  options: { localAddress?: string; timeoutMs?: number; /** Every text frame after the connection was accepted (a light receiver: the bench's fan-out). */ onText?: (text: string) => void } = {},
+): Promise<RawSocketIo> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const socket: Socket = tcpConnect({ host: u.hostname, port: Number(u.port), ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
@@ -152,6 +156,7 @@ export function connectRaw(url: string, token: string, options: { localAddress?:
       buf = rest;
       for (const text of texts) {
         if (text === "2") socket.write(frame("3")); // Engine.IO ping → pong
+        else if (phase === "ready") options.onText?.(text);
         else if (phase === "open" && text.startsWith("0")) socket.write(frame(`40${JSON.stringify({ token })}`));
         else if (phase === "open" && text.startsWith("40")) {
           phase = "ready";

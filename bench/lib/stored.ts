@@ -11,11 +11,12 @@
  */
 import { join } from "node:path";
 import type { TokenService } from "../../shared/tokens";
-import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "../lib/cpu-account";
-import { type Child, sleep, spawnChild } from "../lib/ipc";
-import { redisCpuSeconds, redisInfo } from "../lib/redis-cluster";
-import { seed } from "../lib/setup";
-import type { Summary } from "../lib/stats";
+import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "./cpu-account";
+import { type Child, sleep, spawnChild } from "./ipc";
+import { redisCpuSeconds, redisInfo } from "./redis-cluster";
+import { seed } from "./setup";
+import type { Row } from "./results";
+import type { Summary } from "./stats";
 
 export const STORED = {
   senders: 200,
@@ -95,7 +96,7 @@ export interface StoredContext {
   profileDir?: string | undefined;
   commits(): Promise<number>;
   log(msg: string): void;
-  row(r: { figure: string; ours: number | null; baseline: number | null; unit: string; ratio: number | null; target: string; met: boolean | null; note?: string }): void;
+  row(r: Row): void;
   details: Record<string, unknown>;
 }
 
@@ -108,7 +109,7 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
     env: { ...ctx.env, ...STORED.env, BENCH_MODE: "ours" },
     nodeFlags: ctx.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.profileDir}`] : [],
   });
-  const procFile = join(__dirname, "../lib/stored-proc.ts");
+  const procFile = join(__dirname, "stored-proc.ts");
   const gens: Child[] = await Promise.all(
     Array.from({ length: STORED.generators + 1 }, (_, k) => spawnChild(k === 0 ? "stored-direct" : `stored${k}`, procFile, { env: { BENCH_LOCAL_ADDRESS: `127.0.0.${k + 2}` } })),
   );

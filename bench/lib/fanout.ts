@@ -1,0 +1,393 @@
+/**
+ * `--only=fanout` (issue 11 item 2): how many deliveries per second one gateway sustains when each
+ * message goes to a room of 10, 100 or 1,000 sockets, against a bare Socket.IO server that
+ * broadcasts the same messages through the same adapter (`@socket.io/redis-adapter`, classic, on the
+ * bench's redis-server, a channel key of its own: server-proc's BENCH_MODE=bare-chat), so that the
+ * gap is what our gateway adds per message and per delivery (auth, storage, limits, bookkeeping).
+ * Then the same across 3 gateways of each kind (a room of 100 spread evenly, every socket straight
+ * to its gateway, no nginx): the adapter path.
+ *
+ * Each case opens the room twice (ours, bare; the same users, every socket joined by `chat:join`),
+ * and climbs the saturation ladder (lib/saturation.ts) on both sides interleaved step by step; then
+ * one step on each side at `latencyAt` (80 %) of our highest sustained rate, the same offered rate
+ * on both: the delivery latency there. The gateway CPU per delivery (the server process's user +
+ * system CPU over a step and its drain, divided by the deliveries) is compared at equal load: pooled
+ * over every step both sides sustained at the same offered rate, the latency step included. The
+ * generators' own CPU is reported with every figure (the busiest one's share of a core, and all of
+ * them in cores), so that a reader can tell whether the gateway or the generators were the limit;
+ * the senders are stock socket.io-client sockets, every other socket a light receiver (see
+ * client-proc's satOpen).
+ *
+ * `results.details.fanout` (read by the capacity model):
+ *   config: { rooms, sat (the ladder's settings; each case has its own startRate), latencyAt, latencyStepMs,
+ *             generators (load generator processes), env (the limits raised for ours), limits (in effect in ours) }
+ *   rooms: { "10" | "100" | "1000": FanoutCase }  one gateway per side
+ *   threeGateways: FanoutCase                     a room of 100 over 3 gateways per side
+ *   profile?: { room, rate, stepMs, rounds, ours, bare: { file, deliveries, messages, cpuUs, steps: FanoutStep[] } }
+ *             (--profile only: room of 100 at a fixed rate, both gateways profiled over alternating steps)
+ * FanoutCase: {
+ *   room (sockets), gateways (per side), senders, startRate (msg/s),
+ *   latencyRate: msg/s offered to both sides at the latency step (latencyAt × ours.sustained.offered), or null,
+ *   ours, bare: {
+ *     sustained: FanoutStep | null    the side's highest step sustained (its capacity)
+ *     atLatencyRate: FanoutStep | null  the step at `latencyRate`
+ *     ladder: "50✓ 100✓ 200✗ 125✓ …" (offered msg/s, sustained or not), steps: SatStep[] (every step, all fields)
+ *   },
+ *   equalLoad: { rates: msg/s both sides sustained, ours, bare: gateway CPU µs per delivery pooled over those steps },
+ *   ratio: { deliveriesPerSecond: ours/bare sustained, cpuUsPerDelivery: ours/bare of equalLoad }
+ * }
+ * FanoutStep: { offered, messagesPerSecond, deliveriesPerSecond, deliveriesPerSecondPerGateway[], gatewayCpuUsPerDelivery,
+ *   gatewayCpuUsPerMessage, gatewayCores[] (CPU-s per second of each gateway), redisCpuUsPerMessage,
+ *   generatorBusiestCore (the busiest generator's CPU-s per second), generatorCores (all generators), machineCores (busy),
+ *   othersCores (other processes on the shared machine),
+ *   delivery, ack: { n, p50, p99, max, mean } in ms, sustained (bool), why (the failure's reasons) }
+ */
+import { join } from "node:path";
+import type { TokenService } from "../../shared/tokens";
+import { type Child, sleep, spawnChild } from "./ipc";
+import { redisCpuSeconds } from "./redis-cluster";
+import type { Row } from "./results";
+import {
+  firstFailText,
+  ladderRule,
+  ladderText,
+  newSide,
+  type SatConfig,
+  type SatSide,
+  type SatStep,
+  satLadder,
+  satStep,
+  stepText,
+  sustained,
+} from "./saturation";
+import { seed } from "./setup";
+
+const envRooms = process.env.FANOUT_ROOMS?.split(",").map(Number);
+
+export const FANOUT = {
+  /** Ours only: the posting limit and the event budget raised (the ladders send thousands of messages per second from a few users). */
+  env: { MESSAGE_LIMIT_PER_USER: "1000000", SOCKET_EVENT_BURST: "100000", SOCKET_EVENT_RATE: "100000" },
+  /** Room sizes on one gateway (FANOUT_ROOMS=100 for a quick look at one). */
+  rooms: envRooms ?? [10, 100, 1_000],
+  /** The 3-gateway case (FANOUT_THREE=0 leaves it out). */
+  three: process.env.FANOUT_THREE !== "0",
+  threeRoom: 100,
+  /** Each case's ladder starts at this many deliveries per second (msg/s = this / room). */
+  startDeliveries: 8_000,
+  sat: {
+    senders: 40,
+    stepMs: 2_000,
+    factor: 1.25,
+    coarseFactor: 2,
+    maxSteps: 7,
+    failsToStop: 2,
+    tailMs: 500,
+    lagMs: 150,
+    ackWaitMs: 1_000,
+    drainMs: 5_000,
+    restMs: 300,
+    restAfterFailMs: 1_500,
+    warmupMs: 1_000,
+  } satisfies Omit<SatConfig, "startRate">,
+  latencyAt: 0.8,
+  latencyStepMs: 3_000,
+  /** Wall time a case's ladder may take (no step starts after it). */
+  caseBudgetMs: 38_000,
+  /** `--profile`: room of 100 at this fixed rate, `rounds` steps per side alternating, a V8 profile of each gateway meanwhile. */
+  profile: { room: 100, rate: 100, stepMs: 2_000, rounds: 4 },
+};
+
+export interface FanoutContext {
+  clients: Child[];
+  tokens: TokenService;
+  dbUrl: string;
+  redis: { port: number; url: string };
+  /** The bench's server environment (database, Redis, JWT secret). */
+  env: Record<string, string>;
+  serverFile: string;
+  log(msg: string): void;
+  row(r: Row): void;
+  details: Record<string, unknown>;
+  /** Set with --profile: only the profiled run, its files written here. */
+  profileDir?: string;
+}
+
+type Room = { users: { token: string }[]; chatIds: string[] };
+
+interface FanoutStep {
+  offered: number;
+  messagesPerSecond: number;
+  deliveriesPerSecond: number;
+  deliveriesPerSecondPerGateway: number[];
+  gatewayCpuUsPerDelivery: number;
+  gatewayCpuUsPerMessage: number;
+  gatewayCores: number[];
+  redisCpuUsPerMessage: number;
+  generatorBusiestCore: number;
+  generatorCores: number;
+  machineCores: number | null;
+  /** Other processes on the machine (not this bench, not PostgreSQL) meanwhile, in cores: the machine is shared. */
+  othersCores: number | null;
+  delivery: SatStep["delivery"];
+  ack: SatStep["ack"];
+  sustained: boolean;
+  why: string;
+}
+
+const brief = (st: SatStep | undefined): FanoutStep | null =>
+  st
+    ? {
+        offered: st.offered,
+        messagesPerSecond: st.messagesPerSecond,
+        deliveriesPerSecond: st.deliveriesPerSecond,
+        deliveriesPerSecondPerGateway: st.deliveriesByGateway.map((d) => d / st.seconds),
+        gatewayCpuUsPerDelivery: st.gatewayCpuUsPerDelivery,
+        gatewayCpuUsPerMessage: st.gatewayCpuUsPerMessage,
+        gatewayCores: st.gatewayCpuUs.map((us) => us / 1e6 / st.measuredSeconds),
+        redisCpuUsPerMessage: st.redisCpuUsPerMessage,
+        generatorBusiestCore: st.generatorBusiestCore,
+        generatorCores: st.generatorCpuSeconds.reduce((a, b) => a + b, 0) / st.measuredSeconds,
+        machineCores: st.cpu ? st.cpu.machine / st.cpu.seconds : null,
+        othersCores: st.cpu ? st.cpu.others / st.cpu.seconds : null,
+        delivery: st.delivery,
+        ack: st.ack,
+        sustained: st.ok,
+        why: st.why,
+      }
+    : null;
+
+interface CaseSide {
+  sustained: FanoutStep | null;
+  atLatencyRate: FanoutStep | null;
+  ladder: string;
+  steps: SatStep[];
+}
+interface FanoutCase {
+  room: number;
+  gateways: number;
+  senders: number;
+  startRate: number;
+  latencyRate: number | null;
+  ours: CaseSide;
+  bare: CaseSide;
+  /**
+   * Gateway CPU per delivery at equal load: (Σ gateway CPU) / (Σ deliveries) over every step that both
+   * sides sustained at the same offered rate (`rates`; the latency step included), so that a single
+   * step's noise weighs less.
+   */
+  equalLoad: { rates: number[]; ours: number | null; bare: number | null };
+  ratio: { deliveriesPerSecond: number | null; cpuUsPerDelivery: number | null };
+}
+
+/** Every sustained step of `x` and of `y` at an offered rate both sustained, pooled: CPU per delivery of each. */
+function equalLoad(x: SatStep[], y: SatStep[]): FanoutCase["equalLoad"] {
+  const okRates = (steps: SatStep[]) => new Set(steps.filter((s) => s.ok).map((s) => s.offered));
+  const [rx, ry] = [okRates(x), okRates(y)];
+  const rates = [...rx].filter((r) => ry.has(r)).sort((a, b) => a - b);
+  const pooled = (steps: SatStep[]) => {
+    const at = steps.filter((s) => s.ok && rates.includes(s.offered));
+    const deliveries = at.reduce((n, s) => n + s.deliveries, 0);
+    return deliveries > 0 ? at.reduce((n, s) => n + s.gatewayCpuUs.reduce((a, b) => a + b, 0), 0) / deliveries : null;
+  };
+  return { rates, ours: pooled(x), bare: pooled(y) };
+}
+
+/** Opens the room on both sides: socket i on generator i % n and gateway i % (gateways); each generator's first sockets (its senders) stock, the rest light. */
+async function openRooms(ctx: FanoutContext, sides: SatSide[], room: Room, S: SatConfig): Promise<void> {
+  const { clients } = ctx;
+  const stock = Math.ceil(S.senders / clients.length);
+  for (const side of sides) {
+    const items = clients.map(() => [] as { token: string; url: string; gw: number }[]);
+    room.users.slice(0, side.room).forEach((u, i) => {
+      const gw = i % side.gateways.length;
+      items[i % clients.length]!.push({ token: u.token, url: side.gateways[gw]!.info.url as string, gw });
+    });
+    const t = Date.now();
+    await Promise.all(clients.map((c, k) => c.call("satOpen", { room: side.key, chatId: room.chatIds[0], items: items[k], join: "event", stock }, 120_000)));
+    ctx.log(`fanout: ${side.label}: ${side.room} sockets joined in ${((Date.now() - t) / 1000).toFixed(1)} s (${S.senders} senders)`);
+  }
+}
+
+/** One case: both rooms open, the ladders interleaved, then the latency step at `latencyAt` of our sustained rate on both. */
+async function runCase(ctx: FanoutContext, name: string, room: Room, size: number, ours: Child[], bare: Child[], startRate: number): Promise<FanoutCase> {
+  const { clients, log } = ctx;
+  const S: SatConfig = { ...FANOUT.sat, senders: Math.min(FANOUT.sat.senders, size), startRate };
+  const redisCpu = () => redisCpuSeconds(ctx.redis.port);
+  const o = newSide({ key: `o${name}`, label: `${name} ours`, gateways: ours, room: size, redisCpu }, startRate);
+  const b = newSide({ key: `b${name}`, label: `${name} bare`, gateways: bare, room: size, redisCpu }, startRate);
+  const at: Record<string, SatStep> = {};
+  let latencyRate: number | null = null;
+  try {
+    await openRooms(ctx, [o, b], room, S);
+    await satLadder({ sides: [o, b], clients, S, log: (m) => log(`fanout: ${m}`), warmupRate: () => Math.max(1, Math.round(startRate / 2)), deadline: Date.now() + FANOUT.caseBudgetMs });
+    const top = sustained(o);
+    if (top) {
+      latencyRate = Math.max(1, Math.round(top.offered * FANOUT.latencyAt));
+      const L = { ...S, stepMs: FANOUT.latencyStepMs };
+      for (const side of [o, b]) {
+        const st = await satStep(side, clients, L, latencyRate, `${side.key}L`);
+        at[side.key] = st;
+        log(`fanout: ${side.label} at ${FANOUT.latencyAt * 100} % of our sustained rate: ${stepText(side, st, L)}`);
+        await sleep(500);
+      }
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
+  }
+  const side = (x: SatSide): CaseSide => ({ sustained: brief(sustained(x)), atLatencyRate: brief(at[x.key]), ladder: ladderText(x), steps: x.steps });
+  const steps = (x: SatSide) => [...x.steps, ...(at[x.key] ? [at[x.key]!] : [])];
+  const eq = equalLoad(steps(o), steps(b));
+  const c: FanoutCase = { room: size, gateways: ours.length, senders: S.senders, startRate, latencyRate, ours: side(o), bare: side(b), equalLoad: eq, ratio: { deliveriesPerSecond: null, cpuUsPerDelivery: null } };
+  const [os, bs] = [c.ours.sustained, c.bare.sustained];
+  if (os && bs) c.ratio.deliveriesPerSecond = os.deliveriesPerSecond / bs.deliveriesPerSecond;
+  if (eq.ours !== null && eq.bare !== null) c.ratio.cpuUsPerDelivery = eq.ours / eq.bare;
+  addRows(ctx, c, o, b, S);
+  return c;
+}
+
+const f0 = (x: number | undefined | null) => (x === undefined || x === null || Number.isNaN(x) ? "?" : x.toFixed(0));
+const f1 = (x: number | undefined | null) => (x === undefined || x === null || Number.isNaN(x) ? "?" : x.toFixed(1));
+const f2 = (x: number | undefined | null) => (x === undefined || x === null || Number.isNaN(x) ? "?" : x.toFixed(2));
+const gens = (s: FanoutStep | null) => (s ? `${f0(s.generatorBusiestCore * 100)} % / ${f2(s.generatorCores)} cores` : "?");
+const cores = (s: FanoutStep | null) => (s ? s.gatewayCores.map(f2).join("+") : "?");
+
+function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: SatConfig): void {
+  const where = c.gateways === 1 ? `one gateway, room of ${c.room}` : `${c.gateways} gateways, room of ${c.room} spread evenly (sockets straight to each gateway)`;
+  const [os, bs, ol, bl] = [c.ours.sustained, c.bare.sustained, c.ours.atLatencyRate, c.bare.atLatencyRate];
+  const perGw = (s: FanoutStep | null) => (s && c.gateways > 1 ? `; per gateway ${s.deliveriesPerSecondPerGateway.map(f0).join(" + ")} deliveries/s` : "");
+  ctx.row({
+    figure: `fan-out: deliveries/s sustained, ${where} (highest step sustained, ${c.senders} senders)`,
+    ours: os?.deliveriesPerSecond ?? null,
+    baseline: bs?.deliveriesPerSecond ?? null,
+    unit: "/s",
+    ratio: c.ratio.deliveriesPerSecond,
+    target: "≥ 0.9x",
+    met: c.ratio.deliveriesPerSecond === null ? false : c.ratio.deliveriesPerSecond >= 0.9,
+    note:
+      `${f0(os?.messagesPerSecond)} vs ${f0(bs?.messagesPerSecond)} msg/s${perGw(os)}${perGw(bs) ? ` (bare${perGw(bs).slice(1)})` : ""}; ` +
+      `at those steps gateway cores ${cores(os)} vs ${cores(bs)}, generators (busiest % of a core / all) ${gens(os)} vs ${gens(bs)}, machine busy ${f2(os?.machineCores)} vs ${f2(bs?.machineCores)} cores (other processes ${f2(os?.othersCores)} vs ${f2(bs?.othersCores)}); ` +
+      `ours: ${ladderText(o)}, ${firstFailText(o)}; bare: ${ladderText(b)}, ${firstFailText(b)}; ${ladderRule(S)}`,
+  });
+  const rate = c.latencyRate === null ? "no sustained step" : `both at ${c.latencyRate} msg/s = ${FANOUT.latencyAt * 100} % of our sustained rate`;
+  const eq = c.equalLoad;
+  ctx.row({
+    figure: `fan-out: gateway CPU per delivery, ${where} (pooled over the steps both sustained at equal offered rates: ${eq.rates.join(", ") || "none"} msg/s)`,
+    ours: eq.ours,
+    baseline: eq.bare,
+    unit: "µs",
+    ratio: c.ratio.cpuUsPerDelivery,
+    target: "≤ 1.1x",
+    met: c.ratio.cpuUsPerDelivery === null ? false : c.ratio.cpuUsPerDelivery <= 1.1,
+    note:
+      `${f2(eq.ours)} vs ${f2(eq.bare)} µs; ${rate}: ${f2(ol?.gatewayCpuUsPerDelivery)} vs ${f2(bl?.gatewayCpuUsPerDelivery)} µs per delivery, ${f0(ol?.gatewayCpuUsPerMessage)} vs ${f0(bl?.gatewayCpuUsPerMessage)} µs per message, ` +
+      `Redis ${f0(ol?.redisCpuUsPerMessage)} vs ${f0(bl?.redisCpuUsPerMessage)} µs per message; at each one's highest sustained step ${f2(os?.gatewayCpuUsPerDelivery)} vs ${f2(bs?.gatewayCpuUsPerDelivery)} µs per delivery`,
+  });
+  ctx.row({
+    figure: `fan-out: delivery p99, ${where} (${rate}${ol ? `, ${f0(ol.deliveriesPerSecond)} deliveries/s` : ""})`,
+    ours: ol?.delivery.p99 ?? null,
+    baseline: bl?.delivery.p99 ?? null,
+    unit: "ms",
+    ratio: ol && bl ? ol.delivery.p99 / bl.delivery.p99 : null,
+    target: "—",
+    met: null,
+    note:
+      `p50 ${f1(ol?.delivery.p50)} vs ${f1(bl?.delivery.p50)} ms; ${ol?.sustained ? "sustained" : `ours NOT sustained (${ol?.why ?? "not run"})`}, ${bl?.sustained ? "sustained" : `bare NOT sustained (${bl?.why ?? "not run"})`}; ` +
+      `generators ${gens(ol)} vs ${gens(bl)}, other processes ${f2(ol?.othersCores)} vs ${f2(bl?.othersCores)} cores`,
+  });
+}
+
+/**
+ * `--profile`: room of 100 at a fixed rate; both gateways profiled at once over `rounds` steps that
+ * alternate ours and bare (the machine's noise spread over both alike); each profile is mostly idle
+ * while the other side runs, so compare busy time per delivery: profile-top --per=<deliveries>.
+ */
+async function profileCase(ctx: FanoutContext, dir: string, room: Room, ours: Child, bare: Child): Promise<void> {
+  const P = FANOUT.profile;
+  const S: SatConfig = { ...FANOUT.sat, senders: Math.min(FANOUT.sat.senders, P.room), startRate: P.rate, stepMs: P.stepMs };
+  const redisCpu = () => redisCpuSeconds(ctx.redis.port);
+  const sides = [newSide({ key: "op", label: "ours", gateways: [ours], room: P.room, redisCpu }, P.rate), newSide({ key: "bp", label: "bare", gateways: [bare], room: P.room, redisCpu }, P.rate)];
+  const out: Record<string, { file: string; deliveries: number; cpuUs: number; messages: number; steps: FanoutStep[] }> = {};
+  try {
+    await openRooms(ctx, sides, room, S);
+    for (const side of sides) await satStep(side, ctx.clients, S, P.rate, `${side.key}w`);
+    await Promise.all(sides.map((x) => x.gateways[0]!.call("profileStart", {})));
+    for (const side of sides) out[side.label] = { file: join(dir, `fanout-${side.label}-room${P.room}-${P.rate}.cpuprofile`), deliveries: 0, cpuUs: 0, messages: 0, steps: [] };
+    for (let r = 0; r < P.rounds; r += 1) {
+      for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+        const st = await satStep(side, ctx.clients, S, P.rate, `${side.key}p${r}`);
+        const o = out[side.label]!;
+        o.deliveries += st.deliveries;
+        o.messages += st.ackedInAll;
+        o.cpuUs += st.gatewayCpuUs[0]!;
+        o.steps.push(brief(st)!);
+        ctx.log(`fanout: profiled ${side.label} round ${r + 1}: ${stepText(side, st, S)}`);
+        await sleep(300);
+      }
+    }
+    for (const side of sides) {
+      const o = out[side.label]!;
+      const res = await side.gateways[0]!.call<{ samples: number }>("profileStop", { file: o.file }, 60_000);
+      ctx.log(`fanout: ${side.label}'s profile: ${res.samples} samples, ${o.deliveries} deliveries: npx tsx bench/profile-top.ts ${o.file} 30 --per=${o.deliveries}`);
+    }
+  } finally {
+    await Promise.all(ctx.clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
+  }
+  const [o, b] = [out.ours, out.bare];
+  const per = (x: typeof o) => (x ? x.cpuUs / Math.max(1, x.deliveries) : null);
+  ctx.row({
+    figure: `fan-out under the profiler: gateway CPU per delivery, one gateway, room of ${P.room} at ${P.rate} msg/s (${P.rounds} steps of ${P.stepMs / 1000} s each, alternating)`,
+    ours: per(o),
+    baseline: per(b),
+    unit: "µs",
+    ratio: o && b ? per(o)! / per(b)! : null,
+    target: "—",
+    met: null,
+    note: `per message ${f0(o && o.cpuUs / Math.max(1, o.messages))} vs ${f0(b && b.cpuUs / Math.max(1, b.messages))} µs; profiles: ${o?.file} --per=${o?.deliveries}, ${b?.file} --per=${b?.deliveries}`,
+  });
+  ctx.details.fanout = { profile: { ...P, ...out } };
+}
+
+export async function fanoutPhase(ctx: FanoutContext): Promise<void> {
+  const { log } = ctx;
+  const started = Date.now();
+  const oursEnv = { ...ctx.env, ...FANOUT.env, BENCH_MODE: "ours" };
+  const bareEnv = { BENCH_MODE: "bare-chat", BENCH_REDIS_URL: ctx.redis.url };
+  const gws: Child[] = [];
+  const spawn = async (name: string, env: Record<string, string>) => {
+    const c = await spawnChild(name, ctx.serverFile, { env, nodeFlags: ["--expose-gc"] });
+    gws.push(c);
+    return c;
+  };
+  const spawnPair = (k: number) => Promise.all([spawn(`fo-ours-${k}`, oursEnv), spawn(`fo-bare-${k}`, bareEnv)]);
+  const sizes = ctx.profileDir ? [FANOUT.profile.room] : [...new Set([...FANOUT.rooms, ...(FANOUT.three ? [FANOUT.threeRoom] : [])])];
+  try {
+    const [[o1, b1], seeded] = await Promise.all([spawnPair(1), Promise.all(sizes.map((n) => seed(ctx.dbUrl, ctx.tokens, `fo${n}_`, n, 1)))]);
+    const rooms = new Map(sizes.map((n, i) => [n, seeded[i]!]));
+    log(`fanout: ${o1.name} (pid ${o1.info.pid}, limits ${JSON.stringify(o1.info.limits)}), ${b1.name} (pid ${b1.info.pid}); rooms of ${sizes.join(", ")} seeded; ${ctx.clients.length} generators`);
+    if (ctx.profileDir) return await profileCase(ctx, ctx.profileDir, rooms.get(FANOUT.profile.room)!, o1, b1);
+    const details: Record<string, unknown> = {
+      config: { rooms: FANOUT.rooms, sat: FANOUT.sat, startDeliveries: FANOUT.startDeliveries, latencyAt: FANOUT.latencyAt, latencyStepMs: FANOUT.latencyStepMs, generators: ctx.clients.length, env: FANOUT.env, limits: o1.info.limits },
+      rooms: {},
+    };
+    ctx.details.fanout = details;
+    for (const n of FANOUT.rooms) {
+      const t = Date.now();
+      (details.rooms as Record<string, FanoutCase>)[n] = await runCase(ctx, `room${n}`, rooms.get(n)!, n, [o1], [b1], Math.max(1, Math.round(FANOUT.startDeliveries / n)));
+      log(`fanout: room of ${n} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    }
+    if (FANOUT.three) {
+      const t = Date.now();
+      const [[o2, b2], [o3, b3]] = await Promise.all([spawnPair(2), spawnPair(3)]);
+      // From half of the lower one-gateway capacity (a room of the same size), so that the ladder needs few steps.
+      const one = (details.rooms as Record<string, FanoutCase>)[FANOUT.threeRoom];
+      const known = [one?.ours.sustained?.offered, one?.bare.sustained?.offered].filter((x): x is number => x !== undefined);
+      const start = known.length ? Math.max(1, Math.round(Math.min(...known) / 2)) : Math.round(FANOUT.startDeliveries / FANOUT.threeRoom);
+      details.threeGateways = await runCase(ctx, "3gw", rooms.get(FANOUT.threeRoom)!, FANOUT.threeRoom, [o1, o2, o3], [b1, b2, b3], start);
+      log(`fanout: 3 gateways took ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    }
+  } finally {
+    await Promise.all(gws.map((g) => g.stop()));
+    log(`fanout: phase took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+}
+
