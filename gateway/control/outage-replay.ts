@@ -26,6 +26,9 @@ export class OutageReplay {
   private readonly links = new Map<string, boolean>();
   private since: number | undefined;
   private readonly recent = new Set<string>();
+  /** The same ids in arrival order, a ring: the oldest is evicted without walking the set (a Set's head after many deletions is slow to find). */
+  private readonly ring = new Array<string | undefined>(RECENT_IDS);
+  private next = 0;
   private readonly log: Logger;
   private readonly marginMs: number;
   private readonly max: number;
@@ -47,8 +50,12 @@ export class OutageReplay {
 
   /** A message this gateway delivered to its own sockets. */
   delivered(id: string): void {
+    if (this.recent.has(id)) return;
+    const oldest = this.ring[this.next];
+    if (oldest !== undefined) this.recent.delete(oldest);
+    this.ring[this.next] = id;
+    this.next = (this.next + 1) % RECENT_IDS;
     this.recent.add(id);
-    if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value!);
   }
 
   /** A Redis link this gateway listens on went down or came back. */
