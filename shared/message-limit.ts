@@ -1,5 +1,5 @@
 import type { Config } from "./config";
-import { createLimiter, take } from "./rate-limit";
+import { createLimiter, refund, take } from "./rate-limit";
 import type { RedisClient } from "./redis";
 
 /**
@@ -16,5 +16,10 @@ export class MessageLimit {
   /** Counts one message of `userId`, or throws 429 `rate_limited` with Retry-After. */
   take(userId: string): Promise<void> {
     return take(this.limiter, userId, "Too many messages; slow down");
+  }
+
+  /** Gives back a point taken for a message that was then refused; never throws. */
+  refund(userId: string): Promise<void> {
+    return refund(this.limiter, userId);
   }
 }

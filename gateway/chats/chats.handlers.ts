@@ -11,7 +11,7 @@ import type { Revocations } from "../control/revocations";
 import { defineEvent, ensureConnected, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { EventBudget } from "../socket/event-budget";
 import { rooms } from "../socket/rooms";
-import { serialQueue } from "../socket/serial-queue";
+import { orderedQueue } from "../socket/ordered-queue";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "../auth/session-check";
 import type { MessageBatch } from "./message-batch";
@@ -73,11 +73,11 @@ function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { miss
  * made at its first send: idle sockets carry none.
  */
 export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDefinition[] {
-  const serials = new WeakMap<GatewaySocket, ReturnType<typeof serialQueue>>();
-  const serialOf = (socket: GatewaySocket) => {
-    let serial = serials.get(socket);
-    if (!serial) serials.set(socket, (serial = serialQueue()));
-    return serial;
+  const queues = new WeakMap<GatewaySocket, ReturnType<typeof orderedQueue>>();
+  const queueOf = (socket: GatewaySocket) => {
+    let queue = queues.get(socket);
+    if (!queue) queues.set(socket, (queue = orderedQueue()));
+    return queue;
   };
 
   /** Membership, after confirming in the same query that the session is still live (else the socket ends). */
@@ -147,16 +147,25 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     (socket, { chat_id, text: body, client_id }) => {
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
       const { userId } = socket.data;
-      return serialOf(socket)(async () => {
+      return queueOf(socket)(async (turn, handedOn) => {
         ensureConnected(socket);
-        // The room says the socket joined; the database says whether it is still a member.
-        if (!(await isMember(socket, chat_id))) {
+        // The room says the socket joined; the database says whether it is still a member. The
+        // posting limit is asked at the same time, and both while the socket's earlier sends are
+        // still being stored; a point taken for a message that is then refused is given back.
+        const checks = Promise.allSettled([isMember(socket, chat_id), deps.messageLimit.take(userId)]);
+        await turn();
+        const [member, limit] = await checks;
+        if (member.status === "rejected" || !member.value) {
+          if (limit.status === "fulfilled") void deps.messageLimit.refund(userId);
+          if (member.status === "rejected") throw member.reason;
           deps.membership.removeFromChat(socket, chat_id);
           throw notInChat();
         }
-        await deps.messageLimit.take(userId);
+        if (limit.status === "rejected") throw limit.reason;
         ensureConnected(socket);
-        const { message, created } = await deps.messages.store({ chatId: chat_id, senderId: userId, text: body, clientId: client_id }).catch((err: unknown) => {
+        const stored = deps.messages.store({ chatId: chat_id, senderId: userId, text: body, clientId: client_id });
+        handedOn();
+        const { message, created } = await stored.catch((err: unknown) => {
           // The chat was deleted (its last member left) since the membership check.
           throw err instanceof AppError && err.code === "not_found" ? notInChat() : err;
         });

@@ -8,8 +8,9 @@ const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code
 /**
  * The gateway's `message:send` stores: messages from every socket that arrive while a statement is
  * in flight go into the next one (`storeMessages`: one round trip and one commit for many), so
- * PostgreSQL's commit rate no longer bounds the messages per second. Each socket has at most one
- * message in flight (its serial queue), so a sender's messages are stored in the order sent. A
+ * PostgreSQL's commit rate no longer bounds the messages per second. One statement runs at a time
+ * and ids are drawn in the order messages were handed in, so a socket that hands its messages in
+ * the order sent (its ordered queue) has them stored in that order. A
  * message to a chat deleted before the statement fails alone (`not_found`); a batch that still breaks
  * an integrity rule (a chat deleted during it) is retried one message at a time.
  */
@@ -18,7 +19,7 @@ export class MessageBatch {
 
   constructor(db: Db, options: { maxInFlight?: number; maxBatch?: number } = {}) {
     this.batcher = new Batcher<NewMessage, Stored>({
-      maxInFlight: options.maxInFlight ?? 2,
+      maxInFlight: options.maxInFlight ?? 1,
       maxBatch: options.maxBatch ?? 500,
       run: async (msgs) => {
         try {

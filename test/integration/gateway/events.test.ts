@@ -117,6 +117,31 @@ describe("message:send", () => {
     expect(heard.map((m) => m.text)).toEqual(Array.from({ length: 15 }, (_, i) => `order ${i}`));
   });
 
+  it("keeps each socket's messages in send order while many sockets send many at once", async () => {
+    const roomy = await startGateway({ database, bus, limits: { eventBurst: 1_000, eventsPerSecond: 1_000 }, env: { MESSAGE_LIMIT_PER_USER: "100000" } });
+    try {
+      const chat = await chatWith(alice, [bob], "busy");
+      const senders = await Promise.all([alice, bob, alice, bob, alice].map((u) => sockets.connect(roomy.url, { token: u.token, chatId: chat })));
+      const receiver = await sockets.connect(roomy.url, { token: bob.token, chatId: chat });
+      const heard = collect(receiver, "message:new");
+      const acks = await Promise.all(
+        senders.map((s, k) => Promise.all(Array.from({ length: 30 }, (_, i) => ask(s, "message:send", { chat_id: chat, text: `${k}:${i}`, client_id: `busy-${k}-${i}` })))),
+      );
+      for (const [k, mine] of acks.entries()) {
+        expect(mine.every((a) => a.ok)).toBe(true);
+        const ids = mine.map((a) => (a.ok ? BigInt(a.message.id) : -1n));
+        expect([...ids].sort((a, b) => (a < b ? -1 : 1)), `socket ${k}'s ids`).toEqual(ids);
+      }
+      await eventually(() => heard.length >= 150, 10_000, "150 deliveries");
+      for (let k = 0; k < senders.length; k += 1) {
+        const order = heard.filter((m) => m.text.startsWith(`${k}:`)).map((m) => m.text);
+        expect(order, `socket ${k}'s deliveries`).toEqual(Array.from({ length: 30 }, (_, i) => `${k}:${i}`));
+      }
+    } finally {
+      await roomy.close();
+    }
+  });
+
   it("refuses events over the per-socket budget as rate_limited", async () => {
     const tight = await startGateway({ database, bus, limits: { eventBurst: 3, eventsPerSecond: 0.1 } });
     try {
