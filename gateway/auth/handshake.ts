@@ -9,6 +9,7 @@ import { isUuid } from "../../shared/validation";
 import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "./session-check";
+import { VerifiedTokens } from "./verified-tokens";
 
 type Handshake = GatewaySocket["handshake"];
 
@@ -80,6 +81,8 @@ export interface HandshakeDeps {
  */
 export function authenticate(deps: HandshakeDeps) {
   const log = deps.logger.child({ module: "gateway:auth" });
+  // Reconnects present the same token again: its signature is checked once (the session every time).
+  const verified = new VerifiedTokens(deps.tokens);
   const limiter = new RateLimiterMemory({ keyPrefix: "handshake", points: deps.perIpPerMinute, duration: 60 });
 
   const check = async (socket: GatewaySocket): Promise<void> => {
@@ -93,7 +96,7 @@ export function authenticate(deps: HandshakeDeps) {
     }
     const token = handshakeToken(socket.handshake);
     if (!token) throw new AppError("missing_token", 401, "A token is required");
-    const claims = deps.tokens.verify(token);
+    const claims = verified.verify(token);
     const chatId = handshakeChatId(socket.handshake);
     if (chatId !== undefined && !isUuid(chatId)) throw new AppError("invalid_chat_id", 400, "chat_id must be a UUID");
     const member = await deps.sessions.check(claims, chatId);

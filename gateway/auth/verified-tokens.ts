@@ -1,0 +1,42 @@
+import type { AccessClaims, TokenService } from "../../shared/tokens";
+
+/**
+ * Access tokens whose signature this gateway already verified, by the whole token string: a client
+ * that reconnects (a dropped network, a reconnect storm after a gateway restart) presents the same
+ * token again, and its HMAC, base64 and JSON decoding are skipped. Only the signature check is
+ * remembered: expiry is judged again on every use, and the session is still read from PostgreSQL
+ * on every handshake. A different string (another signature) is never a hit. Bounded: the oldest
+ * of `max` entries is evicted first (a ring, not the head of the map).
+ */
+export class VerifiedTokens {
+  private readonly claims = new Map<string, AccessClaims>();
+  private readonly ring: (string | undefined)[];
+  private next = 0;
+
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly max = 10_000,
+  ) {
+    this.ring = new Array<string | undefined>(max);
+  }
+
+  /** As `TokenService.verify`: the claims, or AppError `invalid_token` / `token_expired`. */
+  verify(token: string): AccessClaims {
+    const known = this.claims.get(token);
+    // jsonwebtoken's rule: expired once the clock's second reaches `exp`.
+    if (known && Date.now() < known.exp * 1000) return known;
+    const claims = Object.freeze(this.tokens.verify(token));
+    if (!known) {
+      const oldest = this.ring[this.next];
+      if (oldest !== undefined) this.claims.delete(oldest);
+      this.ring[this.next] = token;
+      this.next = (this.next + 1) % this.max;
+    }
+    this.claims.set(token, claims);
+    return claims;
+  }
+
+  get size(): number {
+    return this.claims.size;
+  }
+}
