@@ -110,8 +110,9 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
   const heartbeatCores = coresFor(i.cpuUsPerDelivery, heartbeatsPerSecond);
   // 100k messages/s into rooms of 10.
   const deliveries = S.messagesPerSecond * S.room;
-  const gatewayCoresTraffic =
-    i.cpuUsPerDelivery === null || i.cpuUsPerMessageIn === null ? null : ((i.cpuUsPerDelivery * deliveries + i.cpuUsPerMessageIn * S.messagesPerSecond) / 1e6) / UNIT.busy;
+  // The fan-out phase's CPU per delivery is the gateway's whole CPU over its deliveries: the messages'
+  // own cost (validate, check, store, publish, ack: one per room's worth) is already in it.
+  const gatewayCoresTraffic = coresFor(i.cpuUsPerDelivery, deliveries);
   const pgCoresMessages = coresFor(i.postgresUsPerMessage, S.messagesPerSecond);
   const redisCoresMessages = coresFor(i.redisUsPerMessage, S.messagesPerSecond);
   const commitsPerSecond = i.commitsPerMessage === null ? null : i.commitsPerMessage * S.messagesPerSecond;
@@ -139,7 +140,7 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     `| memory per connection (RSS; heap) | ${KiB(i.rssPerConnection)}; ${KiB(i.heapPerConnection)} | memory phase, at ${fmt(i.connectionsMeasured)} idle connections |`,
     `| gateway CPU per handshake (bare Socket.IO) | ${fmt(i.cpuUsPerHandshake, 0, " µs")} (${fmt(i.bareCpuUsPerHandshake, 0, " µs")}) | handshake phase, median round |`,
     `| PostgreSQL per handshake | ${fmt(i.queriesPerHandshake, 3)} queries, ${fmt(i.postgresUsPerHandshake, 0, " µs")} CPU | handshake phase (batched: fewer queries under more load) |`,
-    `| gateway CPU per delivery, room of ${S.room} | ${fmt(i.cpuUsPerDelivery, 1, " µs")} | fan-out phase, one gateway, at 80 % of its saturation |`,
+    `| gateway CPU per delivery, room of ${S.room} | ${fmt(i.cpuUsPerDelivery, 1, " µs")} | fan-out phase, one gateway, at 80 % of its saturation (the message's own cost, one per ${S.room} deliveries, included) |`,
     `| gateway CPU per message in (validate, check, store, publish, ack) | ${fmt(i.cpuUsPerMessageIn, 0, " µs")} | stored phase |`,
     `| PostgreSQL per message | ${fmt(i.commitsPerMessage, 3)} commits, ${fmt(i.postgresUsPerMessage, 0, " µs")} CPU | stored phase (batched inserts) |`,
     `| Redis per message (one gateway) | ${fmt(i.redisCommandsPerMessage, 1)} commands executed, ${fmt(i.redisBytesPerMessage, 0, " B")}, ${fmt(i.redisUsPerMessage, 0, " µs")} CPU | stored phase (the limit script's 3 inner commands count) |`,
@@ -150,7 +151,7 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     `| ${S.connections.toLocaleString("en")} connections | ${heartbeatsPerSecond.toLocaleString("en")} heartbeats/s | ${fmt(memGateways)} gateways by memory (≤ ${(UNIT.gatewayRssBytes / 2 ** 30).toFixed(1)} GiB RSS each); heartbeats ${fmt(heartbeatCores, 1)} cores | memory |`,
     `| ${S.messagesPerSecond.toLocaleString("en")} messages/s into rooms of ${S.room} | ${deliveries.toLocaleString("en")} deliveries/s | gateways ${fmt(gatewayCoresTraffic, 1)} cores; PostgreSQL ${fmt(pgCoresMessages, 1)} cores (${fmt(commitsPerSecond)} commits/s); Redis ${fmt(redisCoresMessages, 1)} cores → ${fmt(redisShards)} shard(s) | gateway CPU per delivery |`,
     `| ${S.reconnects.toLocaleString("en")} reconnects within ${S.reconnectWindowS} s | ${stormMean.toFixed(0)}/s mean, ${stormPeak.toFixed(0)}/s peak (×${S.peakToMean}) | gateways ${fmt(gatewayCoresStorm, 1)} cores; PostgreSQL ${fmt(pgCoresStorm, 1)} cores, ${fmt(queriesStorm)} queries/s | gateway CPU per handshake |`,
-    `| all three at once | | **${fmt(need)} gateway processes** (${need === null ? "?" : up(need / UNIT.gatewaysPerPod)} pods of 2 cores), ${redisShards === null ? "?" : redisShards <= 1 ? "one Redis" : `a Redis Cluster of ${redisShards} masters`}, PostgreSQL ${pgCores.length ? fmt(Math.max(...pgCores), 1) : "?"} cores | ${bound} |`,
+    `| sized for the worst of the three | | **${fmt(need)} gateway processes** (${need === null ? "?" : up(need / UNIT.gatewaysPerPod)} pods of 2 cores), ${redisShards === null ? "?" : redisShards <= 1 ? "one Redis" : `a Redis Cluster of ${redisShards} masters`}, PostgreSQL ${pgCores.length ? fmt(Math.max(...pgCores), 1) : "?"} cores | ${bound} |`,
     `| Centrifugo's published run | ${CENTRIFUGO.connections.toLocaleString("en")} connections, ${CENTRIFUGO.deliveriesPerSecond.toLocaleString("en")} deliveries/s, p99 ${CENTRIFUGO.p99Ms} ms | ${CENTRIFUGO.pods} pods × ${CENTRIFUGO.cpusPerPod} CPUs, about ${KiB(CENTRIFUGO.bytesPerConnection)} per connection | (theirs) |`,
     "",
     "Where the model is uncertain:",
