@@ -51,6 +51,10 @@ export interface MessageSendPayload {
   client_id?: string;
 }
 
+export interface ChatTypingPayload {
+  chat_id: string;
+}
+
 export interface AuthRefreshPayload {
   token: string;
 }
@@ -64,6 +68,8 @@ export interface ClientToServerEvents {
   "chat:leave": (payload: ChatLeavePayload, ack: (res: Ack) => void) => void;
   "message:send": (payload: MessageSendPayload, ack: (res: Ack<{ message: MessageView }>) => void) => void;
   "auth:refresh": (payload: AuthRefreshPayload, ack: (res: Ack<{ expires_at: string }>) => void) => void;
+  /** Relayed as `typing` to the chat room's other sockets, never stored; at most one every 2 s per socket. */
+  "chat:typing": (payload: ChatTypingPayload, ack: (res: Ack) => void) => void;
 }
 
 export type SessionEndReason = "revoked" | "expired";
@@ -73,6 +79,11 @@ export interface ServerToClientEvents {
   "session:expiring": (payload: { expires_at: string }) => void;
   "session:ended": (payload: { reason: SessionEndReason }) => void;
   "chat:removed": (payload: { chat_id: string }) => void;
+  /**
+   * Another socket in the chat sent `chat:typing`. Clients show it for a few seconds, and stop at
+   * that user's next `message:new` in the chat (or its `presence:leave`).
+   */
+  typing: (payload: { chat_id: string; user: { id: string; username: string } }) => void;
 }
 
 /** Gateways talk to each other only through rooms and the control bus. */
@@ -84,4 +95,6 @@ export interface SocketData {
   sessionId: string;
   /** Access token expiry, seconds since the epoch; moved by `auth:refresh`. */
   exp: number;
+  /** Read at the socket's first `chat:typing` (the handshake does not need it). */
+  username?: string;
 }

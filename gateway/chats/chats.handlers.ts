@@ -18,6 +18,10 @@ import type { MessageBatch } from "./message-batch";
 
 const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
 const leavePayload = z.strictObject({ chat_id: uuid });
+const typingPayload = z.strictObject({ chat_id: uuid });
+
+/** A socket's `chat:typing` goes out at most once per this many milliseconds. */
+export const TYPING_INTERVAL_MS = 2_000;
 const sendPayload = z.strictObject({
   chat_id: uuid,
   text: text(1, LIMITS.messageText),
@@ -180,5 +184,34 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     },
     ctx,
   );
-  return [join, leave, send];
+  /** When each socket last relayed `chat:typing` (only sockets that typed carry an entry). */
+  const typedAt = new WeakMap<GatewaySocket, number>();
+  const usernameOf = async (socket: GatewaySocket): Promise<string> => {
+    if (socket.data.username === undefined) {
+      const row = await deps.db.selectFrom("users").select("username").where("id", "=", socket.data.userId).executeTakeFirst();
+      if (!row) throw new AppError("session_revoked", 401, "The session has been revoked");
+      socket.data.username = row.username;
+    }
+    return socket.data.username;
+  };
+
+  const typing = defineEvent(
+    "chat:typing",
+    typingPayload,
+    async (socket, { chat_id }) => {
+      // The room says the socket is a member: a removal or a revocation takes it out of the room.
+      // No query per keystroke burst: only the user's name, once per socket.
+      if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
+      const now = Date.now();
+      if (now - (typedAt.get(socket) ?? -Infinity) < TYPING_INTERVAL_MS) throw new AppError("rate_limited", 429, "At most one chat:typing every 2 seconds");
+      typedAt.set(socket, now);
+      const username = await usernameOf(socket);
+      ensureConnected(socket);
+      // The room's other sockets on every gateway (the sender's other tabs included), never stored.
+      socket.to(rooms.chat(chat_id)).emit("typing", { chat_id, user: { id: socket.data.userId, username } });
+      return { ok: true as const };
+    },
+    ctx,
+  );
+  return [join, leave, send, typing];
 }

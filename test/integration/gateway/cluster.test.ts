@@ -74,6 +74,24 @@ describe("a room across three gateways", () => {
     expect(texts.filter((t) => t.startsWith("b"))).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`));
   });
 
+  it("relays chat:typing to the room's other sockets on every gateway, and stores nothing", async () => {
+    const chat = await chatWith(alice, [bob, carol], "typing");
+    const [a1, a2] = await onEveryGateway(alice, chat);
+    const b3 = await sockets.connect(gateways[2]!.url, { token: bob.token, chatId: chat });
+    const c2 = await sockets.connect(gateways[1]!.url, { token: carol.token, chatId: chat });
+    const heardBySender = collect(a1!, "typing");
+    const seen = [a2!, b3, c2].map((s) => nextEvent(s, "typing"));
+    expect(await ask(a1!, "chat:typing", { chat_id: chat })).toEqual({ ok: true });
+    for (const event of await Promise.all(seen)) expect(event).toEqual({ chat_id: chat, user: { id: alice.user.id, username: alice.username } });
+    // The sender's own socket hears nothing; nothing was stored.
+    const marker = nextEvent(a1!, "message:new");
+    await ask(b3, "message:send", { chat_id: chat, text: "after typing" });
+    await marker;
+    expect(heardBySender).toEqual([]);
+    const history = await alice.http.get(`/chats/${chat}/messages`);
+    expect(history.body.messages.map((m: { text: string }) => m.text)).toEqual(["after typing"]);
+  });
+
   it("delivers a message posted over HTTP to the room on every gateway", async () => {
     const bobs = await onEveryGateway(bob, chatId);
     const heard = bobs.map((s) => nextEvent(s, "message:new"));

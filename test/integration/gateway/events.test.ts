@@ -76,6 +76,22 @@ describe("chat:join and chat:leave", () => {
   });
 });
 
+describe("chat:typing", () => {
+  it("answers ok, then rate_limited within 2 s; not_in_chat outside the room; invalid_payload for junk", async () => {
+    const typist = await joined(alice);
+    const other = await joined(bob);
+    const heard = nextEvent(other, "typing");
+    expect(await ask(typist, "chat:typing", { chat_id: chatId })).toEqual({ ok: true });
+    expect(await heard).toEqual({ chat_id: chatId, user: { id: alice.user.id, username: alice.username } });
+    expect(await ask(typist, "chat:typing", { chat_id: chatId })).toEqual({ ok: false, error: { code: "rate_limited", message: expect.any(String) } });
+    const elsewhere = await chatWith(alice, [bob], "not joined");
+    const fresh = await sockets.connect(url, { token: alice.token });
+    expect(await ask(fresh, "chat:typing", { chat_id: elsewhere })).toEqual({ ok: false, error: { code: "not_in_chat", message: expect.any(String) } });
+    expect(await askMalformed(fresh, "chat:typing", { chat_id: elsewhere, extra: 1 })).toMatchObject({ ok: false, error: { code: "invalid_payload" } });
+    expect(await askMalformed(fresh, "chat:typing", { chat_id: "nope" })).toMatchObject({ ok: false, error: { code: "invalid_payload" } });
+  });
+});
+
 describe("message:send", () => {
   it("acknowledges with the stored message and delivers it to the room, the sender included", async () => {
     const sender = await joined(alice);
