@@ -1,3 +1,5 @@
+import { MemoryPresence } from "../shared/presence/memory-presence";
+import type { PresenceStore } from "../shared/presence/presence";
 import cors from "cors";
 import express, { type Express } from "express";
 import type { Logger } from "pino";
@@ -33,6 +35,8 @@ export interface ApiOptions {
   redis?: RedisClient;
   /** Defaults to a fresh registry with process metrics. */
   registry?: Registry;
+  /** Who is online where, as the gateways wrote it (the services' store); default an empty one in memory. */
+  presence?: PresenceStore;
 }
 
 export interface Api {
@@ -82,7 +86,7 @@ export function createApi(options: ApiOptions): Api {
   app.use(
     sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes, requireAuth: auth }),
   );
-  app.use(chatsRoutes({ db, bus, messageLimit, requireAuth: auth }));
+  app.use(chatsRoutes({ db, bus, messageLimit, presence: options.presence ?? new MemoryPresence(), requireAuth: auth }));
   app.use(notFound);
   app.use(errorHandler(logger.child({ module: "api" })));
 

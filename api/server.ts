@@ -1,3 +1,4 @@
+import type { PresenceStore } from "../shared/presence/presence";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -14,6 +15,8 @@ export interface ApiServerOptions {
   db: Db;
   bus: ControlBus;
   redis?: RedisClient | undefined;
+  /** Who is online where (the services' store). */
+  presence?: PresenceStore;
   /** Default `config.port` on `config.host`. */
   port?: number;
   host?: string;
@@ -33,7 +36,7 @@ export interface ApiServer extends Running {
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { config, logger } = options;
-  const api = createApi({ config, logger, db: options.db, bus: options.bus, redis: options.redis, registry: options.registry });
+  const api = createApi({ config, logger, db: options.db, bus: options.bus, redis: options.redis, registry: options.registry, presence: options.presence });
   await api.warmUp();
   const server = createServer(api.app);
   const listening = await serveHttp(server, api.registry, config, options);

@@ -3,6 +3,9 @@ import type { Logger } from "pino";
 import type { AdapterClients } from "../gateway/redis/adapter";
 import { type Config, ConfigError, loadConfig } from "../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control/bus";
+import { MemoryPresence } from "../shared/presence/memory-presence";
+import type { PresenceStore } from "../shared/presence/presence";
+import { RedisPresence } from "../shared/presence/redis-presence";
 import { createDb, type Db } from "../shared/db/db";
 import { migrateToLatest } from "../shared/db/migrate";
 import { createLogger } from "../shared/logger";
@@ -21,6 +24,8 @@ export interface Services {
   redis?: RedisClient;
   /** Gateways with Redis: the Socket.IO adapter's publisher (the command client) and its own subscriber. */
   adapter?: AdapterClients;
+  /** Who is online in which chat: in Redis (on the command client), or in memory in one process. */
+  presence: PresenceStore;
   /** Closes everything made here, in order (after the servers have stopped). */
   close(): Promise<void>;
 }
@@ -58,7 +63,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
       }
       const bus = createMemoryBus();
       closers.push(() => bus.close());
-      return { db, pool, bus, close };
+      return { db, pool, bus, presence: new MemoryPresence(), close };
     }
     const target = config.redis;
     const name = `${options.role}-${config.gatewayId ?? process.pid}`;
@@ -80,7 +85,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
           ? { sharded: true, pub: redis as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true })) }
           : { sharded: false, pub: redis, sub: own(createRedis(target.url, { logger, name: `${name}:adapter`, offlineQueue: true })) };
     }
-    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), close };
+    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), presence: new RedisPresence(redis), close };
   } catch (err) {
     await close();
     throw err;

@@ -1,4 +1,5 @@
 import type { Server as HttpServer } from "node:http";
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Router } from "express";
 import type { Pool } from "pg";
@@ -25,6 +26,9 @@ import { OutageReplay } from "./control/outage-replay";
 import { Revocations } from "./control/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
 import { SessionCheck } from "./auth/session-check";
+import { PresenceTracker } from "./presence/tracker";
+import { MemoryPresence } from "../shared/presence/memory-presence";
+import type { PresenceStore } from "../shared/presence/presence";
 import { MessageBatch } from "./chats/message-batch";
 import { type AdapterClients, type AdapterWiring, wireRedisAdapter } from "./redis/adapter";
 import { ExpiryWheel } from "./sessions/expiry-wheel";
@@ -77,6 +81,8 @@ export interface GatewayOptions {
   /** Where the gateway's metrics go; default a fresh registry labelled with the gateway id (GATEWAY_ID, else `hostname:pid`). */
   registry?: Registry;
   limits?: Partial<GatewayLimits>;
+  /** Who is online where (the services' store); default one in memory, this gateway's alone. */
+  presence?: PresenceStore;
 }
 
 export interface Gateway {
@@ -144,6 +150,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const sessions = new SessionCheck(pool);
+  const presenceStore = options.presence ?? new MemoryPresence();
   io.use(
     authenticate({
       sessions,
@@ -163,6 +170,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       db,
       sessions,
       messages: new MessageBatch(db),
+      presence: presenceStore,
       tokens,
       revocations,
       membership,
@@ -182,6 +190,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   wiring?.onSubscriberLink((up) => replay?.link("adapter", up));
+  // Unique per start: a restarted gateway's entries are the old process's until swept.
+  const presence = new PresenceTracker({
+    io,
+    store: presenceStore,
+    gateway: `${id}:${randomBytes(4).toString("hex")}`,
+    logger,
+    countOnlyAbove: config.presenceCountOnlyAbove,
+  });
   const unfollow = followControlBus({ bus, db, revocations, membership, relay, logger, closing: () => closing, onLink: (up) => replay?.link("bus", up) });
 
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
@@ -203,11 +219,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       recentRemovals: membership.size,
       ...local.sizes(),
       ...(replay ? replay.sizes() : {}),
+      ...presence.stats(),
     }),
     async close() {
       if (closing) return;
       closing = true;
       unfollow();
+      // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
+      presence.close();
       wheel.stop();
       revocations.clear();
       membership.clear();

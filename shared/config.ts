@@ -109,6 +109,7 @@ const schema = z.object({
   MESSAGE_LIMIT_WINDOW: duration("10s"),
   MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
   SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
+  PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
   SOCKET_EVENT_BURST: int(30, 1, 1_000_000),
   SOCKET_EVENT_RATE: int(10, 1, 1_000_000),
   METRICS_PORT: z
@@ -166,6 +167,8 @@ export interface Config {
   readonly maxSessionsPerUser: number;
   /** What may wait to be sent to one socket before the gateway disconnects it (bytes). */
   readonly socketMaxBufferedBytes: number;
+  /** Above this many users online, a chat's presence goes out as counts only. */
+  readonly presenceCountOnlyAbove: number;
   /** Every client event spends from its socket's bucket: `burst` at once, refilled at `perSecond`. */
   readonly socketEvents: { readonly burst: number; readonly perSecond: number };
   /** When set, /metrics is served on this port (loopback unless HOST says otherwise) instead of the main one. */
@@ -267,6 +270,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     messages: Object.freeze({ maxPerUser: e.MESSAGE_LIMIT_PER_USER, window: e.MESSAGE_LIMIT_WINDOW }),
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     socketMaxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
+    presenceCountOnlyAbove: e.PRESENCE_COUNT_ONLY_ABOVE,
     socketEvents: Object.freeze({ burst: e.SOCKET_EVENT_BURST, perSecond: e.SOCKET_EVENT_RATE }),
     metricsPort: e.METRICS_PORT,
     gatewayId: e.GATEWAY_ID,

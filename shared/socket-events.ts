@@ -70,6 +70,8 @@ export interface ClientToServerEvents {
   "auth:refresh": (payload: AuthRefreshPayload, ack: (res: Ack<{ expires_at: string }>) => void) => void;
   /** Relayed as `typing` to the chat room's other sockets, never stored; at most one every 2 s per socket. */
   "chat:typing": (payload: ChatTypingPayload, ack: (res: Ack) => void) => void;
+  /** The chat's users online anywhere in the cluster: the count and up to 1000 of them. */
+  "chat:presence": (payload: ChatTypingPayload, ack: (res: Ack<{ chat_id: string; count: number; users: { id: string; username: string }[] }>) => void) => void;
 }
 
 export type SessionEndReason = "revoked" | "expired";
@@ -84,6 +86,12 @@ export interface ServerToClientEvents {
    * that user's next `message:new` in the chat (or its `presence:leave`).
    */
   typing: (payload: { chat_id: string; user: { id: string; username: string } }) => void;
+  /** The user's first socket in this chat, anywhere in the cluster (not sent when it came back within 10 s). */
+  "presence:join": (payload: { chat_id: string; user: { id: string; username: string } }) => void;
+  /** The user's last socket in this chat is gone (10 s ago: a return meanwhile cancels it). */
+  "presence:leave": (payload: { chat_id: string; user_id: string }) => void;
+  /** Instead of joins and leaves, in chats with more users online than the configured size. */
+  "presence:count": (payload: { chat_id: string; count: number }) => void;
 }
 
 /** Gateways talk to each other only through rooms and the control bus. */
@@ -95,6 +103,6 @@ export interface SocketData {
   sessionId: string;
   /** Access token expiry, seconds since the epoch; moved by `auth:refresh`. */
   exp: number;
-  /** Read at the socket's first `chat:typing` (the handshake does not need it). */
-  username?: string;
+  /** The user's name, read with the session at the handshake (presence and typing show it). */
+  username: string;
 }

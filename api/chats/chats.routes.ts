@@ -70,6 +70,10 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
     res.status(201).json({ message: await chats.postMessage(deps, caller(res).userId, chatId, body.text, body.client_id) });
   });
 
+  router.get("/chats/:id/presence", auth, async (req, res) => {
+    res.json(await chats.presence(deps, caller(res).userId, id(req.params.id, "chat")));
+  });
+
   router.get("/chats/:id/invites", auth, async (req, res) => {
     res.json({ invites: await chats.listChatInvites(deps, caller(res).userId, id(req.params.id, "chat")) });
   });

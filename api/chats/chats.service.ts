@@ -4,6 +4,7 @@ import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
 import type { MessageLimit } from "../../shared/message-limit";
+import { PRESENCE_LIST_MAX, type PresenceStore, type PresenceUser } from "../../shared/presence/presence";
 import { type HistoryQuery, listMessages, storeMessage } from "../../shared/messages";
 import { findByUsernames } from "../accounts/accounts.repository";
 import * as repo from "./chats.repository";
@@ -14,6 +15,8 @@ export interface ChatDeps {
   bus: ControlBus;
   /** Messages per user, shared with the gateways' `message:send`. */
   messageLimit: MessageLimit;
+  /** Who is online in which chat (the gateways write it). */
+  presence: PresenceStore;
 }
 
 const chatNotFound = () => new AppError("not_found", 404, "No such chat");
@@ -59,6 +62,12 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
 
 export async function listChats(deps: ChatDeps, userId: string): Promise<ChatView[]> {
   return (await repo.listChatsOf(deps.db, userId)).map(chatView);
+}
+
+/** The chat's users online anywhere in the cluster: the count and up to 1000 of them (members only). */
+export async function presence(deps: ChatDeps, userId: string, chatId: string): Promise<{ chat_id: string; count: number; users: PresenceUser[] }> {
+  await requireMember(deps.db, chatId, userId);
+  return { chat_id: chatId, ...(await deps.presence.list(chatId, PRESENCE_LIST_MAX)) };
 }
 
 export async function getChat(deps: ChatDeps, userId: string, chatId: string): Promise<{ chat: ChatView; members: MemberView[] }> {

@@ -99,9 +99,9 @@ export function authenticate(deps: HandshakeDeps) {
     const claims = verified.verify(token);
     const chatId = handshakeChatId(socket.handshake);
     if (chatId !== undefined && !isUuid(chatId)) throw new AppError("invalid_chat_id", 400, "chat_id must be a UUID");
-    const member = await deps.sessions.check(claims, chatId);
+    const { member, username } = await deps.sessions.check(claims, chatId);
     if (chatId !== undefined && !member) throw new AppError("chat_forbidden", 403, "Not a member of this chat");
-    socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp };
+    socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp, username };
     if (chatId !== undefined) {
       // In the room, and subscribed to it through Redis, before the client hears it is connected.
       await socket.join(rooms.chat(chatId));

@@ -19,18 +19,27 @@ interface Row {
   /** The session's expiry in milliseconds since the epoch (a number: no timestamp is parsed per handshake). */
   expires_ms: number | null;
   member: boolean | null;
+  username: string | null;
 }
 
 /** $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, in handshake order. */
 const CHECK_SQL = `
   select r.i::int as i,
     s.user_id::text as user_id,
+    u.username,
     s.revoked_at is not null as revoked,
     (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
     case when r.chat_id is null then null
          else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
   from unnest($1::uuid[], $2::uuid[], $3::uuid[]) with ordinality as r(sid, user_id, chat_id, i)
-  left join sessions s on s.id = r.sid`;
+  left join sessions s on s.id = r.sid
+  left join users u on u.id = s.user_id`;
+
+/** A live session's check: the user's name (presence and typing show it) and, when a chat was asked for, the membership. */
+export interface SessionChecked {
+  username: string;
+  member: boolean | undefined;
+}
 
 export interface SessionCheckOptions {
   /** Queries in flight at once (the rest of the pool stays free for events). Default 1. */
@@ -51,21 +60,21 @@ export interface SessionCheckOptions {
  * one in flight, 549 µs and 0.35 with two).
  */
 export class SessionCheck {
-  private readonly batcher: Batcher<Request, boolean | undefined>;
+  private readonly batcher: Batcher<Request, SessionChecked>;
   constructor(pool: Pool, options: SessionCheckOptions = {}) {
     this.batcher = new Batcher({ run: (batch) => runCheck(pool, batch), maxInFlight: options.maxInFlight ?? 1, maxBatch: options.maxBatch });
   }
 
   /**
-   * Resolves with the membership (undefined without `chatId`); throws AppError `session_revoked`
-   * or `token_expired` (the one session rule, `sessionVerdict`), or the database's error.
+   * Resolves with the user's name and the membership (undefined without `chatId`); throws AppError
+   * `session_revoked` or `token_expired` (the one session rule, `sessionVerdict`), or the database's error.
    */
-  check(session: SessionRef, chatId: string | undefined): Promise<boolean | undefined> {
+  check(session: SessionRef, chatId: string | undefined): Promise<SessionChecked> {
     return this.batcher.submit({ session, chatId });
   }
 }
 
-async function runCheck(pool: Pool, batch: Request[]): Promise<(boolean | undefined | Error)[]> {
+async function runCheck(pool: Pool, batch: Request[]): Promise<(SessionChecked | Error)[]> {
   const values = [batch.map((b) => b.session.sid), batch.map((b) => b.session.sub), batch.map((b) => b.chatId ?? null)];
   // A named statement is parsed and planned once per connection; the verdicts come back as
   // booleans and numbers, so no timestamp is parsed per check.
@@ -77,6 +86,6 @@ async function runCheck(pool: Pool, batch: Request[]): Promise<(boolean | undefi
     const row = byIndex[k];
     const facts = row?.user_id ? { userId: row.user_id, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 } : undefined;
     const verdict = sessionVerdict(facts, b.session.sub, now);
-    return verdict === "live" ? (row!.member ?? undefined) : sessionError(verdict);
+    return verdict === "live" ? { username: row!.username ?? "", member: row!.member ?? undefined } : sessionError(verdict);
   });
 }

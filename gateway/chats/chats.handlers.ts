@@ -15,10 +15,12 @@ import { orderedQueue } from "../socket/ordered-queue";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "../auth/session-check";
 import type { MessageBatch } from "./message-batch";
+import { PRESENCE_LIST_MAX, type PresenceStore } from "../../shared/presence/presence";
 
 const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
 const leavePayload = z.strictObject({ chat_id: uuid });
-const typingPayload = z.strictObject({ chat_id: uuid });
+/** `chat:typing` and `chat:presence`. */
+const chatPayload = z.strictObject({ chat_id: uuid });
 
 /** A socket's `chat:typing` goes out at most once per this many milliseconds. */
 export const TYPING_INTERVAL_MS = 2_000;
@@ -40,6 +42,8 @@ export interface ChatHandlerDeps {
   sessions: SessionCheck;
   /** Stores `message:send`s (batched across sockets). */
   messages: MessageBatch;
+  /** Who is online in which chat, across the cluster (`chat:presence`). */
+  presence: PresenceStore;
   revocations: Revocations;
   membership: Membership;
   metrics: GatewayMetrics;
@@ -87,7 +91,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
   /** Membership, after confirming in the same query that the session is still live (else the socket ends). */
   const isMember = async (socket: GatewaySocket, chatId: string): Promise<boolean> => {
     try {
-      return (await deps.sessions.check({ sid: socket.data.sessionId, sub: socket.data.userId }, chatId)) === true;
+      return (await deps.sessions.check({ sid: socket.data.sessionId, sub: socket.data.userId }, chatId)).member === true;
     } catch (err) {
       if (err instanceof AppError && (err.code === "session_revoked" || err.code === "token_expired")) {
         // Answer first, then end: the acknowledgement is queued before the disconnect.
@@ -186,32 +190,32 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
   );
   /** When each socket last relayed `chat:typing` (only sockets that typed carry an entry). */
   const typedAt = new WeakMap<GatewaySocket, number>();
-  const usernameOf = async (socket: GatewaySocket): Promise<string> => {
-    if (socket.data.username === undefined) {
-      const row = await deps.db.selectFrom("users").select("username").where("id", "=", socket.data.userId).executeTakeFirst();
-      if (!row) throw new AppError("session_revoked", 401, "The session has been revoked");
-      socket.data.username = row.username;
-    }
-    return socket.data.username;
-  };
-
   const typing = defineEvent(
     "chat:typing",
-    typingPayload,
-    async (socket, { chat_id }) => {
+    chatPayload,
+    (socket, { chat_id }) => {
       // The room says the socket is a member: a removal or a revocation takes it out of the room.
-      // No query per keystroke burst: only the user's name, once per socket.
+      // No query per keystroke burst (the user's name came with the handshake).
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
       const now = Date.now();
       if (now - (typedAt.get(socket) ?? -Infinity) < TYPING_INTERVAL_MS) throw new AppError("rate_limited", 429, "At most one chat:typing every 2 seconds");
       typedAt.set(socket, now);
-      const username = await usernameOf(socket);
-      ensureConnected(socket);
       // The room's other sockets on every gateway (the sender's other tabs included), never stored.
-      socket.to(rooms.chat(chat_id)).emit("typing", { chat_id, user: { id: socket.data.userId, username } });
+      socket.to(rooms.chat(chat_id)).emit("typing", { chat_id, user: { id: socket.data.userId, username: socket.data.username } });
       return { ok: true as const };
     },
     ctx,
   );
-  return [join, leave, send, typing];
+  const presence = defineEvent(
+    "chat:presence",
+    chatPayload,
+    async (socket, { chat_id }) => {
+      // Members only: the socket must have joined the chat (its room).
+      if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
+      const { count, users } = await deps.presence.list(chat_id, PRESENCE_LIST_MAX);
+      return { ok: true as const, chat_id, count, users };
+    },
+    ctx,
+  );
+  return [join, leave, send, typing, presence];
 }

@@ -3,6 +3,8 @@ import type { GatewaySocket } from "./types";
 /** A socket's rooms are the chats it joined (ids lower-cased by the schemas); users and sessions are LocalSockets' maps. */
 export const rooms = {
   chat: (id: string) => `chat:${id}`,
+  /** The chat id a room name stands for, or undefined for any other room (a socket's own). */
+  chatIdOf: (room: string): string | undefined => (room.startsWith("chat:") ? room.slice(5) : undefined),
 };
 
 /** The chat ids of a socket's chat rooms. */

@@ -1,3 +1,4 @@
+import { MemoryPresence } from "../../shared/presence/memory-presence";
 import pino, { type Logger } from "pino";
 import type { Api } from "../../api/app";
 import { startApiServer } from "../../api/server";
@@ -39,7 +40,15 @@ const silent = () => pino({ level: "silent" });
 async function servicesFor(o: Options, config: Config, logger: Logger, role: Role): Promise<Omit<Services, "close"> & { close(): Promise<void> }> {
   if (o.redisUrl || o.redisClusterNodes) return connectServices(config, logger, { role });
   const bus = o.bus ?? createMemoryBus();
-  return { db: o.database.db, pool: o.database.pool, bus, close: async () => (o.bus ? undefined : bus.close()) };
+  return { db: o.database.db, pool: o.database.pool, bus, presence: presenceOf(bus), close: async () => (o.bus ? undefined : bus.close()) };
+}
+
+/** Without Redis, the processes that share a bus share presence too, as npm start's one process does. */
+const presences = new WeakMap<ControlBus, MemoryPresence>();
+function presenceOf(bus: ControlBus): MemoryPresence {
+  let presence = presences.get(bus);
+  if (!presence) presences.set(bus, (presence = new MemoryPresence()));
+  return presence;
 }
 
 const configFor = (o: Options, extra: Record<string, string> = {}) =>
@@ -166,7 +175,7 @@ export async function startSingleNode(options: { env?: Record<string, string>; l
   const database = await createTestDatabase();
   const bus = createMemoryBus();
   const config = testConfig({ DATABASE_URL: database.url, ...options.env });
-  const server = await startStandaloneServer({ config, logger: silent(), services: { db: database.db, pool: database.pool, bus }, port: 0, host: "127.0.0.1", limits: options.limits });
+  const server = await startStandaloneServer({ config, logger: silent(), services: { db: database.db, pool: database.pool, bus, presence: presenceOf(bus) }, port: 0, host: "127.0.0.1", limits: options.limits });
   const sockets = new SocketClients();
   return {
     database,

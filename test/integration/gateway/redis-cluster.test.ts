@@ -90,6 +90,20 @@ describe("the cluster on a Redis Cluster", () => {
     expect(await Promise.all(gone)).toEqual(sockets.map(() => "io server disconnect"));
   });
 
+  it("keeps presence on the cluster: joins on every gateway, two tabs once, a leave after the grace", async () => {
+    const { users, chatId, sockets } = await members(3, "pres");
+    const [owner, second, third] = users as [LoggedIn, LoggedIn, LoggedIn];
+    const listed = async () => (await owner.http.get(`/chats/${chatId}/presence`)).body as { count: number; users: { id: string }[] };
+    await eventually(async () => (await listed()).count === 3, 5_000, "three online");
+    const leaves = collect(sockets[0]!, "presence:leave");
+    // A second tab of the same user on another gateway changes nothing.
+    await cluster.sockets.connect(cluster.gateways[2]!.url, { token: second.token, chatId });
+    expect((await listed()).count).toBe(3);
+    sockets[2]!.disconnect();
+    await eventually(() => leaves.some((l) => l.user_id === third.user.id), 15_000, "the third user's leave");
+    expect((await listed()).users.map((u) => u.id).sort()).toEqual([owner.user.id, second.user.id].sort());
+  }, 30_000);
+
   it("shares login limits between api replicas through the cluster", async () => {
     const other: ApiFixture = await startApi({ database: cluster.database, redisClusterNodes: redisCluster.seeds });
     try {

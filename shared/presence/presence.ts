@@ -1,0 +1,57 @@
+/**
+ * Presence: who is online in a chat, anywhere in the cluster. A user is online in a chat while one
+ * of its sockets is in the chat's room on any gateway; several tabs and several gateways count once.
+ *
+ * Each gateway counts its own sockets and tells the store only its user-level transitions in a
+ * chat: its first socket of a user (`join`) and its last (`leave`). The store counts gateways per
+ * (chat, user). When that count falls to 0 the user is not gone at once: its leave waits out a
+ * grace (`GRACE_MS`), and a socket back on any gateway meanwhile cancels it, with no join either.
+ * A gateway that dies stops renewing its lease; another gateway sweeps its entries as if each of
+ * its sockets had left when the lease was last renewed, so the leaves go out within about
+ * `LEASE_MS + GRACE_MS`... less the time already gone: within 15 s of the death.
+ */
+export const GRACE_MS = 10_000;
+/** A gateway not heard from for this long is dead (it renews every `LEASE_MS / 4`). */
+export const LEASE_MS = 4_000;
+/** The most users a presence answer lists (the count is always whole). */
+export const PRESENCE_LIST_MAX = 1_000;
+
+export interface PresenceUser {
+  id: string;
+  username: string;
+}
+
+export interface Transition {
+  /** True when the user came online in the chat (no gateway had it, and it was not in its grace). */
+  joined: boolean;
+  /** Users online in the chat after the change (those in their grace included). */
+  count: number;
+}
+
+export interface DueLeave {
+  chatId: string;
+  userId: string;
+  /** Users online in the chat after this leave. */
+  count: number;
+}
+
+export interface PresenceList {
+  count: number;
+  users: PresenceUser[];
+}
+
+/** The shared state: Redis (one server or a cluster) for the cluster, memory for `npm start`. */
+export interface PresenceStore {
+  /** `gateway`'s first socket of `user` in `chat`. */
+  join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition>;
+  /** `gateway`'s last socket of `userId` in `chat` is gone: the user's leave waits out the grace if no other gateway has it. */
+  leave(gateway: string, chatId: string, userId: string): Promise<void>;
+  /** Leaves whose grace ran out with the user still gone, claimed by this caller (each goes to one caller). */
+  dueLeaves(max: number): Promise<DueLeave[]>;
+  /** The chat's count and up to `max` of its users. */
+  list(chatId: string, max: number): Promise<PresenceList>;
+  /** `gateway` is alive (renewed every `LEASE_MS / 4`). */
+  renew(gateway: string): Promise<void>;
+  /** Gateways whose lease ran out: their entries swept into pending leaves (one sweeper per dead gateway). */
+  sweep(): Promise<{ gateways: string[]; users: number }>;
+}

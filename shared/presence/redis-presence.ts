@@ -1,0 +1,143 @@
+import type { RedisClient } from "../redis";
+import { type DueLeave, GRACE_MS, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
+
+/**
+ * Presence in Redis, one server or a cluster. A chat's keys share the hash tag `{<chat id>}`, so
+ * each transition is one script on one slot:
+ * - `wsac:pr:{c}:n`   hash user → gateways that have it (0 while its leave waits out the grace);
+ * - `wsac:pr:{c}:u`   hash user → name (for joins and lists);
+ * - `wsac:pr:{c}:g:<gateway>`  set of the users this gateway has in the chat (what a sweep undoes).
+ * Beside them: `wsac:pr:{gw:<gateway>}:chats` (the chats a gateway has entries in, for its sweep),
+ * `wsac:pr:gateways` (gateway → when it last renewed its lease) and `wsac:pr:pending` (leaves
+ * waiting out their grace, "chat user" → when it ends). Gateways' clocks are assumed to agree
+ * within a second (NTP): leases and graces are compared across them.
+ */
+
+const JOIN = `
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return {0, redis.call('HLEN', KEYS[1])} end
+local before = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if before then return {0, redis.call('HLEN', KEYS[1])} end
+return {1, redis.call('HLEN', KEYS[1])}`;
+
+/** 1 when no gateway has the user any more (its leave is then pending). */
+const LEAVE = `
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], 0)
+  return 1
+end
+return 0`;
+
+/** A dead gateway's users in one chat: the ones no other gateway has. */
+const DROP = `
+local gone = {}
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HINCRBY', KEYS[1], user, -1) <= 0 then
+    redis.call('HSET', KEYS[1], user, 0)
+    table.insert(gone, user)
+  end
+end
+redis.call('DEL', KEYS[2])
+return gone`;
+
+/** The leave, if the user is still gone: the chat's count after it, else -1. */
+const FINISH = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= '0' then return -1 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return redis.call('HLEN', KEYS[1])`;
+
+const counts = (chatId: string) => `wsac:pr:{${chatId}}:n`;
+const names = (chatId: string) => `wsac:pr:{${chatId}}:u`;
+const mine = (chatId: string, gateway: string) => `wsac:pr:{${chatId}}:g:${gateway}`;
+const chatsOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:chats`;
+const GATEWAYS = "wsac:pr:gateways";
+const PENDING = "wsac:pr:pending";
+const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
+
+type Scripts = {
+  wsacPresenceJoin(n: string, u: string, g: string, user: string, name: string): Promise<[number, number]>;
+  wsacPresenceLeave(n: string, g: string, user: string): Promise<number>;
+  wsacPresenceDrop(n: string, g: string): Promise<string[]>;
+  wsacPresenceFinish(n: string, u: string, user: string): Promise<number>;
+};
+
+export class RedisPresence implements PresenceStore {
+  private readonly redis: RedisClient & Scripts;
+
+  constructor(redis: RedisClient) {
+    const r = redis as RedisClient & Partial<Scripts>;
+    if (typeof r.wsacPresenceJoin !== "function") {
+      redis.defineCommand("wsacPresenceJoin", { numberOfKeys: 3, lua: JOIN });
+      redis.defineCommand("wsacPresenceLeave", { numberOfKeys: 2, lua: LEAVE });
+      redis.defineCommand("wsacPresenceDrop", { numberOfKeys: 2, lua: DROP });
+      redis.defineCommand("wsacPresenceFinish", { numberOfKeys: 2, lua: FINISH });
+    }
+    this.redis = redis as RedisClient & Scripts;
+  }
+
+  async join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition> {
+    const [[joined, count]] = await Promise.all([
+      this.redis.wsacPresenceJoin(counts(chatId), names(chatId), mine(chatId, gateway), user.id, user.username),
+      this.redis.sadd(chatsOf(gateway), chatId),
+    ]);
+    return { joined: joined === 1, count };
+  }
+
+  async leave(gateway: string, chatId: string, userId: string): Promise<void> {
+    if ((await this.redis.wsacPresenceLeave(counts(chatId), mine(chatId, gateway), userId)) === 1) {
+      await this.redis.zadd(PENDING, Date.now() + GRACE_MS, `${chatId} ${userId}`);
+    }
+  }
+
+  async dueLeaves(max: number): Promise<DueLeave[]> {
+    const keys = await this.redis.zrangebyscore(PENDING, "-inf", Date.now(), "LIMIT", 0, max);
+    const due: DueLeave[] = [];
+    for (const key of keys) {
+      // ZREM claims it: of the gateways that read it, one goes on.
+      if ((await this.redis.zrem(PENDING, key)) !== 1) continue;
+      const [chatId, userId] = key.split(" ") as [string, string];
+      const count = await this.redis.wsacPresenceFinish(counts(chatId), names(chatId), userId);
+      if (count >= 0) due.push({ chatId, userId, count });
+    }
+    return due;
+  }
+
+  async list(chatId: string, max: number): Promise<PresenceList> {
+    const count = await this.redis.hlen(counts(chatId));
+    if (count === 0) return { count, users: [] };
+    // HRANDFIELD with a count is O(count): a chat of 10,000 online lists 1,000 of them cheaply.
+    const flat = count <= max ? Object.entries(await this.redis.hgetall(names(chatId))).flat() : ((await this.redis.call("HRANDFIELD", names(chatId), max, "WITHVALUES")) as string[]);
+    const users: PresenceUser[] = [];
+    for (let i = 0; i + 1 < flat.length && users.length < max; i += 2) users.push({ id: flat[i]!, username: flat[i + 1]! });
+    return { count, users };
+  }
+
+  async renew(gateway: string): Promise<void> {
+    await this.redis.hset(GATEWAYS, gateway, Date.now());
+  }
+
+  async sweep(): Promise<{ gateways: string[]; users: number }> {
+    const now = Date.now();
+    const dead = Object.entries(await this.redis.hgetall(GATEWAYS)).filter(([, at]) => now - Number(at) > LEASE_MS);
+    const swept: string[] = [];
+    let users = 0;
+    for (const [gateway, at] of dead) {
+      if ((await this.redis.set(sweepLock(gateway), "1", "PX", 30_000, "NX")) !== "OK") continue;
+      const chats = await this.redis.smembers(chatsOf(gateway));
+      // Its sockets left when it was last heard of: the grace counts from then.
+      const graceEnds = Number(at) + GRACE_MS;
+      for (const chatId of chats) {
+        const gone = await this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway));
+        users += gone.length;
+        if (gone.length) await this.redis.zadd(PENDING, ...gone.flatMap((userId) => [graceEnds, `${chatId} ${userId}`]));
+      }
+      await this.redis.del(chatsOf(gateway));
+      await this.redis.hdel(GATEWAYS, gateway);
+      swept.push(gateway);
+    }
+    return { gateways: swept, users };
+  }
+}

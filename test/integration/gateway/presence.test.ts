@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type GatewayFixture, type InProcessCluster, startGateway, startInProcessCluster, startSingleNode } from "../../support/fixtures";
+import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
+import { ask, type ClientSocket } from "../../support/socket-client";
+import { collect, eventually } from "../../support/waits";
+
+let cluster: InProcessCluster & { redis: { url: string } };
+let gateways: GatewayFixture[] = [];
+let sockets: InProcessCluster["sockets"];
+
+beforeAll(async () => {
+  cluster = await startInProcessCluster(3);
+  ({ gateways, sockets } = cluster);
+});
+afterAll(async () => {
+  await cluster?.close();
+});
+
+const users = (n: number, prefix: string) => Promise.all(Array.from({ length: n }, (_, i) => registerAndLogin(http(cluster.api.url), `${prefix}${i}`)));
+const on = (g: number, user: LoggedIn, chat: string) => sockets.connect(gateways[g]!.url, { token: user.token, chatId: chat });
+const leavesOf = (seen: { user_id: string }[], user: LoggedIn) => seen.filter((l) => l.user_id === user.user.id).length;
+const joinsOf = (seen: { user: { id: string } }[], user: LoggedIn) => seen.filter((j) => j.user.id === user.user.id).length;
+
+describe("presence across three gateways on one Redis", () => {
+  it("announces a user's first socket to the room on every gateway, counts two tabs once, and answers members only", async () => {
+    const [owner, alice, outsider] = await users(3, "pa");
+    const chat = await chatWith(owner!, [alice!]);
+    const watcher = await on(1, owner!, chat);
+    const joins = collect(watcher, "presence:join");
+    const tab1 = await on(0, alice!, chat);
+    await eventually(() => joinsOf(joins, alice!) === 1, 5_000, "alice's join");
+    expect(joins.find((j) => j.user.id === alice!.user.id)).toEqual({ chat_id: chat, user: { id: alice!.user.id, username: alice!.username } });
+    await on(2, alice!, chat); // a second tab, on another gateway
+    const answer = await ask(tab1, "chat:presence", { chat_id: chat });
+    expect(answer.ok && answer.count).toBe(2);
+    expect(answer.ok && answer.users.map((u) => u.username).sort()).toEqual([alice!.username, owner!.username].sort());
+    const listed = await alice!.http.get(`/chats/${chat}/presence`);
+    expect(listed.status).toBe(200);
+    expect(listed.body).toEqual({ chat_id: chat, count: 2, users: expect.arrayContaining([{ id: alice!.user.id, username: alice!.username }]) });
+    expect(joinsOf(joins, alice!)).toBe(1);
+    // Members only.
+    expect((await outsider!.http.get(`/chats/${chat}/presence`)).status).toBe(404);
+    const stranger = await sockets.connect(gateways[0]!.url, { token: outsider!.token });
+    expect(await ask(stranger, "chat:presence", { chat_id: chat })).toEqual({ ok: false, error: { code: "not_in_chat", message: expect.any(String) } });
+  });
+
+  it("sends a leave 10 s after the last socket went (on leave, removal, revocation and a gateway's end), none for a quick return", async () => {
+    const [owner, leaver, returner, removed, revoked, stranded, mover] = await users(7, "pl");
+    const chat = await chatWith(owner!, [leaver!, returner!, removed!, revoked!, stranded!, mover!]);
+    const extra = await startGateway({ database: cluster.database, redisUrl: cluster.redis.url, id: "gw-extra" });
+    try {
+      const watcher = await on(1, owner!, chat);
+      const joins = collect(watcher, "presence:join");
+      const leaves = collect(watcher, "presence:leave");
+      const leaving = await on(0, leaver!, chat);
+      const returning = await on(0, returner!, chat);
+      await on(2, removed!, chat);
+      await on(2, revoked!, chat);
+      await sockets.connect(extra.url, { token: stranded!.token, chatId: chat });
+      await sockets.connect(extra.url, { token: mover!.token, chatId: chat });
+      await eventually(() => joins.length === 6, 5_000, "six joins");
+      const start = Date.now();
+
+      leaving.disconnect();
+      returning.disconnect();
+      expect((await owner!.http.delete(`/chats/${chat}/members/${removed!.user.id}`)).status).toBe(204);
+      expect((await revoked!.http.post("/logout", {})).status).toBeLessThan(300);
+      await extra.close(); // its entries lapse with its lease, as a crashed gateway's do
+      await new Promise((r) => setTimeout(r, 1_000));
+      await on(1, returner!, chat); // back within the grace, on another gateway
+      await on(0, mover!, chat); // the closed gateway's user, back elsewhere
+
+      await eventually(() => leaves.length >= 4, 16_000, "four leaves");
+      const took = Date.now() - start;
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(took).toBeGreaterThanOrEqual(9_000);
+      expect(took).toBeLessThan(15_000);
+      for (const gone of [leaver!, removed!, revoked!, stranded!]) expect(leavesOf(leaves, gone)).toBe(1);
+      for (const back of [returner!, mover!]) {
+        expect(leavesOf(leaves, back)).toBe(0);
+        expect(joinsOf(joins, back)).toBe(1);
+      }
+      const listed = await owner!.http.get(`/chats/${chat}/presence`);
+      expect(listed.body.users.map((u: { id: string }) => u.id).sort()).toEqual([owner!.user.id, returner!.user.id, mover!.user.id].sort());
+    } finally {
+      await extra.close();
+    }
+  }, 30_000);
+});
+
+describe("presence in one process (npm start, in memory)", () => {
+  it("announces joins and lists the users, two tabs once", async () => {
+    const node = await startSingleNode();
+    try {
+      const [owner, alice] = await Promise.all([registerAndLogin(http(node.url), "m-owner"), registerAndLogin(http(node.url), "m-alice")]);
+      const chat = await chatWith(owner, [alice]);
+      const watcher = await node.sockets.connect(node.url, { token: owner.token, chatId: chat });
+      const joins = collect(watcher, "presence:join");
+      const tab: ClientSocket = await node.sockets.connect(node.url, { token: alice.token, chatId: chat });
+      await node.sockets.connect(node.url, { token: alice.token, chatId: chat });
+      await eventually(() => joins.some((j) => j.user.id === alice.user.id), 5_000, "alice's join");
+      expect(joins.filter((j) => j.user.id === alice.user.id)).toEqual([{ chat_id: chat, user: { id: alice.user.id, username: alice.username } }]);
+      const answer = await ask(tab, "chat:presence", { chat_id: chat });
+      expect(answer.ok && answer.count).toBe(2);
+      expect((await owner.http.get(`/chats/${chat}/presence`)).body.count).toBe(2);
+    } finally {
+      await node.close();
+    }
+  });
+});
