@@ -177,9 +177,14 @@ describe("the cluster under pm2 behind nginx", () => {
   });
 
   it("reconnects a client through nginx to a live gateway after kill -9 of its own, and pm2 brings that one back", async () => {
-    const { a, b, chatId } = await twoUsersInAChat();
+    const http = httpClient(cluster.url);
+    const [a, b, c] = [await registerAndLogin(http, "ka"), await registerAndLogin(http, "kb"), await registerAndLogin(http, "kc")];
+    const chatId = await chatWith(a, [b, c]);
     const watcher = await placeSocket({ token: b.token, chatId });
     const victim = await placeSocket({ token: a.token, chatId, reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 1_000 }, [watcher.gateway]);
+    // A user on the same gateway that does not come back: its presence:leave must still go out.
+    await placeSocket({ token: c.token, chatId, reconnection: false }, [0, 1, 2].filter((g) => g !== victim.gateway));
+    const leaves = collect(watcher.socket, "presence:leave");
     const name = `gateway-${victim.gateway + 1}`;
     const before = (await cluster.processes()).find((p) => p.name === name)!;
     const reconnected = new Promise<number>((resolve) => victim.socket.io.once("reconnect", () => resolve(Date.now())));
@@ -196,6 +201,11 @@ describe("the cluster under pm2 behind nginx", () => {
       return !!now && now.pid !== before.pid && now.pm2_env.status === "online" && now.pm2_env.restart_time > before.pm2_env.restart_time;
     }, 20_000, "pm2 to restart the killed gateway");
     await eventually(async () => (await fetch(`http://127.0.0.1:${cluster.gatewayPorts[victim.gateway]}/readyz`).then((r) => r.status, () => 0)) === 200, 20_000, "the restarted gateway to be ready");
+    // Presence: the stranded user's leave within 15 s of the kill; none for the user back elsewhere.
+    await eventually(() => leaves.some((l) => l.user_id === c.user.id), Math.max(1, killedAt + 15_000 - Date.now()), "the stranded user's presence:leave within 15 s of the kill");
+    process.stdout.write(`cluster: presence:leave ${Date.now() - killedAt} ms after kill -9 of ${name} (seen by then)\n`);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(leaves.filter((l) => l.user_id === a.user.id)).toEqual([]);
   }, 60_000);
 
   it("loses no message across a pm2 reload of every gateway, and the clients reconnect", async () => {
@@ -208,6 +218,12 @@ describe("the cluster under pm2 behind nginx", () => {
     let drops = 0;
     sender.socket.on("disconnect", () => drops++);
     reader.socket.on("disconnect", () => drops++);
+    // Presence as both clients see it (each misses what comes while it reconnects; together they see it all).
+    const presenceEvents: string[] = [];
+    for (const s of [sender.socket, reader.socket]) {
+      s.on("presence:join", (e) => presenceEvents.push(`join ${e.user.id}`));
+      s.on("presence:leave", (e) => presenceEvents.push(`leave ${e.user_id}`));
+    }
     // The sender retries an unanswered send with the same client_id: at most once stored.
     const sending = (async () => {
       for (let i = 0; i < total; i++) {
@@ -243,7 +259,10 @@ describe("the cluster under pm2 behind nginx", () => {
     expect((await got).text).toBe("after reload");
     const procs = await cluster.processes();
     expect(procs.filter((p) => p.name.startsWith("gateway-")).every((p) => p.pm2_env.status === "online")).toBe(true);
-  }, 90_000);
+    // No presence flood: both users stayed connected somewhere, so past the grace no leave or join went out for them.
+    await new Promise((r) => setTimeout(r, 11_000));
+    expect(presenceEvents.filter((e) => e.endsWith(a.user.id) || e.endsWith(b.user.id))).toEqual([]);
+  }, 120_000);
 
   it("npm run cluster:stop leaves no listening port and no process", async () => {
     await cluster.stop();
