@@ -5,6 +5,8 @@
  *
  *   npm run bench                              every figure (about 15 minutes on 2 cores, 6 of them the soak, plus the cluster, stored and fan-out phases)
  *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, stored, soak, attack, fanout
+ *   npm run bench -- --only=presence   handshake CPU and Redis commands with presence vs without, GET /chats/:id/presence p99 with
+ *                                      10,000 online, kill -9 of a gateway → its users' presence:leave (about 1.5 minutes)
  *   npm run bench -- --only=stored     stored messages/s: 200 sockets closed-loop on one gateway vs the same single-row inserts
  *                                      straight to PostgreSQL (200 at once, pool of 10), 3 alternating rounds (about 45 s)
  *   npm run bench -- --only=soak       50 rounds of 2000 connect → chat:join → message:send → disconnect on gw1: heap and gateway.stats() after
@@ -36,7 +38,9 @@
  * its own on a free port); the cluster phase also /usr/bin/redis-cli (REDIS_CLI_BIN) and
  * bin/redis-cluster.sh (six nodes of its own on free ports, stopped after the phase or on failure).
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { Redis } from "ioredis";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -53,6 +57,8 @@ import { fanoutPhase } from "./lib/fanout";
 import { busyCores, firstFailText, ladderRule, ladderText, newSide, type SatSide, satLadder, sustained } from "./lib/saturation";
 import { storedPhase } from "./lib/stored";
 import { capacityModel } from "./lib/capacity-model";
+import { RedisPresence } from "../shared/presence/redis-presence";
+import { summary } from "./lib/stats";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -1061,6 +1067,138 @@ async function closeAllOn(clients: Child[], servers: Child[]): Promise<void> {
 }
 
 /**
+ * `--only=presence` (issue 12's figures): handshake CPU and Redis commands with presence against
+ * without it (two gateways of the phase's own, PRESENCE=on and off, same load: each handshake
+ * joins one of 200 chats); `GET /chats/:id/presence` latency for a chat with 10,000 online (the
+ * entries written through the store as 10,000 gateways' sockets would); the time from kill -9 of
+ * a gateway holding 200 users of a chat to the last of their presence:leave at a watcher elsewhere.
+ */
+async function presencePhase(clients: Child[], tokens: TokenService, env: Record<string, string>, serverFile: string) {
+  const P = { chats: 200, online: 10_000, gets: 400, victims: 200 };
+  const seeded = await seed(database!.url, tokens, "pres_", HANDSHAKE_ROUND, P.chats);
+  const load = seeded.users.map((u, i) => ({ token: u.token, chat: seeded.chatOf(i) }));
+  const limits = { MESSAGE_LIMIT_PER_USER: "1000000", SOCKET_EVENT_BURST: "100000", SOCKET_EVENT_RATE: "100000" };
+  const [on, off, api] = await Promise.all([
+    spawnChild("gw-presence", serverFile, { env: { ...env, ...limits, BENCH_MODE: "ours", PRESENCE: "on" }, nodeFlags: ["--expose-gc"] }),
+    spawnChild("gw-no-presence", serverFile, { env: { ...env, ...limits, BENCH_MODE: "ours", PRESENCE: "off" }, nodeFlags: ["--expose-gc"] }),
+    spawnChild("api-presence", serverFile, { env: { ...env, BENCH_MODE: "api" } }),
+  ]);
+  const others: Child[] = [];
+  try {
+    // 1. Handshakes (each into a chat) with and without presence, and Redis commands per handshake.
+    const commandsNow = async () => Number((await redisInfo(redis!.port, "stats")).total_commands_processed ?? 0);
+    const perHandshake: Record<string, number> = {};
+    for (const [name, gw] of [["on", on], ["off", off]] as const) {
+      const before = await commandsNow();
+      const res = await connectAll(clients, gw.info.url as string, load.slice(0, 2_000));
+      await closeAll(clients, gw);
+      await sleep(1_500); // the leaves' scripts
+      perHandshake[name] = ((await commandsNow()) - before - 2) / Math.max(1, res.ok);
+    }
+    const rounds = await handshakeRounds("presence handshakes", [["off", off], ["on", on]], clients, load);
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const cpuOn = med(rounds.on!.map((r) => r.cpuUsPerHandshake));
+    const cpuOff = med(rounds.off!.map((r) => r.cpuUsPerHandshake));
+    row({
+      figure: "presence: gateway CPU per handshake into a chat, with presence vs without (PRESENCE=off; median of 3 rounds)",
+      ours: cpuOn,
+      baseline: cpuOff,
+      unit: "µs",
+      ratio: cpuOn / cpuOff,
+      target: "≤ 1.1x",
+      met: cpuOn / cpuOff <= 1.1,
+      note: `rounds: with ${rounds.on!.map((r) => r.cpuUsPerHandshake.toFixed(0)).join("/")}, without ${rounds.off!.map((r) => r.cpuUsPerHandshake.toFixed(0)).join("/")} µs`,
+    });
+    row({
+      figure: "presence: Redis commands executed per connect into a chat and disconnect (2000 sockets each in one of 200 chats; join and leave scripts' inner commands count)",
+      ours: perHandshake.on!,
+      baseline: perHandshake.off!,
+      unit: "",
+      ratio: null,
+      target: "small constant",
+      met: perHandshake.on! - perHandshake.off! <= 20,
+      note: `${(perHandshake.on! - perHandshake.off!).toFixed(1)} more with presence`,
+    });
+
+    // 2. GET /chats/:id/presence for a chat with 10,000 online.
+    const chatId = seeded.chatIds[0]!;
+    const caller = seeded.users[0]!;
+    const client = new Redis(redis!.url);
+    try {
+      const store = new RedisPresence(client);
+      const memBefore = Number((await redisInfo(redis!.port, "memory")).used_memory ?? 0);
+      for (let i = 0; i < P.online; i += 500) {
+        await Promise.all(
+          Array.from({ length: Math.min(500, P.online - i) }, (_, k) => store.join("bench-gateway", chatId, { id: randomUUID(), username: `online_${i + k}` })),
+        );
+      }
+      const memAfter = Number((await redisInfo(redis!.port, "memory")).used_memory ?? 0);
+      const latencies: number[] = [];
+      let count = 0;
+      let listed = 0;
+      for (let i = 0; i < P.gets; i += 1) {
+        const t = performance.now();
+        const res = await fetch(`${api.info.url}/chats/${chatId}/presence`, { headers: { authorization: `Bearer ${caller.token}` } });
+        const body = (await res.json()) as { count: number; users: unknown[] };
+        latencies.push(performance.now() - t);
+        count = body.count;
+        listed = body.users.length;
+      }
+      const s = summary(latencies);
+      row({
+        figure: `presence: GET /chats/:id/presence for a chat with ${P.online.toLocaleString("en")} online, p99 (${P.gets} sequential requests to one api process)`,
+        ours: s.p99,
+        baseline: null,
+        unit: "ms",
+        ratio: null,
+        target: "≤ 10 ms",
+        met: s.p99 <= 10,
+        note: `p50 ${s.p50.toFixed(2)} ms; count ${count}, ${listed} listed; Redis memory per online entry ${((memAfter - memBefore) / P.online).toFixed(0)} B (counts, names and the gateway's set)`,
+      });
+      results.details.presence = { perHandshake, rounds, get: s, online: P.online, redisBytesPerEntry: (memAfter - memBefore) / P.online };
+    } finally {
+      client.disconnect();
+    }
+
+    // 3. kill -9 of a gateway holding 200 users of a chat: their leaves at a watcher on another gateway.
+    const victimChat = seeded.chatIds[1]!;
+    const inChat = seeded.users.filter((_, i) => seeded.chatOf(i) === victimChat);
+    const victim = await spawnChild("gw-victim", serverFile, { env: { ...env, ...limits, BENCH_MODE: "ours" } });
+    others.push(victim);
+    const procFile = join(__dirname, "lib/stored-proc.ts");
+    const [watcher, holder] = await Promise.all([spawnChild("presence-watcher", procFile), spawnChild("presence-holder", procFile, { env: { BENCH_LOCAL_ADDRESS: "127.0.0.7" } })]);
+    others.push(watcher, holder);
+    await watcher.call("watchPresence", { url: on.info.url, token: inChat[0]!.token, chatId: victimChat });
+    await holder.call("open", { url: victim.info.url, items: inChat.slice(1).map((u) => ({ token: u.token, chatId: victimChat })) }, 60_000);
+    await sleep(2_000);
+    const killedAt = Date.now();
+    victim.proc.kill("SIGKILL");
+    const wanted = inChat.length - 1;
+    let leaves: { user: string; at: number }[] = [];
+    for (let i = 0; i < 250 && Date.now() - killedAt < 25_000; i += 1) {
+      leaves = (await watcher.call<{ leaves: { user: string; at: number }[] }>("presenceSeen")).leaves;
+      if (leaves.length >= wanted) break;
+      await sleep(100);
+    }
+    const last = leaves.length ? Math.max(...leaves.map((l) => l.at)) - killedAt : NaN;
+    const first = leaves.length ? Math.min(...leaves.map((l) => l.at)) - killedAt : NaN;
+    row({
+      figure: `presence: kill -9 of a gateway holding ${wanted} users of a chat → the last of their presence:leave at a watcher on another gateway`,
+      ours: last,
+      baseline: null,
+      unit: "ms",
+      ratio: null,
+      target: "≤ 15 s, every leave",
+      met: leaves.length >= wanted && last <= 15_000,
+      note: `${leaves.length}/${wanted} leaves, the first at ${first.toFixed(0)} ms`,
+    });
+    (results.details.presence as Record<string, unknown>).kill = { wanted, got: leaves.length, firstMs: first, lastMs: last };
+  } finally {
+    await Promise.all([on, off, api, ...others].map((c) => c.stop()));
+  }
+}
+
+/**
  * `--only=cluster` (issue 10's figures): the same gateways and load on one redis-server and on a
  * 3-master Redis Cluster, side by side: cross-gateway delivery latency and saturation, sharded
  * subscriptions per socket and per chat, handshake rate and CPU.
@@ -1526,6 +1664,7 @@ async function main() {
 
   // The gateways on one Redis vs on a Redis Cluster of the phase's own (its own four gateways, stopped after it).
   await attempt("cluster", () => clusterPhase(clients, tokens, env, serverFile));
+  await attempt("presence", () => presencePhase(clients, tokens, env, serverFile));
   // Stored messages per second, ours vs the same inserts straight to PostgreSQL (gateway and generators of its own).
   await attempt("stored", () => storedPhase({ databaseUrl: database!.url, tokens, env, serverFile, redisPort: redis!.port, profileDir: PROFILE ? profDir : undefined, commits, log, row, details: results.details }));
 

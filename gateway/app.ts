@@ -191,13 +191,9 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   wiring?.onSubscriberLink((up) => replay?.link("adapter", up));
   // Unique per start: a restarted gateway's entries are the old process's until swept.
-  const presence = new PresenceTracker({
-    io,
-    store: presenceStore,
-    gateway: `${id}:${randomBytes(4).toString("hex")}`,
-    logger,
-    countOnlyAbove: config.presenceCountOnlyAbove,
-  });
+  const presence = config.presence
+    ? new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove })
+    : undefined;
   const unfollow = followControlBus({ bus, db, revocations, membership, relay, logger, closing: () => closing, onLink: (up) => replay?.link("bus", up) });
 
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
@@ -219,14 +215,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       recentRemovals: membership.size,
       ...local.sizes(),
       ...(replay ? replay.sizes() : {}),
-      ...presence.stats(),
+      ...presence?.stats(),
     }),
     async close() {
       if (closing) return;
       closing = true;
       unfollow();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
-      presence.close();
+      presence?.close();
       wheel.stop();
       revocations.clear();
       membership.clear();

@@ -110,6 +110,7 @@ const schema = z.object({
   MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
   SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
+  PRESENCE: z.enum(["on", "off"], { message: "must be on or off" }).default("on"),
   SOCKET_EVENT_BURST: int(30, 1, 1_000_000),
   SOCKET_EVENT_RATE: int(10, 1, 1_000_000),
   METRICS_PORT: z
@@ -169,6 +170,8 @@ export interface Config {
   readonly socketMaxBufferedBytes: number;
   /** Above this many users online, a chat's presence goes out as counts only. */
   readonly presenceCountOnlyAbove: number;
+  /** Off: gateways neither track nor announce presence (its queries answer 0 online). */
+  readonly presence: boolean;
   /** Every client event spends from its socket's bucket: `burst` at once, refilled at `perSecond`. */
   readonly socketEvents: { readonly burst: number; readonly perSecond: number };
   /** When set, /metrics is served on this port (loopback unless HOST says otherwise) instead of the main one. */
@@ -271,6 +274,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     socketMaxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
     presenceCountOnlyAbove: e.PRESENCE_COUNT_ONLY_ABOVE,
+    presence: e.PRESENCE === "on",
     socketEvents: Object.freeze({ burst: e.SOCKET_EVENT_BURST, perSecond: e.SOCKET_EVENT_RATE }),
     metricsPort: e.METRICS_PORT,
     gatewayId: e.GATEWAY_ID,

@@ -266,7 +266,7 @@ function bareChat(io: Server) {
 }
 
 /** Gateway settings a bench child may take from its environment. */
-const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER"];
+const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE"];
 
 type WatchedConn = {
   transport: { name: string; socket?: { bufferedAmount?: number } };

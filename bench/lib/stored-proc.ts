@@ -118,9 +118,20 @@ async function direct(args: { databaseUrl: string; poolSize: number; concurrency
   }
 }
 
+/** One socket that records the presence events of a chat (time of arrival, Date.now()). */
+const seen = { joins: [] as { user: string; at: number }[], leaves: [] as { user: string; at: number }[] };
+async function watchPresence(args: { url: string; token: string; chatId: string }): Promise<void> {
+  await open({ url: args.url, items: [{ token: args.token, chatId: args.chatId }] });
+  const socket = senders.at(-1)!.socket;
+  socket.on("presence:join", (e: { user: { id: string } }) => seen.joins.push({ user: e.user.id, at: Date.now() }));
+  socket.on("presence:leave", (e: { user_id: string }) => seen.leaves.push({ user: e.user_id, at: Date.now() }));
+}
+
 serve(
   {
     open,
+    watchPresence,
+    presenceSeen: () => seen,
     send,
     direct,
     cpu: () => process.cpuUsage(),

@@ -64,6 +64,14 @@ type Scripts = {
   wsacPresenceFinish(n: string, u: string, user: string): Promise<number>;
 };
 
+/** A field-value reply: a flat list (RESP2) or a list of pairs (RESP3). */
+function pairsOf(reply: unknown[]): [string, string][] {
+  if (reply.every((x) => Array.isArray(x))) return reply as [string, string][];
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), String(reply[i + 1])]);
+  return pairs;
+}
+
 export class RedisPresence implements PresenceStore {
   private readonly redis: RedisClient & Scripts;
 
@@ -108,10 +116,16 @@ export class RedisPresence implements PresenceStore {
   async list(chatId: string, max: number): Promise<PresenceList> {
     const count = await this.redis.hlen(counts(chatId));
     if (count === 0) return { count, users: [] };
-    // HRANDFIELD with a count is O(count): a chat of 10,000 online lists 1,000 of them cheaply.
-    const flat = count <= max ? Object.entries(await this.redis.hgetall(names(chatId))).flat() : ((await this.redis.call("HRANDFIELD", names(chatId), max, "WITHVALUES")) as string[]);
+    if (count <= max) return { count, users: Object.entries(await this.redis.hgetall(names(chatId))).map(([id, username]) => ({ id, username })) };
+    // A larger chat: the first `max` of a scan (HSCAN reads about COUNT entries a call: O(max), not O(count)).
     const users: PresenceUser[] = [];
-    for (let i = 0; i + 1 < flat.length && users.length < max; i += 2) users.push({ id: flat[i]!, username: flat[i + 1]! });
+    let cursor = "0";
+    for (let i = 0; i < 10 && users.length < max; i += 1) {
+      const [next, flat] = await this.redis.hscan(names(chatId), cursor, "COUNT", max);
+      for (const [id, username] of pairsOf(flat)) if (users.length < max) users.push({ id, username });
+      cursor = next;
+      if (cursor === "0") break;
+    }
     return { count, users };
   }
 
