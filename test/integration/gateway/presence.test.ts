@@ -89,7 +89,7 @@ describe("presence across three gateways on one Redis", () => {
 });
 
 describe("presence in one process (npm start, in memory)", () => {
-  it("announces joins and lists the users, two tabs once", async () => {
+  it("announces joins and lists the users, two tabs once, and a leave after the grace", async () => {
     const node = await startSingleNode();
     try {
       const [owner, alice] = await Promise.all([registerAndLogin(http(node.url), "m-owner"), registerAndLogin(http(node.url), "m-alice")]);
@@ -97,12 +97,21 @@ describe("presence in one process (npm start, in memory)", () => {
       const watcher = await node.sockets.connect(node.url, { token: owner.token, chatId: chat });
       const joins = collect(watcher, "presence:join");
       const tab: ClientSocket = await node.sockets.connect(node.url, { token: alice.token, chatId: chat });
-      await node.sockets.connect(node.url, { token: alice.token, chatId: chat });
+      const tab2 = await node.sockets.connect(node.url, { token: alice.token, chatId: chat });
       await eventually(() => joins.some((j) => j.user.id === alice.user.id), 5_000, "alice's join");
       expect(joins.filter((j) => j.user.id === alice.user.id)).toEqual([{ chat_id: chat, user: { id: alice.user.id, username: alice.username } }]);
       const answer = await ask(tab, "chat:presence", { chat_id: chat });
       expect(answer.ok && answer.count).toBe(2);
       expect((await owner.http.get(`/chats/${chat}/presence`)).body.count).toBe(2);
+      // Both tabs gone: one leave, after the grace.
+      const leaves = collect(watcher, "presence:leave");
+      const gone = Date.now();
+      tab.disconnect();
+      tab2.disconnect();
+      await eventually(() => leaves.length === 1, 15_000, "alice's leave");
+      expect(Date.now() - gone).toBeGreaterThanOrEqual(9_000);
+      expect(leaves).toEqual([{ chat_id: chat, user_id: alice.user.id }]);
+      expect((await owner.http.get(`/chats/${chat}/presence`)).body.count).toBe(1);
     } finally {
       await node.close();
     }
