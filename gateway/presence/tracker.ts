@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
-import { LEASE_MS, type PresenceStore, type PresenceUser } from "../../shared/presence/presence";
+import { GRACE_MS, LEASE_MS, type PresenceStore, type PresenceUser } from "../../shared/presence/presence";
 import { rooms } from "../socket/rooms";
 import type { GatewayServer } from "../socket/types";
+import type { ServerToClientEvents } from "../../shared/socket-events";
 
 export interface PresenceTrackerOptions {
   io: GatewayServer;
@@ -15,13 +16,17 @@ export interface PresenceTrackerOptions {
 
 /**
  * This gateway's side of presence. It counts its own sockets per (chat, user) from the adapter's
- * room events, so that a user's second tab, or its socket's rejoin, costs Redis nothing; only the
- * first socket (`join`) and the last (`leave`) reach the store, one script each. It renews this
- * gateway's lease, sweeps dead gateways' entries, and announces the leaves whose grace ran out.
- * Joins and leaves go to the chat's room through the adapter (every gateway's sockets).
+ * room events, so that a user's second tab costs Redis nothing. Its last socket of a user starts a
+ * grace here: a socket of the user back on this gateway meanwhile (a reconnect) costs nothing at
+ * all; only when the grace ran out does the leave reach the store. So the store hears one script
+ * for a user's first socket here and one for its leave, a grace after its last. It also renews
+ * this gateway's lease, sweeps dead gateways' entries and announces their users' leaves. Joins and
+ * leaves go to the chat's room through the adapter (every gateway's sockets).
  */
 export class PresenceTracker {
   private readonly local = new Map<string, Map<string, number>>();
+  /** "chat user" → when its grace ends: this gateway's last socket of the user went (deadline order). */
+  private readonly graces = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
   private failing = false;
@@ -56,7 +61,8 @@ export class PresenceTracker {
     };
     void o.store.renew(o.gateway).catch((err: Error) => this.failed(err));
     every(LEASE_MS / 4, () => o.store.renew(o.gateway));
-    every(1_000, () => this.announceLeaves());
+    every(500, () => this.endGraces());
+    every(1_000, () => this.announceSwept());
     every(LEASE_MS / 2, () => o.store.sweep());
   }
 
@@ -68,33 +74,38 @@ export class PresenceTracker {
   stats() {
     let entries = 0;
     for (const users of this.local.values()) entries += users.size;
-    return { presenceChats: this.local.size, presenceEntries: entries };
+    return { presenceChats: this.local.size, presenceEntries: entries, presenceGraces: this.graces.size };
   }
 
   /**
-   * Stops renewing and sweeping. The store keeps this gateway's entries: they lapse with its lease
-   * and wait out the grace, so clients that reconnect elsewhere meanwhile cause no leave and join.
+   * Stops renewing and sweeping. The store keeps this gateway's entries (those in their grace too):
+   * they lapse with its lease and wait out a grace, so clients that reconnect elsewhere meanwhile
+   * cause no leave and no join.
    */
   close(): void {
     for (const t of this.timers) clearInterval(t);
+    this.closed = true;
   }
 
+  private closed = false;
+
   private joined(chatId: string, user: PresenceUser): void {
+    if (this.closed) return;
     let users = this.local.get(chatId);
     if (!users) this.local.set(chatId, (users = new Map()));
     const n = (users.get(user.id) ?? 0) + 1;
     users.set(user.id, n);
-    if (n > 1) return;
+    // Back within its grace here: the store never heard it went.
+    if (n > 1 || this.graces.delete(`${chatId} ${user.id}`)) return;
     this.o.store.join(this.o.gateway, chatId, user).then(({ joined, count }) => {
       this.ok();
-      if (!joined) return;
-      const to = this.o.io.to(rooms.chat(chatId));
-      if (count > this.o.countOnlyAbove) to.emit("presence:count", { chat_id: chatId, count });
-      else to.emit("presence:join", { chat_id: chatId, user });
+      if (joined) this.announce(chatId, count, "presence:join", { chat_id: chatId, user });
     }, (err: Error) => this.failed(err));
   }
 
   private left(chatId: string, userId: string): void {
+    // Closing: the sockets drop, the entries stay (see close()).
+    if (this.closed) return;
     const users = this.local.get(chatId);
     const n = (users?.get(userId) ?? 0) - 1;
     if (!users || n < 0) return;
@@ -104,19 +115,42 @@ export class PresenceTracker {
     }
     users.delete(userId);
     if (users.size === 0) this.local.delete(chatId);
-    this.o.store.leave(this.o.gateway, chatId, userId).then(() => this.ok(), (err: Error) => this.failed(err));
+    this.graces.set(`${chatId} ${userId}`, Date.now() + GRACE_MS);
   }
 
-  private async announceLeaves(): Promise<void> {
+  /** Leaves whose grace here ran out (the map is in deadline order): the store decides if the user is gone everywhere. */
+  private async endGraces(): Promise<void> {
+    const now = Date.now();
+    const ended: string[] = [];
+    for (const [key, at] of this.graces) {
+      if (at > now || ended.length >= 5_000) break;
+      ended.push(key);
+    }
+    for (const key of ended) this.graces.delete(key);
+    await Promise.all(
+      ended.map(async (key) => {
+        const [chatId, userId] = key.split(" ") as [string, string];
+        const { left, count } = await this.o.store.leave(this.o.gateway, chatId, userId);
+        this.ok();
+        if (left) this.announce(chatId, count, "presence:leave", { chat_id: chatId, user_id: userId });
+      }),
+    );
+  }
+
+  /** Users of dead gateways whose grace ran out, still gone. */
+  private async announceSwept(): Promise<void> {
     for (let round = 0; round < 10; round += 1) {
       const due = await this.o.store.dueLeaves(500);
-      for (const { chatId, userId, count } of due) {
-        const to = this.o.io.to(rooms.chat(chatId));
-        if (count >= this.o.countOnlyAbove) to.emit("presence:count", { chat_id: chatId, count });
-        else to.emit("presence:leave", { chat_id: chatId, user_id: userId });
-      }
+      for (const { chatId, userId, count } of due) this.announce(chatId, count, "presence:leave", { chat_id: chatId, user_id: userId });
       if (due.length < 500) return;
     }
+  }
+
+  /** To the chat's room on every gateway; a chat above the size gets its count instead. */
+  private announce<E extends "presence:join" | "presence:leave">(chatId: string, count: number, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void {
+    const to = this.o.io.to(rooms.chat(chatId));
+    if (count > this.o.countOnlyAbove) to.emit("presence:count", { chat_id: chatId, count });
+    else (to.emit as (e: E, p: typeof payload) => boolean)(event, payload);
   }
 
   private ok(): void {

@@ -1,4 +1,4 @@
-import { type DueLeave, GRACE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
+import type { DueLeave, Leave, PresenceList, PresenceStore, PresenceUser, Transition } from "./presence";
 
 interface ChatState {
   /** userId → gateways that have it (0: in its grace). */
@@ -8,12 +8,10 @@ interface ChatState {
 
 /**
  * Presence in one process (`npm start`, where api and gateway share it): the same rules as the
- * Redis store, without leases (a process that dies takes its presence with it).
+ * Redis store, without leases and sweeps (a process that dies takes its presence with it).
  */
 export class MemoryPresence implements PresenceStore {
   private readonly chats = new Map<string, ChatState>();
-  /** "chatId userId" → when its grace ends. */
-  private readonly pending = new Map<string, number>();
 
   async join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition> {
     let chat = this.chats.get(chatId);
@@ -27,28 +25,19 @@ export class MemoryPresence implements PresenceStore {
     return { joined, count: chat.gateways.size };
   }
 
-  async leave(gateway: string, chatId: string, userId: string): Promise<void> {
-    const set = this.chats.get(chatId)?.gateways.get(userId);
-    if (!set?.delete(gateway) || set.size > 0) return;
-    this.pending.set(`${chatId} ${userId}`, Date.now() + GRACE_MS);
+  async leave(gateway: string, chatId: string, userId: string): Promise<Leave> {
+    const chat = this.chats.get(chatId);
+    const set = chat?.gateways.get(userId);
+    if (!chat || !set?.delete(gateway) || set.size > 0) return { left: false, count: chat?.gateways.size ?? 0 };
+    chat.gateways.delete(userId);
+    chat.names.delete(userId);
+    if (chat.gateways.size === 0) this.chats.delete(chatId);
+    return { left: true, count: chat.gateways.size };
   }
 
-  async dueLeaves(max: number): Promise<DueLeave[]> {
-    const now = Date.now();
-    const due: DueLeave[] = [];
-    for (const [key, at] of this.pending) {
-      if (due.length >= max) break;
-      if (at > now) continue;
-      this.pending.delete(key);
-      const [chatId, userId] = key.split(" ") as [string, string];
-      const chat = this.chats.get(chatId);
-      if (!chat || chat.gateways.get(userId)?.size !== 0) continue; // back meanwhile
-      chat.gateways.delete(userId);
-      chat.names.delete(userId);
-      if (chat.gateways.size === 0) this.chats.delete(chatId);
-      due.push({ chatId, userId, count: chat.gateways.size });
-    }
-    return due;
+  /** One process has no gateway to sweep: nothing is ever due. */
+  async dueLeaves(): Promise<DueLeave[]> {
+    return [];
   }
 
   async list(chatId: string, max: number): Promise<PresenceList> {

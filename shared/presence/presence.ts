@@ -3,12 +3,13 @@
  * of its sockets is in the chat's room on any gateway; several tabs and several gateways count once.
  *
  * Each gateway counts its own sockets and tells the store only its user-level transitions in a
- * chat: its first socket of a user (`join`) and its last (`leave`). The store counts gateways per
- * (chat, user). When that count falls to 0 the user is not gone at once: its leave waits out a
- * grace (`GRACE_MS`), and a socket back on any gateway meanwhile cancels it, with no join either.
- * A gateway that dies stops renewing its lease; another gateway sweeps its entries as if each of
- * its sockets had left when the lease was last renewed, so the leaves go out within about
- * `LEASE_MS + GRACE_MS`... less the time already gone: within 15 s of the death.
+ * chat: its first socket of a user (`join`) and, once the grace (`GRACE_MS`) has passed with no
+ * socket of that user back on it, its last (`leave`). The store counts gateways per (chat, user):
+ * a join while another gateway (or one still in its grace) has the user announces nothing, and a
+ * leave announces only when no gateway has it. A reconnect to the same gateway within the grace
+ * costs the store nothing at all. A gateway that dies stops renewing its lease; another gateway
+ * sweeps its entries as if its sockets had left when it was last heard of: their leaves are due
+ * `GRACE_MS` after that, within 15 s of the death.
  */
 export const GRACE_MS = 10_000;
 /** A gateway not heard from for this long is dead (it renews every `LEASE_MS / 4`). */
@@ -28,6 +29,13 @@ export interface Transition {
   count: number;
 }
 
+export interface Leave {
+  /** True when no gateway has the user in the chat any more (announce its leave). */
+  left: boolean;
+  /** Users online in the chat after the change. */
+  count: number;
+}
+
 export interface DueLeave {
   chatId: string;
   userId: string;
@@ -44,9 +52,9 @@ export interface PresenceList {
 export interface PresenceStore {
   /** `gateway`'s first socket of `user` in `chat`. */
   join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition>;
-  /** `gateway`'s last socket of `userId` in `chat` is gone: the user's leave waits out the grace if no other gateway has it. */
-  leave(gateway: string, chatId: string, userId: string): Promise<void>;
-  /** Leaves whose grace ran out with the user still gone, claimed by this caller (each goes to one caller). */
+  /** `gateway`'s last socket of `userId` in `chat` went, a grace ago, and none came back. */
+  leave(gateway: string, chatId: string, userId: string): Promise<Leave>;
+  /** Swept users whose grace ran out with the user still gone, claimed by this caller (each goes to one caller). */
   dueLeaves(max: number): Promise<DueLeave[]>;
   /** The chat's count and up to `max` of its users. */
   list(chatId: string, max: number): Promise<PresenceList>;

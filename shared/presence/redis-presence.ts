@@ -1,5 +1,5 @@
 import type { RedisClient } from "../redis";
-import { type DueLeave, GRACE_MS, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
+import { type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
 
 /**
  * Presence in Redis, one server or a cluster. A chat's keys share the hash tag `{<chat id>}`, so
@@ -8,8 +8,8 @@ import { type DueLeave, GRACE_MS, LEASE_MS, type PresenceList, type PresenceStor
  * - `wsac:pr:{c}:u`   hash user → name (for joins and lists);
  * - `wsac:pr:{c}:g:<gateway>`  set of the users this gateway has in the chat (what a sweep undoes).
  * Beside them: `wsac:pr:{gw:<gateway>}:chats` (the chats a gateway has entries in, for its sweep),
- * `wsac:pr:gateways` (gateway → when it last renewed its lease) and `wsac:pr:pending` (leaves
- * waiting out their grace, "chat user" → when it ends). Gateways' clocks are assumed to agree
+ * `wsac:pr:gateways` (gateway → when it last renewed its lease) and `wsac:pr:pending` (swept
+ * users waiting out their grace, "chat user" → when it ends; a user at 0 gateways is swept and pending). Gateways' clocks are assumed to agree
  * within a second (NTP): leases and graces are compared across them.
  */
 
@@ -21,14 +21,15 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if before then return {0, redis.call('HLEN', KEYS[1])} end
 return {1, redis.call('HLEN', KEYS[1])}`;
 
-/** 1 when no gateway has the user any more (its leave is then pending). */
+/** {1, count} when no gateway has the user any more (its entries go), else {0, count}. */
 const LEAVE = `
-if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then return {0, redis.call('HLEN', KEYS[1])} end
 if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], 0)
-  return 1
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return {1, redis.call('HLEN', KEYS[1])}
 end
-return 0`;
+return {0, redis.call('HLEN', KEYS[1])}`;
 
 /** A dead gateway's users in one chat: the ones no other gateway has. */
 const DROP = `
@@ -59,7 +60,7 @@ const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
 
 type Scripts = {
   wsacPresenceJoin(n: string, u: string, g: string, user: string, name: string): Promise<[number, number]>;
-  wsacPresenceLeave(n: string, g: string, user: string): Promise<number>;
+  wsacPresenceLeave(n: string, u: string, g: string, user: string): Promise<[number, number]>;
   wsacPresenceDrop(n: string, g: string): Promise<string[]>;
   wsacPresenceFinish(n: string, u: string, user: string): Promise<number>;
 };
@@ -74,12 +75,14 @@ function pairsOf(reply: unknown[]): [string, string][] {
 
 export class RedisPresence implements PresenceStore {
   private readonly redis: RedisClient & Scripts;
+  /** "gateway chat" pairs already in the gateway's chat list. */
+  private readonly registered = new Set<string>();
 
   constructor(redis: RedisClient) {
     const r = redis as RedisClient & Partial<Scripts>;
     if (typeof r.wsacPresenceJoin !== "function") {
       redis.defineCommand("wsacPresenceJoin", { numberOfKeys: 3, lua: JOIN });
-      redis.defineCommand("wsacPresenceLeave", { numberOfKeys: 2, lua: LEAVE });
+      redis.defineCommand("wsacPresenceLeave", { numberOfKeys: 3, lua: LEAVE });
       redis.defineCommand("wsacPresenceDrop", { numberOfKeys: 2, lua: DROP });
       redis.defineCommand("wsacPresenceFinish", { numberOfKeys: 2, lua: FINISH });
     }
@@ -87,17 +90,22 @@ export class RedisPresence implements PresenceStore {
   }
 
   async join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition> {
+    const key = `${gateway} ${chatId}`;
+    const first = !this.registered.has(key);
+    // The chats a gateway has entries in (for its sweep): told once per chat and gateway, with a
+    // renewal of its lease, so that a gateway that dies before its first renewal is swept too.
+    if (first) this.registered.add(key);
     const [[joined, count]] = await Promise.all([
       this.redis.wsacPresenceJoin(counts(chatId), names(chatId), mine(chatId, gateway), user.id, user.username),
-      this.redis.sadd(chatsOf(gateway), chatId),
+      first ? this.redis.sadd(chatsOf(gateway), chatId) : undefined,
+      first ? this.redis.hset(GATEWAYS, gateway, Date.now()) : undefined,
     ]);
     return { joined: joined === 1, count };
   }
 
-  async leave(gateway: string, chatId: string, userId: string): Promise<void> {
-    if ((await this.redis.wsacPresenceLeave(counts(chatId), mine(chatId, gateway), userId)) === 1) {
-      await this.redis.zadd(PENDING, Date.now() + GRACE_MS, `${chatId} ${userId}`);
-    }
+  async leave(gateway: string, chatId: string, userId: string): Promise<Leave> {
+    const [left, count] = await this.redis.wsacPresenceLeave(counts(chatId), names(chatId), mine(chatId, gateway), userId);
+    return { left: left === 1, count };
   }
 
   async dueLeaves(max: number): Promise<DueLeave[]> {

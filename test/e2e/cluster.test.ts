@@ -218,7 +218,10 @@ describe("the cluster under pm2 behind nginx", () => {
     let drops = 0;
     sender.socket.on("disconnect", () => drops++);
     reader.socket.on("disconnect", () => drops++);
-    // Presence as both clients see it (each misses what comes while it reconnects; together they see it all).
+    // Presence as both clients see it (each misses what comes while it reconnects; together they see it
+    // all), from once both users' own joins have gone out.
+    await eventually(async () => (await a.http.get(`/chats/${chatId}/presence`)).body.count === 2, 5_000, "both users online");
+    await new Promise((r) => setTimeout(r, 500));
     const presenceEvents: string[] = [];
     for (const s of [sender.socket, reader.socket]) {
       s.on("presence:join", (e) => presenceEvents.push(`join ${e.user.id}`));
