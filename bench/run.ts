@@ -286,8 +286,8 @@ interface HandshakeRound {
 }
 
 /**
- * The handshake method: warm-up (a round's worth held, then 2000, on each server), then `HANDSHAKE_ROUNDS` rounds of
- * `HANDSHAKE_ROUND` connections held, 100 in flight, the servers in alternating order; per round
+ * The handshake method: warm-up (a round's users twice, held the first time, on each server), then `HANDSHAKE_ROUNDS` rounds of
+ * `HANDSHAKE_ROUND` connections held, 100 in flight, the servers in turn; per round
  * the rate, the server's CPU per handshake (its own process.cpuUsage) and the PostgreSQL
  * transactions per handshake. `redisCpu` (optional, per server): Redis CPU-seconds used so far.
  */
@@ -303,14 +303,18 @@ async function handshakeRounds(
     for (const [, s] of servers) {
       // The first pass holds a whole round's connections, as the rounds do: each server's heap has
       // grown to hold them once before anything is measured (the first measured round of either
-      // server otherwise paid for that growth, 20-40 % above its other rounds).
-      await connectAll(clients, s.info.url as string, load.slice(0, i === 0 ? HANDSHAKE_ROUND : 2_000), i === 0);
+      // server otherwise paid for that growth, 20-40 % above its other rounds). Both passes are the
+      // rounds' users: every measured handshake is a reconnect, as in a reconnect storm (presence
+      // then announces nothing; fresh users joining chats are the presence phase's figure).
+      await connectAll(clients, s.info.url as string, load.slice(0, HANDSHAKE_ROUND), i === 0);
       await closeAll(clients, s);
     }
   }
   const rounds: Record<string, HandshakeRound[]> = Object.fromEntries(servers.map(([name]) => [name, []]));
   for (let r = 0; r < HANDSHAKE_ROUNDS; r += 1) {
-    const order = r % 2 === 0 ? servers : [...servers].reverse();
+    // The same order every round: each server's rounds come one round apart (about 5 s), so a
+    // reconnect storm's users return within presence's 10 s grace, as real reconnecting clients do.
+    const order = servers;
     for (const [name, server] of order) {
       await sleep(1_100);
       const xacts = await commits();
