@@ -116,4 +116,21 @@ describe("presence in one process (npm start, in memory)", () => {
       await node.close();
     }
   });
+
+  it("sends presence:count instead of joins and leaves above the configured size", async () => {
+    const node = await startSingleNode({ env: { PRESENCE_COUNT_ONLY_ABOVE: "1" } });
+    try {
+      const [owner, alice] = await Promise.all([registerAndLogin(http(node.url), "c-owner"), registerAndLogin(http(node.url), "c-alice")]);
+      const chat = await chatWith(owner, [alice]);
+      const watcher = await node.sockets.connect(node.url, { token: owner.token, chatId: chat });
+      const counts = collect(watcher, "presence:count");
+      const joins = collect(watcher, "presence:join");
+      await node.sockets.connect(node.url, { token: alice.token, chatId: chat });
+      await eventually(() => counts.length === 1, 5_000, "a presence:count");
+      expect(counts).toEqual([{ chat_id: chat, count: 2 }]);
+      expect(joins.filter((j) => j.user.id === alice.user.id)).toEqual([]);
+    } finally {
+      await node.close();
+    }
+  });
 });
