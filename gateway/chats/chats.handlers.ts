@@ -82,6 +82,8 @@ function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { miss
  */
 export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDefinition[] {
   const queues = new WeakMap<GatewaySocket, ReturnType<typeof orderedQueue>>();
+  /** When each socket last relayed `chat:typing` (only sockets that typed carry an entry); a message sent ends the burst. */
+  const typedAt = new WeakMap<GatewaySocket, number>();
   const queueOf = (socket: GatewaySocket) => {
     let queue = queues.get(socket);
     if (!queue) queues.set(socket, (queue = orderedQueue()));
@@ -182,14 +184,14 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
           deps.delivered(message.id);
           deps.io.to(rooms.chat(chat_id)).emit("message:new", message);
           deps.metrics.messages.inc({ source: "socket" });
+          // The message ends the typing: the next keystroke is announced at once.
+          typedAt.delete(socket);
         }
         return { ok: true as const, message };
       });
     },
     ctx,
   );
-  /** When each socket last relayed `chat:typing` (only sockets that typed carry an entry). */
-  const typedAt = new WeakMap<GatewaySocket, number>();
   const typing = defineEvent(
     "chat:typing",
     chatPayload,

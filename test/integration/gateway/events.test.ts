@@ -84,6 +84,9 @@ describe("chat:typing", () => {
     expect(await ask(typist, "chat:typing", { chat_id: chatId })).toEqual({ ok: true });
     expect(await heard).toEqual({ chat_id: chatId, user: { id: alice.user.id, username: alice.username } });
     expect(await ask(typist, "chat:typing", { chat_id: chatId })).toEqual({ ok: false, error: { code: "rate_limited", message: expect.any(String) } });
+    // A message ends the burst: the next chat:typing goes out at once.
+    expect((await ask(typist, "message:send", { chat_id: chatId, text: "typed" })).ok).toBe(true);
+    expect(await ask(typist, "chat:typing", { chat_id: chatId })).toEqual({ ok: true });
     const elsewhere = await chatWith(alice, [bob], "not joined");
     const fresh = await sockets.connect(url, { token: alice.token });
     expect(await ask(fresh, "chat:typing", { chat_id: elsewhere })).toEqual({ ok: false, error: { code: "not_in_chat", message: expect.any(String) } });
