@@ -134,8 +134,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   if (options.adapter) {
     wiring = wireRedisAdapter({ clients: options.adapter, logger, onPublishFailed: () => metrics.publishFailures.inc() });
     io.adapter(wiring.adapter);
-    const rooms = wiring;
-    io.of("/").adapter.on("delete-room", (room: string) => rooms.forgetRoom(room));
+    const adapterWiring = wiring;
+    io.of("/").adapter.on("delete-room", (room: string) => adapterWiring.forgetRoom(room));
   }
 
   const replay = wiring ? new OutageReplay(io, db, logger) : undefined;

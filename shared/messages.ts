@@ -77,17 +77,18 @@ export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promis
 async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError | undefined)[]> {
   const { rows } = await sql<StoredRow>`
     with r as (
-      select r.i::int as i, nextval(pg_get_serial_sequence('messages', 'id')) as id, r.chat_id, r.sender_id, r.text, r.client_id
+      select r.i::int as i, nextval(pg_get_serial_sequence('messages', 'id')) as id, r.chat_id, r.sender_id, r.text, r.client_id,
+             exists (select 1 from chats c where c.id = r.chat_id) as chat_exists
       from unnest(${msgs.map((m) => m.chatId)}::uuid[], ${msgs.map((m) => m.senderId)}::uuid[], ${msgs.map((m) => m.text)}::text[],
                   ${msgs.map((m) => m.clientId ?? null)}::text[]) with ordinality as r(chat_id, sender_id, text, client_id, i)
       order by r.i
     ), ins as (
       insert into messages (id, chat_id, sender_id, text, client_id) overriding system value
-      select id, chat_id, sender_id, text, client_id from r where exists (select 1 from chats c where c.id = r.chat_id) order by i
+      select id, chat_id, sender_id, text, client_id from r where chat_exists order by i
       on conflict (chat_id, sender_id, client_id) where client_id is not null do nothing
       returning id, created_at
     )
-    select r.i, exists (select 1 from chats c where c.id = r.chat_id) as chat_exists, coalesce(ins.id, old.id)::text as id,
+    select r.i, r.chat_exists, coalesce(ins.id, old.id)::text as id,
            ins.id is not null as created, r.chat_id, r.sender_id, u.username,
            coalesce(old.text, r.text) as text, r.client_id, coalesce(ins.created_at, old.created_at) as created_at
     from r

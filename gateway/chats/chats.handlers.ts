@@ -23,7 +23,7 @@ const leavePayload = z.strictObject({ chat_id: uuid });
 const chatPayload = z.strictObject({ chat_id: uuid });
 
 /** A socket's `chat:typing` goes out at most once per this many milliseconds. */
-export const TYPING_INTERVAL_MS = 2_000;
+const TYPING_INTERVAL_MS = 2_000;
 const sendPayload = z.strictObject({
   chat_id: uuid,
   text: text(1, LIMITS.messageText),

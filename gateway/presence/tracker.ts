@@ -30,6 +30,7 @@ export class PresenceTracker {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
   private failing = false;
+  private closed = false;
 
   constructor(private readonly o: PresenceTrackerOptions) {
     this.log = o.logger.child({ module: "gateway:presence" });
@@ -66,11 +67,6 @@ export class PresenceTracker {
     every(LEASE_MS / 2, () => o.store.sweep());
   }
 
-  /** The sockets of `userId` in `chatId` on this gateway. */
-  here(chatId: string, userId: string): number {
-    return this.local.get(chatId)?.get(userId) ?? 0;
-  }
-
   stats() {
     let entries = 0;
     for (const users of this.local.values()) entries += users.size;
@@ -86,8 +82,6 @@ export class PresenceTracker {
     for (const t of this.timers) clearInterval(t);
     this.closed = true;
   }
-
-  private closed = false;
 
   private joined(chatId: string, user: PresenceUser): void {
     if (this.closed) return;

@@ -79,10 +79,10 @@ export class Batcher<T, R> {
       return;
     }
     batch.forEach((p, k) => {
-      const result = results[k];
+      if (k >= results.length) return p.reject(new Error("batch answered fewer requests than it was given"));
+      const result = results[k] as R | Error;
       if (result instanceof Error) p.reject(result);
-      else if (result === undefined && k >= results.length) p.reject(new Error("batch answered fewer requests than it was given"));
-      else p.resolve(result as R);
+      else p.resolve(result);
     });
   }
 }
