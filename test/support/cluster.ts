@@ -92,8 +92,16 @@ export async function startCluster(options: { databaseUrl: string; redisUrl?: st
   const stop = async () => {
     await run("bash", [join(ROOT, "bin/cluster.sh"), "stop"], { cwd: ROOT, env });
   };
+  const metricsPorts = {
+    api: Array.from({ length: apiInstances }, (_, i) => metricsBase + i),
+    gateways: Array.from({ length: gateways }, (_, i) => metricsBase + apiInstances + i),
+  };
   try {
     await run("bash", [join(ROOT, "bin/cluster.sh"), "start"], { cwd: ROOT, env, timeout: 120_000 });
+    // `cluster start` is ready once nginx answers through one api replica; the tests need every
+    // process, so wait for each one's metrics listener too (the last thing a process opens).
+    const every = [...metricsPorts.api, ...metricsPorts.gateways];
+    for (let i = 0; i < 150 && !(await Promise.all(every.map((port) => listening(port)))).every(Boolean); i++) await new Promise((r) => setTimeout(r, 200));
   } catch (err) {
     const logs = await pm2("logs", "--nostream", "--lines", "40").catch(() => "");
     await stop().catch(() => undefined);
@@ -104,10 +112,7 @@ export async function startCluster(options: { databaseUrl: string; redisUrl?: st
     port: base,
     apiPort: base + 1,
     gatewayPorts: Array.from({ length: gateways }, (_, i) => base + 2 + i),
-    metricsPorts: {
-      api: Array.from({ length: apiInstances }, (_, i) => metricsBase + i),
-      gateways: Array.from({ length: gateways }, (_, i) => metricsBase + apiInstances + i),
-    },
+    metricsPorts,
     runDir,
     env,
     pm2,
