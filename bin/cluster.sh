@@ -33,14 +33,26 @@ case "${1:-start}" in
     exit 1
     ;;
   stop)
+    # This cluster's processes only: nginx serving RUN_DIR, and the api and gateways whose pm2 is
+    # this PM2_HOME (another cluster started from the same checkout is left alone).
+    ours() {
+      for p in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+        case "$cmd" in
+          *"$RUN_DIR"*) echo "${p#/proc/}" ;;
+          *"$PWD/dist/bin/api.js"* | *"$PWD/dist/bin/gateway.js"*)
+            tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qxF "PM2_HOME=$PM2_HOME" && echo "${p#/proc/}" ;;
+        esac
+      done
+    }
     if [ -d "$PM2_HOME" ]; then $PM2 kill >/dev/null 2>&1 || true; fi
     # nginx's master exits last; wait until nothing of ours is left.
     for _ in $(seq 1 40); do
-      pgrep -f "$RUN_DIR" >/dev/null 2>&1 || pgrep -f "$PWD/dist/bin/(api|gateway).js" >/dev/null 2>&1 || exit 0
+      [ -z "$(ours)" ] && exit 0
       sleep 0.25
     done
-    pkill -9 -f "$RUN_DIR" 2>/dev/null || true
-    pkill -9 -f "$PWD/dist/bin/(api|gateway).js" 2>/dev/null || true
+    left=$(ours)
+    [ -n "$left" ] && kill -9 $left 2>/dev/null || true
     ;;
   *)
     echo "usage: $0 start|stop" >&2
