@@ -1,68 +1,77 @@
-/** The shapes clients see, shared by the api, the gateway and the test clients. */
+/**
+ * The shapes clients see, shared by the api, the gateway, the typed client and the documents:
+ * each view is a zod schema (what /openapi.json and /asyncapi.json publish, and what the tests
+ * check real responses against) and the TypeScript type inferred from it.
+ */
+import { z } from "zod";
 
-export interface UserView {
-  id: string;
-  username: string;
-  email: string;
-  created_at: string;
-}
+const id = z.string().meta({ format: "uuid" });
+const time = z.string().meta({ format: "date-time" });
+/** Message ids are decimal strings of a bigint sequence: later messages have larger ids. */
+export const messageIdString = z.string().meta({ pattern: "^[1-9][0-9]{0,18}$", description: "A decimal bigint; ids grow over time" });
 
-export interface UserRef {
-  id: string;
-  username: string;
-}
+export const userView = z.object({ id, username: z.string(), email: z.string(), created_at: time }).meta({ id: "User" });
+export type UserView = z.infer<typeof userView>;
 
-export interface ChatView {
-  id: string;
-  name: string;
-  created_by: string;
-  created_at: string;
-}
+export const userRef = z.object({ id, username: z.string() }).meta({ id: "UserRef" });
+export type UserRef = z.infer<typeof userRef>;
 
-export interface MemberView {
-  user_id: string;
-  username: string;
-  role: "owner" | "member";
-  joined_at: string;
-}
+export const chatView = z.object({ id, name: z.string(), created_by: id, created_at: time }).meta({ id: "Chat" });
+export type ChatView = z.infer<typeof chatView>;
 
-export interface InviteView {
-  id: string;
-  chat: { id: string; name: string };
-  inviter: UserRef;
-  /** The invited user. */
-  user: UserRef;
-  created_at: string;
-}
+export const memberView = z.object({ user_id: id, username: z.string(), role: z.enum(["owner", "member"]), joined_at: time }).meta({ id: "Member" });
+export type MemberView = z.infer<typeof memberView>;
 
-export interface MessageView {
-  id: string;
-  chat_id: string;
-  sender: UserRef;
-  text: string;
-  client_id: string | null;
-  created_at: string;
-}
+export const inviteView = z
+  .object({
+    id,
+    chat: z.object({ id, name: z.string() }),
+    inviter: userRef,
+    /** The invited user. */
+    user: userRef,
+    created_at: time,
+  })
+  .meta({ id: "Invite" });
+export type InviteView = z.infer<typeof inviteView>;
 
-export interface SessionView {
-  id: string;
-  created_at: string;
-  expires_at: string;
-  last_seen_at: string;
-  user_agent: string | null;
-  ip: string | null;
-  current: boolean;
-}
+export const messageView = z
+  .object({ id: messageIdString, chat_id: id, sender: userRef, text: z.string(), client_id: z.string().nullable(), created_at: time })
+  .meta({ id: "Message" });
+export type MessageView = z.infer<typeof messageView>;
 
-export interface LoginResult {
-  token: string;
-  type: "Bearer";
-  expires_in: number;
-  expires_at: string;
-  refresh_token: string;
-  session_id: string;
-  user: UserView;
-}
+export const sessionView = z
+  .object({
+    id,
+    created_at: time,
+    expires_at: time,
+    last_seen_at: time,
+    user_agent: z.string().nullable(),
+    ip: z.string().nullable(),
+    current: z.boolean().meta({ description: "The session of the token that asked" }),
+  })
+  .meta({ id: "Session" });
+export type SessionView = z.infer<typeof sessionView>;
+
+export const loginResult = z
+  .object({
+    token: z.string().meta({ description: "The access token (a JWT)" }),
+    type: z.literal("Bearer"),
+    expires_in: z.number().int().meta({ description: "Seconds until the access token expires" }),
+    expires_at: time,
+    refresh_token: z.string().meta({ description: "Spent by one /token/refresh; presenting it twice revokes the session" }),
+    session_id: id,
+    user: userView,
+  })
+  .meta({ id: "LoginResult" });
+export type LoginResult = z.infer<typeof loginResult>;
+
+export const chatDetail = z.object({ chat: chatView, members: z.array(memberView) }).meta({ id: "ChatDetail" });
+export type ChatDetail = z.infer<typeof chatDetail>;
+
+export const presenceView = z
+  .object({ chat_id: id, count: z.number().int().min(0), users: z.array(userRef).max(1000) })
+  .meta({ id: "Presence", description: "Members online in the chat anywhere in the cluster, each user once, at most 1000 listed" });
+export type PresenceView = z.infer<typeof presenceView>;
 
 /** Limits of the contract, in one place for api and gateway. */
 export const LIMITS = {

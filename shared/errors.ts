@@ -1,30 +1,32 @@
 import { STATUS_CODES } from "node:http";
 
 /** Every machine-readable error code of the contract (HTTP problem codes and socket codes). */
-export type ErrorCode =
-  | "invalid_body"
-  | "weak_password"
-  | "invalid_credentials"
-  | "unauthorized"
-  | "token_expired"
-  | "session_revoked"
-  | "forbidden"
-  | "not_found"
-  | "username_taken"
-  | "email_taken"
-  | "already_member"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "rate_limited"
-  | "unavailable"
-  | "internal"
+export const ERROR_CODES = [
+  "invalid_body",
+  "weak_password",
+  "invalid_credentials",
+  "unauthorized",
+  "token_expired",
+  "session_revoked",
+  "forbidden",
+  "not_found",
+  "username_taken",
+  "email_taken",
+  "already_member",
+  "payload_too_large",
+  "unsupported_media_type",
+  "rate_limited",
+  "unavailable",
+  "internal",
   // socket-only codes
-  | "missing_token"
-  | "invalid_token"
-  | "invalid_chat_id"
-  | "chat_forbidden"
-  | "invalid_payload"
-  | "not_in_chat";
+  "missing_token",
+  "invalid_token",
+  "invalid_chat_id",
+  "chat_forbidden",
+  "invalid_payload",
+  "not_in_chat",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface FieldError {
   field: string;

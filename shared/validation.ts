@@ -20,17 +20,21 @@ export const text = (min: number, max: number) =>
       const length = [...v].length;
       if (length < min || length > max) ctx.addIssue({ code: "custom", message: `must be ${min} to ${max} characters long` });
     }
-  });
+  }).meta({ minLength: min, maxLength: max });
 
 /** A UUID, lower-cased: ids name rooms and map keys, where `ABC…` and `abc…` must be one. */
 export const uuid = z
   .string()
   .refine(isUuid, { message: "must be a UUID" })
+  .meta({ format: "uuid" })
   .transform((v) => v.toLowerCase());
 
 export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 export const username = z.string().regex(USERNAME_RE, "must be 3 to 32 characters of A-Z a-z 0-9 _ . -");
-export const messageId = z.string().refine(isMessageId, { message: "must be a message id (a decimal string)" });
+export const messageId = z
+  .string()
+  .refine(isMessageId, { message: "must be a message id (a decimal string)" })
+  .meta({ pattern: "^[1-9][0-9]{0,18}$", description: "A message id (a decimal string)" });
 
 /** Flattens zod issues into the contract's `errors` list. */
 export function fieldIssues(error: z.ZodError): FieldError[] {

@@ -1,18 +1,9 @@
 import { type RequestHandler, Router } from "express";
-import { z } from "zod";
-import { text, username } from "../../shared/validation";
+import { passwordBody, registerBody } from "../../shared/requests";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import type { SessionDeps } from "../sessions/sessions.service";
 import { type AccountDeps, changePassword, me, register } from "./accounts.service";
-
-const password = text(8, 128);
-const registerBody = z.strictObject({
-  username,
-  email: z.email({ message: "must be a valid email address" }).max(254, "must be at most 254 characters"),
-  password,
-});
-const passwordBody = z.strictObject({ current_password: text(1, 128), new_password: password });
 
 export function accountsRoutes(deps: AccountDeps & Pick<SessionDeps, "limiter" | "loginOutcomes" | "bus"> & { requireAuth: RequestHandler }): Router {
   const router = Router();

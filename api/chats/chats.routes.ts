@@ -1,28 +1,10 @@
 import { type RequestHandler, Router } from "express";
-import { z } from "zod";
-import { LIMITS } from "../../shared/contracts";
 import { AppError } from "../../shared/errors";
-import { isUuid, messageId, text, username } from "../../shared/validation";
+import { createChatBody as createBody, historyQuery, inviteBody, postMessageBody as messageBody } from "../../shared/requests";
+import { isUuid } from "../../shared/validation";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import * as chats from "./chats.service";
-
-const createBody = z.strictObject({
-  name: text(1, LIMITS.chatName),
-  members: z.array(username).max(LIMITS.chatMembersOnCreate).default([]),
-});
-const inviteBody = z.strictObject({ username });
-const messageBody = z.strictObject({ text: text(1, LIMITS.messageText), client_id: text(1, LIMITS.clientId).optional() });
-const historyQuery = z.strictObject({
-  before: messageId.optional(),
-  after: messageId.optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, "must be a whole number from 1 to 100")
-    .transform(Number)
-    .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, "must be at most 100"))
-    .default(LIMITS.historyDefault),
-});
 
 /** Path ids that are not UUIDs can name nothing: 404 before any query. Lower-cased, as every id the services pass on. */
 function id(value: unknown, what: string): string {

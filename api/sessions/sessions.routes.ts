@@ -1,13 +1,11 @@
 import { type RequestHandler, Router } from "express";
-import { z } from "zod";
-import { isUuid, text } from "../../shared/validation";
+import { loginBody, refreshBody } from "../../shared/requests";
+import { isUuid } from "../../shared/validation";
 import { AppError } from "../../shared/errors";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import { list, login, logout, refresh, revokeAll, revokeOne, type SessionDeps } from "./sessions.service";
 
-const loginBody = z.strictObject({ username: text(1, 254), password: text(1, 128) });
-const refreshBody = z.strictObject({ refresh_token: text(1, 512) });
 
 export function sessionsRoutes(deps: SessionDeps & { requireAuth: RequestHandler }): Router {
   const router = Router();

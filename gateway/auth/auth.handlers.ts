@@ -1,4 +1,3 @@
-import { z } from "zod";
 import type { Db } from "../../shared/db/db";
 import { AppError, isAppError } from "../../shared/errors";
 import { requireActiveSession } from "../../shared/sessions";
@@ -7,8 +6,6 @@ import type { Revocations } from "../control/revocations";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import { defineEvent, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { GatewaySocket } from "../socket/types";
-
-const refreshPayload = z.strictObject({ token: z.string().min(1).max(8192) });
 
 export interface AuthHandlerDeps {
   db: Db;
@@ -24,7 +21,6 @@ export interface AuthHandlerDeps {
 export function authHandlers(deps: AuthHandlerDeps, ctx: EventContext): EventDefinition[] {
   const refresh = defineEvent(
     "auth:refresh",
-    refreshPayload,
     async (socket: GatewaySocket, { token }) => {
       const claims = deps.tokens.verify(token);
       if (claims.sub !== socket.data.userId || claims.sid !== socket.data.sessionId) {

@@ -1,10 +1,8 @@
-import { z } from "zod";
 import { LIMITS, type MessageView } from "../../shared/contracts";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/errors";
 import type { MessageLimit } from "../../shared/message-limit";
 import { listMessages } from "../../shared/messages";
-import { messageId, text, uuid } from "../../shared/validation";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { Membership } from "../control/membership";
 import type { Revocations } from "../control/revocations";
@@ -17,18 +15,9 @@ import type { SessionCheck } from "../auth/session-check";
 import type { MessageBatch } from "./message-batch";
 import { PRESENCE_LIST_MAX, type PresenceStore } from "../../shared/presence/presence";
 
-const joinPayload = z.strictObject({ chat_id: uuid, after: messageId.optional() });
-const leavePayload = z.strictObject({ chat_id: uuid });
-/** `chat:typing` and `chat:presence`. */
-const chatPayload = z.strictObject({ chat_id: uuid });
 
 /** A socket's `chat:typing` goes out at most once per this many milliseconds. */
 const TYPING_INTERVAL_MS = 2_000;
-const sendPayload = z.strictObject({
-  chat_id: uuid,
-  text: text(1, LIMITS.messageText),
-  client_id: text(1, LIMITS.clientId).optional(),
-});
 
 /** A `chat:join {after}` costs one point more per this many rows it hands back. */
 const ROWS_PER_POINT = 10;
@@ -106,7 +95,6 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
 
   const join = defineEvent(
     "chat:join",
-    joinPayload,
     async (socket, { chat_id, after }) => {
       if (after === undefined) return joinRoom(socket, chat_id);
       // A catch-up holds as many points as its largest answer would cost before it runs, so a burst
@@ -143,7 +131,6 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
 
   const leave = defineEvent(
     "chat:leave",
-    leavePayload,
     async (socket, { chat_id }) => {
       await socket.leave(rooms.chat(chat_id));
       return { ok: true };
@@ -153,7 +140,6 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
 
   const send = defineEvent(
     "message:send",
-    sendPayload,
     (socket, { chat_id, text: body, client_id }) => {
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
       const { userId } = socket.data;
@@ -194,7 +180,6 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
   );
   const typing = defineEvent(
     "chat:typing",
-    chatPayload,
     (socket, { chat_id }) => {
       // The room says the socket is a member: a removal or a revocation takes it out of the room.
       // No query per keystroke burst (the user's name came with the handshake).
@@ -210,7 +195,6 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
   );
   const presence = defineEvent(
     "chat:presence",
-    chatPayload,
     async (socket, { chat_id }) => {
       // Members only: the socket must have joined the chat (its room).
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import type { z } from "zod";
 import { type ErrorCode, isAppError, isUnavailableError } from "../../shared/errors";
-import type { AckError, ClientToServerEvents } from "../../shared/socket-events";
+import { type AckError, type ClientEventName, type ClientToServerEvents, clientEvents } from "../../shared/socket-events";
 import { fieldIssues } from "../../shared/validation";
 import type { InFlightLimit } from "./in-flight";
 import type { AckOf, GatewaySocket } from "./types";
@@ -48,16 +48,16 @@ export interface EventDefinition {
 
 /**
  * A client event's listener: the arguments are checked (one payload, then an optional ack
- * callback), the payload is parsed with `schema`, and `run`'s result or error becomes the ack
+ * callback), the payload is parsed with the event's schema in `clientEvents`, and `run`'s result or error becomes the ack
  * answer. A missing callback, junk arguments or a throwing handler never escape. One function
  * for all sockets: a socket costs no closure per event.
  */
-export function defineEvent<E extends keyof ClientToServerEvents, S extends z.ZodType>(
+export function defineEvent<E extends ClientEventName>(
   event: E,
-  schema: S,
-  run: (socket: GatewaySocket, payload: z.output<S>) => Promise<AckOf<E>> | AckOf<E>,
+  run: (socket: GatewaySocket, payload: z.output<(typeof clientEvents)[E]["payload"]>) => Promise<AckOf<E>> | AckOf<E>,
   ctx: EventContext,
 ): EventDefinition {
+  const schema = clientEvents[event].payload as z.ZodType as z.ZodType<z.output<(typeof clientEvents)[E]["payload"]>>;
   const listener: EventListener = (socket, args) => {
     const last = args.at(-1);
     const ack: Ack | undefined = typeof last === "function" ? (last as Ack) : undefined;
