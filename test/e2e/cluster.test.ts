@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway, startCluster } from "../support/cluster";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { createClient } from "../../client";
 import { storeMessage } from "../../shared/messages";
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../support/http";
 import { readMetric } from "../support/metrics";
@@ -94,6 +95,13 @@ describe("the cluster under pm2 behind nginx", () => {
     // Bodies over 16 KiB stop at nginx, as at the services.
     const big = await fetch(`${cluster.url}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "x".repeat(20_000), password: "y" }) });
     expect(big.status).toBe(413);
+  });
+
+  it("serves the demo page, the client bundle and the documents through nginx", async () => {
+    for (const [path, type] of [["/", "text/html"], ["/client.js", "javascript"], ["/demo.js", "javascript"], ["/docs", "text/html"], ["/openapi.json", "application/json"], ["/asyncapi.json", "application/json"]] as const) {
+      const res = await fetch(cluster.url + path);
+      expect([path, res.status, res.headers.get("content-type")?.includes(type)]).toEqual([path, 200, true]);
+    }
   });
 
   it("carries sockets over WebSocket and over long-polling that upgrades, through nginx", async () => {
@@ -208,6 +216,52 @@ describe("the cluster under pm2 behind nginx", () => {
     process.stdout.write(`cluster: presence:leave ${Date.now() - killedAt} ms after kill -9 of ${name} (seen by then)\n`);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(leaves.filter((l) => l.user_id === a.user.id)).toEqual([]);
+  }, 60_000);
+
+  it("keeps the typed client chatting across kill -9 of its gateway: it reconnects elsewhere and misses no message", async () => {
+    const http = httpClient(cluster.url);
+    const [owner, reader] = [await registerAndLogin(http, "to"), await registerAndLogin(http, "tr")];
+    const chatId = await chatWith(owner, [reader]);
+    const address = `127.0.0.${nextAddress++}`;
+    // In Node, engine.io-client hands these to its WebSocket (its option types leave them out).
+    const node: object = { agent: fromAddress(address), localAddress: address };
+    const client = createClient({ url: cluster.url, socket: { transports: ["websocket"], reconnectionDelay: 200, reconnectionDelayMax: 1_000, ...node } });
+    await client.login({ username: reader.username, password: reader.password });
+    const before = await socketsPerGateway(cluster.metricsPorts.gateways);
+    const socket = client.connect();
+    const received: string[] = [];
+    const statuses: string[] = [];
+    socket.on("message", (m) => received.push(m.text));
+    socket.on("status", (s) => statuses.push(s));
+    try {
+      await socket.join(chatId);
+      let gateway = -1;
+      await eventually(async () => {
+        const now = await socketsPerGateway(cluster.metricsPorts.gateways);
+        return (gateway = now.findIndex((n, i) => n > before[i]!)) >= 0;
+      }, 5_000, "the client's socket on a gateway");
+      const post = (text: string) => owner.http.post(`/chats/${chatId}/messages`, { text });
+      await post("before");
+      await eventually(() => received.includes("before"), 5_000, "the first message");
+      const name = `gateway-${gateway + 1}`;
+      const victim = (await cluster.processes()).find((p) => p.name === name)!;
+      process.kill(victim.pid, "SIGKILL");
+      await eventually(() => statuses.includes("reconnecting"), 10_000, "the client to notice the kill");
+      // Sent while the client has no gateway: they reach it through the catch-up of its re-join.
+      for (let i = 0; i < 5; i++) expect((await post(`while down ${i}`)).status).toBe(201);
+      await eventually(() => statuses.at(-1) === "connected", 15_000, "the client back on a live gateway");
+      await post("after");
+      await eventually(() => received.includes("after"), 10_000, "the message after the reconnect");
+      expect(received).toEqual(["before", "while down 0", "while down 1", "while down 2", "while down 3", "while down 4", "after"]);
+      expect((await socket.send(chatId, "from the typed client")).text).toBe("from the typed client");
+      await eventually(async () => {
+        const now = (await cluster.processes()).find((p) => p.name === name);
+        return !!now && now.pid !== victim.pid && now.pm2_env.status === "online";
+      }, 20_000, "pm2 to restart the killed gateway");
+      await eventually(async () => (await fetch(`http://127.0.0.1:${cluster.gatewayPorts[gateway]}/readyz`).then((r) => r.status, () => 0)) === 200, 20_000, "the restarted gateway to be ready");
+    } finally {
+      socket.close();
+    }
   }, 60_000);
 
   it("loses no message across a pm2 reload of every gateway, and the clients reconnect", async () => {

@@ -1,0 +1,69 @@
+import type { ChatDetail, ChatView, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contracts";
+import type { HistoryQuery } from "../shared/requests";
+import type { Http } from "./http";
+import type { Client } from "./types";
+
+const id = encodeURIComponent;
+
+function queryString(query: HistoryQuery = {}): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}
+
+/** The plain HTTP calls of CONTRACT.md sections 3 and 4: each unwraps its answer's envelope. */
+export function httpCalls(http: Http): Pick<Client, "me" | "changePassword" | "chats" | "invites"> & {
+  register: Client["register"];
+  loginRaw: Client["login"];
+  refreshRaw(refreshToken: string): Promise<LoginResult>;
+  listSessions(): Promise<SessionView[]>;
+  logoutRaw(): Promise<void>;
+  revokeSession(id: string): Promise<void>;
+  revokeAllSessions(): Promise<void>;
+} {
+  const { call, authed } = http;
+  return {
+    register: async (body) => (await call<{ user: UserView }>("POST", "/register", body)).user,
+    loginRaw: (body) => call<LoginResult>("POST", "/login", body),
+    refreshRaw: (refresh_token) => call<LoginResult>("POST", "/token/refresh", { refresh_token }),
+    listSessions: async () => (await authed<{ sessions: SessionView[] }>("GET", "/sessions")).sessions,
+    logoutRaw: () => authed<void>("POST", "/logout"),
+    revokeSession: (sessionId) => authed<void>("DELETE", `/sessions/${id(sessionId)}`),
+    revokeAllSessions: () => authed<void>("DELETE", "/sessions"),
+    me: async () => (await authed<{ user: UserView }>("GET", "/me")).user,
+    changePassword: (body) => authed<void>("PUT", "/me/password", body),
+    chats: {
+      list: async () => (await authed<{ chats: ChatView[] }>("GET", "/chats")).chats,
+      create: async (body) => (await authed<{ chat: ChatView }>("POST", "/chats", body)).chat,
+      get: (chatId) => authed<ChatDetail>("GET", `/chats/${id(chatId)}`),
+      invite: async (chatId, username) => (await authed<{ invite: InviteView }>("POST", `/chats/${id(chatId)}/invites`, { username })).invite,
+      invites: async (chatId) => (await authed<{ invites: InviteView[] }>("GET", `/chats/${id(chatId)}/invites`)).invites,
+      removeMember: (chatId, userId) => authed<void>("DELETE", `/chats/${id(chatId)}/members/${id(userId)}`),
+      messages: async (chatId, query) => (await authed<{ messages: MessageView[] }>("GET", `/chats/${id(chatId)}/messages${queryString(query)}`)).messages,
+      post: async (chatId, body) => (await authed<{ message: MessageView }>("POST", `/chats/${id(chatId)}/messages`, body)).message,
+      presence: (chatId) => authed<PresenceView>("GET", `/chats/${id(chatId)}/presence`),
+    },
+    invites: {
+      list: async () => (await authed<{ invites: InviteView[] }>("GET", "/invites")).invites,
+      accept: async (inviteId) => (await authed<{ chat: ChatView }>("POST", `/invites/${id(inviteId)}/accept`)).chat,
+      decline: (inviteId) => authed<void>("POST", `/invites/${id(inviteId)}/decline`),
+      withdraw: (inviteId) => authed<void>("DELETE", `/invites/${id(inviteId)}`),
+    },
+  };
+}
+
+/** A chat re-joined with no message seen yet reads it from the start, up to this many messages. */
+const HISTORY_MAX = 1_000;
+
+/** The chat's messages, oldest first: pages of 100 (newest first) walked back with `before`. */
+export async function wholeHistory(chats: Pick<Client["chats"], "messages">, chatId: string): Promise<MessageView[]> {
+  const all: MessageView[] = [];
+  for (let before: string | undefined; all.length < HISTORY_MAX; ) {
+    const page = await chats.messages(chatId, { limit: 100, ...(before ? { before } : {}) });
+    all.push(...page);
+    if (page.length < 100) break;
+    before = page[page.length - 1]!.id;
+  }
+  return all.reverse();
+}

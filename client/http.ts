@@ -1,0 +1,89 @@
+import type { ErrorCode, ProblemBody } from "../shared/errors";
+import { ApiError } from "./errors";
+import type { TokenKeeper } from "./tokens";
+
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+/** The code of an answer that carries no problem body (a proxy's 502 page, …). */
+function codeOf(status: number): ErrorCode {
+  if (status === 429) return "rate_limited";
+  if (status === 502 || status === 503 || status === 504) return "unavailable";
+  if (status === 413) return "payload_too_large";
+  if (status === 404) return "not_found";
+  if (status === 401) return "unauthorized";
+  if (status === 403) return "forbidden";
+  return status >= 500 ? "internal" : "invalid_body";
+}
+
+/** Retry-After is seconds or an HTTP date. */
+function retryAfterOf(res: Response): number | undefined {
+  const value = res.headers.get("retry-after");
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+async function toApiError(res: Response): Promise<ApiError> {
+  let problem: ProblemBody | undefined;
+  try {
+    const body: unknown = await res.json();
+    if (body && typeof body === "object" && typeof (body as ProblemBody).code === "string") problem = body as ProblemBody;
+  } catch {
+    // Not JSON: described from the status below.
+  }
+  problem ??= { type: "about:blank", title: res.statusText || `HTTP ${res.status}`, status: res.status, code: codeOf(res.status), detail: res.statusText || `HTTP ${res.status}` };
+  return new ApiError(problem, retryAfterOf(res));
+}
+
+export interface Http {
+  /** A call without a token (register, login, refresh). */
+  call<T>(method: Method, path: string, body?: unknown): Promise<T>;
+  /**
+   * A protected call with `Authorization: Bearer`: the token is refreshed first when it is about
+   * to expire, and once more (then the call retried) when the answer is 401 token_expired.
+   */
+  authed<T>(method: Method, path: string, body?: unknown): Promise<T>;
+}
+
+export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKeeper): Http {
+  const send = (method: Method, path: string, body: unknown, token: string | null) => {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers.authorization = `Bearer ${token}`;
+    return fetchFn(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  };
+
+  const read = async <T>(res: Response): Promise<T> => {
+    if (!res.ok) throw await toApiError(res);
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  };
+
+  /** The session of `token` is over; unless the client has moved on to another login, it ends. */
+  const revoked = (err: ApiError, token: string) => {
+    if (keeper.tokens?.token === token) keeper.clear("revoked");
+    return err;
+  };
+
+  return {
+    call: async (method, path, body) => read(await send(method, path, body, null)),
+
+    async authed<T>(method: Method, path: string, body?: unknown): Promise<T> {
+      const token = await keeper.fresh();
+      if (!token) throw new ApiError({ type: "about:blank", title: "Unauthorized", status: 401, code: "unauthorized", detail: "Not logged in" });
+      const res = await send(method, path, body, token);
+      if (res.status !== 401) return read<T>(res);
+      const err = await toApiError(res);
+      if (err.code === "session_revoked") throw revoked(err, token);
+      // Expired early (clocks disagree), or signed with a key since retired: one refresh, one retry.
+      if (err.code !== "token_expired" && err.code !== "unauthorized") throw err;
+      const retryToken = await keeper.refreshUnless(token);
+      const again = await send(method, path, body, retryToken);
+      if (again.status !== 401) return read<T>(again);
+      const second = await toApiError(again);
+      throw second.code === "session_revoked" ? revoked(second, retryToken) : second;
+    },
+  };
+}

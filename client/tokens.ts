@@ -1,0 +1,179 @@
+import type { LoginResult } from "../shared/contracts";
+import { Backoff } from "./backoff";
+import { ApiError } from "./errors";
+import type { EndReason, StoredTokens } from "./types";
+
+export interface TokenKeeperOptions {
+  /** Default min(30 s, a third of the token's lifetime). */
+  refreshMarginMs?: number;
+  /** POST /token/refresh. */
+  refresh(refreshToken: string): Promise<LoginResult>;
+  onTokens(tokens: StoredTokens | null): void;
+  onEnded(reason: EndReason): void;
+}
+
+/** setTimeout's delay is a 32-bit int: a longer wait fires at once. Wake up at least daily and look again. */
+const MAX_TIMER_MS = 24 * 3600 * 1000;
+
+const notLoggedIn = () => new ApiError({ type: "about:blank", title: "Unauthorized", status: 401, code: "unauthorized", detail: "Not logged in" });
+
+/**
+ * The login's tokens and their refresh. A refresh token is spent on use and presenting it twice
+ * revokes the session, so every caller shares one refresh in flight. While sockets are open (they
+ * `hold()` the keeper) a timer refreshes before expiry; HTTP calls refresh lazily via `fresh()`.
+ */
+export class TokenKeeper {
+  private current: StoredTokens | null = null;
+  /** When the access token expires, on this machine's clock. */
+  private expiresAt = 0;
+  private lifetimeMs = 0;
+  private inflight: Promise<LoginResult> | null = null;
+  /** Bumped by every login, restore and clear: an older refresh must not resurrect a session. */
+  private generation = 0;
+  private holders = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly retry = new Backoff(1_000, 15_000);
+  private readonly watchers = new Set<() => void>();
+
+  constructor(private readonly options: TokenKeeperOptions) {}
+
+  get tokens(): StoredTokens | null {
+    return this.current;
+  }
+
+  /** A login or refresh answer: stored, announced, and the refresh timer set. */
+  set(result: LoginResult): StoredTokens {
+    const { token, refresh_token, expires_at, session_id, user } = result;
+    this.current = { token, refresh_token, expires_at, session_id, user };
+    // expires_in does not depend on the two clocks agreeing; expires_at covers the seconds the server rounded off.
+    this.expiresAt = Math.min(Date.now() + result.expires_in * 1000, Date.parse(expires_at));
+    this.lifetimeMs = result.expires_in * 1000;
+    this.generation += 1;
+    this.schedule();
+    const tokens = this.current;
+    this.options.onTokens(tokens);
+    this.notify();
+    return tokens;
+  }
+
+  restore(tokens: StoredTokens): void {
+    this.current = { ...tokens };
+    this.expiresAt = Date.parse(tokens.expires_at);
+    // The original lifetime is not stored: what is left of it is the best guess for the margin.
+    this.lifetimeMs = Math.max(0, this.expiresAt - Date.now());
+    this.generation += 1;
+    this.schedule();
+    this.notify();
+  }
+
+  /** Forgets the tokens; with a reason, the session is over and `onEnded` runs (once). */
+  clear(reason?: EndReason): void {
+    const had = this.current !== null;
+    this.current = null;
+    this.generation += 1;
+    this.schedule();
+    if (had) this.options.onTokens(null);
+    if (had && reason) this.options.onEnded(reason);
+  }
+
+  /** Runs `fn` after every new token (open sockets hand it to the server); returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** The access token, refreshed first when it expires within the margin; null when not logged in. */
+  async fresh(): Promise<string | null> {
+    if (!this.current) return null;
+    if (Date.now() < this.expiresAt - this.margin()) return this.current.token;
+    try {
+      return (await this.refresh()).token;
+    } catch (err) {
+      // The api unreachable for now: a token with time left still serves (a 401 ended the session).
+      if (this.current && !(err instanceof ApiError && err.status === 401) && Date.now() < this.expiresAt) return this.current.token;
+      throw err;
+    }
+  }
+
+  /** POST /token/refresh, single-flight. A 401 ends the session (session_revoked: "revoked", else "expired"). */
+  refresh(): Promise<LoginResult> {
+    if (this.inflight) return this.inflight;
+    const tokens = this.current;
+    if (!tokens) return Promise.reject(notLoggedIn());
+    const generation = this.generation;
+    const flight: Promise<LoginResult> = this.options.refresh(tokens.refresh_token).then(
+      (result) => {
+        if (generation !== this.generation) throw notLoggedIn();
+        this.retry.reset();
+        this.set(result);
+        return result;
+      },
+      (err: unknown) => {
+        if (generation === this.generation && err instanceof ApiError && err.status === 401) this.clear(err.code === "session_revoked" ? "revoked" : "expired");
+        throw err;
+      },
+    ).finally(() => {
+      if (this.inflight === flight) this.inflight = null;
+    });
+    this.inflight = flight;
+    return flight;
+  }
+
+  /** A token newer than `token`: refreshed, unless someone already did (a refusal of an older token needs no new refresh). */
+  async refreshUnless(token: string | undefined): Promise<string> {
+    if (this.current && token !== undefined && this.current.token !== token) return this.current.token;
+    return (await this.refresh()).token;
+  }
+
+  /**
+   * The server warns (`session:expiring`) ahead of expiry; timers of a background tab may run late,
+   * so refresh now when the token is within the margin or past half its life. A fresh token never
+   * is, so the warning a short-lived token gets at every connect does not start a refresh loop.
+   */
+  refreshIfDue(): void {
+    if (!this.current) return;
+    const left = this.expiresAt - Date.now();
+    if (left <= Math.max(this.margin(), this.lifetimeMs / 2)) this.refresh().catch(() => this.retryLater());
+  }
+
+  /** Keeps the refresh timer running while the returned release is not called (open sockets hold it). */
+  hold(): () => void {
+    this.holders += 1;
+    this.schedule();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holders -= 1;
+      this.schedule();
+    };
+  }
+
+  private notify(): void {
+    for (const fn of [...this.watchers]) fn();
+  }
+
+  private margin(): number {
+    return this.options.refreshMarginMs ?? Math.min(30_000, this.lifetimeMs / 3);
+  }
+
+  private schedule(delay?: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.current || this.holders === 0) return;
+    const due = delay ?? this.expiresAt - this.margin() - Date.now();
+    this.timer = setTimeout(() => this.tick(), Math.min(Math.max(0, due), MAX_TIMER_MS));
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    if (!this.current || this.holders === 0) return;
+    if (Date.now() < this.expiresAt - this.margin()) return this.schedule();
+    // Success sets the next timer (set); a 401 ends the session (clear); anything else is retried.
+    this.refresh().catch(() => this.retryLater());
+  }
+
+  private retryLater(): void {
+    if (this.current && !this.timer) this.schedule(this.retry.next());
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The typed client's public shapes (/work/scratch/client-api.md). Everything from shared/ is
+ * imported as a type only: the browser bundle must not pull zod or Node modules.
+ */
+import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
+import type {
+  ChatDetail,
+  ChatView,
+  InviteView,
+  LoginResult,
+  MessageView,
+  PresenceView,
+  SessionView,
+  UserRef,
+  UserView,
+} from "../shared/contracts";
+import type { CreateChatBody, HistoryQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/requests";
+import type { ClientToServerEvents, ResultOf, ServerToClientEvents } from "../shared/socket-events";
+
+export interface ClientOptions {
+  /** The origin, e.g. "http://localhost:3000" (in a browser: `location.origin`). */
+  url: string;
+  /** Where the Socket.IO gateway is, when it is not on `url` (default `url`). */
+  socketUrl?: string;
+  /** Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Refresh the access token this long before it expires; default min(30 s, a third of its lifetime). */
+  refreshMarginMs?: number;
+  /** Extra socket.io-client options (transports, reconnection delays, …); `path` and `auth` are the client's. */
+  socket?: Partial<ManagerOptions & SocketOptions>;
+}
+
+/** What an app persists to resume a login (the demo keeps it in sessionStorage). */
+export interface StoredTokens {
+  token: string;
+  refresh_token: string;
+  expires_at: string;
+  session_id: string;
+  user: UserView;
+}
+
+export type EndReason = "revoked" | "expired" | "logged_out";
+export type SocketStatus = "connecting" | "connected" | "reconnecting" | "ended";
+
+export interface ClientEvents {
+  /** After login and every refresh; null after logout or the end of the session. */
+  tokens: (tokens: StoredTokens | null) => void;
+  /** The session is over: show the login screen. */
+  ended: (info: { reason: EndReason }) => void;
+}
+
+export interface ChatSocketEvents {
+  /** `message:new` and the catch-up after a (re)join, each id once, in id order per catch-up. */
+  message: (m: MessageView) => void;
+  typing: (p: { chat_id: string; user: UserRef }) => void;
+  "presence:join": (p: { chat_id: string; user: UserRef }) => void;
+  "presence:leave": (p: { chat_id: string; user_id: string }) => void;
+  "presence:count": (p: { chat_id: string; count: number }) => void;
+  /** The user was removed from the chat; the socket forgot it (no re-join). */
+  "chat:removed": (p: { chat_id: string }) => void;
+  status: (s: SocketStatus) => void;
+  /** `session:ended`, or a refusal that ends the session; the socket does not reconnect. */
+  ended: (info: { reason: EndReason }) => void;
+  /** After an in-band `auth:refresh` was accepted. */
+  refreshed: (info: { expires_at: string }) => void;
+  /** Non-fatal problems (a failed re-join, a refused auth:refresh, …). */
+  error: (err: Error) => void;
+}
+
+export interface ChatSocket {
+  readonly connected: boolean;
+  /** Addition: the last status event's value ("connecting" until the first connect). */
+  readonly status: SocketStatus;
+  /** The socket.io-client socket underneath. */
+  readonly raw: Socket<ServerToClientEvents, ClientToServerEvents>;
+  /** `chat:join`; remembered and re-joined with `{after: last seen id}` after every reconnect. */
+  join(chatId: string): Promise<void>;
+  leave(chatId: string): Promise<void>;
+  /** Waits until connected and the chat re-joined; retries with the same client_id across reconnects. */
+  send(chatId: string, text: string, clientId?: string): Promise<MessageView>;
+  /** `chat:typing`; a rate_limited answer is ignored, and nothing is sent while offline. */
+  typing(chatId: string): Promise<void>;
+  presence(chatId: string): Promise<ResultOf<"chat:presence">>;
+  on<K extends keyof ChatSocketEvents>(event: K, fn: ChatSocketEvents[K]): () => void;
+  close(): void;
+}
+
+export interface Client {
+  readonly user: UserView | null;
+  readonly tokens: StoredTokens | null;
+  restore(tokens: StoredTokens): void;
+  register(body: RegisterBody): Promise<UserView>;
+  login(body: LoginBody): Promise<LoginResult>;
+  refresh(): Promise<LoginResult>;
+  logout(): Promise<void>;
+  me(): Promise<UserView>;
+  changePassword(body: PasswordBody): Promise<void>;
+  sessions: { list(): Promise<SessionView[]>; revoke(id: string): Promise<void>; revokeAll(): Promise<void> };
+  chats: {
+    list(): Promise<ChatView[]>;
+    create(body: CreateChatBody): Promise<ChatView>;
+    get(id: string): Promise<ChatDetail>;
+    invite(chatId: string, username: string): Promise<InviteView>;
+    invites(chatId: string): Promise<InviteView[]>;
+    removeMember(chatId: string, userId: string): Promise<void>;
+    /** Newest first, unless `after` is given (then oldest first). */
+    messages(chatId: string, query?: HistoryQuery): Promise<MessageView[]>;
+    post(chatId: string, body: PostMessageBody): Promise<MessageView>;
+    presence(chatId: string): Promise<PresenceView>;
+  };
+  invites: { list(): Promise<InviteView[]>; accept(id: string): Promise<ChatView>; decline(id: string): Promise<void>; withdraw(id: string): Promise<void> };
+  /** One socket per call, authenticated with the current access token. */
+  connect(): ChatSocket;
+  on<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): () => void;
+}
