@@ -1,0 +1,316 @@
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumReady, chromiumSkipReason, launchChromium } from "../support/chromium";
+import { type SingleNode, startSingleNode } from "../support/fixtures";
+import { httpClient, newCredentials } from "../support/http";
+
+/**
+ * The demo page at `/`, as people use it: Chromium drives the page the api serves (built by
+ * client/build.mjs), against one node as `npm start` runs it. Skips, saying what to install,
+ * when Chromium or playwright-core is missing.
+ */
+const root = resolve(__dirname, "../..");
+const DESKTOP = { width: 1100, height: 700 };
+const PHONE = { width: 375, height: 740 };
+/** The contract gives revocation one second to reach every socket; the page gets a little slack on top. */
+const ENDED_WITHIN_MS = 3_000;
+/**
+ * Screenshots are taken on every run, into a temporary folder removed afterwards (a failed
+ * screenshot fails the test). With DEMO_SCREENSHOTS=1 the folder is kept and the README's
+ * docs/demo-chat.png is rewritten: its clock times differ on every run, and a test run should
+ * leave the work tree unchanged.
+ */
+const SCREENSHOTS = process.env.DEMO_SCREENSHOTS === "1";
+let shotsDir: string | undefined;
+async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  shotsDir ??= mkdtempSync(join(tmpdir(), "demo-page-"));
+  const path = SCREENSHOTS && name === "demo-chat.png" ? join(root, "docs", name) : join(shotsDir, name);
+  mkdirSync(dirname(path), { recursive: true });
+  await page.screenshot({ path, ...options });
+  if (SCREENSHOTS) console.log(`demo page: screenshot ${path}`);
+}
+
+let node: SingleNode;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (!chromiumReady) return;
+  // The page and its bundle as the api serves them (dist/public).
+  await promisify(execFile)(process.execPath, [join(root, "client", "build.mjs")], { cwd: root });
+  node = await startSingleNode();
+  browser = await launchChromium();
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await node?.close();
+  if (shotsDir && !SCREENSHOTS) rmSync(shotsDir, { recursive: true, force: true });
+});
+
+/** A fresh browser profile (its own sessionStorage) with the page open. */
+async function openPage(viewport = DESKTOP): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const seen: string[] = [];
+  page.on("pageerror", (err) => seen.push(err.message));
+  page.on("console", (msg) => msg.type() === "error" && seen.push(msg.text()));
+  pageProblems.set(page, seen);
+  const res = await page.goto(`${node.url}/`);
+  expect(res?.status(), "GET / serves the demo page").toBe(200);
+  return page;
+}
+
+/** Script errors and failed loads on a page, other than the 4xx answers a scenario provokes. */
+const pageProblems = new WeakMap<Page, string[]>();
+const problems = (page: Page) => (pageProblems.get(page) ?? []).filter((p) => !/status of 4\d\d/.test(p));
+
+const visible = (locator: Locator, timeout?: number) => locator.waitFor({ state: "visible", timeout });
+const app = (page: Page) => page.locator("#app");
+const exactly = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+const messageWith = (page: Page, text: string) => page.locator("#messages [data-testid=message] .text", { hasText: exactly(text) });
+
+async function register(page: Page, creds: { username: string; email: string; password: string }): Promise<void> {
+  const form = page.locator("#register-form");
+  await form.getByLabel("Username").fill(creds.username);
+  await form.getByLabel("Email").fill(creds.email);
+  await form.getByLabel("Password", { exact: true }).fill(creds.password);
+  await form.getByRole("button", { name: "Create account" }).click();
+  await visible(app(page));
+  expect(await page.locator("#whoami-name").textContent()).toBe(creds.username);
+}
+
+async function login(page: Page, username: string, password: string): Promise<void> {
+  const form = page.locator("#login-form");
+  await form.getByLabel("Username or email").fill(username);
+  await form.getByLabel("Password").fill(password);
+  await form.getByLabel("Password").press("Enter");
+  await visible(app(page));
+}
+
+/** The little of the DOM the checks below read (the test project has no DOM lib). */
+interface Field {
+  type: string;
+  id: string;
+  name: string;
+  outerHTML: string;
+  labels: { length: number } | null;
+  getAttribute(name: string): string | null;
+}
+interface PageGlobals {
+  document: { documentElement: { scrollWidth: number; clientWidth: number }; querySelectorAll(selector: string): ArrayLike<Field> };
+  getComputedStyle(el: unknown): { gridTemplateColumns: string };
+}
+
+/** Form fields without an accessible name from a label (or aria-label / aria-labelledby). */
+async function unlabelledFields(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const { document } = globalThis as unknown as PageGlobals;
+    return Array.from(document.querySelectorAll("input, select, textarea"))
+      .filter((f) => f.type !== "hidden" && (f.labels?.length ?? 0) === 0 && !f.getAttribute("aria-label") && !f.getAttribute("aria-labelledby"))
+      .map((f) => f.id || f.name || f.outerHTML);
+  });
+}
+
+const horizontalOverflow = (page: Page) =>
+  page.evaluate(() => {
+    const { documentElement } = (globalThis as unknown as PageGlobals).document;
+    return documentElement.scrollWidth - documentElement.clientWidth;
+  });
+
+describe("the demo page", () => {
+  afterAll(async () => {
+    await Promise.all(contexts.map((c) => c.close()));
+  });
+
+  it.skipIf(!chromiumReady)(`labels every field, shows zxcvbn's feedback on a weak password and fits a phone's width${chromiumSkipReason}`, async () => {
+    const page = await openPage(PHONE);
+    expect(await unlabelledFields(page)).toEqual([]);
+    expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+
+    const creds = newCredentials("weak");
+    const form = page.locator("#register-form");
+    await form.getByLabel("Username").fill(creds.username);
+    await form.getByLabel("Email").fill(creds.email);
+    await form.getByLabel("Password", { exact: true }).fill("password1");
+    await form.getByRole("button", { name: "Create account" }).press("Enter"); // keyboard, not a click
+    const feedback = page.locator("[data-testid=password-feedback]");
+    await visible(feedback);
+    expect(Number(await page.locator("#password-score").textContent())).toBeLessThan(3);
+    expect(await page.locator("#password-suggestions li").count()).toBeGreaterThan(0);
+    expect(await page.locator("#register-error").textContent()).not.toBe("");
+
+    // A wrong password on login: the problem's detail next to the form.
+    await page.locator("#login-form").getByLabel("Username or email").fill(creds.username);
+    await page.locator("#login-form").getByLabel("Password").fill("not-the-password");
+    await page.locator("#login-form").getByRole("button", { name: "Log in" }).click();
+    await visible(page.locator("#login-error"));
+    expect(await page.locator("#login-error").textContent()).not.toBe("");
+    expect(await app(page).isVisible()).toBe(false);
+    expect(problems(page)).toEqual([]);
+  });
+
+  it.skipIf(!chromiumReady)(`ends the other device's session from the sessions list: that page, in a live chat, says so at once and shows the login form${chromiumSkipReason}`, async () => {
+    const creds = newCredentials("twodev");
+    const laptop = await openPage();
+    await register(laptop, creds);
+    await visible(laptop.locator("#connection[data-status=connected]"));
+
+    // The login survives a reload (sessionStorage).
+    await laptop.reload();
+    await visible(app(laptop));
+    expect(await laptop.locator("#whoami-name").textContent()).toBe(creds.username);
+
+    const phone = await openPage();
+    await login(phone, creds.email, creds.password); // the username field takes the email too
+    await visible(phone.locator("#connection[data-status=connected]"));
+
+    // Both devices in one chat, live.
+    await laptop.getByLabel("Name", { exact: true }).fill("Notes to self");
+    await laptop.getByRole("button", { name: "Create chat" }).click();
+    await visible(laptop.locator("#room-title", { hasText: "Notes to self" }));
+    await phone.locator("#chats-refresh").click();
+    await phone.locator("#chats").getByRole("button", { name: "Notes to self" }).click();
+    await visible(phone.locator("#room-title", { hasText: "Notes to self" }));
+    await laptop.getByLabel("Message", { exact: true }).fill("sent from the laptop");
+    await laptop.getByLabel("Message", { exact: true }).press("Enter");
+    await visible(messageWith(phone, "sent from the laptop"));
+
+    await laptop.locator("#sessions-refresh").click();
+    const sessions = laptop.locator("#sessions [data-testid=session]");
+    await expect.poll(() => sessions.count()).toBe(2);
+    const mine = laptop.locator("#sessions [data-testid=session][data-current=true]");
+    expect(await mine.textContent()).toContain("this device");
+    const other = laptop.locator("#sessions [data-testid=session][data-current=false]");
+    expect(await other.textContent()).not.toContain("this device");
+
+    const ended = phone.locator("[data-testid=session-ended]");
+    expect(await ended.isVisible()).toBe(false);
+    const started = Date.now();
+    await other.getByRole("button", { name: /Revoke/ }).click();
+    await visible(ended.getByText("Your session was ended (revoked)."), ENDED_WITHIN_MS);
+    console.log(`demo page: the revoked device showed "session ended" ${Date.now() - started} ms after the Revoke click`);
+    expect(await ended.getAttribute("role")).toBe("alert");
+    expect(await ended.textContent()).toMatch(/Log in again/);
+    await visible(phone.locator("#login-form"));
+    expect(await app(phone).isVisible()).toBe(false);
+    expect(await phone.locator("#connection").getAttribute("data-status")).toBe("ended");
+    await screenshot(phone, "demo-session-ended.png");
+
+    // Gone for good: a reload does not resume it, and the laptop carries on with one session.
+    await phone.reload();
+    await visible(phone.locator("#login-form"));
+    expect(await app(phone).isVisible()).toBe(false);
+    await expect.poll(() => sessions.count()).toBe(1);
+    expect(await app(laptop).isVisible()).toBe(true);
+    expect(await laptop.locator("#connection").getAttribute("data-status")).toBe("connected");
+
+    // Logging out on purpose: the login form, without the alert, and nothing left to resume.
+    await laptop.getByRole("button", { name: "Log out", exact: true }).click();
+    await visible(laptop.locator("#login-form"));
+    expect(await laptop.locator("[data-testid=session-ended]").isVisible()).toBe(false);
+    expect(await laptop.locator("#connection").getAttribute("data-status")).toBe("offline");
+    await laptop.reload();
+    await visible(laptop.locator("#login-form"));
+    expect(await app(laptop).isVisible()).toBe(false);
+  });
+
+  it.skipIf(!chromiumReady)(`lets two people chat live, with history, presence and typing${chromiumSkipReason}`, async () => {
+    // This node's database is the test file's own: plain names read well in the screenshot.
+    const strong = newCredentials().password;
+    const alice = { username: "alice", email: "alice@example.test", password: strong };
+    const bob = { username: "bob", email: "bob@example.test", password: strong };
+    const a = await openPage();
+    const b = await openPage();
+    await register(a, alice);
+    await register(b, bob);
+
+    // Alice creates a chat inviting Bob; the room opens for her.
+    const chatName = "Launch plans";
+    await a.getByLabel("Name", { exact: true }).fill(chatName);
+    await a.getByLabel(/^Invite \(usernames/).fill(` ${bob.username} `);
+    await a.getByRole("button", { name: "Create chat" }).click();
+    await visible(a.locator("#room-title", { hasText: chatName }));
+    await visible(a.locator("#presence", { hasText: `${alice.username} (you)` }));
+
+    // Fifty-three earlier messages (over HTTP, as another app of hers): Alice sees them live.
+    const api = httpClient(node.url);
+    const token = (await api.post("/login", { username: alice.username, password: alice.password })).body.token as string;
+    const chatId = (await a.locator("#room-body").getAttribute("data-chat-id"))!;
+    for (let i = 1; i <= 53; i++) expect((await api.as(token).post(`/chats/${chatId}/messages`, { text: `earlier message ${i}` })).status).toBe(201);
+    await visible(messageWith(a, "earlier message 53"));
+
+    // Bob accepts the invite; his room shows the newest page, and older ones on request (keyboard).
+    await b.locator("#invites-refresh").click();
+    await b.getByRole("button", { name: `Accept invite to ${chatName}` }).click();
+    await visible(b.locator("#room-title", { hasText: chatName }));
+    await visible(messageWith(b, "earlier message 53"));
+    expect(await b.locator("#messages [data-testid=message]").count()).toBe(50);
+    expect(await messageWith(b, "earlier message 3").count()).toBe(0);
+    await b.locator("#load-older").focus();
+    await b.keyboard.press("Enter");
+    await visible(messageWith(b, "earlier message 1"));
+    expect(await b.locator("#messages [data-testid=message]").count()).toBe(53);
+    expect(await b.locator("#load-older").getAttribute("aria-disabled")).toBe("true");
+    const order = await b.locator("#messages [data-testid=message] .text").allTextContents();
+    expect(order.slice(0, 3)).toEqual(["earlier message 1", "earlier message 2", "earlier message 3"]);
+
+    // Presence: each sees the other online.
+    await visible(a.locator("#presence", { hasText: bob.username }));
+    await visible(b.locator("#presence", { hasText: alice.username }));
+
+    // Bob types: Alice sees it; his message clears it.
+    await b.getByLabel("Message", { exact: true }).pressSequentially("hi Alice", { delay: 30 });
+    await visible(a.locator("#typing", { hasText: `${bob.username} is typing…` }));
+    await b.getByLabel("Message", { exact: true }).press("Enter");
+    await visible(messageWith(a, "hi Alice"));
+    expect(await a.locator("#typing").textContent()).toBe("");
+    expect(await a.locator("#announcer").textContent()).toContain(`${bob.username}: hi Alice`);
+
+    // Alice answers; Bob sees it live.
+    await a.getByLabel("Message", { exact: true }).fill("hello Bob, welcome to the room");
+    await a.getByRole("button", { name: "Send" }).click();
+    await visible(messageWith(b, "hello Bob, welcome to the room"));
+    await visible(messageWith(a, "hello Bob, welcome to the room"));
+    expect(await a.getByLabel("Message", { exact: true }).inputValue()).toBe("");
+
+    // Anyone in the room invites someone else from it.
+    const carol = newCredentials("carol");
+    expect((await api.post("/register", carol)).status).toBe(201);
+    await b.getByLabel("Invite to this chat").fill(carol.username);
+    await b.getByRole("button", { name: "Invite", exact: true }).click();
+    await visible(b.locator("#room-notice", { hasText: `Invited ${carol.username}.` }));
+
+    expect(await unlabelledFields(a)).toEqual([]);
+    expect(problems(a)).toEqual([]);
+    expect(problems(b)).toEqual([]);
+
+    // The README's screenshot: a conversation, with Bob typing his next line.
+    for (const [page, text] of [
+      [b, "Looks good. Did the revoke button in Sessions work for you?"],
+      [a, "Yes: my old laptop was signed out within a second."],
+    ] as const) {
+      await page.getByLabel("Message", { exact: true }).fill(text);
+      await page.getByLabel("Message", { exact: true }).press("Enter");
+      await visible(messageWith(a, text));
+    }
+    await b.getByLabel("Message", { exact: true }).pressSequentially("Great, ship it", { delay: 20 });
+    await visible(a.locator("#typing", { hasText: "bob is typing…" }));
+    await a.locator("#message-text").blur();
+    await screenshot(a, "demo-chat.png");
+
+    // At a phone's width: one column, no horizontal scrolling, the room still usable.
+    await b.setViewportSize(PHONE);
+    expect(await horizontalOverflow(b)).toBeLessThanOrEqual(0);
+    const columns = await b.locator("#app").evaluate((el) => (globalThis as unknown as PageGlobals).getComputedStyle(el).gridTemplateColumns.split(" ").length);
+    expect(columns).toBe(1);
+    await screenshot(b, "demo-chat-phone.png", { fullPage: true });
+  }, 60_000);
+});
