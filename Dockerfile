@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every role (api, gateway, migrate): the compose file picks the entry point, the
-# same dist/bin/*.js that pm2 runs.
+# same dist/bin/*.js that pm2 runs. The build stage also bundles the demo page, the typed client
+# and the docs page into dist/public (esbuild, from development dependencies).
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -12,6 +13,7 @@ COPY gateway ./gateway
 COPY shared ./shared
 COPY migrations ./migrations
 COPY bin ./bin
+COPY client ./client
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:22-bookworm-slim

@@ -18,6 +18,7 @@ import { accountsRoutes } from "./accounts/accounts.routes";
 import { PasswordHasher } from "./accounts/password";
 import { StrengthChecker } from "./accounts/strength-worker";
 import { chatsRoutes } from "./chats/chats.routes";
+import { docsRoutes } from "./docs/docs.routes";
 import { requireAuth } from "./http/auth";
 import { jsonBody } from "./http/body";
 import { httpMetrics, requestLogger } from "./http/observability";
@@ -50,7 +51,8 @@ export interface Api {
 
 /**
  * The account and chat HTTP service. Owns no connections: the caller passes db, Redis and bus
- * and closes them. Every call of the contract's sections 2–4, plus /healthz, /readyz, /metrics.
+ * and closes them. Every call of the contract's sections 2–4, plus /healthz, /readyz, /metrics,
+ * the generated /openapi.json and /asyncapi.json, /docs and the demo page at /.
  */
 export function createApi(options: ApiOptions): Api {
   const { config, db, logger, bus, redis } = options;
@@ -87,6 +89,7 @@ export function createApi(options: ApiOptions): Api {
     sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes, requireAuth: auth }),
   );
   app.use(chatsRoutes({ db, bus, messageLimit, presence: options.presence ?? new MemoryPresence(), requireAuth: auth }));
+  app.use(docsRoutes());
   app.use(notFound);
   app.use(errorHandler(logger.child({ module: "api" })));
 

@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeServer, listen } from "../../shared/process";
+import { chromiumReady, chromiumSkipReason, launchChromium } from "../support/chromium";
 import { TEST_SECRET } from "../support/config";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../support/http";
@@ -18,17 +19,9 @@ import { eventually } from "../support/waits";
  */
 const root = resolve(__dirname, "../..");
 const PYTHON = "/usr/bin/python3";
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 const pythonReady = spawnSync(PYTHON, ["-c", "import socketio, requests, websocket"], { stdio: "ignore" }).status === 0;
-let playwrightReady = false;
-try {
-  require.resolve("playwright-core");
-  playwrightReady = existsSync(CHROMIUM);
-} catch {
-  playwrightReady = false;
-}
-const anyReady = pythonReady || playwrightReady;
+const anyReady = pythonReady || chromiumReady;
 
 let database: TestDatabase;
 let standalone: ChildProcess | undefined;
@@ -149,14 +142,13 @@ describe("stock clients in other languages", () => {
     },
   );
 
-  it.skipIf(!playwrightReady)(
-    `a browser with the socket.io-client bundle upgrades to WebSocket, chats and sees its session revoked${playwrightReady ? "" : ` (skipped: needs ${CHROMIUM} and the playwright-core dev dependency; apt-get install chromium)`}`,
+  it.skipIf(!chromiumReady)(
+    `a browser with the socket.io-client bundle upgrades to WebSocket, chats and sees its session revoked${chromiumSkipReason}`,
     async () => {
-      const { chromium } = await import("playwright-core");
       const owner = await registerAndLogin(http(base), "owner");
       const web: LoggedIn = await registerAndLogin(http(base), "web");
       const chatId = await chatWith(owner, [web]);
-      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         await page.goto(`${pagesOrigin}/index.html`);

@@ -74,7 +74,7 @@ describe("docker compose (static)", () => {
     expect(dockerfile).toMatch(/npm run build && npm prune --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK /m);
-    for (const dir of ["api", "gateway", "shared", "migrations", "bin"]) expect(dockerfile).toContain(`COPY ${dir} ./${dir}`);
+    for (const dir of ["api", "gateway", "shared", "migrations", "bin", "client"]) expect(dockerfile).toContain(`COPY ${dir} ./${dir}`);
   });
 
   it("has an nginx config for compose that nginx accepts", () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,8 +31,11 @@ async function reachable(url: string): Promise<boolean> {
 /**
  * One PostgreSQL server for the whole run: TEST_DATABASE_URL, else the machine's own on
  * 127.0.0.1:5432, else an embedded one started here. Each test file makes its own database on it.
+ * Builds the web files first (client/build.mjs).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The api serves dist/public (demo page, client bundle, docs page); esbuild makes it in about a second.
+  execFileSync(process.execPath, [join(__dirname, "../../client/build.mjs")], { stdio: "inherit" });
   const candidates = [process.env.TEST_DATABASE_URL, "postgres://postgres@127.0.0.1:5432/postgres"].filter(Boolean) as string[];
   let embedded: EmbeddedPostgresHandle | undefined;
   let dir: string | undefined;

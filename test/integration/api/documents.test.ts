@@ -1,0 +1,200 @@
+import { randomUUID } from "node:crypto";
+import { Parser } from "@asyncapi/parser";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { documentedRoutes } from "../../../api/docs/openapi";
+import { DocumentChecker } from "../../support/documents";
+import { type SingleNode, startApi, startSingleNode } from "../../support/fixtures";
+import { newCredentials } from "../../support/http";
+import type { ClientSocket } from "../../support/socket-client";
+import { eventually, nextEvent } from "../../support/waits";
+
+let node: SingleNode;
+let openapi: Record<string, any>;
+let asyncapi: Record<string, any>;
+let docs: DocumentChecker;
+
+beforeAll(async () => {
+  node = await startSingleNode();
+  openapi = (await (await fetch(`${node.url}/openapi.json`)).json()) as Record<string, any>;
+  asyncapi = (await (await fetch(`${node.url}/asyncapi.json`)).json()) as Record<string, any>;
+  docs = new DocumentChecker(openapi, asyncapi);
+});
+afterAll(async () => {
+  await node?.close();
+});
+
+/**
+ * One call of a documented operation (`/chats/{id}` with its params filled in); its answer is
+ * checked against the document before the test looks at it.
+ */
+async function call(method: string, path: string, o: { params?: Record<string, string>; body?: unknown; token?: string; raw?: { type: string; data: string } } = {}) {
+  const url = path.replace(/\{(\w+)\}/g, (_, name: string) => o.params?.[name] ?? "");
+  const headers: Record<string, string> = {};
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  let payload: string | undefined;
+  if (o.raw) {
+    headers["content-type"] = o.raw.type;
+    payload = o.raw.data;
+  } else if (o.body !== undefined) {
+    headers["content-type"] = "application/json";
+    payload = JSON.stringify(o.body);
+  }
+  const res = await fetch(node.url + url, { method, headers, body: payload });
+  const text = await res.text();
+  const body = text ? JSON.parse(text) : undefined;
+  docs.httpResponse(method, path.split("?")[0]!, res.status, res.headers.get("content-type"), body);
+  return { status: res.status, body };
+}
+
+async function account() {
+  const creds = newCredentials("doc");
+  expect((await call("POST", "/register", { body: creds })).status).toBe(201);
+  const login = await call("POST", "/login", { body: { username: creds.username, password: creds.password } });
+  expect(login.status).toBe(200);
+  return { ...creds, id: login.body.user.id as string, token: login.body.token as string, refresh: login.body.refresh_token as string, sessionId: login.body.session_id as string };
+}
+
+describe("the published documents", () => {
+  it("/openapi.json is a valid OpenAPI 3.1 document", async () => {
+    expect(openapi.openapi).toBe("3.1.0");
+    const result = await new Validator().validate(structuredClone(openapi));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it("/asyncapi.json is a valid AsyncAPI 3 document", async () => {
+    expect(asyncapi.asyncapi).toMatch(/^3\./);
+    const diagnostics = await new Parser().validate(JSON.stringify(asyncapi));
+    // Severity 0 is an error, 1 a warning; 2 and 3 are hints (such as "3.1.0 exists").
+    expect(diagnostics.filter((d) => d.severity <= 1).map((d) => `${d.code} ${d.message} at ${d.path.join(".")}`)).toEqual([]);
+  });
+
+  it("documents every route the api serves, and serves every documented one", async () => {
+    const served: string[] = [];
+    const walk = (stack: any[]) => {
+      for (const layer of stack) {
+        if (layer.route) for (const m of Object.keys(layer.route.methods)) served.push(`${m.toUpperCase()} ${layer.route.path}`);
+        else if (layer.handle?.stack) walk(layer.handle.stack);
+      }
+    };
+    const api = await startApi({ database: node.database });
+    try {
+      walk((api.api.app as any).router.stack);
+    } finally {
+      await api.close();
+    }
+    const own = served.filter((r) => !/ \/(metrics|openapi\.json|asyncapi\.json|docs,\/docs\/)$/.test(r) && !r.startsWith("GET /docs"));
+    const expressPaths = documentedRoutes.map((r) => r.replace(":user_id", ":userId"));
+    expect([...own].sort()).toEqual([...expressPaths].sort());
+  });
+
+  it("/docs renders both documents from files the api serves itself", async () => {
+    const page = await fetch(`${node.url}/docs`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const assets = [...html.matchAll(/(?:src|href)="(\/docs\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(5);
+    for (const asset of assets) expect([asset, (await fetch(node.url + asset)).status]).toEqual([asset, 200]);
+    expect(html).not.toMatch(/https?:\/\//);
+  });
+});
+
+describe("real answers match the documents", () => {
+  it("every HTTP call's answers, success and error alike", async () => {
+    const alice = await account();
+    const bob = await account();
+    const carol = await account();
+    const weak = await call("POST", "/register", { body: { ...newCredentials("doc"), password: "password1" } });
+    expect(weak.body).toMatchObject({ code: "weak_password", feedback: { score: expect.any(Number) } });
+    expect((await call("POST", "/register", { body: { ...newCredentials("doc"), username: alice.username } })).body.code).toBe("username_taken");
+    expect((await call("POST", "/register", { body: { username: "x" } })).body.errors.length).toBeGreaterThan(0);
+    expect((await call("POST", "/login", { body: { username: alice.username, password: "wrong-password" } })).status).toBe(401);
+    expect((await call("POST", "/login", { raw: { type: "text/plain", data: "hi" } })).status).toBe(415);
+    expect((await call("POST", "/login", { raw: { type: "application/json", data: JSON.stringify({ username: "a".repeat(20_000), password: "x" }) } })).status).toBe(413);
+    expect((await call("GET", "/me")).status).toBe(401);
+    expect((await call("GET", "/me", { token: alice.token })).body.user.id).toBe(alice.id);
+
+    const chat = (await call("POST", "/chats", { token: alice.token, body: { name: "docs", members: [bob.username] } })).body.chat;
+    const p = { id: chat.id };
+    expect((await call("GET", "/chats", { token: alice.token })).body.chats).toHaveLength(1);
+    expect((await call("GET", "/chats/{id}", { token: carol.token, params: p })).status).toBe(404);
+    const bobInvite = (await call("GET", "/invites", { token: bob.token })).body.invites[0];
+    expect((await call("POST", "/invites/{id}/accept", { token: bob.token, params: { id: bobInvite.id } })).status).toBe(200);
+    expect((await call("GET", "/chats/{id}", { token: alice.token, params: p })).body.members).toHaveLength(2);
+    expect((await call("POST", "/chats/{id}/invites", { token: alice.token, params: p, body: { username: bob.username } })).status).toBe(409);
+    const invite = (await call("POST", "/chats/{id}/invites", { token: alice.token, params: p, body: { username: carol.username } })).body.invite;
+    expect((await call("GET", "/chats/{id}/invites", { token: bob.token, params: p })).body.invites).toHaveLength(1);
+    expect((await call("DELETE", "/invites/{id}", { token: alice.token, params: { id: invite.id } })).status).toBe(204);
+    const again = (await call("POST", "/chats/{id}/invites", { token: bob.token, params: p, body: { username: carol.username } })).body.invite;
+    expect((await call("POST", "/invites/{id}/decline", { token: carol.token, params: { id: again.id } })).status).toBe(204);
+
+    const posted = (await call("POST", "/chats/{id}/messages", { token: alice.token, params: p, body: { text: "hello", client_id: randomUUID() } })).body.message;
+    expect((await call("GET", "/chats/{id}/messages", { token: bob.token, params: p })).body.messages[0].id).toBe(posted.id);
+    expect((await call("GET", "/chats/{id}/messages?limit=500", { token: bob.token, params: p })).status).toBe(400);
+    expect((await call("GET", "/chats/{id}/presence", { token: bob.token, params: p })).body).toMatchObject({ chat_id: chat.id, count: 0 });
+    expect((await call("DELETE", "/chats/{id}/members/{user_id}", { token: bob.token, params: { id: chat.id, user_id: bob.id } })).status).toBe(204);
+    expect((await call("DELETE", "/chats/{id}/members/{user_id}", { token: bob.token, params: { id: chat.id, user_id: alice.id } })).status).toBe(404);
+
+    const second = await call("POST", "/login", { body: { username: alice.username, password: alice.password } });
+    const sessions = (await call("GET", "/sessions", { token: alice.token })).body.sessions;
+    expect(sessions).toHaveLength(2);
+    expect((await call("DELETE", "/sessions/{id}", { token: alice.token, params: { id: second.body.session_id } })).status).toBe(204);
+    expect((await call("DELETE", "/sessions/{id}", { token: alice.token, params: { id: randomUUID() } })).status).toBe(404);
+    const refreshed = await call("POST", "/token/refresh", { body: { refresh_token: alice.refresh } });
+    expect(refreshed.status).toBe(200);
+    expect((await call("POST", "/token/refresh", { body: { refresh_token: alice.refresh } })).body.code).toBe("session_revoked");
+    expect((await call("PUT", "/me/password", { token: carol.token, body: { current_password: "wrong", new_password: "An0ther-Long-Passphrase!" } })).status).toBe(401);
+    expect((await call("PUT", "/me/password", { token: carol.token, body: { current_password: carol.password, new_password: "An0ther-Long-Passphrase!" } })).status).toBe(204);
+    expect((await call("POST", "/logout", { token: bob.token })).status).toBe(204);
+    expect((await call("DELETE", "/sessions", { token: carol.token })).status).toBe(204);
+    expect((await call("GET", "/healthz")).status).toBe(200);
+    expect((await call("GET", "/readyz")).status).toBe(200);
+
+    // Every documented operation was answered successfully at least once above.
+    const operations = Object.entries(openapi.paths).flatMap(([path, ops]) => Object.keys(ops as object).map((m) => `${m.toUpperCase()} ${path}`));
+    const succeeded = [...docs.checked].filter((c) => / 2\d\d$/.test(c)).map((c) => c.replace(/ \d+$/, ""));
+    expect(operations.filter((o) => !succeeded.includes(o))).toEqual([]);
+  });
+
+  it("socket acknowledgements, server events and handshake refusals", async () => {
+    const alice = await account();
+    const bob = await account();
+    const chat = (await call("POST", "/chats", { token: alice.token, body: { name: "live", members: [bob.username] } })).body.chat;
+    const invite = (await call("GET", "/invites", { token: bob.token })).body.invites[0];
+    await call("POST", "/invites/{id}/accept", { token: bob.token, params: { id: invite.id } });
+
+    const ask = async (socket: ClientSocket, event: string, payload: unknown) => {
+      const answer = await (socket as any).timeout(5_000).emitWithAck(event, payload);
+      docs.socketMessage(`${event.replace(/[:-](\w)/g, (_: string, c: string) => c.toUpperCase())}Ack`, answer, `${event} answer${answer.ok ? "" : " (error)"}`);
+      return answer;
+    };
+    const event = async <T>(socket: ClientSocket, name: string, trigger: () => Promise<unknown>): Promise<T> => {
+      const seen = nextEvent(socket, name as never);
+      await trigger();
+      const payload = await seen;
+      docs.socketMessage(name.replace(/[:-](\w)/g, (_: string, c: string) => c.toUpperCase()), payload, name);
+      return payload as T;
+    };
+
+    const a = await node.sockets.connect(node.url, { token: alice.token });
+    const b = await node.sockets.connect(node.url, { token: bob.token });
+    expect((await ask(a, "chat:join", { chat_id: chat.id })).ok).toBe(true);
+    await event(a, "presence:join", () => ask(b, "chat:join", { chat_id: chat.id }));
+    await event(b, "message:new", () => ask(a, "message:send", { chat_id: chat.id, text: "hi", client_id: "c1" }));
+    await event(b, "typing", () => ask(a, "chat:typing", { chat_id: chat.id }));
+    expect((await ask(a, "chat:presence", { chat_id: chat.id })).count).toBe(2);
+    expect((await ask(a, "chat:join", { chat_id: chat.id, after: "1" })).missed.length).toBeGreaterThan(0);
+    expect((await ask(a, "message:send", { chat_id: chat.id, text: "" })).ok).toBe(false);
+    const fresh = await call("POST", "/token/refresh", { body: { refresh_token: alice.refresh } });
+    expect((await ask(a, "auth:refresh", { token: fresh.body.token })).ok).toBe(true);
+    expect((await ask(a, "chat:leave", { chat_id: chat.id })).ok).toBe(true);
+    await event(b, "chat:removed", () => call("DELETE", "/chats/{id}/members/{user_id}", { token: alice.token, params: { id: chat.id, user_id: bob.id } }));
+    await event(a, "session:ended", () => call("POST", "/logout", { token: fresh.body.token }));
+
+    const refused = await node.sockets.refusal(node.url, { token: "not-a-jwt" });
+    docs.socketComponent("ConnectError", refused.data);
+    expect(refused.data?.code).toBe("invalid_token");
+    await eventually(() => !a.connected);
+  });
+});
