@@ -103,7 +103,8 @@ export function runService(
 ): void {
   runMain(async () => {
     const config = loadConfig();
-    const logger = createLogger({ level: config.logLevel, name: role });
+    // Readable lines for a person at a terminal; JSON for pm2, containers and log shippers.
+    const logger = createLogger({ level: config.logLevel, name: role, pretty: process.stdout.isTTY === true && config.env !== "production" });
     const services = await connectServices(config, logger, { role, ...connect });
     const server = await start({ config, logger, services });
     return { logger, cleanups: [() => server.close(), () => services.close()] };

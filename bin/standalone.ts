@@ -32,5 +32,32 @@ export async function startStandaloneServer(options: {
 // `npm start`: the embedded PostgreSQL unless DATABASE_URL is set, migrations applied; without
 // REDIS_URL the control bus and the rooms are in memory.
 if (require.main === module) {
-  runService("standalone", ({ config, logger, services }) => startStandaloneServer({ config, logger, services }), { embedded: true, migrate: true });
+  runService(
+    "standalone",
+    async ({ config, logger, services }) => {
+      const server = await startStandaloneServer({ config, logger, services });
+      // On stderr, so that stdout stays one JSON log line per line wherever it is piped.
+      process.stderr.write(banner(config, server.port));
+      return server;
+    },
+    { embedded: true, migrate: true },
+  );
+}
+
+/** What a newcomer needs after `npm start`: where to click, and where the data lives. */
+function banner(config: Config, port: number): string {
+  const base = `http://localhost:${port}`;
+  const redact = (url: string) => url.replace(/\/\/[^@/]*@/, "//");
+  const data = config.databaseUrl ? `PostgreSQL at ${redact(config.databaseUrl)}` : `embedded PostgreSQL in ${config.dataDir}`;
+  const rooms = config.redis ? "rooms and revocations on Redis" : "rooms, revocations and presence in this process (no Redis)";
+  return [
+    "",
+    `  ws-auth-cluster is up`,
+    `  demo page   ${base}/`,
+    `  API docs    ${base}/docs  (${base}/openapi.json, ${base}/asyncapi.json)`,
+    `  Socket.IO   ${base} with path /ws`,
+    `  data        ${data}; ${rooms}`,
+    "",
+    "",
+  ].join("\n");
 }

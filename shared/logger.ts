@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import pretty from "pino-pretty";
 
 export type { Logger };
 
@@ -16,8 +17,12 @@ const REDACT = [
   'res.headers["set-cookie"]',
 ];
 
-/** The process logger: JSON lines on stdout. Modules take `logger.child({ module })`. */
-export function createLogger(options: { level: string; name?: string; destination?: pino.DestinationStream }): Logger {
+/**
+ * The process logger: JSON lines on stdout, or with `pretty` (a terminal outside production)
+ * pino-pretty's readable lines. Modules take `logger.child({ module })`.
+ */
+export function createLogger(options: { level: string; name?: string; destination?: pino.DestinationStream; pretty?: boolean }): Logger {
+  const destination = options.destination ?? (options.pretty ? pretty({ colorize: true, singleLine: true, ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss.l", sync: true }) : undefined);
   return pino(
     {
       level: options.level,
@@ -26,7 +31,7 @@ export function createLogger(options: { level: string; name?: string; destinatio
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination,
+    destination,
   );
 }
 
