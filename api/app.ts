@@ -1,5 +1,6 @@
 import { MemoryPresence } from "../shared/presence/memory-presence";
 import type { PresenceStore } from "../shared/presence/presence";
+import { PresenceSnapshots } from "../shared/presence/snapshots";
 import cors from "cors";
 import express, { type Express } from "express";
 import type { Logger } from "pino";
@@ -88,7 +89,7 @@ export function createApi(options: ApiOptions): Api {
   app.use(
     sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes, requireAuth: auth }),
   );
-  app.use(chatsRoutes({ db, bus, messageLimit, presence: options.presence ?? new MemoryPresence(), requireAuth: auth }));
+  app.use(chatsRoutes({ db, bus, messageLimit, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
   app.use(docsRoutes());
   app.use(notFound);
   app.use(errorHandler(logger.child({ module: "api" })));

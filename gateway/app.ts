@@ -29,6 +29,7 @@ import { SessionCheck } from "./auth/session-check";
 import { PresenceTracker } from "./presence/tracker";
 import { MemoryPresence } from "../shared/presence/memory-presence";
 import type { PresenceStore } from "../shared/presence/presence";
+import { PresenceSnapshots } from "../shared/presence/snapshots";
 import { MessageBatch } from "./chats/message-batch";
 import { type AdapterClients, type AdapterWiring, wireRedisAdapter } from "./redis/adapter";
 import { ExpiryWheel } from "./sessions/expiry-wheel";
@@ -170,7 +171,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       db,
       sessions,
       messages: new MessageBatch(db),
-      presence: presenceStore,
+      presence: new PresenceSnapshots(presenceStore),
       tokens,
       revocations,
       membership,

@@ -4,7 +4,8 @@ import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
 import type { MessageLimit } from "../../shared/message-limit";
-import { PRESENCE_LIST_MAX, type PresenceStore, type PresenceUser } from "../../shared/presence/presence";
+import type { PresenceUser } from "../../shared/presence/presence";
+import type { PresenceSnapshots } from "../../shared/presence/snapshots";
 import { type HistoryQuery, listMessages, storeMessage } from "../../shared/messages";
 import { findByUsernames } from "../accounts/accounts.repository";
 import * as repo from "./chats.repository";
@@ -15,8 +16,8 @@ export interface ChatDeps {
   bus: ControlBus;
   /** Messages per user, shared with the gateways' `message:send`. */
   messageLimit: MessageLimit;
-  /** Who is online in which chat (the gateways write it). */
-  presence: PresenceStore;
+  /** Who is online in which chat (the gateways write it), read through this process's snapshots. */
+  presence: PresenceSnapshots;
 }
 
 const chatNotFound = () => new AppError("not_found", 404, "No such chat");
@@ -67,7 +68,7 @@ export async function listChats(deps: ChatDeps, userId: string): Promise<ChatVie
 /** The chat's users online anywhere in the cluster: the count and up to 1000 of them (members only). */
 export async function presence(deps: ChatDeps, userId: string, chatId: string): Promise<{ chat_id: string; count: number; users: PresenceUser[] }> {
   // Both at once (the list is not sent unless the caller is a member): one round trip less.
-  const [, list] = await Promise.all([requireMember(deps.db, chatId, userId), deps.presence.list(chatId, PRESENCE_LIST_MAX)]);
+  const [, list] = await Promise.all([requireMember(deps.db, chatId, userId), deps.presence.list(chatId)]);
   return { chat_id: chatId, ...list };
 }
 

@@ -13,7 +13,7 @@ import { orderedQueue } from "../socket/ordered-queue";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "../auth/session-check";
 import type { MessageBatch } from "./message-batch";
-import { PRESENCE_LIST_MAX, type PresenceStore } from "../../shared/presence/presence";
+import type { PresenceSnapshots } from "../../shared/presence/snapshots";
 
 
 /** A socket's `chat:typing` goes out at most once per this many milliseconds. */
@@ -31,8 +31,8 @@ export interface ChatHandlerDeps {
   sessions: SessionCheck;
   /** Stores `message:send`s (batched across sockets). */
   messages: MessageBatch;
-  /** Who is online in which chat, across the cluster (`chat:presence`). */
-  presence: PresenceStore;
+  /** Who is online in which chat, across the cluster (`chat:presence`), read through this process's snapshots. */
+  presence: PresenceSnapshots;
   revocations: Revocations;
   membership: Membership;
   metrics: GatewayMetrics;
@@ -198,7 +198,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     async (socket, { chat_id }) => {
       // Members only: the socket must have joined the chat (its room).
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
-      const { count, users } = await deps.presence.list(chat_id, PRESENCE_LIST_MAX);
+      const { count, users } = await deps.presence.list(chat_id);
       return { ok: true as const, chat_id, count, users };
     },
     ctx,

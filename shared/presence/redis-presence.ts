@@ -110,29 +110,31 @@ export class RedisPresence implements PresenceStore {
 
   async dueLeaves(max: number): Promise<DueLeave[]> {
     const keys = await this.redis.zrangebyscore(PENDING, "-inf", Date.now(), "LIMIT", 0, max);
-    const due: DueLeave[] = [];
-    for (const key of keys) {
-      // ZREM claims it: of the gateways that read it, one goes on.
-      if ((await this.redis.zrem(PENDING, key)) !== 1) continue;
-      const [chatId, userId] = key.split(" ") as [string, string];
-      const count = await this.redis.wsacPresenceFinish(counts(chatId), names(chatId), userId);
-      if (count >= 0) due.push({ chatId, userId, count });
-    }
-    return due;
+    // All at once (auto-pipelined: a round trip per batch, not two per user): a dead gateway's
+    // thousands of users must not queue the leaves behind them for seconds.
+    const due = await Promise.all(
+      keys.map(async (key): Promise<DueLeave | undefined> => {
+        // ZREM claims it: of the gateways that read it, one goes on.
+        if ((await this.redis.zrem(PENDING, key)) !== 1) return undefined;
+        const [chatId, userId] = key.split(" ") as [string, string];
+        const count = await this.redis.wsacPresenceFinish(counts(chatId), names(chatId), userId);
+        return count >= 0 ? { chatId, userId, count } : undefined;
+      }),
+    );
+    return due.filter((d): d is DueLeave => d !== undefined);
   }
 
   async list(chatId: string, max: number): Promise<PresenceList> {
-    const count = await this.redis.hlen(counts(chatId));
-    if (count === 0) return { count, users: [] };
-    if (count <= max) return { count, users: Object.entries(await this.redis.hgetall(names(chatId))).map(([id, username]) => ({ id, username })) };
-    // A larger chat: the first `max` of a scan (HSCAN reads about COUNT entries a call: O(max), not O(count)).
+    // The count and the first page at once (one round trip for most chats). HSCAN reads about
+    // COUNT entries a call: O(max), not O(count); a small hash comes whole in one call.
+    const scan = (cursor: string) => this.redis.hscan(names(chatId), cursor, "COUNT", max);
+    const [count, first] = await Promise.all([this.redis.hlen(counts(chatId)), scan("0")]);
     const users: PresenceUser[] = [];
-    let cursor = "0";
-    for (let i = 0; i < 10 && users.length < max; i += 1) {
-      const [next, flat] = await this.redis.hscan(names(chatId), cursor, "COUNT", max);
+    let [cursor, flat] = first;
+    for (let calls = 1; ; calls += 1) {
       for (const [id, username] of pairsOf(flat)) if (users.length < max) users.push({ id, username });
-      cursor = next;
-      if (cursor === "0") break;
+      if (cursor === "0" || users.length >= max || calls >= 10) break;
+      [cursor, flat] = await scan(cursor);
     }
     return { count, users };
   }
@@ -151,11 +153,13 @@ export class RedisPresence implements PresenceStore {
       const chats = await this.redis.smembers(chatsOf(gateway));
       // Its sockets left when it was last heard of: the grace counts from then.
       const graceEnds = Number(at) + GRACE_MS;
-      for (const chatId of chats) {
-        const gone = await this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway));
-        users += gone.length;
-        if (gone.length) await this.redis.zadd(PENDING, ...gone.flatMap((userId) => [graceEnds, `${chatId} ${userId}`]));
-      }
+      await Promise.all(
+        chats.map(async (chatId) => {
+          const gone = await this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway));
+          users += gone.length;
+          if (gone.length) await this.redis.zadd(PENDING, ...gone.flatMap((userId) => [graceEnds, `${chatId} ${userId}`]));
+        }),
+      );
       await this.redis.del(chatsOf(gateway));
       await this.redis.hdel(GATEWAYS, gateway);
       swept.push(gateway);
