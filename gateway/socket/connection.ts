@@ -13,6 +13,7 @@ import { ackError, type EventContext, type EventListener } from "./define-event"
 import type { EventBudget } from "./event-budget";
 import type { LocalSockets } from "./local-sockets";
 import { dropConnection, sendBufferGuard } from "./send-buffer";
+import { batchWrites } from "./write-batching";
 import type { GatewayServer, GatewaySocket } from "./types";
 
 export interface ConnectionDeps extends ChatHandlerDeps {
@@ -94,6 +95,7 @@ export function onConnection(deps: ConnectionDeps) {
     metrics.connected.inc();
     socket.on("disconnect", disconnected);
     guard.watch(socket);
+    batchWrites(socket);
     // A revocation or a removal that went by while the handshake was reading the database.
     if (revocations.revokedMeanwhile(socket)) return revocations.end(socket, "revoked");
     if (isUuid(chatId) && membership.removedMeanwhile(chatId, userId)) membership.removeFromChat(socket, chatId);
