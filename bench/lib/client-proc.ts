@@ -20,6 +20,8 @@ interface Item {
 }
 
 const held: Socket[] = [];
+/** The server URL each held socket was opened to (closeAll can close one server's only). */
+const heldUrl = new WeakMap<Socket, string>();
 let dropped = 0;
 const dropReasons: Record<string, number> = {};
 let closing = false;
@@ -84,6 +86,7 @@ async function connect(args: { url: string; items: Item[]; concurrency: number; 
         else {
           track(socket);
           held.push(socket);
+          heldUrl.set(socket, url);
         }
       } catch (err) {
         failed += 1;
@@ -97,10 +100,19 @@ async function connect(args: { url: string; items: Item[]; concurrency: number; 
   return { ok, failed, errors, started, ended: Date.now(), p50: s.p50, p99: s.p99 };
 }
 
-async function closeAll() {
+/** Closes the held sockets: all of them, or with `url` those opened to that server. */
+async function closeAll(args?: { url?: string }) {
   closing = true;
-  const n = held.length;
-  for (const socket of held.splice(0)) socket.disconnect();
+  let n = 0;
+  const kept: Socket[] = [];
+  for (const socket of held.splice(0)) {
+    if (args?.url !== undefined && heldUrl.get(socket) !== args.url) kept.push(socket);
+    else {
+      socket.disconnect();
+      n += 1;
+    }
+  }
+  held.push(...kept);
   // Let the close frames go out before the next phase.
   await sleep(200);
   closing = false;
