@@ -138,7 +138,12 @@ const CLUSTER = {
   /** Handshake users (each in one of `chats` chats, as in the handshake phase). */
   handshakeUsers: HANDSHAKE_ROUND,
 };
-const DEADLINE_MS = 20 * 60_000;
+/**
+ * The whole run stops itself after this (every child killed). A full run takes 15–16 min on this
+ * machine at its usual speed; at the slower hours seen on 2026-11-29 (bare's own costs up about
+ * 1.7x) it passed 20 min and was cut during its last phase, losing the run's tables.
+ */
+const DEADLINE_MS = 35 * 60_000;
 
 const t0 = Date.now();
 const cpu0 = cpuSnapshot();
