@@ -8,6 +8,8 @@ import type { EndReason } from "./types";
 /** shared/socket-events.ts has SOCKET_PATH too, but importing its value would pull zod into the bundle. */
 const SOCKET_PATH = "/ws";
 const ACK_TIMEOUT_MS = 10_000;
+/** A connection up this long counts as stable: the reconnect back-off starts over. */
+const STABLE_MS = 10_000;
 
 export type RawSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 type Payload<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[0];
@@ -39,6 +41,8 @@ export class Connection {
   private count = 0;
   private readonly retry = new Backoff();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resets the back-off once a connection has stayed up a while (one dropped at once keeps backing off). */
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
   /** The token of the last handshake attempt, and the one the server holds for this connection. */
   private offered: string | undefined;
   private accepted: string | undefined;
@@ -74,6 +78,7 @@ export class Connection {
     if (!this.open) return;
     this.open = false;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
     for (const release of this.release) release();
     this.raw.disconnect();
   }
@@ -109,13 +114,15 @@ export class Connection {
   private onConnect(): void {
     this.count += 1;
     this.accepted = this.offered;
-    this.retry.reset();
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => this.retry.reset(), STABLE_MS);
     this.hooks.connected(this.count);
     // A refresh that finished while the handshake was under way.
     void this.pushToken();
   }
 
   private onDisconnect(reason: Socket.DisconnectReason): void {
+    clearTimeout(this.stableTimer);
     const comingBack = this.open && reason !== "io client disconnect";
     this.hooks.disconnected(comingBack);
     // The server closed the connection (session:ended "expired", a slow reader, …): socket.io

@@ -20,10 +20,15 @@ export class Emitter<Events extends { [K in keyof Events]: Listener }> {
       try {
         fn(...args);
       } catch (err) {
-        // An app's bug in one listener must not break delivery to the others or our own state.
-        setTimeout(() => {
-          throw err;
-        });
+        // An app's bug in one listener must not break delivery to the others or our own state. It is
+        // reported as an uncaught error would be (reportError in browsers and Node 22; a throw
+        // from a timer, which ends a Node 20 process as any uncaught error does, otherwise).
+        const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+        if (report) report(err);
+        else
+          setTimeout(() => {
+            throw err;
+          });
       }
     }
   }

@@ -47,12 +47,21 @@ export interface Http {
   authed<T>(method: Method, path: string, body?: unknown): Promise<T>;
 }
 
+/** A request that gets no answer in this long fails (a half-open connection after a network change would hang forever). */
+const REQUEST_TIMEOUT_MS = 15_000;
+
 export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKeeper): Http {
-  const send = (method: Method, path: string, body: unknown, token: string | null) => {
+  const send = async (method: Method, path: string, body: unknown, token: string | null) => {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token) headers.authorization = `Bearer ${token}`;
-    return fetchFn(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+    try {
+      return await fetchFn(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: abort.signal });
+    } finally {
+      clearTimeout(timer);
+    }
   };
 
   const read = async <T>(res: Response): Promise<T> => {
@@ -61,9 +70,9 @@ export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKee
     return (await res.json()) as T;
   };
 
-  /** The session of `token` is over; unless the client has moved on to another login, it ends. */
-  const revoked = (err: ApiError, token: string) => {
-    if (keeper.tokens?.token === token) keeper.clear("revoked");
+  /** The session `sessionId` is over; unless the client has moved on to another login, it ends (a refresh meanwhile does not save it). */
+  const revoked = (err: ApiError, sessionId: string | undefined) => {
+    if (sessionId !== undefined && keeper.tokens?.session_id === sessionId) keeper.clear("revoked");
     return err;
   };
 
@@ -72,18 +81,19 @@ export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKee
 
     async authed<T>(method: Method, path: string, body?: unknown): Promise<T> {
       const token = await keeper.fresh();
+      const sessionId = keeper.tokens?.session_id;
       if (!token) throw new ApiError({ type: "about:blank", title: "Unauthorized", status: 401, code: "unauthorized", detail: "Not logged in" });
       const res = await send(method, path, body, token);
       if (res.status !== 401) return read<T>(res);
       const err = await toApiError(res);
-      if (err.code === "session_revoked") throw revoked(err, token);
+      if (err.code === "session_revoked") throw revoked(err, sessionId);
       // Expired early (clocks disagree), or signed with a key since retired: one refresh, one retry.
       if (err.code !== "token_expired" && err.code !== "unauthorized") throw err;
       const retryToken = await keeper.refreshUnless(token);
       const again = await send(method, path, body, retryToken);
       if (again.status !== 401) return read<T>(again);
       const second = await toApiError(again);
-      throw second.code === "session_revoked" ? revoked(second, retryToken) : second;
+      throw second.code === "session_revoked" ? revoked(second, sessionId) : second;
     },
   };
 }

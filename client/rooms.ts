@@ -103,8 +103,9 @@ export class Rooms {
         continue;
       }
       if (this.rooms.get(chatId) !== room) {
-        // Left while the join ran: do not stay in the room.
-        if (answer.ok && this.host.connection() === n) this.host.leave(chatId);
+        // Left while the join ran: do not stay in the room, unless joined again meanwhile (that
+        // join's own chat:join went after this one: leaving now would take the new room out).
+        if (answer.ok && this.host.connection() === n && !this.rooms.has(chatId)) this.host.leave(chatId);
         return;
       }
       if (this.host.connection() !== n) return;

@@ -1,6 +1,6 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
 import type { MessageView } from "../shared/contracts";
-import type { ResultOf } from "../shared/socket-events";
+import type { Ack, ResultOf } from "../shared/socket-events";
 import { newClientId } from "./client-id";
 import { Connection, type RawSocket } from "./connection";
 import { Emitter } from "./emitter";
@@ -129,7 +129,14 @@ export class ChatSocketImpl implements ChatSocket {
 
   async typing(chatId: string): Promise<void> {
     if (!this.connected || !this.rooms.has(chatId)) return;
-    const answer = await this.connection.ask("chat:typing", { chat_id: chatId });
+    let answer: Ack<ResultOf<"chat:typing">>;
+    try {
+      answer = await this.connection.ask("chat:typing", { chat_id: chatId });
+    } catch (err) {
+      // A typing hint lost to a drop or a slow answer is not worth an error (callers fire and forget).
+      if (err instanceof SocketError && (err.code === "timeout" || err.code === "disconnected")) return;
+      throw err;
+    }
     if (!answer.ok && answer.error.code !== "rate_limited") throw new SocketError(answer.error.code, answer.error.message);
   }
 

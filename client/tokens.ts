@@ -14,6 +14,8 @@ export interface TokenKeeperOptions {
 
 /** setTimeout's delay is a 32-bit int: a longer wait fires at once. Wake up at least daily and look again. */
 const MAX_TIMER_MS = 24 * 3600 * 1000;
+/** The refresh timer never fires sooner than this: whatever the clocks or options say, no refresh loop. */
+const MIN_TIMER_MS = 1_000;
 
 const notLoggedIn = () => new ApiError({ type: "about:blank", title: "Unauthorized", status: 401, code: "unauthorized", detail: "Not logged in" });
 
@@ -34,6 +36,8 @@ export class TokenKeeper {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly retry = new Backoff(1_000, 15_000);
   private readonly watchers = new Set<() => void>();
+  /** A Retry-After of the last failed refresh: no timer fires before it. */
+  private notBefore = 0;
 
   constructor(private readonly options: TokenKeeperOptions) {}
 
@@ -45,8 +49,11 @@ export class TokenKeeper {
   set(result: LoginResult): StoredTokens {
     const { token, refresh_token, expires_at, session_id, user } = result;
     this.current = { token, refresh_token, expires_at, session_id, user };
-    // expires_in does not depend on the two clocks agreeing; expires_at covers the seconds the server rounded off.
-    this.expiresAt = Math.min(Date.now() + result.expires_in * 1000, Date.parse(expires_at));
+    // expires_in does not depend on the two clocks agreeing; expires_at covers the seconds the server
+    // rounded off, but only within 2 s: a client clock far ahead of the server's would otherwise see
+    // every new token as expired already and refresh in a loop.
+    const local = Date.now() + result.expires_in * 1000;
+    this.expiresAt = Math.min(local, Math.max(Date.parse(expires_at), local - 2_000));
     this.lifetimeMs = result.expires_in * 1000;
     this.generation += 1;
     this.schedule();
@@ -103,13 +110,17 @@ export class TokenKeeper {
     const generation = this.generation;
     const flight: Promise<LoginResult> = this.options.refresh(tokens.refresh_token).then(
       (result) => {
-        if (generation !== this.generation) throw notLoggedIn();
+        // A login, logout or restore meanwhile: the answer belongs to tokens no longer held. A restore
+        // of the same tokens (re-read from storage) still takes it: its refresh token is spent now.
+        if (generation !== this.generation && this.current?.refresh_token !== tokens.refresh_token) throw notLoggedIn();
         this.retry.reset();
         this.set(result);
         return result;
       },
       (err: unknown) => {
         if (generation === this.generation && err instanceof ApiError && err.status === 401) this.clear(err.code === "session_revoked" ? "revoked" : "expired");
+        // 429 / 503: the next attempt waits at least as long as the server asked.
+        if (err instanceof ApiError && err.retryAfter !== undefined) this.notBefore = Date.now() + err.retryAfter * 1000;
         throw err;
       },
     ).finally(() => {
@@ -153,16 +164,17 @@ export class TokenKeeper {
     for (const fn of [...this.watchers]) fn();
   }
 
+  /** How long before expiry to refresh: at most half the token's life, so a large option cannot make it refresh in a loop. */
   private margin(): number {
-    return this.options.refreshMarginMs ?? Math.min(30_000, this.lifetimeMs / 3);
+    return Math.min(this.options.refreshMarginMs ?? Math.min(30_000, this.lifetimeMs / 3), this.lifetimeMs / 2);
   }
 
   private schedule(delay?: number): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.current || this.holders === 0) return;
-    const due = delay ?? this.expiresAt - this.margin() - Date.now();
-    this.timer = setTimeout(() => this.tick(), Math.min(Math.max(0, due), MAX_TIMER_MS));
+    const due = Math.max(delay ?? this.expiresAt - this.margin() - Date.now(), this.notBefore - Date.now(), MIN_TIMER_MS);
+    this.timer = setTimeout(() => this.tick(), Math.min(due, MAX_TIMER_MS));
   }
 
   private tick(): void {
