@@ -25,6 +25,8 @@ const CHANNEL_PREFIX = "wsac:io";
 export const roomChannel = (room: string) => `${CHANNEL_PREFIX}#/#${room}#`;
 
 /** Commands the adapter sends without awaiting them: their rejections must not become unhandled. */
+/** How long a join waits for Redis to confirm its room's sharded subscription. */
+const CONFIRM_MS = 5_000;
 const FIRE_AND_FORGET = new Set(["publish", "psubscribe", "subscribe", "punsubscribe", "unsubscribe", "spublish", "ssubscribe", "sunsubscribe"]);
 
 /**
@@ -110,10 +112,16 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
       if (!confirmation) {
         let timer: NodeJS.Timeout | undefined;
         const confirmed = options.clients.sub.ssubscribe(roomChannel(room)).then(
-          () => undefined,
-          () => undefined,
+          () => true,
+          () => false,
         );
-        confirmation = Promise.race([confirmed, new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000)))]).finally(() => clearTimeout(timer));
+        // Bounded, so that a handshake never hangs on a Redis that does not answer; 5 s because a
+        // loaded Redis Cluster (a test run on 2 cores) took over 2 s. Unconfirmed (failed or late),
+        // the room is asked again at its next join instead of being taken as subscribed.
+        const settled = Promise.race([confirmed, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CONFIRM_MS)))]).finally(() => clearTimeout(timer));
+        confirmation = settled.then((ok) => {
+          if (!ok && confirmations.get(room) === confirmation) confirmations.delete(room);
+        });
         confirmations.set(room, confirmation);
       }
       return confirmation;

@@ -76,7 +76,9 @@ describe("the cluster on a Redis Cluster", () => {
     const { sockets, chatId } = await members(3, "rc-order");
     const seen = sockets.map((s) => collect(s, "message:new"));
     for (let i = 0; i < 10; i += 1) expect((await ask(sockets[0]!, "message:send", { chat_id: chatId, text: `m${i}` })).ok).toBe(true);
-    await eventually(() => seen.every((s) => s.length === 10), 5_000, "ten messages on every gateway");
+    await eventually(() => seen.every((s) => s.length === 10), 10_000, "ten messages on every gateway").catch((err: Error) => {
+      throw new Error(`${err.message}: ${seen.map((s) => s.map((m) => m.text).join(",")).join(" | ")}`);
+    });
     for (const s of seen) expect(s.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
   });
 
