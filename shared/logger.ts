@@ -1,5 +1,4 @@
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
 
 export type { Logger };
 
@@ -22,7 +21,7 @@ const REDACT = [
  * pino-pretty's readable lines. Modules take `logger.child({ module })`.
  */
 export function createLogger(options: { level: string; name?: string; destination?: pino.DestinationStream; pretty?: boolean }): Logger {
-  const destination = options.destination ?? (options.pretty ? pretty({ colorize: true, singleLine: true, ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss.l", sync: true }) : undefined);
+  const destination = options.destination ?? (options.pretty ? prettyStream() : undefined);
   return pino(
     {
       level: options.level,
@@ -39,4 +38,10 @@ export function createLogger(options: { level: string; name?: string; destinatio
 export function safeUrl(url: string | undefined): string | undefined {
   if (!url || !url.includes("?")) return url;
   return url.replace(/([?&](?:token|access_token|refresh_token)=)[^&#]*/gi, "$1[redacted]");
+}
+
+/** pino-pretty, loaded only when a terminal asks for it: processes that log JSON never load it. */
+function prettyStream(): pino.DestinationStream {
+  const pretty = require("pino-pretty") as typeof import("pino-pretty");
+  return pretty({ colorize: true, singleLine: true, ignore: "pid,hostname", translateTime: "SYS:HH:MM:ss.l", sync: true });
 }
