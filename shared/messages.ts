@@ -3,6 +3,7 @@ import type { MessageView } from "./contracts";
 import type { Db } from "./db/db";
 import { AppError } from "./errors";
 import type { MessageRow } from "./db/schema";
+import { sessionError, sessionVerdict } from "./sessions";
 
 /** Stored messages as clients see them, for the api (HTTP) and the gateway (sockets) alike. */
 
@@ -20,6 +21,13 @@ export interface NewMessage {
   senderId: string;
   text: string;
   clientId?: string | undefined;
+  /**
+   * The sender's session (a socket's): the message is then stored only if, in the same statement,
+   * the session is live for `senderId` and the sender is a member of the chat. Otherwise it is
+   * answered with AppError `session_revoked` / `token_expired` or `chat_forbidden`, and nothing is
+   * stored. Without it (the api, whose request was checked already) neither is asked.
+   */
+  sessionId?: string | undefined;
 }
 
 export interface Stored {
@@ -31,7 +39,14 @@ export interface Stored {
 interface StoredRow {
   i: number;
   chat_exists: boolean;
-  id: string;
+  /** The sender's session and membership, as the statement read them (null facts: no session was asked for). */
+  allowed: boolean;
+  member: boolean;
+  live: boolean;
+  session_user: string | null;
+  revoked: boolean | null;
+  expires_ms: number | null;
+  id: string | null;
   created: boolean;
   chat_id: string;
   sender_id: string;
@@ -47,7 +62,9 @@ interface StoredRow {
  * in order are stored in order. A repeated `client_id` from the same sender in the same chat
  * returns the message stored the first time (`created: false`): retries after a lost
  * acknowledgement do not duplicate, within a batch or across batches. A message to a chat that no
- * longer exists is answered with AppError `not_found` (the others are stored).
+ * longer exists is answered with AppError `not_found` (the others are stored). A message that carries
+ * its `sessionId` is checked in the same statement (see NewMessage): the gateway's send is one round
+ * trip, and no message lands after its session was revoked or its sender removed.
  */
 export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError)[]> {
   // A client_id given twice in one batch is stored once; the later ones get the first back.
@@ -75,20 +92,30 @@ export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promis
 
 /** One statement: the new rows inserted (ids drawn in order), duplicates answered with the committed first copy. */
 async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError | undefined)[]> {
+  // `allowed` reads the session rule of `sessionVerdict` in SQL (same user, not revoked, not yet
+  // expired) because the insert itself must not happen otherwise; the answer of a refused row is
+  // still that function's verdict on the facts read here.
   const { rows } = await sql<StoredRow>`
     with r as (
       select r.i::int as i, nextval(pg_get_serial_sequence('messages', 'id')) as id, r.chat_id, r.sender_id, r.text, r.client_id,
-             exists (select 1 from chats c where c.id = r.chat_id) as chat_exists
+             exists (select 1 from chats c where c.id = r.chat_id) as chat_exists,
+             r.sid is null or exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.sender_id) as member,
+             s.user_id::text as session_user, s.revoked_at is not null as revoked,
+             (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
+             r.sid is null or (s.user_id = r.sender_id and s.revoked_at is null and s.expires_at > now()) as live
       from unnest(${msgs.map((m) => m.chatId)}::uuid[], ${msgs.map((m) => m.senderId)}::uuid[], ${msgs.map((m) => m.text)}::text[],
-                  ${msgs.map((m) => m.clientId ?? null)}::text[]) with ordinality as r(chat_id, sender_id, text, client_id, i)
+                  ${msgs.map((m) => m.clientId ?? null)}::text[], ${msgs.map((m) => m.sessionId ?? null)}::uuid[])
+           with ordinality as r(chat_id, sender_id, text, client_id, sid, i)
+      left join sessions s on s.id = r.sid
       order by r.i
     ), ins as (
       insert into messages (id, chat_id, sender_id, text, client_id) overriding system value
-      select id, chat_id, sender_id, text, client_id from r where chat_exists order by i
+      select id, chat_id, sender_id, text, client_id from r where chat_exists and member and live order by i
       on conflict (chat_id, sender_id, client_id) where client_id is not null do nothing
       returning id, created_at
     )
-    select r.i, r.chat_exists, coalesce(ins.id, old.id)::text as id,
+    select r.i, r.chat_exists, (r.chat_exists and r.member and r.live) as allowed, r.member, r.live, r.session_user, r.revoked, r.expires_ms,
+           case when r.chat_exists and r.member and r.live then coalesce(ins.id, old.id)::text end as id,
            ins.id is not null as created, r.chat_id, r.sender_id, u.username,
            coalesce(old.text, r.text) as text, r.client_id, coalesce(ins.created_at, old.created_at) as created_at
     from r
@@ -96,9 +123,21 @@ async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Sto
     left join ins on ins.id = r.id
     left join messages old on ins.id is null and old.chat_id = r.chat_id and old.sender_id = r.sender_id and old.client_id = r.client_id`.execute(db);
   const out = new Array<Stored | AppError | undefined>(msgs.length);
+  const now = Date.now();
   for (const row of rows) {
-    if (row.id !== null) out[row.i - 1] = { created: row.created, message: view(row) };
-    else if (!row.chat_exists) out[row.i - 1] = new AppError("not_found", 404, "No such chat");
+    const k = row.i - 1;
+    if (row.allowed) {
+      if (row.id !== null) out[k] = { created: row.created, message: view(row as StoredRow & { id: string }) };
+      continue;
+    }
+    if (!row.live) {
+      const facts = row.session_user === null ? undefined : { userId: row.session_user, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 };
+      const verdict = sessionVerdict(facts, msgs[k]!.senderId, now);
+      // "live" by this clock but not by the database's: it expired between the two readings.
+      out[k] = sessionError(verdict === "live" ? "expired" : verdict);
+      continue;
+    }
+    out[k] = !row.chat_exists ? new AppError("not_found", 404, "No such chat") : new AppError("chat_forbidden", 403, "You are not a member of this chat");
   }
   return out;
 }

@@ -79,18 +79,31 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     return queue;
   };
 
+  /** A check that found the session revoked or expired ends the socket (the answer goes first). */
+  const endIfSessionOver = (socket: GatewaySocket, err: unknown) => {
+    if (!(err instanceof AppError) || (err.code !== "session_revoked" && err.code !== "token_expired")) return;
+    // Answer first, then end: the acknowledgement is queued before the disconnect.
+    const reason = err.code === "session_revoked" ? "revoked" : "expired";
+    setImmediate(() => deps.revocations.end(socket, reason));
+  };
+
   /** Membership, after confirming in the same query that the session is still live (else the socket ends). */
   const isMember = async (socket: GatewaySocket, chatId: string): Promise<boolean> => {
     try {
       return (await deps.sessions.check({ sid: socket.data.sessionId, sub: socket.data.userId }, chatId)).member === true;
     } catch (err) {
-      if (err instanceof AppError && (err.code === "session_revoked" || err.code === "token_expired")) {
-        // Answer first, then end: the acknowledgement is queued before the disconnect.
-        const reason = err.code === "session_revoked" ? "revoked" : "expired";
-        setImmediate(() => deps.revocations.end(socket, reason));
-      }
+      endIfSessionOver(socket, err);
       throw err;
     }
+  };
+
+  /** What a refused store answers: the session ended (and the socket with it), or the sender is no longer in the chat. */
+  const refusal = (socket: GatewaySocket, chatId: string, err: unknown): unknown => {
+    if (!(err instanceof AppError)) return err;
+    endIfSessionOver(socket, err);
+    // Removed from the chat (or the chat deleted, its last member gone) since it joined.
+    if (err.code === "chat_forbidden") deps.membership.removeFromChat(socket, chatId);
+    return err.code === "chat_forbidden" || err.code === "not_found" ? notInChat() : err;
   };
 
   const join = defineEvent(
@@ -145,25 +158,18 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       const { userId } = socket.data;
       return queueOf(socket)(async (turn, handedOn) => {
         ensureConnected(socket);
-        // The room says the socket joined; the database says whether it is still a member. The
-        // posting limit is asked at the same time, and both while the socket's earlier sends are
-        // still being stored; a point taken for a message that is then refused is given back.
-        const checks = Promise.allSettled([isMember(socket, chat_id), deps.messageLimit.take(userId)]);
+        // The posting limit is asked while the socket's earlier sends are still being stored; the
+        // session and the membership are checked by the statement that stores the message (one
+        // round trip), and a point taken for a message that is then refused is given back.
+        const limit = deps.messageLimit.take(userId);
         await turn();
-        const [member, limit] = await checks;
-        if (member.status === "rejected" || !member.value) {
-          if (limit.status === "fulfilled") void deps.messageLimit.refund(userId);
-          if (member.status === "rejected") throw member.reason;
-          deps.membership.removeFromChat(socket, chat_id);
-          throw notInChat();
-        }
-        if (limit.status === "rejected") throw limit.reason;
+        await limit;
         ensureConnected(socket);
-        const stored = deps.messages.store({ chatId: chat_id, senderId: userId, text: body, clientId: client_id });
+        const stored = deps.messages.store({ chatId: chat_id, senderId: userId, text: body, clientId: client_id, sessionId: socket.data.sessionId });
         handedOn();
         const { message, created } = await stored.catch((err: unknown) => {
-          // The chat was deleted (its last member left) since the membership check.
-          throw err instanceof AppError && err.code === "not_found" ? notInChat() : err;
+          void deps.messageLimit.refund(userId);
+          throw refusal(socket, chat_id, err);
         });
         if (created) {
           // Through the adapter: every gateway's sockets in the room, this one's included.

@@ -7,8 +7,9 @@ const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code
 
 /**
  * The gateway's `message:send` stores: messages from every socket that arrive while a statement is
- * in flight go into the next one (`storeMessages`: one round trip and one commit for many), so
- * PostgreSQL's commit rate no longer bounds the messages per second. One statement runs at a time
+ * in flight go into the next one (`storeMessages`: one round trip and one commit for many, each
+ * sender's session and membership checked in it), so PostgreSQL's commit rate no longer bounds the
+ * messages per second. One statement runs at a time
  * and ids are drawn in the order messages were handed in, so a socket that hands its messages in
  * the order sent (its ordered queue) has them stored in that order. A
  * message to a chat deleted before the statement fails alone (`not_found`); a batch that still breaks

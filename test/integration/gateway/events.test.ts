@@ -295,6 +295,21 @@ describe("member removal", () => {
     expect((await ask(a, "message:send", { chat_id: chat, text: "let me in" })).ok).toBe(false);
     expect((await ask(a, "chat:join", { chat_id: chat })).ok).toBe(false);
   });
+  it("refuses a send from a member removed without the event reaching the gateway, and takes the socket out of the room", async () => {
+    const dave = await registerAndLogin(http(url), "dave");
+    const chat = await chatWith(alice, [dave], "quiet removal");
+    const d = await joined(dave, chat);
+    // Straight in the database: no chat:removed event, only the send's own check can tell.
+    await database.db.deleteFrom("chat_members").where("chat_id", "=", chat).where("user_id", "=", dave.user.id).execute();
+    expect(await ask(d, "message:send", { chat_id: chat, text: "still here?" })).toEqual({ ok: false, error: { code: "not_in_chat", message: expect.any(String) } });
+    expect(await database.db.selectFrom("messages").select("id").where("text", "=", "still here?").execute()).toEqual([]);
+    const heard = collect(d, "message:new");
+    const owner = await joined(alice, chat);
+    const echo = nextEvent(owner, "message:new");
+    await ask(owner, "message:send", { chat_id: chat, text: "after the quiet removal" });
+    await echo;
+    expect(heard).toEqual([]);
+  });
 });
 
 describe("auth:refresh and expiry", () => {

@@ -71,6 +71,56 @@ describe("storeMessages (many messages in one statement)", () => {
   });
 });
 
+describe("storeMessages with the sender's session (the gateway's send: checked in the same statement)", () => {
+  const session = async (userId: string, opts: { revoked?: boolean; expiresInMs?: number } = {}) =>
+    (
+      await tdb.db
+        .insertInto("sessions")
+        .values({ user_id: userId, expires_at: new Date(Date.now() + (opts.expiresInMs ?? 3_600_000)), revoked_at: opts.revoked ? new Date() : null })
+        .returning("id")
+        .executeTakeFirstOrThrow()
+    ).id;
+
+  it("stores only what a live session of a member sends, and answers each other send with its reason", async () => {
+    const carol = (await tdb.db.insertInto("users").values({ username: "carol", email: "carol@example.test", password_hash: "x" }).returning("id").executeTakeFirstOrThrow()).id;
+    await tdb.db.insertInto("chat_members").values([{ chat_id: chat, user_id: alice, role: "member" }]).onConflict((oc) => oc.doNothing()).execute();
+    const [live, revoked, expired, notMember, othersSession, unknown] = [
+      await session(alice),
+      await session(alice, { revoked: true }),
+      await session(alice, { expiresInMs: -1_000 }),
+      await session(carol),
+      await session(bob),
+      "00000000-0000-4000-8000-0000000000aa",
+    ];
+    const answers = await storeMessages(tdb.db, [
+      { chatId: chat, senderId: alice, text: "checked: live", sessionId: live, clientId: "checked-1" },
+      { chatId: chat, senderId: alice, text: "checked: revoked", sessionId: revoked, clientId: "checked-2" },
+      { chatId: chat, senderId: alice, text: "checked: expired", sessionId: expired, clientId: "checked-3" },
+      { chatId: chat, senderId: carol, text: "checked: not a member", sessionId: notMember, clientId: "checked-4" },
+      { chatId: chat, senderId: alice, text: "checked: bob's session", sessionId: othersSession, clientId: "checked-5" },
+      { chatId: chat, senderId: alice, text: "checked: no such session", sessionId: unknown, clientId: "checked-6" },
+      { chatId: chat, senderId: alice, text: "checked: live again", sessionId: live, clientId: "checked-7" },
+    ]);
+    expect(answers.map((a) => (a instanceof AppError ? a.code : a!.message.text))).toEqual([
+      "checked: live",
+      "session_revoked",
+      "token_expired",
+      "chat_forbidden",
+      "session_revoked",
+      "session_revoked",
+      "checked: live again",
+    ]);
+    const stored = await sql<{ client_id: string }>`select client_id from messages where client_id like 'checked-%' order by id`.execute(tdb.db);
+    expect(stored.rows.map((r) => r.client_id)).toEqual(["checked-1", "checked-7"]);
+    // A retry of a stored send still answers its first copy; after a revocation it is refused.
+    const [again] = await storeMessages(tdb.db, [{ chatId: chat, senderId: alice, text: "retry", sessionId: live, clientId: "checked-1" }]);
+    expect(again).toMatchObject({ created: false, message: { text: "checked: live" } });
+    await tdb.db.updateTable("sessions").set({ revoked_at: new Date() }).where("id", "=", live).execute();
+    const [after] = await storeMessages(tdb.db, [{ chatId: chat, senderId: alice, text: "after revocation", sessionId: live }]);
+    expect(after).toMatchObject({ code: "session_revoked", status: 401 });
+  });
+});
+
 describe("MessageBatch (the gateway's sends from many sockets)", () => {
   it("stores concurrent sends in few statements, each once", async () => {
     // Its own pool, to count the statements it runs (kysely takes a connection per statement).
