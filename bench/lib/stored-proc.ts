@@ -1,5 +1,5 @@
 /**
- * The stored-messages load (bench phase `stored`), in its own process: sockets that send
+ * The stored-messages load (bench phase `stored`), in its own process: light sockets that send
  * `message:send` closed-loop (the next as soon as the last is acknowledged), or PostgreSQL driven
  * directly with the single-row insert a message needs, closed-loop too, from a pool of the same
  * size as a gateway's. Commands are answered over IPC.
@@ -8,42 +8,74 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/socket-events";
+import { connectRaw, type RawSocketIo } from "../../test/support/raw-socket";
 import { serve } from "./ipc";
 import { summary } from "./stats";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
-const senders: { socket: Socket; chatId: string }[] = [];
 
-/** Socket.IO acks, bounded: a lost answer counts as a failure instead of hanging the run. */
-function ask(socket: Socket, event: string, payload: unknown, timeoutMs: number): Promise<{ ok: boolean; error?: { code: string } }> {
-  return socket.timeout(timeoutMs).emitWithAck(event, payload).catch(() => ({ ok: false, error: { code: "timeout" } }));
+/**
+ * A sender: a light client (test/support/raw-socket.ts, as the fan-out's receivers) that writes
+ * its `message:send` frames itself and reads only the acknowledgement's id and `ok` off each
+ * answer, so that the load generators cost little beside the gateway they load (the direct
+ * inserts' client is a bare pg pool). At most one send of its own is waiting at a time.
+ */
+interface Sender {
+  raw: RawSocketIo;
+  chatId: string;
+  waiting: { id: number; since: number; done(err: string | null): void } | undefined;
+}
+const senders: Sender[] = [];
+/** One presence watcher per process (stock client: it reads every event). */
+let watcher: Socket | undefined;
+
+/** The answer of `43<id>[...]` (an ack): null when ok, else the error code. */
+function onAck(sender: Sender, text: string): void {
+  if (!text.startsWith("43") || !sender.waiting) return;
+  const bracket = text.indexOf("[", 2);
+  if (Number(text.slice(2, bracket)) !== sender.waiting.id) return;
+  const w = sender.waiting;
+  sender.waiting = undefined;
+  if (text.startsWith('[{"ok":true', bracket)) return w.done(null);
+  const answer = (JSON.parse(text.slice(bracket)) as { error?: { code?: string } }[])[0];
+  w.done(answer?.error?.code ?? "refused");
+}
+
+/** Sends one event and resolves with null (ok) or the error code; "timeout" after `timeoutMs` (checked by `sweepTimeouts`). */
+function ask(sender: Sender, event: string, payload: unknown): Promise<string | null> {
+  return new Promise((done) => {
+    const id = sender.raw.emit(event, payload);
+    sender.waiting = { id, since: performance.now(), done };
+  });
+}
+
+/** Ends every wait older than `timeoutMs` with "timeout" (one timer for all senders). */
+function sweepTimeouts(timeoutMs: number): void {
+  const now = performance.now();
+  for (const s of senders) {
+    const w = s.waiting;
+    if (w && now - w.since > timeoutMs) {
+      s.waiting = undefined;
+      w.done("timeout");
+    }
+  }
 }
 
 async function open(args: { url: string; items: { token: string; chatId: string }[] }): Promise<number> {
-  await Promise.all(
-    args.items.map(
-      (item) =>
-        new Promise<void>((resolve, reject) => {
-          const socket = io(args.url, {
-            path: SOCKET_PATH,
-            transports: ["websocket"],
-            auth: { token: item.token },
-            reconnection: false,
-            forceNew: true,
-            timeout: 15_000,
-            ...(localAddress ? { localAddress } : {}),
-          } as never);
-          socket.once("connect_error", (err) => reject(err));
-          socket.once("connect", () => {
-            ask(socket, "chat:join", { chat_id: item.chatId }, 15_000).then((res) => {
-              if (!res.ok) return reject(new Error(`chat:join refused: ${res.error?.code}`));
-              senders.push({ socket, chatId: item.chatId });
-              resolve();
-            }, reject);
-          });
-        }),
-    ),
-  );
+  const sweeper = setInterval(() => sweepTimeouts(15_000), 1_000);
+  try {
+    await Promise.all(
+      args.items.map(async (item) => {
+        const sender: Sender = { raw: undefined as unknown as RawSocketIo, chatId: item.chatId, waiting: undefined };
+        sender.raw = await connectRaw(args.url, item.token, { ...(localAddress ? { localAddress } : {}), timeoutMs: 15_000, onText: (text) => onAck(sender, text) });
+        const err = await ask(sender, "chat:join", { chat_id: item.chatId });
+        if (err !== null) throw new Error(`chat:join refused: ${err}`);
+        senders.push(sender);
+      }),
+    );
+  } finally {
+    clearInterval(sweeper);
+  }
   return senders.length;
 }
 
@@ -84,13 +116,17 @@ async function closedLoops(workers: number, durationMs: number, once: (w: number
 let round = 0;
 
 /** Every open socket sends closed-loop for `durationMs`. */
-function send(args: { durationMs: number; text: string }): Promise<RunResult> {
+async function send(args: { durationMs: number; text: string }): Promise<RunResult> {
   const tag = `${process.pid}-${(round += 1)}`;
-  return closedLoops(senders.length, args.durationMs, async (w, n) => {
-    const s = senders[w]!;
-    const res = await ask(s.socket, "message:send", { chat_id: s.chatId, text: args.text, client_id: `${tag}-${w}-${n}` }, 10_000);
-    return res.ok ? null : (res.error?.code ?? "refused");
-  });
+  const sweeper = setInterval(() => sweepTimeouts(10_000), 500);
+  try {
+    return await closedLoops(senders.length, args.durationMs, (w, n) => {
+      const s = senders[w]!;
+      return ask(s, "message:send", { chat_id: s.chatId, text: args.text, client_id: `${tag}-${w}-${n}` });
+    });
+  } finally {
+    clearInterval(sweeper);
+  }
 }
 
 /** The same rows inserted directly: one statement per message (as `message:send` stored them before batching), `concurrency` at once on a pool of `poolSize`. */
@@ -121,10 +157,24 @@ async function direct(args: { databaseUrl: string; poolSize: number; concurrency
 /** One socket that records the presence events of a chat (time of arrival, Date.now()). */
 const seen = { joins: [] as { user: string; at: number }[], leaves: [] as { user: string; at: number }[] };
 async function watchPresence(args: { url: string; token: string; chatId: string }): Promise<void> {
-  await open({ url: args.url, items: [{ token: args.token, chatId: args.chatId }] });
-  const socket = senders.at(-1)!.socket;
+  const socket = io(args.url, {
+    path: SOCKET_PATH,
+    transports: ["websocket"],
+    auth: { token: args.token },
+    reconnection: false,
+    forceNew: true,
+    timeout: 15_000,
+    ...(localAddress ? { localAddress } : {}),
+  } as never);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect_error", reject);
+    socket.once("connect", resolve);
+  });
+  const res = (await socket.timeout(15_000).emitWithAck("chat:join", { chat_id: args.chatId })) as { ok: boolean; error?: { code: string } };
+  if (!res.ok) throw new Error(`chat:join refused: ${res.error?.code}`);
   socket.on("presence:join", (e: { user: { id: string } }) => seen.joins.push({ user: e.user.id, at: Date.now() }));
   socket.on("presence:leave", (e: { user_id: string }) => seen.leaves.push({ user: e.user_id, at: Date.now() }));
+  watcher = socket;
 }
 
 serve(
@@ -137,7 +187,8 @@ serve(
     cpu: () => process.cpuUsage(),
   },
   async () => {
-    for (const s of senders) s.socket.disconnect();
+    for (const s of senders) s.raw.destroy();
+    watcher?.disconnect();
   },
 );
 process.send?.({ ready: true, info: { pid: process.pid } });
