@@ -170,7 +170,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       io,
       db,
       sessions,
-      messages: new MessageBatch(db),
+      messages: new MessageBatch(db, { pool }),
       presence: new PresenceSnapshots(presenceStore),
       tokens,
       revocations,

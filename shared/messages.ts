@@ -1,4 +1,5 @@
-import { sql } from "kysely";
+import { CompiledQuery, sql } from "kysely";
+import type { Pool } from "pg";
 import type { MessageView } from "./contracts";
 import type { Db } from "./db/db";
 import { AppError } from "./errors";
@@ -62,11 +63,12 @@ interface StoredRow {
  * in order are stored in order. A repeated `client_id` from the same sender in the same chat
  * returns the message stored the first time (`created: false`): retries after a lost
  * acknowledgement do not duplicate, within a batch or across batches. A message to a chat that no
- * longer exists is answered with AppError `not_found` (the others are stored). A message that carries
+ * longer exists is answered with AppError `not_found` (the others are stored). Given `pool` (the
+ * one under `db`), the statement is a named one on it. A message that carries
  * its `sessionId` is checked in the same statement (see NewMessage): the gateway's send is one round
  * trip, and no message lands after its session was revoked or its sender removed.
  */
-export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError)[]> {
+export async function storeMessages(db: Db, msgs: readonly NewMessage[], pool?: Pool): Promise<(Stored | AppError)[]> {
   // A client_id given twice in one batch is stored once; the later ones get the first back.
   const firstOf = new Map<string, number>();
   const unique: NewMessage[] = [];
@@ -78,7 +80,7 @@ export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promis
     unique.push(m);
     return unique.length - 1;
   });
-  const stored = unique.length === 0 ? [] : await insertMessages(db, unique);
+  const stored = unique.length === 0 ? [] : await insertMessages(db, unique, pool);
   // A duplicate whose first copy was still uncommitted when the insert began: read it now.
   for (const [k, m] of unique.entries()) if (stored[k] === undefined) stored[k] = { message: await storedCopy(db, m), created: false };
   const answered = new Set<number>();
@@ -90,12 +92,11 @@ export async function storeMessages(db: Db, msgs: readonly NewMessage[]): Promis
   });
 }
 
-/** One statement: the new rows inserted (ids drawn in order), duplicates answered with the committed first copy. */
-async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Stored | AppError | undefined)[]> {
-  // `allowed` reads the session rule of `sessionVerdict` in SQL (same user, not revoked, not yet
-  // expired) because the insert itself must not happen otherwise; the answer of a refused row is
-  // still that function's verdict on the facts read here.
-  const { rows } = await sql<StoredRow>`
+/**
+ * The insert (see insertMessages): $1 chat ids, $2 sender ids, $3 texts, $4 client ids or nulls,
+ * $5 session ids or nulls, in the order given.
+ */
+const INSERT_SQL = `
     with r as (
       select r.i::int as i, nextval(pg_get_serial_sequence('messages', 'id')) as id, r.chat_id, r.sender_id, r.text, r.client_id,
              exists (select 1 from chats c where c.id = r.chat_id) as chat_exists,
@@ -103,8 +104,8 @@ async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Sto
              s.user_id::text as session_user, s.revoked_at is not null as revoked,
              (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
              r.sid is null or (s.user_id = r.sender_id and s.revoked_at is null and s.expires_at > now()) as live
-      from unnest(${msgs.map((m) => m.chatId)}::uuid[], ${msgs.map((m) => m.senderId)}::uuid[], ${msgs.map((m) => m.text)}::text[],
-                  ${msgs.map((m) => m.clientId ?? null)}::text[], ${msgs.map((m) => m.sessionId ?? null)}::uuid[])
+      from unnest($1::uuid[], $2::uuid[], $3::text[],
+                  $4::text[], $5::uuid[])
            with ordinality as r(chat_id, sender_id, text, client_id, sid, i)
       left join sessions s on s.id = r.sid
       order by r.i
@@ -121,7 +122,18 @@ async function insertMessages(db: Db, msgs: readonly NewMessage[]): Promise<(Sto
     from r
     join users u on u.id = r.sender_id
     left join ins on ins.id = r.id
-    left join messages old on ins.id is null and old.chat_id = r.chat_id and old.sender_id = r.sender_id and old.client_id = r.client_id`.execute(db);
+    left join messages old on ins.id is null and old.chat_id = r.chat_id and old.sender_id = r.sender_id and old.client_id = r.client_id`;
+
+/** One statement: the new rows inserted (ids drawn in order), duplicates answered with the committed first copy. */
+async function insertMessages(db: Db, msgs: readonly NewMessage[], pool: Pool | undefined): Promise<(Stored | AppError | undefined)[]> {
+  // `allowed` reads the session rule of `sessionVerdict` in SQL (same user, not revoked, not yet
+  // expired) because the insert itself must not happen otherwise; the answer of a refused row is
+  // still that function's verdict on the facts read here.
+  const values = [msgs.map((m) => m.chatId), msgs.map((m) => m.senderId), msgs.map((m) => m.text), msgs.map((m) => m.clientId ?? null), msgs.map((m) => m.sessionId ?? null)];
+  // On the gateway's pool a named statement: parsed and planned once per connection.
+  const { rows } = pool
+    ? await pool.query<StoredRow>({ name: "wsac_store_messages", text: INSERT_SQL, values })
+    : await db.executeQuery<StoredRow>(CompiledQuery.raw(INSERT_SQL, values));
   const out = new Array<Stored | AppError | undefined>(msgs.length);
   const now = Date.now();
   for (const row of rows) {

@@ -272,6 +272,9 @@ async function delivery(args: { a: string; b: string; chatId: string; tokens: st
  * sorted values), and apart those of the messages sent in the step's last moments (a backlog shows
  * there); `satStep` does the same for its acks.
  *
+ * An item may name a chat of its own (`chatId`): several rooms of the same size then make one
+ * "room" here (the fan-out's rooms of 10: each sender sends to its own chat).
+ *
  * `satOpen` options: `join: "event"` joins each socket with `chat:join {chat_id}` after it connected
  * (the bare chat server knows no `chat_id` in the handshake), else the handshake's `chat_id` does;
  * `stock: n` makes only the generator's first n sockets (its senders) stock socket.io-client ones,
@@ -290,6 +293,8 @@ interface SatReceipts {
 interface SatRoom {
   chatId: string;
   sockets: Socket[];
+  /** The chat each stock socket (sender) is in: its item's, else the room's. */
+  senderChats: string[];
   light: RawSocketIo[];
   /** tag → receipts: when each message was sent (wall ms) and its latency (ms); when the last arrived. */
   receipts: Map<string, SatReceipts>;
@@ -340,21 +345,23 @@ async function openLight(url: string, token: string, chatId: string, receipt: (c
   return raw;
 }
 
-async function satOpen(args: { room: string; chatId: string; items: { token: string; url: string; gw?: number }[]; join?: "query" | "event"; stock?: number }) {
+async function satOpen(args: { room: string; chatId: string; items: { token: string; url: string; gw?: number; chatId?: string }[]; join?: "query" | "event"; stock?: number }) {
   if (satRooms.has(args.room)) throw new Error(`room ${args.room} is already open`);
-  const r: SatRoom = { chatId: args.chatId, sockets: [], light: [], receipts: new Map() };
+  const r: SatRoom = { chatId: args.chatId, sockets: [], senderChats: [], light: [], receipts: new Map() };
   const stock = args.stock ?? Infinity;
   try {
     for (const [i, item] of args.items.entries()) {
       const gw = item.gw ?? 0;
+      const chatId = item.chatId ?? args.chatId;
       if (i >= stock) {
-        r.light.push(await openLight(item.url, item.token, args.chatId, (id) => satReceipt(r, id, gw)));
+        r.light.push(await openLight(item.url, item.token, chatId, (id) => satReceipt(r, id, gw)));
         continue;
       }
-      const socket = await open(item.url, { token: item.token, ...(args.join === "event" ? {} : { chat: args.chatId }) }, 10_000);
+      const socket = await open(item.url, { token: item.token, ...(args.join === "event" ? {} : { chat: chatId }) }, 10_000);
       r.sockets.push(socket);
+      r.senderChats.push(chatId);
       if (args.join === "event") {
-        const res = await socket.timeout(10_000).emitWithAck("chat:join", { chat_id: args.chatId });
+        const res = await socket.timeout(10_000).emitWithAck("chat:join", { chat_id: chatId });
         if (!res.ok) throw new Error(`chat:join: ${JSON.stringify(res).slice(0, 200)}`);
       }
       socket.on("message:new", (m: { client_id: string | null }) => {
@@ -398,7 +405,7 @@ async function satStep(args: { room: string; tag: string; rate: number; senders:
     const clientId = `${args.tag}|${t.toFixed(3)}|${i}`;
     senders[i % senders.length]!
       .timeout(10_000)
-      .emitWithAck("message:send", { chat_id: r.chatId, text: `sat ${i}`, client_id: clientId })
+      .emitWithAck("message:send", { chat_id: r.senderChats[i % senders.length], text: `sat ${i}`, client_id: clientId })
       .then(
         (res: { ok: boolean; error?: { code?: string } }) => {
           if (res.ok) {

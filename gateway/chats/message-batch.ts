@@ -1,3 +1,4 @@
+import type { Pool } from "pg";
 import { Batcher } from "../../shared/db/batcher";
 import type { Db } from "../../shared/db/db";
 import { type NewMessage, type Stored, storeMessages } from "../../shared/messages";
@@ -15,19 +16,26 @@ const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code
  * message to a chat deleted before the statement fails alone (`not_found`); a batch that still breaks
  * an integrity rule (a chat deleted during it) is retried one message at a time.
  */
+export interface MessageBatchOptions {
+  /** The pool under `db`: the insert then runs as a named statement. */
+  pool?: Pool;
+  /** Messages per statement. Default 500. */
+  maxBatch?: number;
+}
+
 export class MessageBatch {
   private readonly batcher: Batcher<NewMessage, Stored>;
 
-  constructor(db: Db, options: { maxInFlight?: number; maxBatch?: number } = {}) {
+  constructor(db: Db, options: MessageBatchOptions = {}) {
     this.batcher = new Batcher<NewMessage, Stored>({
-      maxInFlight: options.maxInFlight ?? 1,
+      maxInFlight: 1,
       maxBatch: options.maxBatch ?? 500,
       run: async (msgs) => {
         try {
-          return await storeMessages(db, msgs);
+          return await storeMessages(db, msgs, options.pool);
         } catch (err) {
           if (msgs.length === 1 || !integrityError(err)) throw err;
-          return Promise.all(msgs.map((m) => storeMessages(db, [m]).then((s) => s[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
+          return Promise.all(msgs.map((m) => storeMessages(db, [m], options.pool).then((s) => s[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))))));
         }
       },
     });

@@ -1,40 +1,63 @@
 import type { Socket as NetSocket } from "node:net";
-import type { Socket as EngineSocket } from "engine.io";
 import type { GatewaySocket } from "./types";
 
 type Transport = { name: string; socket?: { _socket?: NetSocket } };
-
-/** TCP sockets corked in this turn of the event loop, uncorked together at its end. */
-const corked = new Set<NetSocket>();
-let scheduled = false;
-
-function uncorkAll(): void {
-  scheduled = false;
-  for (const tcp of corked) tcp.uncork();
-  corked.clear();
+/** The parts of an Engine.IO socket this module touches (private in its types). */
+interface Conn {
+  transport: unknown;
+  writeBuffer: unknown[];
+  flush(): void;
 }
 
-/**
- * ws writes every WebSocket frame with its own system call (it corks and uncorks the TCP socket
- * per frame). A socket that gets several frames in one turn of the event loop (a burst of
- * messages from the adapter, a presence join and a message) has its TCP socket corked at the
- * first and uncorked once the turn's callbacks have run (setImmediate): one writev for all of
- * them. A socket with a single frame pays a cork and an uncork, and a send waits at most until
- * the end of the turn. Shared listener: `this` is the Engine.IO socket.
- */
-function onPacketCreate(this: EngineSocket): void {
-  const transport = this.transport as unknown as Transport;
-  if (transport.name !== "websocket") return;
-  const tcp = transport.socket?._socket;
-  if (!tcp || corked.has(tcp) || tcp.destroyed) return;
-  tcp.cork();
-  corked.add(tcp);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(uncorkAll);
+/** Engine.IO's own flush: hands the write buffer to the transport when it is writable. */
+let engineFlush: ((this: Conn) => void) | undefined;
+/** Connections that got packets in this turn of the event loop, flushed together at its end. */
+let pending = new Set<Conn>();
+let scheduled = false;
+
+function flushAll(): void {
+  scheduled = false;
+  const batch = pending;
+  pending = new Set();
+  for (const conn of batch) {
+    const transport = conn.transport as unknown as Transport;
+    const tcp = transport.name === "websocket" ? transport.socket?._socket : undefined;
+    if (!tcp || tcp.destroyed) {
+      engineFlush!.call(conn);
+      continue;
+    }
+    // Every frame of the flush (ws corks and uncorks per frame) in one write.
+    tcp.cork();
+    try {
+      engineFlush!.call(conn);
+    } finally {
+      tcp.uncork();
+    }
   }
 }
 
+/** Stands in for `flush` on each connection: the packets of this turn wait for its end. */
+function deferredFlush(this: Conn): void {
+  if (this.writeBuffer.length === 0) return;
+  pending.add(this);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flushAll);
+  }
+}
+
+/**
+ * Engine.IO flushes its write buffer at every packet, and a WebSocket takes one flush at a time:
+ * the first packet of a burst goes out at once and every later one waits for that write's
+ * callback, then goes out in a write of its own (a `message:send`'s broadcast and its ack: two
+ * system calls per message for the sender; a burst of messages from the adapter: one per
+ * message). Here a connection's flush waits for the end of the turn of the event loop
+ * (setImmediate), and then every packet made in the turn goes to the transport together, its
+ * TCP socket corked around them: one writev per socket per turn. A packet waits at most until the
+ * end of the turn. Engine.IO's close waits for its "drain", which the deferred flush still emits.
+ */
 export function batchWrites(socket: GatewaySocket): void {
-  socket.conn.on("packetCreate", onPacketCreate);
+  const conn = socket.conn as unknown as Conn;
+  engineFlush ??= conn.flush as (this: Conn) => void;
+  conn.flush = deferredFlush;
 }

@@ -83,7 +83,14 @@ function parseFrames(buf: Buffer): { texts: string[]; rest: Buffer } {
 export function connectRaw(
   url: string,
   token: string,
-  options: { localAddress?: string; timeoutMs?: number; /** Every text frame after the connection was accepted (a light receiver: the bench's fan-out). */ onText?: (text: string) => void } = {},
+  options: {
+    localAddress?: string;
+    timeoutMs?: number;
+    /** Every text frame after the connection was accepted (a light receiver: the bench's fan-out). */
+    onText?: (text: string) => void;
+    /** Every chunk TCP hands over after the connection was accepted: its size and how many whole frames it completed. */
+    onChunk?: (bytes: number, frames: number) => void;
+  } = {},
 ): Promise<RawSocketIo> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
@@ -154,6 +161,7 @@ export function connectRaw(
       }
       const { texts, rest } = parseFrames(buf);
       buf = rest;
+      if (phase === "ready") options.onChunk?.(chunk.length, texts.length);
       for (const text of texts) {
         if (text === "2") socket.write(frame("3")); // Engine.IO ping → pong
         else if (phase === "ready") options.onText?.(text);

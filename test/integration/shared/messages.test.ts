@@ -127,7 +127,7 @@ describe("MessageBatch (the gateway's sends from many sockets)", () => {
     const own = databaseAt(tdb.url);
     let statements = 0;
     own.pool.on("acquire", () => (statements += 1));
-    const batch = new MessageBatch(own.db);
+    const batch = new MessageBatch(own.db, { pool: own.pool });
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => batch.store({ chatId: chat, senderId: alice, text: `many ${i}`, clientId: `many-${i % 150}` })));
     await own.drop();
     expect(results.filter((r) => r.created)).toHaveLength(150);
