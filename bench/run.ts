@@ -28,7 +28,8 @@
  *                                      the step (bench/results/prof/fanout-*.cpuprofile)
  *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
- *   npm run bench -- --only=handshake --profile  gw1 and the bare server run with --cpu-prof (bench/results/prof/), see bench/profile-top.ts
+ *   npm run bench -- --only=handshake --profile  a V8 CPU profile of each server over each measured round's connect window
+ *                                      (bench/results/prof/handshakes-<server>-round<n>.cpuprofile), see bench/profile-top.ts
  *
  * Every phase logs who used the CPU meanwhile (this bench, PostgreSQL, other processes: the machine
  * may be shared, and other processes' load skews the latency figures); the table is followed by it.
@@ -342,9 +343,17 @@ async function handshakeRounds(
       const redisBefore = await redisCpu[name]?.();
       const before = await server.call<{ cpu: Mem["cpu"] }>("cpu");
       const machine = cpuSnapshot();
+      if (PROFILE) await server.call("profileStart");
+      const threads0 = await server.call<Record<string, number>>("threads");
       const res = await connectAll(clients, server.info.url as string, load.slice(0, HANDSHAKE_ROUND));
       const cpu = cpuUse(machine, cpuSnapshot());
       const after = await server.call<{ cpu: Mem["cpu"] }>("cpu");
+      const threads1 = await server.call<Record<string, number>>("threads");
+      const byThread = Object.entries(threads1)
+        .map(([k, v]) => [k, ((v - (threads0[k] ?? 0)) * 1e6) / Math.max(1, HANDSHAKE_ROUND)] as const)
+        .filter(([, us]) => us >= 1)
+        .sort((a, b) => b[1] - a[1]);
+      if (PROFILE) await server.call("profileStop", { file: join(RESULTS, "prof", `${tag.replace(/\W+/g, "-")}-${name}-round${r + 1}.cpuprofile`) });
       const redisAfter = await redisCpu[name]?.();
       await sleep(1_100);
       const queries = (await commits()) - xacts - 2; // less the two reads of the statistics
@@ -370,7 +379,7 @@ async function handshakeRounds(
       log(
         `${tag}: ${name} round ${r + 1}: ${res.rate.toFixed(0)}/s, ${(cpuUs / Math.max(1, res.ok)).toFixed(0)} µs server CPU each, ` +
           `${redisUs !== undefined ? `${redisUs.toFixed(0)} µs Redis CPU each, ` : ""}` +
-          `${perHandshake.toFixed(3)} queries each, ${res.failed} failed ${JSON.stringify(res.errors)}; ${cpuText(cpu)}${disturbed(cpu) ? " (DISTURBED)" : ""}`,
+          `${perHandshake.toFixed(3)} queries each, ${res.failed} failed ${JSON.stringify(res.errors)}; by thread (µs each) ${byThread.map(([k, us]) => `${k} ${us.toFixed(0)}`).join(", ")}; ${cpuText(cpu)}${disturbed(cpu) ? " (DISTURBED)" : ""}`,
       );
     }
   }
@@ -1555,10 +1564,10 @@ async function main() {
   const none = Promise.resolve(undefined);
   const [[g1, g2, g3, bare, api], clients] = await Promise.all([
     Promise.all([
-      needs.gw1 ? spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
+      needs.gw1 ? spawnChild("gw1", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.others ? spawnChild("gw2", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.others ? spawnChild("gw3", serverFile, { env: { ...env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"] }) : none,
-      needs.bare ? spawnChild("bare", serverFile, { env: { BENCH_MODE: "bare" }, nodeFlags: ["--expose-gc", ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])] }) : none,
+      needs.bare ? spawnChild("bare", serverFile, { env: { BENCH_MODE: "bare" }, nodeFlags: ["--expose-gc"] }) : none,
       needs.api ? spawnChild("api", serverFile, { env: { ...env, BENCH_MODE: "api" } }) : none,
     ]),
     Promise.all(Array.from({ length: CLIENTS }, (_, k) => spawnChild(`client${k + 1}`, clientFile, { env: { BENCH_LOCAL_ADDRESS: `127.0.0.${k + 2}` } }))),
@@ -1742,7 +1751,6 @@ async function main() {
     fanoutPhase({ clients, tokens, dbUrl: database!.url, redis: redis!, env, serverFile, log, row, details: results.details, ...(PROFILE ? { profileDir: profDir } : {}) }),
   );
 
-  if (PROFILE && g1) log(`CPU profiles of gw1 (pid ${g1.info.pid})${bare ? ` and bare (pid ${bare.info.pid})` : ""} go to ${profDir} when they exit`);
   await cleanup();
   clearTimeout(watchdog);
   report();

@@ -22,7 +22,7 @@
  * Logs go to /dev/null, or with BENCH_LOG_DIR to <dir>/<child name>.log (an investigation).
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { createServer } from "node:http";
@@ -198,6 +198,8 @@ async function main() {
         };
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
+      /** CPU-seconds of each thread of this process by name (/proc/self/task: the main thread, V8's GC and compiler helpers, libuv's pool). */
+      threads: () => threadCpu(),
       async profileStart(args: { intervalUs?: number } = {}) {
         if (profiler) throw new Error("a profile is already running");
         profiler = new Session();
@@ -235,6 +237,25 @@ async function main() {
 }
 
 /** The bare chat server's adapter channel key (ours is `wsac:io`): the two never hear each other on one Redis. */
+/** CPU-seconds of each thread of this process, summed by thread name (/proc/self/task/<tid>/stat: utime + stime in clock ticks of 1/100 s). */
+function threadCpu(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      const comm = stat.slice(stat.indexOf("(") + 1, close);
+      const fields = stat.slice(close + 2).split(" ");
+      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      const key = tid === String(process.pid) ? "main" : comm;
+      out[key] = (out[key] ?? 0) + seconds;
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
 const BARE_CHANNEL_KEY = "bench-bare";
 
 /** The running `profileStart` session, if any. */
