@@ -73,16 +73,40 @@ async function redisCounters(port: number): Promise<RedisCounters> {
   };
 }
 
-/** Redis per unit of work between two readings (less the `extra` commands the readings themselves made). */
-function redisPer(a: RedisCounters, b: RedisCounters, units: number, extra: number) {
+/** Redis per unit of work between two readings (less the `extra` commands the readings themselves made, and `background` if given). */
+function redisPer(a: RedisCounters, b: RedisCounters, units: number, extra: number, background?: RedisCounters) {
   const n = Math.max(1, units);
+  const bg = background ?? { commands: 0, inBytes: 0, outBytes: 0, cpuSeconds: 0 };
   return {
-    commands: (b.commands - a.commands - extra) / n,
-    inBytes: (b.inBytes - a.inBytes) / n,
-    outBytes: (b.outBytes - a.outBytes) / n,
-    cpuUs: ((b.cpuSeconds - a.cpuSeconds) * 1e6) / n,
+    commands: Math.max(0, b.commands - a.commands - extra - bg.commands) / n,
+    inBytes: Math.max(0, b.inBytes - a.inBytes - bg.inBytes) / n,
+    outBytes: Math.max(0, b.outBytes - a.outBytes - bg.outBytes) / n,
+    cpuUs: (Math.max(0, b.cpuSeconds - a.cpuSeconds - bg.cpuSeconds) * 1e6) / n,
   };
 }
+
+/**
+ * Waits (at most `maxMs`) until the bench's Redis is nearly idle: the servers of earlier phases
+ * still run their timers (presence graces ending, leases, sweeps). Returns what it still did per
+ * millisecond in the last second waited, to subtract from a short reading.
+ */
+async function redisBackground(port: number, maxMs = 15_000): Promise<RedisCounters> {
+  let prev = await redisCounters(port);
+  let perMs: RedisCounters = { commands: 0, inBytes: 0, outBytes: 0, cpuSeconds: 0 };
+  for (const end = Date.now() + maxMs; Date.now() < end; ) {
+    const t = Date.now();
+    await sleep(1_000);
+    const cur = await redisCounters(port);
+    const ms = Date.now() - t;
+    // Each reading is two commands of its own.
+    perMs = { commands: Math.max(0, cur.commands - prev.commands - 2) / ms, inBytes: (cur.inBytes - prev.inBytes) / ms, outBytes: (cur.outBytes - prev.outBytes) / ms, cpuSeconds: (cur.cpuSeconds - prev.cpuSeconds) / ms };
+    prev = cur;
+    if (perMs.commands < 0.02) break;
+  }
+  return perMs;
+}
+
+const scaled = (perMs: RedisCounters, ms: number): RedisCounters => ({ commands: perMs.commands * ms, inBytes: perMs.inBytes * ms, outBytes: perMs.outBytes * ms, cpuSeconds: perMs.cpuSeconds * ms });
 
 export interface StoredContext {
   databaseUrl: string;
@@ -116,11 +140,17 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
   const [directProc, ...senders] = gens as [Child, ...Child[]];
   try {
     const per = Math.ceil(items.length / senders.length);
+    // Servers of earlier phases share this Redis: wait for their timers to quieten, and subtract what they still do.
+    const background = await redisBackground(ctx.redisPort);
     const r0 = await redisCounters(ctx.redisPort);
+    const t0 = Date.now();
     const opened = await Promise.all(senders.map((g, k) => g.call<number>("open", { url: gw.info.url, items: items.slice(k * per, (k + 1) * per) }, 60_000)));
     // Each INFO reading is one command (two per redisCounters).
-    const redisPerJoin = redisPer(r0, await redisCounters(ctx.redisPort), opened.reduce((a, b) => a + b, 0), 2);
-    ctx.log(`stored: ${opened.reduce((a, b) => a + b, 0)} senders joined their own chats on gw-stored (${senders.length} generators); direct inserts from stored-direct, pool ${STORED.poolSize}`);
+    const redisPerJoin = redisPer(r0, await redisCounters(ctx.redisPort), opened.reduce((a, b) => a + b, 0), 2, scaled(background, Date.now() - t0));
+    ctx.log(
+      `stored: ${opened.reduce((a, b) => a + b, 0)} senders joined their own chats on gw-stored (${senders.length} generators; Redis per join ${redisPerJoin.commands.toFixed(2)} commands, ` +
+        `background ${(background.commands * 1000).toFixed(0)} commands/s subtracted); direct inserts from stored-direct, pool ${STORED.poolSize}`,
+    );
 
     const gwCpu = async () => {
       const c = await gw.call<{ cpu: { user: number; system: number } }>("cpu");
