@@ -1,8 +1,14 @@
 /**
  * A load generator in its own process (forked by bench/run.ts): stock socket.io-client sockets,
- * WebSocket transport, path /ws, from the loopback source address it is given
- * (BENCH_LOCAL_ADDRESS), so that several generators together pass one address's ~28k ephemeral
- * ports and each stays under its own descriptor limit. Commands are answered over IPC.
+ * WebSocket transport, path /ws. Commands are answered over IPC.
+ *
+ * The stock sockets connect without binding a source address: the kernel then picks the port by
+ * the whole address pair (each server's port has its own ~28k, and loopback reuses TIME_WAIT
+ * pairs). Bound to a source address (BENCH_LOCAL_ADDRESS, as they once were), every connect made
+ * the kernel search that address's ports past the TIME_WAIT ones the previous rounds' closes left
+ * (24,000 after two handshake rounds): the generators then spent up to 1.9 cores in the kernel and
+ * the rounds ran at a quarter of their rate, with both servers' CPU per handshake inflated by the
+ * contention. The light sockets (a few thousand at most) and the attacker keep their address.
  */
 import { performance } from "node:perf_hooks";
 import argon2 from "argon2";
@@ -36,7 +42,6 @@ function open(url: string, item: Item, timeoutMs: number, extra: Record<string, 
       timeout: timeoutMs,
       auth: { token: item.token },
       ...(item.chat ? { query: { chat_id: item.chat } } : {}),
-      ...(localAddress ? { localAddress } : {}),
       ...extra,
     } as Parameters<typeof io>[1]);
     const timer = setTimeout(() => {
