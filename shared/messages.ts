@@ -40,13 +40,14 @@ export interface Stored {
 interface StoredRow {
   i: number;
   chat_exists: boolean;
-  /** The sender's session and membership, as the statement read them (null facts: no session was asked for). */
+  /** Stored (or found stored) only when allowed: the chat exists, and the sender's session and membership (when asked for) hold. */
   allowed: boolean;
   member: boolean;
   live: boolean;
   session_user: string | null;
   revoked: boolean | null;
   expires_ms: number | null;
+  /** Null for an allowed duplicate whose first copy was not committed yet; read only when allowed. */
   id: string | null;
   created: boolean;
   chat_id: string;
@@ -104,9 +105,7 @@ const INSERT_SQL = `
              s.user_id::text as session_user, s.revoked_at is not null as revoked,
              (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
              r.sid is null or (s.user_id = r.sender_id and s.revoked_at is null and s.expires_at > now()) as live
-      from unnest($1::uuid[], $2::uuid[], $3::text[],
-                  $4::text[], $5::uuid[])
-           with ordinality as r(chat_id, sender_id, text, client_id, sid, i)
+      from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[]) with ordinality as r(chat_id, sender_id, text, client_id, sid, i)
       left join sessions s on s.id = r.sid
       order by r.i
     ), ins as (
@@ -116,7 +115,7 @@ const INSERT_SQL = `
       returning id, created_at
     )
     select r.i, r.chat_exists, (r.chat_exists and r.member and r.live) as allowed, r.member, r.live, r.session_user, r.revoked, r.expires_ms,
-           case when r.chat_exists and r.member and r.live then coalesce(ins.id, old.id)::text end as id,
+           coalesce(ins.id, old.id)::text as id,
            ins.id is not null as created, r.chat_id, r.sender_id, u.username,
            coalesce(old.text, r.text) as text, r.client_id, coalesce(ins.created_at, old.created_at) as created_at
     from r

@@ -236,7 +236,6 @@ async function main() {
   process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}) } });
 }
 
-/** The bare chat server's adapter channel key (ours is `wsac:io`): the two never hear each other on one Redis. */
 /** CPU-seconds of each thread of this process, summed by thread name (/proc/self/task/<tid>/stat: utime + stime in clock ticks of 1/100 s). */
 function threadCpu(): Record<string, number> {
   const out: Record<string, number> = {};
@@ -256,6 +255,7 @@ function threadCpu(): Record<string, number> {
   return out;
 }
 
+/** The bare chat server's adapter channel key (ours is `wsac:io`): the two never hear each other on one Redis. */
 const BARE_CHANNEL_KEY = "bench-bare";
 
 /** The running `profileStart` session, if any. */

@@ -41,7 +41,7 @@ function onAck(sender: Sender, text: string): void {
   w.done(answer?.error?.code ?? "refused");
 }
 
-/** Sends one event and resolves with null (ok) or the error code; "timeout" after `timeoutMs` (checked by `sweepTimeouts`). */
+/** Sends one event and resolves with null (ok) or the error code; a running `sweepTimeouts` ends it with "timeout". */
 function ask(sender: Sender, event: string, payload: unknown): Promise<string | null> {
   return new Promise((done) => {
     const id = sender.raw.emit(event, payload);

@@ -49,9 +49,9 @@ export interface SessionCheckOptions {
 }
 
 /**
- * The database check of the handshake and of every `chat:join` (a `message:send` is checked in its insert: shared/messages.ts): the session
- * row (exists, same user, not revoked, not expired) and, when a chat is asked for, the membership,
- * in one query. Checks that arrive while a query is in flight go together in the next one (one
+ * The database check of the handshake and of every `chat:join` (a `message:send` is checked in
+ * the statement that stores it: shared/messages.ts): the session row (exists, same user, not
+ * revoked, not expired) and, when a chat is asked for, the membership, in one query. Checks that arrive while a query is in flight go together in the next one (one
  * round trip for many), so each is read from PostgreSQL after it arrived: nothing is cached, a
  * revocation that committed before a check began is always seen.
  *

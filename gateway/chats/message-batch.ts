@@ -6,16 +6,6 @@ import { type NewMessage, type Stored, storeMessages } from "../../shared/messag
 /** A PostgreSQL integrity error (class 23: a chat or user deleted meanwhile, a check failed). */
 const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("23");
 
-/**
- * The gateway's `message:send` stores: messages from every socket that arrive while a statement is
- * in flight go into the next one (`storeMessages`: one round trip and one commit for many, each
- * sender's session and membership checked in it), so PostgreSQL's commit rate no longer bounds the
- * messages per second. One statement runs at a time
- * and ids are drawn in the order messages were handed in, so a socket that hands its messages in
- * the order sent (its ordered queue) has them stored in that order. A
- * message to a chat deleted before the statement fails alone (`not_found`); a batch that still breaks
- * an integrity rule (a chat deleted during it) is retried one message at a time.
- */
 export interface MessageBatchOptions {
   /** The pool under `db`: the insert then runs as a named statement. */
   pool?: Pool;
@@ -23,6 +13,16 @@ export interface MessageBatchOptions {
   maxBatch?: number;
 }
 
+/**
+ * The gateway's `message:send` stores: messages from every socket that arrive while a statement is
+ * in flight go into the next one (`storeMessages`: one round trip and one commit for many, each
+ * sender's session and membership checked in it), so PostgreSQL's commit rate no longer bounds the
+ * messages per second. One statement runs at a time and ids are drawn in the order messages were
+ * handed in, so a socket that hands its messages in the order sent (its ordered queue) has them
+ * stored in that order. A message to a chat deleted before the statement fails alone
+ * (`not_found`); a batch that still breaks an integrity rule (a chat deleted during it) is retried
+ * one message at a time.
+ */
 export class MessageBatch {
   private readonly batcher: Batcher<NewMessage, Stored>;
 

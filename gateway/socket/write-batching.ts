@@ -21,17 +21,14 @@ function flushAll(): void {
   pending = new Set();
   for (const conn of batch) {
     const transport = conn.transport as unknown as Transport;
-    const tcp = transport.name === "websocket" ? transport.socket?._socket : undefined;
-    if (!tcp || tcp.destroyed) {
-      engineFlush!.call(conn);
-      continue;
-    }
+    const socket = transport.name === "websocket" ? transport.socket?._socket : undefined;
+    const tcp = socket?.destroyed ? undefined : socket;
     // Every frame of the flush (ws corks and uncorks per frame) in one write.
-    tcp.cork();
+    tcp?.cork();
     try {
       engineFlush!.call(conn);
     } finally {
-      tcp.uncork();
+      tcp?.uncork();
     }
   }
 }
