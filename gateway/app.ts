@@ -36,6 +36,7 @@ import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
+import { batchUpgradeWrites } from "./socket/write-batching";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayServer } from "./socket/types";
 
@@ -131,6 +132,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     cors: corsOrigins.length > 0 ? { origin: corsOrigins.includes("*") ? "*" : [...corsOrigins], maxAge: 600 } : undefined,
     allowRequest: (req, callback) => callback(null, originAllowed(req, corsOrigins)),
   });
+  batchUpgradeWrites(io.engine);
 
   if (options.adapter) {
     wiring = wireRedisAdapter({ clients: options.adapter, logger, onPublishFailed: () => metrics.publishFailures.inc() });

@@ -58,3 +58,44 @@ export function batchWrites(socket: GatewaySocket): void {
   engineFlush ??= conn.flush as (this: Conn) => void;
   conn.flush = deferredFlush;
 }
+
+/** The part of Engine.IO's server this module touches (internal: its HTTP server's "upgrade" listener calls it). */
+interface UpgradeHandler {
+  handleUpgrade(req: unknown, socket: NetSocket, head: Buffer): void;
+}
+
+/**
+ * A WebSocket handshake answers in two writes: ws writes the `101 Switching Protocols` response,
+ * then Engine.IO (after a microtask: its handshake awaits the id) sends the `open` packet. Each is
+ * a system call and a wake-up of the client. Here the TCP socket stays corked from the upgrade
+ * request to the end of that turn of the event loop (setImmediate, as the deferred flush), so both
+ * leave in one write. Whatever ends the socket meanwhile (a refused upgrade writes its answer,
+ * then destroys the socket) uncorks it first, so no answer is lost. Engine.IO's own method is
+ * wrapped, not its `ws` server's: it makes a new one when the HTTP server starts listening.
+ */
+export function batchUpgradeWrites(engine: unknown): void {
+  const server = engine as UpgradeHandler;
+  const handleUpgrade = server.handleUpgrade.bind(server);
+  server.handleUpgrade = (req, socket, head) => {
+    const destroy = socket.destroy;
+    let corked = true;
+    const release = () => {
+      if (!corked) return;
+      corked = false;
+      socket.destroy = destroy;
+      socket.uncork();
+    };
+    socket.destroy = function (this: NetSocket, err?: Error) {
+      release();
+      return destroy.call(this, err);
+    };
+    socket.cork();
+    setImmediate(release);
+    try {
+      handleUpgrade(req, socket, head);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+}

@@ -1,6 +1,6 @@
 import type { Socket as NetSocket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSingleNode, type SingleNode } from "../../support/fixtures";
+import { startGateway, startSingleNode, type SingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, registerAndLogin } from "../../support/http";
 import { connectRaw } from "../../support/raw-socket";
 import { eventually } from "../../support/waits";
@@ -36,6 +36,54 @@ function countWrites(tcp: NetSocket): { readonly n: number } {
 }
 
 describe("write batching", () => {
+  // The standalone server attaches Socket.IO to a listening server; a gateway process attaches it
+  // before listening, and Engine.IO then makes its WebSocket server anew: both must batch.
+  it.each([
+    ["npm start's standalone server", () => Promise.resolve({ url: node.url, gateway: node.gateway, close: async () => undefined })],
+    ["a gateway process (startGatewayServer)", () => startGateway({ database: node.database, bus: node.bus })],
+  ] as const)("answers a WebSocket handshake in two writes, the 101 with the open packet, then the connect: %s", async (_name, start) => {
+    const server = await start();
+    const alice = await registerAndLogin(http(node.url), "upgrader");
+    const httpServer = server.gateway.io.httpServer;
+    let writes: { readonly n: number } | undefined;
+    // Ahead of Engine.IO's own listener: counts every write to this upgrade's TCP socket.
+    const onUpgrade = (_req: unknown, tcp: NetSocket) => {
+      writes ??= countWrites(tcp);
+    };
+    httpServer.prependListener("upgrade", onUpgrade);
+    let raw: Awaited<ReturnType<typeof connectRaw>> | undefined;
+    try {
+      raw = await connectRaw(server.url, alice.token);
+      // The connect packet is the last the server sends unasked; let any write still due go.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(writes?.n).toBe(2);
+    } finally {
+      httpServer.off("upgrade", onUpgrade);
+      raw?.destroy();
+      await server.close();
+    }
+  });
+
+  it("still sends a refused upgrade's answer", async () => {
+    // Engine.IO 3 is refused after the upgrade, inside the corked turn: the refusal must still arrive.
+    const u = new URL(node.url);
+    const { connect } = await import("node:net");
+    const answer = await new Promise<string>((resolve, reject) => {
+      const tcp = connect({ host: u.hostname, port: Number(u.port) });
+      let text = "";
+      tcp.on("data", (d) => (text += d.toString("latin1")));
+      tcp.on("close", () => resolve(text));
+      tcp.on("error", reject);
+      tcp.write(
+        "GET /ws/?EIO=3&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
+      setTimeout(() => tcp.destroy(), 3_000);
+    });
+    expect(answer).toContain("400 Bad Request");
+    expect(answer).toContain("Unsupported protocol version");
+  });
+
   it("sends a send's ack and its message:new in one write, and a burst of them in one write per turn", async () => {
     const alice = await registerAndLogin(http(node.url), "batcher");
     const chatId = await chatWith(alice, [], "batched writes");
