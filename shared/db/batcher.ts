@@ -14,6 +14,12 @@ export interface BatcherOptions<T, R> {
   maxInFlight?: number;
   /** Requests per statement. Default 500. */
   maxBatch?: number;
+  /**
+   * The least time between the starts of two statements, in ms. Default 0. Under load the next
+   * statement then waits out the interval and carries everything that arrived meanwhile; a request
+   * that finds no statement begun within the interval still goes out on the next turn.
+   */
+  minIntervalMs?: number;
 }
 
 interface Pending<T, R> {
@@ -28,12 +34,15 @@ export class Batcher<T, R> {
   private scheduled = false;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
+  private readonly minIntervalMs: number;
+  private lastStart = -Infinity;
   private readonly runBatch: (items: T[]) => Promise<(R | Error)[]>;
 
   constructor(options: BatcherOptions<T, R>) {
     this.runBatch = options.run;
     this.maxInFlight = options.maxInFlight ?? 2;
     this.maxBatch = options.maxBatch ?? 500;
+    this.minIntervalMs = options.minIntervalMs ?? 0;
   }
 
   /** Requests waiting for a statement (not yet sent). */
@@ -51,11 +60,14 @@ export class Batcher<T, R> {
   private schedule(): void {
     if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
     this.scheduled = true;
-    // What arrives in this turn of the event loop goes in one statement.
-    setImmediate(() => {
+    const wait = this.lastStart + this.minIntervalMs - performance.now();
+    const go = () => {
       this.scheduled = false;
       this.flush();
-    });
+    };
+    // What arrives in this turn of the event loop (or, within the interval, until it is over) goes in one statement.
+    if (wait >= 1) setTimeout(go, wait);
+    else setImmediate(go);
   }
 
   private flush(): void {
@@ -63,11 +75,14 @@ export class Batcher<T, R> {
       const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
       this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
       this.inFlight += 1;
+      this.lastStart = performance.now();
       this.send(batch).finally(() => {
         this.inFlight -= 1;
         this.schedule();
       });
+      if (this.minIntervalMs > 0) break;
     }
+    this.schedule();
   }
 
   private async send(batch: Pending<T, R>[]): Promise<void> {

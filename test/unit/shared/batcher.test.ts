@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { Batcher } from "../../../shared/db/batcher";
+
+/** A batcher whose statements are recorded (their items and start times) and answer after `ms`. */
+function recorder(options: { minIntervalMs?: number; maxInFlight?: number; ms?: number }) {
+  const statements: { items: string[]; at: number }[] = [];
+  const batcher = new Batcher<string, string>({
+    ...options,
+    run: async (items) => {
+      statements.push({ items, at: performance.now() });
+      await new Promise((resolve) => setTimeout(resolve, options.ms ?? 1));
+      return items.map((i) => (i === "bad" ? new Error("refused") : `ok ${i}`));
+    },
+  });
+  return { batcher, statements };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("Batcher", () => {
+  it("answers each request by its own result, one statement for what arrived in the same turn", async () => {
+    const { batcher, statements } = recorder({});
+    const answers = await Promise.allSettled(["a", "bad", "c"].map((i) => batcher.submit(i)));
+    expect(answers.map((a) => (a.status === "fulfilled" ? a.value : (a.reason as Error).message))).toEqual(["ok a", "refused", "ok c"]);
+    expect(statements.map((s) => s.items)).toEqual([["a", "bad", "c"]]);
+  });
+
+  it("with a minimum interval, sends what arrives within it together once it is over", async () => {
+    const { batcher, statements } = recorder({ minIntervalMs: 150, maxInFlight: 1 });
+    const first = batcher.submit("a");
+    await sleep(10);
+    const later = [batcher.submit("b")];
+    await sleep(20);
+    later.push(batcher.submit("c"));
+    expect(await Promise.all([first, ...later])).toEqual(["ok a", "ok b", "ok c"]);
+    expect(statements.map((s) => s.items)).toEqual([["a"], ["b", "c"]]);
+    // Timers may fire a millisecond early; the point is that the second did not go at once.
+    expect(statements[1]!.at - statements[0]!.at).toBeGreaterThanOrEqual(140);
+  });
+
+  it("with a minimum interval, sends a request at once when no statement began within it", async () => {
+    const { batcher, statements } = recorder({ minIntervalMs: 150, maxInFlight: 1 });
+    await batcher.submit("a");
+    await sleep(200);
+    const submitted = performance.now();
+    await batcher.submit("b");
+    expect(statements.map((s) => s.items)).toEqual([["a"], ["b"]]);
+    // Well under the interval: it did not wait for one.
+    expect(statements[1]!.at - submitted).toBeLessThan(100);
+  });
+});
