@@ -67,6 +67,13 @@ const flag = (name: string) => argv.find((a) => a === `--${name}` || a.startsWit
 const only = flag("only")?.split("=")[1]?.split(",");
 const phase = (name: string) => !only || only.includes(name);
 const PROFILE = flag("profile") !== undefined;
+/**
+ * BENCH_PERF_WINDOWS=<file>: each measured handshake round's window is appended to it as
+ * `<phase> <server> <start ns> <end ns>` (CLOCK_MONOTONIC), to cut a `perf record -k CLOCK_MONOTONIC`
+ * of a server process (which sees the kernel's side: system calls, wake-ups) down to the rounds.
+ * The servers' Node flags can be added with BENCH_NODE_FLAGS (e.g. --perf-basic-prof-only-functions).
+ */
+const PERF_WINDOWS = process.env.BENCH_PERF_WINDOWS;
 /** `--max=N`: stop the capacity steps at N connections, without the hold (a quick memory figure). */
 const MAX = Number(flag("max")?.split("=")[1] ?? Infinity);
 /** `--rounds=N`: a shorter soak (a quick check; the figure is meant for the default 50). */
@@ -290,6 +297,8 @@ interface HandshakeRound {
   cycleCpuUsPerHandshake?: number;
   /** Redis CPU per handshake (µs, INFO cpu of every Redis server the gateway uses), when asked for. */
   redisUsPerHandshake?: number;
+  /** The server's write and read system calls per handshake (each write to a client wakes it). */
+  syscallsPerHandshake?: { writes: number; reads: number };
 }
 
 /**
@@ -345,7 +354,11 @@ async function handshakeRounds(
       const machine = cpuSnapshot();
       if (PROFILE) await server.call("profileStart");
       const threads0 = await server.call<Record<string, number>>("threads");
+      const calls0 = await server.call<{ reads: number; writes: number }>("syscalls");
+      const perfT0 = process.hrtime.bigint();
       const res = await connectAll(clients, server.info.url as string, load.slice(0, HANDSHAKE_ROUND));
+      if (PERF_WINDOWS) writeFileSync(PERF_WINDOWS, `${tag} ${name} ${perfT0} ${process.hrtime.bigint()}\n`, { flag: "a" });
+      const calls1 = await server.call<{ reads: number; writes: number }>("syscalls");
       const cpu = cpuUse(machine, cpuSnapshot());
       const after = await server.call<{ cpu: Mem["cpu"] }>("cpu");
       const threads1 = await server.call<Record<string, number>>("threads");
@@ -374,12 +387,14 @@ async function handshakeRounds(
         cpu,
         // A connection's whole life: this handshake plus the close of the same number of the same users' connections.
         cycleCpuUsPerHandshake: (cpuUs + closeUs) / Math.max(1, res.ok),
+        syscallsPerHandshake: { writes: (calls1.writes - calls0.writes) / Math.max(1, res.ok), reads: (calls1.reads - calls0.reads) / Math.max(1, res.ok) },
         ...(redisUs !== undefined ? { redisUsPerHandshake: redisUs } : {}),
       });
       log(
         `${tag}: ${name} round ${r + 1}: ${res.rate.toFixed(0)}/s, ${(cpuUs / Math.max(1, res.ok)).toFixed(0)} µs server CPU each, ` +
           `${redisUs !== undefined ? `${redisUs.toFixed(0)} µs Redis CPU each, ` : ""}` +
-          `${perHandshake.toFixed(3)} queries each, ${res.failed} failed ${JSON.stringify(res.errors)}; by thread (µs each) ${byThread.map(([k, us]) => `${k} ${us.toFixed(0)}`).join(", ")}; ${cpuText(cpu)}${disturbed(cpu) ? " (DISTURBED)" : ""}`,
+          `${perHandshake.toFixed(3)} queries each, ${res.failed} failed ${JSON.stringify(res.errors)}; by thread (µs each) ${byThread.map(([k, us]) => `${k} ${us.toFixed(0)}`).join(", ")}; ` +
+          `system calls each: ${((calls1.writes - calls0.writes) / Math.max(1, res.ok)).toFixed(2)} writes, ${((calls1.reads - calls0.reads) / Math.max(1, res.ok)).toFixed(2)} reads; ${cpuText(cpu)}${disturbed(cpu) ? " (DISTURBED)" : ""}`,
       );
     }
   }

@@ -27,7 +27,8 @@ export interface SpawnOptions {
 
 export async function spawnChild(name: string, file: string, options: SpawnOptions = {}): Promise<Child> {
   const proc = fork(resolve(file), [], {
-    execArgv: ["--import", "tsx", ...(options.nodeFlags ?? [])],
+    // BENCH_NODE_FLAGS: more Node flags for every child (an investigation: --perf-basic-prof-only-functions).
+    execArgv: ["--import", "tsx", ...(options.nodeFlags ?? []), ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [])],
     env: { ...process.env, ...options.env, BENCH_CHILD_NAME: name },
     stdio: ["ignore", "ignore", "pipe", "ipc"],
   });

@@ -9,7 +9,7 @@
  *   BENCH_MODE=api   one api replica as bin/api.ts runs it (production argon2 defaults): connectServices("api") and startApiServer
  * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`, `shardChannels`,
  * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
- * `profileStart` / `profileStop {file}` (a V8 CPU profile of this process between the two, written to `file`: one
+ * `syscalls` (read and write system calls so far), `profileStart` / `profileStop {file}` (a V8 CPU profile of this process between the two, written to `file`: one
  * measured window rather than the whole run), `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
  * to send to them: packets, bytes, when what waited to be sent first passed SOCKET_MAX_BUFFERED_BYTES;
  * listeners are added only on `watch`, so other phases pay nothing), `stop`.
@@ -200,6 +200,11 @@ async function main() {
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
       /** CPU-seconds of each thread of this process by name (/proc/self/task: the main thread, V8's GC and compiler helpers, libuv's pool). */
       threads: () => threadCpu(),
+      /** Read and write system calls of this process so far (/proc/self/io: sockets, pipes, files). */
+      syscalls() {
+        const io = readFileSync("/proc/self/io", "utf8");
+        return { reads: Number(/^syscr: (\d+)/m.exec(io)?.[1]), writes: Number(/^syscw: (\d+)/m.exec(io)?.[1]) };
+      },
       async profileStart(args: { intervalUs?: number } = {}) {
         if (profiler) throw new Error("a profile is already running");
         profiler = new Session();
