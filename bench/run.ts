@@ -31,6 +31,9 @@
  *   npm run bench -- --only=handshake --profile  a V8 CPU profile of each server over each measured round's connect window
  *                                      (bench/results/prof/handshakes-<server>-round<n>.cpuprofile), see bench/profile-top.ts
  *
+ * Our servers run the JavaScript `tsc` compiles into dist/ (built at the start of every run), as
+ * production does; the bench itself and its load generators run through tsx.
+ *
  * Every phase logs who used the CPU meanwhile (this bench, PostgreSQL, other processes: the machine
  * may be shared, and other processes' load skews the latency figures); the table is followed by it.
  *
@@ -39,6 +42,7 @@
  * its own on a free port); the cluster phase also /usr/bin/redis-cli (REDIS_CLI_BIN) and
  * bin/redis-cluster.sh (six nodes of its own on free ports, stopped after the phase or on failure).
  */
+import { execFileSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
@@ -1552,6 +1556,11 @@ async function main() {
   watchdog.unref();
 
   log(`node ${process.version}, ${cpus().length} cores, phases: ${only?.join(",") ?? "all"}${PROFILE ? " (profiling the gateway)" : ""}`);
+  // Our servers run the compiled dist/ as production does (bench/lib/server-proc.ts): built fresh.
+  if (!process.env.BENCH_DIST_DIR) {
+    log("building dist/ (tsc -p .)");
+    execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", join(__dirname, "..")], { stdio: "inherit" });
+  }
   // Only the cluster phase's own gateways go on its Redis Cluster (server-proc reads this from its environment).
   delete process.env.BENCH_REDIS_CLUSTER_NODES;
   database = await createBenchDatabase();

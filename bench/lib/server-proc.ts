@@ -24,20 +24,29 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createServer } from "node:http";
 import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import { Server, type Socket } from "socket.io";
-import { startApiServer } from "../../api/server";
-import { connectServices } from "../../bin/services";
-import { startGatewayServer } from "../../gateway/server";
-import { loadConfig } from "../../shared/config";
 import { LIMITS } from "../../shared/contracts";
-import { createLogger } from "../../shared/logger";
 import { listen } from "../../shared/process";
 import { SOCKET_PATH } from "../../shared/socket-events";
+
+/**
+ * Our deployables' code as production runs it: the JavaScript `npm run build` compiled into dist/
+ * (bench/run.ts builds it first), not the TypeScript sources through tsx. tsx's esbuild transform
+ * differs from tsc's output where it costs per call (a `__name` call and a defineProperty for each
+ * closure made, getters for every import), and the bare baselines run no TypeScript at all.
+ */
+const dist = process.env.BENCH_DIST_DIR ?? resolve(__dirname, "../../dist");
+const load = <T>(path: string): T => require(join(dist, path)) as T;
+const { startApiServer } = load<typeof import("../../api/server")>("api/server.js");
+const { connectServices } = load<typeof import("../../bin/services")>("bin/services.js");
+const { startGatewayServer } = load<typeof import("../../gateway/server")>("gateway/server.js");
+const { loadConfig } = load<typeof import("../../shared/config")>("shared/config.js");
+const { createLogger } = load<typeof import("../../shared/logger")>("shared/logger.js");
 import { serve, sleep } from "./ipc";
 
 const mode = process.env.BENCH_MODE;
