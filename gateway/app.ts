@@ -26,6 +26,7 @@ import { OutageReplay } from "./control/outage-replay";
 import { Revocations } from "./control/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
 import { SessionCheck } from "./auth/session-check";
+import { VerifiedTokens } from "./auth/verified-tokens";
 import { PresenceTracker } from "./presence/tracker";
 import { MemoryPresence } from "../shared/presence/memory-presence";
 import type { PresenceStore } from "../shared/presence/presence";
@@ -153,6 +154,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const sessions = new SessionCheck(pool);
+  const verified = new VerifiedTokens(tokens);
   const presenceStore = options.presence ?? new MemoryPresence();
   io.use(
     authenticate({
@@ -164,6 +166,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       trustProxy: trustProxy(config.trustProxy),
       closing: () => closing,
       roomSubscribed: (room) => wiring?.roomSubscribed(room) ?? Promise.resolve(),
+      verified,
     }),
   );
   io.on(
@@ -216,6 +219,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       expiryEntries: wheel.size,
       recentRevocations: revocations.size,
       recentRemovals: membership.size,
+      verifiedTokens: verified.size,
       ...local.sizes(),
       ...(replay ? replay.sizes() : {}),
       ...presence?.stats(),

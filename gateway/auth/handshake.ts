@@ -9,7 +9,7 @@ import { isUuid } from "../../shared/validation";
 import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "./session-check";
-import { VerifiedTokens } from "./verified-tokens";
+import type { VerifiedTokens } from "./verified-tokens";
 
 type Handshake = GatewaySocket["handshake"];
 
@@ -71,6 +71,8 @@ export interface HandshakeDeps {
   closing: () => boolean;
   /** Resolves once Redis confirmed the room's subscription here. */
   roomSubscribed: (room: string) => Promise<void>;
+  /** Reconnects present the same token again: its signature is checked once (the session every time). */
+  verified: VerifiedTokens;
 }
 
 /**
@@ -81,8 +83,7 @@ export interface HandshakeDeps {
  */
 export function authenticate(deps: HandshakeDeps) {
   const log = deps.logger.child({ module: "gateway:auth" });
-  // Reconnects present the same token again: its signature is checked once (the session every time).
-  const verified = new VerifiedTokens(deps.tokens);
+  const { verified } = deps;
   const limiter = new RateLimiterMemory({ keyPrefix: "handshake", points: deps.perIpPerMinute, duration: 60 });
 
   const check = async (socket: GatewaySocket): Promise<void> => {
