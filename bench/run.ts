@@ -24,8 +24,9 @@
  *                                      channel key on the same redis-server), CPU per delivery, delivery p50/p99 at 80 % of our
  *                                      sustained rate; then ours ×3 vs bare ×3 (room of 100 over the three); the generators' CPU
  *                                      beside every figure (about 3.5 minutes; lib/fanout.ts; FANOUT_ROOMS=100 FANOUT_THREE=0 for
- *                                      one case). With --profile: only a room of 100 at a fixed rate, each gateway profiled over
- *                                      the step (bench/results/prof/fanout-*.cpuprofile)
+ *                                      one case). With --profile: only a room of 100 at a fixed rate (FANOUT_PROFILE=10:3000:
+ *                                      rooms of 10 at 3,000 msg/s), each gateway profiled over the steps
+ *                                      (bench/results/prof/fanout-*.cpuprofile)
  *   npx tsc -p bench/tsconfig.json     type-checks the bench (the root and test tsconfigs exclude bench/)
  *   npm run bench -- --only=memory --max=5000       memory at 5000 connections only (no capacity steps, no hold)
  *   npm run bench -- --only=handshake --profile  a V8 CPU profile of each server over each measured round's connect window

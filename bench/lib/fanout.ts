@@ -24,9 +24,9 @@
  *   rooms: { "10" | "100" | "1000": FanoutCase }  one gateway per side
  *   threeGateways: FanoutCase                     a room of 100 over 3 gateways per side
  *   profile?: { room, rate, stepMs, rounds, ours, bare: { file, deliveries, messages, cpuUs, steps: FanoutStep[] } }
- *             (--profile only: room of 100 at a fixed rate, both gateways profiled over alternating steps)
+ *             (--profile only: room of 100 at a fixed rate, or FANOUT_PROFILE=<room>:<msg/s>, both gateways profiled over alternating steps)
  * FanoutCase: {
- *   room (sockets), rooms (side by side: 4 of 10, else 1), gateways (per side), senders, startRate (msg/s),
+ *   room (sockets), rooms (side by side: 48 of 10, else 1), gateways (per side), senders, startRate (msg/s),
  *   latencyRate: msg/s offered to both sides at the latency step (latencyAt × ours.sustained.offered), or null,
  *   ours, bare: {
  *     sustained: FanoutStep | null    the side's highest step sustained (its capacity)
@@ -63,6 +63,7 @@ import {
 import { seed } from "./setup";
 
 const envRooms = process.env.FANOUT_ROOMS?.split(",").map(Number);
+const [profileRoom, profileRate] = process.env.FANOUT_PROFILE?.split(":").map(Number) ?? [];
 
 export const FANOUT = {
   /** Ours only: the posting limit and the event budget raised (the ladders send thousands of messages per second from a few users). */
@@ -72,8 +73,8 @@ export const FANOUT = {
   /** The 3-gateway case (FANOUT_THREE=0 leaves it out). */
   three: process.env.FANOUT_THREE !== "0",
   threeRoom: 100,
-  /** Rooms smaller than this are opened side by side until they hold this many sockets, all senders (chatsFor). */
-  smallRoomSockets: 80,
+  /** Rooms smaller than `sat.senders` are opened side by side until they hold this many sockets, all senders (chatsFor; FANOUT_SMALL_SOCKETS). */
+  smallRoomSockets: Number(process.env.FANOUT_SMALL_SOCKETS ?? 480),
   /** Each case's ladder starts at this many deliveries per second (msg/s = this / room). */
   startDeliveries: 8_000,
   sat: {
@@ -95,8 +96,11 @@ export const FANOUT = {
   latencyStepMs: 3_000,
   /** Wall time a case's ladder may take (no step starts after it). */
   caseBudgetMs: 38_000,
-  /** `--profile`: room of 100 at this fixed rate, `rounds` steps per side alternating, a V8 profile of each gateway meanwhile. */
-  profile: { room: 100, rate: 100, stepMs: 2_000, rounds: 4 },
+  /**
+   * `--profile`: a room of 100 at this fixed rate (FANOUT_PROFILE=<room>:<msg/s> for another, e.g. 10:3000: rooms
+   * of 10 side by side as in their case), `rounds` steps per side alternating, a V8 profile of each gateway meanwhile.
+   */
+  profile: { room: profileRoom ?? 100, rate: profileRate ?? 100, stepMs: 2_000, rounds: 4 },
 };
 
 export interface FanoutContext {
@@ -117,15 +121,20 @@ export interface FanoutContext {
 type Room = { users: { token: string }[]; chatIds: string[]; chatOf: (i: number) => string | undefined };
 
 /**
- * Chats of a case's size opened side by side: small rooms until they hold `smallRoomSockets`
- * sockets, every one a sender (8 rooms of 10); one room of 100 or 1,000 (40 senders). Messages
- * into rooms of 10 come from many small chats (the capacity model's 100k msg/s), not from ten
- * sockets each sending hundreds a second, which would meet the gateway's bound of 4 events in
- * flight per socket before anything else. Every message still goes to a room of `size`. (One
- * room, 4 and 8 rooms of 10 gave ours the same ceiling here, 6,250-6,400 msg/s: that ceiling is
- * the machine's two cores, shared with PostgreSQL and the generators.)
+ * Chats of a case's size opened side by side: rooms smaller than `sat.senders` until they hold
+ * `smallRoomSockets` sockets, every one a sender (48 rooms of 10, 480 senders); one room of 100 or
+ * 1,000 (40 senders). Messages into rooms of 10 come from many small chats (the capacity model's
+ * 100k msg/s from a million sockets), each sender near the rate a production socket may keep up
+ * (SOCKET_EVENT_RATE, 10 events/s): 480 senders offer ~10 msg/s each at 5,000 msg/s. With 80
+ * senders (the first version) each offered 60-80 msg/s at the ceiling, and ours met its bound of 4
+ * events in flight per socket first (4 / ~60 ms of latency on a saturated 2-core machine is ~70
+ * msg/s per socket: the sends queued), a per-client bound no production socket reaches; bare has
+ * none, and with few sockets it also writes many messages per socket per turn (fewer system
+ * calls). Same rooms both sides; every message still goes to a room of `size`.
  */
-const chatsFor = (size: number) => Math.max(1, Math.floor(FANOUT.smallRoomSockets / size));
+const chatsFor = (size: number) => (size < FANOUT.sat.senders ? Math.max(1, Math.floor(FANOUT.smallRoomSockets / size)) : 1);
+/** Small rooms side by side: every socket sends; one room: at most `sat.senders` of its sockets. */
+const sendersFor = (room: Room, size: number) => (room.chatIds.length > 1 ? size * room.chatIds.length : Math.min(FANOUT.sat.senders, size));
 
 interface FanoutStep {
   offered: number;
@@ -226,7 +235,7 @@ async function openRooms(ctx: FanoutContext, sides: SatSide[], room: Room, S: Sa
 /** One case: both rooms open, the ladders interleaved, then the latency step at `latencyAt` of our sustained rate on both. */
 async function runCase(ctx: FanoutContext, name: string, room: Room, size: number, ours: Child[], bare: Child[], startRate: number): Promise<FanoutCase> {
   const { clients, log } = ctx;
-  const S: SatConfig = { ...FANOUT.sat, senders: room.chatIds.length > 1 ? size * room.chatIds.length : Math.min(FANOUT.sat.senders, size), startRate };
+  const S: SatConfig = { ...FANOUT.sat, senders: sendersFor(room, size), startRate };
   const redisCpu = () => redisCpuSeconds(ctx.redis.port);
   const o = newSide({ key: `o${name}`, label: `${name} ours`, gateways: ours, room: size, redisCpu }, startRate);
   const b = newSide({ key: `b${name}`, label: `${name} bare`, gateways: bare, room: size, redisCpu }, startRate);
@@ -318,7 +327,7 @@ function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: S
  */
 async function profileCase(ctx: FanoutContext, dir: string, room: Room, ours: Child, bare: Child): Promise<void> {
   const P = FANOUT.profile;
-  const S: SatConfig = { ...FANOUT.sat, senders: Math.min(FANOUT.sat.senders, P.room), startRate: P.rate, stepMs: P.stepMs };
+  const S: SatConfig = { ...FANOUT.sat, senders: sendersFor(room, P.room), startRate: P.rate, stepMs: P.stepMs };
   const redisCpu = () => redisCpuSeconds(ctx.redis.port);
   const sides = [newSide({ key: "op", label: "ours", gateways: [ours], room: P.room, redisCpu }, P.rate), newSide({ key: "bp", label: "bare", gateways: [bare], room: P.room, redisCpu }, P.rate)];
   const out: Record<string, { file: string; deliveries: number; cpuUs: number; messages: number; steps: FanoutStep[] }> = {};
