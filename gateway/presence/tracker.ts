@@ -12,6 +12,8 @@ export interface PresenceTrackerOptions {
   logger: Logger;
   /** Above this many online, a chat's joins and leaves go out as `presence:count` only. */
   countOnlyAbove: number;
+  /** How long a chat's `presence:count` is held back so that the changes meanwhile go out as one (ms; default 500, the contract allows a second). */
+  countHoldMs?: number;
 }
 
 /**
@@ -31,6 +33,9 @@ export class PresenceTracker {
   private readonly log: Logger;
   private failing = false;
   private closed = false;
+  /** Large chats' latest counts, not yet sent (one `presence:count` per chat per hold). */
+  private readonly counts = new Map<string, number>();
+  private countTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: PresenceTrackerOptions) {
     this.log = o.logger.child({ module: "gateway:presence" });
@@ -80,6 +85,8 @@ export class PresenceTracker {
    */
   close(): void {
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.countTimer);
+    this.counts.clear();
     this.closed = true;
   }
 
@@ -140,11 +147,26 @@ export class PresenceTracker {
     }
   }
 
-  /** To the chat's room on every gateway; a chat above the size gets its count instead. */
+  /**
+   * To the chat's room on every gateway; a chat above the size gets its count instead, at most once
+   * per hold with the latest count. Sent at every join and leave, a count reached every socket of
+   * the chat: a large chat filling up cost each handshake work in proportion to the chat's size.
+   */
   private announce<E extends "presence:join" | "presence:leave">(chatId: string, count: number, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void {
-    const to = this.o.io.to(rooms.chat(chatId));
-    if (count > this.o.countOnlyAbove) to.emit("presence:count", { chat_id: chatId, count });
-    else (to.emit as (e: E, p: typeof payload) => boolean)(event, payload);
+    if (count > this.o.countOnlyAbove) {
+      this.counts.set(chatId, count);
+      this.countTimer ??= setTimeout(() => this.sendCounts(), this.o.countHoldMs ?? 500).unref();
+      return;
+    }
+    // A small chat's join or leave goes at once; a count held for it meanwhile is out of date.
+    this.counts.delete(chatId);
+    (this.o.io.to(rooms.chat(chatId)).emit as (e: E, p: typeof payload) => boolean)(event, payload);
+  }
+
+  private sendCounts(): void {
+    this.countTimer = undefined;
+    for (const [chatId, count] of this.counts) this.o.io.to(rooms.chat(chatId)).emit("presence:count", { chat_id: chatId, count });
+    this.counts.clear();
   }
 
   private ok(): void {
