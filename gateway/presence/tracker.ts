@@ -4,6 +4,10 @@ import { rooms } from "../socket/rooms";
 import type { GatewayServer } from "../socket/types";
 import type { ServerToClientEvents } from "../../shared/socket-events";
 
+type Held =
+  | { event: "presence:join"; payload: Parameters<ServerToClientEvents["presence:join"]>[0] }
+  | { event: "presence:leave"; payload: Parameters<ServerToClientEvents["presence:leave"]>[0] };
+
 export interface PresenceTrackerOptions {
   io: GatewayServer;
   store: PresenceStore;
@@ -12,8 +16,11 @@ export interface PresenceTrackerOptions {
   logger: Logger;
   /** Above this many online, a chat's joins and leaves go out as `presence:count` only. */
   countOnlyAbove: number;
-  /** How long a chat's `presence:count` is held back so that the changes meanwhile go out as one (ms; default 500, the contract allows a second). */
-  countHoldMs?: number;
+  /**
+   * How long a chat's announcements are held back so that those of the moment go out together (ms;
+   * default 500, the contract allows a second): joins and leaves in one write per socket, counts as one.
+   */
+  holdMs?: number;
 }
 
 /**
@@ -33,9 +40,9 @@ export class PresenceTracker {
   private readonly log: Logger;
   private failing = false;
   private closed = false;
-  /** Large chats' latest counts, not yet sent (one `presence:count` per chat per hold). */
-  private readonly counts = new Map<string, number>();
-  private countTimer: NodeJS.Timeout | undefined;
+  /** Announcements held back, by chat: its joins and leaves in order, or (a large chat) its latest count. */
+  private readonly held = new Map<string, { count?: number; events: Held[] }>();
+  private holdTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: PresenceTrackerOptions) {
     this.log = o.logger.child({ module: "gateway:presence" });
@@ -85,8 +92,8 @@ export class PresenceTracker {
    */
   close(): void {
     for (const t of this.timers) clearInterval(t);
-    clearTimeout(this.countTimer);
-    this.counts.clear();
+    clearTimeout(this.holdTimer);
+    this.held.clear();
     this.closed = true;
   }
 
@@ -148,25 +155,33 @@ export class PresenceTracker {
   }
 
   /**
-   * To the chat's room on every gateway; a chat above the size gets its count instead, at most once
-   * per hold with the latest count. Sent at every join and leave, a count reached every socket of
-   * the chat: a large chat filling up cost each handshake work in proportion to the chat's size.
+   * To the chat's room on every gateway, held back for `holdMs` so that a chat's announcements of the
+   * moment go out together: sent one by one, each join of a busy chat cost every socket in it a write
+   * of its own. A chat above the size gets its latest count instead of its joins and leaves (sent at
+   * every change, a count reached every socket of a chat of thousands at every join).
    */
   private announce<E extends "presence:join" | "presence:leave">(chatId: string, count: number, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void {
+    let entry = this.held.get(chatId);
+    if (!entry) this.held.set(chatId, (entry = { events: [] }));
     if (count > this.o.countOnlyAbove) {
-      this.counts.set(chatId, count);
-      this.countTimer ??= setTimeout(() => this.sendCounts(), this.o.countHoldMs ?? 500).unref();
-      return;
+      entry.count = count;
+      entry.events = [];
+    } else {
+      entry.count = undefined;
+      entry.events.push({ event, payload } as Held);
     }
-    // A small chat's join or leave goes at once; a count held for it meanwhile is out of date.
-    this.counts.delete(chatId);
-    (this.o.io.to(rooms.chat(chatId)).emit as (e: E, p: typeof payload) => boolean)(event, payload);
+    this.holdTimer ??= setTimeout(() => this.sendHeld(), this.o.holdMs ?? 500).unref();
   }
 
-  private sendCounts(): void {
-    this.countTimer = undefined;
-    for (const [chatId, count] of this.counts) this.o.io.to(rooms.chat(chatId)).emit("presence:count", { chat_id: chatId, count });
-    this.counts.clear();
+  /** Everything held, in one turn of the event loop (each socket's packets leave in one write). */
+  private sendHeld(): void {
+    this.holdTimer = undefined;
+    for (const [chatId, { count, events }] of this.held) {
+      const to = this.o.io.to(rooms.chat(chatId));
+      if (count !== undefined) to.emit("presence:count", { chat_id: chatId, count });
+      for (const e of events) (to.emit as (e: Held["event"], p: Held["payload"]) => boolean)(e.event, e.payload);
+    }
+    this.held.clear();
   }
 
   private ok(): void {
