@@ -82,7 +82,8 @@ export const FANOUT = {
     stepMs: 2_000,
     factor: 1.25,
     coarseFactor: 2,
-    maxSteps: 7,
+    bisect: 1.06,
+    maxSteps: 8,
     failsToStop: 2,
     tailMs: 500,
     lagMs: 150,
@@ -95,7 +96,7 @@ export const FANOUT = {
   latencyAt: 0.8,
   latencyStepMs: 3_000,
   /** Wall time a case's ladder may take (no step starts after it). */
-  caseBudgetMs: 38_000,
+  caseBudgetMs: 45_000,
   /**
    * `--profile`: a room of 100 at this fixed rate (FANOUT_PROFILE=<room>:<msg/s> for another, e.g. 10:3000: rooms
    * of 10 side by side as in their case), `rounds` steps per side alternating, a V8 profile of each gateway meanwhile.

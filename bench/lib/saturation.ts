@@ -25,6 +25,12 @@ export interface SatConfig {
    * from the start rate in few steps, then closes in at `factor`).
    */
   coarseFactor?: number;
+  /**
+   * With `coarseFactor`: after the first failure, bisect (geometrically) between the highest rate
+   * sustained and the lowest that failed, until they are within `bisect` of each other (e.g. 1.06) or
+   * the steps run out, instead of climbing by `factor`: a finer figure in as many steps.
+   */
+  bisect?: number;
   maxSteps: number;
   failsToStop: number;
   /** Sends of the step's last `tailMs` judge the backlog: their acks and deliveries at the median within `lagMs`. */
@@ -249,7 +255,15 @@ export async function satLadder(opts: { sides: SatSide[]; clients: Child[]; S: S
       const best = sustained(side);
       side.steps.push(st);
       side.fails = st.ok ? 0 : side.fails + 1;
-      if (st.ok) side.rate = rate * (side.failedOnce || !S.coarseFactor ? S.factor : S.coarseFactor);
+      const lowestFailed = Math.min(...[...side.steps, st].filter((x) => !x.ok).map((x) => x.offered));
+      const top = st.ok && (!best || st.offered > best.offered) ? st : best;
+      if (S.bisect && S.coarseFactor && top && Number.isFinite(lowestFailed) && lowestFailed > top.offered) {
+        // Between the highest sustained rate and the lowest failed one: the geometric middle.
+        side.failedOnce = true;
+        side.fails = 0;
+        if (lowestFailed / top.offered <= S.bisect) side.done = true;
+        side.rate = Math.sqrt(top.offered * lowestFailed);
+      } else if (st.ok) side.rate = rate * (side.failedOnce || !S.coarseFactor ? S.factor : S.coarseFactor);
       else if (S.coarseFactor && !best) {
         // The coarse search started above the capacity: down by as much until a step is sustained (not counted as a failure in a row).
         side.rate = rate / S.coarseFactor;
@@ -281,5 +295,9 @@ export function firstFailText(side: SatSide): string {
 
 /** How the ladder judges a step (for the rows' notes). */
 export const ladderRule = (S: SatConfig) =>
-  `steps of ${S.stepMs / 1000} s from ${S.startRate} msg/s, ×${S.coarseFactor ? `${S.coarseFactor} until the first failure, then ×${S.factor}` : S.factor} each, until ${S.failsToStop} fail in a row (at most ${S.maxSteps}); ` +
+  `steps of ${S.stepMs / 1000} s from ${S.startRate} msg/s, ${
+    S.coarseFactor && S.bisect
+      ? `×${S.coarseFactor} until the first failure, then halving (geometrically) the gap between the highest rate sustained and the lowest failed, until within ×${S.bisect} (at most ${S.maxSteps} steps)`
+      : `×${S.coarseFactor ? `${S.coarseFactor} until the first failure, then ×${S.factor}` : S.factor} each, until ${S.failsToStop} fail in a row (at most ${S.maxSteps})`
+  }; ` +
   `sustained = every send acked within ${S.ackWaitMs} ms of the last, none refused, every delivery, and the last ${S.tailMs} ms's sends acked and delivered within ${S.lagMs} ms at the median (no backlog)`;
