@@ -23,7 +23,7 @@
  *                                      Socket.IO server broadcasting the same messages through the same Redis adapter (its own
  *                                      channel key on the same redis-server), CPU per delivery, delivery p50/p99 at 80 % of our
  *                                      sustained rate; then ours ×3 vs bare ×3 (room of 100 over the three); the generators' CPU
- *                                      beside every figure (about 3.5 minutes; lib/fanout.ts; FANOUT_ROOMS=100 FANOUT_THREE=0 for
+ *                                      beside every figure (about 4 minutes; lib/fanout.ts; FANOUT_ROOMS=100 FANOUT_THREE=0 for
  *                                      one case). With --profile: only a room of 100 at a fixed rate (FANOUT_PROFILE=10:3000:
  *                                      rooms of 10 at 3,000 msg/s), each gateway profiled over the steps
  *                                      (bench/results/prof/fanout-*.cpuprofile)
