@@ -255,7 +255,7 @@ export async function satLadder(opts: { sides: SatSide[]; clients: Child[]; S: S
       const best = sustained(side);
       side.steps.push(st);
       side.fails = st.ok ? 0 : side.fails + 1;
-      const lowestFailed = Math.min(...[...side.steps, st].filter((x) => !x.ok).map((x) => x.offered));
+      const lowestFailed = Math.min(...side.steps.filter((x) => !x.ok).map((x) => x.offered));
       const top = st.ok && (!best || st.offered > best.offered) ? st : best;
       if (S.bisect && S.coarseFactor && top && Number.isFinite(lowestFailed) && lowestFailed > top.offered) {
         // Between the highest sustained rate and the lowest failed one: the geometric middle.

@@ -8,6 +8,12 @@ type Held =
   | { event: "presence:join"; payload: Parameters<ServerToClientEvents["presence:join"]>[0] }
   | { event: "presence:leave"; payload: Parameters<ServerToClientEvents["presence:leave"]>[0] };
 
+/**
+ * How long a chat's announcements are held back so that those of the moment go out together (the
+ * contract allows a second): joins and leaves in one write per socket, counts as one.
+ */
+const HOLD_MS = 500;
+
 export interface PresenceTrackerOptions {
   io: GatewayServer;
   store: PresenceStore;
@@ -16,11 +22,6 @@ export interface PresenceTrackerOptions {
   logger: Logger;
   /** Above this many online, a chat's joins and leaves go out as `presence:count` only. */
   countOnlyAbove: number;
-  /**
-   * How long a chat's announcements are held back so that those of the moment go out together (ms;
-   * default 500, the contract allows a second): joins and leaves in one write per socket, counts as one.
-   */
-  holdMs?: number;
 }
 
 /**
@@ -155,7 +156,7 @@ export class PresenceTracker {
   }
 
   /**
-   * To the chat's room on every gateway, held back for `holdMs` so that a chat's announcements of the
+   * To the chat's room on every gateway, held back for HOLD_MS so that a chat's announcements of the
    * moment go out together: sent one by one, each join of a busy chat cost every socket in it a write
    * of its own. A chat above the size gets its latest count instead of its joins and leaves (sent at
    * every change, a count reached every socket of a chat of thousands at every join).
@@ -170,7 +171,7 @@ export class PresenceTracker {
       entry.count = undefined;
       entry.events.push({ event, payload } as Held);
     }
-    this.holdTimer ??= setTimeout(() => this.sendHeld(), this.o.holdMs ?? 500).unref();
+    this.holdTimer ??= setTimeout(() => this.sendHeld(), HOLD_MS).unref();
   }
 
   /** Everything held, in one turn of the event loop (each socket's packets leave in one write). */
