@@ -57,10 +57,15 @@ export class Batcher<T, R> {
     });
   }
 
-  private schedule(): void {
+  /**
+   * `now`: a statement just answered, and what waits went out while it ran: it goes out at once
+   * (unless the interval says wait), before the answered requests' callers run.
+   */
+  private schedule(now = false): void {
     if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
-    this.scheduled = true;
     const wait = this.lastStart + this.minIntervalMs - performance.now();
+    if (now && wait < 1) return this.flush();
+    this.scheduled = true;
     const go = () => {
       this.scheduled = false;
       this.flush();
@@ -76,13 +81,20 @@ export class Batcher<T, R> {
       this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
       this.inFlight += 1;
       this.lastStart = performance.now();
-      this.send(batch).finally(() => {
-        this.inFlight -= 1;
-        this.schedule();
-      });
+      void this.send(batch);
       if (this.minIntervalMs > 0) break;
     }
     this.schedule();
+  }
+
+  /**
+   * A statement answered: the next one (what arrived meanwhile) starts before this one's callers
+   * run, so the database works on it while they do. It began after this one ended, so the order of
+   * their effects is still the order of their requests.
+   */
+  private answered(): void {
+    this.inFlight -= 1;
+    this.schedule(true);
   }
 
   private async send(batch: Pending<T, R>[]): Promise<void> {
@@ -90,9 +102,11 @@ export class Batcher<T, R> {
     try {
       results = await this.runBatch(batch.map((p) => p.item));
     } catch (err) {
+      this.answered();
       for (const p of batch) p.reject(err);
       return;
     }
+    this.answered();
     batch.forEach((p, k) => {
       if (k >= results.length) return p.reject(new Error("batch answered fewer requests than it was given"));
       const result = results[k] as R | Error;
