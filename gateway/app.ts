@@ -189,7 +189,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       log: logger.child({ module: "gateway:limits" }),
       budget: new EventBudget({ burst: limits.eventBurst, perSecond: limits.eventsPerSecond, maxRefusedInARow: limits.maxRefusedInARow }),
       // Counted in Redis on the adapter's publisher (a plain command client), so every gateway and the api count together.
-      messageLimit: new MessageLimit(config.messages, options.adapter?.pub),
+      messageLimit: new MessageLimit(config.messages, options.adapter?.pub, true),
       joinAnswerMaxBytes: limits.joinAnswerMaxBytes,
       maxBufferedBytes: config.socketMaxBufferedBytes,
     }),

@@ -16,12 +16,12 @@ export function createLimiter(options: { keyPrefix: string; points: number; dura
 }
 
 /**
- * Takes `points` from `key` atomically. Resolves when they were taken; throws 429 `rate_limited`
+ * Takes `points` from `key` atomically. Resolves when they were taken (with what is left); throws 429 `rate_limited`
  * with Retry-After when the window is used up (a refused take counts nothing).
  */
-export async function take(limiter: Limiter, key: string, detail: string, points = 1): Promise<void> {
+export async function take(limiter: Limiter, key: string, detail: string, points = 1): Promise<RateLimiterRes> {
   try {
-    await limiter.consume(key, points);
+    return await limiter.consume(key, points);
   } catch (err) {
     if (!(err instanceof RateLimiterRes)) throw err;
     // The counter went past the limit: give the point back so refusals do not push the window out.
