@@ -48,4 +48,21 @@ describe("Batcher", () => {
     // Well under the interval: it did not wait for one.
     expect(statements[1]!.at - submitted).toBeLessThan(100);
   });
+
+  it("starts the next statement (what arrived meanwhile) before the answered requests' callers run", async () => {
+    const events: string[] = [];
+    const batcher = new Batcher<string, string>({
+      maxInFlight: 1,
+      run: async (items) => {
+        events.push(`start ${items.join(",")}`);
+        await sleep(20);
+        return items.map((i) => `ok ${i}`);
+      },
+    });
+    const first = batcher.submit("a").then((v) => events.push(`caller ${v}`));
+    await sleep(5);
+    const second = batcher.submit("b").then((v) => events.push(`caller ${v}`));
+    await Promise.all([first, second]);
+    expect(events).toEqual(["start a", "start b", "caller ok a", "caller ok b"]);
+  });
 });
