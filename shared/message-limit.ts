@@ -5,7 +5,7 @@ import type { RedisClient } from "./redis";
 
 /** What this process last heard from the shared counter about one user's window. */
 interface Credit {
-  /** Points left after the last answer, less the takes sent since (`pending`). */
+  /** Points left at the last answer (the takes sent since are `pending`: this process may rely on the difference). */
   remaining: number;
   /** Takes sent whose answer has not come back yet. */
   pending: number;
@@ -27,10 +27,11 @@ const PRUNE_EVERY = 1_024;
  * counter per user, in Redis when there is one, so every replica and gateway counts together.
  *
  * On a gateway (`ahead`), every message is counted in the shared counter before its answer goes
- * out, but it does not always wait for the count. When this process's last answer for the user (under a second old, in
- * the same window) left more points than the takes it has sent since, the message goes on at once
- * and its count is made meanwhile: a message then costs no Redis round trip of waiting (on a busy
- * gateway that round trip waits for the event loop, and was a third of a message's latency). One
+ * out, but it does not always wait for the count. When this process's last answer for the user
+ * (under a second old, in the same window) left more points than the takes it has sent since, the
+ * message goes on at once and its count is made meanwhile: a message then costs no Redis round
+ * trip of waiting (on a busy gateway that round trip waits for the event loop, and was a third of
+ * a message's latency). One
  * process alone never lets more through than the limit. Two gateways posting for the same user at
  * once, each relying on its own last answer, may let through more than the limit: what one sends
  * before the answer to its first take after the other used up the window comes back (its

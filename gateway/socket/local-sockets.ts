@@ -1,14 +1,14 @@
 import type { GatewaySocket } from "./types";
 
+/** One socket (the usual case: one per user, one per session), or the set of them. */
+type Slot = GatewaySocket | Set<GatewaySocket>;
+
 /**
  * This gateway's sockets by user and by session, for what only ever acts locally (a revocation
  * ends the session's sockets here, a removal takes the user's sockets out of a chat here). Plain
  * maps rather than Socket.IO rooms: with the sharded adapter every room costs a Redis channel
  * subscription per gateway, and these lookups never need one. Only chat rooms reach Redis.
  */
-/** One socket (the usual case: one per user, one per session), or the set of them. */
-type Slot = GatewaySocket | Set<GatewaySocket>;
-
 export class LocalSockets {
   // A key's one socket is held as is: two Sets per connection were ~0.3 KiB of its heap.
   private readonly byUser = new Map<string, Slot>();
