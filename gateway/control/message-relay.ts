@@ -6,7 +6,7 @@ import type { OutageReplay } from "./outage-replay";
 
 /**
  * Messages posted over HTTP reach every gateway as a control event; each delivers them to its own
- * sockets in the chat's room (`io.local`). The outage replay is told, so it does not send them twice.
+ * sockets in the chat's room (`io.local`). The outage replay is told, and told back: neither sends one twice.
  */
 export class MessageRelay {
   constructor(
@@ -16,7 +16,9 @@ export class MessageRelay {
   ) {}
 
   apply(event: Extract<ControlEvent, { type: "message" }>): void {
-    this.replay?.delivered(event.message.id);
+    // The api's publish made during an outage goes out when its Redis is back, and may come after
+    // the replay that already delivered the message from PostgreSQL.
+    if (this.replay?.delivered(event.message.id) === false) return;
     this.io.local.to(rooms.chat(event.message.chat_id)).emit("message:new", event.message);
     this.metrics.messages.inc({ source: "http" });
   }

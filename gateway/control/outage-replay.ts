@@ -19,8 +19,9 @@ const BATCH = 1_000;
  * Redis cut this gateway off (its adapter subscriber or its control-bus subscriber): messages
  * stored meanwhile by other gateways or the api never reached its sockets. When every link is
  * back, the messages of its local rooms stored since the cut are read from PostgreSQL and
- * delivered, skipping those it delivered itself. At least once: a message published just before
- * the cut may arrive twice (same id).
+ * delivered, skipping those it delivered itself; an api message it replayed is not relayed again
+ * when the api's publish, held while the api's Redis was away, comes after. At least once: a
+ * socket's message published by another gateway just before the cut may arrive twice (same id).
  */
 export class OutageReplay {
   private readonly links = new Map<string, boolean>();
@@ -48,14 +49,15 @@ export class OutageReplay {
     return { replayRecentIds: this.recent.size };
   }
 
-  /** A message this gateway delivered to its own sockets. */
-  delivered(id: string): void {
-    if (this.recent.has(id)) return;
+  /** A message this gateway delivers to its own sockets: false when it was delivered already (then it must not go again). */
+  delivered(id: string): boolean {
+    if (this.recent.has(id)) return false;
     const oldest = this.ring[this.next];
     if (oldest !== undefined) this.recent.delete(oldest);
     this.ring[this.next] = id;
     this.next = (this.next + 1) % RECENT_IDS;
     this.recent.add(id);
+    return true;
   }
 
   /** A Redis link this gateway listens on went down or came back. */
@@ -79,9 +81,7 @@ export class OutageReplay {
     for (let i = 0; i < chats.length && replayed < this.max; i += BATCH) {
       const batch = await messagesSince(this.db, chats.slice(i, i + BATCH), from, this.max - replayed);
       for (const message of batch) {
-        const id = message.id;
-        if (this.recent.has(id)) continue;
-        this.delivered(id);
+        if (!this.delivered(message.id)) continue;
         this.io.local.to(rooms.chat(message.chat_id)).emit("message:new", message);
         replayed += 1;
       }
