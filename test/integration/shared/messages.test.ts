@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageBatch } from "../../../gateway/chats/message-batch";
 import { AppError } from "../../../shared/errors";
-import { type NewMessage, type Stored, storeMessage, storeMessages } from "../../../shared/messages";
+import { INSERT_SQL, type NewMessage, type Stored, storeMessage, storeMessages } from "../../../shared/messages";
 import { createTestDatabase, databaseAt, type TestDatabase } from "../../support/database";
 
 let tdb: TestDatabase;
@@ -143,5 +143,38 @@ describe("MessageBatch (the gateway's sends from many sockets)", () => {
     const broken = batch.store({ chatId: chat, senderId: "00000000-0000-4000-8000-000000000000", text: "nobody" });
     await expect(broken).rejects.toMatchObject({ code: "23503" });
     expect((await Promise.all(fine)).map((r) => r.message.text)).toEqual(["fine 0", "fine 1", "fine 2", "fine 3", "fine 4"]);
+  });
+});
+
+describe("the insert's plan (its cost must not grow with the messages table)", () => {
+  it("plans the named statements once per connection (generic plans), and leaves kysely's queries to the default", async () => {
+    const { rows } = await tdb.pool.query<{ plan_cache_mode: string }>("show plan_cache_mode");
+    expect(rows[0]!.plan_cache_mode).toBe("force_generic_plan");
+    // A generic plan cannot match `on conflict … where status = $1` to the invites' partial unique index.
+    expect((await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(tdb.db)).rows[0]!.plan_cache_mode).toBe("auto");
+  });
+
+  it("looks a repeated client_id up through its index, never by reading the whole table", async () => {
+    // A table of a few thousand rows, analyzed: a plain join then read and sorted all of them.
+    await sql`insert into messages (chat_id, sender_id, text, client_id)
+              select ${chat}, ${bob}, 'filler ' || i, 'filler-' || i from generate_series(1, 3000) i`.execute(tdb.db);
+    await sql`analyze messages`.execute(tdb.db);
+    const batch = Array.from({ length: 50 }, (_, i) => ({ chatId: chat, senderId: bob, text: `again ${i}`, clientId: `filler-${i + 1}` }));
+    const values = [batch.map((m) => m.chatId), batch.map((m) => m.senderId), batch.map((m) => m.text), batch.map((m) => m.clientId), batch.map(() => null)];
+    const client = await tdb.pool.connect();
+    try {
+      await client.query("begin");
+      const { rows } = await client.query<{ "QUERY PLAN": string }>(`explain (analyze, costs off, timing off) ${INSERT_SQL}`, values);
+      await client.query("rollback");
+      const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
+      expect(plan).toContain("Conflicting Tuples: 50");
+      expect(plan).toMatch(/Index Scan using messages_client_id_key on messages/);
+      expect(plan).not.toMatch(/Seq Scan on messages/);
+    } finally {
+      client.release();
+    }
+    // And the answers are still the first copies.
+    const again = await storeAll(batch.slice(0, 3));
+    expect(again.map((s) => [s.created, s.message.text])).toEqual([[false, "filler 1"], [false, "filler 2"], [false, "filler 3"]]);
   });
 });
