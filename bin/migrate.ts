@@ -9,12 +9,12 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, name: "migrate" });
   if (!config.databaseUrl) throw new Error("DATABASE_URL is not set: npm run migrate needs the database to migrate");
-  const { db, close } = createDb({ url: config.databaseUrl, logger, max: 1 });
+  const { db } = createDb({ url: config.databaseUrl, logger, max: 1 });
   try {
     if (process.argv[2] === "down") await migrateDown(db, logger);
     else await migrateToLatest(db, logger);
   } finally {
-    await close();
+    await db.destroy();
   }
 }
 

@@ -52,8 +52,8 @@ export async function connectServices(config: Config, logger: Logger, options: {
       url = pg.connectionString;
       closers.push(() => pg.stop());
     }
-    const { db, pool, close: closeDb } = createDb({ url, logger });
-    closers.push(closeDb);
+    const { db, pool } = createDb({ url, logger });
+    closers.push(() => db.destroy());
     if (options.migrate) await migrateToLatest(db, logger.child({ module: "migrate" }));
 
     if (!config.redis) {

@@ -136,7 +136,7 @@ async function insertMessages(db: Db, msgs: readonly NewMessage[], pool: Pool | 
   // expired) because the insert itself must not happen otherwise; the answer of a refused row is
   // still that function's verdict on the facts read here.
   const values = [msgs.map((m) => m.chatId), msgs.map((m) => m.senderId), msgs.map((m) => m.text), msgs.map((m) => m.clientId ?? null), msgs.map((m) => m.sessionId ?? null)];
-  // On the gateway's pool a named statement: parsed and planned once per connection.
+  // On the gateway's pool a named statement: parsed once per connection.
   const { rows } = pool
     ? await pool.query<StoredRow>({ name: "wsac_store_messages", text: INSERT_SQL, values })
     : await db.executeQuery<StoredRow>(CompiledQuery.raw(INSERT_SQL, values));

@@ -34,12 +34,12 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
   const logger = pino({ level: "silent" });
-  const { db, close } = createDb({ url: url.toString(), logger, max: 4 });
+  const { db } = createDb({ url: url.toString(), logger, max: 4 });
   let dropped = false;
   const drop = async () => {
     if (dropped) return;
     dropped = true;
-    await close().catch(() => undefined);
+    await db.destroy().catch(() => undefined);
     await admin(`drop database if exists ${name} with (force)`);
   };
   try {

@@ -85,7 +85,7 @@ export class SessionCheck {
 
 async function runCheck(pool: Pool, batch: Request[]): Promise<(SessionChecked | Error)[]> {
   const values = [batch.map((b) => b.session.sid), batch.map((b) => b.session.sub), batch.map((b) => b.chatId ?? null)];
-  // A named statement is parsed and planned once per connection; the verdicts come back as
+  // A named statement is parsed once per connection; the verdicts come back as
   // booleans and numbers, so no timestamp is parsed per check.
   const rows = (await pool.query<Row>({ name: "wsac_session_check", text: CHECK_SQL, values })).rows;
   const byIndex = new Array<Row | undefined>(batch.length);

@@ -28,8 +28,8 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
  * dead address, or the test database through a TCP proxy. `drop()` only closes the pool.
  */
 export function databaseAt(url: string): TestDatabase {
-  const { db, pool, close } = createDb({ url, logger: pino({ level: "silent" }) });
-  return { url, db, pool, drop: close };
+  const { db, pool } = createDb({ url, logger: pino({ level: "silent" }) });
+  return { url, db, pool, drop: () => db.destroy() };
 }
 
 /** A fresh, migrated database of its own for one test file, dropped afterwards. */
@@ -39,14 +39,14 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = new URL(inject("pgAdminUrl"));
   url.pathname = `/${name}`;
   const logger = pino({ level: "silent" });
-  const { db, pool, close } = createDb({ url: url.toString(), logger });
+  const { db, pool } = createDb({ url: url.toString(), logger });
   if (options.migrate !== false) await migrateToLatest(db, logger);
   return {
     url: url.toString(),
     db,
     pool,
     async drop() {
-      await close();
+      await db.destroy();
       await admin((c) => c.query(`drop database if exists ${name} with (force)`));
     },
   };

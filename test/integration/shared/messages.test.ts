@@ -147,13 +147,6 @@ describe("MessageBatch (the gateway's sends from many sockets)", () => {
 });
 
 describe("the insert's plan (its cost must not grow with the messages table)", () => {
-  it("plans the named statements once per connection (generic plans), and leaves kysely's queries to the default", async () => {
-    const { rows } = await tdb.pool.query<{ plan_cache_mode: string }>("show plan_cache_mode");
-    expect(rows[0]!.plan_cache_mode).toBe("force_generic_plan");
-    // A generic plan cannot match `on conflict … where status = $1` to the invites' partial unique index.
-    expect((await sql<{ plan_cache_mode: string }>`show plan_cache_mode`.execute(tdb.db)).rows[0]!.plan_cache_mode).toBe("auto");
-  });
-
   it("looks a repeated client_id up through its index, never by reading the whole table", async () => {
     // A table of a few thousand rows, analyzed: a plain join then read and sorted all of them.
     await sql`insert into messages (chat_id, sender_id, text, client_id)
