@@ -11,7 +11,10 @@ export interface OutageReplayOptions {
   max?: number;
 }
 
-/** Ids kept to tell which messages this gateway's sockets already got (socket sends, api messages). */
+/**
+ * Ids kept to tell which messages this gateway's sockets already got (socket sends, api messages,
+ * other gateways' broadcasts; with one Redis every gateway hears every room's messages).
+ */
 const RECENT_IDS = 5_000;
 const BATCH = 1_000;
 
@@ -20,8 +23,10 @@ const BATCH = 1_000;
  * stored meanwhile by other gateways or the api never reached its sockets. When every link is
  * back, the messages of its local rooms stored since the cut are read from PostgreSQL and
  * delivered, skipping those it delivered itself; an api message it replayed is not relayed again
- * when the api's publish, held while the api's Redis was away, comes after. At least once: a
- * socket's message published by another gateway just before the cut may arrive twice (same id).
+ * when the api's publish, held while the api's Redis was away, comes after. Every `message:new`
+ * that reaches the adapter here counts as delivered, another gateway's too: a subscriber link that
+ * only flapped (a cluster node's error on a busy machine) replays nothing its sockets already got.
+ * At least once: a message whose id left the ring (older than its last RECENT_IDS) may arrive twice.
  */
 export class OutageReplay {
   private readonly links = new Map<string, boolean>();
@@ -43,6 +48,31 @@ export class OutageReplay {
     this.log = logger.child({ module: "gateway:replay" });
     this.marginMs = options.marginMs ?? 1_000;
     this.max = options.max ?? 1_000;
+    this.watchBroadcasts();
+  }
+
+  /**
+   * Marks each `message:new` the adapter sends to this gateway's sockets, whoever broadcast it. The
+   * adapters (the classic and the sharded one) hand a broadcast received from Redis to the base
+   * adapter's `broadcast`, which encodes it once for all the room's sockets here (`_encode`): the
+   * one place both paths meet, ours and the remote one.
+   */
+  private watchBroadcasts(): void {
+    type Encode = (packet: { data?: unknown }, opts: unknown) => unknown;
+    const adapter = this.io.of("/").adapter as unknown as { _encode?: Encode };
+    const encode = adapter._encode;
+    if (typeof encode !== "function") {
+      this.log.warn("the adapter has no _encode: other gateways' messages are replayed after an outage even if they arrived");
+      return;
+    }
+    adapter._encode = (packet, opts) => {
+      const data = packet.data;
+      if (Array.isArray(data) && data[0] === "message:new") {
+        const id = (data[1] as { id?: unknown } | undefined)?.id;
+        if (typeof id === "string") this.delivered(id);
+      }
+      return encode.call(adapter, packet, opts);
+    };
   }
 
   sizes(): Record<string, number> {
