@@ -74,7 +74,7 @@ export class PresenceTracker {
       this.timers.push(timer);
     };
     void o.store.renew(o.gateway).catch((err: Error) => this.failed(err));
-    every(LEASE_MS / 4, () => o.store.renew(o.gateway));
+    every(LEASE_MS / 4, () => this.renew());
     every(500, () => this.endGraces());
     every(1_000, () => this.announceSwept());
     every(LEASE_MS / 2, () => o.store.sweep());
@@ -96,6 +96,34 @@ export class PresenceTracker {
     clearTimeout(this.holdTimer);
     this.held.clear();
     this.closed = true;
+  }
+
+  /**
+   * Renews this gateway's lease. A gateway stalled past its lease (a long pause, a starved CPU) is
+   * swept by another as if it had died: its users' leaves fall due a grace after its last renewal.
+   * Its users are told to the store again at once, so those leaves find them back and never go out
+   * (past the grace, the leave went out and this is their join again).
+   */
+  private async renew(): Promise<void> {
+    if (await this.o.store.renew(this.o.gateway)) return;
+    if (this.closed || this.local.size === 0) return;
+    const nsp = this.o.io.of("/");
+    let users = 0;
+    for (const [chatId, counted] of this.local) {
+      // The names come with the sockets (the count per user here does not keep them).
+      const named = new Map<string, string>();
+      for (const id of nsp.adapter.rooms.get(rooms.chat(chatId)) ?? []) {
+        const data = nsp.sockets.get(id)?.data;
+        if (data && counted.has(data.userId)) named.set(data.userId, data.username);
+      }
+      for (const [id, username] of named) {
+        users += 1;
+        this.o.store.join(this.o.gateway, chatId, { id, username }).then(({ joined, count }) => {
+          if (joined) this.announce(chatId, count, "presence:join", { chat_id: chatId, user: { id, username } });
+        }, (err: Error) => this.failed(err));
+      }
+    }
+    this.log.warn({ users }, "this gateway's presence lease had lapsed (a stall?) and it was swept; its users are registered again");
   }
 
   private joined(chatId: string, user: PresenceUser): void {

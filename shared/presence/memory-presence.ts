@@ -51,7 +51,9 @@ export class MemoryPresence implements PresenceStore {
     return { count: chat.gateways.size, users };
   }
 
-  async renew(): Promise<void> {}
+  async renew(): Promise<boolean> {
+    return true;
+  }
 
   async sweep(): Promise<{ gateways: string[]; users: number }> {
     return { gateways: [], users: 0 };

@@ -58,8 +58,13 @@ export interface PresenceStore {
   dueLeaves(max: number): Promise<DueLeave[]>;
   /** The chat's count and up to `max` of its users. */
   list(chatId: string, max: number): Promise<PresenceList>;
-  /** `gateway` is alive (renewed every `LEASE_MS / 4`). */
-  renew(gateway: string): Promise<void>;
+  /**
+   * `gateway` is alive (renewed every `LEASE_MS / 4`). False when an earlier renewal had written
+   * its lease and the store no longer held it: the gateway was taken for dead (stalled past
+   * `LEASE_MS`) and swept, its entries gone. It then tells its users again (`join`) before their
+   * leaves fall due.
+   */
+  renew(gateway: string): Promise<boolean>;
   /** Gateways whose lease ran out: their entries swept into pending leaves (one sweeper per dead gateway). */
   sweep(): Promise<{ gateways: string[]; users: number }>;
 }

@@ -77,6 +77,8 @@ export class RedisPresence implements PresenceStore {
   private readonly redis: RedisClient & Scripts;
   /** "gateway chat" pairs already in the gateway's chat list. */
   private readonly registered = new Set<string>();
+  /** Gateways whose lease a renewal wrote (from then on only renewals write it). */
+  private readonly leased = new Set<string>();
 
   constructor(redis: RedisClient) {
     const r = redis as RedisClient & Partial<Scripts>;
@@ -92,13 +94,14 @@ export class RedisPresence implements PresenceStore {
   async join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition> {
     const key = `${gateway} ${chatId}`;
     const first = !this.registered.has(key);
-    // The chats a gateway has entries in (for its sweep): told once per chat and gateway, with a
-    // renewal of its lease, so that a gateway that dies before its first renewal is swept too.
+    // The chats a gateway has entries in (for its sweep): told once per chat and gateway. Until a
+    // renewal of its lease succeeded, with one, so that a gateway that dies before that is swept
+    // too; not after, so that a renewal that finds its lease missing knows the gateway was swept.
     if (first) this.registered.add(key);
     const [[joined, count]] = await Promise.all([
       this.redis.wsacPresenceJoin(counts(chatId), names(chatId), mine(chatId, gateway), user.id, user.username),
       first ? this.redis.sadd(chatsOf(gateway), chatId) : undefined,
-      first ? this.redis.hset(GATEWAYS, gateway, Date.now()) : undefined,
+      first && !this.leased.has(gateway) ? this.redis.hset(GATEWAYS, gateway, Date.now()) : undefined,
     ]);
     return { joined: joined === 1, count };
   }
@@ -139,8 +142,15 @@ export class RedisPresence implements PresenceStore {
     return { count, users };
   }
 
-  async renew(gateway: string): Promise<void> {
-    await this.redis.hset(GATEWAYS, gateway, Date.now());
+  async renew(gateway: string): Promise<boolean> {
+    // HSET answers 1 for a new field: the sweep removes a dead gateway's lease last, after its entries.
+    const added = await this.redis.hset(GATEWAYS, gateway, Date.now());
+    const first = !this.leased.has(gateway);
+    this.leased.add(gateway);
+    if (added === 0 || first) return true;
+    // Swept: its chat list went with its entries, so each chat's next join lists it again.
+    for (const key of this.registered) if (key.startsWith(`${gateway} `)) this.registered.delete(key);
+    return false;
   }
 
   async sweep(): Promise<{ gateways: string[]; users: number }> {

@@ -1,4 +1,6 @@
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisPresence } from "../../../shared/presence/redis-presence";
 import { type GatewayFixture, type InProcessCluster, startGateway, startInProcessCluster, startSingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
 import { ask, type ClientSocket } from "../../support/socket-client";
@@ -88,6 +90,39 @@ describe("presence across three gateways on one Redis", () => {
       await extra.close();
     }
   }, 30_000);
+});
+
+describe("a gateway taken for dead while it lives", () => {
+  it("keeps its users online: swept after a stall past its lease, it registers them again before their leaves fall due", async () => {
+    const [owner, stalled] = await users(2, "ps");
+    const chat = await chatWith(owner!, [stalled!]);
+    const watcher = await on(1, owner!, chat);
+    const leaves = collect(watcher, "presence:leave");
+    const joins = collect(watcher, "presence:join");
+    await on(0, stalled!, chat); // on gw1
+    await eventually(() => joinsOf(joins, stalled!) === 1, 5_000, "the join");
+    const redis = new Redis(cluster.redis.url);
+    try {
+      // gw1 last renewed 5 s ago, as far as the store knows, and another gateway's sweep runs now
+      // (the one the gateways run every 2 s): its users' leaves are due 5 s from now.
+      await eventually(async () => Object.keys(await redis.hgetall("wsac:pr:gateways")).some((g) => g.startsWith("gw1:")), 5_000, "gw1's lease");
+      const gw1 = Object.keys(await redis.hgetall("wsac:pr:gateways")).find((g) => g.startsWith("gw1:"))!;
+      let swept = { gateways: [] as string[], users: 0 };
+      for (let i = 0; i < 5 && !swept.gateways.includes(gw1); i += 1) {
+        await redis.hset("wsac:pr:gateways", gw1, Date.now() - 5_000);
+        swept = await new RedisPresence(redis).sweep();
+      }
+      expect(swept.gateways).toEqual([gw1]);
+      expect(swept.users).toBeGreaterThanOrEqual(1); // the stalled user (no other gateway has it)
+      await new Promise((r) => setTimeout(r, 8_000));
+      expect(leavesOf(leaves, stalled!)).toBe(0);
+      expect(joinsOf(joins, stalled!)).toBe(1);
+      const listed = await owner!.http.get(`/chats/${chat}/presence`);
+      expect(listed.body.users.map((u: { id: string }) => u.id)).toContain(stalled!.user.id);
+    } finally {
+      redis.disconnect();
+    }
+  }, 20_000);
 });
 
 describe("presence in one process (npm start, in memory)", () => {
