@@ -279,9 +279,22 @@ describe("the cluster under pm2 behind nginx", () => {
     await eventually(async () => (await a.http.get(`/chats/${chatId}/presence`)).body.count === 2, 5_000, "both users online");
     await new Promise((r) => setTimeout(r, 500));
     const presenceEvents: string[] = [];
-    for (const s of [sender.socket, reader.socket]) {
-      s.on("presence:join", (e) => presenceEvents.push(`join ${e.user.id}`));
-      s.on("presence:leave", (e) => presenceEvents.push(`leave ${e.user_id}`));
+    // What each client went through, with times, shown if the presence check fails.
+    const started = Date.now();
+    const timeline: string[] = [];
+    const mark = (who: string, what: string) => timeline.push(`+${Date.now() - started} ms ${who} ${what}`);
+    for (const [who, s] of [["a", sender.socket], ["b", reader.socket]] as const) {
+      s.on("presence:join", (e) => {
+        presenceEvents.push(`join ${e.user.id}`);
+        mark(who, `heard join of ${e.user.id === a.user.id ? "a" : "b"}`);
+      });
+      s.on("presence:leave", (e) => {
+        presenceEvents.push(`leave ${e.user_id}`);
+        mark(who, `heard leave of ${e.user_id === a.user.id ? "a" : "b"}`);
+      });
+      s.on("disconnect", (reason) => mark(who, `disconnected (${reason})`));
+      s.on("connect", () => mark(who, "connected"));
+      s.on("connect_error", (err) => mark(who, `connect_error ${err.message}`));
     }
     // The sender retries an unanswered send with the same client_id: at most once stored.
     const sending = (async () => {
@@ -304,7 +317,9 @@ describe("the cluster under pm2 behind nginx", () => {
       }
     })();
     await new Promise((r) => setTimeout(r, 300));
+    mark("-", "pm2 reload");
     await cluster.pm2("reload", "/^gateway-/");
+    mark("-", "pm2 reload done");
     await sending;
     expect(acked).toHaveLength(total);
     // The reload really happened under the clients: both were cut off and came back.
@@ -320,7 +335,7 @@ describe("the cluster under pm2 behind nginx", () => {
     expect(procs.filter((p) => p.name.startsWith("gateway-")).every((p) => p.pm2_env.status === "online")).toBe(true);
     // No presence flood: both users stayed connected somewhere, so past the grace no leave or join went out for them.
     await new Promise((r) => setTimeout(r, 11_000));
-    expect(presenceEvents.filter((e) => e.endsWith(a.user.id) || e.endsWith(b.user.id))).toEqual([]);
+    expect(presenceEvents.filter((e) => e.endsWith(a.user.id) || e.endsWith(b.user.id)), timeline.join("\n")).toEqual([]);
   }, 120_000);
 
   it("npm run cluster:stop leaves no listening port and no process", async () => {
