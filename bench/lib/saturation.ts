@@ -95,6 +95,8 @@ export interface SatStep {
   gatewayCpuUs: number[];
   gatewayCpuUsPerMessage: number;
   gatewayCpuUsPerDelivery: number;
+  /** The gateways' system calls per message (reads, writes). */
+  syscallsPerMessage: { reads: number; writes: number };
   redisCpuUsPerMessage: number;
   /** CPU-seconds each load generator used meanwhile, and the busiest one's share of a core. */
   generatorCpuSeconds: number[];
@@ -106,6 +108,9 @@ export interface SatStep {
 
 type CpuReply = { cpu: { user: number; system: number } };
 const cpuOf = async (children: Child[]) => (await Promise.all(children.map((c) => c.call<CpuReply>("cpu")))).map((r) => r.cpu.user + r.cpu.system);
+/** The gateways' read and write system calls so far, summed (each wake-up reads, each write to a client or a server writes). */
+const syscallsOf = async (children: Child[]) =>
+  (await Promise.all(children.map((c) => c.call<{ reads: number; writes: number }>("syscalls")))).reduce((a, c) => ({ reads: a.reads + c.reads, writes: a.writes + c.writes }), { reads: 0, writes: 0 });
 
 /**
  * One saturation step on one side: every generator sends its share of `rate` for `stepMs`
@@ -118,6 +123,7 @@ const cpuOf = async (children: Child[]) => (await Promise.all(children.map((c) =
  */
 export async function satStep(side: SatSide, clients: Child[], S: SatConfig, rate: number, tag = `${side.key}${side.steps.length}`): Promise<SatStep> {
   const gwA = await cpuOf(side.gateways);
+  const callsA = await syscallsOf(side.gateways);
   const genA = await cpuOf(clients);
   const redisA = (await side.redisCpu?.()) ?? 0;
   const m0 = cpuSnapshot();
@@ -141,6 +147,7 @@ export async function satStep(side: SatSide, clients: Child[], S: SatConfig, rat
   }
   const cpu = cpuUse(m0, cpuSnapshot());
   const gwB = await cpuOf(side.gateways);
+  const callsB = await syscallsOf(side.gateways);
   const genB = await cpuOf(clients);
   const redisB = (await side.redisCpu?.()) ?? 0;
   const tailFrom = Math.max(...parts.map((p) => p.sendEnd)) - S.tailMs;
@@ -191,6 +198,7 @@ export async function satStep(side: SatSide, clients: Child[], S: SatConfig, rat
     gatewayCpuUs,
     gatewayCpuUsPerMessage: gatewayCpu / Math.max(1, ackedInAll),
     gatewayCpuUsPerDelivery: gatewayCpu / Math.max(1, deliveries),
+    syscallsPerMessage: { reads: (callsB.reads - callsA.reads) / Math.max(1, ackedInAll), writes: (callsB.writes - callsA.writes) / Math.max(1, ackedInAll) },
     redisCpuUsPerMessage: ((redisB - redisA) * 1e6) / Math.max(1, ackedInAll),
     generatorCpuSeconds,
     generatorBusiestCore: Math.max(...generatorCpuSeconds) / Math.max(0.001, measuredSeconds),
@@ -211,6 +219,7 @@ export function stepText(side: SatSide, st: SatStep, S: SatConfig): string {
     `(${st.deliveries}/${st.wantedDeliveries}), ack p50/p99 ${st.ack.p50.toFixed(1)}/${st.ack.p99.toFixed(1)} ms, delivery p50/p99 ${st.delivery.p50.toFixed(1)}/${st.delivery.p99.toFixed(1)} ms ` +
     `(last ${S.tailMs} ms's sends: ack p50 ${st.ackTail.p50.toFixed(1)}, delivery p50 ${st.deliveryTail.p50.toFixed(1)} ms), ` +
     `gateway${side.gateways.length > 1 ? "s" : ""} ${st.gatewayCpuUsPerMessage.toFixed(0)} µs CPU per message, ${st.gatewayCpuUsPerDelivery.toFixed(2)} µs per delivery, ` +
+    `system calls per message ${st.syscallsPerMessage.reads.toFixed(1)} reads, ${st.syscallsPerMessage.writes.toFixed(1)} writes, ` +
     `Redis ${st.redisCpuUsPerMessage.toFixed(0)} µs per message, senders up to ${st.senderLateMs.toFixed(0)} ms behind, ${generatorsText(st)}; ` +
     `${st.ok ? "sustained" : `NOT sustained: ${st.why}`}; ${cpuText(st.cpu)}${disturbed(st.cpu) ? " (DISTURBED)" : ""}`
   );
