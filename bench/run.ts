@@ -1256,14 +1256,25 @@ async function presencePhase(clients: Child[], tokens: TokenService, env: Record
     const [watcher, holder] = await Promise.all([spawnChild("presence-watcher", procFile), spawnChild("presence-holder", procFile, { env: { BENCH_LOCAL_ADDRESS: "127.0.0.7" } })]);
     others.push(watcher, holder);
     await watcher.call("watchPresence", { url: on.info.url, token: inChat[0]!.token, chatId: victimChat });
+    // The chat's users were connected in the rounds above: until their grace there has run out, a
+    // leave the watcher hears may be that one (the victim's sweep then leaves them on no gateway).
+    // So the victim takes them once only the watcher is online in the chat (bounded wait).
+    const onlineInChat = async () => {
+      const res = await fetch(`${api.info.url}/chats/${victimChat}/presence`, { headers: { authorization: `Bearer ${inChat[0]!.token}` } });
+      return ((await res.json()) as { count: number }).count;
+    };
+    const graceWaitStart = Date.now();
+    while (Date.now() - graceWaitStart < GRACE_MS + 5_000 && (await onlineInChat()) > 1) await sleep(250);
     await holder.call("open", { url: victim.info.url, items: inChat.slice(1).map((u) => ({ token: u.token, chatId: victimChat })) }, 60_000);
     await sleep(2_000);
     const killedAt = Date.now();
     victim.proc.kill("SIGKILL");
     const wanted = inChat.length - 1;
+    // The held users' leaves since the kill (the watcher hears every leave in the chat since it joined).
+    const held = new Set(inChat.slice(1).map((u) => u.userId));
     let leaves: { user: string; at: number }[] = [];
     for (let i = 0; i < 250 && Date.now() - killedAt < 25_000; i += 1) {
-      leaves = (await watcher.call<{ leaves: { user: string; at: number }[] }>("presenceSeen")).leaves;
+      leaves = (await watcher.call<{ leaves: { user: string; at: number }[] }>("presenceSeen")).leaves.filter((l) => held.has(l.user) && l.at >= killedAt);
       if (leaves.length >= wanted) break;
       await sleep(100);
     }
