@@ -106,7 +106,10 @@ export class PresenceTracker {
    */
   private async renew(): Promise<void> {
     if (await this.o.store.renew(this.o.gateway)) return;
-    if (this.closed || this.local.size === 0) return;
+    if (this.closed) return;
+    // The sweep made their leaves pending already; one who comes back here must be told to the store.
+    this.graces.clear();
+    if (this.local.size === 0) return;
     const nsp = this.o.io.of("/");
     let users = 0;
     for (const [chatId, counted] of this.local) {

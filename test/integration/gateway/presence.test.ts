@@ -94,13 +94,16 @@ describe("presence across three gateways on one Redis", () => {
 
 describe("a gateway taken for dead while it lives", () => {
   it("keeps its users online: swept after a stall past its lease, it registers them again before their leaves fall due", async () => {
-    const [owner, stalled] = await users(2, "ps");
-    const chat = await chatWith(owner!, [stalled!]);
+    const [owner, stalled, returner] = await users(3, "ps");
+    const chat = await chatWith(owner!, [stalled!, returner!]);
     const watcher = await on(1, owner!, chat);
     const leaves = collect(watcher, "presence:leave");
     const joins = collect(watcher, "presence:join");
     await on(0, stalled!, chat); // on gw1
-    await eventually(() => joinsOf(joins, stalled!) === 1, 5_000, "the join");
+    const away = await on(0, returner!, chat); // on gw1, gone just before the sweep, back within its grace
+    await eventually(() => joinsOf(joins, stalled!) === 1 && joinsOf(joins, returner!) === 1, 5_000, "the joins");
+    away.disconnect();
+    await new Promise((r) => setTimeout(r, 300));
     const redis = new Redis(cluster.redis.url);
     try {
       // gw1 last renewed 5 s ago, as far as the store knows, and another gateway's sweep runs now
@@ -113,10 +116,14 @@ describe("a gateway taken for dead while it lives", () => {
         swept = await new RedisPresence(redis).sweep();
       }
       expect(swept.gateways).toEqual([gw1]);
-      expect(swept.users).toBeGreaterThanOrEqual(1); // the stalled user (no other gateway has it)
-      await new Promise((r) => setTimeout(r, 8_000));
-      expect(leavesOf(leaves, stalled!)).toBe(0);
-      expect(joinsOf(joins, stalled!)).toBe(1);
+      expect(swept.users).toBeGreaterThanOrEqual(2); // the two users (no other gateway has them)
+      await new Promise((r) => setTimeout(r, 1_500)); // gw1's next renewal finds its lease gone
+      await on(0, returner!, chat);
+      await new Promise((r) => setTimeout(r, 6_500)); // past when the swept leaves fell due
+      for (const user of [stalled!, returner!]) {
+        expect(leavesOf(leaves, user)).toBe(0);
+        expect(joinsOf(joins, user)).toBe(1);
+      }
       const listed = await owner!.http.get(`/chats/${chat}/presence`);
       expect(listed.body.users.map((u: { id: string }) => u.id)).toContain(stalled!.user.id);
     } finally {
