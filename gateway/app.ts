@@ -183,7 +183,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       local,
       wheel,
       metrics,
-      delivered: (messageId) => replay?.delivered(messageId),
       roomSubscribed: (room) => wiring?.roomSubscribed(room) ?? Promise.resolve(),
       ctx: { log: logger.child({ module: "gateway:events" }), events: metrics.events, inFlight: new InFlightLimit(limits.eventsInFlight) },
       log: logger.child({ module: "gateway:limits" }),

@@ -41,8 +41,6 @@ export interface ChatHandlerDeps {
   messageLimit: MessageLimit;
   /** The `missed` of a `chat:join` answer stops short of this many bytes (`has_more` then says so). */
   joinAnswerMaxBytes: number;
-  /** Told of each message this gateway broadcast (the outage replay skips those). */
-  delivered: (messageId: string) => void;
   /** Resolves once Redis confirmed the room's subscription here (at once without the sharded adapter). */
   roomSubscribed: (room: string) => Promise<void>;
 }
@@ -172,8 +170,8 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
           throw refusal(socket, chat_id, err);
         });
         if (created) {
-          // Through the adapter: every gateway's sockets in the room, this one's included.
-          deps.delivered(message.id);
+          // Through the adapter: every gateway's sockets in the room, this one's included (the outage
+          // replay marks it as it is encoded for them).
           deps.io.to(rooms.chat(chat_id)).emit("message:new", message);
           deps.metrics.messages.inc({ source: "socket" });
           // The message ends the typing: the next keystroke is announced at once.

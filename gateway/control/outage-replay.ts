@@ -62,7 +62,7 @@ export class OutageReplay {
     const adapter = this.io.of("/").adapter as unknown as { _encode?: Encode };
     const encode = adapter._encode;
     if (typeof encode !== "function") {
-      this.log.warn("the adapter has no _encode: other gateways' messages are replayed after an outage even if they arrived");
+      this.log.warn("the adapter has no _encode: messages this gateway's sockets already got may be replayed after a Redis outage");
       return;
     }
     adapter._encode = (packet, opts) => {
