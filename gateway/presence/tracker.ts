@@ -121,9 +121,7 @@ export class PresenceTracker {
       }
       for (const [id, username] of named) {
         users += 1;
-        this.o.store.join(this.o.gateway, chatId, { id, username }).then(({ joined, count }) => {
-          if (joined) this.announce(chatId, count, "presence:join", { chat_id: chatId, user: { id, username } });
-        }, (err: Error) => this.failed(err));
+        this.tellJoin(chatId, { id, username });
       }
     }
     this.log.warn({ users }, "this gateway's presence lease had lapsed (a stall?) and it was swept; its users are registered again");
@@ -137,6 +135,11 @@ export class PresenceTracker {
     users.set(user.id, n);
     // Back within its grace here: the store never heard it went.
     if (n > 1 || this.graces.delete(`${chatId} ${user.id}`)) return;
+    this.tellJoin(chatId, user);
+  }
+
+  /** This gateway has `user` in the chat: the store counts it, and a user new to the chat is announced. */
+  private tellJoin(chatId: string, user: PresenceUser): void {
     this.o.store.join(this.o.gateway, chatId, user).then(({ joined, count }) => {
       this.ok();
       if (joined) this.announce(chatId, count, "presence:join", { chat_id: chatId, user });

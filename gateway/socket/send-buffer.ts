@@ -11,8 +11,8 @@ interface Watch {
   pending: number;
   /**
    * Packets counted in that write buffer. Engine.IO swaps in a new, empty array each time the
-   * transport takes the old one, and tells of every packet before it pushes it: a buffer shorter
-   * than the count is a new one. (Holding the array itself to compare kept each socket's last
+   * transport takes the old one, and tells of every packet before it pushes it: a buffer whose
+   * length is not the count is a new one. (Holding the array itself to compare kept each socket's last
    * batch of frames alive until its next packet: at 800 msg/s in rooms of 10, 1.4 MB that every
    * young-generation GC had to copy.)
    */
