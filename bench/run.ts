@@ -450,7 +450,16 @@ interface Step {
   rssPerConn: number;
   heapPerConn: number;
   fds: number;
+  /** The server's CPU (user + system) over the step's handshakes and the second after, per handshake made. */
+  cpuUsPerHandshake: number;
+  /** CPU-s per second over the same time: the server, the load generators together, the whole machine (busy). */
+  serverCores: number;
+  generatorCores: number;
+  machineCores: number;
 }
+
+/** CPU time (user + system) in microseconds of a process's `cpu` answer. */
+const cpuUsOf = (r: { cpu: Mem["cpu"] }) => r.cpu.user + r.cpu.system;
 
 /** Steps one server up to the descriptor limit (or the first errors); memory at each step. */
 async function capacityPhase(name: string, server: Child, clients: Child[], load: { token: string; chat?: string }[], hold: boolean) {
@@ -469,9 +478,18 @@ async function capacityPhase(name: string, server: Child, clients: Child[], load
       target = total + Math.min(250, headroom - 16);
     }
     if (target > load.length || target > MAX) break;
+    // Who did the work meanwhile: with presence on, every join is announced to the chat's others,
+    // and the generators, which hold those sockets on the same machine, read each announcement.
+    const cpuOf = () => Promise.all([server.call<{ cpu: Mem["cpu"] }>("cpu"), ...clients.map((c) => c.call<{ cpu: Mem["cpu"] }>("cpu"))]);
+    const [before, machineBefore] = [await cpuOf(), cpuSnapshot()];
     const res = await connectAll(clients, server.info.url as string, load.slice(total, target));
-    total += res.ok;
+    // A second more: the step's last presence announcements, held back up to a second, are its work too.
     await sleep(1_000);
+    const [after, machineAfter] = [await cpuOf(), cpuSnapshot()];
+    const used = after.map((a, i) => cpuUsOf(a) - cpuUsOf(before[i]!));
+    const busy = cpuUse(machineBefore, machineAfter);
+    const seconds = busy?.seconds || res.seconds + 1;
+    total += res.ok;
     const m = await mem(server);
     fds = m.fds;
     const step: Step = {
@@ -482,11 +500,16 @@ async function capacityPhase(name: string, server: Child, clients: Child[], load
       rssPerConn: (m.rss - base.rss) / m.sockets,
       heapPerConn: (m.heapUsed - base.heapUsed) / m.sockets,
       fds: m.fds,
+      cpuUsPerHandshake: used[0]! / Math.max(1, res.ok),
+      serverCores: used[0]! / 1e6 / seconds,
+      generatorCores: used.slice(1).reduce((a, b) => a + b, 0) / 1e6 / seconds,
+      machineCores: busy ? busy.machine / busy.seconds : NaN,
     };
     steps.push(step);
     log(
       `${name}: ${m.sockets} held (${res.rate.toFixed(0)}/s, ${res.failed} failed ${JSON.stringify(res.errors)}), ` +
-        `${(step.rssPerConn / 1024).toFixed(2)} KiB rss and ${(step.heapPerConn / 1024).toFixed(2)} KiB heap per connection, ${m.fds} fds`,
+        `${(step.rssPerConn / 1024).toFixed(2)} KiB rss and ${(step.heapPerConn / 1024).toFixed(2)} KiB heap per connection, ${m.fds} fds; ` +
+        `${step.cpuUsPerHandshake.toFixed(0)} µs server CPU per handshake, cores: server ${step.serverCores.toFixed(2)}, generators ${step.generatorCores.toFixed(2)}, machine ${step.machineCores.toFixed(2)}`,
     );
     if (res.failed > 0 || m.sockets !== total) break;
   }
@@ -1690,6 +1713,9 @@ async function main() {
         ratio: oR.rate / bR.rate,
         target: "≥ 0.9x",
         met: oR.rate / bR.rate >= 0.9,
+        note:
+          `server CPU per handshake ${oR.cpuUsPerHandshake.toFixed(0)} vs ${bR.cpuUsPerHandshake.toFixed(0)} µs; cores: server ${oR.serverCores.toFixed(2)} vs ${bR.serverCores.toFixed(2)}, ` +
+          `generators ${oR.generatorCores.toFixed(2)} vs ${bR.generatorCores.toFixed(2)}, machine ${oR.machineCores.toFixed(2)} vs ${bR.machineCores.toFixed(2)}`,
       });
     }
   });
