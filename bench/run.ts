@@ -1677,7 +1677,8 @@ async function main() {
   await attempt("memory", async () => {
     const ours = await capacityPhase("ours", g1!, clients, load, true);
     const base = await capacityPhase("bare", bare!, clients, load, false);
-    results.details.capacity = { ours, bare: base };
+    // chats: the load's users are spread over this many chats (each join is announced to its chat's others online).
+    results.details.capacity = { ours, bare: base, chats: LOAD_CHATS };
     const at = (steps: Step[], n: number) => steps.find((s) => s.total >= n);
     const o5 = at(ours.steps, 5_000);
     const b5 = at(base.steps, 5_000);

@@ -5,7 +5,7 @@
  * (`UNIT`); every cost comes from `results.details` of the same run, and a figure whose phase did
  * not run is reported as not measured (its projection left out).
  *
- * Reads: details.capacity (memory phase), details.handshakes (handshake phase), details.fanout
+ * Reads: details.capacity (memory phase: memory, and its last big step's CPU per fresh join), details.handshakes (handshake phase), details.fanout
  * (fan-out phase: rooms["10"]), details.stored (stored phase: gateway, PostgreSQL and Redis per
  * message, Redis per join).
  */
@@ -60,6 +60,9 @@ export interface Inputs {
   redisUsPerMessage: number | null;
   redisCommandsPerJoin: number | null;
   redisBytesPerJoin: number | null;
+  /** Gateway CPU per handshake of a user new to its chat (announced to the chat's others), and how many were online per chat. */
+  freshJoinCpuUsPerHandshake: number | null;
+  freshJoinChatOnline: number | null;
 }
 
 /** The measured per-unit costs, from one run's details. */
@@ -73,6 +76,9 @@ export function inputsOf(details: Any): Inputs {
   const fanStep: Any | undefined = room10?.ours?.atLatencyRate ?? room10?.ours?.sustained;
   const stored: Any | undefined = details.stored?.ours;
   const join: Any | undefined = details.stored?.redisPerJoin;
+  // The memory phase's last step of 1,000 handshakes or more: fresh users into chats that are filling.
+  const big = steps.filter((s, k) => s.cpuUsPerHandshake !== undefined && s.total - (k > 0 ? steps[k - 1]!.total : 0) >= 1_000).at(-1);
+  const chats = details.capacity?.chats as number | undefined;
   return {
     rssPerConnection: last?.rssPerConn ?? null,
     heapPerConnection: last?.heapPerConn ?? null,
@@ -91,6 +97,8 @@ export function inputsOf(details: Any): Inputs {
     redisUsPerMessage: stored?.redisPerMessage?.cpuUs ?? null,
     redisCommandsPerJoin: join?.commands ?? null,
     redisBytesPerJoin: join ? join.inBytes + join.outBytes : null,
+    freshJoinCpuUsPerHandshake: big?.cpuUsPerHandshake ?? null,
+    freshJoinChatOnline: big && chats ? big.total / chats : null,
   };
 }
 
@@ -122,6 +130,8 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
   const gatewayCoresStorm = coresFor(i.cpuUsPerHandshake, stormPeak);
   const pgCoresStorm = coresFor(i.postgresUsPerHandshake, stormPeak);
   const queriesStorm = i.queriesPerHandshake === null ? null : i.queriesPerHandshake * stormPeak;
+  // The same storm if every user came back after presence's grace: each a fresh join, announced.
+  const gatewayCoresFreshStorm = coresFor(i.freshJoinCpuUsPerHandshake, stormPeak);
 
   const traffic = gatewayCoresTraffic === null ? null : up(gatewayCoresTraffic + (heartbeatCores ?? 0));
   const gateways = [memGateways, traffic, gatewayCoresStorm === null ? null : up(gatewayCoresStorm)].filter((x): x is number => x !== null);
@@ -159,11 +169,16 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     `- Heartbeats are costed as deliveries (${UNIT.heartbeatIntervalS} s ping interval), not measured apart; idle connections' CPU is otherwise left out.`,
     "- Redis per message was measured with one gateway subscribed. With the classic adapter (one Redis) every gateway receives every message, so Redis's output grows with the gateways; with the sharded adapter on a Redis Cluster only the gateways holding the room receive it (at most the room's size).",
     "- PostgreSQL per message falls as batches grow with load (the stored phase ran at a few thousand messages/s); per handshake likewise (queries are shared by the handshakes that arrive together).",
+    `- The storm's handshakes are costed as the handshake phase's reconnects, back within presence's grace (nothing announced: ${fmt(i.cpuUsPerHandshake)} µs each). ` +
+      `A user back after the grace is a fresh join, announced to its chat's others online: at the memory phase's last big step (chats of about ${fmt(i.freshJoinChatOnline)} online) ` +
+      `ours cost ${fmt(i.freshJoinCpuUsPerHandshake)} µs per handshake${i.freshJoinCpuUsPerHandshake !== null && i.cpuUsPerHandshake ? ` (${(i.freshJoinCpuUsPerHandshake / i.cpuUsPerHandshake).toFixed(1)}×)` : ""}, ` +
+      `so a storm of such joins into chats that size would take about ${fmt(gatewayCoresFreshStorm, 1)} gateway cores at its peak instead of ${fmt(gatewayCoresStorm, 1)} ` +
+      "(an upper bound: on loopback each announcement's write also carries the client's TCP receive path).",
     `- The reconnect storm's peak is taken as ${SCENARIO.peakToMean}× its mean (the client's jittered back-off); a storm that arrives in one second instead would need ${SCENARIO.reconnectWindowS / SCENARIO.peakToMean}× more.`,
     "- Memory per connection is for idle connections in one chat; sockets in many rooms, or with unread data, cost more (the send-buffer bound caps the latter).",
   ];
   return {
     lines,
-    figures: { inputs: i, scenario: S, unit: UNIT, memGateways, heartbeatCores, gatewayCoresTraffic, pgCoresMessages, redisCoresMessages, commitsPerSecond, gatewayCoresStorm, pgCoresStorm, queriesStorm, gatewayProcesses: need, redisShards, boundBy: bound },
+    figures: { inputs: i, scenario: S, unit: UNIT, memGateways, heartbeatCores, gatewayCoresTraffic, pgCoresMessages, redisCoresMessages, commitsPerSecond, gatewayCoresStorm, gatewayCoresFreshStorm, pgCoresStorm, queriesStorm, gatewayProcesses: need, redisShards, boundBy: bound },
   };
 }
