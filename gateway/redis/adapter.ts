@@ -144,9 +144,16 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
   };
 }
 
-/** A cluster subscriber's link: down at the first node failure, up once every master answers again and no node failed for a second. */
+/**
+ * A cluster subscriber's link: up once every master answered after the client's first "ready"; down
+ * at a node failure after that, up again once every master answers and no node failed for a second.
+ * Before the first "ready" the client is still finding the cluster: it drops the seeds that turn out
+ * to be replicas ("-node"), which is no failure (reported as one, the outage replay re-sent the
+ * messages of a gateway's first second, some of them also arriving live).
+ */
 function followShards(sub: Cluster, handler: (up: boolean) => void): void {
-  let down = false;
+  let started = false;
+  let down = true;
   let timer: NodeJS.Timeout | undefined;
   const check = () => {
     timer = undefined;
@@ -162,6 +169,7 @@ function followShards(sub: Cluster, handler: (up: boolean) => void): void {
     );
   };
   const failed = () => {
+    if (!started) return;
     if (!down) {
       down = true;
       handler(false);
@@ -172,4 +180,10 @@ function followShards(sub: Cluster, handler: (up: boolean) => void): void {
   sub.on("node error", failed);
   sub.on("-node", failed);
   sub.on("close", failed);
+  const start = () => {
+    started = true;
+    if (!timer) check();
+  };
+  if (sub.status === "ready") start();
+  else sub.once("ready", start);
 }

@@ -1,0 +1,55 @@
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AdapterWiring, wireRedisAdapter } from "../../../gateway/redis/adapter";
+import { type Cluster, createRedisCluster } from "../../../shared/redis";
+import { type RedisCluster, startRedisCluster } from "../../support/redis-cluster";
+import { eventually } from "../../support/waits";
+
+/**
+ * The sharded adapter's subscriber link, which the outage replay follows (a link down, then up:
+ * messages stored meanwhile are re-sent from PostgreSQL), on a Redis Cluster of the test's own
+ * (3 masters, 3 replicas; every node a seed, as REDIS_CLUSTER_NODES lists them).
+ */
+let redisCluster: RedisCluster;
+const clients: Cluster[] = [];
+const logger = pino({ level: "silent" });
+
+beforeAll(async () => {
+  redisCluster = await startRedisCluster();
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await redisCluster?.stop();
+});
+
+/** A gateway's adapter wiring on the cluster; every link report, in order. */
+function wire(): { reports: boolean[]; wiring: AdapterWiring } {
+  const target = { kind: "cluster" as const, nodes: redisCluster.ports.map((port) => ({ host: "127.0.0.1", port })) };
+  const sub = createRedisCluster(target, { logger, name: "link-sub", offlineQueue: true, sharded: true });
+  const pub = createRedisCluster(target, { logger, name: "link-pub" });
+  clients.push(sub, pub);
+  const wiring = wireRedisAdapter({ clients: { sharded: true, pub, sub }, logger, onPublishFailed: () => undefined });
+  const reports: boolean[] = [];
+  wiring.onSubscriberLink((up) => reports.push(up));
+  return { reports, wiring };
+}
+
+describe("the sharded subscriber's link", () => {
+  it("comes up once at start: the client dropping the seeds that are replicas is no outage", async () => {
+    const { reports } = wire();
+    await eventually(() => reports.length > 0, 5_000, "a first report");
+    // The client drops the 3 replica seeds about 50 ms in; the link would come up again a second later.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(reports).toEqual([true]);
+  });
+
+  it("goes down when a master dies, and up once the cluster answers again", async () => {
+    const { reports } = wire();
+    await eventually(() => reports.length > 0, 5_000, "a first report");
+    const [victim] = await redisCluster.masters();
+    await redisCluster.kill(victim!.port);
+    await eventually(() => reports.length >= 3, 20_000, "down and up again");
+    expect(reports.slice(0, 3)).toEqual([true, false, true]);
+  }, 30_000);
+});
