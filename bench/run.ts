@@ -218,7 +218,8 @@ async function closeAll(clients: Child[], server: Child, only?: { url: string })
 }
 
 const mem = (server: Child) => server.call<Mem>("mem", undefined, 30_000);
-const cpuMs = (m: Mem) => (m.cpu.user + m.cpu.system) / 1000;
+/** A process's CPU time (user + system) in ms, from any answer that carries its `cpu`. */
+const cpuMs = (m: { cpu: Mem["cpu"] }) => (m.cpu.user + m.cpu.system) / 1000;
 
 /** Transactions committed in the bench database so far (statistics are flushed about once a second). */
 async function commits(): Promise<number> {
@@ -462,9 +463,6 @@ interface Step {
   machineCores: number;
 }
 
-/** CPU time (user + system) in microseconds of a process's `cpu` answer. */
-const cpuUsOf = (r: { cpu: Mem["cpu"] }) => r.cpu.user + r.cpu.system;
-
 /** Steps one server up to the descriptor limit (or the first errors); memory at each step. */
 async function capacityPhase(name: string, server: Child, clients: Child[], load: { token: string; chat?: string }[], hold: boolean) {
   await closeAll(clients, server);
@@ -490,7 +488,7 @@ async function capacityPhase(name: string, server: Child, clients: Child[], load
     // A second more: the step's last presence announcements, held back up to a second, are its work too.
     await sleep(1_000);
     const [after, machineAfter] = [await cpuOf(), cpuSnapshot()];
-    const used = after.map((a, i) => cpuUsOf(a) - cpuUsOf(before[i]!));
+    const used = after.map((a, i) => (cpuMs(a) - cpuMs(before[i]!)) * 1000);
     const busy = cpuUse(machineBefore, machineAfter);
     const seconds = busy?.seconds || res.seconds + 1;
     total += res.ok;
