@@ -177,7 +177,10 @@ describe("the cluster under pm2 behind nginx", () => {
     await httpClient(cluster.url).get(`/me?access_token=${a.token}&x=1`);
     const { readFileSync } = await import("node:fs");
     const { join } = await import("node:path");
-    const log = readFileSync(join(cluster.env.CLUSTER_RUN_DIR!, "logs", "access.log"), "utf8");
+    const file = join(cluster.env.CLUSTER_RUN_DIR!, "logs", "access.log");
+    // nginx logs a request once it has finished it, which can be just after the client has the answer.
+    await eventually(async () => readFileSync(file, "utf8").includes("GET /me?"), 5_000, "nginx to log GET /me");
+    const log = readFileSync(file, "utf8");
     expect(log).toContain("/ws/?[masked]");
     expect(log).toContain("/me?[masked]");
     expect(log).not.toContain(a.token);
