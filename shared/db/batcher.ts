@@ -20,6 +20,12 @@ export interface BatcherOptions<T, R> {
    * that finds no statement begun within the interval still goes out on the next turn.
    */
   minIntervalMs?: number;
+  /**
+   * With an interval: this many requests waiting go out at once, without waiting it out (the
+   * interval is there to make small statements bigger; one this big gains nothing by waiting).
+   * Default: no such size.
+   */
+  enoughToGo?: number;
 }
 
 interface Pending<T, R> {
@@ -32,9 +38,12 @@ export class Batcher<T, R> {
   private queue: Pending<T, R>[] = [];
   private inFlight = 0;
   private scheduled = false;
+  /** The timer that waits out the interval, while one does. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly maxInFlight: number;
   private readonly maxBatch: number;
   private readonly minIntervalMs: number;
+  private readonly enoughToGo: number;
   private lastStart = -Infinity;
   private readonly runBatch: (items: T[]) => Promise<(R | Error)[]>;
 
@@ -43,6 +52,7 @@ export class Batcher<T, R> {
     this.maxInFlight = options.maxInFlight ?? 2;
     this.maxBatch = options.maxBatch ?? 500;
     this.minIntervalMs = options.minIntervalMs ?? 0;
+    this.enoughToGo = options.enoughToGo ?? Infinity;
   }
 
   /** Requests waiting for a statement (not yet sent). */
@@ -62,16 +72,27 @@ export class Batcher<T, R> {
    * (unless the interval says wait), before the answered requests' callers run.
    */
   private schedule(now = false): void {
-    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
-    const wait = this.lastStart + this.minIntervalMs - performance.now();
-    if (now && wait < 1) return this.flush();
+    if (this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    const enough = this.queue.length >= this.enoughToGo;
+    if (this.scheduled) {
+      // Waiting out the interval, and now enough are waiting: they go on the next turn instead.
+      if (!enough || this.timer === undefined) return;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const wait = enough ? 0 : this.lastStart + this.minIntervalMs - performance.now();
+    if (now && wait < 1) {
+      this.scheduled = false;
+      return this.flush();
+    }
     this.scheduled = true;
     const go = () => {
       this.scheduled = false;
+      this.timer = undefined;
       this.flush();
     };
     // What arrives in this turn of the event loop (or, within the interval, until it is over) goes in one statement.
-    if (wait >= 1) setTimeout(go, wait);
+    if (wait >= 1) this.timer = setTimeout(go, wait);
     else setImmediate(go);
   }
 

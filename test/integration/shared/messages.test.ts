@@ -137,6 +137,28 @@ describe("MessageBatch (the gateway's sends from many sockets)", () => {
     expect(statements).toBeLessThan(10);
   });
 
+  it("starts statements at least 10 ms apart: sends that arrive one by one under load share them, in order", async () => {
+    const own = databaseAt(tdb.url);
+    let statements = 0;
+    own.pool.on("acquire", () => (statements += 1));
+    const batch = new MessageBatch(own.db, { pool: own.pool });
+    // 60 sends, one per millisecond or so (a gateway at ~1,000 msg/s): without the interval each
+    // statement answers in a millisecond or two and carries one or two of them.
+    const sends: Promise<Awaited<ReturnType<MessageBatch["store"]>>>[] = [];
+    const started = performance.now();
+    for (let i = 0; i < 60; i += 1) {
+      sends.push(batch.store({ chatId: chat, senderId: alice, text: `paced ${i}` }));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const results = await Promise.all(sends);
+    const elapsed = performance.now() - started;
+    await own.drop();
+    expect(statements).toBeLessThanOrEqual(Math.ceil(elapsed / 10) + 1);
+    expect(statements).toBeLessThan(30);
+    const ids = results.map((r) => BigInt(r.message.id));
+    expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+
   it("retries a batch that breaks a foreign key one send at a time: only the broken send fails", async () => {
     const batch = new MessageBatch(tdb.db);
     const fine = Array.from({ length: 5 }, (_, i) => batch.store({ chatId: chat, senderId: bob, text: `fine ${i}` }));

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Batcher } from "../../../shared/db/batcher";
 
 /** A batcher whose statements are recorded (their items and start times) and answer after `ms`. */
-function recorder(options: { minIntervalMs?: number; maxInFlight?: number; ms?: number }) {
+function recorder(options: { minIntervalMs?: number; maxInFlight?: number; ms?: number; enoughToGo?: number }) {
   const statements: { items: string[]; at: number }[] = [];
   const batcher = new Batcher<string, string>({
     ...options,
@@ -47,6 +47,28 @@ describe("Batcher", () => {
     expect(statements.map((s) => s.items)).toEqual([["a"], ["b"]]);
     // Well under the interval: it did not wait for one.
     expect(statements[1]!.at - submitted).toBeLessThan(100);
+  });
+
+  it("with a minimum interval, sends at once when enough requests wait", async () => {
+    const { batcher, statements } = recorder({ minIntervalMs: 150, maxInFlight: 1, enoughToGo: 3 });
+    const first = batcher.submit("a");
+    await sleep(10);
+    const later = [batcher.submit("b"), batcher.submit("c")];
+    await sleep(20);
+    // Two waiting: they wait out the interval. A third makes enough.
+    expect(statements.map((s) => s.items)).toEqual([["a"]]);
+    later.push(batcher.submit("d"));
+    expect(await Promise.all([first, ...later])).toEqual(["ok a", "ok b", "ok c", "ok d"]);
+    expect(statements.map((s) => s.items)).toEqual([["a"], ["b", "c", "d"]]);
+    expect(statements[1]!.at - statements[0]!.at).toBeLessThan(100);
+    // And a statement that answers with enough waiting starts the next one at once.
+    const { batcher: busy, statements: busyStatements } = recorder({ minIntervalMs: 150, maxInFlight: 1, enoughToGo: 3, ms: 20 });
+    const all = [busy.submit("e")];
+    await sleep(5);
+    all.push(busy.submit("f"), busy.submit("g"), busy.submit("h"));
+    await Promise.all(all);
+    expect(busyStatements.map((s) => s.items)).toEqual([["e"], ["f", "g", "h"]]);
+    expect(busyStatements[1]!.at - busyStatements[0]!.at).toBeLessThan(100);
   });
 
   it("starts the next statement (what arrived meanwhile) before the answered requests' callers run", async () => {
