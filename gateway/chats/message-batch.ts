@@ -30,8 +30,8 @@ export interface MessageBatchOptions {
  * statement carries several messages instead of one; a message that finds none goes at once (a quiet
  * chat's message is not held). Each statement costs the gateway far more than a row in it (the driver,
  * the system calls that wake PostgreSQL and are woken by it, the answer's turn): bench, 48 rooms of 10 in
- * alternating runs, 691-782 → 523-552 µs of gateway CPU per message at 800 msg/s and 392-397 → 313-331
- * µs at 1,600 msg/s. The price: under that load a message's ack and broadcast wait up to 10 ms more
+ * six alternating pairs of runs, 682-782 → 480-566 µs of gateway CPU per message at 800 msg/s and
+ * 366-404 → 305-339 µs at 1,600 msg/s. The price: under that load a message's ack and broadcast wait up to 10 ms more
  * (ack p50 3 → 9 ms at 800 msg/s). 32 messages waiting go at once: a statement that size gains little
  * by waiting, and senders that wait for their acks before they send again (200 of them, closed loop, in
  * the bench's stored phase) lost 0.85-0.95x → 0.73-0.79x of PostgreSQL's direct rate to the wait.

@@ -144,7 +144,7 @@ describe("MessageBatch (the gateway's sends from many sockets)", () => {
     const batch = new MessageBatch(own.db, { pool: own.pool });
     // 60 sends, one per millisecond or so (a gateway at ~1,000 msg/s): without the interval each
     // statement answers in a millisecond or two and carries one or two of them.
-    const sends: Promise<Awaited<ReturnType<MessageBatch["store"]>>>[] = [];
+    const sends: ReturnType<MessageBatch["store"]>[] = [];
     const started = performance.now();
     for (let i = 0; i < 60; i += 1) {
       sends.push(batch.store({ chatId: chat, senderId: alice, text: `paced ${i}` }));
