@@ -8,9 +8,10 @@ import type { Revocations } from "./revocations";
 
 /**
  * Follows the api's control bus: each event goes to the part that applies it to this gateway's
- * sockets (revocations, membership, the message relay). After the bus link was cut, events
+ * sockets (revocations, membership, the message relay). While the bus link is cut, events
  * published meanwhile are lost, so sessions and memberships are re-checked against PostgreSQL
- * before the link counts as up again. Returns an unsubscribe.
+ * every second while it is down, and once more before the link counts as up again. Returns an
+ * unsubscribe.
  */
 export function followControlBus(options: {
   bus: ControlBus;
@@ -22,6 +23,8 @@ export function followControlBus(options: {
   closing: () => boolean;
   /** Also told of the link's state (the outage replay); "up" only once the re-check is done. */
   onLink?: (up: boolean) => void;
+  /** While the link is down, the local sockets are re-checked this often. Default 1000 ms. */
+  outageRecheckMs?: number;
 }): () => void {
   const { bus, revocations, membership, relay, closing } = options;
   const log = options.logger.child({ module: "gateway:control" });
@@ -44,14 +47,19 @@ export function followControlBus(options: {
     }
   });
 
+  const recheckAll = async () => {
+    const sessions = await revocations.recheck(options.db);
+    const memberships = await membership.recheck(options.db);
+    return { ...sessions, ...memberships };
+  };
+
   let run = 0;
   const recheck = async (mine: number) => {
     // Bounded retries (PostgreSQL may be down too); a newer reconnect takes over.
     for (let attempt = 0; attempt < 10 && mine === run && !closing(); attempt += 1) {
       try {
-        const sessions = await revocations.recheck(options.db);
-        const memberships = await membership.recheck(options.db);
-        if (sessions.checked > 0) log.info({ ...sessions, ...memberships }, "re-checked local sockets after the control bus came back");
+        const result = await recheckAll();
+        if (result.checked > 0) log.info(result, "re-checked local sockets after the control bus came back");
         break;
       } catch (err) {
         log.warn({ err: (err as Error).message, attempt }, "re-check after reconnect failed; retrying");
@@ -61,23 +69,53 @@ export function followControlBus(options: {
     if (mine === run && !closing()) options.onLink?.(true);
   };
 
+  // While the link is down no revocation or removal reaches this gateway: its sockets' sessions
+  // and memberships are read from PostgreSQL every `outageRecheckMs` instead (each pass waits for
+  // the previous one), so a revoking call made during the outage ends its sockets within about
+  // that long plus one query, as the contract promises for an unreachable Redis.
+  const outageRecheckMs = options.outageRecheckMs ?? 1_000;
+  let outageTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  const whileDown = (mine: number) => {
+    outageTimer = setTimeout(async () => {
+      if (mine !== run || closing()) return;
+      try {
+        const result = await recheckAll();
+        if (result.ended > 0 || result.removed > 0) log.info(result, "ended sockets found revoked or removed while the control bus is down");
+        failures = 0;
+      } catch (err) {
+        if (failures++ === 0) log.warn({ err: (err as Error).message }, "re-check during the control bus outage failed; retrying every pass");
+      }
+      if (mine === run && !closing()) whileDown(mine);
+    }, outageRecheckMs);
+    outageTimer.unref();
+  };
+
   let wasDown = bus.link() === "down";
   const offLink = bus.onLink((link) => {
     if (link === "down") {
-      run += 1;
-      options.onLink?.(false);
-      if (!wasDown) log.warn("control bus link down: revocations are enforced at handshakes and re-checked on reconnect");
+      if (!wasDown) {
+        log.warn("control bus link down: sessions and memberships are re-checked against PostgreSQL every %d ms until it is back", outageRecheckMs);
+        run += 1;
+        options.onLink?.(false);
+        clearTimeout(outageTimer);
+        whileDown(run);
+      }
       wasDown = true;
       return;
     }
     if (!wasDown) return void options.onLink?.(true);
     wasDown = false;
     run += 1;
+    clearTimeout(outageTimer);
     void recheck(run);
   });
+  // Sockets may be accepted before the first subscription is confirmed (or while Redis is down at start).
+  if (wasDown) whileDown(run);
 
   return () => {
     run += 1;
+    clearTimeout(outageTimer);
     unsubscribe();
     offLink();
   };

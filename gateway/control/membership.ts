@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
 import type { LocalSockets } from "../socket/local-sockets";
@@ -5,8 +6,8 @@ import { chatsOf, rooms } from "../socket/rooms";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import { RecentKeys } from "./recent-keys";
 
-/** Rows per `in (…)` list when re-checking, well under PostgreSQL's parameter limit. */
-const BATCH = 1_000;
+/** (chat, user) pairs per re-check query (two arrays of parameters: no parameter limit applies). */
+const BATCH = 5_000;
 
 /**
  * Takes this gateway's sockets out of the chats their user no longer belongs to: a control event
@@ -35,22 +36,23 @@ export class Membership {
     return this.recent.has(`${chatId}:${userId}`);
   }
 
-  /** Reads the memberships behind every local socket's chat rooms in batched queries and removes the lost ones. */
+  /**
+   * Reads the memberships behind every local socket's chat rooms and removes the lost ones: one
+   * query per BATCH (chat, user) pairs, each pair asked once however many sockets share it.
+   */
   async recheck(db: Db): Promise<{ removed: number }> {
     const sockets = [...this.io.of("/").sockets.values()];
-    const chats = [...new Set(sockets.flatMap(chatsOf))];
-    const users = [...new Set(sockets.map((s) => s.data.userId))];
+    const pairs = new Map<string, [string, string]>();
+    for (const socket of sockets) for (const chatId of chatsOf(socket)) pairs.set(`${chatId}:${socket.data.userId}`, [chatId, socket.data.userId]);
+    const asked = [...pairs.values()];
     const members = new Set<string>();
-    for (let i = 0; i < chats.length; i += BATCH) {
-      for (let j = 0; j < users.length; j += BATCH) {
-        const rows = await db
-          .selectFrom("chat_members")
-          .select(["chat_id", "user_id"])
-          .where("chat_id", "in", chats.slice(i, i + BATCH))
-          .where("user_id", "in", users.slice(j, j + BATCH))
-          .execute();
-        for (const row of rows) members.add(`${row.chat_id}:${row.user_id}`);
-      }
+    for (let i = 0; i < asked.length; i += BATCH) {
+      const batch = asked.slice(i, i + BATCH);
+      const { rows } = await sql<{ chat_id: string; user_id: string }>`
+        select m.chat_id, m.user_id
+        from unnest(${batch.map((p) => p[0])}::uuid[], ${batch.map((p) => p[1])}::uuid[]) as p(chat_id, user_id)
+        join chat_members m on m.chat_id = p.chat_id and m.user_id = p.user_id`.execute(db);
+      for (const row of rows) members.add(`${row.chat_id}:${row.user_id}`);
     }
     let removed = 0;
     for (const socket of sockets) {

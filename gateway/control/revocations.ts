@@ -1,4 +1,4 @@
-import type { Logger } from "pino";
+import { sql } from "kysely";
 import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
 import { factsOf, sessionVerdict } from "../../shared/sessions";
@@ -8,8 +8,8 @@ import type { LocalSockets } from "../socket/local-sockets";
 import type { GatewayServer, GatewaySocket } from "../socket/types";
 import { RecentKeys } from "./recent-keys";
 
-/** Rows per `in (…)` list when re-checking, well under PostgreSQL's parameter limit. */
-const BATCH = 1_000;
+/** Session ids per re-check query (one array parameter). */
+const BATCH = 5_000;
 
 /**
  * Ends this gateway's sockets whose session is over: revoked (a control event, or found by the
@@ -46,13 +46,15 @@ export class Revocations {
     return this.recent.has(socket.data.sessionId);
   }
 
-  /** Reads the sessions of every local socket in batched queries and ends those that may no longer act. */
+  /** Reads the sessions of every local socket, BATCH ids a query, and ends those that may no longer act. */
   async recheck(db: Db): Promise<{ checked: number; ended: number }> {
     const sockets = [...this.io.of("/").sockets.values()];
     const ids = [...new Set(sockets.map((s) => s.data.sessionId))];
     const sessions = new Map<string, { user_id: string; revoked_at: Date | null; expires_at: Date }>();
     for (let i = 0; i < ids.length; i += BATCH) {
-      const rows = await db.selectFrom("sessions").select(["id", "user_id", "revoked_at", "expires_at"]).where("id", "in", ids.slice(i, i + BATCH)).execute();
+      const { rows } = await sql<{ id: string; user_id: string; revoked_at: Date | null; expires_at: Date }>`
+        select s.id, s.user_id, s.revoked_at, s.expires_at
+        from unnest(${ids.slice(i, i + BATCH)}::uuid[]) as r(id) join sessions s on s.id = r.id`.execute(db);
       for (const row of rows) sessions.set(row.id, row);
     }
     let ended = 0;
