@@ -41,7 +41,3 @@ export async function findByUsernames(db: Db, usernames: string[]): Promise<Pick
     )
     .execute();
 }
-
-export async function setPasswordHash(db: Db, id: string, passwordHash: string): Promise<void> {
-  await db.updateTable("users").set({ password_hash: passwordHash }).where("id", "=", id).execute();
-}

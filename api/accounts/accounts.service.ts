@@ -3,7 +3,7 @@ import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/errors";
 import { type Limiter, take } from "../../shared/rate-limit";
 import type { AuthContext } from "../http/auth";
-import { guardedVerify, revokeOthers, type SessionDeps } from "../sessions/sessions.service";
+import { endEverySession, guardedVerify, type SessionDeps } from "../sessions/sessions.service";
 import * as repo from "./accounts.repository";
 import { userView } from "./accounts.views";
 import { MIN_SCORE, type PasswordHasher, passwordStrength } from "./password";
@@ -61,7 +61,8 @@ export async function me(db: Db, userId: string): Promise<UserView> {
 /**
  * `PUT /me/password`: the current password is checked like a login (limited, and a wrong one
  * counts as a failed login), the new one is judged as at registration, and every other session
- * of the user is revoked (their sockets end); the caller's session stays.
+ * of the user is revoked (their sockets end); the caller's session stays. A login in flight with
+ * the old password leaves no session once this has answered (the session epoch).
  */
 export async function changePassword(
   deps: AccountDeps & Pick<SessionDeps, "limiter" | "loginOutcomes" | "bus">,
@@ -75,8 +76,11 @@ export async function changePassword(
     throw new AppError("invalid_credentials", 401, "The current password is wrong");
   }
   await requireStrong(deps.strength, input.new_password, [user.username, user.email]);
-  await repo.setPasswordHash(deps.db, user.id, await deps.hasher.hash(input.new_password));
-  await revokeOthers(deps, user.id, auth.sessionId, "password_changed");
+  const passwordHash = await deps.hasher.hash(input.new_password);
+  // The new hash, the epoch's bump and the other sessions' end commit together, and only if no
+  // other change committed since the current password was read (else it is no longer current).
+  const changed = await endEverySession(deps, user.id, "password_changed", { except: auth.sessionId, expectEpoch: user.session_epoch, passwordHash });
+  if (!changed) throw new AppError("invalid_credentials", 401, "The current password is wrong");
 }
 
 

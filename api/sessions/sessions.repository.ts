@@ -3,48 +3,58 @@ import type { Db } from "../../shared/db/db";
 import type { SessionRow } from "../../shared/db/schema";
 
 /**
- * A new session and its first refresh token in one statement: one round trip and one commit
- * instead of a four-statement transaction (the commit's fsync was most of login's own cost). The
- * same statement revokes the user's oldest active sessions beyond the newest `maxActive - 1`
- * (with the new one, `maxActive` stay); their ids come back in `trimmed`.
+ * A new session and its first refresh token, created only while the user's session epoch is
+ * still `epoch` (the one its password was checked against): a password change or "log out
+ * everywhere" that committed meanwhile bumped it, and the login leaves nothing (undefined).
+ *
+ * The user's row is locked first, so logins of one user on any replica take turns here: the
+ * second statement, which revokes the user's oldest active sessions beyond the newest
+ * `maxActive - 1` (with the new one, `maxActive` stay; their ids come back in `trimmed`), then
+ * sees every session committed before it. In one statement its snapshot would predate the lock
+ * wait, and simultaneous logins could pass the cap.
  */
 export async function insertSessionWithRefreshToken(
   db: Db,
   s: { user_id: string; user_agent: string | null; ip: string | null; expires_at: Date },
   tokenHash: string,
   maxActive: number,
-): Promise<SessionRow & { trimmed: string[] }> {
-  const row = await db
-    .with("s", (qb) => qb.insertInto("sessions").values(s).returningAll())
-    .with("r", (qb) =>
-      qb
-        .insertInto("refresh_tokens")
-        .columns(["token_hash", "session_id"])
-        .expression((eb) => eb.selectFrom("s").select([eb.val(tokenHash).as("token_hash"), "s.id"])),
-    )
-    // The statement's snapshot does not hold the new row yet: the older ones are all it sees.
-    .with("old", (qb) =>
-      qb
-        .updateTable("sessions")
-        .set({ revoked_at: sql`now()`, revoked_reason: "session_limit" })
-        .where("id", "in", (eb) =>
-          eb
-            .selectFrom("sessions")
-            .select("id")
-            .where("user_id", "=", s.user_id)
-            .where("revoked_at", "is", null)
-            .where("expires_at", ">", sql<Date>`now()`)
-            .orderBy("created_at", "desc")
-            .orderBy("id", "desc")
-            .offset(maxActive - 1),
-        )
-        .returning("id"),
-    )
-    .selectFrom("s")
-    .selectAll()
-    .select((eb) => eb.fn.coalesce(eb.selectFrom("old").select(sql<string[]>`array_agg(old.id)`.as("ids")), sql<string[]>`'{}'::uuid[]`).as("trimmed"))
-    .executeTakeFirstOrThrow();
-  return row as SessionRow & { trimmed: string[] };
+  epoch: number,
+): Promise<(SessionRow & { trimmed: string[] }) | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const user = await trx.selectFrom("users").select("id").where("id", "=", s.user_id).where("session_epoch", "=", epoch).forUpdate().executeTakeFirst();
+    if (!user) return undefined;
+    const row = await trx
+      .with("s", (qb) => qb.insertInto("sessions").values(s).returningAll())
+      .with("r", (qb) =>
+        qb
+          .insertInto("refresh_tokens")
+          .columns(["token_hash", "session_id"])
+          .expression((eb) => eb.selectFrom("s").select([eb.val(tokenHash).as("token_hash"), "s.id"])),
+      )
+      // The statement's snapshot does not hold the new row yet: the older ones are all it sees.
+      .with("old", (qb) =>
+        qb
+          .updateTable("sessions")
+          .set({ revoked_at: sql`now()`, revoked_reason: "session_limit" })
+          .where("id", "in", (eb) =>
+            eb
+              .selectFrom("sessions")
+              .select("id")
+              .where("user_id", "=", s.user_id)
+              .where("revoked_at", "is", null)
+              .where("expires_at", ">", sql<Date>`now()`)
+              .orderBy("created_at", "desc")
+              .orderBy("id", "desc")
+              .offset(maxActive - 1),
+          )
+          .returning("id"),
+      )
+      .selectFrom("s")
+      .selectAll()
+      .select((eb) => eb.fn.coalesce(eb.selectFrom("old").select(sql<string[]>`array_agg(old.id)`.as("ids")), sql<string[]>`'{}'::uuid[]`).as("trimmed"))
+      .executeTakeFirstOrThrow();
+    return row as SessionRow & { trimmed: string[] };
+  });
 }
 
 export async function insertRefreshToken(db: Db, sessionId: string, tokenHash: string): Promise<void> {
@@ -109,4 +119,29 @@ export async function revokeSessions(db: Db, userId: string, reason: string, whi
   if (which.except) q = q.where("id", "!=", which.except);
   const rows = await q.returning("id").execute();
   return rows.map((r) => r.id);
+}
+
+/**
+ * Ends every session of the user (but `except`) and bumps its session epoch in one transaction,
+ * so that no login checked before it can create a session after it. With `expectEpoch`, only
+ * if the epoch is still that one (a password change checked against it); with `passwordHash`,
+ * the user's password becomes that. Returns the revoked ids, or undefined when the epoch had
+ * moved (nothing was changed).
+ */
+export async function endEverySession(
+  db: Db,
+  userId: string,
+  reason: string,
+  options: { except?: string; expectEpoch?: number; passwordHash?: string } = {},
+): Promise<string[] | undefined> {
+  return db.transaction().execute(async (trx) => {
+    let bump = trx
+      .updateTable("users")
+      .set((eb) => ({ session_epoch: eb("session_epoch", "+", 1), ...(options.passwordHash ? { password_hash: options.passwordHash } : {}) }))
+      .where("id", "=", userId);
+    if (options.expectEpoch !== undefined) bump = bump.where("session_epoch", "=", options.expectEpoch);
+    const user = await bump.returning("id").executeTakeFirst();
+    if (!user) return undefined;
+    return revokeSessions(trx, userId, reason, options.except ? { except: options.except } : {});
+  });
 }

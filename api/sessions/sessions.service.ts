@@ -93,7 +93,14 @@ export async function login(deps: SessionDeps, identifier: string, password: str
     { user_id: user.id, user_agent: client.userAgent, ip: client.ip, expires_at },
     hashRefreshToken(refreshToken),
     deps.maxSessionsPerUser,
+    user.session_epoch,
   );
+  // A password change or "log out everywhere" committed while the password was being checked:
+  // the password that was checked is no longer the account's (or its sessions were all ended).
+  if (!session) {
+    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
+    throw invalidCredentials();
+  }
   // Past MAX_SESSIONS_PER_USER the oldest sessions were revoked by the same statement.
   if (session.trimmed.length > 0) await publishRevocation(deps.bus, user.id, session.trimmed);
   deps.loginOutcomes.inc({ outcome: "success" });
@@ -106,9 +113,22 @@ async function revoke(deps: Pick<SessionDeps, "db" | "bus">, userId: string, rea
   return revoked;
 }
 
-/** Revokes every session of the user but `keep` (a password change keeps the caller's). */
-export const revokeOthers = (deps: Pick<SessionDeps, "db" | "bus">, userId: string, keep: string, reason: string) =>
-  revoke(deps, userId, reason, { except: keep });
+/**
+ * Ends every session of the user (but `options.except`) and bumps its session epoch, so that a
+ * login checked before this cannot leave a session after it (repo.endEverySession). Returns false,
+ * changing nothing, when `options.expectEpoch` is given and the epoch had moved on.
+ */
+export async function endEverySession(
+  deps: Pick<SessionDeps, "db" | "bus">,
+  userId: string,
+  reason: string,
+  options: Parameters<typeof repo.endEverySession>[3] = {},
+): Promise<boolean> {
+  const revoked = await repo.endEverySession(deps.db, userId, reason, options);
+  if (!revoked) return false;
+  await publishRevocation(deps.bus, userId, revoked);
+  return true;
+}
 
 type RefreshOutcome = { kind: "ok"; result: LoginResult } | { kind: "reused"; session: SessionRow } | { kind: "refused"; error: AppError };
 
@@ -154,7 +174,7 @@ export async function revokeOne(deps: SessionDeps, auth: AuthContext, sessionId:
 }
 
 export async function revokeAll(deps: SessionDeps, auth: AuthContext): Promise<void> {
-  await revoke(deps, auth.userId, "revoked_all");
+  await endEverySession(deps, auth.userId, "revoked_all");
 }
 
 export async function list(deps: SessionDeps, auth: AuthContext): Promise<SessionView[]> {

@@ -10,6 +10,8 @@ export interface UserTable {
   email: string;
   password_hash: string;
   created_at: CreatedAt;
+  /** Bumped when every session must end (a password change, log out everywhere); see sessions.repository. */
+  session_epoch: ColumnType<number, number | undefined, number>;
 }
 
 export interface SessionTable {
