@@ -83,7 +83,7 @@ export class PresenceTracker {
   stats() {
     let entries = 0;
     for (const users of this.local.values()) entries += users.size;
-    return { presenceChats: this.local.size, presenceEntries: entries, presenceGraces: this.graces.size };
+    return { presenceChats: this.local.size, presenceEntries: entries, presenceGraces: this.graces.size, presenceStoreChats: this.o.store.localChats() };
   }
 
   /**

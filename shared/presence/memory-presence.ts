@@ -58,4 +58,8 @@ export class MemoryPresence implements PresenceStore {
   async sweep(): Promise<{ gateways: string[]; users: number }> {
     return { gateways: [], users: 0 };
   }
+
+  localChats(): number {
+    return this.chats.size;
+  }
 }

@@ -67,4 +67,9 @@ export interface PresenceStore {
   renew(gateway: string): Promise<boolean>;
   /** Gateways whose lease ran out: their entries swept into pending leaves (one sweeper per dead gateway). */
   sweep(): Promise<{ gateways: string[]; users: number }>;
+  /**
+   * The chats this process keeps presence state for (Redis: those its gateways have users in;
+   * memory: those anyone is online in): bounded by the chats in use, not by those ever used.
+   */
+  localChats(): number;
 }

@@ -1,4 +1,5 @@
 import type { RedisClient } from "../redis";
+import { ChatLists } from "./chat-lists";
 import { type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
 
 /**
@@ -7,7 +8,8 @@ import { type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type 
  * - `wsac:pr:{c}:n`   hash user → gateways that have it (0 while its leave waits out the grace);
  * - `wsac:pr:{c}:u`   hash user → name (for joins and lists);
  * - `wsac:pr:{c}:g:<gateway>`  set of the users this gateway has in the chat (what a sweep undoes).
- * Beside them: `wsac:pr:{gw:<gateway>}:chats` (the chats a gateway has entries in, for its sweep),
+ * Beside them: `wsac:pr:{gw:<gateway>}:chats` (the chats a gateway has users in, for its sweep; a
+ * chat leaves it when the gateway's last user there does, see `ChatLists`),
  * `wsac:pr:gateways` (gateway → when it last renewed its lease) and `wsac:pr:pending` (swept
  * users waiting out their grace, "chat user" → when it ends; a user at 0 gateways is swept and pending). Gateways' clocks are assumed to agree
  * within a second (NTP): leases and graces are compared across them.
@@ -21,15 +23,19 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 if before then return {0, redis.call('HLEN', KEYS[1])} end
 return {1, redis.call('HLEN', KEYS[1])}`;
 
-/** {1, count} when no gateway has the user any more (its entries go), else {0, count}. */
+/**
+ * {1, count, mine} when no gateway has the user any more (its entries go), else {0, count, mine};
+ * mine: the users this gateway still has in the chat (at 0 the chat leaves its list).
+ */
 const LEAVE = `
-if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then return {0, redis.call('HLEN', KEYS[1])} end
+if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then return {0, redis.call('HLEN', KEYS[1]), redis.call('SCARD', KEYS[3])} end
+local left = 0
 if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
-  return {1, redis.call('HLEN', KEYS[1])}
+  left = 1
 end
-return {0, redis.call('HLEN', KEYS[1])}`;
+return {left, redis.call('HLEN', KEYS[1]), redis.call('SCARD', KEYS[3])}`;
 
 /** A dead gateway's users in one chat: the ones no other gateway has. */
 const DROP = `
@@ -57,13 +63,25 @@ const chatsOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:chats`;
 const GATEWAYS = "wsac:pr:gateways";
 const PENDING = "wsac:pr:pending";
 const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
+/** A dead gateway's chats read per SSCAN call, and its DROP scripts in flight at once (auto-pipelined, they share round trips). */
+const SWEEP_SCAN_COUNT = 200;
+const SWEEP_IN_FLIGHT = 64;
 
 type Scripts = {
   wsacPresenceJoin(n: string, u: string, g: string, user: string, name: string): Promise<[number, number]>;
-  wsacPresenceLeave(n: string, u: string, g: string, user: string): Promise<[number, number]>;
+  wsacPresenceLeave(n: string, u: string, g: string, user: string): Promise<[number, number, number]>;
   wsacPresenceDrop(n: string, g: string): Promise<string[]>;
   wsacPresenceFinish(n: string, u: string, user: string): Promise<number>;
 };
+
+/** `fn` over `items`, at most `limit` of them under way at once. */
+async function eachAtMost<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /** A field-value reply: a flat list (RESP2) or a list of pairs (RESP3). */
 function pairsOf(reply: unknown[]): [string, string][] {
@@ -75,8 +93,8 @@ function pairsOf(reply: unknown[]): [string, string][] {
 
 export class RedisPresence implements PresenceStore {
   private readonly redis: RedisClient & Scripts;
-  /** "gateway chat" pairs already in the gateway's chat list. */
-  private readonly registered = new Set<string>();
+  /** The chats this process's gateways have users in (their lists in Redis, kept to those). */
+  private readonly lists: ChatLists;
   /** Gateways whose lease a renewal wrote (from then on only renewals write it). */
   private readonly leased = new Set<string>();
 
@@ -89,25 +107,33 @@ export class RedisPresence implements PresenceStore {
       redis.defineCommand("wsacPresenceFinish", { numberOfKeys: 2, lua: FINISH });
     }
     this.redis = redis as RedisClient & Scripts;
+    this.lists = new ChatLists({
+      // Until a renewal of its lease succeeded, with the lease, so that a gateway that dies before
+      // that is swept too; not after, so that a renewal that finds its lease missing knows the
+      // gateway was swept.
+      add: (gateway, chatId) =>
+        Promise.all([this.redis.sadd(chatsOf(gateway), chatId), this.leased.has(gateway) ? undefined : this.redis.hset(GATEWAYS, gateway, Date.now())]),
+      remove: (gateway, chatId) => this.redis.srem(chatsOf(gateway), chatId),
+    });
+  }
+
+  localChats(): number {
+    return this.lists.size;
   }
 
   async join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition> {
-    const key = `${gateway} ${chatId}`;
-    const first = !this.registered.has(key);
-    // The chats a gateway has entries in (for its sweep): told once per chat and gateway. Until a
-    // renewal of its lease succeeded, with one, so that a gateway that dies before that is swept
-    // too; not after, so that a renewal that finds its lease missing knows the gateway was swept.
-    if (first) this.registered.add(key);
-    const [[joined, count]] = await Promise.all([
+    // The chat is on the gateway's list (for its sweep) before its script adds the user: a round
+    // trip more for the first user of a chat on a gateway, none for the others.
+    const [joined, count] = await this.lists.joining(gateway, chatId, () =>
       this.redis.wsacPresenceJoin(counts(chatId), names(chatId), mine(chatId, gateway), user.id, user.username),
-      first ? this.redis.sadd(chatsOf(gateway), chatId) : undefined,
-      first && !this.leased.has(gateway) ? this.redis.hset(GATEWAYS, gateway, Date.now()) : undefined,
-    ]);
+    );
     return { joined: joined === 1, count };
   }
 
   async leave(gateway: string, chatId: string, userId: string): Promise<Leave> {
-    const [left, count] = await this.redis.wsacPresenceLeave(counts(chatId), names(chatId), mine(chatId, gateway), userId);
+    const mark = this.lists.mark();
+    const [left, count, mineLeft] = await this.redis.wsacPresenceLeave(counts(chatId), names(chatId), mine(chatId, gateway), userId);
+    if (mineLeft === 0) await this.lists.emptied(gateway, chatId, mark);
     return { left: left === 1, count };
   }
 
@@ -149,7 +175,7 @@ export class RedisPresence implements PresenceStore {
     this.leased.add(gateway);
     if (added === 0 || first) return true;
     // Swept: its chat list went with its entries, so each chat's next join lists it again.
-    for (const key of this.registered) if (key.startsWith(`${gateway} `)) this.registered.delete(key);
+    this.lists.forget(gateway);
     return false;
   }
 
@@ -160,16 +186,21 @@ export class RedisPresence implements PresenceStore {
     let users = 0;
     for (const [gateway, at] of dead) {
       if ((await this.redis.set(sweepLock(gateway), "1", "PX", 30_000, "NX")) !== "OK") continue;
-      const chats = await this.redis.smembers(chatsOf(gateway));
       // Its sockets left when it was last heard of: the grace counts from then.
       const graceEnds = Number(at) + GRACE_MS;
-      await Promise.all(
-        chats.map(async (chatId) => {
+      // Its chats a page at a time and a bounded number of scripts at once: a gateway with users in
+      // thousands of chats does not send thousands of scripts at once. A chat SSCAN returns twice is
+      // dropped twice, the second time a no-op.
+      let cursor = "0";
+      do {
+        const [next, chats] = await this.redis.sscan(chatsOf(gateway), cursor, "COUNT", SWEEP_SCAN_COUNT);
+        cursor = next;
+        await eachAtMost(chats, SWEEP_IN_FLIGHT, async (chatId) => {
           const gone = await this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway));
           users += gone.length;
           if (gone.length) await this.redis.zadd(PENDING, ...gone.flatMap((userId) => [graceEnds, `${chatId} ${userId}`]));
-        }),
-      );
+        });
+      } while (cursor !== "0");
       await this.redis.del(chatsOf(gateway));
       await this.redis.hdel(GATEWAYS, gateway);
       swept.push(gateway);

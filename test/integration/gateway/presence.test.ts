@@ -92,6 +92,42 @@ describe("presence across three gateways on one Redis", () => {
   }, 30_000);
 });
 
+describe("a long-lived gateway whose users visit many chats", () => {
+  it("forgets each chat, in this process and in its list in Redis, once its last user there is gone", async () => {
+    const owner = await registerAndLogin(http(cluster.api.url), "pv");
+    const chats: string[] = [];
+    for (let i = 0; i < 200; i += 1) chats.push(await chatWith(owner, [], `visit-${i}`));
+    const visited = await startGateway({ database: cluster.database, redisUrl: cluster.redis.url, id: "gw-visited" });
+    const redis = new Redis(cluster.redis.url);
+    try {
+      const stats = () => visited.gateway.stats();
+      // Ten tabs, twenty chats each (within a socket's burst of events).
+      const tabs = await Promise.all(Array.from({ length: 10 }, () => sockets.connect(visited.url, { token: owner.token })));
+      await Promise.all(tabs.map(async (tab, t) => {
+        for (const chat of chats.slice(t * 20, t * 20 + 20)) expect((await ask(tab, "chat:join", { chat_id: chat })).ok).toBe(true);
+      }));
+      const gatewayId = async () => Object.keys(await redis.hgetall("wsac:pr:gateways")).find((g) => g.startsWith("gw-visited:"));
+      await eventually(async () => (await gatewayId()) !== undefined, 5_000, "the gateway's lease");
+      const list = `wsac:pr:{gw:${(await gatewayId())!}}:chats`;
+      await eventually(async () => (await redis.scard(list)) === 200, 5_000, "the 200 chats on its list");
+      expect(stats()).toMatchObject({ presenceChats: 200, presenceEntries: 200, presenceStoreChats: 200 });
+
+      for (const tab of tabs) tab.disconnect();
+      // The leaves reach the store a grace after the last socket went.
+      await eventually(async () => (await redis.scard(list)) === 0, 15_000, "its chat list to empty");
+      await eventually(() => stats().presenceStoreChats === 0, 2_000, "its registry to empty");
+      expect(stats()).toMatchObject({ presenceChats: 0, presenceEntries: 0, presenceGraces: 0, presenceStoreChats: 0 });
+      // Back in one chat: listed again.
+      await sockets.connect(visited.url, { token: owner.token, chatId: chats[3]! });
+      await eventually(async () => (await redis.sismember(list, chats[3]!)) === 1, 5_000, "the chat listed again");
+      expect(await redis.scard(list)).toBe(1);
+    } finally {
+      redis.disconnect();
+      await visited.close();
+    }
+  }, 60_000);
+});
+
 describe("a gateway taken for dead while it lives", () => {
   it("keeps its users online: swept after a stall past its lease, it registers them again before their leaves fall due", async () => {
     const [owner, stalled, returner] = await users(3, "ps");

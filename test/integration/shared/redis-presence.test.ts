@@ -1,0 +1,155 @@
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LEASE_MS } from "../../../shared/presence/presence";
+import { RedisPresence } from "../../../shared/presence/redis-presence";
+import { type RedisServer, startRedisServer } from "../../support/redis-server";
+
+/** A client that counts its scripts in flight (in a sweep: its DROPs), and the most at once. */
+class CountingRedis extends Redis {
+  inFlight = 0;
+  most = 0;
+  scripts = 0;
+
+  override sendCommand(...args: Parameters<Redis["sendCommand"]>): unknown {
+    const [command] = args;
+    if (command.name === "evalsha" || command.name === "eval") {
+      this.scripts += 1;
+      this.inFlight += 1;
+      this.most = Math.max(this.most, this.inFlight);
+      command.promise.then(
+        () => (this.inFlight -= 1),
+        () => (this.inFlight -= 1),
+      );
+    }
+    return super.sendCommand(...args);
+  }
+}
+
+// A redis-server of this file's own: the store's lease hash and pending leaves are global keys.
+let server: RedisServer;
+let redis: Redis;
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  redis?.disconnect();
+  await server?.stop();
+});
+
+const chatsOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:chats`;
+const mine = (chatId: string, gateway: string) => `wsac:pr:{${chatId}}:g:${gateway}`;
+const user = () => ({ id: randomUUID(), username: `u-${randomUUID().slice(0, 8)}` });
+const client = () => {
+  const c = new Redis(server.url);
+  clients.push(c);
+  return c;
+};
+const counting = () => {
+  const c = new CountingRedis(server.url);
+  clients.push(c);
+  return c;
+};
+/** The gateway's lease ran out: last heard of well before its lease. */
+const lapse = (gateway: string) => redis.hset("wsac:pr:gateways", gateway, Date.now() - LEASE_MS - 1_000);
+/** Keys of this gateway's per-chat sets still in Redis. */
+const leftOf = async (gateway: string) => (await redis.keys(`wsac:pr:*:g:${gateway}`)).length;
+
+describe("a gateway's chat list and registry in the Redis store", () => {
+  it("keeps only the chats a gateway has users in: 200 chats joined and left leave nothing behind for its sweep", async () => {
+    const store = new RedisPresence(client());
+    const gateway = `gw-visits-${randomUUID().slice(0, 8)}`;
+    const chats = Array.from({ length: 200 }, () => randomUUID());
+    const [alice, bob] = [user(), user()];
+    await Promise.all(chats.flatMap((chat) => [store.join(gateway, chat, alice), store.join(gateway, chat, bob)]));
+    expect(await redis.scard(chatsOf(gateway))).toBe(200);
+
+    // Bob leaves every chat first: alice keeps them on the list.
+    for (const chat of chats) expect(await store.leave(gateway, chat, bob.id)).toEqual({ left: true, count: 1 });
+    expect(await redis.scard(chatsOf(gateway))).toBe(200);
+    await Promise.all(chats.map((chat) => store.leave(gateway, chat, alice.id)));
+    expect(await redis.scard(chatsOf(gateway))).toBe(0);
+    expect(await leftOf(gateway)).toBe(0);
+    expect(store.localChats()).toBe(0);
+
+    // A chat visited again is listed again, and its sweep still finds it.
+    const again = chats[7]!;
+    await store.join(gateway, again, alice);
+    expect(await redis.smembers(chatsOf(gateway))).toEqual([again]);
+    expect(store.localChats()).toBe(1);
+    await lapse(gateway);
+    const sweeper = counting();
+    const swept = await new RedisPresence(sweeper).sweep();
+    expect(swept).toEqual({ gateways: [gateway], users: 1 });
+    expect(sweeper.scripts).toBe(1); // one DROP: the chat it has a user in, not the 200 it ever had
+    expect(await redis.zscore("wsac:pr:pending", `${again} ${alice.id}`)).not.toBeNull();
+  });
+
+  it("keeps a chat listed when a join on the gateway races the leave that empties it, so a sweep still finds the joined user", async () => {
+    const store = new RedisPresence(client());
+    const gateway = `gw-race-${randomUUID().slice(0, 8)}`;
+    const chats = Array.from({ length: 400 }, () => randomUUID());
+    const leavers = chats.map(() => user());
+    const joiners = chats.map(() => user());
+    await Promise.all(chats.map((chat, i) => store.join(gateway, chat, leavers[i]!)));
+    const later = (ticks: number) => new Promise<void>((resolve) => {
+      const step = (n: number): void => void (n === 0 ? resolve() : setImmediate(() => step(n - 1)));
+      step(ticks);
+    });
+    // The one leaving and the one joining, in either order, in the same turn or a few turns apart.
+    await Promise.all(
+      chats.map(async (chat, i) => {
+        const leave = () => store.leave(gateway, chat, leavers[i]!.id);
+        const join = () => store.join(gateway, chat, joiners[i]!);
+        const gap = i % 5;
+        if (i % 2 === 0) await Promise.all([leave(), later(gap).then(join)]);
+        else await Promise.all([join(), later(gap).then(leave)]);
+      }),
+    );
+    // Every chat with a user of the gateway is on its list.
+    const listed = new Set(await redis.smembers(chatsOf(gateway)));
+    const unlisted: string[] = [];
+    for (const chat of chats) if ((await redis.scard(mine(chat, gateway))) > 0 && !listed.has(chat)) unlisted.push(chat);
+    expect(unlisted).toEqual([]);
+    expect(listed.size).toBe(400);
+
+    await lapse(gateway);
+    const swept = await new RedisPresence(counting()).sweep();
+    expect(swept).toEqual({ gateways: [gateway], users: 400 });
+    const pending = await redis.zrange("wsac:pr:pending", "0", "-1");
+    for (const [i, chat] of chats.entries()) expect(pending).toContain(`${chat} ${joiners[i]!.id}`);
+  });
+
+  it("sweeps a dead gateway with users in 2,000 chats a bounded number of scripts at a time, and misses none", async () => {
+    const store = new RedisPresence(client());
+    const dead = `gw-dead-${randomUUID().slice(0, 8)}`;
+    const alive = `gw-alive-${randomUUID().slice(0, 8)}`;
+    const chats = Array.from({ length: 2_000 }, () => randomUUID());
+    const users = chats.map(() => user());
+    for (let i = 0; i < chats.length; i += 500) {
+      await Promise.all(chats.slice(i, i + 500).map((chat, k) => store.join(dead, chat, users[i + k]!)));
+    }
+    // A tenth of them are on a live gateway too: not gone, so not pending.
+    const elsewhere = chats.filter((_, i) => i % 10 === 0);
+    await Promise.all(elsewhere.map((chat) => store.join(alive, chat, users[chats.indexOf(chat)]!)));
+    await redis.hset("wsac:pr:gateways", alive, Date.now());
+    await lapse(dead);
+
+    const sweeper = counting();
+    const swept = await new RedisPresence(sweeper).sweep();
+    expect(swept).toEqual({ gateways: [dead], users: 1_800 });
+    expect(sweeper.scripts).toBe(2_000);
+    expect(sweeper.most).toBeGreaterThan(1); // pipelined, not one round trip per chat
+    expect(sweeper.most).toBeLessThanOrEqual(100);
+    expect(await redis.zcard("wsac:pr:pending")).toBeGreaterThanOrEqual(1_800);
+    const pending = new Set(await redis.zrange("wsac:pr:pending", "0", "-1"));
+    for (const [i, chat] of chats.entries()) expect(pending.has(`${chat} ${users[i]!.id}`)).toBe(i % 10 !== 0);
+    expect(await redis.exists(chatsOf(dead))).toBe(0);
+    expect(await leftOf(dead)).toBe(0);
+    expect(await redis.hexists("wsac:pr:gateways", dead)).toBe(0);
+  });
+});
