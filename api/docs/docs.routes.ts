@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import express, { Router } from "express";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
+import express, { type Response, Router } from "express";
 import { AppError } from "../../shared/errors";
 import { asyncApiDocument } from "./asyncapi";
 import { openApiDocument } from "./openapi";
@@ -42,16 +42,29 @@ export function docsRoutes(publicDir = PUBLIC_DIR): Router {
     res.type("application/json").send(asyncapi);
   });
   const built = existsSync(join(publicDir, "index.html"));
+  const docsDir = join(publicDir, "docs");
+  // The policy follows the file actually sent, not the URL: the static handler decodes and
+  // normalises the path, so `/docs%2f..%2findex.html` is the demo page, which holds tokens and
+  // must not run under the docs page's 'unsafe-eval'.
+  const inDocs = (file: string) => {
+    const rel = relative(docsDir, file);
+    return rel !== "" && !isAbsolute(rel) && rel.split(sep)[0] !== "..";
+  };
+  const setHeaders = (res: Response, file: string) => res.setHeader("Content-Security-Policy", inDocs(file) ? DOCS_CSP : CSP);
   router.use((req, res, next) => {
     if (req.method !== "GET" && req.method !== "HEAD") return next();
     if (!built && (req.path === "/" || req.path.startsWith("/docs"))) {
       return next(new AppError("not_found", 404, "The web files are not built: run npm run build"));
     }
-    res.setHeader("Content-Security-Policy", req.path.startsWith("/docs") ? DOCS_CSP : CSP);
+    res.setHeader("Content-Security-Policy", CSP);
     next();
   });
-  router.get(["/docs", "/docs/"], (_req, res) => res.sendFile(join(publicDir, "docs", "index.html")));
-  router.use("/docs/vendor", express.static(join(publicDir, "docs", "vendor"), { maxAge: "1h", index: false }));
-  router.use(express.static(publicDir, { index: "index.html", redirect: false }));
+  router.get(["/docs", "/docs/"], (_req, res) => {
+    const page = join(docsDir, "index.html");
+    setHeaders(res, page);
+    res.sendFile(page);
+  });
+  router.use("/docs/vendor", express.static(join(docsDir, "vendor"), { maxAge: "1h", index: false, setHeaders }));
+  router.use(express.static(publicDir, { index: "index.html", redirect: false, setHeaders }));
   return router;
 }

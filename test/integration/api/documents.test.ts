@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { get } from "node:http";
 import { Parser } from "@asyncapi/parser";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -98,7 +99,37 @@ describe("the published documents", () => {
     for (const asset of assets) expect([asset, (await fetch(node.url + asset)).status]).toEqual([asset, 200]);
     expect(html).not.toMatch(/https?:\/\//);
   });
+
+  it("gives the docs page's policy ('unsafe-eval') only to the docs page and its files, however the URL spells the path", async () => {
+    const evalAllowed = (csp: string | undefined) => /'unsafe-eval'/.test(csp ?? "");
+    for (const path of ["/docs", "/docs/", "/docs/vendor/swagger-ui-bundle.js", "/docs/docs.js"]) {
+      const res = await rawGet(path);
+      expect([path, res.status, evalAllowed(res.csp)]).toEqual([path, 200, true]);
+    }
+    const home = await rawGet("/");
+    expect(home.csp).toMatch(/script-src 'self';/);
+    expect(home.body).toContain('src="/demo.js"');
+    // Paths that the static handler decodes and normalises into the demo page (index.html).
+    for (const path of ["/docs%2f..%2findex.html", "/docs%2F..%2Findex.html", "/docs/..%2findex.html", "/docs/%2e%2e/index.html", "/docs/%2E%2E/index.html", "/docs/vendor/..%2f..%2findex.html"]) {
+      const res = await rawGet(path);
+      expect([path, res.status === 404 || !evalAllowed(res.csp)]).toEqual([path, true]);
+      if (res.status === 200) expect(res.csp).toBe(home.csp);
+    }
+  });
 });
+
+/** A GET of `path` exactly as written: fetch's URL parser would resolve `%2e%2e` before sending. */
+function rawGet(path: string): Promise<{ status: number; csp: string | undefined; body: string }> {
+  const { hostname, port } = new URL(node.url);
+  return new Promise((resolve, reject) => {
+    get({ hostname, port, path }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, csp: res.headers["content-security-policy"]?.toString(), body }));
+    }).on("error", reject);
+  });
+}
 
 describe("real answers match the documents", () => {
   it("every HTTP call's answers, success and error alike", async () => {
