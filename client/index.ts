@@ -21,12 +21,13 @@ import type { Client, ClientEvents, ClientOptions, EndReason } from "./types";
 export { ApiError, SocketError, type SocketErrorCode } from "./errors";
 export { compareIds } from "./chat-log";
 export { newClientId } from "./client-id";
-export type { ChatSocket, ChatSocketEvents, Client, ClientEvents, ClientOptions, EndReason, SocketStatus, StoredTokens } from "./types";
+export type { ChatSocket, ChatSocketEvents, Client, ClientEvents, ClientOptions, EndReason, SocketStatus, StoredTokens, TokenStore } from "./types";
 
 /**
  * A client of the origin `url`. Options: `fetch` (default globalThis.fetch), `refreshMarginMs`
  * (default min(30 s, a third of the token's lifetime)), `socket` (extra socket.io-client options),
- * `socketUrl` (the gateway, when not on `url`).
+ * `socketUrl` (the gateway, when not on `url`), `tokenStore` (one login shared with other clients,
+ * such as a page's tabs; default none).
  */
 export function createClient(options: ClientOptions): Client {
   const base = options.url.replace(/\/+$/, "");
@@ -40,6 +41,7 @@ export function createClient(options: ClientOptions): Client {
 
   const keeper: TokenKeeper = new TokenKeeper({
     ...(options.refreshMarginMs !== undefined ? { refreshMarginMs: options.refreshMarginMs } : {}),
+    ...(options.tokenStore ? { store: options.tokenStore } : {}),
     refresh: (refreshToken) => calls.refreshRaw(refreshToken),
     onTokens: (tokens) => events.emit("tokens", tokens),
     onEnded: (reason) => {

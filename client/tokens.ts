@@ -1,13 +1,15 @@
 import type { LoginResult } from "../shared/contracts";
 import { Backoff } from "./backoff";
 import { ApiError } from "./errors";
-import type { EndReason, StoredTokens } from "./types";
+import type { EndReason, StoredTokens, TokenStore } from "./types";
 
 export interface TokenKeeperOptions {
   /** Default min(30 s, a third of the token's lifetime). */
   refreshMarginMs?: number;
   /** POST /token/refresh. */
   refresh(refreshToken: string): Promise<LoginResult>;
+  /** Shared with other clients: refreshes and saves take turns under its lock (ClientOptions.tokenStore). */
+  store?: TokenStore;
   onTokens(tokens: StoredTokens | null): void;
   onEnded(reason: EndReason): void;
 }
@@ -18,11 +20,18 @@ const MAX_TIMER_MS = 24 * 3600 * 1000;
 const MIN_TIMER_MS = 1_000;
 
 const notLoggedIn = () => new ApiError({ type: "about:blank", title: "Unauthorized", status: 401, code: "unauthorized", detail: "Not logged in" });
+const ignore = () => undefined;
+
+/** The answer a refresh would have given, for tokens another client got. */
+function resultOf({ token, refresh_token, expires_at, session_id, user }: StoredTokens, expiresAt: number): LoginResult {
+  return { token, type: "Bearer", expires_in: Math.max(0, Math.round((expiresAt - Date.now()) / 1000)), expires_at, refresh_token, session_id, user };
+}
 
 /**
  * The login's tokens and their refresh. A refresh token is spent on use and presenting it twice
- * revokes the session, so every caller shares one refresh in flight. While sockets are open (they
- * `hold()` the keeper) a timer refreshes before expiry; HTTP calls refresh lazily via `fresh()`.
+ * revokes the session, so every caller shares one refresh in flight, and with a store the clients
+ * sharing it refresh in turn. While sockets are open (they `hold()` the keeper) a timer refreshes
+ * before expiry; HTTP calls refresh lazily via `fresh()`.
  */
 export class TokenKeeper {
   private current: StoredTokens | null = null;
@@ -39,14 +48,23 @@ export class TokenKeeper {
   /** A Retry-After of the last failed refresh: no timer fires before it. */
   private notBefore = 0;
 
-  constructor(private readonly options: TokenKeeperOptions) {}
+  constructor(private readonly options: TokenKeeperOptions) {
+    options.store?.subscribe?.(() => this.follow());
+  }
 
   get tokens(): StoredTokens | null {
     return this.current;
   }
 
-  /** A login or refresh answer: stored, announced, and the refresh timer set. */
+  /** A login answer: stored, saved, announced, and the refresh timer set. */
   set(result: LoginResult): StoredTokens {
+    const tokens = this.apply(result);
+    this.save(tokens);
+    return tokens;
+  }
+
+  /** Tokens of a login or refresh, in memory: the refresh timer set, then announced. */
+  private apply(result: LoginResult): StoredTokens {
     const { token, refresh_token, expires_at, session_id, user } = result;
     this.current = { token, refresh_token, expires_at, session_id, user };
     // expires_in does not depend on the two clocks agreeing; expires_at covers the seconds the server
@@ -73,12 +91,13 @@ export class TokenKeeper {
     this.notify();
   }
 
-  /** Forgets the tokens; with a reason, the session is over and `onEnded` runs (once). */
-  clear(reason?: EndReason): void {
+  /** Forgets the tokens; with a reason, the session is over and `onEnded` runs (once). `fromStore`: nothing to save. */
+  clear(reason?: EndReason, fromStore = false): void {
     const had = this.current !== null;
     this.current = null;
     this.generation += 1;
     this.schedule();
+    if (had && !fromStore) this.save(null);
     if (had) this.options.onTokens(null);
     if (had && reason) this.options.onEnded(reason);
   }
@@ -105,29 +124,44 @@ export class TokenKeeper {
   /** POST /token/refresh, single-flight. A 401 ends the session (session_revoked: "revoked", else "expired"). */
   refresh(): Promise<LoginResult> {
     if (this.inflight) return this.inflight;
-    const tokens = this.current;
-    if (!tokens) return Promise.reject(notLoggedIn());
-    const generation = this.generation;
-    const flight: Promise<LoginResult> = this.options.refresh(tokens.refresh_token).then(
-      (result) => {
-        // A login, logout or restore meanwhile: the answer belongs to tokens no longer held. A restore
-        // of the same tokens (re-read from storage) still takes it: its refresh token is spent now.
-        if (generation !== this.generation && this.current?.refresh_token !== tokens.refresh_token) throw notLoggedIn();
-        this.retry.reset();
-        this.set(result);
-        return result;
-      },
-      (err: unknown) => {
-        if (generation === this.generation && err instanceof ApiError && err.status === 401) this.clear(err.code === "session_revoked" ? "revoked" : "expired");
-        // 429 / 503: the next attempt waits at least as long as the server asked.
-        if (err instanceof ApiError && err.retryAfter !== undefined) this.notBefore = Date.now() + err.retryAfter * 1000;
-        throw err;
-      },
-    ).finally(() => {
+    const asked = this.current;
+    if (!asked) return Promise.reject(notLoggedIn());
+    const store = this.options.store;
+    const flight: Promise<LoginResult> = (store ? store.lock(() => this.exchange(asked, store)) : this.exchange(asked)).finally(() => {
       if (this.inflight === flight) this.inflight = null;
     });
     this.inflight = flight;
     return flight;
+  }
+
+  /** Spends the refresh token of `asked`; with a store, in its lock, unless another client spent it first. */
+  private async exchange(asked: StoredTokens, store?: TokenStore): Promise<LoginResult> {
+    // A store that cannot be read leaves the decision to the server, as without a store.
+    if (store) this.take(await Promise.resolve(store.load()).catch(() => null), false);
+    const tokens = this.current;
+    // A logout or another login while waiting for the lock: the refresh was for a session no longer held.
+    if (!tokens || tokens.session_id !== asked.session_id) throw notLoggedIn();
+    // Another client refreshed while this one waited: its new token serves, unless it is due as well.
+    if (tokens.refresh_token !== asked.refresh_token && Date.now() < this.expiresAt - this.margin()) return resultOf(tokens, this.expiresAt);
+    const generation = this.generation;
+    let result: LoginResult;
+    try {
+      result = await this.options.refresh(tokens.refresh_token);
+    } catch (err) {
+      if (generation === this.generation && err instanceof ApiError && err.status === 401) this.clear(err.code === "session_revoked" ? "revoked" : "expired");
+      // 429 / 503: the next attempt waits at least as long as the server asked.
+      if (err instanceof ApiError && err.retryAfter !== undefined) this.notBefore = Date.now() + err.retryAfter * 1000;
+      throw err;
+    }
+    // A login, logout or restore meanwhile: the answer belongs to tokens no longer held. A restore
+    // of the same tokens (re-read from storage) still takes it: its refresh token is spent now.
+    if (generation !== this.generation && this.current?.refresh_token !== tokens.refresh_token) throw notLoggedIn();
+    this.retry.reset();
+    const fresh = this.apply(result);
+    // Saved before the lock is released: the next client to refresh reads these, not the spent ones.
+    // A store that fails to save cannot be helped here; these tokens are the live ones, so keep them.
+    if (store) await Promise.resolve(store.save(fresh)).catch(ignore);
+    return result;
   }
 
   /** A token newer than `token`: refreshed, unless someone already did (a refusal of an older token needs no new refresh). */
@@ -158,6 +192,48 @@ export class TokenKeeper {
       this.holders -= 1;
       this.schedule();
     };
+  }
+
+  /** Saves to the store in its lock, in turn with the refreshes: a save never lands between another client's load and save. */
+  private save(tokens: StoredTokens | null): void {
+    const store = this.options.store;
+    if (store) store.lock(async () => store.save(tokens)).catch(ignore);
+  }
+
+  /** Another client saved: follow the store, in its lock so that no refresh is half done. */
+  private follow(): void {
+    const store = this.options.store;
+    if (!store) return;
+    const generation = this.generation;
+    store
+      .lock(async () => {
+        const shared = await store.load();
+        // A login, logout or refresh here since the signal: this client moved on, and its own save
+        // (queued behind in the lock) is what the others follow.
+        if (generation === this.generation) this.take(shared, true);
+      })
+      .catch(ignore);
+  }
+
+  /**
+   * What the store holds, against what this client holds: newer tokens of the same session are
+   * taken; with `all`, no tokens end this session (logged out elsewhere) and another session
+   * replaces it. Refreshes look only for the former, and leave anything else to the server.
+   */
+  private take(shared: StoredTokens | null, all: boolean): void {
+    const mine = this.current;
+    if (shared && mine && shared.session_id === mine.session_id) {
+      if (shared.refresh_token !== mine.refresh_token) this.adopt(shared);
+      return;
+    }
+    if (!all || shared?.refresh_token === mine?.refresh_token) return;
+    if (mine) this.clear("logged_out", true); // from the store: nothing to save back
+    if (shared) this.adopt(shared);
+  }
+
+  private adopt(tokens: StoredTokens): void {
+    this.restore(tokens);
+    this.options.onTokens(this.current);
   }
 
   private notify(): void {

@@ -28,9 +28,11 @@ export interface ClientOptions {
   refreshMarginMs?: number;
   /** Extra socket.io-client options (transports, reconnection delays, …); `path` and `auth` are the client's. */
   socket?: Partial<ManagerOptions & SocketOptions>;
+  /** One login shared with other clients (a page's tabs); default none: the app persists the `tokens` event's value. */
+  tokenStore?: TokenStore;
 }
 
-/** What an app persists to resume a login (the demo keeps it in sessionStorage). */
+/** What an app persists to resume a login (the demo keeps it in a TokenStore: client/demo/login-store.ts). */
 export interface StoredTokens {
   token: string;
   refresh_token: string;
@@ -39,11 +41,33 @@ export interface StoredTokens {
   user: UserView;
 }
 
+/**
+ * Where clients that share one login keep it, e.g. the tabs of a page. A refresh token is spent on
+ * use and presenting it again revokes the session, and tabs that each refresh their own copy do just
+ * that: with a store, every refresh and save takes its turn under `lock`, and a refresh starts from
+ * what the store holds, so tokens another client rotated meanwhile are taken instead of refreshed again.
+ * The app still resumes with `restore(await store.load())`.
+ */
+export interface TokenStore {
+  /** The tokens last saved by any of the clients, null if none; it must see every save finished before the lock was granted. */
+  load(): StoredTokens | null | Promise<StoredTokens | null>;
+  /** Called under the lock: the tokens of a login or refresh, or null when the session is over. */
+  save(tokens: StoredTokens | null): void | Promise<void>;
+  /** Runs `fn` while no other client of the store runs one (in a browser, navigator.locks.request); not re-entered. */
+  lock<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Optional: calls `fn` after another client saved. The client then loads the store and follows it:
+   * newer tokens are taken, another login replaces this one, none ends it as "logged_out"; a login
+   * taken while this client had none is announced by the `tokens` event.
+   */
+  subscribe?(fn: () => void): void;
+}
+
 export type EndReason = "revoked" | "expired" | "logged_out";
 export type SocketStatus = "connecting" | "connected" | "reconnecting" | "ended";
 
 export interface ClientEvents {
-  /** After login and every refresh; null after logout or the end of the session. */
+  /** After login and every refresh (with a TokenStore, also tokens taken from it); null after logout or the end of the session. */
   tokens: (tokens: StoredTokens | null) => void;
   /** The session is over: show the login screen. */
   ended: (info: { reason: EndReason }) => void;

@@ -2,21 +2,23 @@
  * The demo page served at `/`: sign up, log in, chats and invites, a live room (history, presence,
  * typing) and the user's sessions with revoke, on the typed client. Plain DOM, no framework; only
  * type imports from shared/, so the bundle stays free of zod. This module owns the login: forms,
- * the socket, the session's end, and resuming it from sessionStorage after a reload.
+ * the socket, the session's end, and resuming it after a reload; the login is one for all the
+ * page's tabs (login-store.ts), so a login, a refresh or a logout in one tab is every tab's.
  */
 import { ApiError, type ChatSocket, createClient, type StoredTokens } from "../index";
 import type { UserView } from "../../shared/contracts";
 import { createLists } from "./lists";
+import { loginStore } from "./login-store";
 import { type DemoContext, describe, field, h, ui } from "./page";
 import { createRoom } from "./room";
 
-const STORAGE_KEY = "ws-auth-cluster.demo.tokens";
 const INVITES_POLL_MS = 10_000; // invites have no socket event: poll while signed in
 
 type Status = "connecting" | "connected" | "reconnecting" | "ended" | "offline";
 type EndReason = "revoked" | "expired" | "logged_out";
 
-const client = createClient({ url: location.origin });
+const store = loginStore();
+const client = createClient({ url: location.origin, tokenStore: store });
 let me: UserView | null = null;
 let socket: ChatSocket | null = null;
 let invitesTimer: ReturnType<typeof setInterval> | undefined;
@@ -40,9 +42,9 @@ const ctx: DemoContext = {
 const room = createRoom(ctx, () => lists.renderChats());
 const lists = createLists(ctx, () => room);
 
+// A login here, or one another tab made (the client takes it from the store): the page signs in.
 client.on("tokens", (tokens: StoredTokens | null) => {
-  if (tokens) sessionStorage.setItem(STORAGE_KEY, JSON.stringify(tokens));
-  else sessionStorage.removeItem(STORAGE_KEY);
+  if (tokens) startSession(tokens.user);
 });
 client.on("ended", (info) => endSession(info.reason));
 
@@ -59,6 +61,7 @@ function setStatus(status: Status): void {
 }
 
 function startSession(user: UserView): void {
+  if (me) return;
   me = user;
   ui.ended.replaceChildren();
   ui.loginError.textContent = "";
@@ -82,7 +85,6 @@ function endSession(reason: EndReason): void {
   socket = null;
   room.close();
   lists.clear();
-  sessionStorage.removeItem(STORAGE_KEY);
   setStatus(reason === "logged_out" ? "offline" : "ended");
   ui.whoami.hidden = true;
   ui.app.hidden = true;
@@ -111,9 +113,8 @@ ui.loginForm.addEventListener("submit", async (event) => {
   const button = ui.loginForm.querySelector("button")!;
   button.disabled = true;
   try {
-    const result = await client.login({ username: field(ui.loginForm, "username"), password: String(new FormData(ui.loginForm).get("password") ?? "") });
-    ui.loginForm.reset();
-    startSession(result.user);
+    await client.login({ username: field(ui.loginForm, "username"), password: String(new FormData(ui.loginForm).get("password") ?? "") });
+    ui.loginForm.reset(); // the tokens event started the session
   } catch (err) {
     ui.loginError.textContent = describe(err);
   } finally {
@@ -134,10 +135,9 @@ ui.registerForm.addEventListener("submit", async (event) => {
   try {
     await client.register({ username, email: field(ui.registerForm, "email"), password });
     ui.registerOk.textContent = `Account ${username} created. Logging in…`;
-    const result = await client.login({ username, password });
+    await client.login({ username, password });
     ui.registerForm.reset();
     ui.registerOk.textContent = "";
-    startSession(result.user);
   } catch (err) {
     if (err instanceof ApiError && err.code === "weak_password") showFeedback(err);
     ui.registerError.textContent = describe(err);
@@ -165,14 +165,12 @@ ui.logout.addEventListener("click", async () => {
   endSession("logged_out");
 });
 
-// Resume a login kept in this tab's sessionStorage (the client refreshes it when needed).
-const saved = sessionStorage.getItem(STORAGE_KEY);
-if (saved) {
-  try {
-    const tokens = JSON.parse(saved) as StoredTokens;
-    client.restore(tokens);
-    startSession(tokens.user);
-  } catch {
-    sessionStorage.removeItem(STORAGE_KEY);
-  }
-}
+// Resume the tabs' login (the client refreshes it when needed), unless one was taken from the store meanwhile.
+void Promise.resolve(store.load()).then(
+  (saved) => {
+    if (!saved || client.tokens) return;
+    client.restore(saved);
+    startSession(saved.user);
+  },
+  () => undefined, // no stored login to read: the login form it is
+);

@@ -53,17 +53,23 @@ afterAll(async () => {
   if (shotsDir && !SCREENSHOTS) rmSync(shotsDir, { recursive: true, force: true });
 });
 
-/** A fresh browser profile (its own sessionStorage) with the page open. */
+/** A fresh browser profile (its own storage) with the page open. */
 async function openPage(viewport = DESKTOP): Promise<Page> {
   const context = await browser.newContext({ viewport });
   contexts.push(context);
+  return openTab(context, node.url);
+}
+
+/** Another tab of `context` on the page of `url`; `before` runs ahead of the page's scripts. */
+async function openTab(context: BrowserContext, url: string, before?: (page: Page) => Promise<unknown>): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   const seen: string[] = [];
   page.on("pageerror", (err) => seen.push(err.message));
   page.on("console", (msg) => msg.type() === "error" && seen.push(msg.text()));
   pageProblems.set(page, seen);
-  const res = await page.goto(`${node.url}/`);
+  await before?.(page);
+  const res = await page.goto(`${url}/`);
   expect(res?.status(), "GET / serves the demo page").toBe(200);
   return page;
 }
@@ -107,6 +113,7 @@ interface Field {
 interface PageGlobals {
   document: { documentElement: { scrollWidth: number; clientWidth: number }; querySelectorAll(selector: string): ArrayLike<Field> };
   getComputedStyle(el: unknown): { gridTemplateColumns: string };
+  sessionStorage: { length: number; key(i: number): string | null; getItem(key: string): string | null; setItem(key: string, value: string): void };
 }
 
 /** Form fields without an accessible name from a label (or aria-label / aria-labelledby). */
@@ -163,7 +170,7 @@ describe("the demo page", () => {
     await register(laptop, creds);
     await visible(laptop.locator("#connection[data-status=connected]"));
 
-    // The login survives a reload (sessionStorage).
+    // The login survives a reload (kept in the browser's storage).
     await laptop.reload();
     await visible(app(laptop));
     expect(await laptop.locator("#whoami-name").textContent()).toBe(creds.username);
@@ -221,6 +228,89 @@ describe("the demo page", () => {
     await visible(laptop.locator("#login-form"));
     expect(await app(laptop).isVisible()).toBe(false);
   });
+
+  it.skipIf(!chromiumReady)(`shares one login between the tabs of a browser, a duplicated tab included: their refreshes take turns and never present a spent refresh token, so the session lives on; a logout ends every tab${chromiumSkipReason}`, async () => {
+    // An access token of 6 s: the tabs' clients refresh it several times during the test.
+    const short = await startSingleNode({ env: { ACCESS_TOKEN_TTL: "6s" } });
+    const context = await browser.newContext({ viewport: DESKTOP });
+    // Every refresh token presented, by any tab. Refreshes answer a second late, so those of both tabs overlap.
+    const presented: string[] = [];
+    await context.route("**/token/refresh", async (route) => {
+      presented.push((route.request().postDataJSON() as { refresh_token: string }).refresh_token);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await route.continue().catch(() => undefined); // the context may be closing
+    });
+    try {
+      const first = await openTab(context, short.url);
+      await register(first, newCredentials("tabs"));
+      await visible(first.locator("#connection[data-status=connected]"));
+
+      // A duplicated tab starts with a copy of the first tab's sessionStorage, before any script of the page runs.
+      const copied = await first.evaluate(() => {
+        const { sessionStorage } = globalThis as unknown as PageGlobals;
+        const entries: [string, string][] = [];
+        for (let i = 0; i < sessionStorage.length; i++) {
+          const key = sessionStorage.key(i)!;
+          entries.push([key, sessionStorage.getItem(key)!]);
+        }
+        return entries;
+      });
+      const second = await openTab(context, short.url, (page) =>
+        page.addInitScript((entries) => {
+          const { sessionStorage } = globalThis as unknown as PageGlobals;
+          for (const [key, value] of entries) sessionStorage.setItem(key, value);
+        }, copied),
+      );
+      await visible(app(second));
+      await visible(second.locator("#connection[data-status=connected]"));
+
+      // Past two lifetimes of the first token, with both tabs' sockets up: their timers refresh it.
+      await second.waitForTimeout(14_000);
+      expect(presented.length).toBeGreaterThanOrEqual(2);
+      for (const tab of [first, second]) expect(await tab.locator("[data-testid=session-ended]").textContent()).toBe("");
+
+      // Both tabs at once: a call answered 401 token_expired (as when the clocks disagree) makes
+      // each refresh and retry; one presents the refresh token, the other takes what it got.
+      const refused = new Set<Page>();
+      await context.route("**/sessions", async (route) => {
+        const tab = route.request().frame().page();
+        if (refused.has(tab)) return route.continue();
+        refused.add(tab);
+        await route.fulfill({
+          status: 401,
+          contentType: "application/problem+json",
+          body: JSON.stringify({ type: "about:blank", title: "Unauthorized", status: 401, code: "token_expired", detail: "Token expired" }),
+        });
+      });
+      const retried = Promise.all([first, second].map((tab) => tab.waitForResponse((res) => new URL(res.url()).pathname === "/sessions" && res.status() === 200)));
+      retried.catch(() => undefined); // awaited below: a failed click must not leave it unhandled
+      await Promise.all([first.locator("#sessions-refresh").click(), second.locator("#sessions-refresh").click()]);
+      await retried;
+
+      for (const tab of [first, second]) {
+        expect(await tab.locator("[data-testid=session-ended]").textContent()).toBe("");
+        expect(await app(tab).isVisible()).toBe(true);
+        await visible(tab.locator("#connection[data-status=connected]"));
+        expect(await tab.locator("#sessions [data-testid=session][data-current=true]").count()).toBe(1);
+      }
+      console.log(`demo page: ${presented.length} refreshes by two tabs of one login`);
+      expect(new Set(presented).size).toBe(presented.length);
+
+      // Logging out in one tab signs out the other one too, for good.
+      await first.getByRole("button", { name: "Log out", exact: true }).click();
+      await visible(first.locator("#login-form"));
+      await visible(second.locator("#login-form"));
+      expect(await app(second).isVisible()).toBe(false);
+      await second.reload();
+      await visible(second.locator("#login-form"));
+      expect(await app(second).isVisible()).toBe(false);
+      expect(problems(first)).toEqual([]);
+      expect(problems(second)).toEqual([]);
+    } finally {
+      await context.close();
+      await short.close();
+    }
+  }, 60_000);
 
   it.skipIf(!chromiumReady)(`lets two people chat live, with history, presence and typing${chromiumSkipReason}`, async () => {
     // This node's database is the test file's own: plain names read well in the screenshot.
