@@ -58,7 +58,15 @@ module.exports = {
       name: `gateway-${i + 1}`,
       script: path.join(root, "dist/bin/gateway.js"),
       exec_mode: "fork",
-      env: env({ PORT: String(port), METRICS_PORT: String(gatewayMetricsPorts[i]), GATEWAY_ID: `gateway-${i + 1}` }),
+      // Gateways verify tokens with the api's public keys (its JWKS) and never see the signing key,
+      // even when it is in the environment pm2 was started from.
+      env: env({
+        PORT: String(port),
+        METRICS_PORT: String(gatewayMetricsPorts[i]),
+        GATEWAY_ID: `gateway-${i + 1}`,
+        JWKS_URL: process.env.JWKS_URL || `http://127.0.0.1:${API_PORT}/.well-known/jwks.json`,
+        JWT_PRIVATE_KEY: "",
+      }),
     })),
     {
       ...common,

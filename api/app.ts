@@ -14,12 +14,14 @@ import { MessageLimit } from "../shared/message-limit";
 import { trustProxy } from "../shared/proxy";
 import { createLimiter } from "../shared/rate-limit";
 import { pingRedis, type RedisClient } from "../shared/redis";
-import { TokenService } from "../shared/tokens";
+import { KeyRing } from "../shared/keys";
+import { TokenSigner, TokenVerifier } from "../shared/tokens";
 import { accountsRoutes } from "./accounts/accounts.routes";
 import { PasswordHasher } from "./accounts/password";
 import { StrengthChecker } from "./accounts/strength-worker";
 import { chatsRoutes } from "./chats/chats.routes";
 import { docsRoutes } from "./docs/docs.routes";
+import { jwksRoutes } from "./keys/jwks.routes";
 import { requireAuth } from "./http/auth";
 import { jsonBody } from "./http/body";
 import { httpMetrics, requestLogger } from "./http/observability";
@@ -46,6 +48,8 @@ export interface Api {
   registry: Registry;
   /** Computes the timing-equaliser hash so the first unknown-user login is not faster. */
   warmUp(): Promise<void>;
+  /** The `kid`s of the public keys /.well-known/jwks.json publishes. */
+  publishedKids(): string[];
   /** Stops the password-strength worker; db, Redis and bus belong to the caller. */
   close(): Promise<void>;
 }
@@ -58,14 +62,20 @@ export interface Api {
 export function createApi(options: ApiOptions): Api {
   const { config, db, logger, bus, redis } = options;
   const registry = options.registry ?? createRegistry({ service: "api" });
-  const tokens = new TokenService(config.jwtSecrets, config.accessTokenTtl);
+  const signing = config.tokens.signing;
+  if (!signing) throw new Error("the api needs a signing key (a config loaded for the gateway role has none)");
+  if (signing.alg === "HS256") {
+    logger.warn("access tokens are signed with HS256 (JWT_SECRET): every gateway holds the key that signs them; set JWT_PRIVATE_KEY for ES256");
+  }
+  const tokens = new TokenSigner(signing, config.accessTokenTtl);
+  const verifier = new TokenVerifier(new KeyRing(config.tokens.verifying));
   const hasher = new PasswordHasher(config.argon2);
   const strength = new StrengthChecker();
   const limiter = new LoginLimiter(config.login, redis);
   const registrations = createLimiter({ keyPrefix: "wsac:register:ip", points: config.register.maxPerIp, duration: config.register.window, redis });
   const messageLimit = new MessageLimit(config.messages, redis);
   const loginOutcomes = new Counter({ name: "login_attempts_total", help: "Login attempts by outcome", labelNames: ["outcome"] as const, registers: [registry] });
-  const auth = requireAuth({ db, tokens });
+  const auth = requireAuth({ db, tokens: verifier });
 
   const app = express();
   app.disable("x-powered-by");
@@ -90,6 +100,8 @@ export function createApi(options: ApiOptions): Api {
     sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes, requireAuth: auth }),
   );
   app.use(chatsRoutes({ db, bus, messageLimit, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
+  const published = [...config.tokens.verifying.filter((k) => k.kid === signing.kid && k.alg === "ES256"), ...config.tokens.extraPublic];
+  app.use(jwksRoutes(published));
   app.use(docsRoutes());
   app.use(notFound);
   app.use(errorHandler(logger.child({ module: "api" })));
@@ -98,6 +110,7 @@ export function createApi(options: ApiOptions): Api {
     app,
     registry,
     warmUp: () => hasher.warmUp(),
+    publishedKids: () => published.map((k) => k.kid),
     async close() {
       await strength.close();
       registry.clear();

@@ -41,6 +41,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const server = createServer(api.app);
   const listening = await serveHttp(server, api.registry, config, options);
   logger.info({ port: listening.port, metricsPort: listening.metricsPort }, "api listening");
+  // Gateways on JWKS_URL learn at once of a key this replica publishes (a rotation), instead of
+  // at their next periodic fetch or at the first token that names it.
+  const kids = api.publishedKids();
+  if (kids.length > 0) await options.bus.publish({ type: "keys_published", kids });
   return {
     url: listening.url,
     port: listening.port,

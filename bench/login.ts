@@ -42,7 +42,6 @@ async function main() {
     dotenv: false,
     env: {
       DATABASE_URL: database.url,
-      JWT_SECRET: "bench-secret-0123456789-0123456789-abc",
       LOG_LEVEL: "silent",
       LOGIN_MAX_FAILURES_PER_IP: "1000000",
       LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",

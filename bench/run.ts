@@ -4,7 +4,8 @@
  * generator in its own process. Prints a markdown table and writes bench/results/latest.{json,md}.
  *
  *   npm run bench                              every figure (about 15 minutes on 2 cores, 6 of them the soak, plus the cluster, stored and fan-out phases)
- *   npm run bench -- --only=handshake,memory   some phases: handshake, memory (and capacity), delivery, revocation, login, cluster, stored, soak, attack, fanout
+ *   npm run bench -- --only=handshake,memory   some phases: tokens, handshake, memory (and capacity), delivery, revocation, login, cluster, stored, soak, attack, fanout
+ *   npm run bench -- --only=tokens     CPU per access-token verification: ES256 (the api's key) against HS256 (the old secret), fresh tokens
  *   npm run bench -- --only=presence   handshake CPU and Redis commands with presence vs without, GET /chats/:id/presence p99 with
  *                                      10,000 online, kill -9 of a gateway → its users' presence:leave (about 1.5 minutes)
  *   npm run bench -- --only=stored     stored messages/s: 200 sockets closed-loop on one gateway vs the same single-row inserts
@@ -44,7 +45,7 @@
  * bin/redis-cluster.sh (six nodes of its own on free ports, stopped after the phase or on failure).
  */
 import { execFileSync } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -52,7 +53,9 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { startRedisServer, type RedisServer } from "../test/support/redis-server";
 import { sql } from "kysely";
-import { TokenService } from "../shared/tokens";
+import { es256SigningKey } from "../shared/keys";
+import { TokenSigner } from "../shared/tokens";
+import { tokenVerificationPhase } from "./lib/tokens";
 import { type Child, killAll, sleep, spawnChild, stopAll } from "./lib/ipc";
 import { type BenchDatabase, createBenchDatabase, seed, type Seeded, seedMessages } from "./lib/setup";
 import { adoptPids, cpuSnapshot, cpuText, type CpuUse, cpuUse, disturbed } from "./lib/cpu-account";
@@ -568,7 +571,7 @@ interface CyclesResult {
  * 10,000, one per user; replay ids, up to 5,000; the first snapshot has 2,000 and 2,000 and the
  * caches alone then account for ~6 MiB of growth), per-socket state must be back to zero.
  */
-async function soakPhase(gw: Child, clients: Child[], tokens: TokenService) {
+async function soakPhase(gw: Child, clients: Child[], tokens: TokenSigner) {
   const seeded = await seed(database!.url, tokens, "soak_", SOAK.users, SOAK.chats);
   const items = seeded.users.map((u, i) => ({ token: u.token, chat: seeded.chatOf(i)! }));
   const url = gw.info.url as string;
@@ -736,7 +739,7 @@ interface AttackRun {
  * The gateway's RSS is sampled from /proc every 50 ms; which rule cut the attacker is read from
  * `gateway_event_floods_total` and `gateway_slow_consumers_total`.
  */
-async function attackRun(gw: Child, clients: Child[], tokens: TokenService, v: AttackVariant): Promise<AttackRun> {
+async function attackRun(gw: Child, clients: Child[], tokens: TokenSigner, v: AttackVariant): Promise<AttackRun> {
   if (clients.length < 2) throw new Error("attack: needs two load generators");
   const url = gw.info.url as string;
   const pid = gw.info.pid as number;
@@ -1027,7 +1030,7 @@ function p99Row(r: AttackRun, figure: string): void {
 }
 
 /** The default budget: the flood rule is meant to cut the attacker long before 1 MiB waits. */
-async function attackFloodPhase(gw: Child, clients: Child[], tokens: TokenService) {
+async function attackFloodPhase(gw: Child, clients: Child[], tokens: TokenSigner) {
   const v: AttackVariant = { kind: "flood", joins: ATTACK.joins, chunk: ATTACK.chunk, prefix: "atk" };
   const r = await attackRun(gw, clients, tokens, v);
   const budget = `event budget ${r.limits.eventBurst} + ${r.limits.eventsPerSecond}/s`;
@@ -1064,7 +1067,7 @@ async function attackFloodPhase(gw: Child, clients: Child[], tokens: TokenServic
  * The send-buffer bound itself: a gateway of its own whose event budget (4000) lets all 300 catch-ups
  * run, so that only the bound can stop a socket that reads none of their ~256 KiB answers.
  */
-async function attackBufferPhase(gw: Child, clients: Child[], tokens: TokenService) {
+async function attackBufferPhase(gw: Child, clients: Child[], tokens: TokenSigner) {
   const v: AttackVariant = { kind: "buffer", joins: ATTACK_BUFFER.joins, chunk: ATTACK_BUFFER.joins, prefix: "atkb" };
   const r = await attackRun(gw, clients, tokens, v);
   const growthMB = (r.peakSampled - r.before.rss) / 1e6;
@@ -1176,7 +1179,7 @@ async function closeAllOn(clients: Child[], servers: Child[]): Promise<void> {
 /** With --profile: node's CPU profiles of a child (one per thread; tsx adds a loader thread) into bench/results/prof/<name>. */
 const profiling = (name: string) => (PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(RESULTS, "prof", name)}`] : []);
 
-async function presencePhase(clients: Child[], tokens: TokenService, env: Record<string, string>, serverFile: string) {
+async function presencePhase(clients: Child[], tokens: TokenSigner, env: Record<string, string>, serverFile: string) {
   const P = { chats: 200, online: 10_000, gets: 400, victims: 200 };
   const seeded = await seed(database!.url, tokens, "pres_", HANDSHAKE_ROUND, P.chats);
   const load = seeded.users.map((u, i) => ({ token: u.token, chat: seeded.chatOf(i) }));
@@ -1328,7 +1331,7 @@ async function presencePhase(clients: Child[], tokens: TokenService, env: Record
  * 3-master Redis Cluster, side by side: cross-gateway delivery latency and saturation, sharded
  * subscriptions per socket and per chat, handshake rate and CPU.
  */
-async function clusterPhase(clients: Child[], tokens: TokenService, baseEnv: Record<string, string>, serverFile: string) {
+async function clusterPhase(clients: Child[], tokens: TokenSigner, baseEnv: Record<string, string>, serverFile: string) {
   const started = Date.now();
   redisCluster = await startBenchRedisCluster();
   const cl = redisCluster;
@@ -1619,8 +1622,10 @@ async function main() {
   delete process.env.BENCH_REDIS_CLUSTER_NODES;
   database = await createBenchDatabase();
   redis = await startRedisServer();
-  const secret = randomBytes(32).toString("base64url");
-  const tokens = new TokenService([secret], 1_800);
+  // The api's ES256 key: the load's tokens are signed as the api signs them, the gateways hold the public half only.
+  const keyPair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const privatePem = keyPair.privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+  const tokens = new TokenSigner(es256SigningKey(privatePem), 1_800);
   log(`database ${database.name}, redis-server on ${redis.port}; seeding`);
   // Only what the chosen phases use: gw2 and gw3 for delivery and revocation, the bare server for
   // handshake and memory, the api for revocation and login, the 20000 load sessions for handshake and memory.
@@ -1633,7 +1638,12 @@ async function main() {
   };
   const loadSeed = needs.load ? await seed(database.url, tokens, "load_", LOAD_SESSIONS, LOAD_CHATS) : undefined;
   const load = loadSeed ? loadSeed.users.map((u: Seeded, i: number) => ({ token: u.token, chat: loadSeed.chatOf(i) })) : [];
-  const env = { BENCH_DATABASE_URL: database.url, BENCH_REDIS_URL: redis.url, BENCH_JWT_SECRET: secret };
+  const env = {
+    BENCH_DATABASE_URL: database.url,
+    BENCH_REDIS_URL: redis.url,
+    BENCH_JWT_PRIVATE_KEY: privatePem,
+    BENCH_JWT_PUBLIC_KEYS: keyPair.publicKey.export({ format: "pem", type: "spki" }).toString(),
+  };
   const serverFile = join(__dirname, "lib/server-proc.ts");
   const clientFile = join(__dirname, "lib/client-proc.ts");
   const profDir = join(RESULTS, "prof");
@@ -1670,6 +1680,7 @@ async function main() {
     log(`${name}: ${cpuText(phaseCpu[name])}`);
   };
 
+  await attempt("tokens", async () => tokenVerificationPhase(row, log));
   await attempt("handshake", () => handshakePhase(g1!, bare!, clients, load));
 
   await attempt("memory", async () => {

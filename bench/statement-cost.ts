@@ -16,7 +16,9 @@ import { readFileSync } from "node:fs";
 import pg from "pg";
 import { SessionCheck } from "../gateway/auth/session-check";
 import { type NewMessage, storeMessages } from "../shared/messages";
-import { TokenService } from "../shared/tokens";
+import { generateKeyPairSync } from "node:crypto";
+import { es256SigningKey } from "../shared/keys";
+import { TokenSigner } from "../shared/tokens";
 import { createBenchDatabase, seed } from "./lib/setup";
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -34,7 +36,7 @@ function backendCpuUs(pid: number): number {
 async function main(): Promise<void> {
   const bdb = await createBenchDatabase();
   try {
-    const { users, chatOf } = await seed(bdb.url, new TokenService(["statement-cost ".repeat(4)], 900), "costuser", USERS, CHATS);
+    const { users, chatOf } = await seed(bdb.url, new TokenSigner(es256SigningKey(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString()), 900), "costuser", USERS, CHATS);
     let k = 0;
     const next = () => {
       const i = k % USERS;

@@ -6,7 +6,7 @@ import { createLogger } from "../shared/logger";
 // `npm run migrate` applies every pending migration to DATABASE_URL; `npm run migrate -- down`
 // reverts the latest one.
 async function main(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig({ role: "tool" });
   const logger = createLogger({ level: config.logLevel, name: "migrate" });
   if (!config.databaseUrl) throw new Error("DATABASE_URL is not set: npm run migrate needs the database to migrate");
   const { db } = createDb({ url: config.databaseUrl, logger, max: 1 });

@@ -102,7 +102,7 @@ export function runService(
   connect: { embedded?: boolean; migrate?: boolean } = {},
 ): void {
   runMain(async () => {
-    const config = loadConfig();
+    const config = loadConfig({ role });
     // Readable lines for a person at a terminal; JSON for pm2, containers and log shippers.
     const logger = createLogger({ level: config.logLevel, name: role, pretty: process.stdout.isTTY === true && config.env !== "production" });
     const services = await connectServices(config, logger, { role, ...connect });

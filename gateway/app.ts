@@ -16,7 +16,8 @@ import { createRegistry } from "../shared/metrics";
 import { trustProxy } from "../shared/proxy";
 import { pingRedis } from "../shared/redis";
 import { SOCKET_PATH } from "../shared/socket-events";
-import { TokenService } from "../shared/tokens";
+import { KeyRing, type KeySource, KeySources } from "../shared/keys";
+import { TokenVerifier } from "../shared/tokens";
 import { authenticate } from "./auth/handshake";
 import { originAllowed } from "./auth/origin";
 import { followControlBus } from "./control/follow-bus";
@@ -26,6 +27,7 @@ import { OutageReplay } from "./control/outage-replay";
 import { Revocations } from "./control/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
 import { SessionCheck } from "./auth/session-check";
+import { RemoteKeys } from "./auth/remote-keys";
 import { VerifiedTokens } from "./auth/verified-tokens";
 import { PresenceTracker } from "./presence/tracker";
 import { MemoryPresence } from "../shared/presence/memory-presence";
@@ -116,7 +118,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   const log = logger.child({ module: "gateway" });
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, eventBurst: config.socketEvents.burst, eventsPerSecond: config.socketEvents.perSecond, ...options.limits };
   const registry = options.registry ?? createRegistry({ service: "gateway", gateway: id });
-  const tokens = new TokenService(config.jwtSecrets, config.accessTokenTtl);
+  // Public keys (and HS256 secrets) only: the configured ones, then the api's JWKS when JWKS_URL is set.
+  const remoteKeys = config.tokens.jwksUrl ? new RemoteKeys({ url: config.tokens.jwksUrl, logger }) : undefined;
+  const keySources: KeySource[] = [new KeyRing(config.tokens.verifying), ...(remoteKeys ? [remoteKeys] : [])];
+  const verifier = new TokenVerifier(new KeySources(keySources));
+  remoteKeys?.start();
   let closing = false;
   let wiring: AdapterWiring | undefined;
 
@@ -154,12 +160,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const sessions = new SessionCheck(pool);
-  const verified = new VerifiedTokens(tokens);
+  const verified = new VerifiedTokens(verifier);
   const presenceStore = options.presence ?? new MemoryPresence();
   io.use(
     authenticate({
       sessions,
-      tokens,
       logger,
       handshakes: metrics.handshakes,
       perIpPerMinute: limits.handshakesPerIpPerMinute,
@@ -177,7 +182,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       sessions,
       messages: new MessageBatch(db, { pool }),
       presence: new PresenceSnapshots(presenceStore),
-      tokens,
+      verified,
       revocations,
       membership,
       local,
@@ -199,9 +204,21 @@ export function createGateway(options: GatewayOptions): Gateway {
   const presence = config.presence
     ? new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove })
     : undefined;
-  const unfollow = followControlBus({ bus, db, revocations, membership, relay, logger, closing: () => closing, onLink: (up) => replay?.link("bus", up) });
+  const unfollow = followControlBus({
+    bus,
+    db,
+    revocations,
+    membership,
+    relay,
+    logger,
+    closing: () => closing,
+    onLink: (up) => replay?.link("bus", up),
+    onKeysPublished: (kids) => remoteKeys?.expect(kids),
+  });
 
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
+  // Ready once it can verify a token: a gateway on JWKS_URL only after the api's keys arrived.
+  if (remoteKeys && config.tokens.verifying.length === 0) checks.keys = async () => remoteKeys.ready;
   if (wiring) {
     const { pub, sub } = wiring;
     checks.redis = async () => sub.status === "ready" && bus.link() !== "down" && (await pingRedis(pub));
@@ -219,6 +236,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       recentRevocations: revocations.size,
       recentRemovals: membership.size,
       verifiedTokens: verified.size,
+      ...(remoteKeys ? { jwksKeys: remoteKeys.size } : {}),
       ...local.sizes(),
       ...(replay ? replay.sizes() : {}),
       ...presence?.stats(),
@@ -227,6 +245,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (closing) return;
       closing = true;
       unfollow();
+      remoteKeys?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
       presence?.close();
       wheel.stop();

@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { parseDuration } from "./duration";
+import { devSigningKeyPem, es256SigningKey, hs256Key, parsePublicKeys, readKeyText, type SigningKey, type TokenKey } from "./keys";
 
 /** Raised for a bad variable; the entry point prints `message` as the one line and exits. */
 export class ConfigError extends Error {
@@ -87,6 +87,9 @@ const schema = z.object({
       }
       return nodes.map((m) => ({ host: m![1]!.replace(/^\[|\]$/g, ""), port: Number(m![2]) }));
     }),
+  JWT_PRIVATE_KEY: z.string().optional(),
+  JWT_PUBLIC_KEYS: z.string().optional(),
+  JWKS_URL: url(["http:", "https:"]),
   JWT_SECRET: z.string().optional(),
   JWT_PREVIOUS_SECRETS: list,
   ACCESS_TOKEN_TTL: duration("15m"),
@@ -142,8 +145,8 @@ export interface Config {
    * sharded pub/sub); undefined: none (only npm start's single process runs without).
    */
   readonly redis: RedisTarget | undefined;
-  /** Signing key first, then previous keys that still verify. */
-  readonly jwtSecrets: readonly string[];
+  /** How access tokens are signed (the api) and verified (everyone): see TokenKeys. */
+  readonly tokens: TokenKeys;
   readonly accessTokenTtl: number;
   readonly sessionTtl: number;
   readonly corsOrigins: readonly string[];
@@ -180,11 +183,32 @@ export interface Config {
   readonly gatewayId: string | undefined;
 }
 
+/**
+ * The token keys of this process. The api signs with `signing`; everyone verifies with
+ * `verifying` (the signer's own public half, JWT_PUBLIC_KEYS, the HS256 secrets) and, when set,
+ * the keys published at `jwksUrl`. A gateway's config has no `signing` key.
+ */
+export interface TokenKeys {
+  readonly signing: SigningKey | undefined;
+  readonly verifying: readonly TokenKey[];
+  readonly jwksUrl: string | undefined;
+  /** Public keys the api publishes at /.well-known/jwks.json besides its signer's (the previous or next key). */
+  readonly extraPublic: readonly TokenKey[];
+}
+
+/**
+ * Which process reads the config: the key rules differ (only the api may hold a private key; a
+ * tool such as migrate needs no key at all).
+ */
+export type ConfigRole = "api" | "gateway" | "standalone" | "tool";
+
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Read `<cwd>/.env` under the environment (the environment wins). Default true. */
   dotenv?: boolean;
+  /** Default "standalone" (api and gateway in one process, as npm start and the tools). */
+  role?: ConfigRole;
 }
 
 function readDotenv(cwd: string): Record<string, string> {
@@ -195,21 +219,56 @@ function readDotenv(cwd: string): Record<string, string> {
   }
 }
 
-/** Development only: a secret generated once into the data dir and shared by every process using it. */
-function devSecret(dataDir: string): string {
-  const file = resolve(dataDir, "jwt-secret");
-  mkdirSync(dataDir, { recursive: true });
+type Parsed = z.infer<typeof schema>;
+
+/** A key variable's value as keys, or a ConfigError naming the variable. */
+function keyVariable<T>(variable: string, value: string, cwd: string, parse: (text: string) => T): T {
   try {
-    writeFileSync(file, randomBytes(48).toString("base64url"), { flag: "wx", mode: 0o600 });
+    return parse(readKeyText(value, cwd));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    throw new ConfigError(variable, (err as Error).message);
   }
-  const secret = readFileSync(file, "utf8").trim();
-  // A truncated or emptied file would sign tokens with a guessable key: refuse it, as a short JWT_SECRET is refused.
-  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
-    throw new ConfigError("JWT_SECRET", `is unset and ${file} holds fewer than ${MIN_SECRET_BYTES} bytes: delete that file to have a new secret generated, or set JWT_SECRET`);
+}
+
+/**
+ * The token keys for `role`. The api (and npm start's one process) signs with JWT_PRIVATE_KEY
+ * (ES256), else JWT_SECRET (HS256), else, outside production, a key generated once into the data
+ * dir. A gateway must hold no private key: it verifies with JWT_PUBLIC_KEYS, the api's JWKS_URL
+ * or, for HS256 deployments, JWT_SECRET.
+ */
+function tokenKeys(e: Parsed, role: ConfigRole, cwd: string, dataDir: string): TokenKeys {
+  const secrets = [e.JWT_SECRET, ...e.JWT_PREVIOUS_SECRETS].filter((s): s is string => s !== undefined);
+  const extraPublic = e.JWT_PUBLIC_KEYS ? keyVariable("JWT_PUBLIC_KEYS", e.JWT_PUBLIC_KEYS, cwd, parsePublicKeys) : [];
+  let signing: SigningKey | undefined;
+  if (role === "tool") {
+    // Neither signs nor verifies.
+  } else if (role === "gateway") {
+    if (e.JWT_PRIVATE_KEY) throw new ConfigError("JWT_PRIVATE_KEY", "must not be set for a gateway: gateways verify with public keys only (JWT_PUBLIC_KEYS or JWKS_URL)");
+    if (extraPublic.length === 0 && !e.JWKS_URL && secrets.length === 0) {
+      throw new ConfigError("JWKS_URL", "or JWT_PUBLIC_KEYS is required for a gateway: the public keys to verify tokens with (or JWT_SECRET for HS256)");
+    }
+  } else if (e.JWT_PRIVATE_KEY) {
+    signing = keyVariable("JWT_PRIVATE_KEY", e.JWT_PRIVATE_KEY, cwd, es256SigningKey);
+  } else if (e.JWT_SECRET) {
+    signing = hs256Key(e.JWT_SECRET);
+  } else if (e.NODE_ENV === "production") {
+    throw new ConfigError("JWT_PRIVATE_KEY", "is required with NODE_ENV=production: an ES256 private key (PEM, or a file holding it), or JWT_SECRET for HS256");
+  } else {
+    const dev = devSigningKeyPem(dataDir);
+    try {
+      signing = es256SigningKey(dev.pem);
+    } catch (err) {
+      throw new ConfigError("JWT_PRIVATE_KEY", `is unset and ${dev.file} ${(err as Error).message}: delete that file to have a new key generated, or set JWT_PRIVATE_KEY`);
+    }
   }
-  return secret;
+  const verifying = [...(signing && signing.alg === "ES256" ? [signing] : []), ...extraPublic, ...secrets.map(hs256Key)];
+  return Object.freeze({
+    signing,
+    // Verification never needs the private half.
+    verifying: Object.freeze(verifying.map((k) => Object.freeze({ kid: k.kid, alg: k.alg, key: k.key }))),
+    jwksUrl: e.JWKS_URL,
+    extraPublic: Object.freeze(extraPublic),
+  });
 }
 
 /** Reads the environment (plus `.env`) once, validates it and returns a frozen Config. Throws ConfigError. */
@@ -234,7 +293,6 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }
   }
   if (e.NODE_ENV === "production") {
-    if (!e.JWT_SECRET) throw new ConfigError("JWT_SECRET", `is required with NODE_ENV=production (at least ${MIN_SECRET_BYTES} bytes)`);
     if (e.ARGON2_MEMORY_KIB < 19_456) throw new ConfigError("ARGON2_MEMORY_KIB", "must be at least 19456 with NODE_ENV=production");
   }
   if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError("REDIS_CLUSTER_NODES", "and REDIS_URL are both set: set one (a Redis Cluster, or one Redis)");
@@ -250,7 +308,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       : e.REDIS_URL
         ? Object.freeze({ kind: "single" as const, url: e.REDIS_URL })
         : undefined,
-    jwtSecrets: Object.freeze([e.JWT_SECRET ?? devSecret(dataDir), ...e.JWT_PREVIOUS_SECRETS]),
+    tokens: tokenKeys(e, options.role ?? "standalone", cwd, dataDir),
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     sessionTtl: e.SESSION_TTL,
     corsOrigins: Object.freeze(e.CORS_ORIGINS),

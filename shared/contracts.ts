@@ -73,6 +73,23 @@ export const presenceView = z
   .meta({ id: "Presence", description: "Members online in the chat anywhere in the cluster, each user once, at most 1000 listed" });
 export type PresenceView = z.infer<typeof presenceView>;
 
+export const jwkSetView = z
+  .object({
+    keys: z.array(
+      z.object({
+        kty: z.literal("EC"),
+        crv: z.literal("P-256"),
+        x: z.string(),
+        y: z.string(),
+        kid: z.string().meta({ description: "RFC 7638 thumbprint of the key; tokens name it in their header" }),
+        alg: z.literal("ES256"),
+        use: z.literal("sig"),
+      }),
+    ),
+  })
+  .meta({ id: "JwkSet", description: "The public keys access tokens are verified with (RFC 7517); never a secret" });
+export type JwkSetView = z.infer<typeof jwkSetView>;
+
 /** Limits of the contract, in one place for api and gateway. */
 export const LIMITS = {
   bodyBytes: 16 * 1024,

@@ -40,7 +40,7 @@ interface Route {
   method: RouteConfig["method"];
   path: string;
   summary: string;
-  tag: "accounts" | "sessions" | "chats" | "invites" | "health";
+  tag: "accounts" | "sessions" | "chats" | "invites" | "health" | "keys";
   auth?: boolean;
   body?: z.ZodType;
   query?: z.ZodObject;
@@ -71,6 +71,7 @@ const routes: Route[] = [
   { method: "post", path: "/invites/{id}/accept", tag: "invites", auth: true, summary: "Accept an invite: the caller becomes a member", responses: { 200: json(z.object({ chat: views.chatView }), "The chat"), 404: problem("not_found") } },
   { method: "post", path: "/invites/{id}/decline", tag: "invites", auth: true, summary: "Decline an invite", responses: { 204: noContent, 404: problem("not_found") } },
   { method: "delete", path: "/invites/{id}", tag: "invites", auth: true, summary: "Withdraw an invite (its inviter or the chat's owner)", responses: { 204: noContent, 404: problem("not_found") } },
+  { method: "get", path: "/.well-known/jwks.json", tag: "keys", summary: "The public keys (ES256) access tokens are verified with; gateways fetch them here", responses: { 200: json(views.jwkSetView, "A JWK Set") } },
   { method: "get", path: "/healthz", tag: "health", summary: "The process answers", responses: { 200: json(z.object({ status: z.literal("ok") }), "Alive") } },
   { method: "get", path: "/readyz", tag: "health", summary: "PostgreSQL (and Redis, when configured) answer", responses: { 200: json(z.object({ status: z.literal("ready"), checks: z.record(z.string(), z.enum(["up", "down"])) }), "Ready"), 503: problem("unavailable: names what is down") } },
 ];
@@ -105,7 +106,7 @@ export function openApiDocument(version: string): object {
         ...(r.query ? { query: r.query } : {}),
         ...(r.body ? { body: { required: true, content: { "application/json": { schema: r.body } } } } : {}),
       },
-      responses: { ...(r.tag === "health" ? {} : r.auth ? authed : common), ...r.responses },
+      responses: { ...(r.tag === "health" || r.tag === "keys" ? {} : r.auth ? authed : common), ...r.responses },
     });
   }
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
@@ -116,6 +117,6 @@ export function openApiDocument(version: string): object {
       description: "Accounts, sessions, chats, invites and messages. Errors are RFC 9457 problem details with a stable `code`. The Socket.IO events are in /asyncapi.json.",
     },
     servers: [{ url: "/" }],
-    tags: [{ name: "accounts" }, { name: "sessions" }, { name: "chats" }, { name: "invites" }, { name: "health" }],
+    tags: [{ name: "accounts" }, { name: "sessions" }, { name: "chats" }, { name: "invites" }, { name: "keys" }, { name: "health" }],
   });
 }

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import type { Db } from "../../shared/db/db";
 import { AppError, isAppError } from "../../shared/errors";
 import { requireActiveSession } from "../../shared/sessions";
-import type { TokenService } from "../../shared/tokens";
+import type { TokenVerifier } from "../../shared/tokens";
 
 export interface AuthContext {
   userId: string;
@@ -22,13 +22,13 @@ export function caller(res: Response): AuthContext {
  * `Authorization: Bearer <access token>`: signature with a pinned algorithm, then the session in
  * PostgreSQL. Token problems are `unauthorized` / `token_expired` / `session_revoked` (401).
  */
-export function requireAuth(deps: { db: Db; tokens: TokenService }) {
+export function requireAuth(deps: { db: Db; tokens: TokenVerifier }) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization;
     const match = typeof header === "string" ? /^Bearer\s+([A-Za-z0-9_.~+/=-]+)\s*$/i.exec(header) : null;
     if (!match) return next(new AppError("unauthorized", 401, "A Bearer access token is required"));
     try {
-      const claims = deps.tokens.verify(match[1]!);
+      const claims = await deps.tokens.verify(match[1]!);
       const session = await requireActiveSession(deps.db, claims);
       res.locals.auth = { userId: claims.sub, sessionId: claims.sid } satisfies AuthContext;
       // last_seen_at is informational: refresh it at most once a minute, off the request path.

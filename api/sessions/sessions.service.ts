@@ -5,7 +5,7 @@ import type { Db } from "../../shared/db/db";
 import type { SessionRow, UserRow } from "../../shared/db/schema";
 import { AppError } from "../../shared/errors";
 import { factsOf, sessionError, sessionVerdict } from "../../shared/sessions";
-import { hashRefreshToken, newRefreshToken, type TokenService } from "../../shared/tokens";
+import { hashRefreshToken, newRefreshToken, type TokenSigner } from "../../shared/tokens";
 import { findByLogin, findById } from "../accounts/accounts.repository";
 import { userView } from "../accounts/accounts.views";
 import type { PasswordHasher } from "../accounts/password";
@@ -16,7 +16,7 @@ import { sessionView } from "./sessions.views";
 
 export interface SessionDeps {
   db: Db;
-  tokens: TokenService;
+  tokens: TokenSigner;
   hasher: PasswordHasher;
   limiter: LoginLimiter;
   bus: ControlBus;

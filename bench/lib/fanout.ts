@@ -43,7 +43,7 @@
  *   delivery, ack: { n, p50, p99, max, mean } in ms, sustained (bool), why (the failure's reasons) }
  */
 import { join } from "node:path";
-import type { TokenService } from "../../shared/tokens";
+import type { TokenSigner } from "../../shared/tokens";
 import { type Child, sleep, spawnChild } from "./ipc";
 import { redisCpuSeconds } from "./redis-cluster";
 import type { Row } from "./results";
@@ -106,10 +106,10 @@ export const FANOUT = {
 
 export interface FanoutContext {
   clients: Child[];
-  tokens: TokenService;
+  tokens: TokenSigner;
   dbUrl: string;
   redis: { port: number; url: string };
-  /** The bench's server environment (database, Redis, JWT secret). */
+  /** The bench's server environment (database, Redis, the token keys). */
   env: Record<string, string>;
   serverFile: string;
   log(msg: string): void;

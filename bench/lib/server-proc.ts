@@ -97,13 +97,15 @@ async function main() {
   } else if (mode === "ours" || mode === "api") {
     const config = loadConfig({
       dotenv: false,
+      // The gateway holds the api's public key only, as in production.
+      role: mode === "ours" ? "gateway" : "api",
       env: {
         NODE_ENV: "production",
         DATABASE_URL: process.env.BENCH_DATABASE_URL,
         ...(process.env.BENCH_REDIS_CLUSTER_NODES
           ? { REDIS_CLUSTER_NODES: process.env.BENCH_REDIS_CLUSTER_NODES }
           : { REDIS_URL: process.env.BENCH_REDIS_URL }),
-        JWT_SECRET: process.env.BENCH_JWT_SECRET,
+        ...(mode === "ours" ? { JWT_PUBLIC_KEYS: process.env.BENCH_JWT_PUBLIC_KEYS } : { JWT_PRIVATE_KEY: process.env.BENCH_JWT_PRIVATE_KEY }),
         LOG_LEVEL: "info",
         LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
         LOGIN_MAX_FAILURES_PER_IP: "1000000",

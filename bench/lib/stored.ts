@@ -10,7 +10,7 @@
  * Also recorded for the capacity model: gateway CPU, PostgreSQL CPU and commits per message.
  */
 import { join } from "node:path";
-import type { TokenService } from "../../shared/tokens";
+import type { TokenSigner } from "../../shared/tokens";
 import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "./cpu-account";
 import { type Child, sleep, spawnChild } from "./ipc";
 import { redisCpuSeconds, redisInfo } from "./redis-cluster";
@@ -110,7 +110,7 @@ const scaled = (perMs: RedisCounters, ms: number): RedisCounters => ({ commands:
 
 export interface StoredContext {
   databaseUrl: string;
-  tokens: TokenService;
+  tokens: TokenSigner;
   /** The environment every gateway child gets (database, Redis, secret). */
   env: Record<string, string>;
   serverFile: string;

@@ -1,7 +1,7 @@
 import type { Db } from "../../shared/db/db";
 import { AppError, isAppError } from "../../shared/errors";
 import { requireActiveSession } from "../../shared/sessions";
-import type { TokenService } from "../../shared/tokens";
+import type { VerifiedTokens } from "./verified-tokens";
 import type { Revocations } from "../control/revocations";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import { defineEvent, type EventContext, type EventDefinition } from "../socket/define-event";
@@ -9,7 +9,8 @@ import type { GatewaySocket } from "../socket/types";
 
 export interface AuthHandlerDeps {
   db: Db;
-  tokens: TokenService;
+  /** The gateway's token verifier (with its cache of verified tokens). */
+  verified: VerifiedTokens;
   wheel: ExpiryWheel;
   revocations: Revocations;
 }
@@ -22,7 +23,7 @@ export function authHandlers(deps: AuthHandlerDeps, ctx: EventContext): EventDef
   const refresh = defineEvent(
     "auth:refresh",
     async (socket: GatewaySocket, { token }) => {
-      const claims = deps.tokens.verify(token);
+      const claims = await deps.verified.verify(token);
       if (claims.sub !== socket.data.userId || claims.sid !== socket.data.sessionId) {
         throw new AppError("invalid_token", 401, "The token belongs to another user or session");
       }

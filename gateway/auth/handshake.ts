@@ -4,7 +4,6 @@ import type { Counter } from "prom-client";
 import { AppError, isAppError, isUnavailableError } from "../../shared/errors";
 import { clientAddress, type TrustProxy } from "../../shared/proxy";
 import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
-import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
 import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
@@ -60,7 +59,6 @@ export function connectError(err: unknown): Error & { data: HandshakeErrorData }
 export interface HandshakeDeps {
   /** The session-and-membership check (batched; shared with the chat events). */
   sessions: SessionCheck;
-  tokens: TokenService;
   logger: Logger;
   handshakes: Counter<"result">;
   /** Handshakes per client address per minute (in memory, per gateway). */
@@ -97,7 +95,7 @@ export function authenticate(deps: HandshakeDeps) {
     }
     const token = handshakeToken(socket.handshake);
     if (!token) throw new AppError("missing_token", 401, "A token is required");
-    const claims = verified.verify(token);
+    const claims = await verified.verify(token);
     const chatId = handshakeChatId(socket.handshake);
     if (chatId !== undefined && !isUuid(chatId)) throw new AppError("invalid_chat_id", 400, "chat_id must be a UUID");
     const { member, username } = await deps.sessions.check(claims, chatId);

@@ -25,6 +25,8 @@ export function followControlBus(options: {
   onLink?: (up: boolean) => void;
   /** While the link is down, the local sockets are re-checked this often. Default 1000 ms. */
   outageRecheckMs?: number;
+  /** An api replica publishes these key ids (its JWKS): the gateway's JWKS source fetches again if one is new. */
+  onKeysPublished?: (kids: string[]) => void;
 }): () => void {
   const { bus, revocations, membership, relay, closing } = options;
   const log = options.logger.child({ module: "gateway:control" });
@@ -37,6 +39,8 @@ export function followControlBus(options: {
         return membership.apply(event);
       case "message":
         return relay.apply(event);
+      case "keys_published":
+        return options.onKeysPublished?.(event.kids);
     }
   };
   const unsubscribe = bus.subscribe((event) => {

@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
-import type { TokenService } from "../../shared/tokens";
 import { isUuid } from "../../shared/validation";
 import { authHandlers } from "../auth/auth.handlers";
+import type { VerifiedTokens } from "../auth/verified-tokens";
 import { handshakeChatId } from "../auth/handshake";
 import { chatHandlers, type ChatHandlerDeps } from "../chats/chats.handlers";
 import type { Membership } from "../control/membership";
@@ -19,7 +19,7 @@ import type { GatewayServer, GatewaySocket } from "./types";
 export interface ConnectionDeps extends ChatHandlerDeps {
   io: GatewayServer;
   db: Db;
-  tokens: TokenService;
+  verified: VerifiedTokens;
   revocations: Revocations;
   membership: Membership;
   wheel: ExpiryWheel;

@@ -21,6 +21,9 @@ export const controlEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("session_revoked"), user_id: uuid, session_ids: z.array(uuid).min(1).max(REVOCATION_CHUNK), reason: z.literal("revoked") }),
   z.object({ type: z.literal("member_removed"), chat_id: uuid, user_id: uuid }),
   z.object({ type: z.literal("message"), message }),
+  // An api replica started and publishes these key ids at /.well-known/jwks.json: gateways that
+  // fetch the JWKS fetch it again if one is new to them (the event names ids, never keys).
+  z.object({ type: z.literal("keys_published"), kids: z.array(z.string().min(1).max(64)).min(1).max(16) }),
 ]);
 
 export type ControlEvent = z.infer<typeof controlEvent>;

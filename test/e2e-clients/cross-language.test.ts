@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeServer, listen } from "../../shared/process";
 import { chromiumReady, chromiumSkipReason, launchChromium } from "../support/chromium";
-import { TEST_SECRET } from "../support/config";
+import { TEST_PRIVATE_KEY } from "../support/config";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../support/http";
 import { freePort } from "../support/redis-server";
@@ -58,7 +58,7 @@ beforeAll(async () => {
     PORT: String(port),
     HOST: "127.0.0.1",
     DATABASE_URL: database.url,
-    JWT_SECRET: TEST_SECRET,
+    JWT_PRIVATE_KEY: TEST_PRIVATE_KEY,
     CORS_ORIGINS: pagesOrigin,
     LOG_LEVEL: "info", // verbose on purpose: the output is checked for tokens below
     ARGON2_MEMORY_KIB: "19456",

@@ -24,7 +24,7 @@ const composeConfig = async (env: Record<string, string>, overrides: string[] = 
 
 describe("docker compose (static)", () => {
   it("is accepted by docker-compose config, with every service and dependency condition", async () => {
-    const { stdout } = await composeConfig({ JWT_SECRET: "x".repeat(40) });
+    const { stdout } = await composeConfig({ JWT_PRIVATE_KEY_FILE: "/keys/jwt.pem" });
     const c = parseYaml(stdout) as { services: Record<string, any>; volumes: Record<string, unknown> };
     expect(Object.keys(c.services).sort()).toEqual(["api", "gateway", "migrate", "nginx", "postgres", "redis"]);
     expect(c.volumes).toHaveProperty("pgdata");
@@ -34,8 +34,14 @@ describe("docker compose (static)", () => {
     for (const svc of ["api", "gateway"]) {
       expect(c.services[svc].depends_on).toEqual({ migrate: { condition: "service_completed_successfully" }, redis: { condition: "service_healthy" } });
       expect(c.services[svc].environment.NODE_ENV).toBe("production");
-      expect(c.services[svc].environment.JWT_SECRET).toBe("x".repeat(40));
     }
+    // Only the api holds the signing key (a compose secret); gateways verify with its JWKS.
+    expect(c.services.api.environment.JWT_PRIVATE_KEY).toBe("/run/secrets/jwt_private_key");
+    expect(c.services.api.secrets).toEqual([expect.objectContaining({ source: "jwt_private_key" })]);
+    expect((c as unknown as { secrets: Record<string, { file: string }> }).secrets.jwt_private_key?.file).toBe("/keys/jwt.pem");
+    expect(c.services.gateway.environment.JWT_PRIVATE_KEY).toBeUndefined();
+    expect(c.services.gateway.secrets).toBeUndefined();
+    expect(c.services.gateway.environment.JWKS_URL).toBe("http://api:3000/.well-known/jwks.json");
     // Scalable: gateways publish no host port; only nginx does, on 3000.
     expect(c.services.gateway.ports).toBeUndefined();
     expect(c.services.nginx.ports).toEqual([expect.objectContaining({ published: 3000, target: 3000 })]);
@@ -43,7 +49,7 @@ describe("docker compose (static)", () => {
   });
 
   it("runs the app on a Redis Cluster with the override file: six nodes, a one-shot init, REDIS_CLUSTER_NODES", async () => {
-    const { stdout } = await composeConfig({ JWT_SECRET: "x".repeat(40) }, ["docker-compose.redis-cluster.yml"]);
+    const { stdout } = await composeConfig({ JWT_PRIVATE_KEY_FILE: "/keys/jwt.pem" }, ["docker-compose.redis-cluster.yml"]);
     const c = parseYaml(stdout) as { services: Record<string, any> };
     const nodes = ["redis-1", "redis-2", "redis-3", "redis-4", "redis-5", "redis-6"];
     for (const node of nodes) {
@@ -59,8 +65,8 @@ describe("docker compose (static)", () => {
     }
   });
 
-  it("refuses to run without JWT_SECRET", async () => {
-    await expect(composeConfig({})).rejects.toMatchObject({ stderr: expect.stringContaining("JWT_SECRET") });
+  it("refuses to run without the api's signing key file", async () => {
+    await expect(composeConfig({})).rejects.toMatchObject({ stderr: expect.stringContaining("JWT_PRIVATE_KEY_FILE") });
   });
 
   it("runs the same entry points as pm2, from an image that builds them", () => {

@@ -51,14 +51,17 @@ function presenceOf(bus: ControlBus): MemoryPresence {
   return presence;
 }
 
-const configFor = (o: Options, extra: Record<string, string> = {}) =>
-  testConfig({
-    DATABASE_URL: o.database.url,
-    ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}),
-    ...(o.redisClusterNodes ? { REDIS_CLUSTER_NODES: o.redisClusterNodes } : {}),
-    ...extra,
-    ...o.env,
-  });
+const configFor = (o: Options, role: Role, extra: Record<string, string> = {}) =>
+  testConfig(
+    {
+      DATABASE_URL: o.database.url,
+      ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}),
+      ...(o.redisClusterNodes ? { REDIS_CLUSTER_NODES: o.redisClusterNodes } : {}),
+      ...extra,
+      ...o.env,
+    },
+    role,
+  );
 
 export interface ApiFixture {
   url: string;
@@ -71,7 +74,7 @@ export interface ApiFixture {
 
 /** One api process (startApiServer) on a free loopback port. */
 export async function startApi(o: Options): Promise<ApiFixture> {
-  const config = configFor(o);
+  const config = configFor(o, "api");
   const logger = o.logger ?? silent();
   const services = await servicesFor(o, config, logger, "api");
   const server = await startApiServer({ ...services, config, logger, port: 0, host: "127.0.0.1" });
@@ -98,7 +101,7 @@ export interface GatewayFixture {
 
 /** One gateway process (startGatewayServer) on a free loopback port, named `id` (GATEWAY_ID). */
 export async function startGateway(o: Options & { limits?: Partial<GatewayLimits>; id?: string }): Promise<GatewayFixture> {
-  const config = configFor(o, { GATEWAY_ID: o.id ?? `gw-${Math.random().toString(36).slice(2, 8)}` });
+  const config = configFor(o, "gateway", { GATEWAY_ID: o.id ?? `gw-${Math.random().toString(36).slice(2, 8)}` });
   const logger = o.logger ?? silent();
   const services = await servicesFor(o, config, logger, "gateway");
   const server = await startGatewayServer({ ...services, config, logger, limits: o.limits, port: 0, host: "127.0.0.1" });

@@ -179,6 +179,7 @@ describe("real answers match the documents", () => {
     expect((await call("PUT", "/me/password", { token: carol.token, body: { current_password: carol.password, new_password: "An0ther-Long-Passphrase!" } })).status).toBe(204);
     expect((await call("POST", "/logout", { token: bob.token })).status).toBe(204);
     expect((await call("DELETE", "/sessions", { token: carol.token })).status).toBe(204);
+    expect((await call("GET", "/.well-known/jwks.json")).body.keys).toHaveLength(1);
     expect((await call("GET", "/healthz")).status).toBe(200);
     expect((await call("GET", "/readyz")).status).toBe(200);
 

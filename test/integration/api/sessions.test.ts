@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlEvent } from "../../../shared/control/events";
-import { TokenService } from "../../../shared/tokens";
-import { TEST_SECRET } from "../../support/config";
+import { createHmac, generateKeyPairSync } from "node:crypto";
+import { es256SigningKey } from "../../../shared/keys";
+import { TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, TEST_SECRET, testSigner } from "../../support/config";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { type ApiFixture, startApi } from "../../support/fixtures";
 import { type HttpClient, httpClient, registerAndLogin } from "../../support/http";
@@ -191,7 +192,7 @@ describe("MAX_SESSIONS_PER_USER and large revocations", () => {
 describe("token checks on the api", () => {
   it("answers token_expired for an expired access token", async () => {
     const u = await registerAndLogin(http, "exp");
-    const shortLived = new TokenService([TEST_SECRET], 1).sign(u.user.id, u.sessionId, new Date(Date.now() + 60_000));
+    const shortLived = testSigner(1).sign(u.user.id, u.sessionId, new Date(Date.now() + 60_000));
     await new Promise((r) => setTimeout(r, 2_100));
     const res = await httpClient(server.url, shortLived.token).get("/me");
     expect(res.status).toBe(401);
@@ -200,24 +201,57 @@ describe("token checks on the api", () => {
 
   it("keeps accepting tokens of the previous key after a key rotation", async () => {
     const u = await registerAndLogin(http, "rotate");
-    const newSecret = "the-next-signing-secret-0123456789abcdef";
-    const rotated = await startApi({ database: tdb, env: { JWT_SECRET: newSecret, JWT_PREVIOUS_SECRETS: TEST_SECRET } });
+    const next = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const rotated = await startApi({ database: tdb, env: { JWT_PRIVATE_KEY: next, JWT_PUBLIC_KEYS: TEST_PUBLIC_KEY } });
     try {
       const rc = httpClient(rotated.url);
       expect((await rc.as(u.token).get("/me")).status).toBe(200);
       const fresh = await rc.post("/login", { username: u.username, password: u.password });
+      expect(JSON.parse(Buffer.from(fresh.body.token.split(".")[0], "base64url").toString())).toMatchObject({ alg: "ES256", kid: es256SigningKey(next).kid });
       expect((await rc.as(fresh.body.token).get("/me")).status).toBe(200);
       // The old-key-only replica does not know the new key.
       expect((await httpClient(server.url, fresh.body.token).get("/me")).body.code).toBe("unauthorized");
+      // Both keys are published while the old one's tokens live.
+      const jwks = (await rc.get("/.well-known/jwks.json")).body as { keys: { kid: string }[] };
+      expect(jwks.keys.map((k) => k.kid).sort()).toEqual([es256SigningKey(next).kid, es256SigningKey(TEST_PRIVATE_KEY).kid].sort());
     } finally {
       await rotated.close();
+    }
+  });
+
+  it("moves an HS256 deployment to ES256: tokens of the old secret verify until they expire", async () => {
+    const hs = await startApi({ database: tdb, env: { JWT_PRIVATE_KEY: "", JWT_SECRET: TEST_SECRET } });
+    const both = await startApi({ database: tdb, env: { JWT_SECRET: TEST_SECRET } });
+    try {
+      const u = await registerAndLogin(httpClient(hs.url), "hs256");
+      expect(JSON.parse(Buffer.from(u.token.split(".")[0]!, "base64url").toString()).alg).toBe("HS256");
+      // The ES256 replica that still knows the secret accepts the HS256 token; its own tokens are ES256.
+      expect((await httpClient(both.url, u.token).get("/me")).status).toBe(200);
+      const fresh = await httpClient(both.url).post("/login", { username: u.username, password: u.password });
+      expect(JSON.parse(Buffer.from(fresh.body.token.split(".")[0], "base64url").toString()).alg).toBe("ES256");
+      // Published: the public key only, never the secret.
+      expect(JSON.stringify((await httpClient(both.url).get("/.well-known/jwks.json")).body)).not.toContain(TEST_SECRET);
+    } finally {
+      await hs.close();
+      await both.close();
+    }
+  });
+
+  it("refuses HS256 tokens keyed with the public key (algorithm confusion)", async () => {
+    const u = await registerAndLogin(http, "confuse");
+    const kid = es256SigningKey(TEST_PRIVATE_KEY).kid;
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const input = `${b64({ alg: "HS256", typ: "JWT", kid })}.${u.token.split(".")[1]}`;
+    for (const secret of [TEST_PUBLIC_KEY, JSON.stringify((await http.get("/.well-known/jwks.json")).body.keys[0])]) {
+      const forged = `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
+      expect((await httpClient(server.url, forged).get("/me")).body.code).toBe("unauthorized");
     }
   });
 
   it("refuses a validly signed token whose session belongs to someone else", async () => {
     const a = await registerAndLogin(http, "own-a");
     const b = await registerAndLogin(http, "own-b");
-    const forged = new TokenService([TEST_SECRET], 60).sign(a.user.id, b.sessionId, new Date(Date.now() + 60_000));
+    const forged = testSigner(60).sign(a.user.id, b.sessionId, new Date(Date.now() + 60_000));
     expect((await httpClient(server.url, forged.token).get("/me")).body.code).toBe("session_revoked");
   });
 });

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MessageView } from "../../../shared/contracts";
 import { storeMessage } from "../../../shared/messages";
-import { TokenService } from "../../../shared/tokens";
-import { TEST_SECRET } from "../../support/config";
+import { testSigner } from "../../support/config";
 import { type SingleNode, startApi, startGateway, startSingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
 import { ask, askMalformed, type ClientSocket, type SocketClients, untyped } from "../../support/socket-client";
@@ -321,7 +320,7 @@ describe("auth:refresh and expiry", () => {
     expect(await ask(socket, "auth:refresh", { token: renewed.body.token })).toEqual({ ok: true, expires_at: renewed.body.expires_at });
 
     const other = await http(url).post("/login", { username: bob.username, password: bob.password });
-    const tokens = new TokenService([TEST_SECRET], 900);
+    const tokens = testSigner(900);
     const expired = tokens.sign(bob.user.id, bob.sessionId, new Date(Date.now() - 5_000)).token;
     const invalid = { ok: false, error: { code: "invalid_token", message: expect.any(String) } };
     expect(await ask(socket, "auth:refresh", { token: other.body.token })).toEqual(invalid); // another session

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keyId, TokenService } from "../../../shared/tokens";
-import { TEST_SECRET } from "../../support/config";
+import { createHmac, generateKeyPairSync } from "node:crypto";
+import { es256SigningKey } from "../../../shared/keys";
+import { TokenSigner } from "../../../shared/tokens";
+import { TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, testSigner } from "../../support/config";
 import { databaseAt } from "../../support/database";
 import { type SingleNode, startGateway, startSingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
@@ -99,18 +101,24 @@ describe("gateway handshake", () => {
     expect((await sockets.refusal(url, { auth: { token: "" }, query: { token: "" } })).data?.code).toBe("missing_token");
   });
 
-  it("refuses malformed, foreign-key and unsigned tokens as invalid_token", async () => {
-    const foreign = new TokenService(["another-secret-that-is-long-enough-987654"], 900).sign(alice.user.id, alice.sessionId, new Date(Date.now() + 3_600_000));
+  it("refuses malformed, foreign-key, unsigned and algorithm-confused tokens as invalid_token", async () => {
+    const otherKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const foreign = new TokenSigner(es256SigningKey(otherKey), 900).sign(alice.user.id, alice.sessionId, new Date(Date.now() + 3_600_000));
     const [, payload] = alice.token.split(".");
-    const unsigned = `${b64({ alg: "none", typ: "JWT", kid: keyId(TEST_SECRET) })}.${payload}.`;
-    const hs512 = `${b64({ alg: "HS512", typ: "JWT", kid: keyId(TEST_SECRET) })}.${payload}.${"A".repeat(86)}`;
-    for (const token of ["garbage", foreign.token, unsigned, hs512, alice.token.slice(0, -3) + "abc"]) {
+    const kid = es256SigningKey(TEST_PRIVATE_KEY).kid;
+    const unsigned = `${b64({ alg: "none", typ: "JWT", kid })}.${payload}.`;
+    const hs512 = `${b64({ alg: "HS512", typ: "JWT", kid })}.${payload}.${"A".repeat(86)}`;
+    // The classic confusion: HS256 keyed with the public key's PEM (which anyone can fetch), naming the ES256 key.
+    const confusedInput = `${b64({ alg: "HS256", typ: "JWT", kid })}.${payload}`;
+    const confused = `${confusedInput}.${createHmac("sha256", TEST_PUBLIC_KEY).update(confusedInput).digest("base64url")}`;
+    const noKid = `${b64({ alg: "ES256", typ: "JWT" })}.${payload}.${alice.token.split(".")[2]}`;
+    for (const token of ["garbage", foreign.token, unsigned, hs512, confused, noKid, alice.token.slice(0, -3) + "abc"]) {
       expect(await sockets.refusal(url, { token })).toEqual({ message: "invalid_token", data: { code: "invalid_token", status: 401 } });
     }
   });
 
   it("refuses an expired access token as token_expired", async () => {
-    const expired = new TokenService([TEST_SECRET], 900).sign(alice.user.id, alice.sessionId, new Date(Date.now() - 5_000));
+    const expired = testSigner(900).sign(alice.user.id, alice.sessionId, new Date(Date.now() - 5_000));
     expect(await sockets.refusal(url, { token: expired.token })).toEqual({ message: "token_expired", data: { code: "token_expired", status: 401 } });
   });
 

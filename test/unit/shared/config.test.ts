@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../../shared/config";
+import { generateKeyPairSync } from "node:crypto";
+import { ConfigError, type ConfigRole, loadConfig } from "../../../shared/config";
+import { es256SigningKey } from "../../../shared/keys";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -14,10 +16,10 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const load = (env: Record<string, string>, cwd = tempDir()) => loadConfig({ env, cwd });
-const failure = (env: Record<string, string>) => {
+const load = (env: Record<string, string>, cwd = tempDir(), role?: ConfigRole) => loadConfig({ env, cwd, ...(role ? { role } : {}) });
+const failure = (env: Record<string, string>, role?: ConfigRole) => {
   try {
-    load(env);
+    load(env, tempDir(), role);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return (err as ConfigError).message;
@@ -49,34 +51,67 @@ describe("configuration", () => {
     for (const msg of [failure({ PORT: "x" }), failure({ SESSION_TTL: "x" })]) expect(msg).not.toContain("\n");
   });
 
-  it("refuses a missing or short JWT_SECRET in production", () => {
-    expect(failure({ NODE_ENV: "production" })).toMatch(/JWT_SECRET is required/);
-    expect(failure({ NODE_ENV: "production", JWT_SECRET: "short" })).toMatch(/JWT_SECRET must be at least 32 bytes/);
-    const ok = load({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32) });
-    expect(ok.jwtSecrets).toEqual(["x".repeat(32)]);
+  it("refuses to start the api in production without a signing key, naming the variable", () => {
+    for (const role of ["api", "standalone"] as const) {
+      expect(failure({ NODE_ENV: "production" }, role)).toMatch(/^Invalid configuration: JWT_PRIVATE_KEY is required with NODE_ENV=production/);
+    }
+    expect(failure({ NODE_ENV: "production", JWT_SECRET: "short" }, "api")).toMatch(/JWT_SECRET must be at least 32 bytes/);
+    // HS256 remains an option for existing deployments.
+    expect(load({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32) }, tempDir(), "api").tokens.signing?.alg).toBe("HS256");
+    expect(load({ NODE_ENV: "production", JWT_PRIVATE_KEY: privatePem() }, tempDir(), "api").tokens.signing?.alg).toBe("ES256");
+  });
+
+  it("refuses a gateway that holds a private key, or has nothing to verify with", () => {
+    expect(failure({ JWT_PRIVATE_KEY: privatePem(), JWKS_URL: "http://api:3100/.well-known/jwks.json" }, "gateway")).toMatch(/^Invalid configuration: JWT_PRIVATE_KEY must not be set for a gateway/);
+    for (const env of ["development", "production"]) expect(failure({ NODE_ENV: env }, "gateway")).toMatch(/^Invalid configuration: JWKS_URL or JWT_PUBLIC_KEYS is required for a gateway/);
+    const gw = load({ NODE_ENV: "production", JWKS_URL: "http://api:3100/.well-known/jwks.json" }, tempDir(), "gateway");
+    expect(gw.tokens.signing).toBeUndefined();
+    expect(gw.tokens.jwksUrl).toBe("http://api:3100/.well-known/jwks.json");
+    expect(failure({ JWKS_URL: "ftp://x" }, "gateway")).toMatch(/^Invalid configuration: JWKS_URL/);
+  });
+
+  it("reads keys as PEM, PEM with \\n escapes, a JWK Set or a file, and says what is wrong with a bad one", () => {
+    const pem = privatePem();
+    const key = es256SigningKey(pem);
+    const publicPem = key.key.export({ format: "pem", type: "spki" }).toString();
+    const cwd = tempDir();
+    writeFileSync(join(cwd, "signing.pem"), pem);
+    writeFileSync(join(cwd, "public.pem"), publicPem);
+    expect(load({ JWT_PRIVATE_KEY: "signing.pem" }, cwd, "api").tokens.signing?.kid).toBe(key.kid);
+    expect(load({ JWT_PRIVATE_KEY: pem.replace(/\n/g, "\\n") }, cwd, "api").tokens.signing?.kid).toBe(key.kid);
+    const jwks = JSON.stringify({ keys: [{ ...key.key.export({ format: "jwk" }), kid: key.kid, alg: "ES256", use: "sig" }] });
+    for (const value of ["public.pem", publicPem, jwks]) expect(load({ JWT_PUBLIC_KEYS: value }, cwd, "gateway").tokens.verifying.map((k) => k.kid)).toEqual([key.kid]);
+    expect(failure({ JWT_PRIVATE_KEY: "/no/such/file" }, "api")).toMatch(/^Invalid configuration: JWT_PRIVATE_KEY is neither a PEM key nor a readable file/);
+    const ed = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    expect(failure({ JWT_PRIVATE_KEY: ed }, "api")).toMatch(/^Invalid configuration: JWT_PRIVATE_KEY is an Ed25519 key/);
+    expect(failure({ JWT_PUBLIC_KEYS: pem }, "gateway")).toMatch(/^Invalid configuration: JWT_PUBLIC_KEYS holds a private key/);
+    expect(failure({ JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ kty: "oct", k: "c2VjcmV0", kid: "x" }] }) }, "gateway")).toMatch(/^Invalid configuration: JWT_PUBLIC_KEYS holds keys that are not ES256/);
+    for (const msg of [failure({ JWT_PRIVATE_KEY: "/no/such/file" }, "api"), failure({ JWT_PUBLIC_KEYS: pem }, "gateway")]) expect(msg).not.toContain("\n");
   });
 
   it("refuses weak argon2 memory in production", () => {
     expect(failure({ NODE_ENV: "production", JWT_SECRET: "x".repeat(40), ARGON2_MEMORY_KIB: "4096" })).toMatch(/ARGON2_MEMORY_KIB/);
   });
 
-  it("generates a development secret once into the data dir and reuses it", () => {
+  it("generates a development ES256 key once into the data dir and reuses it", () => {
     const cwd = tempDir();
-    const first = loadConfig({ env: {}, cwd }).jwtSecrets[0]!;
-    const second = loadConfig({ env: {}, cwd }).jwtSecrets[0]!;
-    expect(first.length).toBeGreaterThanOrEqual(32);
-    expect(second).toBe(first);
-    const file = join(cwd, ".data", "jwt-secret");
-    expect(readFileSync(file, "utf8").trim()).toBe(first);
+    const first = loadConfig({ env: {}, cwd }).tokens.signing!;
+    const second = loadConfig({ env: {}, cwd }).tokens.signing!;
+    expect(first.alg).toBe("ES256");
+    expect(second.kid).toBe(first.kid);
+    const file = join(cwd, ".data", "jwt-private-key.pem");
+    expect(es256SigningKey(readFileSync(file, "utf8")).kid).toBe(first.kid);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+    // A tool (migrate) neither signs nor needs a key.
+    expect(loadConfig({ env: { NODE_ENV: "production" }, cwd: tempDir(), role: "tool" }).tokens.signing).toBeUndefined();
   });
 
-  it("refuses an empty or short development secret file instead of signing with it", () => {
-    for (const content of ["", "\n", "short-secret"]) {
+  it("refuses a damaged development key file instead of signing with something else", () => {
+    for (const content of ["", "\n", "not a key"]) {
       const cwd = tempDir();
       mkdirSync(join(cwd, ".data"));
-      writeFileSync(join(cwd, ".data", "jwt-secret"), content);
-      expect(() => loadConfig({ env: {}, cwd })).toThrow(/^Invalid configuration: JWT_SECRET .*jwt-secret holds fewer than 32 bytes/);
+      writeFileSync(join(cwd, ".data", "jwt-private-key.pem"), content);
+      expect(() => loadConfig({ env: {}, cwd })).toThrow(/^Invalid configuration: JWT_PRIVATE_KEY /);
     }
   });
 
@@ -117,9 +152,13 @@ describe("configuration", () => {
     expect(c.logLevel).toBe("debug");
   });
 
-  it("keeps previous signing keys for rotation", () => {
+  it("keeps previous HS256 secrets verifying for rotation", () => {
     const c = load({ JWT_SECRET: "a".repeat(32), JWT_PREVIOUS_SECRETS: `${"b".repeat(32)},${"c".repeat(40)}` });
-    expect(c.jwtSecrets).toEqual(["a".repeat(32), "b".repeat(32), "c".repeat(40)]);
+    expect(c.tokens.verifying.map((k) => k.alg)).toEqual(["HS256", "HS256", "HS256"]);
     expect(failure({ JWT_SECRET: "a".repeat(32), JWT_PREVIOUS_SECRETS: "tiny" })).toMatch(/JWT_PREVIOUS_SECRETS/);
   });
 });
+
+function privatePem(): string {
+  return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+}
