@@ -51,7 +51,9 @@ module.exports = {
       exec_mode: "cluster",
       instances: API_INSTANCES,
       increment_var: "METRICS_PORT",
-      env: env({ PORT: String(API_PORT), METRICS_PORT: String(METRICS_BASE) }),
+      // The signing key (and the public keys published beside it) are read at each start or reload:
+      // a rotation is `JWT_PRIVATE_KEY=new JWT_PUBLIC_KEYS=old.pub pm2 reload ecosystem.config.js --only api --update-env`.
+      env: env({ PORT: String(API_PORT), METRICS_PORT: String(METRICS_BASE), JWT_PRIVATE_KEY: process.env.JWT_PRIVATE_KEY, JWT_PUBLIC_KEYS: process.env.JWT_PUBLIC_KEYS }),
     },
     ...gatewayPorts.map((port, i) => ({
       ...common,

@@ -58,7 +58,7 @@ export interface Cluster {
  * The cluster exactly as `npm run cluster` starts it (bin/cluster.sh: migrations, pm2 with the
  * ecosystem file, nginx), on free ports, with its own PM2_HOME and run directory.
  */
-export async function startCluster(options: { databaseUrl: string; redisUrl?: string; redisClusterNodes?: string; gateways?: number }): Promise<Cluster> {
+export async function startCluster(options: { databaseUrl: string; redisUrl?: string; redisClusterNodes?: string; gateways?: number; env?: Record<string, string> }): Promise<Cluster> {
   await ensureBuilt();
   const gateways = options.gateways ?? 3;
   const base = await freeRange(gateways + 2);
@@ -87,6 +87,7 @@ export async function startCluster(options: { databaseUrl: string; redisUrl?: st
     // both sides of nginx hold (several MiB) within seconds: the slow-reader test needs that.
     SOCKET_EVENT_BURST: "4000",
     NODE_ENV: "development",
+    ...options.env,
   };
   const pm2 = async (...args: string[]) => (await run(process.execPath, [join(ROOT, "node_modules/pm2/bin/pm2"), ...args], { cwd: ROOT, env })).stdout;
   const stop = async () => {
