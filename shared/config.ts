@@ -101,6 +101,7 @@ const schema = z.object({
   LOGIN_MAX_FAILURES_PER_ACCOUNT: int(5, 1, 1_000_000),
   LOGIN_MAX_FAILURES_PER_IP: int(50, 1, 1_000_000),
   LOGIN_FAILURE_WINDOW: duration("15m"),
+  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: int(30, 1, 1_000_000),
   ARGON2_MEMORY_KIB: int(65_536, 1024, 4_194_304),
   ARGON2_TIME_COST: int(3, 1, 100),
   ARGON2_PARALLELISM: int(4, 1, 64),
@@ -110,6 +111,12 @@ const schema = z.object({
   REGISTER_WINDOW: duration("15m"),
   MESSAGE_LIMIT_PER_USER: int(60, 1, 1_000_000),
   MESSAGE_LIMIT_WINDOW: duration("10s"),
+  CHAT_CREATE_LIMIT_PER_USER: int(20, 1, 1_000_000),
+  CHAT_CREATE_LIMIT_WINDOW: duration("1h"),
+  INVITE_LIMIT_PER_USER: int(100, 1, 1_000_000),
+  INVITE_LIMIT_WINDOW: duration("1h"),
+  INVITES_PENDING_MAX: int(100, 1, 1_000_000),
+  INVITE_DECLINE_COOLDOWN: duration("24h"),
   MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
   SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
@@ -154,7 +161,12 @@ export interface Config {
   readonly dataDir: string;
   /** Express `trust proxy` values; empty trusts no proxy. */
   readonly trustProxy: readonly string[];
-  readonly login: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly failureWindow: number };
+  /**
+   * Password guesses: failures per account from unknown devices, per device that has logged in to
+   * the account before, and per address, over `failureWindow`; and every attempt per account
+   * (successes too) over the same window, which bounds the argon2 work one account can cause.
+   */
+  readonly login: { readonly maxFailuresPerAccount: number; readonly maxFailuresPerIp: number; readonly failureWindow: number; readonly maxAttemptsPerAccount: number };
   readonly argon2: {
     readonly memoryCost: number;
     readonly timeCost: number;
@@ -167,6 +179,14 @@ export interface Config {
   readonly register: { readonly maxPerIp: number; readonly window: number };
   /** Messages one user may post per window, over HTTP and sockets together, across the cluster. */
   readonly messages: { readonly maxPerUser: number; readonly window: number };
+  /** Chats one user may create per window, across the cluster. */
+  readonly chatCreation: { readonly maxPerUser: number; readonly window: number };
+  /**
+   * Invites one user may send per window (a chat created with N members sends N), across the
+   * cluster; pending invites one user may hold; how long a declined invite keeps its inviter from
+   * inviting the same user to the same chat again (seconds).
+   */
+  readonly invites: { readonly maxPerUser: number; readonly window: number; readonly maxPendingPerInvitee: number; readonly declineCooldown: number };
   /** Active sessions per user; a login beyond this revokes the oldest. */
   readonly maxSessionsPerUser: number;
   /** What may wait to be sent to one socket before the gateway disconnects it (bytes). */
@@ -319,6 +339,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       maxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
       maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
       failureWindow: e.LOGIN_FAILURE_WINDOW,
+      maxAttemptsPerAccount: e.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
     }),
     argon2: Object.freeze({
       memoryCost: e.ARGON2_MEMORY_KIB,
@@ -329,6 +350,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }),
     register: Object.freeze({ maxPerIp: e.REGISTER_MAX_PER_IP, window: e.REGISTER_WINDOW }),
     messages: Object.freeze({ maxPerUser: e.MESSAGE_LIMIT_PER_USER, window: e.MESSAGE_LIMIT_WINDOW }),
+    chatCreation: Object.freeze({ maxPerUser: e.CHAT_CREATE_LIMIT_PER_USER, window: e.CHAT_CREATE_LIMIT_WINDOW }),
+    invites: Object.freeze({
+      maxPerUser: e.INVITE_LIMIT_PER_USER,
+      window: e.INVITE_LIMIT_WINDOW,
+      maxPendingPerInvitee: e.INVITES_PENDING_MAX,
+      declineCooldown: e.INVITE_DECLINE_COOLDOWN,
+    }),
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     socketMaxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
     presenceCountOnlyAbove: e.PRESENCE_COUNT_ONLY_ABOVE,
