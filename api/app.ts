@@ -26,6 +26,7 @@ import { requireAuth } from "./http/auth";
 import { jsonBody } from "./http/body";
 import { httpMetrics, requestLogger } from "./http/observability";
 import { errorHandler, notFound } from "./http/problem";
+import { DeviceTokens, DEVICE_HEADER } from "./sessions/devices";
 import { LoginLimiter } from "./sessions/login-limiter";
 import { sessionsRoutes } from "./sessions/sessions.routes";
 
@@ -89,7 +90,8 @@ export function createApi(options: ApiOptions): Api {
     next();
   });
   if (config.corsOrigins.length > 0) {
-    app.use(cors({ origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins], maxAge: 600 }));
+    // Apps on other origins keep no cookie of ours: they read the device value from the header and send it back.
+    app.use(cors({ origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins], maxAge: 600, exposedHeaders: [DEVICE_HEADER, "Retry-After"] }));
   }
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
   if (redis) checks.redis = () => pingRedis(redis);
@@ -97,7 +99,18 @@ export function createApi(options: ApiOptions): Api {
   app.use(jsonBody);
   app.use(accountsRoutes({ db, hasher, strength, registrations, limiter, loginOutcomes, bus, requireAuth: auth }));
   app.use(
-    sessionsRoutes({ db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes, requireAuth: auth }),
+    sessionsRoutes({
+      db,
+      tokens,
+      hasher,
+      limiter,
+      bus,
+      sessionTtl: config.sessionTtl,
+      maxSessionsPerUser: config.maxSessionsPerUser,
+      loginOutcomes,
+      requireAuth: auth,
+      devices: new DeviceTokens(signing.signWith),
+    }),
   );
   app.use(chatsRoutes({ db, bus, messageLimit, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
   const published = [...config.tokens.verifying.filter((k) => k.kid === signing.kid && k.alg === "ES256"), ...config.tokens.extraPublic];

@@ -72,7 +72,8 @@ export async function changePassword(
 ): Promise<void> {
   const user = await repo.findById(deps.db, auth.userId);
   if (!user) throw new AppError("unauthorized", 401, "The account no longer exists");
-  if (!(await guardedVerify(deps, user, user.username, input.current_password, ip))) {
+  // Judged by the session's own failures: strangers guessing at /login cannot lock its owner out here.
+  if (!(await guardedVerify(deps, user, user.username, input.current_password, ip, { kind: "session", sessionId: auth.sessionId }))) {
     throw new AppError("invalid_credentials", 401, "The current password is wrong");
   }
   await requireStrong(deps.strength, input.new_password, [user.username, user.email]);

@@ -4,16 +4,20 @@ import { isUuid } from "../../shared/validation";
 import { AppError } from "../../shared/errors";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
+import { type DeviceTokens, deviceValue, sendDevice } from "./devices";
 import { list, login, logout, refresh, revokeAll, revokeOne, type SessionDeps } from "./sessions.service";
 
 
-export function sessionsRoutes(deps: SessionDeps & { requireAuth: RequestHandler }): Router {
+export function sessionsRoutes(deps: SessionDeps & { requireAuth: RequestHandler; devices: DeviceTokens }): Router {
   const router = Router();
 
   router.post("/login", async (req, res) => {
     const { username, password } = validate(loginBody, req.body);
     const userAgent = req.get("user-agent")?.slice(0, 512) ?? null;
-    res.json(await login(deps, username, password, { userAgent, ip: req.ip ?? null }));
+    const device = deps.devices.read(deviceValue(req));
+    const { result, device: known } = await login(deps, username, password, { userAgent, ip: req.ip ?? null, device });
+    sendDevice(req, res, deps.devices.issue(known.userId, known.deviceId));
+    res.json(result);
   });
 
   router.post("/token/refresh", async (req, res) => {

@@ -10,7 +10,8 @@ import { findByLogin, findById } from "../accounts/accounts.repository";
 import { userView } from "../accounts/accounts.views";
 import type { PasswordHasher } from "../accounts/password";
 import type { AuthContext } from "../http/auth";
-import type { AccountKey, LoginLimiter } from "./login-limiter";
+import type { KnownDevice } from "./devices";
+import type { Allowance, LoginLimiter } from "./login-limiter";
 import * as repo from "./sessions.repository";
 import { sessionView } from "./sessions.views";
 
@@ -47,10 +48,11 @@ function answer(deps: SessionDeps, session: SessionRow, user: UserRow, refreshTo
 }
 
 /**
- * Checks a password against the login limits: a point of the account's and the address's counters
- * is taken first (429 when either is used up), then the password is verified in the bounded
- * argon2 queue (503 when it is full: the point goes back, nothing was checked). A right password
- * gives the point back; a wrong one keeps it. Returns whether the password was right.
+ * Checks a password against the login limits (LoginLimiter): the points of one check are taken
+ * first (429 when the address or the typed name is over its limit), then the password is
+ * verified in the bounded argon2 queue (503 when it is full: nothing counts). While the
+ * allowance is locked the password is not checked at all: a made-up hash costs the same time and
+ * the answer is the same as for a wrong password. A right password gives the failure points back.
  */
 export async function guardedVerify(
   deps: Pick<SessionDeps, "limiter" | "hasher" | "loginOutcomes">,
@@ -58,34 +60,52 @@ export async function guardedVerify(
   typedName: string,
   password: string,
   ip: string,
+  allowance: Allowance,
 ): Promise<boolean> {
-  const account: AccountKey = user ? { userId: user.id } : { unknownName: typedName };
+  let ticket;
   try {
-    await deps.limiter.take(account, ip);
+    ticket = await deps.limiter.begin(allowance, ip, typedName);
   } catch (err) {
     deps.loginOutcomes.inc({ outcome: "rate_limited" });
     throw err;
   }
   let ok: boolean;
   try {
-    // An unknown user costs one argon2 verification too, and gets the same answer.
-    ok = user ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
+    // An unknown user or a locked allowance costs one argon2 verification too, and gets the same answer.
+    ok = user && !ticket.locked ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
   } catch (err) {
-    await deps.limiter.refund(account, ip);
+    await deps.limiter.notChecked(ticket);
     deps.loginOutcomes.inc({ outcome: "unavailable" });
     throw err;
   }
   if (!ok) {
-    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
+    deps.loginOutcomes.inc({ outcome: ticket.locked ? "locked" : "invalid_credentials" });
     return false;
   }
-  await deps.limiter.refund(account, ip);
+  await deps.limiter.succeeded(ticket);
   return true;
 }
 
-export async function login(deps: SessionDeps, identifier: string, password: string, client: ClientInfo): Promise<LoginResult> {
+/** Who a login's failures count against: the device when it logged in to this very account before. */
+function loginAllowance(user: UserRow | undefined, typed: string, device: KnownDevice | undefined): Allowance {
+  if (!user) return { kind: "unknown", name: typed };
+  if (device && device.userId === user.id) return { kind: "device", userId: user.id, deviceId: device.deviceId };
+  return { kind: "account", userId: user.id };
+}
+
+/**
+ * POST /login. `device`: the signed device value the client brought back, if any. Answers the
+ * login and the device to hand back (the same device, or a new one for this account).
+ */
+export async function login(
+  deps: SessionDeps,
+  identifier: string,
+  password: string,
+  client: ClientInfo & { device?: KnownDevice | undefined },
+): Promise<{ result: LoginResult; device: { userId: string; deviceId?: string } }> {
   const user = await findByLogin(deps.db, identifier);
-  if (!(await guardedVerify(deps, user, identifier, password, client.ip ?? "unknown")) || !user) throw invalidCredentials();
+  const allowance = loginAllowance(user, identifier, client.device);
+  if (!(await guardedVerify(deps, user, identifier, password, client.ip ?? "unknown", allowance)) || !user) throw invalidCredentials();
   const expires_at = new Date(Date.now() + deps.sessionTtl * 1000);
   const refreshToken = newRefreshToken();
   const session = await repo.insertSessionWithRefreshToken(
@@ -104,7 +124,8 @@ export async function login(deps: SessionDeps, identifier: string, password: str
   // Past MAX_SESSIONS_PER_USER the oldest sessions were revoked by the same statement.
   if (session.trimmed.length > 0) await publishRevocation(deps.bus, user.id, session.trimmed);
   deps.loginOutcomes.inc({ outcome: "success" });
-  return answer(deps, session, user, refreshToken);
+  const device = allowance.kind === "device" ? { userId: user.id, deviceId: allowance.deviceId } : { userId: user.id };
+  return { result: answer(deps, session, user, refreshToken), device };
 }
 
 async function revoke(deps: Pick<SessionDeps, "db" | "bus">, userId: string, reason: string, which: repo.RevokeWhich = {}): Promise<string[]> {

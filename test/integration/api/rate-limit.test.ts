@@ -27,19 +27,23 @@ afterAll(async () => {
 const wrong = (server: ApiFixture, username: string) => httpClient(server.url).post("/login", { username, password: "Definitely-wrong-1!" });
 
 describe("login rate limits across api replicas (Redis)", () => {
-  it("counts an account's failures on every replica together", async () => {
+  it("counts strangers' failures at an account on every replica together; the owner's device still gets in", async () => {
     const creds = newCredentials("acct");
     expect((await httpClient(a.url).post("/register", creds)).status).toBe(201);
+    const owner = await httpClient(a.url).post("/login", { username: creds.username, password: creds.password });
+    const device = owner.headers.get("x-device")!;
+    expect(device).toBeTruthy();
     expect((await wrong(a, creds.username)).status).toBe(401);
     expect((await wrong(b, creds.username)).status).toBe(401);
     expect((await wrong(a, creds.username)).status).toBe(401);
-    expect((await wrong(b, creds.username)).status).toBe(401);
-    // Four failures in all: both replicas now refuse even the right password.
+    const guess = await wrong(b, creds.username);
+    expect(guess.status).toBe(401);
+    // Four failures in all: both replicas now refuse strangers even the right password, with the wrong password's answer.
     for (const server of [a, b]) {
+      expect((await httpClient(server.url).post("/login", { username: creds.username, password: creds.password }, { "x-device": device })).status).toBe(200);
       const res = await httpClient(server.url).post("/login", { username: creds.username.toUpperCase(), password: creds.password });
-      expect(res.status).toBe(429);
-      expect(res.body.code).toBe("rate_limited");
-      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual(guess.body);
     }
   });
 
@@ -60,9 +64,10 @@ describe("login rate limits across api replicas (Redis)", () => {
       expect((await httpClient(a.url).post("/register", creds)).status).toBe(201);
       const ok = await httpClient(a.url).post("/login", { username: creds.username, password: creds.password });
       expect(ok.status).toBe(200);
-      // Failures are still counted (in memory) and enforced.
+      // Failures are still counted (in memory) and enforced: a stranger is refused the right password too.
       for (let i = 0; i < 4; i++) expect((await wrong(a, creds.username)).status).toBe(401);
-      expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
+      expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password })).body.code).toBe("invalid_credentials");
+      expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password }, { "x-device": ok.headers.get("x-device")! })).status).toBe(200);
       const ready = await httpClient(a.url).get("/readyz");
       expect(ready.status).toBe(503);
       expect(ready.body.checks).toEqual({ database: "up", redis: "down" });
@@ -79,6 +84,6 @@ describe("login rate limits across api replicas (Redis)", () => {
     const creds = newCredentials("back");
     expect((await httpClient(b.url).post("/register", creds)).status).toBe(201);
     for (let i = 0; i < 4; i++) expect((await wrong(i % 2 ? a : b, creds.username)).status).toBe(401);
-    expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(429);
+    expect((await httpClient(a.url).post("/login", { username: creds.username, password: creds.password })).status).toBe(401);
   });
 });
