@@ -16,8 +16,41 @@ import type { MessageBatch } from "./message-batch";
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
 
 
-/** A socket's `chat:typing` goes out at most once per this many milliseconds. */
+/** A user's `chat:typing` in one chat goes out from a gateway at most once per this many milliseconds. */
 const TYPING_INTERVAL_MS = 2_000;
+
+/**
+ * When each user last had `chat:typing` relayed in each chat by this gateway. Per user, not per
+ * socket: a user with many sockets (tabs, or a client opening sockets to flood a big chat) is
+ * relayed no more often than one with one, so a chat hears at most one typing per user per
+ * interval from each gateway. Insertion order is age order, so stale entries leave from the head.
+ */
+class TypingTimes {
+  private readonly at = new Map<string, number>();
+
+  /** True (and noted) when the user's last relay in the chat is older than the interval. */
+  take(userId: string, chatId: string, now: number): boolean {
+    const key = `${userId} ${chatId}`;
+    const last = this.at.get(key);
+    if (last !== undefined && now - last < TYPING_INTERVAL_MS) return false;
+    this.at.delete(key);
+    this.at.set(key, now);
+    for (const [k, t] of this.at) {
+      if (now - t < TYPING_INTERVAL_MS) break;
+      this.at.delete(k);
+    }
+    return true;
+  }
+
+  /** A message ends the user's typing burst: the next keystroke is announced at once. */
+  end(userId: string, chatId: string): void {
+    this.at.delete(`${userId} ${chatId}`);
+  }
+
+  get size(): number {
+    return this.at.size;
+  }
+}
 
 /** A `chat:join {after}` costs one point more per this many rows it hands back. */
 const ROWS_PER_POINT = 10;
@@ -69,8 +102,7 @@ function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { miss
  */
 export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDefinition[] {
   const queues = new WeakMap<GatewaySocket, ReturnType<typeof orderedQueue>>();
-  /** When each socket last relayed `chat:typing` (only sockets that typed carry an entry); a message sent ends the burst. */
-  const typedAt = new WeakMap<GatewaySocket, number>();
+  const typedAt = new TypingTimes();
   const queueOf = (socket: GatewaySocket) => {
     let queue = queues.get(socket);
     if (!queue) queues.set(socket, (queue = orderedQueue()));
@@ -175,7 +207,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
           deps.io.to(rooms.chat(chat_id)).emit("message:new", message);
           deps.metrics.messages.inc({ source: "socket" });
           // The message ends the typing: the next keystroke is announced at once.
-          typedAt.delete(socket);
+          typedAt.end(socket.data.userId, chat_id);
         }
         return { ok: true as const, message };
       });
@@ -188,9 +220,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       // The room says the socket is a member: a removal or a revocation takes it out of the room.
       // No query per keystroke burst (the user's name came with the handshake).
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
-      const now = Date.now();
-      if (now - (typedAt.get(socket) ?? -Infinity) < TYPING_INTERVAL_MS) throw new AppError("rate_limited", 429, "At most one chat:typing every 2 seconds");
-      typedAt.set(socket, now);
+      if (!typedAt.take(socket.data.userId, chat_id, Date.now())) throw new AppError("rate_limited", 429, "At most one chat:typing per user and chat every 2 seconds");
       // The room's other sockets on every gateway (the sender's other tabs included), never stored.
       socket.to(rooms.chat(chat_id)).emit("typing", { chat_id, user: { id: socket.data.userId, username: socket.data.username } });
       return { ok: true as const };

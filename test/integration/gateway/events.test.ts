@@ -94,6 +94,24 @@ describe("chat:typing", () => {
   });
 });
 
+describe("chat:typing per user", () => {
+  it("relays a user's typing once per interval however many sockets it types from", async () => {
+    const dave = await registerAndLogin(http(url), "dave");
+    const room = await chatWith(dave, [bob], "typing flood");
+    const listener = await joined(bob, room);
+    const heard = collect(listener, "typing");
+    const tabs = await Promise.all(Array.from({ length: 6 }, () => joined(dave, room)));
+    const answers = await Promise.all(tabs.map((t) => ask(t, "chat:typing", { chat_id: room })));
+    expect(answers.filter((a) => a.ok)).toHaveLength(1);
+    expect(answers.filter((a) => !a.ok && a.error.code === "rate_limited")).toHaveLength(5);
+    // The room hears one typing; a message from the listener shows everything before it arrived.
+    const echo = nextEvent(listener, "message:new");
+    await ask(listener, "message:send", { chat_id: room, text: "seen" });
+    await echo;
+    expect(heard).toHaveLength(1);
+  });
+});
+
 describe("message:send", () => {
   it("acknowledges with the stored message and delivers it to the room, the sender included", async () => {
     const sender = await joined(alice);
