@@ -11,7 +11,7 @@ import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { createRegistry } from "../shared/metrics";
 import { MessageLimit } from "../shared/message-limit";
-import { trustProxy } from "../shared/proxy";
+import { trustProxy, warnUntrustedProxy } from "../shared/proxy";
 import { createLimiter } from "../shared/rate-limit";
 import { pingRedis, type RedisClient } from "../shared/redis";
 import { KeyRing } from "../shared/keys";
@@ -83,6 +83,11 @@ export function createApi(options: ApiOptions): Api {
   app.set("trust proxy", trustProxy(config.trustProxy));
   app.set("query parser", "simple");
   app.use(requestLogger(logger));
+  const untrusted = warnUntrustedProxy(config.trustProxy, (message) => logger.warn(message));
+  app.use((req, _res, next) => {
+    untrusted(req);
+    next();
+  });
   app.use(httpMetrics(registry));
   app.use((_req, res, next) => {
     res.setHeader("X-Content-Type-Options", "nosniff");

@@ -13,7 +13,7 @@ import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { MessageLimit } from "../shared/message-limit";
 import { createRegistry } from "../shared/metrics";
-import { trustProxy } from "../shared/proxy";
+import { trustProxy, warnUntrustedProxy } from "../shared/proxy";
 import { pingRedis } from "../shared/redis";
 import { SOCKET_PATH } from "../shared/socket-events";
 import { KeyRing, type KeySource, KeySources } from "../shared/keys";
@@ -169,6 +169,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       handshakes: metrics.handshakes,
       perIpPerMinute: limits.handshakesPerIpPerMinute,
       trustProxy: trustProxy(config.trustProxy),
+      seeRequest: warnUntrustedProxy(config.trustProxy, (message) => log.warn(message)),
       closing: () => closing,
       roomSubscribed: (room) => wiring?.roomSubscribed(room) ?? Promise.resolve(),
       verified,

@@ -318,6 +318,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError("REDIS_CLUSTER_NODES", "and REDIS_URL are both set: set one (a Redis Cluster, or one Redis)");
   if (e.SESSION_TTL < e.ACCESS_TOKEN_TTL) throw new ConfigError("SESSION_TTL", "must not be shorter than ACCESS_TOKEN_TTL");
 
+  const role = options.role ?? "standalone";
+  const tokens = tokenKeys(e, role, cwd, dataDir);
+  // /metrics tells anyone who asks the process's load, its users' activity and its versions.
+  if (e.NODE_ENV === "production" && role !== "tool" && e.METRICS_PORT === undefined) {
+    throw new ConfigError("METRICS_PORT", "is required with NODE_ENV=production: /metrics is served on a port of its own, never on the public one");
+  }
+
   const config: Config = {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -328,7 +335,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       : e.REDIS_URL
         ? Object.freeze({ kind: "single" as const, url: e.REDIS_URL })
         : undefined,
-    tokens: tokenKeys(e, options.role ?? "standalone", cwd, dataDir),
+    tokens,
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     sessionTtl: e.SESSION_TTL,
     corsOrigins: Object.freeze(e.CORS_ORIGINS),

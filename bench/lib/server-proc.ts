@@ -95,12 +95,17 @@ async function main() {
       close = () => io.close();
     }
   } else if (mode === "ours" || mode === "api") {
+    // Production refuses /metrics on the public port: a free loopback port of its own.
+    const probe = createServer();
+    const metricsPort = await listen(probe, 0, "127.0.0.1");
+    await new Promise((done) => probe.close(done));
     const config = loadConfig({
       dotenv: false,
       // The gateway holds the api's public key only, as in production.
       role: mode === "ours" ? "gateway" : "api",
       env: {
         NODE_ENV: "production",
+        METRICS_PORT: String(metricsPort),
         DATABASE_URL: process.env.BENCH_DATABASE_URL,
         ...(process.env.BENCH_REDIS_CLUSTER_NODES
           ? { REDIS_CLUSTER_NODES: process.env.BENCH_REDIS_CLUSTER_NODES }

@@ -65,6 +65,8 @@ export interface HandshakeDeps {
   perIpPerMinute: number;
   /** Whose X-Forwarded-For to believe (TRUST_PROXY). */
   trustProxy: TrustProxy;
+  /** Told of every handshake request (warns once of an undeclared proxy). */
+  seeRequest?: (req: GatewaySocket["request"]) => void;
   /** True once the gateway is closing: new handshakes are refused as `unavailable`. */
   closing: () => boolean;
   /** Resolves once Redis confirmed the room's subscription here. */
@@ -86,6 +88,7 @@ export function authenticate(deps: HandshakeDeps) {
 
   const check = async (socket: GatewaySocket): Promise<void> => {
     if (deps.closing()) throw new AppError("unavailable", 503, "The gateway is stopping");
+    deps.seeRequest?.(socket.request);
     const address = clientAddress(socket.request, deps.trustProxy);
     try {
       await limiter.consume(address);

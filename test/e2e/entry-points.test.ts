@@ -10,7 +10,7 @@ const run = promisify(execFile);
 
 /** Runs a compiled entry point as npm scripts do; resolves with its exit code and output. */
 async function entry(script: string, env: Record<string, string>, args: string[] = []) {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["DATABASE_URL", "REDIS_URL", "REDIS_CLUSTER_NODES", "JWT_SECRET", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEYS", "JWKS_URL", "NODE_ENV", "PORT"].includes(k)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["DATABASE_URL", "REDIS_URL", "REDIS_CLUSTER_NODES", "JWT_SECRET", "JWT_PRIVATE_KEY", "JWT_PUBLIC_KEYS", "JWKS_URL", "METRICS_PORT", "NODE_ENV", "PORT"].includes(k)));
   try {
     const { stdout, stderr } = await run(process.execPath, [join(ROOT, "dist/bin", script), ...args], { cwd: ROOT, env: { ...clean, LOG_LEVEL: "warn", ...env }, timeout: 30_000 });
     return { code: 0, stdout, stderr };
@@ -38,6 +38,8 @@ describe("entry points", () => {
       ["standalone.js", { NODE_ENV: "production" }, "JWT_PRIVATE_KEY"],
       ["api.js", { NODE_ENV: "production", DATABASE_URL: tdb.url, REDIS_URL: "redis://127.0.0.1:6379" }, "JWT_PRIVATE_KEY"],
       ["api.js", { NODE_ENV: "production", JWT_SECRET: "too-short", DATABASE_URL: tdb.url }, "JWT_SECRET"],
+      // In production /metrics must have a port of its own.
+      ["api.js", { NODE_ENV: "production", JWT_SECRET: "x".repeat(40), DATABASE_URL: tdb.url, REDIS_URL: "redis://127.0.0.1:6379" }, "METRICS_PORT"],
       // Gateways verify with public keys only, and need some.
       ["gateway.js", { NODE_ENV: "production", DATABASE_URL: tdb.url, REDIS_URL: "redis://127.0.0.1:6379" }, "JWKS_URL"],
       ["gateway.js", { DATABASE_URL: tdb.url, REDIS_URL: "redis://127.0.0.1:6379", JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json", JWT_PRIVATE_KEY: "/dev/null" }, "JWT_PRIVATE_KEY"],

@@ -43,9 +43,21 @@ describe("logs", () => {
     expect(records.some((r) => r.req?.id === "req-abc.123")).toBe(true);
     expect(records.filter((r) => r.req).every((r) => typeof r.req!.id === "string")).toBe(true);
     const all = lines.join("\n");
-    for (const secret of [creds.password, "Wrong-Password-42", "password1", login.body.token, login.body.refresh_token, refreshed.body.token, refreshed.body.refresh_token, "secret-value-in-query"]) {
+    const device = login.headers.get("x-device")!;
+    for (const secret of [creds.password, "Wrong-Password-42", "password1", login.body.token, login.body.refresh_token, refreshed.body.token, refreshed.body.refresh_token, "secret-value-in-query", device]) {
       expect(all).not.toContain(secret);
     }
     expect(all).toContain("[redacted]");
+  });
+
+  it("warn once when requests come through a proxy TRUST_PROXY does not name", async () => {
+    const warning = () => lines.filter((l) => l.includes("TRUST_PROXY is unset")).length;
+    const http = httpClient(server.url);
+    await http.get("/healthz");
+    expect(warning()).toBe(0);
+    await http.get("/healthz", { "x-forwarded-for": "203.0.113.7" });
+    await http.get("/healthz", { "x-forwarded-for": "203.0.113.8" });
+    expect(warning()).toBe(1);
+    expect(JSON.parse(lines.find((l) => l.includes("TRUST_PROXY is unset"))!).level).toBe(40);
   });
 });

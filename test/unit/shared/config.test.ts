@@ -57,14 +57,14 @@ describe("configuration", () => {
     }
     expect(failure({ NODE_ENV: "production", JWT_SECRET: "short" }, "api")).toMatch(/JWT_SECRET must be at least 32 bytes/);
     // HS256 remains an option for existing deployments.
-    expect(load({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32) }, tempDir(), "api").tokens.signing?.alg).toBe("HS256");
-    expect(load({ NODE_ENV: "production", JWT_PRIVATE_KEY: privatePem() }, tempDir(), "api").tokens.signing?.alg).toBe("ES256");
+    expect(load({ NODE_ENV: "production", METRICS_PORT: "9464", JWT_SECRET: "x".repeat(32) }, tempDir(), "api").tokens.signing?.alg).toBe("HS256");
+    expect(load({ NODE_ENV: "production", METRICS_PORT: "9464", JWT_PRIVATE_KEY: privatePem() }, tempDir(), "api").tokens.signing?.alg).toBe("ES256");
   });
 
   it("refuses a gateway that holds a private key, or has nothing to verify with", () => {
     expect(failure({ JWT_PRIVATE_KEY: privatePem(), JWKS_URL: "http://api:3100/.well-known/jwks.json" }, "gateway")).toMatch(/^Invalid configuration: JWT_PRIVATE_KEY must not be set for a gateway/);
     for (const env of ["development", "production"]) expect(failure({ NODE_ENV: env }, "gateway")).toMatch(/^Invalid configuration: JWKS_URL or JWT_PUBLIC_KEYS is required for a gateway/);
-    const gw = load({ NODE_ENV: "production", JWKS_URL: "http://api:3100/.well-known/jwks.json" }, tempDir(), "gateway");
+    const gw = load({ NODE_ENV: "production", METRICS_PORT: "9464", JWKS_URL: "http://api:3100/.well-known/jwks.json" }, tempDir(), "gateway");
     expect(gw.tokens.signing).toBeUndefined();
     expect(gw.tokens.jwksUrl).toBe("http://api:3100/.well-known/jwks.json");
     expect(failure({ JWKS_URL: "ftp://x" }, "gateway")).toMatch(/^Invalid configuration: JWKS_URL/);
@@ -87,6 +87,15 @@ describe("configuration", () => {
     expect(failure({ JWT_PUBLIC_KEYS: pem }, "gateway")).toMatch(/^Invalid configuration: JWT_PUBLIC_KEYS holds a private key/);
     expect(failure({ JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ kty: "oct", k: "c2VjcmV0", kid: "x" }] }) }, "gateway")).toMatch(/^Invalid configuration: JWT_PUBLIC_KEYS holds keys that are not ES256/);
     for (const msg of [failure({ JWT_PRIVATE_KEY: "/no/such/file" }, "api"), failure({ JWT_PUBLIC_KEYS: pem }, "gateway")]) expect(msg).not.toContain("\n");
+  });
+
+  it("refuses /metrics on the public port in production (no METRICS_PORT), but not for a tool", () => {
+    for (const role of ["api", "gateway", "standalone"] as const) {
+      const keys: Record<string, string> = role === "gateway" ? { JWKS_URL: "http://api:3100/.well-known/jwks.json" } : { JWT_PRIVATE_KEY: privatePem() };
+      expect(failure({ NODE_ENV: "production", ...keys }, role)).toMatch(/^Invalid configuration: METRICS_PORT is required with NODE_ENV=production/);
+    }
+    expect(load({ NODE_ENV: "production" }, tempDir(), "tool").metricsPort).toBeUndefined();
+    expect(load({ NODE_ENV: "development" }, tempDir(), "api").metricsPort).toBeUndefined();
   });
 
   it("refuses weak argon2 memory in production", () => {
