@@ -10,7 +10,7 @@ import { createDb, type Db } from "../shared/db/db";
 import { migrateToLatest } from "../shared/db/migrate";
 import { createLogger } from "../shared/logger";
 import { runMain } from "../shared/process";
-import { type Cluster, connectRedis, createRedis, createRedisCluster, createSubscriber, quitRedis, type RedisClient } from "../shared/redis";
+import { type Cluster, connectRedis, createRedis, createRedisCluster, createSubscriber, KnownNodes, quitRedis, type RedisClient } from "../shared/redis";
 
 /** What a process of this role talks to. */
 export type Role = "api" | "gateway" | "standalone";
@@ -71,18 +71,21 @@ export async function connectServices(config: Config, logger: Logger, options: {
       closers.push(() => quitRedis(client));
       return client;
     };
-    const redis = own(connectRedis(target, { logger, name: `${name}:commands` }));
+    // One list of a Redis Cluster's nodes for all of this process's clients: each reconnects
+    // through the nodes any of them saw last, as the seeds may all have failed over since.
+    const knownNodes = target.kind === "cluster" ? new KnownNodes(target.nodes) : undefined;
+    const redis = own(connectRedis(target, { logger, name: `${name}:commands`, knownNodes }));
     const publishes = options.role !== "gateway";
     const subscribes = options.role !== "api";
     // The control bus subscribes with a plain connection (a PUBLISH reaches every node of a cluster).
-    const subscriber = subscribes ? own(createSubscriber(target, { logger, name: `${name}:bus` })) : undefined;
+    const subscriber = subscribes ? own(createSubscriber(target, { logger, name: `${name}:bus`, knownNodes })) : undefined;
     const bus = createRedisBus({ logger, ...(publishes ? { publisher: redis } : {}), ...(subscriber ? { subscriber } : {}) });
     closers.push(() => bus.close());
     let adapter: AdapterClients | undefined;
     if (subscribes) {
       adapter =
         target.kind === "cluster"
-          ? { sharded: true, pub: redis as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true })) }
+          ? { sharded: true, pub: redis as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true, knownNodes })) }
           : { sharded: false, pub: redis, sub: own(createRedis(target.url, { logger, name: `${name}:adapter`, offlineQueue: true })) };
     }
     return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), presence: new RedisPresence(redis), close };

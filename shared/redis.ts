@@ -1,8 +1,10 @@
 import { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisTarget } from "./config";
+import { KnownNodes } from "./redis-nodes";
 
 export type { Cluster, Redis };
+export { KnownNodes };
 /** A command client: one server, or a Redis Cluster (commands routed by slot). */
 export type RedisClient = Redis | Cluster;
 
@@ -15,6 +17,12 @@ export interface ConnectRedisOptions {
    * so callers degrade (memory rate limits, local-only delivery) instead of waiting.
    */
   offlineQueue?: boolean;
+  /**
+   * A Redis Cluster's nodes as this process's clients last saw them, shared by all of them: each
+   * Cluster client feeds it, and every client reconnects through it as well as through the seeds.
+   * Default: a list of the client's own.
+   */
+  knownNodes?: KnownNodes;
 }
 
 const retry = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000);
@@ -58,24 +66,34 @@ export function createRedis(url: string, options: ConnectRedisOptions): Redis {
  * An ioredis Cluster client. `sharded` makes it a sharded-pub/sub subscriber (one connection per
  * master, re-subscribed by ioredis when a slot moves or a master fails over). Redirections are
  * few and quick, so that a command during a failover fails fast instead of waiting seconds (the
- * sharded adapter delivers even to local sockets only after its SPUBLISH answered).
+ * sharded adapter delivers even to local sockets only after its SPUBLISH answered). It connects,
+ * and reconnects from scratch, through `knownNodes` (see KnownNodes).
  */
-export function createRedisCluster(nodes: RedisTarget & { kind: "cluster" }, options: ConnectRedisOptions & { sharded?: boolean }): Cluster {
+export function createRedisCluster(target: RedisTarget & { kind: "cluster" }, options: ConnectRedisOptions & { sharded?: boolean }): Cluster {
   const offlineQueue = options.offlineQueue ?? false;
-  const client = new Cluster(
-    nodes.nodes.map((n) => ({ host: n.host, port: n.port })),
-    {
-      redisOptions: singleOptions(options.name, offlineQueue),
-      enableOfflineQueue: offlineQueue,
-      enableAutoPipelining: !offlineQueue,
-      clusterRetryStrategy: retry,
-      maxRedirections: 4,
-      retryDelayOnFailover: 200,
-      retryDelayOnClusterDown: 200,
-      retryDelayOnTryAgain: 100,
-      slotsRefreshTimeout: 2_000,
-      shardedSubscribers: options.sharded ?? false,
-    },
+  const known = options.knownNodes ?? new KnownNodes(target.nodes);
+  const client = known.cluster(
+    (startupNodes) =>
+      new Cluster(startupNodes, {
+        redisOptions: singleOptions(options.name, offlineQueue),
+        enableOfflineQueue: offlineQueue,
+        enableAutoPipelining: !offlineQueue,
+        clusterRetryStrategy: retry,
+        maxRedirections: 4,
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        retryDelayOnTryAgain: 100,
+        slotsRefreshTimeout: 2_000,
+        // Off unless set (ioredis 6.0.0; its typings say 5000), and needed twice. An idle client
+        // (the api's between logouts) hears of a promoted replica only at a refresh: without one,
+        // its pool empties as the masters it knew die, and it reconnects from scratch through
+        // nodes that are all gone. And an auto-pipelined batch whose commands get different MOVED
+        // answers (a SET and an SPUBLISH to two slots of a failed-over shard) is neither
+        // redirected nor followed by a refresh (redis/ioredis#2075): the shard's commands would
+        // keep failing for as long as the client stays "ready".
+        slotsRefreshInterval: 5_000,
+        shardedSubscribers: options.sharded ?? false,
+      }),
   );
   watchErrors(client, options.logger, options.name);
   return client;
@@ -88,22 +106,25 @@ export function connectRedis(target: RedisTarget, options: ConnectRedisOptions):
 
 /**
  * A plain (not cluster-mode) subscriber for channels that every node carries: a PUBLISH on any
- * node of a Redis Cluster reaches subscribers on every node. Connected to one seed; when that
- * node fails, the reconnects go round the seed list (the next host is set just before ioredis
- * connects again), so the subscription moves to a live node by itself.
+ * node of a Redis Cluster reaches subscribers on every node. Connected to one node; when it fails,
+ * the reconnects go round `knownNodes` (the nodes last seen, then the seeds) from the node after
+ * the one it was on (ioredis reads host and port from its options each time it connects, and
+ * retryStrategy runs just before), so the subscription moves to a live node by itself, even once
+ * every seed is gone.
  */
 export function createSubscriber(target: RedisTarget, options: ConnectRedisOptions): Redis {
   if (target.kind === "single") return createRedis(target.url, { ...options, offlineQueue: true });
-  const seeds = target.nodes;
-  let next = 0;
+  const known = options.knownNodes ?? new KnownNodes(target.nodes);
+  const first = known.list()[0]!;
   const client = new Redis({
     ...singleOptions(options.name, true),
-    host: seeds[0]!.host,
-    port: seeds[0]!.port,
+    host: first.host,
+    port: first.port,
     retryStrategy: (attempt) => {
-      next = (next + 1) % seeds.length;
-      // ioredis reads host and port from these options each time it connects.
-      Object.assign(client.options, { host: seeds[next]!.host, port: seeds[next]!.port });
+      const nodes = known.list();
+      const current = nodes.findIndex((n) => n.host === client.options.host && n.port === client.options.port);
+      const next = nodes[(current + 1) % nodes.length]!;
+      Object.assign(client.options, { host: next.host, port: next.port });
       return Math.min(50 * attempt, 1_000);
     },
   });

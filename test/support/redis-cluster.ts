@@ -15,9 +15,14 @@ export interface RedisClusterNode {
   id: string;
 }
 
+export interface RedisClusterOptions {
+  /** Who `seeds` (REDIS_CLUSTER_NODES) lists: every node (the default), or only the three masters at start. */
+  seeds?: "all" | "masters";
+}
+
 export interface RedisCluster {
   ports: number[];
-  /** `REDIS_CLUSTER_NODES`: every node as a seed. */
+  /** `REDIS_CLUSTER_NODES`: every node as a seed, or the masters at start (see RedisClusterOptions). */
   seeds: string;
   /** A redis-cli command on one node (its reply, trimmed). */
   cli(port: number, ...args: string[]): Promise<string>;
@@ -32,6 +37,17 @@ export interface RedisCluster {
   moveSlot(slot: number, to: RedisClusterNode): Promise<void>;
   /** Resolves once every live node reports cluster_state:ok and agrees on who serves `slot` (bounded). */
   settled(slot?: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once the cluster is whole again after a kill (bounded): every live node reports
+   * cluster_state:ok and sees all 16384 slots served by live masters, so a killed master's slots
+   * are served by its promoted replica.
+   */
+  whole(timeoutMs?: number): Promise<void>;
+  /**
+   * Drops every client connection on every live node, as a network blip would (clients reconnect
+   * from scratch, a cluster client through its startup nodes); replication links stay.
+   */
+  dropClients(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,7 +55,7 @@ export interface RedisCluster {
  * A Redis Cluster of the test's own (3 masters, 3 replicas, node timeout 1 s) started by
  * bin/redis-cluster.sh on free loopback ports, so that a test may kill or reshard it.
  */
-export async function startRedisCluster(): Promise<RedisCluster> {
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const ports = await sixPorts();
   const dir = mkdtempSync(join(tmpdir(), "wsac-redis-cluster-"));
   const env = { ...process.env, REDIS_CLUSTER_DIR: dir };
@@ -48,13 +64,13 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const killed = new Set<number>();
   const cli = async (port: number, ...args: string[]) => (await run(CLI, ["-p", String(port), ...args], { timeout: 10_000 })).stdout.trim();
   const live = () => ports.filter((p) => !killed.has(p));
-  const nodes = async () => {
-    const text = await cli(live()[0]!, "cluster", "nodes");
-    return text.split("\n").map((line) => {
+  /** One node's `CLUSTER NODES` view. */
+  const nodesFrom = async (port: number) =>
+    (await cli(port, "cluster", "nodes")).split("\n").map((line) => {
       const [id, addr, flags, , , , , , ...slots] = line.split(" ");
       return { id: id!, port: Number(addr!.split(":")[1]!.split("@")[0]), flags: flags!.split(","), slots };
     });
-  };
+  const nodes = () => nodesFrom(live()[0]!);
   const masters = async () => (await nodes()).filter((n) => n.flags.includes("master") && !n.flags.includes("fail") && !killed.has(n.port));
   const owns = (slots: string[], slot: number) =>
     slots.some((range) => {
@@ -84,6 +100,32 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
+  /** Slots in `slots` (ranges "a-b" or single slots; "[…]" marks a slot being migrated). */
+  const slotCount = (slots: string[]) =>
+    slots.reduce((sum, range) => {
+      if (range.startsWith("[")) return sum;
+      const [a, b] = range.split("-").map(Number);
+      return sum + (b ?? a!) - a! + 1;
+    }, 0);
+  const whole = async (timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const views = await Promise.all(
+          live().map(async (p) => {
+            if (!(await cli(p, "cluster", "info")).includes("cluster_state:ok")) return false;
+            const serving = (await nodesFrom(p)).filter((n) => n.flags.includes("master") && !n.flags.some((f) => f.startsWith("fail")) && !killed.has(n.port));
+            return serving.reduce((sum, n) => sum + slotCount(n.slots), 0) === 16_384;
+          }),
+        );
+        if (views.every(Boolean)) return;
+      } catch {
+        // a node is changing its view: try again
+      }
+      if (Date.now() > deadline) throw new Error(`the Redis Cluster was not whole again within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
   const masterOfFrom = async (port: number, slot: number) => {
     const text = await cli(port, "cluster", "nodes");
     for (const line of text.split("\n")) {
@@ -92,9 +134,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     }
     return false;
   };
+  const seedPorts = options.seeds === "masters" ? (await masters()).map((n) => n.port) : ports;
   return {
     ports,
-    seeds: ports.map((p) => `127.0.0.1:${p}`).join(","),
+    seeds: seedPorts.map((p) => `127.0.0.1:${p}`).join(","),
     cli,
     slotOf: async (key) => Number(await cli(live()[0]!, "cluster", "keyslot", key)),
     masterOf,
@@ -120,6 +163,11 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       }
     },
     settled,
+    whole,
+    async dropClients() {
+      // Both types: Redis counts a subscriber as "pubsub" on RESP2 and as "normal" on RESP3.
+      for (const port of live()) for (const type of ["normal", "pubsub"]) await cli(port, "client", "kill", "type", type);
+    },
     async stop() {
       await run("bash", [script, "stop", ...ports.map(String)], { env, timeout: 30_000 }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
