@@ -19,6 +19,7 @@ import { TokenSigner, TokenVerifier } from "../shared/tokens";
 import { accountsRoutes } from "./accounts/accounts.routes";
 import { PasswordHasher } from "./accounts/password";
 import { StrengthChecker } from "./accounts/strength-worker";
+import { ChatLimits } from "./chats/chats.limits";
 import { chatsRoutes } from "./chats/chats.routes";
 import { docsRoutes } from "./docs/docs.routes";
 import { jwksRoutes } from "./keys/jwks.routes";
@@ -36,7 +37,7 @@ export interface ApiOptions {
   logger: Logger;
   /** The control bus the gateways listen on (memory in one process, Redis in a cluster). */
   bus: ControlBus;
-  /** Shared login rate limits across replicas; without it they are per process. */
+  /** Rate limits shared by the replicas (logins, registrations, posting, chats, invites); without it they are per process. */
   redis?: RedisClient;
   /** Defaults to a fresh registry with process metrics. */
   registry?: Registry;
@@ -117,7 +118,8 @@ export function createApi(options: ApiOptions): Api {
       devices: new DeviceTokens(signing.signWith),
     }),
   );
-  app.use(chatsRoutes({ db, bus, messageLimit, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
+  const chatLimits = new ChatLimits(config, redis);
+  app.use(chatsRoutes({ db, bus, messageLimit, limits: chatLimits, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
   const published = [...config.tokens.verifying.filter((k) => k.kid === signing.kid && k.alg === "ES256"), ...config.tokens.extraPublic];
   app.use(jwksRoutes(published));
   app.use(docsRoutes());

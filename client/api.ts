@@ -1,11 +1,11 @@
 import type { ChatDetail, ChatView, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contracts";
-import type { HistoryQuery } from "../shared/requests";
+import type { HistoryQuery, InvitesQuery } from "../shared/requests";
 import type { Http } from "./http";
-import type { Client } from "./types";
+import type { Client, InvitePage } from "./types";
 
 const id = encodeURIComponent;
 
-function queryString(query: HistoryQuery = {}): string {
+function queryString(query: HistoryQuery | InvitesQuery = {}): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
   const text = params.toString();
@@ -23,6 +23,8 @@ export function httpCalls(http: Http): Pick<Client, "me" | "changePassword" | "c
   revokeAllSessions(): Promise<void>;
 } {
   const { call, authed } = http;
+  const chatInvites = (chatId: string, query?: InvitesQuery) => authed<InvitePage>("GET", `/chats/${id(chatId)}/invites${queryString(query)}`);
+  const myInvites = (query?: InvitesQuery) => authed<InvitePage>("GET", `/invites${queryString(query)}`);
   return {
     register: async (body) => (await call<{ user: UserView }>("POST", "/register", body)).user,
     loginRaw: (body) => call<LoginResult>("POST", "/login", body),
@@ -38,14 +40,16 @@ export function httpCalls(http: Http): Pick<Client, "me" | "changePassword" | "c
       create: async (body) => (await authed<{ chat: ChatView }>("POST", "/chats", body)).chat,
       get: (chatId) => authed<ChatDetail>("GET", `/chats/${id(chatId)}`),
       invite: async (chatId, username) => (await authed<{ invite: InviteView }>("POST", `/chats/${id(chatId)}/invites`, { username })).invite,
-      invites: async (chatId) => (await authed<{ invites: InviteView[] }>("GET", `/chats/${id(chatId)}/invites`)).invites,
+      invites: async (chatId, query) => (await chatInvites(chatId, query)).invites,
+      invitesPage: chatInvites,
       removeMember: (chatId, userId) => authed<void>("DELETE", `/chats/${id(chatId)}/members/${id(userId)}`),
       messages: async (chatId, query) => (await authed<{ messages: MessageView[] }>("GET", `/chats/${id(chatId)}/messages${queryString(query)}`)).messages,
       post: async (chatId, body) => (await authed<{ message: MessageView }>("POST", `/chats/${id(chatId)}/messages`, body)).message,
       presence: (chatId) => authed<PresenceView>("GET", `/chats/${id(chatId)}/presence`),
     },
     invites: {
-      list: async () => (await authed<{ invites: InviteView[] }>("GET", "/invites")).invites,
+      list: async (query) => (await myInvites(query)).invites,
+      page: myInvites,
       accept: async (inviteId) => (await authed<{ chat: ChatView }>("POST", `/invites/${id(inviteId)}/accept`)).chat,
       decline: (inviteId) => authed<void>("POST", `/invites/${id(inviteId)}/decline`),
       withdraw: (inviteId) => authed<void>("DELETE", `/invites/${id(inviteId)}`),

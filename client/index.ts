@@ -21,7 +21,7 @@ import type { Client, ClientEvents, ClientOptions, EndReason } from "./types";
 export { ApiError, SocketError, type SocketErrorCode } from "./errors";
 export { compareIds } from "./chat-log";
 export { newClientId } from "./client-id";
-export type { ChatSocket, ChatSocketEvents, Client, ClientEvents, ClientOptions, EndReason, SocketStatus, StoredTokens, TokenStore } from "./types";
+export type { ChatSocket, ChatSocketEvents, Client, ClientEvents, ClientOptions, EndReason, InvitePage, SocketStatus, StoredTokens, TokenStore } from "./types";
 
 /**
  * A client of the origin `url`. Options: `fetch` (default globalThis.fetch), `refreshMarginMs`

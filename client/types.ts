@@ -14,7 +14,7 @@ import type {
   UserRef,
   UserView,
 } from "../shared/contracts";
-import type { CreateChatBody, HistoryQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/requests";
+import type { CreateChatBody, HistoryQuery, InvitesQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/requests";
 import type { ClientToServerEvents, ResultOf, ServerToClientEvents } from "../shared/socket-events";
 
 export interface ClientOptions {
@@ -61,6 +61,12 @@ export interface TokenStore {
    * taken while this client had none is announced by the `tokens` event.
    */
   subscribe?(fn: () => void): void;
+}
+
+/** One page of pending invites, oldest first: with `has_more`, ask for the next with `{ after: the last invite's id }`. */
+export interface InvitePage {
+  invites: InviteView[];
+  has_more: boolean;
 }
 
 export type EndReason = "revoked" | "expired" | "logged_out";
@@ -125,14 +131,25 @@ export interface Client {
     create(body: CreateChatBody): Promise<ChatView>;
     get(id: string): Promise<ChatDetail>;
     invite(chatId: string, username: string): Promise<InviteView>;
-    invites(chatId: string): Promise<InviteView[]>;
+    /** The chat's pending invites: one page, oldest first (default the first 50). */
+    invites(chatId: string, query?: InvitesQuery): Promise<InviteView[]>;
+    /** The same page with `has_more`. */
+    invitesPage(chatId: string, query?: InvitesQuery): Promise<InvitePage>;
     removeMember(chatId: string, userId: string): Promise<void>;
     /** Newest first, unless `after` is given (then oldest first). */
     messages(chatId: string, query?: HistoryQuery): Promise<MessageView[]>;
     post(chatId: string, body: PostMessageBody): Promise<MessageView>;
     presence(chatId: string): Promise<PresenceView>;
   };
-  invites: { list(): Promise<InviteView[]>; accept(id: string): Promise<ChatView>; decline(id: string): Promise<void>; withdraw(id: string): Promise<void> };
+  invites: {
+    /** The caller's pending invites: one page, oldest first (default the first 50). */
+    list(query?: InvitesQuery): Promise<InviteView[]>;
+    /** The same page with `has_more`. */
+    page(query?: InvitesQuery): Promise<InvitePage>;
+    accept(id: string): Promise<ChatView>;
+    decline(id: string): Promise<void>;
+    withdraw(id: string): Promise<void>;
+  };
   /** One socket per call, authenticated with the current access token. */
   connect(): ChatSocket;
   on<K extends keyof ClientEvents>(event: K, fn: ClientEvents[K]): () => void;

@@ -3,6 +3,7 @@ import * as accounts from "./20261128120000_accounts";
 import * as chats from "./20261128120100_chats";
 import * as inviteLifecycle from "./20261129120000_invite_lifecycle";
 import * as sessionEpoch from "./20261206120000_session_epoch";
+import * as inviteBounds from "./20261206130000_invite_bounds";
 
 /**
  * Every migration, by name. Listed statically (not read from the folder) so that the same list
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   "20261128120100_chats": chats,
   "20261129120000_invite_lifecycle": inviteLifecycle,
   "20261206120000_session_epoch": sessionEpoch,
+  "20261206130000_invite_bounds": inviteBounds,
 };

@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   "username_taken",
   "email_taken",
   "already_member",
+  "too_many_invites",
   "payload_too_large",
   "unsupported_media_type",
   "rate_limited",

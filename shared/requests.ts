@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { LIMITS } from "./contracts";
-import { messageId, text, username } from "./validation";
+import { messageId, text, username, uuid } from "./validation";
 
 const password = text(8, 128).meta({ description: "8 to 128 characters, zxcvbn score at least 3 with the username and email as inputs" });
 
@@ -47,15 +47,25 @@ export const postMessageBody = z
   .meta({ id: "PostMessageBody" });
 export type PostMessageBody = z.input<typeof postMessageBody>;
 
+/** A page size in a query string: 1 to 100, default 50 (history and invite lists alike). */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,3}$/, "must be a whole number from 1 to 100")
+  .transform(Number)
+  .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, "must be at most 100"))
+  .default(LIMITS.historyDefault)
+  .meta({ description: "1 to 100, default 50" });
+
 export const historyQuery = z.strictObject({
   before: messageId.optional(),
   after: messageId.optional().meta({ description: "Messages after this id, oldest first (otherwise newest first)" }),
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, "must be a whole number from 1 to 100")
-    .transform(Number)
-    .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, "must be at most 100"))
-    .default(LIMITS.historyDefault)
-    .meta({ description: "1 to 100, default 50" }),
+  limit: pageLimit,
 });
 export type HistoryQuery = { before?: string; after?: string; limit?: number };
+
+/** `GET /invites` and `GET /chats/:id/invites`: pages oldest first, each continuing after the last invite of the one before. */
+export const invitesQuery = z.strictObject({
+  after: uuid.optional().meta({ description: "The id of the last invite of the previous page (an invite of this list, answered since or not)" }),
+  limit: pageLimit,
+});
+export type InvitesQuery = { after?: string; limit?: number };

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole, ChatRow, InviteRow } from "../../shared/db/schema";
 
@@ -111,6 +112,56 @@ export async function upsertPendingInvite(db: Db, chatId: string, userId: string
   return existing.id;
 }
 
+/**
+ * Serialises invites per invitee until the transaction ends, so that counting a user's pending
+ * invites and adding one cannot interleave with another inviter doing the same (the cap holds
+ * under concurrency). Transaction-scoped advisory locks, taken in sorted id order in one statement
+ * (PostgreSQL evaluates volatile output functions after the ORDER BY), so two callers locking
+ * overlapping sets never deadlock. Not the users' rows: logins lock those FOR UPDATE.
+ */
+export async function lockInvitees(trx: Db, userIds: string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  const sorted = [...new Set(userIds)].sort();
+  await sql`select pg_advisory_xact_lock(hashtextextended('wsac:invitee:' || k.id, 0))
+    from unnest(${sorted}::text[]) with ordinality as k(id, n) order by k.n`.execute(trx);
+}
+
+/** How many pending invites each of `userIds` holds (absent: none). */
+export async function countPendingInvites(db: Db, userIds: string[]): Promise<Map<string, number>> {
+  if (userIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom("invites")
+    .select(["user_id", (eb) => eb.fn.countAll<string>().as("n")])
+    .where("user_id", "in", userIds)
+    .where("status", "=", "pending")
+    .groupBy("user_id")
+    .execute();
+  return new Map(rows.map((r) => [r.user_id, Number(r.n)]));
+}
+
+export async function findPendingInvite(db: Db, chatId: string, userId: string): Promise<string | undefined> {
+  const row = await db.selectFrom("invites").select("id").where("chat_id", "=", chatId).where("user_id", "=", userId).where("status", "=", "pending").executeTakeFirst();
+  return row?.id;
+}
+
+/**
+ * Seconds until `inviterId` may invite `userId` to `chatId` again, when that user declined one of
+ * its invites to the chat less than `cooldown` seconds ago; undefined otherwise. By the database's
+ * clock, as `responded_at` was written.
+ */
+export async function declineCooldownLeft(db: Db, chatId: string, userId: string, inviterId: string, cooldown: number): Promise<number | undefined> {
+  const row = await db
+    .selectFrom("invites")
+    .select(sql<string | null>`ceil(extract(epoch from max(responded_at) + make_interval(secs => ${cooldown}) - now()))`.as("left"))
+    .where("chat_id", "=", chatId)
+    .where("user_id", "=", userId)
+    .where("inviter_id", "=", inviterId)
+    .where("status", "=", "declined")
+    .where("responded_at", ">", sql<Date>`now() - make_interval(secs => ${cooldown})`)
+    .executeTakeFirst();
+  return row?.left == null ? undefined : Math.max(1, Number(row.left));
+}
+
 function invitesQuery(db: Db) {
   return db
     .selectFrom("invites")
@@ -144,13 +195,32 @@ export async function getInvite(db: Db, id: string): Promise<InviteJoinRow> {
   return invitesQuery(db).where("invites.id", "=", id).executeTakeFirstOrThrow();
 }
 
-export async function listPendingInvites(db: Db, userId: string): Promise<InviteJoinRow[]> {
-  return invitesQuery(db).where("invites.user_id", "=", userId).where("invites.status", "=", "pending").orderBy("invites.created_at", "desc").execute();
+/** Whose invites a list holds: an invitee's, or a chat's. */
+export type InviteScope = { user_id: string } | { chat_id: string };
+/** A page: up to `limit` invites after the invite `after` (in created_at, id order). */
+export type InvitePageQuery = { after?: string | undefined; limit: number };
+
+const scopeColumn = (scope: InviteScope) => ("user_id" in scope ? (["invites.user_id", scope.user_id] as const) : (["invites.chat_id", scope.chat_id] as const));
+
+/** True when `inviteId` is an invite of the list (pending or answered since): a cursor that can be continued from. */
+export async function isInviteOf(db: Db, inviteId: string, scope: InviteScope): Promise<boolean> {
+  const [column, value] = scopeColumn(scope);
+  const row = await db.selectFrom("invites").select("id").where("invites.id", "=", inviteId).where(column, "=", value).executeTakeFirst();
+  return row !== undefined;
 }
 
-/** A chat's pending invites, oldest first. */
-export async function listChatInvites(db: Db, chatId: string): Promise<InviteJoinRow[]> {
-  return invitesQuery(db).where("invites.chat_id", "=", chatId).where("invites.status", "=", "pending").orderBy("invites.created_at").execute();
+/**
+ * Pending invites of the list, oldest first (created_at, then id: a new chat's invites share one
+ * created_at), after the cursor invite's own (created_at, id), compared in the database so no
+ * precision is lost. Up to `limit` + 1 rows: the extra one tells the caller that more follow.
+ */
+export async function listPendingInvites(db: Db, scope: InviteScope, page: InvitePageQuery): Promise<InviteJoinRow[]> {
+  const [column, value] = scopeColumn(scope);
+  let query = invitesQuery(db).where(column, "=", value).where("invites.status", "=", "pending");
+  if (page.after !== undefined) {
+    query = query.where(sql<boolean>`(invites.created_at, invites.id) > (select c.created_at, c.id from invites as c where c.id = ${page.after})`);
+  }
+  return query.orderBy("invites.created_at").orderBy("invites.id").limit(page.limit + 1).execute();
 }
 
 export async function findInvite(db: Db, id: string): Promise<Pick<InviteRow, "id" | "chat_id" | "user_id" | "inviter_id" | "status"> | undefined> {

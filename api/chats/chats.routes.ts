@@ -1,6 +1,6 @@
 import { type RequestHandler, Router } from "express";
 import { AppError } from "../../shared/errors";
-import { createChatBody as createBody, historyQuery, inviteBody, postMessageBody as messageBody } from "../../shared/requests";
+import { createChatBody as createBody, historyQuery, inviteBody, invitesQuery, postMessageBody as messageBody } from "../../shared/requests";
 import { isUuid } from "../../shared/validation";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
@@ -57,7 +57,9 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
   });
 
   router.get("/chats/:id/invites", auth, async (req, res) => {
-    res.json({ invites: await chats.listChatInvites(deps, caller(res).userId, id(req.params.id, "chat")) });
+    const chatId = id(req.params.id, "chat");
+    const q = validate(invitesQuery, req.query, "query");
+    res.json(await chats.listChatInvites(deps, caller(res).userId, chatId, q));
   });
 
   router.delete("/invites/:id", auth, async (req, res) => {
@@ -65,8 +67,8 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
     res.status(204).end();
   });
 
-  router.get("/invites", auth, async (_req, res) => {
-    res.json({ invites: await chats.listInvites(deps, caller(res).userId) });
+  router.get("/invites", auth, async (req, res) => {
+    res.json(await chats.listInvites(deps, caller(res).userId, validate(invitesQuery, req.query, "query")));
   });
 
   router.post("/invites/:id/accept", auth, async (req, res) => {

@@ -8,6 +8,7 @@ import type { PresenceUser } from "../../shared/presence/presence";
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
 import { type HistoryQuery, listMessages, storeMessage } from "../../shared/messages";
 import { findByUsernames } from "../accounts/accounts.repository";
+import type { ChatLimits } from "./chats.limits";
 import * as repo from "./chats.repository";
 import { chatView, inviteView, memberView } from "./chats.views";
 
@@ -16,6 +17,8 @@ export interface ChatDeps {
   bus: ControlBus;
   /** Messages per user, shared with the gateways' `message:send`. */
   messageLimit: MessageLimit;
+  /** Chats and invites per user (across the cluster), and the per-invitee bounds. */
+  limits: ChatLimits;
   /** Who is online in which chat (the gateways write it), read through this process's snapshots. */
   presence: PresenceSnapshots;
 }
@@ -42,6 +45,28 @@ function underChatLock<T>(db: Db, chatId: string, change: (trx: Db) => Promise<T
   });
 }
 
+const tooManyInvites = (usernames: string[]) =>
+  new AppError("too_many_invites", 409, usernames.length === 1 ? "That user has too many pending invites" : "Some members have too many pending invites", {
+    errors: usernames.map((u) => ({ field: "members", message: `${u} has too many pending invites` })),
+  });
+
+/**
+ * Holds the invitees' locks (until the transaction ends) and refuses the whole call when one of
+ * them already holds the most pending invites allowed.
+ */
+async function reserveInvitees(deps: ChatDeps, trx: Db, invitees: { id: string; username: string }[]): Promise<void> {
+  const ids = invitees.map((u) => u.id);
+  await repo.lockInvitees(trx, ids);
+  const pending = await repo.countPendingInvites(trx, ids);
+  const full = invitees.filter((u) => (pending.get(u.id) ?? 0) >= deps.limits.maxPendingPerInvitee);
+  if (full.length > 0) throw tooManyInvites(full.map((u) => u.username));
+}
+
+/**
+ * A new chat, owned by the caller, with a pending invite for each listed user: one chat and one
+ * invite per invited user counted against the caller's limits, and refused as a whole (nothing
+ * created, nothing counted) when a member is unknown or holds too many pending invites.
+ */
 export async function createChat(deps: ChatDeps, userId: string, name: string, members: string[]): Promise<ChatView> {
   const wanted = [...new Map(members.map((m) => [m.toLowerCase(), m])).values()];
   const users = await findByUsernames(deps.db, wanted);
@@ -52,12 +77,16 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
       errors: unknown.map((u) => ({ field: "members", message: `no user named ${u}` })),
     });
   }
-  const chat = await deps.db.transaction().execute(async (trx) => {
-    const row = await repo.insertChat(trx, name, userId);
-    await repo.addMember(trx, row.id, userId, "owner");
-    for (const u of users) if (u.id !== userId) await repo.upsertPendingInvite(trx, row.id, u.id, userId);
-    return row;
-  });
+  const invitees = users.filter((u) => u.id !== userId);
+  const chat = await deps.limits.spend(userId, { chats: 1, invites: invitees.length }, () =>
+    deps.db.transaction().execute(async (trx) => {
+      await reserveInvitees(deps, trx, invitees);
+      const row = await repo.insertChat(trx, name, userId);
+      await repo.addMember(trx, row.id, userId, "owner");
+      for (const u of invitees) await repo.upsertPendingInvite(trx, row.id, u.id, userId);
+      return row;
+    }),
+  );
   return chatView(chat);
 }
 
@@ -79,25 +108,54 @@ export async function getChat(deps: ChatDeps, userId: string, chatId: string): P
   return { chat: chatView(chat), members: (await repo.listMembers(deps.db, chatId)).map(memberView) };
 }
 
-/** Any member invites; under the chat's lock, so an inviter being removed meanwhile leaves no pending invite behind. */
+/**
+ * Any member invites; under the chat's lock, so an inviter being removed meanwhile leaves no
+ * pending invite behind. One invite counted against the caller's limit (given back when refused).
+ * Inviting a user who has a pending invite to the chat returns that invite. Refused: 429 while the
+ * user's decline of this inviter's invite to this chat is recent, 409 `too_many_invites` when the
+ * user holds the most pending invites allowed.
+ */
 export async function invite(deps: ChatDeps, userId: string, chatId: string, username: string): Promise<InviteView> {
   const [target] = await findByUsernames(deps.db, [username]);
-  const id = await underChatLock(deps.db, chatId, async (trx) => {
-    await requireMember(trx, chatId, userId);
-    if (!target) throw new AppError("not_found", 404, "No such user");
-    if (await repo.findRole(trx, chatId, target.id)) throw new AppError("already_member", 409, "That user is already a member");
-    return repo.upsertPendingInvite(trx, chatId, target.id, userId);
-  });
+  const id = await deps.limits.spend(userId, { invites: 1 }, () =>
+    underChatLock(deps.db, chatId, async (trx) => {
+      await requireMember(trx, chatId, userId);
+      if (!target) throw new AppError("not_found", 404, "No such user");
+      if (await repo.findRole(trx, chatId, target.id)) throw new AppError("already_member", 409, "That user is already a member");
+      const wait = await repo.declineCooldownLeft(trx, chatId, target.id, userId, deps.limits.declineCooldown);
+      if (wait !== undefined) throw new AppError("rate_limited", 429, "That user declined your invite to this chat; you may invite them again later", {}, wait);
+      const pending = await repo.findPendingInvite(trx, chatId, target.id);
+      if (pending) return pending;
+      await reserveInvitees(deps, trx, [target]);
+      return repo.upsertPendingInvite(trx, chatId, target.id, userId);
+    }),
+  );
   return inviteView(await repo.getInvite(deps.db, id));
 }
 
-export async function listInvites(deps: ChatDeps, userId: string): Promise<InviteView[]> {
-  return (await repo.listPendingInvites(deps.db, userId)).map(inviteView);
+export interface InvitePage {
+  invites: InviteView[];
+  has_more: boolean;
 }
 
-export async function listChatInvites(deps: ChatDeps, userId: string, chatId: string): Promise<InviteView[]> {
+/** One page of a list of pending invites, oldest first; 400 when `after` is not an invite of that list. */
+async function invitePage(deps: ChatDeps, scope: repo.InviteScope, page: repo.InvitePageQuery): Promise<InvitePage> {
+  if (page.after !== undefined && !(await repo.isInviteOf(deps.db, page.after, scope))) {
+    throw new AppError("invalid_body", 400, "The query is invalid", { errors: [{ field: "after", message: "must be the id of an invite of this list" }] });
+  }
+  const rows = await repo.listPendingInvites(deps.db, scope, page);
+  return { invites: rows.slice(0, page.limit).map(inviteView), has_more: rows.length > page.limit };
+}
+
+/** `GET /invites`: the caller's pending invites. */
+export async function listInvites(deps: ChatDeps, userId: string, page: repo.InvitePageQuery): Promise<InvitePage> {
+  return invitePage(deps, { user_id: userId }, page);
+}
+
+/** `GET /chats/:id/invites`: the chat's pending invites, for its members. */
+export async function listChatInvites(deps: ChatDeps, userId: string, chatId: string, page: repo.InvitePageQuery): Promise<InvitePage> {
   await requireMember(deps.db, chatId, userId);
-  return (await repo.listChatInvites(deps.db, chatId)).map(inviteView);
+  return invitePage(deps, { chat_id: chatId }, page);
 }
 
 /** Accepting needs the invite to be pending when the chat's lock is held (its inviter may have left meanwhile: 404). */

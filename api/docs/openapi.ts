@@ -48,6 +48,15 @@ interface Route {
 }
 
 const chatId = z.object({ id: uuid });
+const invitePage = (description: string) =>
+  json(
+    z.object({
+      invites: z.array(views.inviteView).meta({ description: "Oldest first, at most `limit`" }),
+      has_more: z.boolean().meta({ description: "More invites follow: ask again with `after` set to the last invite's id" }),
+    }),
+    description,
+  );
+const badPage = problem("invalid_body: a malformed `after` or `limit`, an unknown field, or an `after` that is no invite of this list");
 const routes: Route[] = [
   { method: "post", path: "/register", tag: "accounts", summary: "Create an account", body: bodies.registerBody, responses: { 201: json(z.object({ user: views.userView }), "The new account"), 409: problem("username_taken or email_taken") } },
   { method: "get", path: "/me", tag: "accounts", auth: true, summary: "The caller's account", responses: { 200: json(z.object({ user: views.userView }), "The account") } },
@@ -58,16 +67,41 @@ const routes: Route[] = [
   { method: "get", path: "/sessions", tag: "sessions", auth: true, summary: "The caller's active sessions", responses: { 200: json(z.object({ sessions: z.array(views.sessionView) }), "Active sessions") } },
   { method: "delete", path: "/sessions", tag: "sessions", auth: true, summary: "Revoke every session of the caller", responses: { 204: noContent } },
   { method: "delete", path: "/sessions/{id}", tag: "sessions", auth: true, summary: "Revoke one of the caller's sessions; its sockets end within a second", responses: { 204: noContent, 404: problem("not_found") } },
-  { method: "post", path: "/chats", tag: "chats", auth: true, summary: "Create a chat (the caller owns it) and invite the listed users", body: bodies.createChatBody, responses: { 201: json(z.object({ chat: views.chatView }), "The chat") } },
+  {
+    method: "post",
+    path: "/chats",
+    tag: "chats",
+    auth: true,
+    summary: "Create a chat (the caller owns it) and invite the listed users",
+    body: bodies.createChatBody,
+    responses: {
+      201: json(z.object({ chat: views.chatView }), "The chat"),
+      409: problem("too_many_invites: a listed user holds the most pending invites allowed (named in `errors`); nothing was created"),
+      429: problem("rate_limited, with Retry-After: the caller created the most chats, or sent the most invites (one per listed user), allowed per window"),
+    },
+  },
   { method: "get", path: "/chats", tag: "chats", auth: true, summary: "The chats the caller belongs to", responses: { 200: json(z.object({ chats: z.array(views.chatView) }), "Chats") } },
   { method: "get", path: "/chats/{id}", tag: "chats", auth: true, summary: "A chat and its members", responses: { 200: json(views.chatDetail, "The chat"), 404: problem("not_found (also for non-members)") } },
-  { method: "post", path: "/chats/{id}/invites", tag: "invites", auth: true, summary: "Invite a user (by any member)", body: bodies.inviteBody, responses: { 201: json(z.object({ invite: views.inviteView }), "The invite"), 404: problem("not_found"), 409: problem("already_member") } },
-  { method: "get", path: "/chats/{id}/invites", tag: "invites", auth: true, summary: "The chat's pending invites", responses: { 200: json(z.object({ invites: z.array(views.inviteView) }), "Invites"), 404: problem("not_found") } },
+  {
+    method: "post",
+    path: "/chats/{id}/invites",
+    tag: "invites",
+    auth: true,
+    summary: "Invite a user (by any member); a user with a pending invite to the chat keeps that one",
+    body: bodies.inviteBody,
+    responses: {
+      201: json(z.object({ invite: views.inviteView }), "The invite"),
+      404: problem("not_found"),
+      409: problem("already_member, or too_many_invites: the user holds the most pending invites allowed"),
+      429: problem("rate_limited, with Retry-After: the caller sent the most invites allowed per window, or the user declined the caller's invite to this chat less than the cooldown ago"),
+    },
+  },
+  { method: "get", path: "/chats/{id}/invites", tag: "invites", auth: true, summary: "The chat's pending invites, oldest first, a page at a time", query: bodies.invitesQuery, responses: { 200: invitePage("Invites"), 400: badPage, 404: problem("not_found") } },
   { method: "delete", path: "/chats/{id}/members/{user_id}", tag: "chats", auth: true, summary: "Remove a member (the owner removes anyone, a member itself); its sockets leave the room", responses: { 204: noContent, 403: problem("forbidden"), 404: problem("not_found") } },
   { method: "get", path: "/chats/{id}/messages", tag: "chats", auth: true, summary: "Stored messages, newest first (with `after`: oldest first)", query: bodies.historyQuery, responses: { 200: json(z.object({ messages: z.array(views.messageView) }), "Messages"), 404: problem("not_found") } },
   { method: "post", path: "/chats/{id}/messages", tag: "chats", auth: true, summary: "Store a message and deliver it to the chat's sockets", body: bodies.postMessageBody, responses: { 201: json(z.object({ message: views.messageView }), "The stored message"), 404: problem("not_found") } },
   { method: "get", path: "/chats/{id}/presence", tag: "chats", auth: true, summary: "Members online in the chat anywhere in the cluster (at most 1000 listed)", responses: { 200: json(views.presenceView, "Presence"), 404: problem("not_found") } },
-  { method: "get", path: "/invites", tag: "invites", auth: true, summary: "The caller's pending invites", responses: { 200: json(z.object({ invites: z.array(views.inviteView) }), "Invites") } },
+  { method: "get", path: "/invites", tag: "invites", auth: true, summary: "The caller's pending invites, oldest first, a page at a time", query: bodies.invitesQuery, responses: { 200: invitePage("Invites"), 400: badPage } },
   { method: "post", path: "/invites/{id}/accept", tag: "invites", auth: true, summary: "Accept an invite: the caller becomes a member", responses: { 200: json(z.object({ chat: views.chatView }), "The chat"), 404: problem("not_found") } },
   { method: "post", path: "/invites/{id}/decline", tag: "invites", auth: true, summary: "Decline an invite", responses: { 204: noContent, 404: problem("not_found") } },
   { method: "delete", path: "/invites/{id}", tag: "invites", auth: true, summary: "Withdraw an invite (its inviter or the chat's owner)", responses: { 204: noContent, 404: problem("not_found") } },

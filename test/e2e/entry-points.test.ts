@@ -64,13 +64,13 @@ describe("entry points", () => {
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
     expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
-    const epochColumn = async () =>
-      (await sql<{ n: string }>`select column_name as n from information_schema.columns where table_name = 'users' and column_name = 'session_epoch'`.execute(tdb.db)).rows.length;
-    expect(await epochColumn()).toBe(1);
-    // The latest migration adds the users' session epoch; down takes that back.
+    const declinedIndex = async () =>
+      (await sql<{ n: string }>`select indexname as n from pg_indexes where tablename = 'invites' and indexname = 'invites_declined_idx'`.execute(tdb.db)).rows.length;
+    expect(await declinedIndex()).toBe(1);
+    // The latest migration adds the index of the decline cooldown's lookup; down takes that back.
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url }, ["down"])).code).toBe(0);
     expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
-    expect(await epochColumn()).toBe(0);
+    expect(await declinedIndex()).toBe(0);
     const missing = await entry("migrate.js", {});
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/DATABASE_URL/);

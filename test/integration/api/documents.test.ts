@@ -155,10 +155,15 @@ describe("real answers match the documents", () => {
     expect((await call("GET", "/chats/{id}", { token: alice.token, params: p })).body.members).toHaveLength(2);
     expect((await call("POST", "/chats/{id}/invites", { token: alice.token, params: p, body: { username: bob.username } })).status).toBe(409);
     const invite = (await call("POST", "/chats/{id}/invites", { token: alice.token, params: p, body: { username: carol.username } })).body.invite;
-    expect((await call("GET", "/chats/{id}/invites", { token: bob.token, params: p })).body.invites).toHaveLength(1);
+    expect((await call("GET", "/chats/{id}/invites", { token: bob.token, params: p })).body).toEqual({ invites: [expect.objectContaining({ id: invite.id })], has_more: false });
+    expect((await call("GET", "/chats/{id}/invites?limit=0", { token: bob.token, params: p })).status).toBe(400);
+    expect((await call("GET", "/invites?limit=1", { token: carol.token })).body).toEqual({ invites: [expect.objectContaining({ id: invite.id })], has_more: false });
+    expect((await call("GET", "/invites?after=nope", { token: carol.token })).body.errors[0].field).toBe("after");
     expect((await call("DELETE", "/invites/{id}", { token: alice.token, params: { id: invite.id } })).status).toBe(204);
     const again = (await call("POST", "/chats/{id}/invites", { token: bob.token, params: p, body: { username: carol.username } })).body.invite;
     expect((await call("POST", "/invites/{id}/decline", { token: carol.token, params: { id: again.id } })).status).toBe(204);
+    // After a decline, its inviter waits before inviting the same user to the same chat again.
+    expect((await call("POST", "/chats/{id}/invites", { token: bob.token, params: p, body: { username: carol.username } })).body.code).toBe("rate_limited");
 
     const posted = (await call("POST", "/chats/{id}/messages", { token: alice.token, params: p, body: { text: "hello", client_id: randomUUID() } })).body.message;
     expect((await call("GET", "/chats/{id}/messages", { token: bob.token, params: p })).body.messages[0].id).toBe(posted.id);
