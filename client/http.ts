@@ -38,6 +38,8 @@ async function toApiError(res: Response): Promise<ApiError> {
 }
 
 export interface Http {
+  /** The device value the api last handed back (X-Device), sent with every call. */
+  readonly device: string | null;
   /** A call without a token (register, login, refresh). */
   call<T>(method: Method, path: string, body?: unknown): Promise<T>;
   /**
@@ -50,15 +52,19 @@ export interface Http {
 /** A request that gets no answer in this long fails (a half-open connection after a network change would hang forever). */
 const REQUEST_TIMEOUT_MS = 15_000;
 
-export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKeeper): Http {
+export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKeeper, initialDevice?: string): Http {
+  let device = initialDevice ?? null;
   const send = async (method: Method, path: string, body: unknown, token: string | null) => {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token) headers.authorization = `Bearer ${token}`;
+    if (device) headers["x-device"] = device;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
     try {
-      return await fetchFn(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: abort.signal });
+      const res = await fetchFn(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: abort.signal });
+      device = res.headers.get("x-device") ?? device;
+      return res;
     } finally {
       clearTimeout(timer);
     }
@@ -77,6 +83,9 @@ export function createHttp(base: string, fetchFn: typeof fetch, keeper: TokenKee
   };
 
   return {
+    get device() {
+      return device;
+    },
     call: async (method, path, body) => read(await send(method, path, body, null)),
 
     async authed<T>(method: Method, path: string, body?: unknown): Promise<T> {

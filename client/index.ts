@@ -49,7 +49,8 @@ export function createClient(options: ClientOptions): Client {
       events.emit("ended", { reason });
     },
   });
-  const calls = httpCalls(createHttp(base, fetchFn, keeper));
+  const http = createHttp(base, fetchFn, keeper, options.device);
+  const calls = httpCalls(http);
 
   /** Ends this client's own session on purpose: sockets first, so its revocation reads as a logout. */
   const endOwnSession = async (call: () => Promise<void>) => {
@@ -79,6 +80,9 @@ export function createClient(options: ClientOptions): Client {
     },
     get tokens() {
       return keeper.tokens;
+    },
+    get device() {
+      return http.device;
     },
     restore: (tokens) => keeper.restore(tokens),
     register: calls.register,

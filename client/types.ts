@@ -30,6 +30,12 @@ export interface ClientOptions {
   socket?: Partial<ManagerOptions & SocketOptions>;
   /** One login shared with other clients (a page's tabs); default none: the app persists the `tokens` event's value. */
   tokenStore?: TokenStore;
+  /**
+   * The device value a previous login handed back (`client.device`), for clients that keep no
+   * cookies (Node, mobile): sent back as `X-Device`, so a later login is judged by this device's own
+   * failures and strangers guessing at the account cannot lock it out. Browsers get it as a cookie.
+   */
+  device?: string;
 }
 
 /** What an app persists to resume a login (the demo keeps it in a TokenStore: client/demo/login-store.ts). */
@@ -118,6 +124,8 @@ export interface ChatSocket {
 export interface Client {
   readonly user: UserView | null;
   readonly tokens: StoredTokens | null;
+  /** The device value of the last successful login (persist it beside the tokens; see ClientOptions.device). */
+  readonly device: string | null;
   restore(tokens: StoredTokens): void;
   register(body: RegisterBody): Promise<UserView>;
   login(body: LoginBody): Promise<LoginResult>;

@@ -35,6 +35,19 @@ const failure = async (p: Promise<unknown>): Promise<ApiError> => {
 };
 
 describe("the typed client's HTTP calls", () => {
+  it("keeps its device value and brings it back, so strangers' failures do not lock it out", async () => {
+    const { client, creds } = await loggedIn("device");
+    expect(client.device).toMatch(/^v1\./);
+    const stranger = createClient({ url: node.url });
+    for (let i = 0; i < 6; i += 1) expect((await failure(stranger.login({ username: creds.username, password: `Wrong-guess-${i}!` }))).code).toBe("invalid_credentials");
+    expect((await failure(stranger.login({ username: creds.username, password: creds.password }))).code).toBe("invalid_credentials");
+    // The same client, and a new one that was given the persisted device value, get in.
+    await client.login({ username: creds.username, password: creds.password });
+    const resumed = createClient({ url: node.url, device: client.device! });
+    expect((await resumed.login({ username: creds.username, password: creds.password })).user.username).toBe(creds.username);
+  });
+
+
   it("registers, and a weak password is an ApiError carrying zxcvbn's feedback", async () => {
     const client = createClient({ url: node.url });
     const creds = newCredentials("reg");
