@@ -32,6 +32,9 @@ export function testConfig(env: Record<string, string> = {}, role: ConfigRole = 
       ARGON2_PARALLELISM: "1",
       // Every test registers from 127.0.0.1; the tests of this limit set their own.
       REGISTER_MAX_PER_IP: "100000",
+      // Test users make many chats and invites; the tests of these limits set their own.
+      CHAT_CREATE_LIMIT_PER_USER: "100000",
+      INVITE_LIMIT_PER_USER: "100000",
       ...env,
     },
   });
