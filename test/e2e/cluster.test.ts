@@ -1,36 +1,27 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway, startCluster } from "../support/cluster";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway } from "../support/cluster";
+import { clusterForFile } from "../support/cluster-file";
+import type { TestDatabase } from "../support/database";
 import { createClient } from "../../client";
 import { storeMessage } from "../../shared/messages";
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../support/http";
 import { readMetric } from "../support/metrics";
 import { connectRaw } from "../support/raw-socket";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
-import { ask, type ClientOptions, type ClientSocket, connected, SocketClients } from "../support/socket-client";
+import { ask, type ClientOptions, type ClientSocket, connected } from "../support/socket-client";
 import { collect, disconnected, eventually, nextEvent } from "../support/waits";
 
 // The cluster as operators run it: `npm run cluster` (pm2: api replicas, three gateways, nginx)
 // against a real PostgreSQL and Redis, used only through nginx with stock Socket.IO clients.
 
-let tdb: TestDatabase;
-let redis: RedisServer;
+const file = clusterForFile();
+const { sockets } = file;
 let cluster: Cluster;
+let tdb: TestDatabase;
 let nextAddress = 2;
-const sockets = new SocketClients();
-
-beforeAll(async () => {
-  tdb = await createTestDatabase({ migrate: false }); // the cluster's own migrate step runs them
-  redis = await startRedisServer();
-  cluster = await startCluster({ databaseUrl: tdb.url, redisUrl: redis.url });
-}, 180_000);
-
-afterAll(async () => {
-  sockets.closeAll();
-  await cluster?.stop();
-  await redis?.stop();
-  await tdb?.drop();
-}, 60_000);
+beforeAll(() => {
+  cluster = file.cluster;
+  tdb = file.database;
+});
 
 afterEach(() => sockets.closeAll());
 

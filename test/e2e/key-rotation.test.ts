@@ -7,11 +7,10 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { es256SigningKey } from "../../shared/keys";
 import { ROOT } from "../support/build";
-import { type Cluster, startCluster } from "../support/cluster";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import type { Cluster } from "../support/cluster";
+import { clusterForFile } from "../support/cluster-file";
 import { chatWith, httpClient, registerAndLogin } from "../support/http";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
-import { ask, type ClientSocket, SocketClients } from "../support/socket-client";
+import { ask, type ClientSocket } from "../support/socket-client";
 import { eventually, nextEvent } from "../support/waits";
 
 // A signing-key rotation across the running pm2 cluster: the api replicas are reloaded with a new
@@ -19,11 +18,7 @@ import { eventually, nextEvent } from "../support/waits";
 // socket drops. The gateways run with no signing key or secret in their environment at all.
 
 const run = promisify(execFile);
-let tdb: TestDatabase;
-let redis: RedisServer;
-let cluster: Cluster;
-let keys: string;
-const sockets = new SocketClients();
+const keys = mkdtempSync(join(tmpdir(), "wsac-keys-"));
 
 const newKey = (file: string) => {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -33,23 +28,14 @@ const newKey = (file: string) => {
 };
 const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString()) as { kid: string }).kid;
 
-let A: ReturnType<typeof newKey>;
-
-beforeAll(async () => {
-  keys = mkdtempSync(join(tmpdir(), "wsac-keys-"));
-  A = newKey("a");
-  tdb = await createTestDatabase({ migrate: false });
-  redis = await startRedisServer();
-  cluster = await startCluster({ databaseUrl: tdb.url, redisUrl: redis.url, env: { JWT_PRIVATE_KEY: A.private } });
-}, 180_000);
-
-afterAll(async () => {
-  sockets.closeAll();
-  await cluster?.stop();
-  await redis?.stop();
-  await tdb?.drop();
-  rmSync(keys, { recursive: true, force: true });
-}, 60_000);
+const A = newKey("a");
+const file = clusterForFile({ env: { JWT_PRIVATE_KEY: A.private } });
+const { sockets } = file;
+let cluster: Cluster;
+beforeAll(() => {
+  cluster = file.cluster;
+});
+afterAll(() => rmSync(keys, { recursive: true, force: true }));
 
 /** The environment pm2 gave a running process. */
 function environOf(pid: number): Record<string, string> {

@@ -1,12 +1,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Cluster, fromAddress, listening, startCluster } from "../support/cluster";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type Cluster, fromAddress, listening } from "../support/cluster";
+import { clusterForFile } from "../support/cluster-file";
 import { httpClient, type LoggedIn, registerAndLogin } from "../support/http";
-import { type RedisServer, startRedisServer } from "../support/redis-server";
-import { connected, SocketClients } from "../support/socket-client";
+import { connected } from "../support/socket-client";
 import { eventually } from "../support/waits";
 
 // Tokens travel in the query string (`/ws/?token=<JWT>`), so every log the cluster writes is a place
@@ -14,23 +13,12 @@ import { eventually } from "../support/waits";
 // failure), and the processes' own logs under pm2. This file drives the leaky cases through the
 // real cluster with one gateway down and then reads every log file the cluster wrote.
 
-let tdb: TestDatabase;
-let redis: RedisServer;
+const file = clusterForFile();
+const { sockets } = file;
 let cluster: Cluster;
-const sockets = new SocketClients();
-
-beforeAll(async () => {
-  tdb = await createTestDatabase({ migrate: false }); // the cluster's own migrate step runs them
-  redis = await startRedisServer();
-  cluster = await startCluster({ databaseUrl: tdb.url, redisUrl: redis.url });
-}, 180_000);
-
-afterAll(async () => {
-  sockets.closeAll();
-  await cluster?.stop();
-  await redis?.stop();
-  await tdb?.drop();
-}, 60_000);
+beforeAll(() => {
+  cluster = file.cluster;
+});
 
 /** A GET from a chosen loopback address, query sent exactly as spelled; resolves with the status (bounded). */
 function getFrom(localAddress: string, path: string): Promise<number> {

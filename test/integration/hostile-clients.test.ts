@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storeMessage } from "../../shared/messages";
 import { type ApiFixture, type GatewayFixture, type InProcessCluster, startApi, startGateway, startInProcessCluster } from "../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, newCredentials, registerAndLogin } from "../support/http";
-import { readMetric } from "../support/metrics";
+import { loginOutcomes, readMetric } from "../support/metrics";
 import { connectRaw } from "../support/raw-socket";
 import { ask, type SocketClients, untyped } from "../support/socket-client";
 import { disconnected, eventually, nextEvent } from "../support/waits";
@@ -32,12 +32,7 @@ const from = (address: string) => ({ "x-forwarded-for": address });
 const login = (username: string, password: string, address: string) => http(api.url).post("/login", { username, password }, from(address));
 const statuses = (results: { status: number }[]) => results.map((r) => r.status).sort((a, b) => a - b);
 const count = (xs: number[], x: number) => xs.filter((v) => v === x).length;
-/** The api's login outcomes so far: passwords argon2 checked and found wrong, and guesses not checked (locked). */
-async function outcomes(): Promise<{ wrong: number; locked: number }> {
-  const text = await (await fetch(`${api.url}/metrics`)).text();
-  const of = (outcome: string) => Number(new RegExp(`^login_attempts_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-  return { wrong: of("invalid_credentials"), locked: of("locked") };
-}
+const outcomes = () => loginOutcomes(api.url);
 
 /** `n` registered accounts (credentials), one after another. */
 async function accounts(n: number, prefix: string) {

@@ -10,3 +10,13 @@ export async function readMetric(baseUrl: string, name: string): Promise<number>
   }
   return found ? sum : -1;
 }
+
+/**
+ * The api's login outcomes so far (login_attempts_total): `wrong` passwords argon2 checked and
+ * found wrong, and guesses `locked` out (answered as wrong without a check).
+ */
+export async function loginOutcomes(baseUrl: string): Promise<{ wrong: number; locked: number }> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const of = (outcome: string) => Number(new RegExp(`^login_attempts_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+  return { wrong: of("invalid_credentials"), locked: of("locked") };
+}

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { type ApiFixture, startApi } from "../../support/fixtures";
 import { httpClient, newCredentials, registerAndLogin } from "../../support/http";
+import { loginOutcomes } from "../../support/metrics";
 
 /**
  * The smart lockout, as an attacker and an owner would meet it. Addresses are given in
@@ -27,12 +28,8 @@ let address = 0;
 const login = (username: string, password: string, headers: Record<string, string> = {}) =>
   httpClient(api.url).post("/login", { username, password }, { "x-forwarded-for": `10.9.${Math.floor(++address / 250)}.${address % 250}`, ...headers });
 
-/** How many passwords argon2 actually checked that came out wrong, and how many were not checked because locked. */
-const outcomes = async () => {
-  const text = await (await fetch(`${api.url}/metrics`)).text();
-  const count = (outcome: string) => Number(new RegExp(`^login_attempts_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-  return { wrong: count("invalid_credentials"), locked: count("locked") };
-};
+/** Passwords argon2 checked and found wrong, and guesses not checked because locked. */
+const outcomes = () => loginOutcomes(api.url);
 
 describe("a lockout strangers cannot aim", () => {
   it("keeps the owner's own device in while strangers from any number of addresses are refused", async () => {
