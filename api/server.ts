@@ -5,7 +5,7 @@ import type { Registry } from "prom-client";
 import type { Config } from "../shared/config";
 import type { ControlBus } from "../shared/control/bus";
 import type { Db } from "../shared/db/db";
-import type { RedisClient } from "../shared/redis";
+import type { RedisClient } from "../shared/redis/clients";
 import { type Running, serveHttp } from "../shared/serve";
 import { type Api, createApi } from "./app";
 

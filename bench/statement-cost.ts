@@ -15,10 +15,10 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { SessionCheck } from "../gateway/auth/session-check";
-import { type NewMessage, storeMessages } from "../shared/messages";
+import { type NewMessage, storeMessages } from "../shared/db/messages";
 import { generateKeyPairSync } from "node:crypto";
-import { es256SigningKey } from "../shared/keys";
-import { TokenSigner } from "../shared/tokens";
+import { es256SigningKey } from "../shared/auth/keys";
+import { TokenSigner } from "../shared/auth/tokens";
 import { createBenchDatabase, seed } from "./lib/setup";
 
 const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;

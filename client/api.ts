@@ -1,5 +1,5 @@
-import type { ChatDetail, ChatView, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contracts";
-import type { HistoryQuery, InvitesQuery } from "../shared/requests";
+import type { ChatDetail, ChatView, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contract/views";
+import type { HistoryQuery, InvitesQuery } from "../shared/contract/requests";
 import type { Http } from "./http";
 import type { Client, InvitePage } from "./types";
 

@@ -16,12 +16,12 @@ mkdirSync(join(out, "docs", "vendor"), { recursive: true });
 const common = { bundle: true, platform: "browser", target: ["es2020"], minify: true, sourcemap: true, logLevel: "warning", legalComments: "linked" };
 await Promise.all([
   build({ ...common, entryPoints: [join(root, "client", "index.ts")], outfile: join(out, "client.js"), format: "iife", globalName: "WsAuthClient" }),
-  build({ ...common, entryPoints: [join(root, "client", "demo", "demo.ts")], outfile: join(out, "demo.js"), format: "iife" }),
+  build({ ...common, entryPoints: [join(root, "client", "pages", "demo", "demo.ts")], outfile: join(out, "demo.js"), format: "iife" }),
 ]);
-for (const file of readdirSync(join(root, "client", "demo"))) {
-  if (/\.(html|css|svg)$/.test(file)) copyFileSync(join(root, "client", "demo", file), join(out, file));
+for (const file of readdirSync(join(root, "client", "pages", "demo"))) {
+  if (/\.(html|css|svg)$/.test(file)) copyFileSync(join(root, "client", "pages", "demo", file), join(out, file));
 }
-for (const file of readdirSync(join(root, "client", "docs"))) copyFileSync(join(root, "client", "docs", file), join(out, "docs", file));
+for (const file of readdirSync(join(root, "client", "pages", "api-docs"))) copyFileSync(join(root, "client", "pages", "api-docs", file), join(out, "docs", file));
 
 const vendor = [
   [require.resolve("swagger-ui-dist/swagger-ui-bundle.js"), "swagger-ui-bundle.js"],

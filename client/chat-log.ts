@@ -1,4 +1,4 @@
-import type { MessageView } from "../shared/contracts";
+import type { MessageView } from "../shared/contract/views";
 
 /** Message ids are decimal strings of a bigint: "10" > "9", so they are compared as BigInt. */
 export const compareIds = (a: string, b: string): number => {

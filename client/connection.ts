@@ -1,11 +1,11 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import type { Ack, ClientToServerEvents, HandshakeErrorData, ResultOf, ServerToClientEvents } from "../shared/socket-events";
+import type { Ack, ClientToServerEvents, HandshakeErrorData, ResultOf, ServerToClientEvents } from "../shared/contract/events";
 import { Backoff } from "./backoff";
 import { SocketError } from "./errors";
 import type { TokenKeeper } from "./tokens";
 import type { EndReason } from "./types";
 
-/** shared/socket-events.ts has SOCKET_PATH too, but importing its value would pull zod into the bundle. */
+/** shared/contract/events.ts has SOCKET_PATH too, but importing its value would pull zod into the bundle. */
 const SOCKET_PATH = "/ws";
 const ACK_TIMEOUT_MS = 10_000;
 /** A connection up this long counts as stable: the reconnect back-off starts over. */

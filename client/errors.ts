@@ -1,4 +1,4 @@
-import type { ErrorCode, ProblemBody } from "../shared/errors";
+import type { ErrorCode, ProblemBody } from "../shared/contract/errors";
 
 /** Every non-2xx HTTP answer, built from its problem+json body (CONTRACT.md section 2). */
 export class ApiError extends Error {

@@ -1,4 +1,4 @@
-import type { ErrorCode, ProblemBody } from "../shared/errors";
+import type { ErrorCode, ProblemBody } from "../shared/contract/errors";
 import { ApiError } from "./errors";
 import type { TokenKeeper } from "./tokens";
 

@@ -1,5 +1,5 @@
-import type { MessageView } from "../shared/contracts";
-import type { Ack, ResultOf } from "../shared/socket-events";
+import type { MessageView } from "../shared/contract/views";
+import type { Ack, ResultOf } from "../shared/contract/events";
 import { Backoff, sleep } from "./backoff";
 import { byId, ChatLog } from "./chat-log";
 import { SocketError } from "./errors";

@@ -1,6 +1,6 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import type { MessageView } from "../shared/contracts";
-import type { Ack, ResultOf } from "../shared/socket-events";
+import type { MessageView } from "../shared/contract/views";
+import type { Ack, ResultOf } from "../shared/contract/events";
 import { newClientId } from "./client-id";
 import { Connection, type RawSocket } from "./connection";
 import { Emitter } from "./emitter";

@@ -1,4 +1,4 @@
-import type { LoginResult } from "../shared/contracts";
+import type { LoginResult } from "../shared/contract/views";
 import { Backoff } from "./backoff";
 import { ApiError } from "./errors";
 import type { EndReason, StoredTokens, TokenStore } from "./types";

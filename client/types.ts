@@ -13,9 +13,9 @@ import type {
   SessionView,
   UserRef,
   UserView,
-} from "../shared/contracts";
-import type { CreateChatBody, HistoryQuery, InvitesQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/requests";
-import type { ClientToServerEvents, ResultOf, ServerToClientEvents } from "../shared/socket-events";
+} from "../shared/contract/views";
+import type { CreateChatBody, HistoryQuery, InvitesQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/contract/requests";
+import type { ClientToServerEvents, ResultOf, ServerToClientEvents } from "../shared/contract/events";
 
 export interface ClientOptions {
   /** The origin, e.g. "http://localhost:3000" (in a browser: `location.origin`). */
@@ -38,7 +38,7 @@ export interface ClientOptions {
   device?: string;
 }
 
-/** What an app persists to resume a login (the demo keeps it in a TokenStore: client/demo/login-store.ts). */
+/** What an app persists to resume a login (the demo keeps it in a TokenStore: client/pages/demo/login-store.ts). */
 export interface StoredTokens {
   token: string;
   refresh_token: string;

@@ -7,24 +7,24 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Server } from "socket.io";
 import type { Config } from "../shared/config";
-import { LIMITS } from "../shared/contracts";
+import { LIMITS } from "../shared/contract/views";
 import type { ControlBus } from "../shared/control/bus";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
-import { MessageLimit } from "../shared/message-limit";
+import { MessageLimit } from "../shared/limits/message-limit";
 import { createRegistry } from "../shared/metrics";
 import { trustProxy, warnUntrustedProxy } from "../shared/proxy";
-import { pingRedis } from "../shared/redis";
-import { SOCKET_PATH } from "../shared/socket-events";
-import { KeyRing, type KeySource, KeySources } from "../shared/keys";
-import { TokenVerifier } from "../shared/tokens";
+import { pingRedis } from "../shared/redis/clients";
+import { SOCKET_PATH } from "../shared/contract/events";
+import { KeyRing, type KeySource, KeySources } from "../shared/auth/keys";
+import { TokenVerifier } from "../shared/auth/tokens";
 import { authenticate } from "./auth/handshake";
 import { originAllowed } from "./auth/origin";
 import { followControlBus } from "./control/follow-bus";
-import { Membership } from "./control/membership";
-import { MessageRelay } from "./control/message-relay";
-import { OutageReplay } from "./control/outage-replay";
-import { Revocations } from "./control/revocations";
+import { Membership } from "./chats/membership";
+import { MessageRelay } from "./chats/message-relay";
+import { OutageReplay } from "./redis/outage-replay";
+import { Revocations } from "./sessions/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
 import { SessionCheck } from "./auth/session-check";
 import { RemoteKeys } from "./auth/remote-keys";
@@ -39,9 +39,9 @@ import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
-import { batchUpgradeWrites } from "./socket/write-batching";
+import { batchUpgradeWrites } from "./transport/write-batching";
 import { LocalSockets } from "./socket/local-sockets";
-import type { GatewayServer } from "./socket/types";
+import type { GatewayIo } from "./socket/types";
 
 export interface GatewayLimits {
   /**
@@ -92,7 +92,7 @@ export interface GatewayOptions {
 
 export interface Gateway {
   id: string;
-  io: GatewayServer;
+  io: GatewayIo;
   registry: Registry;
   /** `/healthz`, `/readyz` (database, Redis) and, without METRICS_PORT, `/metrics`, to mount on the gateway's port. */
   routes: Router;
@@ -131,7 +131,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   const corsOrigins = config.corsOrigins;
-  const io: GatewayServer = new Server(options.httpServer, {
+  const io: GatewayIo = new Server(options.httpServer, {
     path: SOCKET_PATH,
     serveClient: false,
     maxHttpBufferSize: LIMITS.bodyBytes,

@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { parseDuration } from "./duration";
-import { devSigningKeyPem, es256SigningKey, hs256Key, parsePublicKeys, readKeyText, type SigningKey, type TokenKey } from "./keys";
+import { devSigningKeyPem, es256SigningKey, hs256Key, parsePublicKeys, readKeyText, type SigningKey, type TokenKey } from "./auth/keys";
 
 /** Raised for a bad variable; the entry point prints `message` as the one line and exits. */
 export class ConfigError extends Error {

@@ -1,6 +1,6 @@
 import { Router } from "express";
 import type { Registry } from "prom-client";
-import { AppError } from "./errors";
+import { AppError } from "./contract/errors";
 import { metricsResponse } from "./metrics";
 
 export type HealthCheck = () => Promise<boolean>;

@@ -1,5 +1,5 @@
 import { type RequestHandler, Router } from "express";
-import { passwordBody, registerBody } from "../../shared/requests";
+import { passwordBody, registerBody } from "../../shared/contract/requests";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import type { SessionDeps } from "../sessions/sessions.service";

@@ -1,7 +1,7 @@
-import type { UserView } from "../../shared/contracts";
+import type { UserView } from "../../shared/contract/views";
 import type { Db } from "../../shared/db/db";
-import { AppError } from "../../shared/errors";
-import { type Limiter, take } from "../../shared/rate-limit";
+import { AppError } from "../../shared/contract/errors";
+import { type Limiter, take } from "../../shared/limits/rate-limit";
 import type { AuthContext } from "../http/auth";
 import { endEverySession, guardedVerify, type SessionDeps } from "../sessions/sessions.service";
 import * as repo from "./accounts.repository";

@@ -1,4 +1,4 @@
-import type { UserView } from "../../shared/contracts";
+import type { UserView } from "../../shared/contract/views";
 import type { UserRow } from "../../shared/db/schema";
 
 export const userView = (u: Pick<UserRow, "id" | "username" | "email" | "created_at">): UserView => ({

@@ -1,4 +1,4 @@
-import { AppError } from "../../shared/errors";
+import { AppError } from "../../shared/contract/errors";
 
 /**
  * Runs at most `concurrency` jobs at once; up to `maxWaiting` more wait their turn in order. A job

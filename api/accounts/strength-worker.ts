@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { AppError } from "../../shared/errors";
+import { AppError } from "../../shared/contract/errors";
 
 /** What zxcvbn reports, as the contract's `feedback`. */
 export interface StrengthFeedback {

@@ -1,6 +1,6 @@
 import type { Config } from "../../shared/config";
-import { createLimiter, type Limiter, refund, take } from "../../shared/rate-limit";
-import type { RedisClient } from "../../shared/redis";
+import { createLimiter, type Limiter, refund, take } from "../../shared/limits/rate-limit";
+import type { RedisClient } from "../../shared/redis/clients";
 
 /** What one call spends: chats created, and invites sent (one per invited user). */
 export interface ChatCost {

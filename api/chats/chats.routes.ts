@@ -1,7 +1,7 @@
 import { type RequestHandler, Router } from "express";
-import { AppError } from "../../shared/errors";
-import { createChatBody as createBody, historyQuery, inviteBody, invitesQuery, postMessageBody as messageBody } from "../../shared/requests";
-import { isUuid } from "../../shared/validation";
+import { AppError } from "../../shared/contract/errors";
+import { createChatBody as createBody, historyQuery, inviteBody, invitesQuery, postMessageBody as messageBody } from "../../shared/contract/requests";
+import { isUuid } from "../../shared/contract/validation";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import * as chats from "./chats.service";

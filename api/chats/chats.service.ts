@@ -1,12 +1,12 @@
-import type { ChatView, InviteView, MemberView, MessageView } from "../../shared/contracts";
+import type { ChatView, InviteView, MemberView, MessageView } from "../../shared/contract/views";
 import type { ControlBus } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
-import { AppError } from "../../shared/errors";
-import type { MessageLimit } from "../../shared/message-limit";
+import { AppError } from "../../shared/contract/errors";
+import type { MessageLimit } from "../../shared/limits/message-limit";
 import type { PresenceUser } from "../../shared/presence/presence";
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
-import { type HistoryQuery, listMessages, storeMessage } from "../../shared/messages";
+import { type HistoryQuery, listMessages, storeMessage } from "../../shared/db/messages";
 import { findByUsernames } from "../accounts/accounts.repository";
 import type { ChatLimits } from "./chats.limits";
 import * as repo from "./chats.repository";

@@ -1,4 +1,4 @@
-import type { ChatView, InviteView, MemberView } from "../../shared/contracts";
+import type { ChatView, InviteView, MemberView } from "../../shared/contract/views";
 import type { ChatRow } from "../../shared/db/schema";
 import type { InviteJoinRow, MemberRow } from "./chats.repository";
 

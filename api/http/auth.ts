@@ -1,8 +1,8 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Db } from "../../shared/db/db";
-import { AppError, isAppError } from "../../shared/errors";
-import { requireActiveSession } from "../../shared/sessions";
-import type { TokenVerifier } from "../../shared/tokens";
+import { AppError, isAppError } from "../../shared/contract/errors";
+import { requireActiveSession } from "../../shared/db/sessions";
+import type { TokenVerifier } from "../../shared/auth/tokens";
 
 export interface AuthContext {
   userId: string;

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from "express";
-import { LIMITS } from "../../shared/contracts";
-import { AppError } from "../../shared/errors";
+import { LIMITS } from "../../shared/contract/views";
+import { AppError } from "../../shared/contract/errors";
 
 const parseJson = express.json({ limit: LIMITS.bodyBytes, strict: true, inflate: false, type: () => true });
 

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "pino";
-import { AppError, isAppError, isUnavailableError } from "../../shared/errors";
+import { AppError, isAppError, isUnavailableError } from "../../shared/contract/errors";
 
 export function sendProblem(res: Response, error: AppError): void {
   if (error.retryAfter !== undefined) res.setHeader("Retry-After", String(Math.max(1, Math.ceil(error.retryAfter))));

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import { AppError } from "../../shared/errors";
-import { fieldIssues } from "../../shared/validation";
+import { AppError } from "../../shared/contract/errors";
+import { fieldIssues } from "../../shared/contract/validation";
 
 /** Parses input with a zod schema or throws 400 `invalid_body` with the per-field `errors`. */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, what = "body"): z.output<S> {

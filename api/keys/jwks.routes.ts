@@ -1,6 +1,6 @@
 import { Router } from "express";
-import type { JwkSetView } from "../../shared/contracts";
-import { publicJwk, type TokenKey } from "../../shared/keys";
+import type { JwkSetView } from "../../shared/contract/views";
+import { publicJwk, type TokenKey } from "../../shared/auth/keys";
 
 /** How long clients of the JWKS may cache it (gateways refetch on their own schedule anyway). */
 const MAX_AGE_SECONDS = 60;

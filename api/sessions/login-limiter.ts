@@ -1,7 +1,7 @@
 import { RateLimiterRes } from "rate-limiter-flexible";
 import type { Config } from "../../shared/config";
-import { createLimiter, refund, take } from "../../shared/rate-limit";
-import type { RedisClient } from "../../shared/redis";
+import { createLimiter, refund, take } from "../../shared/limits/rate-limit";
+import type { RedisClient } from "../../shared/redis/clients";
 
 /**
  * Whose failures a password check counts against (the smart lockout):

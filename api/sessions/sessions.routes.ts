@@ -1,7 +1,7 @@
 import { type RequestHandler, Router } from "express";
-import { loginBody, refreshBody } from "../../shared/requests";
-import { isUuid } from "../../shared/validation";
-import { AppError } from "../../shared/errors";
+import { loginBody, refreshBody } from "../../shared/contract/requests";
+import { isUuid } from "../../shared/contract/validation";
+import { AppError } from "../../shared/contract/errors";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import { type DeviceTokens, deviceValue, sendDevice } from "./devices";

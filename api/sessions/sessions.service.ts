@@ -1,11 +1,11 @@
 import type { Counter } from "prom-client";
-import type { LoginResult, SessionView } from "../../shared/contracts";
+import type { LoginResult, SessionView } from "../../shared/contract/views";
 import { type ControlBus, publishRevocation } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow, UserRow } from "../../shared/db/schema";
-import { AppError } from "../../shared/errors";
-import { factsOf, sessionError, sessionVerdict } from "../../shared/sessions";
-import { hashRefreshToken, newRefreshToken, type TokenSigner } from "../../shared/tokens";
+import { AppError } from "../../shared/contract/errors";
+import { factsOf, sessionError, sessionVerdict } from "../../shared/db/sessions";
+import { hashRefreshToken, newRefreshToken, type TokenSigner } from "../../shared/auth/tokens";
 import { findByLogin, findById } from "../accounts/accounts.repository";
 import { userView } from "../accounts/accounts.views";
 import type { PasswordHasher } from "../accounts/password";

@@ -1,4 +1,4 @@
-import type { SessionView } from "../../shared/contracts";
+import type { SessionView } from "../../shared/contract/views";
 import type { SessionRow } from "../../shared/db/schema";
 
 /** A session as its owner sees it in `GET /sessions`; `current` marks the caller's own. */

@@ -13,7 +13,7 @@
 import { performance } from "node:perf_hooks";
 import argon2 from "argon2";
 import { io, type Socket } from "socket.io-client";
-import { SOCKET_PATH } from "../../shared/socket-events";
+import { SOCKET_PATH } from "../../shared/contract/events";
 import { connectRaw, type RawSocketIo } from "../../test/support/raw-socket";
 import { serve, sleep } from "./ipc";
 import { summary } from "./stats";

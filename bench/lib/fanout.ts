@@ -43,7 +43,7 @@
  *   delivery, ack: { n, p50, p99, max, mean } in ms, sustained (bool), why (the failure's reasons) }
  */
 import { join } from "node:path";
-import type { TokenSigner } from "../../shared/tokens";
+import type { TokenSigner } from "../../shared/auth/tokens";
 import { type Child, sleep, spawnChild } from "./ipc";
 import { redisCpuSeconds } from "./redis-cluster";
 import type { Row } from "./results";

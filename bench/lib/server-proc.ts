@@ -30,9 +30,9 @@ import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import { Server, type Socket } from "socket.io";
-import { LIMITS } from "../../shared/contracts";
+import { LIMITS } from "../../shared/contract/views";
 import { listen } from "../../shared/process";
-import { SOCKET_PATH } from "../../shared/socket-events";
+import { SOCKET_PATH } from "../../shared/contract/events";
 
 /**
  * Our deployables' code as production runs it: the JavaScript `npm run build` compiled into dist/

@@ -7,7 +7,7 @@ import pg from "pg";
 import pino from "pino";
 import { createDb, type Db } from "../../shared/db/db";
 import { migrateToLatest } from "../../shared/db/migrate";
-import type { TokenSigner } from "../../shared/tokens";
+import type { TokenSigner } from "../../shared/auth/tokens";
 
 export const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 

@@ -7,7 +7,7 @@
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { io, type Socket } from "socket.io-client";
-import { SOCKET_PATH } from "../../shared/socket-events";
+import { SOCKET_PATH } from "../../shared/contract/events";
 import { connectRaw, type RawSocketIo } from "../../test/support/raw-socket";
 import { serve } from "./ipc";
 import { summary } from "./stats";

@@ -10,7 +10,7 @@
  * Also recorded for the capacity model: gateway CPU, PostgreSQL CPU and commits per message.
  */
 import { join } from "node:path";
-import type { TokenSigner } from "../../shared/tokens";
+import type { TokenSigner } from "../../shared/auth/tokens";
 import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "./cpu-account";
 import { type Child, sleep, spawnChild } from "./ipc";
 import { redisCpuSeconds, redisInfo } from "./redis-cluster";

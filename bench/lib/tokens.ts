@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { es256SigningKey, hs256Key, KeyRing, type SigningKey } from "../../shared/keys";
-import { TokenSigner, TokenVerifier } from "../../shared/tokens";
+import { es256SigningKey, hs256Key, KeyRing, type SigningKey } from "../../shared/auth/keys";
+import { TokenSigner, TokenVerifier } from "../../shared/auth/tokens";
 import type { Row } from "./results";
 
 /** Distinct tokens verified per algorithm and round (each a fresh string: the gateway's cache of verified tokens never hits). */

@@ -1,8 +1,8 @@
 import type { Db } from "../../shared/db/db";
-import { AppError, isAppError } from "../../shared/errors";
-import { requireActiveSession } from "../../shared/sessions";
+import { AppError, isAppError } from "../../shared/contract/errors";
+import { requireActiveSession } from "../../shared/db/sessions";
 import type { VerifiedTokens } from "./verified-tokens";
-import type { Revocations } from "../control/revocations";
+import type { Revocations } from "../sessions/revocations";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import { defineEvent, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { GatewaySocket } from "../socket/types";

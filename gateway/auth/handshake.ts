@@ -1,10 +1,10 @@
 import type { Logger } from "pino";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
-import { AppError, isAppError, isUnavailableError } from "../../shared/errors";
+import { AppError, isAppError, isUnavailableError } from "../../shared/contract/errors";
 import { clientAddress, type TrustProxy } from "../../shared/proxy";
-import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/socket-events";
-import { isUuid } from "../../shared/validation";
+import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/contract/events";
+import { isUuid } from "../../shared/contract/validation";
 import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "./session-check";

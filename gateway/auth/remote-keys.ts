@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { type KeySource, keysFromJwks, type TokenKey } from "../../shared/keys";
+import { type KeySource, keysFromJwks, type TokenKey } from "../../shared/auth/keys";
 
 export interface RemoteKeysOptions {
   /** The api's `/.well-known/jwks.json`. */

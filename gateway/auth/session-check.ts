@@ -1,7 +1,7 @@
 import type { Pool } from "pg";
 import { Batcher } from "../../shared/db/batcher";
-import { sessionError, sessionVerdict } from "../../shared/sessions";
-import type { AccessClaims } from "../../shared/tokens";
+import { sessionError, sessionVerdict } from "../../shared/db/sessions";
+import type { AccessClaims } from "../../shared/auth/tokens";
 
 /** Who asks: the session id and its user (a token's `sid` and `sub`, or a socket's). */
 export type SessionRef = Pick<AccessClaims, "sid" | "sub">;
@@ -52,7 +52,7 @@ export interface SessionCheckOptions {
 
 /**
  * The database check of the handshake and of every `chat:join` (a `message:send` is checked in
- * the statement that stores it: shared/messages.ts): the session row (exists, same user, not
+ * the statement that stores it: shared/db/messages.ts): the session row (exists, same user, not
  * revoked, not expired) and, when a chat is asked for, the membership, in one query. Checks that arrive while a query is in flight go together in the next one (one
  * round trip for many), so each is read from PostgreSQL after it arrived: nothing is cached, a
  * revocation that committed before a check began is always seen.

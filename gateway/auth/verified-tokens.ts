@@ -1,4 +1,4 @@
-import type { AccessClaims, TokenVerifier } from "../../shared/tokens";
+import type { AccessClaims, TokenVerifier } from "../../shared/auth/tokens";
 
 /**
  * Access tokens whose signature this gateway already verified, by the whole token string: a client

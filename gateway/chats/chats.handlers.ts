@@ -1,16 +1,16 @@
-import { LIMITS, type MessageView } from "../../shared/contracts";
+import { LIMITS, type MessageView } from "../../shared/contract/views";
 import type { Db } from "../../shared/db/db";
-import { AppError } from "../../shared/errors";
-import type { MessageLimit } from "../../shared/message-limit";
-import { listMessages } from "../../shared/messages";
+import { AppError } from "../../shared/contract/errors";
+import type { MessageLimit } from "../../shared/limits/message-limit";
+import { listMessages } from "../../shared/db/messages";
 import type { GatewayMetrics } from "../gateway.metrics";
-import type { Membership } from "../control/membership";
-import type { Revocations } from "../control/revocations";
+import type { Membership } from "./membership";
+import type { Revocations } from "../sessions/revocations";
 import { defineEvent, ensureConnected, type EventContext, type EventDefinition } from "../socket/define-event";
 import type { EventBudget } from "../socket/event-budget";
 import { rooms } from "../socket/rooms";
 import { orderedQueue } from "../socket/ordered-queue";
-import type { GatewayServer, GatewaySocket } from "../socket/types";
+import type { GatewayIo, GatewaySocket } from "../socket/types";
 import type { SessionCheck } from "../auth/session-check";
 import type { MessageBatch } from "./message-batch";
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
@@ -58,7 +58,7 @@ const ROWS_PER_POINT = 10;
 export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
 
 export interface ChatHandlerDeps {
-  io: GatewayServer;
+  io: GatewayIo;
   db: Db;
   /** The session-and-membership check (batched across sockets; shared with the handshake). */
   sessions: SessionCheck;

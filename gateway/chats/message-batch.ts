@@ -1,7 +1,7 @@
 import type { Pool } from "pg";
 import { Batcher } from "../../shared/db/batcher";
 import type { Db } from "../../shared/db/db";
-import { type NewMessage, type Stored, storeMessages } from "../../shared/messages";
+import { type NewMessage, type Stored, storeMessages } from "../../shared/db/messages";
 
 /** A PostgreSQL integrity error (class 23: a chat or user deleted meanwhile, a check failed). */
 const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("23");

@@ -2,9 +2,9 @@ import type { Logger } from "pino";
 import type { ControlBus } from "../../shared/control/bus";
 import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
-import type { Membership } from "./membership";
-import type { MessageRelay } from "./message-relay";
-import type { Revocations } from "./revocations";
+import type { Membership } from "../chats/membership";
+import type { MessageRelay } from "../chats/message-relay";
+import type { Revocations } from "../sessions/revocations";
 
 /**
  * Follows the api's control bus: each event goes to the part that applies it to this gateway's

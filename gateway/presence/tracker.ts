@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import { GRACE_MS, LEASE_MS, type PresenceStore, type PresenceUser } from "../../shared/presence/presence";
 import { rooms } from "../socket/rooms";
-import type { GatewayServer } from "../socket/types";
-import type { ServerToClientEvents } from "../../shared/socket-events";
+import type { GatewayIo } from "../socket/types";
+import type { ServerToClientEvents } from "../../shared/contract/events";
 
 type Held =
   | { event: "presence:join"; payload: Parameters<ServerToClientEvents["presence:join"]>[0] }
@@ -15,7 +15,7 @@ type Held =
 const HOLD_MS = 500;
 
 export interface PresenceTrackerOptions {
-  io: GatewayServer;
+  io: GatewayIo;
   store: PresenceStore;
   /** This gateway process's id in the store (unique per process start). */
   gateway: string;

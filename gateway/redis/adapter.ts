@@ -1,6 +1,6 @@
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import type { Logger } from "pino";
-import type { Cluster, RedisClient } from "../../shared/redis";
+import type { Cluster, RedisClient } from "../../shared/redis/clients";
 
 /** The adapter's two connections, made and closed by the composition root. */
 export type AdapterClients =

@@ -1,23 +1,23 @@
 import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
-import { isUuid } from "../../shared/validation";
+import { isUuid } from "../../shared/contract/validation";
 import { authHandlers } from "../auth/auth.handlers";
 import type { VerifiedTokens } from "../auth/verified-tokens";
 import { handshakeChatId } from "../auth/handshake";
 import { chatHandlers, type ChatHandlerDeps } from "../chats/chats.handlers";
-import type { Membership } from "../control/membership";
-import type { Revocations } from "../control/revocations";
+import type { Membership } from "../chats/membership";
+import type { Revocations } from "../sessions/revocations";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { ExpiryWheel } from "../sessions/expiry-wheel";
 import { ackError, type EventContext, type EventListener } from "./define-event";
 import type { EventBudget } from "./event-budget";
 import type { LocalSockets } from "./local-sockets";
-import { dropConnection, sendBufferGuard } from "./send-buffer";
-import { batchWrites } from "./write-batching";
-import type { GatewayServer, GatewaySocket } from "./types";
+import { dropConnection, sendBufferGuard } from "../transport/send-buffer";
+import { batchWrites } from "../transport/write-batching";
+import type { GatewayIo, GatewaySocket } from "./types";
 
 export interface ConnectionDeps extends ChatHandlerDeps {
-  io: GatewayServer;
+  io: GatewayIo;
   db: Db;
   verified: VerifiedTokens;
   revocations: Revocations;

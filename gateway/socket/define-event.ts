@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import type { z } from "zod";
-import { type ErrorCode, isAppError, isUnavailableError } from "../../shared/errors";
-import { type AckError, type ClientEventName, type ClientToServerEvents, clientEvents } from "../../shared/socket-events";
-import { fieldIssues } from "../../shared/validation";
+import { type ErrorCode, isAppError, isUnavailableError } from "../../shared/contract/errors";
+import { type AckError, type ClientEventName, type ClientToServerEvents, clientEvents } from "../../shared/contract/events";
+import { fieldIssues } from "../../shared/contract/validation";
 import type { InFlightLimit } from "./in-flight";
 import type { AckOf, GatewaySocket } from "./types";
 

@@ -1,7 +1,7 @@
 import type { Server, Socket } from "socket.io";
-import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../shared/socket-events";
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from "../../shared/contract/events";
 
-export type GatewayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type GatewayIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type GatewaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 /** The answer an event's acknowledgement callback receives. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { Redis, RedisClient } from "../redis";
+import type { Redis, RedisClient } from "../redis/clients";
 import { type ControlEvent, controlEvent, REVOCATION_CHUNK } from "./events";
 
 export type ControlHandler = (event: ControlEvent) => void;

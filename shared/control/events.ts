@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { uuid } from "../validation";
+import { uuid } from "../contract/validation";
 
 /** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
 export const REVOCATION_CHUNK = 1_000;

@@ -1,4 +1,4 @@
-import type { RedisClient } from "../redis";
+import type { RedisClient } from "../redis/clients";
 import { ChatLists } from "./chat-lists";
 import { type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
 

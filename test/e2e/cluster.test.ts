@@ -3,7 +3,7 @@ import { type Cluster, fromAddress, listening, requestFrom, socketsPerGateway } 
 import { clusterForFile } from "../support/cluster-file";
 import type { TestDatabase } from "../support/database";
 import { createClient } from "../../client";
-import { storeMessage } from "../../shared/messages";
+import { storeMessage } from "../../shared/db/messages";
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../support/http";
 import { readMetric } from "../support/metrics";
 import { connectRaw } from "../support/raw-socket";

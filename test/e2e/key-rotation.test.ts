@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { es256SigningKey } from "../../shared/keys";
+import { es256SigningKey } from "../../shared/auth/keys";
 import { ROOT } from "../support/build";
 import type { Cluster } from "../support/cluster";
 import { clusterForFile } from "../support/cluster-file";

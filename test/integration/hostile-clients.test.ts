@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { storeMessage } from "../../shared/messages";
+import { storeMessage } from "../../shared/db/messages";
 import { type ApiFixture, type GatewayFixture, type InProcessCluster, startApi, startGateway, startInProcessCluster } from "../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, newCredentials, registerAndLogin } from "../support/http";
 import { loginOutcomes, readMetric } from "../support/metrics";

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { type Config, type ConfigRole, loadConfig } from "../../shared/config";
-import { es256SigningKey } from "../../shared/keys";
-import { TokenSigner } from "../../shared/tokens";
+import { es256SigningKey } from "../../shared/auth/keys";
+import { TokenSigner } from "../../shared/auth/tokens";
 
 /** An HS256 secret, for the tests of deployments that still use JWT_SECRET. */
 export const TEST_SECRET = "test-secret-that-is-long-enough-0123456789";

@@ -8,7 +8,7 @@ import type { Gateway, GatewayLimits } from "../../gateway/app";
 import { startGatewayServer } from "../../gateway/server";
 import type { Config } from "../../shared/config";
 import { type ControlBus, createMemoryBus } from "../../shared/control/bus";
-import type { RedisClient } from "../../shared/redis";
+import type { RedisClient } from "../../shared/redis/clients";
 import { testConfig } from "./config";
 import { createTestDatabase, type TestDatabase } from "./database";
 import type { RedisCluster } from "./redis-cluster";

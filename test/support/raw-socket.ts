@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { connect as tcpConnect, type Socket } from "node:net";
-import { SOCKET_PATH } from "../../shared/socket-events";
+import { SOCKET_PATH } from "../../shared/contract/events";
 
 /**
  * A hand-made Socket.IO client on a plain `net` socket (WebSocket transport, Engine.IO v4), for

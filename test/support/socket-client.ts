@@ -1,6 +1,6 @@
 import type { Agent } from "node:http";
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
-import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type ServerToClientEvents } from "../../shared/socket-events";
+import { type ClientToServerEvents, type HandshakeErrorData, SOCKET_PATH, type ServerToClientEvents } from "../../shared/contract/events";
 
 /** A stock socket.io-client socket, typed with the contract's events. */
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;

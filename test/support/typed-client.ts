@@ -1,5 +1,5 @@
 import { type Client, type ClientOptions, createClient } from "../../client/index";
-import type { UserView } from "../../shared/contracts";
+import type { UserView } from "../../shared/contract/views";
 import { newCredentials } from "./http";
 
 /** A typed client (client/) of a fresh account, registered and logged in through its own calls. */

@@ -1,4 +1,4 @@
-import type { ServerToClientEvents } from "../../shared/socket-events";
+import type { ServerToClientEvents } from "../../shared/contract/events";
 import type { ClientSocket } from "./socket-client";
 
 /** Polls `condition` until it holds, failing after `timeoutMs` (no fixed sleeps in tests). */

@@ -3,7 +3,7 @@ import { get } from "node:http";
 import { Parser } from "@asyncapi/parser";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { documentedRoutes } from "../../../api/docs/openapi";
+import { documentedRoutes } from "../../../api/documents/openapi";
 import { DocumentChecker } from "../../support/documents";
 import { type SingleNode, startApi, startSingleNode } from "../../support/fixtures";
 import { newCredentials } from "../../support/http";

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jwkSetView } from "../../../shared/contracts";
+import { jwkSetView } from "../../../shared/contract/views";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { type ApiFixture, startApi } from "../../support/fixtures";
 import { httpClient, registerAndLogin } from "../../support/http";

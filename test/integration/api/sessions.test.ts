@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlEvent } from "../../../shared/control/events";
 import { createHmac, generateKeyPairSync } from "node:crypto";
-import { es256SigningKey } from "../../../shared/keys";
+import { es256SigningKey } from "../../../shared/auth/keys";
 import { TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, TEST_SECRET, testSigner } from "../../support/config";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { type ApiFixture, startApi } from "../../support/fixtures";

@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChatSocket, type Client, type ClientOptions, type SocketStatus } from "../../../client/index";
-import type { MessageView } from "../../../shared/contracts";
+import type { MessageView } from "../../../shared/contract/views";
 import { listen } from "../../../shared/process";
 import { type GatewayFixture, type InProcessCluster, startInProcessCluster } from "../../support/fixtures";
 import { signedUp } from "../../support/typed-client";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { type ChatSocket, type Client, createClient, type EndReason, type SocketStatus, type StoredTokens } from "../../../client/index";
-import type { MessageView } from "../../../shared/contracts";
+import type { MessageView } from "../../../shared/contract/views";
 import { type SingleNode, startSingleNode } from "../../support/fixtures";
 import { httpClient, newCredentials } from "../../support/http";
 import { signedUp } from "../../support/typed-client";

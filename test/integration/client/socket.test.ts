@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { type ChatSocket, type Client, SocketError } from "../../../client/index";
-import type { MessageView } from "../../../shared/contracts";
+import type { MessageView } from "../../../shared/contract/views";
 import { type SingleNode, startSingleNode } from "../../support/fixtures";
 import { signedUp } from "../../support/typed-client";
 import { eventually } from "../../support/waits";

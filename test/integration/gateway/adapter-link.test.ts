@@ -1,7 +1,7 @@
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AdapterWiring, wireRedisAdapter } from "../../../gateway/redis/adapter";
-import { type Cluster, createRedisCluster } from "../../../shared/redis";
+import { type Cluster, createRedisCluster } from "../../../shared/redis/clients";
 import { type RedisCluster, startRedisCluster } from "../../support/redis-cluster";
 import { eventually } from "../../support/waits";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MessageView } from "../../../shared/contracts";
-import { storeMessage } from "../../../shared/messages";
+import type { MessageView } from "../../../shared/contract/views";
+import { storeMessage } from "../../../shared/db/messages";
 import { testSigner } from "../../support/config";
 import { type SingleNode, startApi, startGateway, startSingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";

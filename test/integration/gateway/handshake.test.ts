@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHmac, generateKeyPairSync } from "node:crypto";
-import { es256SigningKey } from "../../../shared/keys";
-import { TokenSigner } from "../../../shared/tokens";
+import { es256SigningKey } from "../../../shared/auth/keys";
+import { TokenSigner } from "../../../shared/auth/tokens";
 import { TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, testSigner } from "../../support/config";
 import { databaseAt } from "../../support/database";
 import { type SingleNode, startGateway, startSingleNode } from "../../support/fixtures";

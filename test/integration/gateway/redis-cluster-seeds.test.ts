@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MessageView } from "../../../shared/contracts";
+import type { MessageView } from "../../../shared/contract/views";
 import { type InProcessCluster, startOnRedisCluster } from "../../support/fixtures";
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../../support/http";
 import { type RedisCluster, startRedisCluster } from "../../support/redis-cluster";

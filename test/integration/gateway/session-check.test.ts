@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionCheck } from "../../../gateway/auth/session-check";
-import { isAppError } from "../../../shared/errors";
+import { isAppError } from "../../../shared/contract/errors";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 
 /**

@@ -6,7 +6,7 @@ import { connectRaw } from "../../support/raw-socket";
 import { eventually } from "../../support/waits";
 
 /**
- * The gateway's writes (gateway/socket/write-batching.ts): what a connection is sent in one turn
+ * The gateway's writes (gateway/transport/write-batching.ts): what a connection is sent in one turn
  * of the event loop leaves in one write. Counted on the gateway's side of the connection (the
  * client's reads coalesce whatever arrived meanwhile, so they cannot tell).
  */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKeyPairSync } from "node:crypto";
 import { ConfigError, type ConfigRole, loadConfig } from "../../../shared/config";
-import { es256SigningKey } from "../../../shared/keys";
+import { es256SigningKey } from "../../../shared/auth/keys";
 
 const dirs: string[] = [];
 const tempDir = () => {

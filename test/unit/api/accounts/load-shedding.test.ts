@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BoundedQueue } from "../../../../api/accounts/bounded-queue";
 import { StrengthChecker } from "../../../../api/accounts/strength-worker";
-import { AppError } from "../../../../shared/errors";
+import { AppError } from "../../../../shared/contract/errors";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

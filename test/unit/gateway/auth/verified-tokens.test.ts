@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { VerifiedTokens } from "../../../../gateway/auth/verified-tokens";
-import { es256SigningKey, KeyRing } from "../../../../shared/keys";
-import { TokenVerifier } from "../../../../shared/tokens";
+import { es256SigningKey, KeyRing } from "../../../../shared/auth/keys";
+import { TokenVerifier } from "../../../../shared/auth/tokens";
 import { TEST_PRIVATE_KEY, testSigner } from "../../../support/config";
 
 const SID = "00000000-0000-4000-8000-000000000001";

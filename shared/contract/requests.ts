@@ -1,0 +1,71 @@
+/**
+ * The HTTP request bodies and queries of the contract (sections 3 and 4): the api validates with
+ * these schemas, /openapi.json is generated from them, and the typed client takes their input types.
+ */
+import { z } from "zod";
+import { LIMITS } from "./views";
+import { messageId, text, username, uuid } from "./validation";
+
+const password = text(8, 128).meta({ description: "8 to 128 characters, zxcvbn score at least 3 with the username and email as inputs" });
+
+export const registerBody = z
+  .strictObject({
+    username,
+    email: z.email({ message: "must be a valid email address" }).max(254, "must be at most 254 characters"),
+    password,
+  })
+  .meta({ id: "RegisterBody" });
+export type RegisterBody = z.input<typeof registerBody>;
+
+export const loginBody = z
+  .strictObject({ username: text(1, 254).meta({ description: "The username or the email" }), password: text(1, 128) })
+  .meta({ id: "LoginBody" });
+export type LoginBody = z.input<typeof loginBody>;
+
+export const refreshBody = z.strictObject({ refresh_token: text(1, 512) }).meta({ id: "RefreshBody" });
+export type RefreshBody = z.input<typeof refreshBody>;
+
+export const passwordBody = z.strictObject({ current_password: text(1, 128), new_password: password }).meta({ id: "PasswordBody" });
+export type PasswordBody = z.input<typeof passwordBody>;
+
+export const createChatBody = z
+  .strictObject({
+    name: text(1, LIMITS.chatName),
+    members: z.array(username).max(LIMITS.chatMembersOnCreate).default([]).meta({ description: "Usernames to invite" }),
+  })
+  .meta({ id: "CreateChatBody" });
+export type CreateChatBody = z.input<typeof createChatBody>;
+
+export const inviteBody = z.strictObject({ username }).meta({ id: "InviteBody" });
+export type InviteBody = z.input<typeof inviteBody>;
+
+export const postMessageBody = z
+  .strictObject({
+    text: text(1, LIMITS.messageText),
+    client_id: text(1, LIMITS.clientId).optional().meta({ description: "Idempotency key: a retry with the same id returns the stored message" }),
+  })
+  .meta({ id: "PostMessageBody" });
+export type PostMessageBody = z.input<typeof postMessageBody>;
+
+/** A page size in a query string: 1 to 100, default 50 (history and invite lists alike). */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,3}$/, "must be a whole number from 1 to 100")
+  .transform(Number)
+  .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, "must be at most 100"))
+  .default(LIMITS.historyDefault)
+  .meta({ description: "1 to 100, default 50" });
+
+export const historyQuery = z.strictObject({
+  before: messageId.optional(),
+  after: messageId.optional().meta({ description: "Messages after this id, oldest first (otherwise newest first)" }),
+  limit: pageLimit,
+});
+export type HistoryQuery = { before?: string; after?: string; limit?: number };
+
+/** `GET /invites` and `GET /chats/:id/invites`: pages oldest first, each continuing after the last invite of the one before. */
+export const invitesQuery = z.strictObject({
+  after: uuid.optional().meta({ description: "The id of the last invite of the previous page (an invite of this list, answered since or not)" }),
+  limit: pageLimit,
+});
+export type InvitesQuery = { after?: string; limit?: number };
