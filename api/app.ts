@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { Config } from "../shared/config";
 import type { ControlBus } from "../shared/control/bus";
+import type { MessageOutlet } from "../shared/delivery/publish";
 import { type Db, pingDb } from "../shared/db/db";
 import { healthRoutes } from "../shared/health";
 import { createRegistry } from "../shared/metrics";
@@ -37,6 +38,8 @@ export interface ApiOptions {
   logger: Logger;
   /** The control bus the gateways listen on (memory in one process, Redis in a cluster). */
   bus: ControlBus;
+  /** Where messages posted over HTTP go to the chats' sockets (publishMessage). */
+  outlet: MessageOutlet;
   /** Rate limits shared by the replicas (logins, registrations, posting, chats, invites); without it they are per process. */
   redis?: RedisClient;
   /** Defaults to a fresh registry with process metrics. */
@@ -119,7 +122,7 @@ export function createApi(options: ApiOptions): Api {
     }),
   );
   const chatLimits = new ChatLimits(config, redis);
-  app.use(chatsRoutes({ db, bus, messageLimit, limits: chatLimits, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
+  app.use(chatsRoutes({ db, bus, outlet: options.outlet, messageLimit, limits: chatLimits, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
   const published = [...config.tokens.verifying.filter((k) => k.kid === signing.kid && k.alg === "ES256"), ...config.tokens.extraPublic];
   app.use(jwksRoutes(published));
   app.use(docsRoutes());

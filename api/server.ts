@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { Config } from "../shared/config";
 import type { ControlBus } from "../shared/control/bus";
+import type { MessageOutlet } from "../shared/delivery/publish";
 import type { Db } from "../shared/db/db";
 import type { RedisClient } from "../shared/redis/clients";
 import { type Running, serveHttp } from "../shared/serve";
@@ -14,6 +15,8 @@ export interface ApiServerOptions {
   logger: Logger;
   db: Db;
   bus: ControlBus;
+  /** Where messages posted over HTTP go (the services' outlet, or npm start's gateway). */
+  outlet: MessageOutlet;
   redis?: RedisClient | undefined;
   /** Who is online where (the services' store). */
   presence?: PresenceStore;
@@ -36,7 +39,7 @@ export interface ApiServer extends Running {
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { config, logger } = options;
-  const api = createApi({ config, logger, db: options.db, bus: options.bus, redis: options.redis, registry: options.registry, presence: options.presence });
+  const api = createApi({ config, logger, db: options.db, bus: options.bus, outlet: options.outlet, redis: options.redis, registry: options.registry, presence: options.presence });
   await api.warmUp();
   const server = createServer(api.app);
   const listening = await serveHttp(server, api.registry, config, options);

@@ -10,7 +10,9 @@ import { createDb, type Db } from "../shared/db/db";
 import { migrateToLatest } from "../shared/db/migrate";
 import { createLogger } from "../shared/logger";
 import { runMain } from "../shared/process";
-import { type Cluster, connectRedis, createRedis, createRedisCluster, createSubscriber, KnownNodes, quitRedis, type RedisClient } from "../shared/redis";
+import { emitterOutlet, lateOutlet, shardedOutlet } from "../shared/delivery/outlets";
+import type { MessageOutlet } from "../shared/delivery/publish";
+import { type Cluster, connectRedis, createRedis, createRedisCluster, createSubscriber, KnownNodes, quitRedis, type Redis, type RedisClient } from "../shared/redis/clients";
 
 /** What a process of this role talks to. */
 export type Role = "api" | "gateway" | "standalone";
@@ -26,6 +28,12 @@ export interface Services {
   adapter?: AdapterClients;
   /** Who is online in which chat: in Redis (on the command client), or in memory in one process. */
   presence: PresenceStore;
+  /**
+   * Where an api replica publishes messages posted over HTTP: the adapter's Redis channels (an
+   * emitter on one Redis, a socket-less Socket.IO server on a Redis Cluster). Elsewhere (a gateway,
+   * npm start's one process) a late outlet that the gateway's own outlet is attached to.
+   */
+  outlet: MessageOutlet;
   /** Closes everything made here, in order (after the servers have stopped). */
   close(): Promise<void>;
 }
@@ -63,7 +71,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
       }
       const bus = createMemoryBus();
       closers.push(() => bus.close());
-      return { db, pool, bus, presence: new MemoryPresence(), close };
+      return { db, pool, bus, presence: new MemoryPresence(), outlet: lateOutlet(), close };
     }
     const target = config.redis;
     const name = `${options.role}-${config.gatewayId ?? process.pid}`;
@@ -88,7 +96,16 @@ export async function connectServices(config: Config, logger: Logger, options: {
           ? { sharded: true, pub: redis as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true, knownNodes })) }
           : { sharded: false, pub: redis, sub: own(createRedis(target.url, { logger, name: `${name}:adapter`, offlineQueue: true })) };
     }
-    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), presence: new RedisPresence(redis), close };
+    let outlet: MessageOutlet = lateOutlet();
+    if (options.role === "api") {
+      const made =
+        target.kind === "cluster"
+          ? shardedOutlet(redis as Cluster, own(createRedisCluster(target, { logger, name: `${name}:outlet`, offlineQueue: true, sharded: true, knownNodes })), logger)
+          : emitterOutlet(redis as Redis, logger);
+      closers.push(() => made.close());
+      outlet = made.outlet;
+    }
+    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), presence: new RedisPresence(redis), outlet, close };
   } catch (err) {
     await close();
     throw err;

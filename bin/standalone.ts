@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { startApiServer } from "../api/server";
 import { createGateway, type Gateway, type GatewayLimits } from "../gateway/app";
 import { withGateway } from "../gateway/server";
+import { lateOutlet } from "../shared/delivery/outlets";
 import type { Running } from "../shared/serve";
 import type { Config } from "../shared/config";
 import { runService, type Services } from "./services";
@@ -18,14 +19,17 @@ export interface StandaloneServer extends Running {
 export async function startStandaloneServer(options: {
   config: Config;
   logger: Logger;
-  services: Omit<Services, "close">;
+  services: Omit<Services, "close" | "outlet">;
   port?: number;
   host?: string;
   limits?: Partial<GatewayLimits>;
 }): Promise<StandaloneServer> {
   const { config, logger, services } = options;
-  const api = await startApiServer({ ...services, config, logger, port: options.port, host: options.host });
+  // The api publishes messages posted over HTTP through the gateway, which it is made before.
+  const outlet = lateOutlet();
+  const api = await startApiServer({ ...services, outlet, config, logger, port: options.port, host: options.host });
   const gateway = createGateway({ ...services, config, logger, httpServer: api.server, registry: api.api.registry, limits: options.limits });
+  outlet.attach(gateway.outlet);
   return { ...withGateway(api, gateway), gateway };
 }
 

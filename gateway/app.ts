@@ -6,6 +6,7 @@ import type { Pool } from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Server } from "socket.io";
+import type { MessageOutlet } from "../shared/delivery/publish";
 import type { Config } from "../shared/config";
 import { LIMITS } from "../shared/contract/views";
 import type { ControlBus } from "../shared/control/bus";
@@ -22,7 +23,6 @@ import { authenticate } from "./auth/handshake";
 import { originAllowed } from "./auth/origin";
 import { followControlBus } from "./control/follow-bus";
 import { Membership } from "./chats/membership";
-import { MessageRelay } from "./chats/message-relay";
 import { OutageReplay } from "./redis/outage-replay";
 import { Revocations } from "./sessions/revocations";
 import { gatewayMetrics } from "./gateway.metrics";
@@ -39,7 +39,7 @@ import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
-import { batchUpgradeWrites } from "./transport/write-batching";
+import { corkUpgrades, WriteBatching } from "./transport/write-batching";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayIo } from "./socket/types";
 
@@ -78,7 +78,7 @@ export interface GatewayOptions {
   db: Db;
   /** The pool under `db` (the handshake check uses a named statement on it). */
   pool: Pool;
-  /** Control events from the api (revocations, removals, HTTP messages). */
+  /** Control events from the api (revocations, removals, key ids). */
   bus: ControlBus;
   logger: Logger;
   /** The Redis adapter's two clients (the caller makes and closes them); without them rooms are in memory (one process). */
@@ -93,6 +93,8 @@ export interface GatewayOptions {
 export interface Gateway {
   id: string;
   io: GatewayIo;
+  /** Where this gateway publishes `message:new` (publishMessage): npm start's api publishes through it too. */
+  outlet: MessageOutlet;
   registry: Registry;
   /** `/healthz`, `/readyz` (database, Redis) and, without METRICS_PORT, `/metrics`, to mount on the gateway's port. */
   routes: Router;
@@ -139,7 +141,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     cors: corsOrigins.length > 0 ? { origin: corsOrigins.includes("*") ? "*" : [...corsOrigins], maxAge: 600 } : undefined,
     allowRequest: (req, callback) => callback(null, originAllowed(req, corsOrigins)),
   });
-  batchUpgradeWrites(io.engine);
+  const uncorkUpgrades = corkUpgrades(options.httpServer, SOCKET_PATH);
+  const writes = new WriteBatching();
 
   if (options.adapter) {
     wiring = wireRedisAdapter({ clients: options.adapter, logger, onPublishFailed: () => metrics.publishFailures.inc() });
@@ -152,7 +155,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const local = new LocalSockets();
   const revocations = new Revocations(io, local, metrics);
   const membership = new Membership(io, local);
-  const relay = new MessageRelay(io, metrics, replay);
+  // Every message:new of this gateway goes out through publishMessage on this outlet (in-process
+  // and, with Redis, through the adapter to every gateway), noted by the replay when there is one.
+  const outlet: MessageOutlet = replay ? replay.outlet() : io;
   const wheel = new ExpiryWheel({
     warnSeconds: limits.expiryWarningSeconds,
     onWarn: (socket) => socket.emit("session:expiring", { expires_at: new Date(socket.data.exp * 1000).toISOString() }),
@@ -179,6 +184,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     "connection",
     onConnection({
       io,
+      outlet,
       db,
       sessions,
       messages: new MessageBatch(db, { pool }),
@@ -195,6 +201,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       budget: new EventBudget({ burst: limits.eventBurst, perSecond: limits.eventsPerSecond, maxRefusedInARow: limits.maxRefusedInARow }),
       // Counted in Redis on the adapter's publisher (a plain command client), so every gateway and the api count together.
       messageLimit: new MessageLimit(config.messages, options.adapter?.pub, true),
+      writes,
       joinAnswerMaxBytes: limits.joinAnswerMaxBytes,
       maxBufferedBytes: config.socketMaxBufferedBytes,
     }),
@@ -210,7 +217,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     db,
     revocations,
     membership,
-    relay,
     logger,
     closing: () => closing,
     onLink: (up) => replay?.link("bus", up),
@@ -228,6 +234,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     id,
     io,
+    outlet,
     registry,
     routes: healthRoutes(checks, registry, { metrics: config.metricsPort === undefined }),
     stats: () => ({
@@ -246,6 +253,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (closing) return;
       closing = true;
       unfollow();
+      uncorkUpgrades();
       remoteKeys?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
       presence?.close();

@@ -10,7 +10,7 @@ export function gatewayMetrics(registry: Registry, links: () => Partial<Record<L
     handshakes: new Counter({ name: "gateway_handshakes_total", help: "Handshakes by result (ok or the refusal code)", labelNames: ["result"] as const, registers }),
     messages: new Counter({
       name: "gateway_messages_total",
-      help: "Messages this gateway stored from its sockets (socket) or relayed from the api (http)",
+      help: "Messages this gateway stored from its sockets (source socket)",
       labelNames: ["source"] as const,
       registers,
     }),

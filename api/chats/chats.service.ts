@@ -1,3 +1,4 @@
+import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
 import type { ChatView, InviteView, MemberView, MessageView } from "../../shared/contract/views";
 import type { ControlBus } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
@@ -15,6 +16,8 @@ import { chatView, inviteView, memberView } from "./chats.views";
 export interface ChatDeps {
   db: Db;
   bus: ControlBus;
+  /** Where stored messages go to the chats' sockets (publishMessage): the adapter's Redis, or npm start's own gateway. */
+  outlet: MessageOutlet;
   /** Messages per user, shared with the gateways' `message:send`. */
   messageLimit: MessageLimit;
   /** Chats and invites per user (across the cluster), and the per-invitee bounds. */
@@ -218,6 +221,6 @@ export async function postMessage(deps: ChatDeps, userId: string, chatId: string
   await requireMember(deps.db, chatId, userId);
   await deps.messageLimit.take(userId);
   const { message, created } = await storeMessage(deps.db, { chatId, senderId: userId, text, clientId });
-  if (created) await deps.bus.publish({ type: "message", message });
+  if (created) publishMessage(deps.outlet, message);
   return message;
 }

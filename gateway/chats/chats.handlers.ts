@@ -1,3 +1,4 @@
+import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
 import { LIMITS, type MessageView } from "../../shared/contract/views";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/contract/errors";
@@ -59,6 +60,8 @@ export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
 
 export interface ChatHandlerDeps {
   io: GatewayIo;
+  /** Where stored messages are published (publishMessage): the server, noted by the outage replay. */
+  outlet: MessageOutlet;
   db: Db;
   /** The session-and-membership check (batched across sockets; shared with the handshake). */
   sessions: SessionCheck;
@@ -204,7 +207,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
         if (created) {
           // Through the adapter: every gateway's sockets in the room, this one's included (the outage
           // replay marks it as it is encoded for them).
-          deps.io.to(rooms.chat(chat_id)).emit("message:new", message);
+          publishMessage(deps.outlet, message);
           deps.metrics.messages.inc({ source: "socket" });
           // The message ends the typing: the next keystroke is announced at once.
           typedAt.end(socket.data.userId, chat_id);

@@ -3,12 +3,11 @@ import type { ControlBus } from "../../shared/control/bus";
 import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
 import type { Membership } from "../chats/membership";
-import type { MessageRelay } from "../chats/message-relay";
 import type { Revocations } from "../sessions/revocations";
 
 /**
  * Follows the api's control bus: each event goes to the part that applies it to this gateway's
- * sockets (revocations, membership, the message relay). While the bus link is cut, events
+ * sockets (revocations, membership, new key ids). While the bus link is cut, events
  * published meanwhile are lost, so sessions and memberships are re-checked against PostgreSQL
  * every second while it is down, and once more before the link counts as up again. Returns an
  * unsubscribe.
@@ -18,7 +17,6 @@ export function followControlBus(options: {
   db: Db;
   revocations: Revocations;
   membership: Membership;
-  relay: MessageRelay;
   logger: Logger;
   closing: () => boolean;
   /** Also told of the link's state (the outage replay); "up" only once the re-check is done. */
@@ -28,7 +26,7 @@ export function followControlBus(options: {
   /** An api replica publishes these key ids (its JWKS): the gateway's JWKS source fetches again if one is new. */
   onKeysPublished?: (kids: string[]) => void;
 }): () => void {
-  const { bus, revocations, membership, relay, closing } = options;
+  const { bus, revocations, membership, closing } = options;
   const log = options.logger.child({ module: "gateway:control" });
 
   const apply = (event: ControlEvent) => {
@@ -37,8 +35,6 @@ export function followControlBus(options: {
         return revocations.apply(event);
       case "member_removed":
         return membership.apply(event);
-      case "message":
-        return relay.apply(event);
       case "keys_published":
         return options.onKeysPublished?.(event.kids);
     }

@@ -1,5 +1,6 @@
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import type { Logger } from "pino";
+import { CHANNEL_PREFIX, guarded } from "../../shared/delivery/channels";
 import type { Cluster, RedisClient } from "../../shared/redis/clients";
 
 /** The adapter's two connections, made and closed by the composition root. */
@@ -20,36 +21,11 @@ export type AdapterClients =
       sub: Cluster;
     };
 
-const CHANNEL_PREFIX = "wsac:io";
 /** The sharded adapter's channel for a room of the default namespace (its own naming). */
 export const roomChannel = (room: string) => `${CHANNEL_PREFIX}#/#${room}#`;
 
-/** Commands the adapter sends without awaiting them: their rejections must not become unhandled. */
 /** How long a join waits for Redis to confirm its room's sharded subscription. */
 const CONFIRM_MS = 5_000;
-const FIRE_AND_FORGET = new Set(["publish", "psubscribe", "subscribe", "punsubscribe", "unsubscribe", "spublish", "ssubscribe", "sunsubscribe"]);
-
-/**
- * The adapter calls `pubClient.publish(…)` and (un)subscribe without handling the returned
- * promise; with ioredis a failed command then rejects unhandled, which ends a Node process. This
- * view of the client answers those commands with a promise that never rejects.
- */
-function guarded<C extends RedisClient>(client: C, onError: (command: string, err: Error) => void): C {
-  return new Proxy(client, {
-    get(target, prop) {
-      const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== "function") return value;
-      if (typeof prop === "string" && FIRE_AND_FORGET.has(prop)) {
-        return (...args: unknown[]) =>
-          (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((err: Error) => {
-            onError(prop, err);
-            return 0;
-          });
-      }
-      return (value as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
 
 export interface AdapterWiring {
   adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;

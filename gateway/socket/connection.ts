@@ -13,7 +13,7 @@ import { ackError, type EventContext, type EventListener } from "./define-event"
 import type { EventBudget } from "./event-budget";
 import type { LocalSockets } from "./local-sockets";
 import { dropConnection, sendBufferGuard } from "../transport/send-buffer";
-import { batchWrites } from "../transport/write-batching";
+import type { WriteBatching } from "../transport/write-batching";
 import type { GatewayIo, GatewaySocket } from "./types";
 
 export interface ConnectionDeps extends ChatHandlerDeps {
@@ -30,6 +30,8 @@ export interface ConnectionDeps extends ChatHandlerDeps {
   local: LocalSockets;
   /** Bytes that may wait to be sent to one socket before it is cut off. */
   maxBufferedBytes: number;
+  /** The gateway's write batching (one writev per socket per turn). */
+  writes: WriteBatching;
   log: Logger;
 }
 
@@ -95,7 +97,7 @@ export function onConnection(deps: ConnectionDeps) {
     metrics.connected.inc();
     socket.on("disconnect", disconnected);
     guard.watch(socket);
-    batchWrites(socket);
+    deps.writes.watch(socket);
     // A revocation or a removal that went by while the handshake was reading the database.
     if (revocations.revokedMeanwhile(socket)) return revocations.end(socket, "revoked");
     if (isUuid(chatId) && membership.removedMeanwhile(chatId, userId)) membership.removeFromChat(socket, chatId);

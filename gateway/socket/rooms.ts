@@ -1,8 +1,9 @@
+import { chatRoom } from "../../shared/delivery/publish";
 import type { GatewaySocket } from "./types";
 
 /** A socket's rooms are the chats it joined (ids lower-cased by the schemas); users and sessions are LocalSockets' maps. */
 export const rooms = {
-  chat: (id: string) => `chat:${id}`,
+  chat: chatRoom,
   /** The chat id a room name stands for, or undefined for any other room (a socket's own). */
   chatIdOf: (room: string): string | undefined => (room.startsWith("chat:") ? room.slice(5) : undefined),
 };

@@ -1,3 +1,12 @@
+/**
+ * Reaches past Engine.IO's public API (see write-batching.ts for the pins and the test). This file
+ * touches, on each Engine.IO socket (engine.io 6.6.13):
+ * - the "packetCreate" event (public), and the packet's `options.wsPreEncodedFrame` (the frame
+ *   Socket.IO encoded once for every recipient of a broadcast; internal);
+ * - `writeBuffer`: its length, to tell a new buffer (the transport took the old one) from the same;
+ * - `transport.name`, and for WebSocket `transport.socket.bufferedAmount` and
+ *   `transport.socket.terminate()` (ws 8's public API on a socket Engine.IO keeps private).
+ */
 import type { Socket as EngineSocket } from "engine.io";
 import type { GatewaySocket } from "../socket/types";
 

@@ -9,7 +9,8 @@ export type ControlHandler = (event: ControlEvent) => void;
 export type BusLink = "up" | "down";
 
 /**
- * How the api tells every gateway about revocations, removals and messages posted over HTTP. The
+ * How the api tells every gateway about revocations, removals and its key ids (messages go through
+ * the adapter: shared/delivery/publish.ts). The
  * api publishes after the database change has committed; each gateway applies an event to its own
  * sockets only (`io.local`), which works the same with the classic and the sharded Redis adapter.
  */

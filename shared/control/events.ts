@@ -4,15 +4,6 @@ import { uuid } from "../contract/validation";
 /** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
 export const REVOCATION_CHUNK = 1_000;
 
-const message = z.object({
-  id: z.string().regex(/^\d{1,19}$/),
-  chat_id: uuid,
-  sender: z.object({ id: uuid, username: z.string() }),
-  text: z.string(),
-  client_id: z.string().nullable(),
-  created_at: z.string(),
-});
-
 /**
  * What the api tells every gateway, defined once: the publisher builds events of this type and
  * every subscriber parses what arrives with this schema (a malformed event is dropped there).
@@ -20,7 +11,6 @@ const message = z.object({
 export const controlEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("session_revoked"), user_id: uuid, session_ids: z.array(uuid).min(1).max(REVOCATION_CHUNK), reason: z.literal("revoked") }),
   z.object({ type: z.literal("member_removed"), chat_id: uuid, user_id: uuid }),
-  z.object({ type: z.literal("message"), message }),
   // An api replica started and publishes these key ids at /.well-known/jwks.json: gateways that
   // fetch the JWKS fetch it again if one is new to them (the event names ids, never keys).
   z.object({ type: z.literal("keys_published"), kids: z.array(z.string().min(1).max(64)).min(1).max(16) }),

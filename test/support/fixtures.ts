@@ -8,6 +8,7 @@ import type { Gateway, GatewayLimits } from "../../gateway/app";
 import { startGatewayServer } from "../../gateway/server";
 import type { Config } from "../../shared/config";
 import { type ControlBus, createMemoryBus } from "../../shared/control/bus";
+import { lateOutlet } from "../../shared/delivery/outlets";
 import type { RedisClient } from "../../shared/redis/clients";
 import { testConfig } from "./config";
 import { createTestDatabase, type TestDatabase } from "./database";
@@ -40,7 +41,15 @@ const silent = () => pino({ level: "silent" });
 async function servicesFor(o: Options, config: Config, logger: Logger, role: Role): Promise<Omit<Services, "close"> & { close(): Promise<void> }> {
   if (o.redisUrl || o.redisClusterNodes) return connectServices(config, logger, { role });
   const bus = o.bus ?? createMemoryBus();
-  return { db: o.database.db, pool: o.database.pool, bus, presence: presenceOf(bus), close: async () => (o.bus ? undefined : bus.close()) };
+  return { db: o.database.db, pool: o.database.pool, bus, presence: presenceOf(bus), outlet: outletOf(bus), close: async () => (o.bus ? undefined : bus.close()) };
+}
+
+/** Without Redis, the api shares a bus's outlet with the gateway on that bus (npm start's one process does the same). */
+const outlets = new WeakMap<ControlBus, ReturnType<typeof lateOutlet>>();
+function outletOf(bus: ControlBus): ReturnType<typeof lateOutlet> {
+  let outlet = outlets.get(bus);
+  if (!outlet) outlets.set(bus, (outlet = lateOutlet()));
+  return outlet;
 }
 
 /** Without Redis, the processes that share a bus share presence too, as npm start's one process does. */
@@ -105,6 +114,7 @@ export async function startGateway(o: Options & { limits?: Partial<GatewayLimits
   const logger = o.logger ?? silent();
   const services = await servicesFor(o, config, logger, "gateway");
   const server = await startGatewayServer({ ...services, config, logger, limits: o.limits, port: 0, host: "127.0.0.1" });
+  if (!o.redisUrl && !o.redisClusterNodes) outletOf(services.bus).attach(server.gateway.outlet);
   return {
     url: server.url,
     config,

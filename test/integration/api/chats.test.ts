@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlEvent } from "../../../shared/control/events";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
-import { type ApiFixture, startApi } from "../../support/fixtures";
+import { type ApiFixture, startApi, startGateway } from "../../support/fixtures";
+import { ask, SocketClients } from "../../support/socket-client";
+import { collect, eventually } from "../../support/waits";
 import { chatWith, type HttpClient, httpClient, registerAndLogin } from "../../support/http";
 
 let tdb: TestDatabase;
@@ -192,9 +194,14 @@ describe("member removal", () => {
 });
 
 describe("messages", () => {
-  it("stores a posted message, returns it and publishes it for the gateways", async () => {
+  it("stores a posted message, returns it and publishes it to the chat's sockets", async () => {
     const owner = await registerAndLogin(http, "msg-o");
     const chatId = await chatWith(owner, []);
+    // A gateway on the api's bus (without Redis the api publishes through it, as npm start's one process does).
+    const gateway = await startGateway({ database: tdb, bus: server.bus });
+    const sockets = new SocketClients();
+    const socket = await sockets.connect(gateway.url, { token: owner.token, chatId });
+    const heard = collect(socket, "message:new");
     const res = await owner.http.post(`/chats/${chatId}/messages`, { text: "héllo 👋", client_id: "c-1" });
     expect(res.status).toBe(201);
     expect(res.body.message).toEqual({
@@ -205,12 +212,17 @@ describe("messages", () => {
       client_id: "c-1",
       created_at: expect.any(String),
     });
-    expect(events).toContainEqual({ type: "message", message: res.body.message });
     // A retry with the same client_id returns the stored message rather than a duplicate.
     const retry = await owner.http.post(`/chats/${chatId}/messages`, { text: "héllo 👋", client_id: "c-1" });
     expect(retry.status).toBe(201);
     expect(retry.body.message.id).toBe(res.body.message.id);
     expect((await owner.http.get(`/chats/${chatId}/messages`)).body.messages).toHaveLength(1);
+    // Published once: the retry stored nothing and publishes nothing.
+    await eventually(() => heard.length === 1, 5_000, "the message on the socket");
+    await ask(socket, "chat:presence", { chat_id: chatId }); // a round trip after which a second copy would have come
+    expect(heard).toEqual([res.body.message]);
+    sockets.closeAll();
+    await gateway.close();
   });
 
   it("pages history with before, after and limit", async () => {

@@ -82,6 +82,16 @@ describe("the cluster on a Redis Cluster", () => {
     for (const s of seen) expect(s.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
   });
 
+  it("delivers a message posted over HTTP to the chat's sockets on every gateway, once (the api publishes through the sharded adapter)", async () => {
+    const { users, sockets, chatId } = await members(3, "rc-http");
+    const seen = sockets.map((s) => collect(s, "message:new"));
+    for (let i = 0; i < 3; i += 1) expect((await users[i]!.http.post(`/chats/${chatId}/messages`, { text: `http ${i}` })).status).toBe(201);
+    await eventually(() => seen.every((s) => s.length === 3), 10_000, "three messages on every gateway");
+    // A round trip on each socket after which a second copy would have come.
+    for (const s of sockets) await ask(s, "chat:presence", { chat_id: chatId });
+    for (const s of seen) expect(s.map((m) => m.text)).toEqual(["http 0", "http 1", "http 2"]);
+  });
+
   it("ends a logged-out session's sockets on every gateway", async () => {
     const user = await registerAndLogin(http(), "rc-logout");
     const sockets = await Promise.all(cluster.gateways.map((g) => cluster.sockets.connect(g.url, { token: user.token })));
