@@ -61,8 +61,9 @@ export interface Api {
 
 /**
  * The account and chat HTTP service. Owns no connections: the caller passes db, Redis and bus
- * and closes them. Every call of the contract's sections 2–4, plus /healthz, /readyz, /metrics,
- * the generated /openapi.json and /asyncapi.json, /docs and the demo page at /.
+ * and closes them. Every HTTP call of /openapi.json (accounts, sessions, chats, invites, keys),
+ * plus /healthz, /readyz, /metrics, the generated /openapi.json and /asyncapi.json, /docs and the
+ * demo page at /.
  */
 export function createApi(options: ApiOptions): Api {
   const { config, db, logger, bus, redis } = options;

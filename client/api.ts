@@ -1,18 +1,18 @@
-import type { ChatDetail, ChatView, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contract/views";
+import type { Answer, LoginResult, MessageView, SessionView } from "../shared/contract/views";
 import type { HistoryQuery, InvitesQuery } from "../shared/contract/requests";
 import type { Http } from "./http";
-import type { Client, InvitePage } from "./types";
+import type { Client } from "./types";
 
 const id = encodeURIComponent;
 
-function queryString(query: HistoryQuery | InvitesQuery = {}): string {
+function queryString(query: Partial<HistoryQuery | InvitesQuery> = {}): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
   const text = params.toString();
   return text ? `?${text}` : "";
 }
 
-/** The plain HTTP calls of CONTRACT.md sections 3 and 4: each unwraps its answer's envelope. */
+/** The plain HTTP calls (accounts, sessions, chats, invites, messages): each unwraps its answer's envelope (`answers` in shared/contract/views.ts). */
 export function httpCalls(http: Http): Pick<Client, "me" | "changePassword" | "chats" | "invites"> & {
   register: Client["register"];
   loginRaw: Client["login"];
@@ -23,34 +23,34 @@ export function httpCalls(http: Http): Pick<Client, "me" | "changePassword" | "c
   revokeAllSessions(): Promise<void>;
 } {
   const { call, authed } = http;
-  const chatInvites = (chatId: string, query?: InvitesQuery) => authed<InvitePage>("GET", `/chats/${id(chatId)}/invites${queryString(query)}`);
-  const myInvites = (query?: InvitesQuery) => authed<InvitePage>("GET", `/invites${queryString(query)}`);
+  const chatInvites = (chatId: string, query?: Partial<InvitesQuery>) => authed<Answer<"invitePage">>("GET", `/chats/${id(chatId)}/invites${queryString(query)}`);
+  const myInvites = (query?: Partial<InvitesQuery>) => authed<Answer<"invitePage">>("GET", `/invites${queryString(query)}`);
   return {
-    register: async (body) => (await call<{ user: UserView }>("POST", "/register", body)).user,
-    loginRaw: (body) => call<LoginResult>("POST", "/login", body),
-    refreshRaw: (refresh_token) => call<LoginResult>("POST", "/token/refresh", { refresh_token }),
-    listSessions: async () => (await authed<{ sessions: SessionView[] }>("GET", "/sessions")).sessions,
+    register: async (body) => (await call<Answer<"user">>("POST", "/register", body)).user,
+    loginRaw: (body) => call<Answer<"login">>("POST", "/login", body),
+    refreshRaw: (refresh_token) => call<Answer<"login">>("POST", "/token/refresh", { refresh_token }),
+    listSessions: async () => (await authed<Answer<"sessions">>("GET", "/sessions")).sessions,
     logoutRaw: () => authed<void>("POST", "/logout"),
     revokeSession: (sessionId) => authed<void>("DELETE", `/sessions/${id(sessionId)}`),
     revokeAllSessions: () => authed<void>("DELETE", "/sessions"),
-    me: async () => (await authed<{ user: UserView }>("GET", "/me")).user,
+    me: async () => (await authed<Answer<"user">>("GET", "/me")).user,
     changePassword: (body) => authed<void>("PUT", "/me/password", body),
     chats: {
-      list: async () => (await authed<{ chats: ChatView[] }>("GET", "/chats")).chats,
-      create: async (body) => (await authed<{ chat: ChatView }>("POST", "/chats", body)).chat,
-      get: (chatId) => authed<ChatDetail>("GET", `/chats/${id(chatId)}`),
-      invite: async (chatId, username) => (await authed<{ invite: InviteView }>("POST", `/chats/${id(chatId)}/invites`, { username })).invite,
+      list: async () => (await authed<Answer<"chats">>("GET", "/chats")).chats,
+      create: async (body) => (await authed<Answer<"chat">>("POST", "/chats", body)).chat,
+      get: (chatId) => authed<Answer<"chatDetail">>("GET", `/chats/${id(chatId)}`),
+      invite: async (chatId, username) => (await authed<Answer<"invite">>("POST", `/chats/${id(chatId)}/invites`, { username })).invite,
       invites: async (chatId, query) => (await chatInvites(chatId, query)).invites,
       invitesPage: chatInvites,
       removeMember: (chatId, userId) => authed<void>("DELETE", `/chats/${id(chatId)}/members/${id(userId)}`),
-      messages: async (chatId, query) => (await authed<{ messages: MessageView[] }>("GET", `/chats/${id(chatId)}/messages${queryString(query)}`)).messages,
-      post: async (chatId, body) => (await authed<{ message: MessageView }>("POST", `/chats/${id(chatId)}/messages`, body)).message,
-      presence: (chatId) => authed<PresenceView>("GET", `/chats/${id(chatId)}/presence`),
+      messages: async (chatId, query) => (await authed<Answer<"messages">>("GET", `/chats/${id(chatId)}/messages${queryString(query)}`)).messages,
+      post: async (chatId, body) => (await authed<Answer<"message">>("POST", `/chats/${id(chatId)}/messages`, body)).message,
+      presence: (chatId) => authed<Answer<"presence">>("GET", `/chats/${id(chatId)}/presence`),
     },
     invites: {
       list: async (query) => (await myInvites(query)).invites,
       page: myInvites,
-      accept: async (inviteId) => (await authed<{ chat: ChatView }>("POST", `/invites/${id(inviteId)}/accept`)).chat,
+      accept: async (inviteId) => (await authed<Answer<"chat">>("POST", `/invites/${id(inviteId)}/accept`)).chat,
       decline: (inviteId) => authed<void>("POST", `/invites/${id(inviteId)}/decline`),
       withdraw: (inviteId) => authed<void>("DELETE", `/invites/${id(inviteId)}`),
     },

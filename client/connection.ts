@@ -1,12 +1,12 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import type { Ack, ClientToServerEvents, HandshakeErrorData, ResultOf, ServerToClientEvents } from "../shared/contract/events";
+// The one value the client takes from the contract, from its module without zod (the browser bundle stays small).
+import { SOCKET_PATH } from "../shared/contract/handshake";
 import { Backoff } from "./backoff";
 import { SocketError } from "./errors";
 import type { TokenKeeper } from "./tokens";
 import type { EndReason } from "./types";
 
-/** shared/contract/events.ts has SOCKET_PATH too, but importing its value would pull zod into the bundle. */
-const SOCKET_PATH = "/ws";
 const ACK_TIMEOUT_MS = 10_000;
 /** A connection up this long counts as stable: the reconnect back-off starts over. */
 const STABLE_MS = 10_000;

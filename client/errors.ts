@@ -1,6 +1,6 @@
 import type { ErrorCode, ProblemBody } from "../shared/contract/errors";
 
-/** Every non-2xx HTTP answer, built from its problem+json body (CONTRACT.md section 2). */
+/** Every non-2xx HTTP answer, built from its problem+json body (`Problem` in /openapi.json). */
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly status: number;

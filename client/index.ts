@@ -1,5 +1,5 @@
 /**
- * The typed client of the chat cluster (CONTRACT.md section 8), for Node 20 and browsers (esbuild
+ * The typed client of the chat cluster (docs/contract.md), for Node 20 and browsers (esbuild
  * bundles it as the IIFE `WsAuthClient`): typed HTTP calls that keep the access token fresh, and
  * sockets that stay authenticated, reconnect, re-join their chats and de-duplicate messages.
  *

@@ -1,21 +1,14 @@
 /**
- * The typed client's public shapes (/work/scratch/client-api.md). Everything from shared/ is
- * imported as a type only: the browser bundle must not pull zod or Node modules.
+ * The typed client's public API. Every shape the servers send or take is the contract's
+ * (shared/contract, imported as types only: the browser bundle must not pull zod or Node modules);
+ * what is declared here is the client's own (options, its events, the token store).
  */
 import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
-import type {
-  ChatDetail,
-  ChatView,
-  InviteView,
-  LoginResult,
-  MessageView,
-  PresenceView,
-  SessionView,
-  UserRef,
-  UserView,
-} from "../shared/contract/views";
+import type { ChatDetail, ChatView, InvitePage, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contract/views";
 import type { CreateChatBody, HistoryQuery, InvitesQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/contract/requests";
-import type { ClientToServerEvents, ResultOf, ServerToClientEvents } from "../shared/contract/events";
+import type { ClientToServerEvents, ResultOf, ServerToClientEvents, SessionEndReason } from "../shared/contract/events";
+
+export type { InvitePage };
 
 export interface ClientOptions {
   /** The origin, e.g. "http://localhost:3000" (in a browser: `location.origin`). */
@@ -38,14 +31,8 @@ export interface ClientOptions {
   device?: string;
 }
 
-/** What an app persists to resume a login (the demo keeps it in a TokenStore: client/pages/demo/login-store.ts). */
-export interface StoredTokens {
-  token: string;
-  refresh_token: string;
-  expires_at: string;
-  session_id: string;
-  user: UserView;
-}
+/** What an app persists to resume a login: the login answer's tokens and user (the demo keeps it in a TokenStore: client/pages/demo/login-store.ts). */
+export type StoredTokens = Pick<LoginResult, "token" | "refresh_token" | "expires_at" | "session_id" | "user">;
 
 /**
  * Where clients that share one login keep it, e.g. the tabs of a page. A refresh token is spent on
@@ -69,13 +56,8 @@ export interface TokenStore {
   subscribe?(fn: () => void): void;
 }
 
-/** One page of pending invites, oldest first: with `has_more`, ask for the next with `{ after: the last invite's id }`. */
-export interface InvitePage {
-  invites: InviteView[];
-  has_more: boolean;
-}
-
-export type EndReason = "revoked" | "expired" | "logged_out";
+/** Why a session ended: the server's `session:ended` reasons, or this client's own logout. */
+export type EndReason = SessionEndReason | "logged_out";
 export type SocketStatus = "connecting" | "connected" | "reconnecting" | "ended";
 
 export interface ClientEvents {
@@ -85,23 +67,23 @@ export interface ClientEvents {
   ended: (info: { reason: EndReason }) => void;
 }
 
-export interface ChatSocketEvents {
+/**
+ * Server events a ChatSocket passes on as they came. `chat:removed`: the user was removed from the
+ * chat, and the socket forgot it (no re-join).
+ */
+export type RelayedEvent = "typing" | "presence:join" | "presence:leave" | "presence:count" | "chat:removed";
+
+export type ChatSocketEvents = Pick<ServerToClientEvents, RelayedEvent> & {
   /** `message:new` and the catch-up after a (re)join, each id once, in id order per catch-up. */
   message: (m: MessageView) => void;
-  typing: (p: { chat_id: string; user: UserRef }) => void;
-  "presence:join": (p: { chat_id: string; user: UserRef }) => void;
-  "presence:leave": (p: { chat_id: string; user_id: string }) => void;
-  "presence:count": (p: { chat_id: string; count: number }) => void;
-  /** The user was removed from the chat; the socket forgot it (no re-join). */
-  "chat:removed": (p: { chat_id: string }) => void;
   status: (s: SocketStatus) => void;
   /** `session:ended`, or a refusal that ends the session; the socket does not reconnect. */
   ended: (info: { reason: EndReason }) => void;
-  /** After an in-band `auth:refresh` was accepted. */
-  refreshed: (info: { expires_at: string }) => void;
+  /** After an in-band `auth:refresh` was accepted: its answer. */
+  refreshed: (info: ResultOf<"auth:refresh">) => void;
   /** Non-fatal problems (a failed re-join, a refused auth:refresh, …). */
   error: (err: Error) => void;
-}
+};
 
 export interface ChatSocket {
   readonly connected: boolean;
@@ -116,7 +98,7 @@ export interface ChatSocket {
   send(chatId: string, text: string, clientId?: string): Promise<MessageView>;
   /** `chat:typing`; a rate_limited answer is ignored, and nothing is sent while offline. */
   typing(chatId: string): Promise<void>;
-  presence(chatId: string): Promise<ResultOf<"chat:presence">>;
+  presence(chatId: string): Promise<PresenceView>;
   on<K extends keyof ChatSocketEvents>(event: K, fn: ChatSocketEvents[K]): () => void;
   close(): void;
 }
@@ -140,20 +122,20 @@ export interface Client {
     get(id: string): Promise<ChatDetail>;
     invite(chatId: string, username: string): Promise<InviteView>;
     /** The chat's pending invites: one page, oldest first (default the first 50). */
-    invites(chatId: string, query?: InvitesQuery): Promise<InviteView[]>;
+    invites(chatId: string, query?: Partial<InvitesQuery>): Promise<InviteView[]>;
     /** The same page with `has_more`. */
-    invitesPage(chatId: string, query?: InvitesQuery): Promise<InvitePage>;
+    invitesPage(chatId: string, query?: Partial<InvitesQuery>): Promise<InvitePage>;
     removeMember(chatId: string, userId: string): Promise<void>;
     /** Newest first, unless `after` is given (then oldest first). */
-    messages(chatId: string, query?: HistoryQuery): Promise<MessageView[]>;
+    messages(chatId: string, query?: Partial<HistoryQuery>): Promise<MessageView[]>;
     post(chatId: string, body: PostMessageBody): Promise<MessageView>;
     presence(chatId: string): Promise<PresenceView>;
   };
   invites: {
     /** The caller's pending invites: one page, oldest first (default the first 50). */
-    list(query?: InvitesQuery): Promise<InviteView[]>;
+    list(query?: Partial<InvitesQuery>): Promise<InviteView[]>;
     /** The same page with `has_more`. */
-    page(query?: InvitesQuery): Promise<InvitePage>;
+    page(query?: Partial<InvitesQuery>): Promise<InvitePage>;
     accept(id: string): Promise<ChatView>;
     decline(id: string): Promise<void>;
     withdraw(id: string): Promise<void>;

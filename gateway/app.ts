@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { Server } from "socket.io";
 import type { MessageOutlet } from "../shared/delivery/publish";
-import type { Config } from "../shared/config";
+import type { Config, GatewayLimits } from "../shared/config";
 import { LIMITS } from "../shared/contract/views";
 import type { ControlBus } from "../shared/control/bus";
 import { type Db, pingDb } from "../shared/db/db";
@@ -43,33 +43,7 @@ import { corkUpgrades, WriteBatching } from "./transport/write-batching";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayIo } from "./socket/types";
 
-export interface GatewayLimits {
-  /**
-   * Every client event spends from its socket's bucket: a burst, then a steady rate (default
-   * SOCKET_EVENT_BURST and SOCKET_EVENT_RATE: 30, then 10 per second). A `chat:join` with `after`
-   * costs one more per 10 rows it returns.
-   */
-  eventBurst: number;
-  eventsPerSecond: number;
-  /** Events refused in a row after which the socket is disconnected. Default 100. */
-  maxRefusedInARow: number;
-  /** Events of one socket that run at once (the rest wait their turn). Default 4. */
-  eventsInFlight: number;
-  /** `chat:join {after}` answers stop short of this many bytes of messages. Default 256 KiB. */
-  joinAnswerMaxBytes: number;
-  /** Handshakes per client address per minute, per gateway. Default 600. */
-  handshakesPerIpPerMinute: number;
-  /** `session:expiring` this many seconds before the token's `exp`. Default 30. */
-  expiryWarningSeconds: number;
-}
-
-const DEFAULT_LIMITS: Omit<GatewayLimits, "eventBurst" | "eventsPerSecond"> = {
-  maxRefusedInARow: 100,
-  eventsInFlight: 4,
-  joinAnswerMaxBytes: 256 * 1024,
-  handshakesPerIpPerMinute: 600,
-  expiryWarningSeconds: 30,
-};
+export type { GatewayLimits };
 
 export interface GatewayOptions {
   /** The server to attach to: Socket.IO takes `/ws/`, its other routes keep working. The caller closes it. */
@@ -118,7 +92,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const id = config.gatewayId ?? `${hostname()}:${process.pid}`;
   const logger = options.logger.child({ gateway: id });
   const log = logger.child({ module: "gateway" });
-  const limits: GatewayLimits = { ...DEFAULT_LIMITS, eventBurst: config.socketEvents.burst, eventsPerSecond: config.socketEvents.perSecond, ...options.limits };
+  const limits: GatewayLimits = { ...config.gatewayLimits, ...options.limits };
   const registry = options.registry ?? createRegistry({ service: "gateway", gateway: id });
   // Public keys (and HS256 secrets) only: the configured ones, then the api's JWKS when JWKS_URL is set.
   const remoteKeys = config.tokens.jwksUrl ? new RemoteKeys({ url: config.tokens.jwksUrl, logger }) : undefined;

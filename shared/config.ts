@@ -197,6 +197,8 @@ export interface Config {
   readonly presence: boolean;
   /** Every client event spends from its socket's bucket: `burst` at once, refilled at `perSecond`. */
   readonly socketEvents: { readonly burst: number; readonly perSecond: number };
+  /** Every limit a gateway applies, the event budget above included: their defaults are here and nowhere else. */
+  readonly gatewayLimits: GatewayLimits;
   /** When set, /metrics is served on this port (loopback unless HOST says otherwise) instead of the main one. */
   readonly metricsPort: number | undefined;
   /** Names a gateway instance in logs, metrics and Redis; default `hostname:pid`. */
@@ -214,6 +216,26 @@ export interface TokenKeys {
   readonly jwksUrl: string | undefined;
   /** Public keys the api publishes at /.well-known/jwks.json besides its signer's (the previous or next key). */
   readonly extraPublic: readonly TokenKey[];
+}
+
+/** What one gateway allows each socket and each client address (tests and the bench override some). */
+export interface GatewayLimits {
+  /**
+   * Every client event spends from its socket's bucket: a burst, then a steady rate
+   * (SOCKET_EVENT_BURST and SOCKET_EVENT_RATE). A `chat:join` with `after` costs one more per 10 rows it returns.
+   */
+  readonly eventBurst: number;
+  readonly eventsPerSecond: number;
+  /** Events refused in a row after which the socket is disconnected. */
+  readonly maxRefusedInARow: number;
+  /** Events of one socket that run at once (the rest wait their turn). */
+  readonly eventsInFlight: number;
+  /** `chat:join {after}` answers stop short of this many bytes of messages. */
+  readonly joinAnswerMaxBytes: number;
+  /** Handshakes per client address per minute, per gateway. */
+  readonly handshakesPerIpPerMinute: number;
+  /** `session:expiring` this many seconds before the token's `exp`. */
+  readonly expiryWarningSeconds: number;
 }
 
 /**
@@ -369,6 +391,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     presenceCountOnlyAbove: e.PRESENCE_COUNT_ONLY_ABOVE,
     presence: e.PRESENCE === "on",
     socketEvents: Object.freeze({ burst: e.SOCKET_EVENT_BURST, perSecond: e.SOCKET_EVENT_RATE }),
+    gatewayLimits: Object.freeze({
+      eventBurst: e.SOCKET_EVENT_BURST,
+      eventsPerSecond: e.SOCKET_EVENT_RATE,
+      maxRefusedInARow: 100,
+      eventsInFlight: 4,
+      joinAnswerMaxBytes: 256 * 1024,
+      handshakesPerIpPerMinute: 600,
+      expiryWarningSeconds: 30,
+    }),
     metricsPort: e.METRICS_PORT,
     gatewayId: e.GATEWAY_ID,
   };

@@ -1,12 +1,8 @@
 import { Worker } from "node:worker_threads";
-import { AppError } from "../../shared/contract/errors";
+import { AppError, type PasswordFeedback } from "../../shared/contract/errors";
 
 /** What zxcvbn reports, as the contract's `feedback`. */
-export interface StrengthFeedback {
-  score: number;
-  warning: string;
-  suggestions: string[];
-}
+export type StrengthFeedback = PasswordFeedback;
 
 interface Job {
   resolve: (f: StrengthFeedback) => void;

@@ -1,13 +1,13 @@
 import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
-import type { ChatView, InviteView, MemberView, MessageView } from "../../shared/contract/views";
+import type { ChatView, InvitePage, InviteView, MemberView, MessageView, PresenceView } from "../../shared/contract/views";
 import type { ControlBus } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/contract/errors";
 import type { MessageLimit } from "../../shared/limits/message-limit";
-import type { PresenceUser } from "../../shared/presence/presence";
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
-import { type HistoryQuery, listMessages, storeMessage } from "../../shared/db/messages";
+import { listMessages, storeMessage } from "../../shared/db/messages";
+import type { HistoryQuery } from "../../shared/contract/requests";
 import { findByUsernames } from "../accounts/accounts.repository";
 import type { ChatLimits } from "./chats.limits";
 import * as repo from "./chats.repository";
@@ -98,7 +98,7 @@ export async function listChats(deps: ChatDeps, userId: string): Promise<ChatVie
 }
 
 /** The chat's users online anywhere in the cluster: the count and up to 1000 of them (members only). */
-export async function presence(deps: ChatDeps, userId: string, chatId: string): Promise<{ chat_id: string; count: number; users: PresenceUser[] }> {
+export async function presence(deps: ChatDeps, userId: string, chatId: string): Promise<PresenceView> {
   // Both at once (the list is not sent unless the caller is a member): one round trip less.
   const [, list] = await Promise.all([requireMember(deps.db, chatId, userId), deps.presence.list(chatId)]);
   return { chat_id: chatId, ...list };
@@ -136,10 +136,7 @@ export async function invite(deps: ChatDeps, userId: string, chatId: string, use
   return inviteView(await repo.getInvite(deps.db, id));
 }
 
-export interface InvitePage {
-  invites: InviteView[];
-  has_more: boolean;
-}
+export type { InvitePage };
 
 /** One page of a list of pending invites, oldest first; 400 when `after` is not an invite of that list. */
 async function invitePage(deps: ChatDeps, scope: repo.InviteScope, page: repo.InvitePageQuery): Promise<InvitePage> {

@@ -2,7 +2,7 @@ import type { ChatView, InviteView, MemberView } from "../../shared/contract/vie
 import type { ChatRow } from "../../shared/db/schema";
 import type { InviteJoinRow, MemberRow } from "./chats.repository";
 
-/** Rows as clients see them (contract section 4). */
+/** Rows as clients see them (the views of shared/contract/views.ts). */
 
 export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "created_at">): ChatView => ({
   id: c.id,

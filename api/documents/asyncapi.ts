@@ -1,11 +1,8 @@
 import { z } from "zod";
-import { type ClientEventName, clientEvents, HANDSHAKE_ERRORS, SOCKET_PATH, serverEvents } from "../../shared/contract/events";
-import { ERROR_CODES } from "../../shared/contract/errors";
+import { ackError, ANY_EVENT_ERRORS, type ClientEventName, clientEvents, HANDSHAKE_ERRORS, handshakeErrorData, SOCKET_PATH, serverEvents } from "../../shared/contract/events";
+import { LIMITS } from "../../shared/contract/views";
 
 type Json = { [key: string]: unknown };
-
-/** Codes any client event may answer with, besides its own. */
-const ANY_EVENT_ERRORS = ["invalid_payload", "rate_limited", "unavailable", "internal"] as const;
 
 /** `chat:join` → `chatJoin`: message and operation ids. */
 const idOf = (event: string) => event.replace(/[:-](\w)/g, (_, c: string) => c.toUpperCase());
@@ -27,6 +24,12 @@ function schemaOf(schema: z.ZodType, io: "input" | "output", components: Json): 
   return relink(rest) as Json;
 }
 
+/** A schema with its members at hand: a named view (a bare `$ref`) is read from the components. */
+function inline(schema: Json, components: Json): Json {
+  const ref = typeof schema.$ref === "string" ? /^#\/components\/schemas\/(.+)$/.exec(schema.$ref)?.[1] : undefined;
+  return ref ? (components[ref] as Json) : schema;
+}
+
 /**
  * AsyncAPI 3 of the Socket.IO gateway, generated from the schemas it parses client payloads with
  * and the server events' schemas (shared/contract/events.ts). The application described is the
@@ -38,12 +41,16 @@ export function asyncApiDocument(version: string): object {
   const messages: Json = {};
   const operations: Json = {};
   const ref = (name: string) => ({ $ref: `#/channels/socket/messages/${name}` });
+  // Named views, each kept under its id in the components: a reference to AckError, and ConnectError.
+  const refused = schemaOf(ackError, "output", schemas);
+  schemaOf(handshakeErrorData, "output", schemas);
 
   for (const [event, def] of Object.entries(clientEvents) as [ClientEventName, (typeof clientEvents)[ClientEventName]][]) {
     const id = idOf(event);
     const codes = [...def.errors, ...ANY_EVENT_ERRORS];
     messages[id] = { name: event, title: event, summary: def.summary, contentType: "application/json", payload: schemaOf(def.payload, "input", schemas) };
-    const ok = schemaOf(def.result, "output", schemas);
+    // The ok answer is the result's members beside `ok: true`, so a named result is copied in.
+    const ok = inline(schemaOf(def.result, "output", schemas), schemas);
     const okProps = (ok.properties ?? {}) as Json;
     messages[`${id}Ack`] = {
       name: `${event} acknowledgement`,
@@ -53,7 +60,7 @@ export function asyncApiDocument(version: string): object {
       payload: {
         oneOf: [
           { ...ok, properties: { ok: { const: true }, ...okProps }, required: ["ok", ...((ok.required as string[]) ?? [])] },
-          { $ref: "#/components/schemas/AckError" },
+          refused,
         ],
       },
     };
@@ -71,20 +78,6 @@ export function asyncApiDocument(version: string): object {
     messages[id] = { name: event, title: event, summary: def.summary, contentType: "application/json", payload: schemaOf(def.payload, "output", schemas) };
     operations[id] = { action: "send", title: event, summary: def.summary, channel: { $ref: "#/channels/socket" }, messages: [ref(id)] };
   }
-  schemas.AckError = {
-    type: "object",
-    properties: {
-      ok: { const: false },
-      error: { type: "object", properties: { code: { type: "string", enum: [...ERROR_CODES] }, message: { type: "string" } }, required: ["code", "message"] },
-    },
-    required: ["ok", "error"],
-  };
-  schemas.ConnectError = {
-    type: "object",
-    description: "A refused handshake: socket.io-client's `connect_error`, whose `message` is the code and `data` this object.",
-    properties: { code: { type: "string", enum: Object.keys(HANDSHAKE_ERRORS) }, status: { type: "integer", enum: [...new Set(Object.values(HANDSHAKE_ERRORS))] } },
-    required: ["code", "status"],
-  };
 
   return {
     asyncapi: "3.0.0",
@@ -99,7 +92,7 @@ export function asyncApiDocument(version: string): object {
           .map(([code, status]) => `\`${code}\` ${status}`)
           .join(", ") + ".",
         "Every client event takes an acknowledgement callback, answered with `{ok: true, …}` or `{ok: false, error: {code, message}}` (the operation's reply).",
-        "Payloads over 16 KiB are refused; a client that stops reading is disconnected once more than 1 MiB waits for it.",
+        `Payloads over ${LIMITS.bodyBytes / 1024} KiB are refused; a client that stops reading is disconnected once more than 1 MiB (by default) waits for it.`,
       ].join(" "),
     },
     defaultContentType: "application/json",

@@ -1,35 +1,19 @@
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import * as views from "../../shared/contract/views";
-import { ERROR_CODES } from "../../shared/contract/errors";
+import { answers, LIMITS } from "../../shared/contract/views";
+import { problemView } from "../../shared/contract/errors";
 import * as bodies from "../../shared/contract/requests";
 import { uuid } from "../../shared/contract/validation";
 
-/** RFC 9457 problem details, as every error of the api is answered. */
-export const problemSchema = z
-  .object({
-    type: z.literal("about:blank"),
-    title: z.string(),
-    status: z.number().int(),
-    code: z.enum(ERROR_CODES),
-    detail: z.string(),
-    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional().meta({ description: "With invalid_body: what is wrong with which field" }),
-    feedback: z
-      .object({ score: z.number().int(), warning: z.string(), suggestions: z.array(z.string()) })
-      .optional()
-      .meta({ description: "With weak_password: zxcvbn's judgement" }),
-  })
-  .meta({ id: "Problem" });
-
 const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
-const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemView } } });
 const noContent = { description: "Done" };
 
 type Responses = RouteConfig["responses"];
 /** The answers any call may get: a malformed body, a limit, an outage. */
 const common: Responses = {
   400: problem("invalid_body: not JSON, wrong types or unknown fields (see `errors`)"),
-  413: problem("payload_too_large: over 16 KiB"),
+  413: problem(`payload_too_large: over ${LIMITS.bodyBytes / 1024} KiB`),
   415: problem("unsupported_media_type: a body that is not application/json"),
   429: problem("rate_limited, with Retry-After"),
   503: problem("unavailable: a backing service is down or the server is overloaded, with Retry-After"),
@@ -48,23 +32,15 @@ interface Route {
 }
 
 const chatId = z.object({ id: uuid });
-const invitePage = (description: string) =>
-  json(
-    z.object({
-      invites: z.array(views.inviteView).meta({ description: "Oldest first, at most `limit`" }),
-      has_more: z.boolean().meta({ description: "More invites follow: ask again with `after` set to the last invite's id" }),
-    }),
-    description,
-  );
 const badPage = problem("invalid_body: a malformed `after` or `limit`, an unknown field, or an `after` that is no invite of this list");
 const routes: Route[] = [
-  { method: "post", path: "/register", tag: "accounts", summary: "Create an account", body: bodies.registerBody, responses: { 201: json(z.object({ user: views.userView }), "The new account"), 409: problem("username_taken or email_taken") } },
-  { method: "get", path: "/me", tag: "accounts", auth: true, summary: "The caller's account", responses: { 200: json(z.object({ user: views.userView }), "The account") } },
+  { method: "post", path: "/register", tag: "accounts", summary: "Create an account", body: bodies.registerBody, responses: { 201: json(answers.user, "The new account"), 409: problem("username_taken or email_taken") } },
+  { method: "get", path: "/me", tag: "accounts", auth: true, summary: "The caller's account", responses: { 200: json(answers.user, "The account") } },
   { method: "put", path: "/me/password", tag: "accounts", auth: true, summary: "Change the password; every other session is revoked", body: bodies.passwordBody, responses: { 204: noContent } },
-  { method: "post", path: "/login", tag: "sessions", summary: "Log in: a new session with an access token and a refresh token; the device value comes back as the wsac_device cookie and the X-Device header (send it back in X-Device without cookies)", body: bodies.loginBody, responses: { 200: json(views.loginResult, "Logged in"), 401: problem("invalid_credentials (also while the account's allowance for strangers, or this device's, is used up)") } },
-  { method: "post", path: "/token/refresh", tag: "sessions", summary: "Spend a refresh token for a new access token and refresh token of the same session", body: bodies.refreshBody, responses: { 200: json(views.loginResult, "Refreshed"), 401: problem("session_revoked (a spent refresh token revokes the session) or unauthorized") } },
+  { method: "post", path: "/login", tag: "sessions", summary: "Log in: a new session with an access token and a refresh token; the device value comes back as the wsac_device cookie and the X-Device header (send it back in X-Device without cookies)", body: bodies.loginBody, responses: { 200: json(answers.login, "Logged in"), 401: problem("invalid_credentials (also while the account's allowance for strangers, or this device's, is used up)") } },
+  { method: "post", path: "/token/refresh", tag: "sessions", summary: "Spend a refresh token for a new access token and refresh token of the same session", body: bodies.refreshBody, responses: { 200: json(answers.login, "Refreshed"), 401: problem("session_revoked (a spent refresh token revokes the session) or unauthorized") } },
   { method: "post", path: "/logout", tag: "sessions", auth: true, summary: "Revoke the caller's session", responses: { 204: noContent } },
-  { method: "get", path: "/sessions", tag: "sessions", auth: true, summary: "The caller's active sessions", responses: { 200: json(z.object({ sessions: z.array(views.sessionView) }), "Active sessions") } },
+  { method: "get", path: "/sessions", tag: "sessions", auth: true, summary: "The caller's active sessions", responses: { 200: json(answers.sessions, "Active sessions") } },
   { method: "delete", path: "/sessions", tag: "sessions", auth: true, summary: "Revoke every session of the caller", responses: { 204: noContent } },
   { method: "delete", path: "/sessions/{id}", tag: "sessions", auth: true, summary: "Revoke one of the caller's sessions; its sockets end within a second", responses: { 204: noContent, 404: problem("not_found") } },
   {
@@ -75,13 +51,13 @@ const routes: Route[] = [
     summary: "Create a chat (the caller owns it) and invite the listed users",
     body: bodies.createChatBody,
     responses: {
-      201: json(z.object({ chat: views.chatView }), "The chat"),
+      201: json(answers.chat, "The chat"),
       409: problem("too_many_invites: a listed user holds the most pending invites allowed (named in `errors`); nothing was created"),
       429: problem("rate_limited, with Retry-After: the caller created the most chats, or sent the most invites (one per listed user), allowed per window"),
     },
   },
-  { method: "get", path: "/chats", tag: "chats", auth: true, summary: "The chats the caller belongs to", responses: { 200: json(z.object({ chats: z.array(views.chatView) }), "Chats") } },
-  { method: "get", path: "/chats/{id}", tag: "chats", auth: true, summary: "A chat and its members", responses: { 200: json(views.chatDetail, "The chat"), 404: problem("not_found (also for non-members)") } },
+  { method: "get", path: "/chats", tag: "chats", auth: true, summary: "The chats the caller belongs to", responses: { 200: json(answers.chats, "Chats") } },
+  { method: "get", path: "/chats/{id}", tag: "chats", auth: true, summary: "A chat and its members", responses: { 200: json(answers.chatDetail, "The chat"), 404: problem("not_found (also for non-members)") } },
   {
     method: "post",
     path: "/chats/{id}/invites",
@@ -90,24 +66,24 @@ const routes: Route[] = [
     summary: "Invite a user (by any member); a user with a pending invite to the chat keeps that one",
     body: bodies.inviteBody,
     responses: {
-      201: json(z.object({ invite: views.inviteView }), "The invite"),
+      201: json(answers.invite, "The invite"),
       404: problem("not_found"),
       409: problem("already_member, or too_many_invites: the user holds the most pending invites allowed"),
       429: problem("rate_limited, with Retry-After: the caller sent the most invites allowed per window, or the user declined the caller's invite to this chat less than the cooldown ago"),
     },
   },
-  { method: "get", path: "/chats/{id}/invites", tag: "invites", auth: true, summary: "The chat's pending invites, oldest first, a page at a time", query: bodies.invitesQuery, responses: { 200: invitePage("Invites"), 400: badPage, 404: problem("not_found") } },
+  { method: "get", path: "/chats/{id}/invites", tag: "invites", auth: true, summary: "The chat's pending invites, oldest first, a page at a time", query: bodies.invitesQuery, responses: { 200: json(answers.invitePage, "Invites"), 400: badPage, 404: problem("not_found") } },
   { method: "delete", path: "/chats/{id}/members/{user_id}", tag: "chats", auth: true, summary: "Remove a member (the owner removes anyone, a member itself); its sockets leave the room", responses: { 204: noContent, 403: problem("forbidden"), 404: problem("not_found") } },
-  { method: "get", path: "/chats/{id}/messages", tag: "chats", auth: true, summary: "Stored messages, newest first (with `after`: oldest first)", query: bodies.historyQuery, responses: { 200: json(z.object({ messages: z.array(views.messageView) }), "Messages"), 404: problem("not_found") } },
-  { method: "post", path: "/chats/{id}/messages", tag: "chats", auth: true, summary: "Store a message and deliver it to the chat's sockets", body: bodies.postMessageBody, responses: { 201: json(z.object({ message: views.messageView }), "The stored message"), 404: problem("not_found") } },
-  { method: "get", path: "/chats/{id}/presence", tag: "chats", auth: true, summary: "Members online in the chat anywhere in the cluster (at most 1000 listed)", responses: { 200: json(views.presenceView, "Presence"), 404: problem("not_found") } },
-  { method: "get", path: "/invites", tag: "invites", auth: true, summary: "The caller's pending invites, oldest first, a page at a time", query: bodies.invitesQuery, responses: { 200: invitePage("Invites"), 400: badPage } },
-  { method: "post", path: "/invites/{id}/accept", tag: "invites", auth: true, summary: "Accept an invite: the caller becomes a member", responses: { 200: json(z.object({ chat: views.chatView }), "The chat"), 404: problem("not_found") } },
+  { method: "get", path: "/chats/{id}/messages", tag: "chats", auth: true, summary: "Stored messages, newest first (with `after`: oldest first)", query: bodies.historyQuery, responses: { 200: json(answers.messages, "Messages"), 404: problem("not_found") } },
+  { method: "post", path: "/chats/{id}/messages", tag: "chats", auth: true, summary: "Store a message and deliver it to the chat's sockets", body: bodies.postMessageBody, responses: { 201: json(answers.message, "The stored message"), 404: problem("not_found") } },
+  { method: "get", path: "/chats/{id}/presence", tag: "chats", auth: true, summary: `Members online in the chat anywhere in the cluster (at most ${LIMITS.presenceList} listed)`, responses: { 200: json(answers.presence, "Presence"), 404: problem("not_found") } },
+  { method: "get", path: "/invites", tag: "invites", auth: true, summary: "The caller's pending invites, oldest first, a page at a time", query: bodies.invitesQuery, responses: { 200: json(answers.invitePage, "Invites"), 400: badPage } },
+  { method: "post", path: "/invites/{id}/accept", tag: "invites", auth: true, summary: "Accept an invite: the caller becomes a member", responses: { 200: json(answers.chat, "The chat"), 404: problem("not_found") } },
   { method: "post", path: "/invites/{id}/decline", tag: "invites", auth: true, summary: "Decline an invite", responses: { 204: noContent, 404: problem("not_found") } },
   { method: "delete", path: "/invites/{id}", tag: "invites", auth: true, summary: "Withdraw an invite (its inviter or the chat's owner)", responses: { 204: noContent, 404: problem("not_found") } },
-  { method: "get", path: "/.well-known/jwks.json", tag: "keys", summary: "The public keys (ES256) access tokens are verified with; gateways fetch them here", responses: { 200: json(views.jwkSetView, "A JWK Set") } },
-  { method: "get", path: "/healthz", tag: "health", summary: "The process answers", responses: { 200: json(z.object({ status: z.literal("ok") }), "Alive") } },
-  { method: "get", path: "/readyz", tag: "health", summary: "PostgreSQL (and Redis, when configured) answer", responses: { 200: json(z.object({ status: z.literal("ready"), checks: z.record(z.string(), z.enum(["up", "down"])) }), "Ready"), 503: problem("unavailable: names what is down") } },
+  { method: "get", path: "/.well-known/jwks.json", tag: "keys", summary: "The public keys (ES256) access tokens are verified with; gateways fetch them here", responses: { 200: json(answers.jwks, "A JWK Set") } },
+  { method: "get", path: "/healthz", tag: "health", summary: "The process answers", responses: { 200: json(answers.health, "Alive") } },
+  { method: "get", path: "/readyz", tag: "health", summary: "PostgreSQL (and Redis, when configured) answer", responses: { 200: json(answers.ready, "Ready"), 503: problem("unavailable: names what is down") } },
 ];
 
 /** The path parameters a templated path names, as a zod object (ids are UUIDs). */

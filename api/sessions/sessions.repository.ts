@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow } from "../../shared/db/schema";
+import { liveSessionSql } from "../../shared/db/sessions";
 
 /**
  * A new session and its first refresh token, created only while the user's session epoch is
@@ -41,8 +42,7 @@ export async function insertSessionWithRefreshToken(
               .selectFrom("sessions")
               .select("id")
               .where("user_id", "=", s.user_id)
-              .where("revoked_at", "is", null)
-              .where("expires_at", ">", sql<Date>`now()`)
+              .where(sql.raw<boolean>(liveSessionSql("sessions")))
               .orderBy("created_at", "desc")
               .orderBy("id", "desc")
               .offset(maxActive - 1),
@@ -91,8 +91,7 @@ export async function listActiveSessions(db: Db, userId: string): Promise<Sessio
     .selectFrom("sessions")
     .selectAll()
     .where("user_id", "=", userId)
-    .where("revoked_at", "is", null)
-    .where("expires_at", ">", new Date())
+    .where(sql.raw<boolean>(liveSessionSql("sessions")))
     .orderBy("created_at", "desc")
     .execute();
 }

@@ -3,7 +3,7 @@ import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
 import { AppError, isAppError, isUnavailableError } from "../../shared/contract/errors";
 import { clientAddress, type TrustProxy } from "../../shared/proxy";
-import type { HandshakeErrorCode, HandshakeErrorData } from "../../shared/contract/events";
+import { HANDSHAKE_ERRORS, type HandshakeErrorData, isHandshakeErrorCode } from "../../shared/contract/events";
 import { isUuid } from "../../shared/contract/validation";
 import { rooms } from "../socket/rooms";
 import type { GatewaySocket } from "../socket/types";
@@ -11,17 +11,6 @@ import type { SessionCheck } from "./session-check";
 import type { VerifiedTokens } from "./verified-tokens";
 
 type Handshake = GatewaySocket["handshake"];
-
-const HANDSHAKE_CODES: ReadonlySet<string> = new Set<HandshakeErrorCode>([
-  "missing_token",
-  "invalid_token",
-  "token_expired",
-  "session_revoked",
-  "invalid_chat_id",
-  "chat_forbidden",
-  "rate_limited",
-  "unavailable",
-]);
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -47,13 +36,13 @@ export function handshakeChatId(handshake: Handshake): unknown {
 
 /**
  * The one place a refusal becomes what the client sees: `connect_error` with `message` = the code
- * and `data` = `{ code, status }`. An AppError of a handshake code keeps it; anything else (a
- * database outage, a bug) is `unavailable` 503.
+ * and `data` = `{ code, status }`, the status the contract's table gives that code. An AppError of
+ * a handshake code keeps it; anything else (a database outage, a bug) is `unavailable` 503.
  */
 export function connectError(err: unknown): Error & { data: HandshakeErrorData } {
-  const refusal = isAppError(err) && HANDSHAKE_CODES.has(err.code) ? err : new AppError("unavailable", 503, "Try again shortly");
-  const data: HandshakeErrorData = { code: refusal.code as HandshakeErrorCode, status: refusal.status };
-  return Object.assign(new Error(data.code), { data });
+  const code = isAppError(err) && isHandshakeErrorCode(err.code) ? err.code : "unavailable";
+  const data: HandshakeErrorData = { code, status: HANDSHAKE_ERRORS[code] };
+  return Object.assign(new Error(code), { data });
 }
 
 export interface HandshakeDeps {

@@ -1,6 +1,6 @@
 import type { Pool } from "pg";
 import { Batcher } from "../../shared/db/batcher";
-import { sessionError, sessionVerdict } from "../../shared/db/sessions";
+import { factsOfColumns, type SessionFactsColumns, sessionError, sessionFactsSql, sessionVerdict } from "../../shared/db/sessions";
 import type { AccessClaims } from "../../shared/auth/tokens";
 
 /** Who asks: the session id and its user (a token's `sid` and `sub`, or a socket's). */
@@ -11,24 +11,20 @@ interface Request {
   chatId: string | undefined;
 }
 
-interface Row {
+interface Row extends SessionFactsColumns {
   i: number;
-  /** null when no such session. */
-  user_id: string | null;
-  revoked: boolean | null;
-  /** The session's expiry in milliseconds since the epoch (a number: no timestamp is parsed per handshake). */
-  expires_ms: number | null;
   member: boolean | null;
   username: string | null;
 }
 
-/** $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, in handshake order. */
+/**
+ * $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, in handshake order. It
+ * reads the session's facts only; `sessionVerdict` judges them.
+ */
 const CHECK_SQL = `
   select r.i::int as i,
-    s.user_id::text as user_id,
+    ${sessionFactsSql("s")},
     u.username,
-    s.revoked_at is not null as revoked,
-    (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
     case when r.chat_id is null then null
          else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
   from unnest($1::uuid[], $2::uuid[], $3::uuid[]) with ordinality as r(sid, user_id, chat_id, i)
@@ -85,16 +81,14 @@ export class SessionCheck {
 
 async function runCheck(pool: Pool, batch: Request[]): Promise<(SessionChecked | Error)[]> {
   const values = [batch.map((b) => b.session.sid), batch.map((b) => b.session.sub), batch.map((b) => b.chatId ?? null)];
-  // A named statement is parsed once per connection; the verdicts come back as
-  // booleans and numbers, so no timestamp is parsed per check.
+  // A named statement is parsed once per connection.
   const rows = (await pool.query<Row>({ name: "wsac_session_check", text: CHECK_SQL, values })).rows;
   const byIndex = new Array<Row | undefined>(batch.length);
   for (const row of rows) byIndex[row.i - 1] = row;
   const now = Date.now();
   return batch.map((b, k) => {
     const row = byIndex[k];
-    const facts = row?.user_id ? { userId: row.user_id, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 } : undefined;
-    const verdict = sessionVerdict(facts, b.session.sub, now);
+    const verdict = sessionVerdict(factsOfColumns(row), b.session.sub, now);
     return verdict === "live" ? { username: row!.username ?? "", member: row!.member ?? undefined } : sessionError(verdict);
   });
 }

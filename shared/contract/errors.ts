@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http";
+import { z } from "zod";
 
 /** Every machine-readable error code of the contract (HTTP problem codes and socket codes). */
 export const ERROR_CODES = [
@@ -29,20 +30,31 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export interface FieldError {
-  field: string;
-  message: string;
-}
+export const fieldError = z.object({ field: z.string(), message: z.string() });
+export type FieldError = z.infer<typeof fieldError>;
 
-export interface ProblemBody {
-  type: "about:blank";
-  title: string;
-  status: number;
-  code: ErrorCode;
-  detail: string;
-  errors?: FieldError[];
-  [extra: string]: unknown;
-}
+/** zxcvbn's judgement of a password, sent with `weak_password`. */
+export const passwordFeedback = z.object({ score: z.number().int(), warning: z.string(), suggestions: z.array(z.string()) });
+export type PasswordFeedback = z.infer<typeof passwordFeedback>;
+
+/** `/readyz`'s word on each dependency (PostgreSQL, Redis), in its answer and in its 503 problem alike. */
+export const dependencyChecks = z.record(z.string(), z.enum(["up", "down"]));
+
+/** RFC 9457 problem details, as every error of the api is answered (/openapi.json's `Problem`). */
+export const problemView = z
+  .object({
+    type: z.literal("about:blank"),
+    title: z.string(),
+    status: z.number().int(),
+    code: z.enum(ERROR_CODES),
+    detail: z.string(),
+    errors: z.array(fieldError).optional().meta({ description: "With invalid_body: what is wrong with which field" }),
+    feedback: passwordFeedback.optional().meta({ description: "With weak_password: zxcvbn's judgement" }),
+    checks: dependencyChecks.optional().meta({ description: "With unavailable from /readyz: each dependency, up or down" }),
+  })
+  .meta({ id: "Problem" });
+/** A problem body; AppError may add members beyond the documented ones (its `extra`). */
+export type ProblemBody = z.infer<typeof problemView> & { [extra: string]: unknown };
 
 /** The one error type: a code from the closed union plus its HTTP status. */
 export class AppError extends Error {

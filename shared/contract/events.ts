@@ -1,51 +1,43 @@
 /**
- * The Socket.IO contract (CONTRACT.md section 5), written once as zod schemas: the gateway parses
- * client payloads with them, /asyncapi.json is generated from them, and the TypeScript event maps
- * below are inferred from them for `new Server<ClientToServerEvents, ServerToClientEvents, …>()`,
- * the typed client and the test clients.
+ * The Socket.IO events of the contract, written once as zod schemas: the gateway parses client
+ * payloads with them, /asyncapi.json is generated from them, and the TypeScript event maps below
+ * are inferred from them for `new Server<ClientToServerEvents, ServerToClientEvents, …>()`, the
+ * typed client and the test clients. What a schema cannot say (ordering, timing) is in docs/contract.md.
  */
 import { z } from "zod";
-import { LIMITS, messageView, userRef } from "./views";
-import type { ErrorCode } from "./errors";
+import { ERROR_CODES, type ErrorCode } from "./errors";
+import { HANDSHAKE_ERRORS, type HandshakeErrorCode } from "./handshake";
+import { LIMITS, messageView, presenceView, userRef } from "./views";
 import { messageId, text, uuid } from "./validation";
 
-/** The Engine.IO path every client connects to. */
-export const SOCKET_PATH = "/ws";
+export { HANDSHAKE_ERRORS, type HandshakeErrorCode, isHandshakeErrorCode, SOCKET_PATH } from "./handshake";
 
-/** Codes a refused handshake carries in `connect_error` (`err.message` and `err.data.code`), with their statuses. */
-export const HANDSHAKE_ERRORS = {
-  missing_token: 401,
-  invalid_token: 401,
-  token_expired: 401,
-  session_revoked: 401,
-  invalid_chat_id: 400,
-  chat_forbidden: 403,
-  rate_limited: 429,
-  unavailable: 503,
-} as const;
-export type HandshakeErrorCode = keyof typeof HANDSHAKE_ERRORS;
+const handshakeCodes = Object.keys(HANDSHAKE_ERRORS) as [HandshakeErrorCode, ...HandshakeErrorCode[]];
+const handshakeStatuses = [...new Set(Object.values(HANDSHAKE_ERRORS))];
 
-/** `connect_error.data` of a refused handshake. */
-export interface HandshakeErrorData {
-  code: HandshakeErrorCode;
-  status: number;
-}
+/** `connect_error.data` of a refused handshake (its `message` is the code too). */
+export const handshakeErrorData = z
+  .object({ code: z.enum(handshakeCodes), status: z.literal(handshakeStatuses) })
+  .meta({ id: "ConnectError", description: "A refused handshake: socket.io-client's `connect_error`, whose `message` is the code and `data` this object." });
+export type HandshakeErrorData = z.infer<typeof handshakeErrorData>;
 
-export interface AckError {
-  ok: false;
-  error: { code: ErrorCode; message: string };
-}
+/** A refused client event's acknowledgement. */
+export const ackError = z
+  .object({ ok: z.literal(false), error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }) })
+  .meta({ id: "AckError" });
+export type AckError = z.infer<typeof ackError>;
 
 /** Every acknowledgement: `{ ok: true, …result }` or `{ ok: false, error }`. */
 export type Ack<T extends object = object> = ({ ok: true } & T) | AckError;
 
+/** Codes any client event may answer with, besides its own `errors`. */
+export const ANY_EVENT_ERRORS = ["invalid_payload", "rate_limited", "unavailable", "internal"] as const satisfies readonly ErrorCode[];
+
 const chatOnly = z.strictObject({ chat_id: uuid });
-const typingUser = userRef;
 
 /**
  * Client events: the payload schema the gateway parses with, the `ok` answer's other members,
- * and the error codes the answer may carry besides `invalid_payload`, `rate_limited`,
- * `unavailable` and `internal` (any event).
+ * and the error codes the answer may carry besides ANY_EVENT_ERRORS.
  */
 export const clientEvents = {
   "chat:join": {
@@ -53,7 +45,7 @@ export const clientEvents = {
     payload: z.strictObject({ chat_id: uuid, after: messageId.optional() }),
     result: z.object({
       chat_id: z.string(),
-      missed: z.array(messageView).meta({ description: "Oldest first, at most 100 and about 256 KiB" }),
+      missed: z.array(messageView).meta({ description: `Oldest first, at most ${LIMITS.historyMax} and about 256 KiB` }),
       has_more: z.boolean().meta({ description: "More follow: ask again with `after` = the last one's id" }),
     }),
     errors: ["chat_forbidden"],
@@ -82,9 +74,9 @@ export const clientEvents = {
     errors: ["not_in_chat"],
   },
   "chat:presence": {
-    summary: "The chat's users online anywhere in the cluster: the count and up to 1000 of them",
+    summary: `The chat's users online anywhere in the cluster: the count and up to ${LIMITS.presenceList} of them (as GET /chats/:id/presence)`,
     payload: chatOnly,
-    result: z.object({ chat_id: z.string(), count: z.number().int().min(0), users: z.array(userRef).max(1000) }),
+    result: presenceView,
     errors: ["not_in_chat"],
   },
 } as const satisfies Record<string, { summary: string; payload: z.ZodType; result: z.ZodObject; errors: readonly ErrorCode[] }>;
@@ -98,7 +90,7 @@ export const serverEvents = {
   "session:expiring": { summary: "The access token expires soon (30 s before by default): refresh it with auth:refresh", payload: z.object({ expires_at: z.string().meta({ format: "date-time" }) }) },
   "session:ended": { summary: "Sent just before the server disconnects the socket: the session was revoked or its token expired", payload: z.object({ reason: sessionEndReason }) },
   "chat:removed": { summary: "The user was removed from the chat; the socket has left its room", payload: z.object({ chat_id: z.string() }) },
-  typing: { summary: "Another member sent chat:typing; show it for a few seconds, stop at that user's next message", payload: z.object({ chat_id: z.string(), user: typingUser }) },
+  typing: { summary: "Another member sent chat:typing; show it for a few seconds, stop at that user's next message", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:join": { summary: "The user's first socket in this chat, anywhere in the cluster (none when it came back within 10 s)", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:leave": { summary: "The user's last socket in this chat is gone (10 s ago: a return meanwhile cancels it)", payload: z.object({ chat_id: z.string(), user_id: z.string() }) },
   "presence:count": { summary: "Instead of joins and leaves, in chats with more users online than the configured size: the latest count, held back by each gateway for up to half a second", payload: z.object({ chat_id: z.string(), count: z.number().int().min(0) }) },
@@ -123,8 +115,12 @@ export type ClientToServerEvents = {
   [E in ClientEventName]: (payload: PayloadOf<E>, ack: (res: Ack<ResultOf<E>>) => void) => void;
 };
 
+export type ServerEventName = keyof ServerEvents;
+/** What the server sends with an event. */
+export type ServerPayload<E extends ServerEventName> = z.infer<ServerEvents[E]["payload"]>;
+
 export type ServerToClientEvents = {
-  [E in keyof ServerEvents]: (payload: z.infer<ServerEvents[E]["payload"]>) => void;
+  [E in ServerEventName]: (payload: ServerPayload<E>) => void;
 };
 
 /** Gateways talk to each other only through rooms and the control bus. */

@@ -1,5 +1,5 @@
 /**
- * The HTTP request bodies and queries of the contract (sections 3 and 4): the api validates with
+ * The HTTP request bodies and queries of the contract (accounts, sessions, chats): the api validates with
  * these schemas, /openapi.json is generated from them, and the typed client takes their input types.
  */
 import { z } from "zod";
@@ -52,20 +52,22 @@ const pageLimit = z
   .string()
   .regex(/^\d{1,3}$/, "must be a whole number from 1 to 100")
   .transform(Number)
-  .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, "must be at most 100"))
+  .pipe(z.number().min(1, "must be at least 1").max(LIMITS.historyMax, `must be at most ${LIMITS.historyMax}`))
   .default(LIMITS.historyDefault)
-  .meta({ description: "1 to 100, default 50" });
+  .meta({ description: `1 to ${LIMITS.historyMax}, default ${LIMITS.historyDefault}` });
 
 export const historyQuery = z.strictObject({
   before: messageId.optional(),
   after: messageId.optional().meta({ description: "Messages after this id, oldest first (otherwise newest first)" }),
   limit: pageLimit,
 });
-export type HistoryQuery = { before?: string; after?: string; limit?: number };
+/** The parsed history query (what the database is asked); a client sends `Partial<HistoryQuery>`. */
+export type HistoryQuery = z.output<typeof historyQuery>;
 
 /** `GET /invites` and `GET /chats/:id/invites`: pages oldest first, each continuing after the last invite of the one before. */
 export const invitesQuery = z.strictObject({
   after: uuid.optional().meta({ description: "The id of the last invite of the previous page (an invite of this list, answered since or not)" }),
   limit: pageLimit,
 });
-export type InvitesQuery = { after?: string; limit?: number };
+/** The parsed page query; a client sends `Partial<InvitesQuery>`. */
+export type InvitesQuery = z.output<typeof invitesQuery>;

@@ -2,11 +2,17 @@ import { z } from "zod";
 import type { FieldError } from "./errors";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MESSAGE_ID_RE = /^[1-9]\d{0,18}$/;
+/**
+ * Message ids are positive bigints (PostgreSQL's identity sequence) written in decimal: no sign, no
+ * leading zero, at most 19 digits. The documents publish this pattern; the bigint's upper bound,
+ * which a pattern cannot say, is checked by `isMessageId`.
+ */
+const MESSAGE_ID_PATTERN = "^[1-9][0-9]{0,18}$";
+const MESSAGE_ID_RE = new RegExp(MESSAGE_ID_PATTERN);
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
 
 export const isUuid = (v: unknown): v is string => typeof v === "string" && UUID_RE.test(v);
-/** Message ids are positive bigints written in decimal (at most 19 digits, the bigint range). */
-export const isMessageId = (v: unknown): v is string => typeof v === "string" && MESSAGE_ID_RE.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n;
+export const isMessageId = (v: unknown): v is string => typeof v === "string" && MESSAGE_ID_RE.test(v) && BigInt(v) <= BIGINT_MAX;
 
 /**
  * A string PostgreSQL can store and people can read: no NUL, no lone UTF-16 surrogate, and a
@@ -31,10 +37,11 @@ export const uuid = z
 
 export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 export const username = z.string().regex(USERNAME_RE, "must be 3 to 32 characters of A-Z a-z 0-9 _ . -");
+/** A message id, in a request and in a view alike: later messages have larger ids. */
 export const messageId = z
   .string()
   .refine(isMessageId, { message: "must be a message id (a decimal string)" })
-  .meta({ pattern: "^[1-9][0-9]{0,18}$", description: "A message id (a decimal string)" });
+  .meta({ pattern: MESSAGE_ID_PATTERN, description: "A message id: a positive bigint in decimal; later messages have larger ids" });
 
 /** Flattens zod issues into the contract's `errors` list. */
 export function fieldIssues(error: z.ZodError): FieldError[] {

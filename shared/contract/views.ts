@@ -4,11 +4,24 @@
  * check real responses against) and the TypeScript type inferred from it.
  */
 import { z } from "zod";
+import { dependencyChecks } from "./errors";
+import { messageId } from "./validation";
+
+/** Limits of the contract, in one place for api and gateway. */
+export const LIMITS = {
+  bodyBytes: 16 * 1024,
+  messageText: 4000,
+  clientId: 64,
+  historyDefault: 50,
+  historyMax: 100,
+  chatName: 100,
+  chatMembersOnCreate: 100,
+  /** The most users a presence answer lists (its count is always whole). */
+  presenceList: 1000,
+} as const;
 
 const id = z.string().meta({ format: "uuid" });
 const time = z.string().meta({ format: "date-time" });
-/** Message ids are decimal strings of a bigint sequence: later messages have larger ids. */
-export const messageIdString = z.string().meta({ pattern: "^[1-9][0-9]{0,18}$", description: "A decimal bigint; ids grow over time" });
 
 export const userView = z.object({ id, username: z.string(), email: z.string(), created_at: time }).meta({ id: "User" });
 export type UserView = z.infer<typeof userView>;
@@ -35,7 +48,7 @@ export const inviteView = z
 export type InviteView = z.infer<typeof inviteView>;
 
 export const messageView = z
-  .object({ id: messageIdString, chat_id: id, sender: userRef, text: z.string(), client_id: z.string().nullable(), created_at: time })
+  .object({ id: messageId, chat_id: id, sender: userRef, text: z.string(), client_id: z.string().nullable(), created_at: time })
   .meta({ id: "Message" });
 export type MessageView = z.infer<typeof messageView>;
 
@@ -68,10 +81,18 @@ export type LoginResult = z.infer<typeof loginResult>;
 export const chatDetail = z.object({ chat: chatView, members: z.array(memberView) }).meta({ id: "ChatDetail" });
 export type ChatDetail = z.infer<typeof chatDetail>;
 
+/** `GET /chats/:id/presence` and the `chat:presence` answer. */
 export const presenceView = z
-  .object({ chat_id: id, count: z.number().int().min(0), users: z.array(userRef).max(1000) })
-  .meta({ id: "Presence", description: "Members online in the chat anywhere in the cluster, each user once, at most 1000 listed" });
+  .object({ chat_id: id, count: z.number().int().min(0), users: z.array(userRef).max(LIMITS.presenceList) })
+  .meta({ id: "Presence", description: `Members online in the chat anywhere in the cluster, each user once, at most ${LIMITS.presenceList} listed` });
 export type PresenceView = z.infer<typeof presenceView>;
+
+/** `GET /invites` and `GET /chats/:id/invites`: one page, oldest first. */
+export const invitePage = z.object({
+  invites: z.array(inviteView).meta({ description: "Oldest first, at most `limit`" }),
+  has_more: z.boolean().meta({ description: "More invites follow: ask again with `after` set to the last invite's id" }),
+});
+export type InvitePage = z.infer<typeof invitePage>;
 
 export const jwkSetView = z
   .object({
@@ -90,13 +111,26 @@ export const jwkSetView = z
   .meta({ id: "JwkSet", description: "The public keys access tokens are verified with (RFC 7517); never a secret" });
 export type JwkSetView = z.infer<typeof jwkSetView>;
 
-/** Limits of the contract, in one place for api and gateway. */
-export const LIMITS = {
-  bodyBytes: 16 * 1024,
-  messageText: 4000,
-  clientId: 64,
-  historyDefault: 50,
-  historyMax: 100,
-  chatName: 100,
-  chatMembersOnCreate: 100,
+/**
+ * The api's answer bodies: each view in the envelope it is sent in. /openapi.json documents them and
+ * the typed client unwraps them; `Answer<"chats">` is `{ chats: ChatView[] }`.
+ */
+export const answers = {
+  user: z.object({ user: userView }),
+  login: loginResult,
+  sessions: z.object({ sessions: z.array(sessionView) }),
+  chat: z.object({ chat: chatView }),
+  chats: z.object({ chats: z.array(chatView) }),
+  chatDetail,
+  invite: z.object({ invite: inviteView }),
+  invitePage,
+  message: z.object({ message: messageView }),
+  messages: z.object({ messages: z.array(messageView) }),
+  presence: presenceView,
+  jwks: jwkSetView,
+  /** `/healthz`. */
+  health: z.object({ status: z.literal("ok") }),
+  /** `/readyz` while every dependency answers (else 503 `unavailable`). */
+  ready: z.object({ status: z.literal("ready"), checks: dependencyChecks }),
 } as const;
+export type Answer<K extends keyof typeof answers> = z.infer<(typeof answers)[K]>;

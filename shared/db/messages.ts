@@ -4,7 +4,8 @@ import type { MessageView } from "../contract/views";
 import type { Db } from "./db";
 import { AppError } from "../contract/errors";
 import type { MessageRow } from "./schema";
-import { sessionError, sessionVerdict } from "./sessions";
+import type { HistoryQuery } from "../contract/requests";
+import { factsOfColumns, liveSessionSql, type SessionFactsColumns, sessionError, sessionFactsSql, sessionVerdict } from "./sessions";
 
 /** Stored messages as clients see them, for the api (HTTP) and the gateway (sockets) alike. */
 
@@ -37,16 +38,13 @@ export interface Stored {
   created: boolean;
 }
 
-interface StoredRow {
+interface StoredRow extends SessionFactsColumns {
   i: number;
   chat_exists: boolean;
   /** Stored (or found stored) only when allowed: the chat exists, and the sender's session and membership (when asked for) hold. */
   allowed: boolean;
   member: boolean;
   live: boolean;
-  session_user: string | null;
-  revoked: boolean | null;
-  expires_ms: number | null;
   /** Null for an allowed duplicate whose first copy was not committed yet; read only when allowed. */
   id: string | null;
   created: boolean;
@@ -105,9 +103,8 @@ export const INSERT_SQL = `
       select r.i::int as i, nextval(pg_get_serial_sequence('messages', 'id')) as id, r.chat_id, r.sender_id, r.text, r.client_id,
              exists (select 1 from chats c where c.id = r.chat_id) as chat_exists,
              r.sid is null or exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.sender_id) as member,
-             s.user_id::text as session_user, s.revoked_at is not null as revoked,
-             (extract(epoch from s.expires_at) * 1000)::float8 as expires_ms,
-             r.sid is null or (s.user_id = r.sender_id and s.revoked_at is null and s.expires_at > now()) as live
+             ${sessionFactsSql("s")},
+             r.sid is null or ${liveSessionSql("s", "r.sender_id")} as live
       from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[]) with ordinality as r(chat_id, sender_id, text, client_id, sid, i)
       left join sessions s on s.id = r.sid
       order by r.i
@@ -149,8 +146,7 @@ async function insertMessages(db: Db, msgs: readonly NewMessage[], pool: Pool | 
       continue;
     }
     if (!row.live) {
-      const facts = row.session_user === null ? undefined : { userId: row.session_user, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 };
-      const verdict = sessionVerdict(facts, msgs[k]!.senderId, now);
+      const verdict = sessionVerdict(factsOfColumns(row), msgs[k]!.senderId, now);
       // "live" by this clock but not by the database's: it expired between the two readings.
       out[k] = sessionError(verdict === "live" ? "expired" : verdict);
       continue;
@@ -179,12 +175,6 @@ export async function storeMessage(db: Db, msg: NewMessage): Promise<Stored> {
   const [stored] = await storeMessages(db, [msg]);
   if (stored instanceof AppError) throw stored;
   return stored!;
-}
-
-export interface HistoryQuery {
-  before?: string | undefined;
-  after?: string | undefined;
-  limit: number;
 }
 
 /** A page of history: newest first, or oldest first when `after` is given (catch-up order). */

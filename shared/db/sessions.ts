@@ -34,6 +34,38 @@ export const factsOf = (row: { user_id: string; revoked_at: Date | null; expires
   expiresAt: row.expires_at.getTime(),
 });
 
+/**
+ * The facts as select items of a raw statement, for the sessions row `alias` (left-joined: all
+ * null when there is no such session). Booleans and numbers, so no timestamp is parsed per row.
+ * Read them back with `factsOfColumns`.
+ */
+export const sessionFactsSql = (alias: string) =>
+  `${alias}.user_id::text as session_user, ${alias}.revoked_at is not null as revoked, (extract(epoch from ${alias}.expires_at) * 1000)::float8 as expires_ms`;
+
+/** The columns `sessionFactsSql` selects. */
+export interface SessionFactsColumns {
+  session_user: string | null;
+  revoked: boolean | null;
+  expires_ms: number | null;
+}
+
+/** The facts of a row read with `sessionFactsSql`; undefined when there was no session. */
+export const factsOfColumns = (row: SessionFactsColumns | undefined): SessionFacts | undefined =>
+  row?.session_user ? { userId: row.session_user, revoked: row.revoked !== false, expiresAt: row.expires_ms ?? 0 } : undefined;
+
+/**
+ * `sessionVerdict`'s "live" in SQL, for the sessions row `alias` and, when given, the user
+ * `userIdSql` (a column or a placeholder). Only for statements that must act on the rule inside the
+ * statement: the insert of a socket's message must not happen once its session is over
+ * (shared/db/messages.ts), and the session list and the session cap select live rows (api/sessions).
+ * Whatever only judges one session reads its facts and asks `sessionVerdict`;
+ * test/integration/shared/db/session-rule.test.ts checks that the two agree. Null for a missing
+ * row of a left join (false in a `where`). Both arguments are SQL written in the code, never input.
+ * In kysely: `.where(sql.raw<boolean>(liveSessionSql("sessions")))`.
+ */
+export const liveSessionSql = (alias: string, userIdSql?: string) =>
+  `(${userIdSql === undefined ? "" : `${alias}.user_id = ${userIdSql} and `}${alias}.revoked_at is null and ${alias}.expires_at > now())`;
+
 export interface ActiveSession {
   id: string;
   userId: string;

@@ -14,8 +14,6 @@
 export const GRACE_MS = 10_000;
 /** A gateway not heard from for this long is dead (it renews every `LEASE_MS / 4`). */
 export const LEASE_MS = 4_000;
-/** The most users a presence answer lists (the count is always whole). */
-export const PRESENCE_LIST_MAX = 1_000;
 
 export interface PresenceUser {
   id: string;

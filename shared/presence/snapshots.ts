@@ -1,4 +1,5 @@
-import { PRESENCE_LIST_MAX, type PresenceList, type PresenceStore } from "./presence";
+import { LIMITS } from "../contract/views";
+import type { PresenceList, PresenceStore } from "./presence";
 
 /** How long a large chat's list is served from one read. */
 export const SNAPSHOT_MS = 1_000;
@@ -25,7 +26,7 @@ export class PresenceSnapshots {
     const now = Date.now();
     const kept = this.reads.get(chatId);
     if (kept && now - kept.at < this.ttlMs) return kept.list;
-    const list = this.store.list(chatId, PRESENCE_LIST_MAX);
+    const list = this.store.list(chatId, LIMITS.presenceList);
     const entry = { at: now, list };
     this.reads.delete(chatId);
     this.reads.set(chatId, entry);
@@ -34,7 +35,7 @@ export class PresenceSnapshots {
       if (this.reads.get(chatId) === entry) this.reads.delete(chatId);
     };
     // Kept past its read only for a large chat; a failed read is not kept at all.
-    list.then((l) => (l.count > PRESENCE_LIST_MAX ? undefined : forget()), forget);
+    list.then((l) => (l.count > LIMITS.presenceList ? undefined : forget()), forget);
     return list;
   }
 }

@@ -71,6 +71,18 @@ describe("the published documents", () => {
     expect(diagnostics.filter((d) => d.severity <= 1).map((d) => `${d.code} ${d.message} at ${d.path.join(".")}`)).toEqual([]);
   });
 
+  it("publish one message id format, wherever an id is taken or given", () => {
+    const history = openapi.paths["/chats/{id}/messages"].get.parameters as { name: string; schema: { pattern?: string } }[];
+    const patterns = [
+      openapi.components.schemas.Message.properties.id.pattern,
+      ...history.filter((p) => p.name === "before" || p.name === "after").map((p) => p.schema.pattern),
+      asyncapi.components.schemas.Message.properties.id.pattern,
+      asyncapi.channels.socket.messages.chatJoin.payload.properties.after.pattern,
+    ];
+    expect(patterns).toHaveLength(5);
+    expect(new Set(patterns)).toEqual(new Set(["^[1-9][0-9]{0,18}$"]));
+  });
+
   it("documents every route the api serves, and serves every documented one", async () => {
     const served: string[] = [];
     const walk = (stack: any[]) => {
@@ -168,6 +180,8 @@ describe("real answers match the documents", () => {
     const posted = (await call("POST", "/chats/{id}/messages", { token: alice.token, params: p, body: { text: "hello", client_id: randomUUID() } })).body.message;
     expect((await call("GET", "/chats/{id}/messages", { token: bob.token, params: p })).body.messages[0].id).toBe(posted.id);
     expect((await call("GET", "/chats/{id}/messages?limit=500", { token: bob.token, params: p })).status).toBe(400);
+    // Outside the published id format: "0", a leading zero, past the bigint range.
+    for (const after of ["0", "01", "9223372036854775808"]) expect([after, (await call("GET", `/chats/{id}/messages?after=${after}`, { token: bob.token, params: p })).status]).toEqual([after, 400]);
     expect((await call("GET", "/chats/{id}/presence", { token: bob.token, params: p })).body).toMatchObject({ chat_id: chat.id, count: 0 });
     expect((await call("DELETE", "/chats/{id}/members/{user_id}", { token: bob.token, params: { id: chat.id, user_id: bob.id } })).status).toBe(204);
     expect((await call("DELETE", "/chats/{id}/members/{user_id}", { token: bob.token, params: { id: chat.id, user_id: alice.id } })).status).toBe(404);
@@ -222,6 +236,7 @@ describe("real answers match the documents", () => {
     await event(b, "typing", () => ask(a, "chat:typing", { chat_id: chat.id }));
     expect((await ask(a, "chat:presence", { chat_id: chat.id })).count).toBe(2);
     expect((await ask(a, "chat:join", { chat_id: chat.id, after: "1" })).missed.length).toBeGreaterThan(0);
+    expect((await ask(a, "chat:join", { chat_id: chat.id, after: "0" })).error?.code).toBe("invalid_payload");
     expect((await ask(a, "message:send", { chat_id: chat.id, text: "" })).ok).toBe(false);
     const fresh = await call("POST", "/token/refresh", { body: { refresh_token: alice.refresh } });
     expect((await ask(a, "auth:refresh", { token: fresh.body.token })).ok).toBe(true);

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { MemoryPresence } from "../../../shared/presence/memory-presence";
-import { PRESENCE_LIST_MAX } from "../../../shared/presence/presence";
+import { LIMITS } from "../../../shared/contract/views";
+
+const PRESENCE_LIST_MAX = LIMITS.presenceList;
 import { PresenceSnapshots } from "../../../shared/presence/snapshots";
 
 /** npm start's store, with the reads it serves counted. */
