@@ -14,7 +14,7 @@ import { performance } from "node:perf_hooks";
 import argon2 from "argon2";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/contract/events";
-import { connectRaw, type RawSocketIo } from "../../test/support/raw-socket";
+import { connectRaw, type RawSocketIo } from "./raw-socket";
 import { serve, sleep } from "./ipc";
 import { summary } from "./stats";
 
@@ -283,7 +283,7 @@ async function delivery(args: { a: string; b: string; chatId: string; tokens: st
  * `satOpen` options: `join: "event"` joins each socket with `chat:join {chat_id}` after it connected
  * (the bare chat server knows no `chat_id` in the handshake), else the handshake's `chat_id` does;
  * `stock: n` makes only the generator's first n sockets (its senders) stock socket.io-client ones,
- * the others light receivers (test/support/raw-socket.ts: a WebSocket that reads the frames and
+ * the others light receivers (bench/lib/raw-socket.ts: a WebSocket that reads the frames and
  * takes the client_id out of the text, no Socket.IO parsing): what the gateway sends is the same,
  * and receiving costs the generator a fraction of what a stock client costs, so that in rooms of
  * hundreds the gateway, not the generators, is the limit.
@@ -487,7 +487,7 @@ function satClose(args: { room?: string } = {}) {
 }
 
 /**
- * The attacker of the attack bench: one hand-made Socket.IO client (test/support/raw-socket.ts)
+ * The attacker of the attack bench: one hand-made Socket.IO client (bench/lib/raw-socket.ts)
  * that authenticates, stops reading (`pause()`) and floods `chat:join {chat_id, after}`, each of
  * which the gateway answers with up to 100 stored messages, all piling up on the gateway's side.
  *

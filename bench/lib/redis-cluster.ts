@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { sixPorts } from "../../test/support/redis-server";
+import { sixPorts } from "./redis-server";
 
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, "../..");

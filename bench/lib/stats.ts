@@ -38,3 +38,6 @@ export function mergedSummary(parts: { n: number; latencies: number[] }[]): Summ
   };
   return { n: Math.round(total), p50: q(0.5), p99: q(0.99), max: all[all.length - 1]!.x, mean: all.reduce((a, v) => a + v.x * v.w, 0) / total };
 }
+
+/** The middle of a few rounds' figures (the upper middle of an even number); NaN for none. */
+export const medianRound = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;

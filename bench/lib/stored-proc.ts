@@ -8,14 +8,14 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/contract/events";
-import { connectRaw, type RawSocketIo } from "../../test/support/raw-socket";
+import { connectRaw, type RawSocketIo } from "./raw-socket";
 import { serve } from "./ipc";
 import { summary } from "./stats";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
 
 /**
- * A sender: a light client (test/support/raw-socket.ts, as the fan-out's receivers) that writes
+ * A sender: a light client (bench/lib/raw-socket.ts, as the fan-out's receivers) that writes
  * its `message:send` frames itself and reads only the acknowledgement's id and `ok` off each
  * answer, so that the load generators cost little beside the gateway they load (the direct
  * inserts' client is a bare pg pool). At most one send of its own is waiting at a time.

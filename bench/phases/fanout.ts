@@ -43,10 +43,11 @@
  *   delivery, ack: { n, p50, p99, max, mean } in ms, sustained (bool), why (the failure's reasons) }
  */
 import { join } from "node:path";
-import type { TokenSigner } from "../../shared/auth/tokens";
-import { type Child, sleep, spawnChild } from "./ipc";
-import { redisCpuSeconds } from "./redis-cluster";
-import type { Row } from "./results";
+import type { BenchContext, Phase } from "../lib/context";
+import { type Child, sleep, spawnChild } from "../lib/ipc";
+import { RAISED_LIMITS } from "../lib/load";
+import type { BenchOptions } from "../lib/options";
+import { redisCpuSeconds } from "../lib/redis-cluster";
 import {
   firstFailText,
   ladderRule,
@@ -59,22 +60,20 @@ import {
   satStep,
   stepText,
   sustained,
-} from "./saturation";
-import { seed } from "./setup";
+} from "../lib/saturation";
+import { seed } from "../lib/setup";
 
-const envRooms = process.env.FANOUT_ROOMS?.split(",").map(Number);
-const [profileRoom, profileRate] = process.env.FANOUT_PROFILE?.split(":").map(Number) ?? [];
-
-export const FANOUT = {
+/** The fan-out's settings; `rooms`, `three`, `smallRoomSockets` and `profile` from the FANOUT_* variables (lib/options.ts). */
+const fanoutConfig = (o: BenchOptions["fanout"]) => ({
   /** Ours only: the posting limit and the event budget raised (the ladders send thousands of messages per second from a few users). */
-  env: { MESSAGE_LIMIT_PER_USER: "1000000", SOCKET_EVENT_BURST: "100000", SOCKET_EVENT_RATE: "100000" },
+  env: RAISED_LIMITS,
   /** Room sizes on one gateway (FANOUT_ROOMS=100 for a quick look at one). */
-  rooms: envRooms ?? [10, 100, 1_000],
+  rooms: o.rooms ?? [10, 100, 1_000],
   /** The 3-gateway case (FANOUT_THREE=0 leaves it out). */
-  three: process.env.FANOUT_THREE !== "0",
+  three: o.three,
   threeRoom: 100,
   /** Rooms smaller than `sat.senders` are opened side by side until they hold this many sockets, all senders (chatsFor; FANOUT_SMALL_SOCKETS). */
-  smallRoomSockets: Number(process.env.FANOUT_SMALL_SOCKETS ?? 480),
+  smallRoomSockets: o.smallRoomSockets,
   /** Each case's ladder starts at this many deliveries per second (msg/s = this / room). */
   startDeliveries: 8_000,
   sat: {
@@ -101,23 +100,12 @@ export const FANOUT = {
    * `--profile`: a room of 100 at this fixed rate (FANOUT_PROFILE=<room>:<msg/s> for another, e.g. 10:3000: rooms
    * of 10 side by side as in their case), `rounds` steps per side alternating, a V8 profile of each gateway meanwhile.
    */
-  profile: { room: profileRoom ?? 100, rate: profileRate ?? 100, stepMs: 2_000, rounds: 4 },
-};
+  profile: { room: o.profileRoom ?? 100, rate: o.profileRate ?? 100, stepMs: 2_000, rounds: 4 },
+});
+type FanoutConfig = ReturnType<typeof fanoutConfig>;
 
-export interface FanoutContext {
-  clients: Child[];
-  tokens: TokenSigner;
-  dbUrl: string;
-  redis: { port: number; url: string };
-  /** The bench's server environment (database, Redis, the token keys). */
-  env: Record<string, string>;
-  serverFile: string;
-  log(msg: string): void;
-  row(r: Row): void;
-  details: Record<string, unknown>;
-  /** Set with --profile: only the profiled run, its files written here. */
-  profileDir?: string;
-}
+/** The bench's context and this run's settings; with --profile (`profileDir`) only the profiled case runs. */
+type FanoutContext = BenchContext & { F: FanoutConfig };
 
 type Room = { users: { token: string }[]; chatIds: string[]; chatOf: (i: number) => string | undefined };
 
@@ -133,9 +121,9 @@ type Room = { users: { token: string }[]; chatIds: string[]; chatOf: (i: number)
  * none, and with few sockets it also writes many messages per socket per turn (fewer system
  * calls). Same rooms both sides; every message still goes to a room of `size`.
  */
-const chatsFor = (size: number) => (size < FANOUT.sat.senders ? Math.max(1, Math.floor(FANOUT.smallRoomSockets / size)) : 1);
+const chatsFor = (F: FanoutConfig, size: number) => (size < F.sat.senders ? Math.max(1, Math.floor(F.smallRoomSockets / size)) : 1);
 /** Small rooms side by side: every socket sends; one room: at most `sat.senders` of its sockets. */
-const sendersFor = (room: Room, size: number) => (room.chatIds.length > 1 ? size * room.chatIds.length : Math.min(FANOUT.sat.senders, size));
+const sendersFor = (F: FanoutConfig, room: Room, size: number) => (room.chatIds.length > 1 ? size * room.chatIds.length : Math.min(F.sat.senders, size));
 
 interface FanoutStep {
   offered: number;
@@ -236,7 +224,7 @@ async function openRooms(ctx: FanoutContext, sides: SatSide[], room: Room, S: Sa
 /** One case: both rooms open, the ladders interleaved, then the latency step at `latencyAt` of our sustained rate on both. */
 async function runCase(ctx: FanoutContext, name: string, room: Room, size: number, ours: Child[], bare: Child[], startRate: number): Promise<FanoutCase> {
   const { clients, log } = ctx;
-  const S: SatConfig = { ...FANOUT.sat, senders: sendersFor(room, size), startRate };
+  const S: SatConfig = { ...ctx.F.sat, senders: sendersFor(ctx.F, room, size), startRate };
   const redisCpu = () => redisCpuSeconds(ctx.redis.port);
   const o = newSide({ key: `o${name}`, label: `${name} ours`, gateways: ours, room: size, redisCpu }, startRate);
   const b = newSide({ key: `b${name}`, label: `${name} bare`, gateways: bare, room: size, redisCpu }, startRate);
@@ -244,15 +232,15 @@ async function runCase(ctx: FanoutContext, name: string, room: Room, size: numbe
   let latencyRate: number | null = null;
   try {
     await openRooms(ctx, [o, b], room, S);
-    await satLadder({ sides: [o, b], clients, S, log: (m) => log(`fanout: ${m}`), warmupRate: () => Math.max(1, Math.round(startRate / 2)), deadline: Date.now() + FANOUT.caseBudgetMs });
+    await satLadder({ sides: [o, b], clients, S, log: (m) => log(`fanout: ${m}`), warmupRate: () => Math.max(1, Math.round(startRate / 2)), deadline: Date.now() + ctx.F.caseBudgetMs });
     const top = sustained(o);
     if (top) {
-      latencyRate = Math.max(1, Math.round(top.offered * FANOUT.latencyAt));
-      const L = { ...S, stepMs: FANOUT.latencyStepMs };
+      latencyRate = Math.max(1, Math.round(top.offered * ctx.F.latencyAt));
+      const L = { ...S, stepMs: ctx.F.latencyStepMs };
       for (const side of [o, b]) {
         const st = await satStep(side, clients, L, latencyRate, `${side.key}L`);
         at[side.key] = st;
-        log(`fanout: ${side.label} at ${FANOUT.latencyAt * 100} % of our sustained rate: ${stepText(side, st, L)}`);
+        log(`fanout: ${side.label} at ${ctx.F.latencyAt * 100} % of our sustained rate: ${stepText(side, st, L)}`);
         await sleep(500);
       }
     }
@@ -280,41 +268,35 @@ function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: S
   const where = c.gateways === 1 ? `one gateway, ${c.rooms > 1 ? `${c.rooms} rooms` : "room"} of ${c.room}` : `${c.gateways} gateways, room of ${c.room} spread evenly (sockets straight to each gateway)`;
   const [os, bs, ol, bl] = [c.ours.sustained, c.bare.sustained, c.ours.atLatencyRate, c.bare.atLatencyRate];
   const perGw = (s: FanoutStep | null) => (s && c.gateways > 1 ? `; per gateway ${s.deliveriesPerSecondPerGateway.map(f0).join(" + ")} deliveries/s` : "");
-  ctx.row({
+  ctx.row("fanout.rate", {
     figure: `fan-out: deliveries/s sustained, ${where} (highest step sustained, ${c.senders} senders)`,
     ours: os?.deliveriesPerSecond ?? null,
     baseline: bs?.deliveriesPerSecond ?? null,
     unit: "/s",
     ratio: c.ratio.deliveriesPerSecond,
-    target: "≥ 0.9x",
-    met: c.ratio.deliveriesPerSecond === null ? false : c.ratio.deliveriesPerSecond >= 0.9,
     note:
       `${f0(os?.messagesPerSecond)} vs ${f0(bs?.messagesPerSecond)} msg/s${perGw(os)}${perGw(bs) ? ` (bare${perGw(bs).slice(1)})` : ""}; ` +
       `at those steps gateway cores ${cores(os)} vs ${cores(bs)}, generators (busiest % of a core / all) ${gens(os)} vs ${gens(bs)}, machine busy ${f2(os?.machineCores)} vs ${f2(bs?.machineCores)} cores (other processes ${f2(os?.othersCores)} vs ${f2(bs?.othersCores)}); ` +
       `ours: ${ladderText(o)}, ${firstFailText(o)}; bare: ${ladderText(b)}, ${firstFailText(b)}; ${ladderRule(S)}`,
   });
-  const rate = c.latencyRate === null ? "no sustained step" : `both at ${c.latencyRate} msg/s = ${FANOUT.latencyAt * 100} % of our sustained rate`;
+  const rate = c.latencyRate === null ? "no sustained step" : `both at ${c.latencyRate} msg/s = ${ctx.F.latencyAt * 100} % of our sustained rate`;
   const eq = c.equalLoad;
-  ctx.row({
+  ctx.row("fanout.cpu", {
     figure: `fan-out: gateway CPU per delivery, ${where} (pooled over the steps both sustained at equal offered rates: ${eq.rates.join(", ") || "none"} msg/s)`,
     ours: eq.ours,
     baseline: eq.bare,
     unit: "µs",
     ratio: c.ratio.cpuUsPerDelivery,
-    target: "≤ 1.1x",
-    met: c.ratio.cpuUsPerDelivery === null ? false : c.ratio.cpuUsPerDelivery <= 1.1,
     note:
       `${f2(eq.ours)} vs ${f2(eq.bare)} µs; ${rate}: ${f2(ol?.gatewayCpuUsPerDelivery)} vs ${f2(bl?.gatewayCpuUsPerDelivery)} µs per delivery, ${f0(ol?.gatewayCpuUsPerMessage)} vs ${f0(bl?.gatewayCpuUsPerMessage)} µs per message, ` +
       `Redis ${f0(ol?.redisCpuUsPerMessage)} vs ${f0(bl?.redisCpuUsPerMessage)} µs per message; at each one's highest sustained step ${f2(os?.gatewayCpuUsPerDelivery)} vs ${f2(bs?.gatewayCpuUsPerDelivery)} µs per delivery`,
   });
-  ctx.row({
+  ctx.row("fanout.p99", {
     figure: `fan-out: delivery p99, ${where} (${rate}${ol ? `, ${f0(ol.deliveriesPerSecond)} deliveries/s` : ""})`,
     ours: ol?.delivery.p99 ?? null,
     baseline: bl?.delivery.p99 ?? null,
     unit: "ms",
     ratio: ol && bl ? ol.delivery.p99 / bl.delivery.p99 : null,
-    target: "—",
-    met: null,
     note:
       `p50 ${f1(ol?.delivery.p50)} vs ${f1(bl?.delivery.p50)} ms; ${ol?.sustained ? "sustained" : `ours NOT sustained (${ol?.why ?? "not run"})`}, ${bl?.sustained ? "sustained" : `bare NOT sustained (${bl?.why ?? "not run"})`}; ` +
       `generators ${gens(ol)} vs ${gens(bl)}, other processes ${f2(ol?.othersCores)} vs ${f2(bl?.othersCores)} cores`,
@@ -327,8 +309,8 @@ function addRows(ctx: FanoutContext, c: FanoutCase, o: SatSide, b: SatSide, S: S
  * while the other side runs, so compare busy time per delivery: profile-top --per=<deliveries>.
  */
 async function profileCase(ctx: FanoutContext, dir: string, room: Room, ours: Child, bare: Child): Promise<void> {
-  const P = FANOUT.profile;
-  const S: SatConfig = { ...FANOUT.sat, senders: sendersFor(room, P.room), startRate: P.rate, stepMs: P.stepMs };
+  const P = ctx.F.profile;
+  const S: SatConfig = { ...ctx.F.sat, senders: sendersFor(ctx.F, room, P.room), startRate: P.rate, stepMs: P.stepMs };
   const redisCpu = () => redisCpuSeconds(ctx.redis.port);
   const sides = [newSide({ key: "op", label: "ours", gateways: [ours], room: P.room, redisCpu }, P.rate), newSide({ key: "bp", label: "bare", gateways: [bare], room: P.room, redisCpu }, P.rate)];
   const out: Record<string, { file: string; deliveries: number; cpuUs: number; messages: number; steps: FanoutStep[] }> = {};
@@ -359,23 +341,28 @@ async function profileCase(ctx: FanoutContext, dir: string, room: Room, ours: Ch
   }
   const [o, b] = [out.ours, out.bare];
   const per = (x: typeof o) => (x ? x.cpuUs / Math.max(1, x.deliveries) : null);
-  ctx.row({
+  ctx.row("fanout.profile-cpu", {
     figure: `fan-out under the profiler: gateway CPU per delivery, one gateway, room of ${P.room} at ${P.rate} msg/s (${P.rounds} steps of ${P.stepMs / 1000} s each, alternating)`,
     ours: per(o),
     baseline: per(b),
     unit: "µs",
     ratio: o && b ? per(o)! / per(b)! : null,
-    target: "—",
-    met: null,
     note: `per message ${f0(o && o.cpuUs / Math.max(1, o.messages))} vs ${f0(b && b.cpuUs / Math.max(1, b.messages))} µs; profiles: ${o?.file} --per=${o?.deliveries}, ${b?.file} --per=${b?.deliveries}`,
   });
   ctx.details.fanout = { profile: { ...P, ...out } };
 }
 
-export async function fanoutPhase(ctx: FanoutContext): Promise<void> {
-  const { log } = ctx;
+export const fanoutPhase: Phase = {
+  name: "fanout",
+  needs: ["clients"],
+  alone: [],
+  run: (bench) => fanout({ ...bench, F: fanoutConfig(bench.options.fanout) }),
+};
+
+async function fanout(ctx: FanoutContext): Promise<void> {
+  const { log, F } = ctx;
   const started = Date.now();
-  const oursEnv = { ...ctx.env, ...FANOUT.env, BENCH_MODE: "ours" };
+  const oursEnv = { ...ctx.env, ...F.env, BENCH_MODE: "ours" };
   const bareEnv = { BENCH_MODE: "bare-chat", BENCH_REDIS_URL: ctx.redis.url };
   const gws: Child[] = [];
   const spawn = async (name: string, env: Record<string, string>) => {
@@ -384,30 +371,30 @@ export async function fanoutPhase(ctx: FanoutContext): Promise<void> {
     return c;
   };
   const spawnPair = (k: number) => Promise.all([spawn(`fo-ours-${k}`, oursEnv), spawn(`fo-bare-${k}`, bareEnv)]);
-  const sizes = ctx.profileDir ? [FANOUT.profile.room] : [...new Set([...FANOUT.rooms, ...(FANOUT.three ? [FANOUT.threeRoom] : [])])];
+  const sizes = ctx.profileDir ? [F.profile.room] : [...new Set([...F.rooms, ...(F.three ? [F.threeRoom] : [])])];
   try {
-    const [[o1, b1], seeded] = await Promise.all([spawnPair(1), Promise.all(sizes.map((n) => seed(ctx.dbUrl, ctx.tokens, `fo${n}_`, n * chatsFor(n), chatsFor(n))))]);
+    const [[o1, b1], seeded] = await Promise.all([spawnPair(1), Promise.all(sizes.map((n) => seed(ctx.database.url, ctx.tokens, `fo${n}_`, n * chatsFor(F, n), chatsFor(F, n))))]);
     const rooms = new Map(sizes.map((n, i) => [n, seeded[i]!]));
     log(`fanout: ${o1.name} (pid ${o1.info.pid}, limits ${JSON.stringify(o1.info.limits)}), ${b1.name} (pid ${b1.info.pid}); rooms of ${sizes.join(", ")} seeded; ${ctx.clients.length} generators`);
-    if (ctx.profileDir) return await profileCase(ctx, ctx.profileDir, rooms.get(FANOUT.profile.room)!, o1, b1);
+    if (ctx.profileDir) return await profileCase(ctx, ctx.profileDir, rooms.get(F.profile.room)!, o1, b1);
     const details: Record<string, unknown> = {
-      config: { rooms: FANOUT.rooms, sat: FANOUT.sat, startDeliveries: FANOUT.startDeliveries, latencyAt: FANOUT.latencyAt, latencyStepMs: FANOUT.latencyStepMs, generators: ctx.clients.length, env: FANOUT.env, limits: o1.info.limits },
+      config: { rooms: F.rooms, sat: F.sat, startDeliveries: F.startDeliveries, latencyAt: F.latencyAt, latencyStepMs: F.latencyStepMs, generators: ctx.clients.length, env: F.env, limits: o1.info.limits },
       rooms: {},
     };
     ctx.details.fanout = details;
-    for (const n of FANOUT.rooms) {
+    for (const n of F.rooms) {
       const t = Date.now();
-      (details.rooms as Record<string, FanoutCase>)[n] = await runCase(ctx, `room${n}`, rooms.get(n)!, n, [o1], [b1], Math.max(1, Math.round(FANOUT.startDeliveries / n)));
+      (details.rooms as Record<string, FanoutCase>)[n] = await runCase(ctx, `room${n}`, rooms.get(n)!, n, [o1], [b1], Math.max(1, Math.round(F.startDeliveries / n)));
       log(`fanout: room of ${n} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
     }
-    if (FANOUT.three) {
+    if (F.three) {
       const t = Date.now();
       const [[o2, b2], [o3, b3]] = await Promise.all([spawnPair(2), spawnPair(3)]);
       // From half of the lower one-gateway capacity (a room of the same size), so that the ladder needs few steps.
-      const one = (details.rooms as Record<string, FanoutCase>)[FANOUT.threeRoom];
+      const one = (details.rooms as Record<string, FanoutCase>)[F.threeRoom];
       const known = [one?.ours.sustained?.offered, one?.bare.sustained?.offered].filter((x): x is number => x !== undefined);
-      const start = known.length ? Math.max(1, Math.round(Math.min(...known) / 2)) : Math.round(FANOUT.startDeliveries / FANOUT.threeRoom);
-      details.threeGateways = await runCase(ctx, "3gw", rooms.get(FANOUT.threeRoom)!, FANOUT.threeRoom, [o1, o2, o3], [b1, b2, b3], start);
+      const start = known.length ? Math.max(1, Math.round(Math.min(...known) / 2)) : Math.round(F.startDeliveries / F.threeRoom);
+      details.threeGateways = await runCase(ctx, "3gw", rooms.get(F.threeRoom)!, F.threeRoom, [o1, o2, o3], [b1, b2, b3], start);
       log(`fanout: 3 gateways took ${((Date.now() - t) / 1000).toFixed(0)} s`);
     }
   } finally {

@@ -10,13 +10,14 @@
  * Also recorded for the capacity model: gateway CPU, PostgreSQL CPU and commits per message.
  */
 import { join } from "node:path";
-import type { TokenSigner } from "../../shared/auth/tokens";
-import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "./cpu-account";
-import { type Child, sleep, spawnChild } from "./ipc";
-import { redisCpuSeconds, redisInfo } from "./redis-cluster";
-import { seed } from "./setup";
-import type { Row } from "./results";
-import type { Summary } from "./stats";
+import type { BenchContext, Phase } from "../lib/context";
+import { cpuSnapshot, cpuText, cpuUse, type CpuUse } from "../lib/cpu-account";
+import { type Child, sleep, spawnChild } from "../lib/ipc";
+import { RAISED_LIMITS } from "../lib/load";
+import { redisCpuSeconds, redisInfo } from "../lib/redis-cluster";
+import { startRedisServer } from "../lib/redis-server";
+import { seed } from "../lib/setup";
+import { medianRound as median, type Summary } from "../lib/stats";
 
 export const STORED = {
   senders: 200,
@@ -27,7 +28,7 @@ export const STORED = {
   rounds: 3,
   text: "a stored message of about sixty characters, as a chat line is",
   /** The gateway's limits raised as in the cluster phase: 200 users sending thousands per second. */
-  env: { MESSAGE_LIMIT_PER_USER: "1000000", SOCKET_EVENT_BURST: "100000", SOCKET_EVENT_RATE: "100000" },
+  env: RAISED_LIMITS,
 };
 
 interface RunResult {
@@ -108,32 +109,44 @@ async function redisBackground(port: number, maxMs = 15_000): Promise<RedisCount
 
 const scaled = (perMs: RedisCounters, ms: number): RedisCounters => ({ commands: perMs.commands * ms, inBytes: perMs.inBytes * ms, outBytes: perMs.outBytes * ms, cpuSeconds: perMs.cpuSeconds * ms });
 
-export interface StoredContext {
-  databaseUrl: string;
-  tokens: TokenSigner;
-  /** The environment every gateway child gets (database, Redis, secret). */
+/** What the measurement needs besides the bench's context: the phase's own redis-server. */
+interface StoredRun {
+  ctx: BenchContext;
+  /** The environment of the measured gateway: the bench's, on the phase's own Redis. */
   env: Record<string, string>;
-  serverFile: string;
-  /** The port of the bench's redis-server (the gateway's adapter, bus and limits). */
+  /** The port of that redis-server (the gateway's adapter, bus and limits). */
   redisPort: number;
-  /** With --profile: the gateway runs with --cpu-prof into this folder. */
-  profileDir?: string | undefined;
-  commits(): Promise<number>;
-  log(msg: string): void;
-  row(r: Row): void;
-  details: Record<string, unknown>;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+/**
+ * A redis-server of its own: with the classic adapter every gateway on a Redis receives and
+ * decodes every broadcast, and the earlier phases' gateways (gw1-gw3) would each do so for
+ * every stored message (the full runs read 1,860 B of Redis output per message against 938 B
+ * in the phase alone, and 0.77x against 0.84x), taking the shared cores from the one measured.
+ */
+export const storedPhase: Phase = {
+  name: "stored",
+  needs: [],
+  async run(ctx) {
+    const own = await startRedisServer();
+    const release = ctx.guard(() => own.stop());
+    try {
+      await measureStored({ ctx, env: { ...ctx.env, BENCH_REDIS_URL: own.url }, redisPort: own.port });
+    } finally {
+      await own.stop();
+      release();
+    }
+  },
+};
 
-export async function storedPhase(ctx: StoredContext): Promise<void> {
-  const seeded = await seed(ctx.databaseUrl, ctx.tokens, "stored_", STORED.senders, STORED.senders);
+async function measureStored({ ctx, env, redisPort }: StoredRun): Promise<void> {
+  const seeded = await seed(ctx.database.url, ctx.tokens, "stored_", STORED.senders, STORED.senders);
   const items = seeded.users.map((u, i) => ({ token: u.token, chatId: seeded.chatOf(i)!, senderId: u.userId }));
   const gw = await spawnChild("gw-stored", ctx.serverFile, {
-    env: { ...ctx.env, ...STORED.env, BENCH_MODE: "ours" },
+    env: { ...env, ...STORED.env, BENCH_MODE: "ours" },
     nodeFlags: ctx.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${ctx.profileDir}`] : [],
   });
-  const procFile = join(__dirname, "stored-proc.ts");
+  const procFile = join(__dirname, "../lib/stored-proc.ts");
   const gens: Child[] = await Promise.all(
     Array.from({ length: STORED.generators + 1 }, (_, k) => spawnChild(k === 0 ? "stored-direct" : `stored${k}`, procFile, { env: { BENCH_LOCAL_ADDRESS: `127.0.0.${k + 2}` } })),
   );
@@ -141,12 +154,12 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
   try {
     const per = Math.ceil(items.length / senders.length);
     // Servers of earlier phases share this Redis: wait for their timers to quieten, and subtract what they still do.
-    const background = await redisBackground(ctx.redisPort);
-    const r0 = await redisCounters(ctx.redisPort);
+    const background = await redisBackground(redisPort);
+    const r0 = await redisCounters(redisPort);
     const t0 = Date.now();
     const opened = await Promise.all(senders.map((g, k) => g.call<number>("open", { url: gw.info.url, items: items.slice(k * per, (k + 1) * per) }, 60_000)));
     // Each INFO reading is one command (two per redisCounters).
-    const redisPerJoin = redisPer(r0, await redisCounters(ctx.redisPort), opened.reduce((a, b) => a + b, 0), 2, scaled(background, Date.now() - t0));
+    const redisPerJoin = redisPer(r0, await redisCounters(redisPort), opened.reduce((a, b) => a + b, 0), 2, scaled(background, Date.now() - t0));
     ctx.log(
       `stored: ${opened.reduce((a, b) => a + b, 0)} senders joined their own chats on gw-stored (${senders.length} generators; Redis per join ${redisPerJoin.commands.toFixed(2)} commands, ` +
         `background ${(background.commands * 1000).toFixed(0)} commands/s subtracted); direct inserts from stored-direct, pool ${STORED.poolSize}`,
@@ -157,20 +170,20 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
       return c.cpu.user + c.cpu.system;
     };
     const measure = async (kind: "ours" | "direct", durationMs: number): Promise<StoredRound> => {
-      const [c0, x0, rc0, m0] = [await gwCpu(), await ctx.commits(), await redisCounters(ctx.redisPort), cpuSnapshot()];
+      const [c0, x0, rc0, m0] = [await gwCpu(), await ctx.commits(), await redisCounters(redisPort), cpuSnapshot()];
       const parts =
         kind === "ours"
           ? await Promise.all(senders.map((g) => g.call<RunResult>("send", { durationMs, text: STORED.text }, durationMs + 30_000)))
           : [
               await directProc.call<RunResult>(
                 "direct",
-                { databaseUrl: ctx.databaseUrl, poolSize: STORED.poolSize, concurrency: STORED.senders, durationMs, items, text: STORED.text },
+                { databaseUrl: ctx.database.url, poolSize: STORED.poolSize, concurrency: STORED.senders, durationMs, items, text: STORED.text },
                 durationMs + 30_000,
               ),
             ];
       const m1 = cpuSnapshot();
       const c1 = await gwCpu();
-      const rc1 = await redisCounters(ctx.redisPort);
+      const rc1 = await redisCounters(redisPort);
       // Let the statistics collector flush (PostgreSQL reports a backend's counts at most about once a second).
       await sleep(1_100);
       const x1 = await ctx.commits();
@@ -234,14 +247,13 @@ export async function storedPhase(ctx: StoredContext): Promise<void> {
      */
     ctx.details.stored = { senders: STORED.senders, poolSize: STORED.poolSize, ours: summaryOf("ours"), direct: summaryOf("direct"), redisPerJoin, rounds };
     const s = ctx.details.stored as { ours: ReturnType<typeof summaryOf>; direct: ReturnType<typeof summaryOf> };
-    ctx.row({
+    ctx.row("stored.rate", {
       figure: `stored messages/s: message:send acked (${STORED.senders} sockets closed-loop, one gateway) vs the same single-row inserts directly (${STORED.senders} at once, pool of ${STORED.poolSize}), median of ${STORED.rounds}`,
       ours,
       baseline: direct,
       unit: "/s",
       ratio: ours / direct,
-      target: "≥ 0.8x",
-      met: failed === 0 && ours / direct >= 0.8,
+      valid: failed === 0,
       note:
         `${failed} sends failed; ack p50/p99 ${s.ours.ackP50.toFixed(1)}/${s.ours.ackP99.toFixed(1)} ms vs insert p50/p99 ${s.direct.ackP50.toFixed(1)}/${s.direct.ackP99.toFixed(1)} ms; ` +
         `commits per message ${s.ours.commitsPerMessage.toFixed(3)} vs ${s.direct.commitsPerMessage.toFixed(3)}; PostgreSQL CPU per message ${s.ours.postgresUsPerMessage.toFixed(0)} vs ${s.direct.postgresUsPerMessage.toFixed(0)} µs; ` +

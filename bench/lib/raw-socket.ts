@@ -1,0 +1,180 @@
+import { randomBytes } from "node:crypto";
+import { connect as tcpConnect, type Socket } from "node:net";
+import { SOCKET_PATH } from "../../shared/contract/events";
+
+/**
+ * A hand-made Socket.IO client on a plain `net` socket (WebSocket transport, Engine.IO v4), for
+ * hostile-client tests and the bench (its attacker and light clients; test/support/raw-socket.ts
+ * re-exports this file): it can flood events without waiting for answers and stop reading its side
+ * of the connection (`pause()`), which no stock client lets one do.
+ */
+export interface RawSocketIo {
+  /** Sends one Socket.IO EVENT packet (`42<ackId>[event, payload]`); returns the ack id used. */
+  emit(event: string, payload: unknown): number;
+  /**
+   * Sends the same EVENT packet `count` times in one write (one ack id for all: each is answered
+   * on its own), so that a flood costs the sender next to nothing.
+   */
+  emitMany(event: string, payload: unknown, count: number): void;
+  /** Sends any text frame as is (an Engine.IO packet such as `42[...]`). */
+  sendText(text: string): void;
+  /** Stops reading: what the server sends piles up in its buffers and the kernel's. */
+  pause(): void;
+  resume(): void;
+  /** Bytes read from the server so far (frames included). */
+  readonly bytesRead: number;
+  /**
+   * Resolves when the TCP connection is gone (closed or reset by the server), with the time it
+   * happened. A paused socket notices only when it reads or writes again: `resume()` first.
+   */
+  readonly closed: Promise<number>;
+  /** True once the server closed or reset the connection. */
+  readonly isClosed: boolean;
+  destroy(): void;
+}
+
+function frame(text: string): Buffer {
+  const payload = Buffer.from(text, "utf8");
+  const mask = randomBytes(4);
+  const len = payload.length;
+  const header = len < 126 ? Buffer.alloc(2) : len < 65_536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  header[0] = 0x81; // FIN + text
+  if (len < 126) header[1] = 0x80 | len;
+  else if (len < 65_536) {
+    header[1] = 0x80 | 126;
+    header.writeUInt16BE(len, 2);
+  } else {
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(BigInt(len), 2);
+  }
+  for (let i = 0; i < len; i += 1) payload[i]! ^= mask[i % 4]!;
+  return Buffer.concat([header, mask, payload]);
+}
+
+/** Parses complete server frames (unmasked) off the front of `buf`; returns their texts and the rest. */
+function parseFrames(buf: Buffer): { texts: string[]; rest: Buffer } {
+  const texts: string[] = [];
+  let offset = 0;
+  for (;;) {
+    if (buf.length - offset < 2) break;
+    const opcode = buf[offset]! & 0x0f;
+    let len = buf[offset + 1]! & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      if (buf.length - offset < 4) break;
+      len = buf.readUInt16BE(offset + 2);
+      head = 4;
+    } else if (len === 127) {
+      if (buf.length - offset < 10) break;
+      len = Number(buf.readBigUInt64BE(offset + 2));
+      head = 10;
+    }
+    if (buf.length - offset < head + len) break;
+    if (opcode === 1) texts.push(buf.subarray(offset + head, offset + head + len).toString("utf8"));
+    offset += head + len;
+  }
+  return { texts, rest: buf.subarray(offset) };
+}
+
+/**
+ * Connects to `url` (http://host:port), upgrades `/ws/` to WebSocket, authenticates with
+ * `auth: {token}` and resolves once the server accepted the Socket.IO connection; rejects with
+ * the `connect_error` text otherwise. Engine.IO pings are answered while the socket is read.
+ */
+export function connectRaw(
+  url: string,
+  token: string,
+  options: {
+    localAddress?: string;
+    timeoutMs?: number;
+    /** Every text frame after the connection was accepted (a light receiver: the bench's fan-out). */
+    onText?: (text: string) => void;
+    /** Every chunk TCP hands over after the connection was accepted: its size and how many whole frames it completed. */
+    onChunk?: (bytes: number, frames: number) => void;
+  } = {},
+): Promise<RawSocketIo> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket: Socket = tcpConnect({ host: u.hostname, port: Number(u.port), ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    let phase: "http" | "open" | "ready" = "http";
+    let buf: Buffer = Buffer.alloc(0);
+    let bytesRead = 0;
+    let nextAck = 1;
+    let closedAt: number | undefined;
+    let resolveClosed: (t: number) => void = () => undefined;
+    const closed = new Promise<number>((r) => (resolveClosed = r));
+    const timer = setTimeout(() => fail(new Error("raw socket: no connection within the time-out")), options.timeoutMs ?? 5_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    const gone = () => {
+      if (closedAt !== undefined) return;
+      closedAt = Date.now();
+      resolveClosed(closedAt);
+    };
+    socket.on("close", gone);
+    socket.on("error", gone);
+
+    const handle: RawSocketIo = {
+      emit(event, payload) {
+        const id = nextAck++;
+        socket.write(frame(`42${id}${JSON.stringify([event, payload])}`));
+        return id;
+      },
+      emitMany(event, payload, count) {
+        const one = frame(`42${nextAck++}${JSON.stringify([event, payload])}`);
+        socket.write(Buffer.concat(Array.from({ length: count }, () => one)));
+      },
+      sendText(text) {
+        socket.write(frame(text));
+      },
+      pause: () => void socket.pause(),
+      resume: () => void socket.resume(),
+      get bytesRead() {
+        return bytesRead;
+      },
+      closed,
+      get isClosed() {
+        return closedAt !== undefined;
+      },
+      destroy: () => socket.destroy(),
+    };
+
+    socket.on("connect", () => {
+      const key = randomBytes(16).toString("base64");
+      socket.write(
+        `GET ${SOCKET_PATH}/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    socket.on("data", (chunk: Buffer) => {
+      bytesRead += chunk.length;
+      buf = Buffer.concat([buf, chunk]);
+      if (phase === "http") {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const status = buf.subarray(0, buf.indexOf("\r\n")).toString();
+        if (!/ 101 /.test(status)) return fail(new Error(`raw socket: upgrade refused: ${status}`));
+        buf = buf.subarray(end + 4);
+        phase = "open";
+      }
+      const { texts, rest } = parseFrames(buf);
+      buf = rest;
+      if (phase === "ready") options.onChunk?.(chunk.length, texts.length);
+      for (const text of texts) {
+        if (text === "2") socket.write(frame("3")); // Engine.IO ping → pong
+        else if (phase === "ready") options.onText?.(text);
+        else if (phase === "open" && text.startsWith("0")) socket.write(frame(`40${JSON.stringify({ token })}`));
+        else if (phase === "open" && text.startsWith("40")) {
+          phase = "ready";
+          clearTimeout(timer);
+          resolve(handle);
+        } else if (phase === "open" && text.startsWith("44")) {
+          fail(new Error(`raw socket: connect_error ${text.slice(2)}`));
+        }
+      }
+    });
+  });
+}
