@@ -127,8 +127,8 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const replay = wiring ? new OutageReplay(io, db, logger) : undefined;
   const local = new LocalSockets();
-  const revocations = new Revocations(io, local, metrics);
-  const membership = new Membership(io, local);
+  const revocations = new Revocations(local, metrics);
+  const membership = new Membership(local);
   // Every message:new of this gateway goes out through publishMessage on this outlet (in-process
   // and, with Redis, through the adapter to every gateway), noted by the replay when there is one.
   const outlet: MessageOutlet = replay ? replay.outlet() : io;
@@ -189,6 +189,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const unfollow = followControlBus({
     bus,
     db,
+    sockets: () => [...io.of("/").sockets.values()],
     revocations,
     membership,
     logger,

@@ -3,7 +3,7 @@ import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
 import type { LocalSockets } from "../socket/local-sockets";
 import { chatsOf, rooms } from "../socket/rooms";
-import type { GatewayIo, GatewaySocket } from "../socket/types";
+import type { GatewaySocket } from "../socket/types";
 import { RecentKeys } from "../control/recent-keys";
 
 /** (chat, user) pairs per re-check query (two arrays of parameters: no parameter limit applies). */
@@ -17,10 +17,7 @@ export class Membership {
   /** Memberships removed lately: a join that passed its check just before can undo itself. */
   private readonly recent = new RecentKeys();
 
-  constructor(
-    private readonly io: GatewayIo,
-    private readonly local: LocalSockets,
-  ) {}
+  constructor(private readonly local: LocalSockets) {}
 
   removeFromChat(socket: GatewaySocket, chatId: string): void {
     void socket.leave(rooms.chat(chatId));
@@ -40,8 +37,7 @@ export class Membership {
    * Reads the memberships behind every local socket's chat rooms and removes the lost ones: one
    * query per BATCH (chat, user) pairs, each pair asked once however many sockets share it.
    */
-  async recheck(db: Db): Promise<{ removed: number }> {
-    const sockets = [...this.io.of("/").sockets.values()];
+  async recheck(db: Db, sockets: readonly GatewaySocket[]): Promise<{ removed: number }> {
     const pairs = new Map<string, [string, string]>();
     for (const socket of sockets) for (const chatId of chatsOf(socket)) pairs.set(`${chatId}:${socket.data.userId}`, [chatId, socket.data.userId]);
     const asked = [...pairs.values()];

@@ -1,3 +1,4 @@
+import type { GatewaySocket } from "../socket/types";
 import type { Logger } from "pino";
 import type { ControlBus } from "../../shared/control/bus";
 import type { ControlEvent } from "../../shared/control/events";
@@ -15,6 +16,8 @@ import type { Revocations } from "../sessions/revocations";
 export function followControlBus(options: {
   bus: ControlBus;
   db: Db;
+  /** This gateway's connected sockets now. */
+  sockets: () => GatewaySocket[];
   revocations: Revocations;
   membership: Membership;
   logger: Logger;
@@ -48,8 +51,10 @@ export function followControlBus(options: {
   });
 
   const recheckAll = async () => {
-    const sessions = await revocations.recheck(options.db);
-    const memberships = await membership.recheck(options.db);
+    // The sockets of the moment, once for both reads.
+    const sockets = options.sockets();
+    const sessions = await revocations.recheck(options.db, sockets);
+    const memberships = await membership.recheck(options.db, sockets);
     return { ...sessions, ...memberships };
   };
 

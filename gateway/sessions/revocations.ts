@@ -5,7 +5,7 @@ import { factsOf, sessionVerdict } from "../../shared/db/sessions";
 import type { SessionEndReason } from "../../shared/contract/events";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { LocalSockets } from "../socket/local-sockets";
-import type { GatewayIo, GatewaySocket } from "../socket/types";
+import type { GatewaySocket } from "../socket/types";
 import { RecentKeys } from "../control/recent-keys";
 
 /** Session ids per re-check query (one array parameter). */
@@ -20,7 +20,6 @@ export class Revocations {
   private readonly recent = new RecentKeys();
 
   constructor(
-    private readonly io: GatewayIo,
     private readonly local: LocalSockets,
     private readonly metrics: GatewayMetrics,
   ) {}
@@ -47,8 +46,7 @@ export class Revocations {
   }
 
   /** Reads the sessions of every local socket, BATCH ids a query, and ends those that may no longer act. */
-  async recheck(db: Db): Promise<{ checked: number; ended: number }> {
-    const sockets = [...this.io.of("/").sockets.values()];
+  async recheck(db: Db, sockets: readonly GatewaySocket[]): Promise<{ checked: number; ended: number }> {
     const ids = [...new Set(sockets.map((s) => s.data.sessionId))];
     const sessions = new Map<string, { user_id: string; revoked_at: Date | null; expires_at: Date }>();
     for (let i = 0; i < ids.length; i += BATCH) {
