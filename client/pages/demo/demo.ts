@@ -63,7 +63,7 @@ function setStatus(status: Status): void {
 function startSession(user: UserView): void {
   if (me) return;
   me = user;
-  ui.ended.replaceChildren();
+  ui.sessionEnded.replaceChildren();
   ui.loginError.textContent = "";
   ui.whoamiName.textContent = user.username;
   ui.whoami.hidden = false;
@@ -91,7 +91,7 @@ function endSession(reason: EndReason): void {
   ui.auth.hidden = false;
   if (reason !== "logged_out") {
     const why = reason === "revoked" ? "It was signed out from another device, or the password was changed." : "It expired.";
-    ui.ended.replaceChildren(h("strong", {}, `Your session was ended (${reason}).`), ` ${why} Log in again to continue.`);
+    ui.sessionEnded.replaceChildren(h("strong", {}, `Your session was ended (${reason}).`), ` ${why} Log in again to continue.`);
   }
   ui.loginUsername.focus();
 }
@@ -127,7 +127,7 @@ ui.registerForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   ui.registerError.textContent = "";
   ui.registerOk.textContent = "";
-  ui.feedback.hidden = true;
+  ui.passwordFeedback.hidden = true;
   const username = field(ui.registerForm, "username");
   const password = String(new FormData(ui.registerForm).get("password") ?? "");
   const button = ui.registerForm.querySelector("button")!;
@@ -149,11 +149,11 @@ ui.registerForm.addEventListener("submit", async (event) => {
 /** zxcvbn's verdict, as the api sends it with weak_password. */
 function showFeedback(err: ApiError): void {
   const feedback = (err.problem.feedback ?? {}) as { score?: number; warning?: string; suggestions?: string[] };
-  ui.feedbackScore.textContent = String(feedback.score ?? "?");
-  ui.feedbackWarning.textContent = feedback.warning ?? "";
-  ui.feedbackWarning.hidden = !feedback.warning;
-  ui.feedbackSuggestions.replaceChildren(...(feedback.suggestions ?? []).map((s) => h("li", {}, s)));
-  ui.feedback.hidden = false;
+  ui.passwordScore.textContent = String(feedback.score ?? "?");
+  ui.passwordWarning.textContent = feedback.warning ?? "";
+  ui.passwordWarning.hidden = !feedback.warning;
+  ui.passwordSuggestions.replaceChildren(...(feedback.suggestions ?? []).map((s) => h("li", {}, s)));
+  ui.passwordFeedback.hidden = false;
 }
 
 ui.logout.addEventListener("click", async () => {

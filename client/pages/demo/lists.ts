@@ -26,14 +26,25 @@ function deviceOf(ua: string | null): string {
 export function createLists(ctx: DemoContext, room: () => RoomView): Lists {
   let chats: ChatView[] = [];
 
-  async function loadChats(): Promise<void> {
+  /** Loads a list and shows it; a failure is told in the notice (or ends the session). */
+  async function refresh<T>(load: () => Promise<T[]>, show: (items: T[]) => void): Promise<void> {
+    let items: T[];
     try {
-      chats = await ctx.client.chats.list();
+      items = await load();
     } catch (err) {
       return ctx.report(err, ui.notice);
     }
-    renderChats();
+    show(items);
   }
+
+  const loadChats = () =>
+    refresh(
+      () => ctx.client.chats.list(),
+      (loaded) => {
+        chats = loaded;
+        renderChats();
+      },
+    );
 
   function renderChats(): void {
     ui.chatsEmpty.hidden = chats.length > 0;
@@ -64,13 +75,9 @@ export function createLists(ctx: DemoContext, room: () => RoomView): Lists {
     }
   });
 
-  async function loadInvites(): Promise<void> {
-    let invites: InviteView[];
-    try {
-      invites = await ctx.client.invites.list();
-    } catch (err) {
-      return ctx.report(err, ui.notice);
-    }
+  const loadInvites = () => refresh(() => ctx.client.invites.list(), showInvites);
+
+  function showInvites(invites: InviteView[]): void {
     // Re-rendering would take the focus off an Accept button: skip it when nothing changed.
     const key = invites.map((i) => i.id).join();
     if (ui.invites.dataset.key === key) return;
@@ -110,15 +117,7 @@ export function createLists(ctx: DemoContext, room: () => RoomView): Lists {
     );
   }
 
-  async function loadSessions(): Promise<void> {
-    let sessions: SessionView[];
-    try {
-      sessions = await ctx.client.sessions.list();
-    } catch (err) {
-      return ctx.report(err, ui.notice);
-    }
-    ui.sessions.replaceChildren(...sessions.map(renderSession));
-  }
+  const loadSessions = () => refresh(() => ctx.client.sessions.list(), (sessions) => ui.sessions.replaceChildren(...sessions.map(renderSession)));
 
   function renderSession(s: SessionView): HTMLLIElement {
     const revoke = h("button", { type: "button", className: "small danger" }, "Revoke");
@@ -151,6 +150,14 @@ export function createLists(ctx: DemoContext, room: () => RoomView): Lists {
   ui.chatsRefresh.addEventListener("click", () => void loadChats());
   ui.invitesRefresh.addEventListener("click", () => void loadInvites());
   ui.sessionsRefresh.addEventListener("click", () => void loadSessions());
+  // "Log out everywhere": every session of the account ends, this one too (the page shows why).
+  ui.sessionsRevokeAll.addEventListener("click", async () => {
+    try {
+      await ctx.client.sessions.revokeAll();
+    } catch (err) {
+      ctx.report(err, ui.notice);
+    }
+  });
 
   return {
     loadChats,

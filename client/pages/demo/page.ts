@@ -34,47 +34,26 @@ export function field(form: HTMLFormElement, name: string): string {
   return String(new FormData(form).get(name) ?? "").trim();
 }
 
-export const ui = {
-  connection: byId("connection"),
-  whoami: byId("whoami"),
-  whoamiName: byId("whoami-name"),
-  logout: byId<HTMLButtonElement>("logout"),
-  ended: byId("session-ended"),
-  auth: byId("auth"),
-  app: byId("app"),
-  loginForm: byId<HTMLFormElement>("login-form"),
-  loginUsername: byId<HTMLInputElement>("login-username"),
-  loginError: byId("login-error"),
-  registerForm: byId<HTMLFormElement>("register-form"),
-  registerError: byId("register-error"),
-  registerOk: byId("register-ok"),
-  feedback: byId("password-feedback"),
-  feedbackScore: byId("password-score"),
-  feedbackWarning: byId("password-warning"),
-  feedbackSuggestions: byId("password-suggestions"),
-  chats: byId("chats"),
-  chatsRefresh: byId<HTMLButtonElement>("chats-refresh"),
-  chatsEmpty: byId("chats-empty"),
-  createChatForm: byId<HTMLFormElement>("create-chat-form"),
-  createChatError: byId("create-chat-error"),
-  invites: byId("invites"),
-  invitesRefresh: byId<HTMLButtonElement>("invites-refresh"),
-  invitesEmpty: byId("invites-empty"),
-  sessions: byId("sessions"),
-  sessionsRefresh: byId<HTMLButtonElement>("sessions-refresh"),
-  notice: byId("notice"),
-  roomTitle: byId("room-title"),
-  roomBody: byId("room-body"),
-  presence: byId("presence"),
-  loadOlder: byId<HTMLButtonElement>("load-older"),
-  messages: byId<HTMLOListElement>("messages"),
-  announcer: byId("announcer"),
-  typing: byId("typing"),
-  sendForm: byId<HTMLFormElement>("send-form"),
-  messageText: byId<HTMLInputElement>("message-text"),
-  inviteForm: byId<HTMLFormElement>("invite-form"),
-  roomNotice: byId("room-notice"),
-};
+/** The page's elements, looked up by name: each one's id is its name in kebab-case (`roomTitle` is #room-title). */
+function elements<T extends Record<string, abstract new () => HTMLElement>>(kinds: T): { [K in keyof T]: InstanceType<T[K]> } {
+  const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return Object.fromEntries(Object.keys(kinds).map((name) => [name, byId(kebab(name))])) as { [K in keyof T]: InstanceType<T[K]> };
+}
+
+const [El, Button, Form, Input] = [HTMLElement, HTMLButtonElement, HTMLFormElement, HTMLInputElement];
+
+export const ui = elements({
+  // The header and the sign-in screen.
+  connection: El, whoami: El, whoamiName: El, logout: Button, sessionEnded: El, auth: El, app: El,
+  loginForm: Form, loginUsername: Input, loginError: El, registerForm: Form, registerError: El, registerOk: El,
+  passwordFeedback: El, passwordScore: El, passwordWarning: El, passwordSuggestions: El,
+  // The sidebar's lists.
+  chats: El, chatsRefresh: Button, chatsEmpty: El, createChatForm: Form, createChatError: El,
+  invites: El, invitesRefresh: Button, invitesEmpty: El, sessions: El, sessionsRefresh: Button, sessionsRevokeAll: Button, notice: El,
+  // The open chat.
+  roomTitle: El, roomBody: El, presence: El, loadOlder: Button, messages: HTMLOListElement, announcer: El, typing: El,
+  sendForm: Form, messageText: Input, inviteForm: Form, roomNotice: El,
+});
 
 /** What a person should read about a failure: the problem's detail, its field errors, when to retry. */
 export function describe(err: unknown): string {
