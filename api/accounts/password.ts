@@ -4,9 +4,9 @@ import { BoundedQueue } from "./bounded-queue";
 import type { StrengthChecker, StrengthFeedback } from "./strength-worker";
 
 /**
- * zxcvbn sees at most this many characters: its cost grows steeply with length (a 100-character
- * string of symbols takes ~0.7 s), and a password whose first 64 characters are not guessable is
- * strong anyway.
+ * zxcvbn sees at most this many characters: its cost grows steeply with length (the figures:
+ * docs/benchmark-notes.md, "Password strength"), and a password whose first 64 characters are not
+ * guessable is strong anyway.
  */
 export const STRENGTH_CHARS = 64;
 export const MIN_SCORE = 3;

@@ -54,14 +54,14 @@ export interface SessionCheckOptions {
  * revocation that committed before a check began is always seen.
  *
  * One query in flight by default: under load the next batch then collects what arrived meanwhile
- * (bench, 4,000 handshakes in 100 at once: 513 µs gateway CPU and 0.24 queries per handshake with
- * one in flight, 549 µs and 0.35 with two). And at least 10 ms between two queries' starts: a
- * check that finds a query begun less than 10 ms ago waits for the rest of the interval, so under
- * load a query carries ten times as many checks; a check that finds none goes at once. Each query
- * costs the gateway ~100 µs of CPU on a slow 2-core machine (the driver, and the system calls that
- * wake PostgreSQL and are woken by it), so at ~2,000 handshakes/s the queries were most of the
- * handshake's cost beyond a bare server's: bench, token-only handshake rounds, 0.30-0.36 queries
- * and 1.54-1.59x a bare server's CPU per handshake back to back with 0.04 queries and 1.12-1.16x.
+ * (two in flight made more queries and cost more CPU per handshake). And at least 10 ms between two
+ * queries' starts: a check that finds a query begun less than 10 ms ago waits for the rest of the
+ * interval, so under load a query carries many more checks; a check that finds none goes at once.
+ * Each query costs the gateway far more CPU than a check in it (the driver, and the system calls
+ * that wake PostgreSQL and are woken by it), so without the interval the queries were most of the
+ * handshake's cost beyond a bare server's. The bench rows that show it: "server CPU per
+ * authenticated handshake" and "PostgreSQL queries per handshake" (the figures, and the ablations
+ * behind the choice: docs/benchmark-notes.md, "Handshakes").
  * The price: under load a handshake or a `chat:join` waits up to 10 ms more.
  */
 export class SessionCheck {

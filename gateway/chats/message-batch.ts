@@ -29,12 +29,12 @@ export interface MessageBatchOptions {
  * statement begun less than 10 ms ago waits for the rest of the interval, so under a moderate load a
  * statement carries several messages instead of one; a message that finds none goes at once (a quiet
  * chat's message is not held). Each statement costs the gateway far more than a row in it (the driver,
- * the system calls that wake PostgreSQL and are woken by it, the answer's turn): bench, 48 rooms of 10 in
- * six alternating pairs of runs, 682-782 → 480-566 µs of gateway CPU per message at 800 msg/s and
- * 366-404 → 305-339 µs at 1,600 msg/s. The price: under that load a message's ack and broadcast wait up to 10 ms more
- * (ack p50 3 → 9 ms at 800 msg/s). 32 messages waiting go at once: a statement that size gains little
- * by waiting, and senders that wait for their acks before they send again (200 of them, closed loop, in
- * the bench's stored phase) lost 0.85-0.95x → 0.73-0.79x of PostgreSQL's direct rate to the wait.
+ * the system calls that wake PostgreSQL and are woken by it, the answer's turn), so fewer, fuller
+ * statements save gateway CPU per message at moderate rates: the bench row "fan-out: gateway CPU per
+ * delivery, one gateway, 48 rooms of 10". The price: under that load a message's ack and broadcast wait
+ * up to 10 ms more. 32 messages waiting go at once: a statement that size gains little by waiting, and
+ * senders that wait for their acks before they send again (the bench row "stored messages/s": closed
+ * loop) lost rate to the wait. The figures of both: docs/benchmark-notes.md, "Fan-out".
  */
 export class MessageBatch {
   private readonly batcher: Batcher<NewMessage, Stored>;

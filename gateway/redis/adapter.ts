@@ -42,8 +42,8 @@ export interface AdapterWiring {
    * Resolves once Redis confirmed this gateway's subscription to a room (just joined): a message
    * published after that reaches the room here. The sharded adapter subscribes a room's channel
    * without waiting; a second SSUBSCRIBE of the channel on the same connection is answered after
-   * the first. One Redis needs nothing (every room rides one pattern subscription). Bounded to
-   * 2 s; a failure resolves too (the outage replay and `chat:join {after}` fill what was missed).
+   * the first. One Redis needs nothing (every room rides one pattern subscription). Bounded
+   * (CONFIRM_MS); a failure resolves too (the outage replay and `chat:join {after}` fill what was missed).
    * Asked once per room while it has sockets here: the joins that follow share the first answer
    * (ioredis keeps one entry per SSUBSCRIBE it sent, so one per join grew its list with the joins).
    */

@@ -10,7 +10,8 @@ type Slot = GatewaySocket | Set<GatewaySocket>;
  * subscription per gateway, and these lookups never need one. Only chat rooms reach Redis.
  */
 export class LocalSockets {
-  // A key's one socket is held as is: two Sets per connection were ~0.3 KiB of its heap.
+  // A key's one socket is held as is, not in a Set of one: two Sets per connection were a measurable
+  // part of its heap (the bench row "heap per idle connection"; docs/benchmark-notes.md, "Memory").
   private readonly byUser = new Map<string, Slot>();
   private readonly bySession = new Map<string, Slot>();
 

@@ -22,8 +22,8 @@ interface Watch {
    * Packets counted in that write buffer. Engine.IO swaps in a new, empty array each time the
    * transport takes the old one, and tells of every packet before it pushes it: a buffer whose
    * length is not the count is a new one. (Holding the array itself to compare kept each socket's last
-   * batch of frames alive until its next packet: at 800 msg/s in rooms of 10, 1.4 MB that every
-   * young-generation GC had to copy.)
+   * batch of frames alive until its next packet, for every young-generation GC to copy: the bench's
+   * fan-out rows in rooms of 10; docs/benchmark-notes.md, "Writes".)
    */
   count: number;
   over: boolean;

@@ -95,8 +95,9 @@ export async function storeMessages(db: Db, msgs: readonly NewMessage[], pool?: 
  * The insert (see insertMessages): $1 chat ids, $2 sender ids, $3 texts, $4 client ids or nulls,
  * $5 session ids or nulls, in the order given. A duplicate's first copy is looked up row by row
  * through the `client_id` index, and only for rows not inserted: as a plain left join the planner
- * sorted and merged the whole messages table into every statement (2,000 rows: 13 ms of a 200-row
- * statement; 6,000: 31 ms), a cost that grew with the table. Exported for the plan's test.
+ * sorted and merged the whole messages table into every statement, a cost that grew with the table
+ * (the bench row "stored messages/s"; docs/benchmark-notes.md, "Stored messages"). Exported for the
+ * plan's test.
  */
 export const INSERT_SQL = `
     with r as (

@@ -30,8 +30,9 @@ const PRUNE_EVERY = 1_024;
  * out, but it does not always wait for the count. When this process's last answer for the user
  * (under a second old, in the same window) left more points than the takes it has sent since, the
  * message goes on at once and its count is made meanwhile: a message then costs no Redis round
- * trip of waiting (on a busy gateway that round trip waits for the event loop, and was a third of
- * a message's latency). One
+ * trip of waiting (on a busy gateway that round trip waits for the event loop, and was a large part
+ * of a message's latency: the bench row "stored messages/s"; docs/benchmark-notes.md, "Stored
+ * messages"). One
  * process alone never lets more through than the limit. Two gateways posting for the same user at
  * once, each relying on its own last answer, may let through more than the limit: what one sends
  * before the answer to its first take after the other used up the window comes back (its
