@@ -1,5 +1,5 @@
 import type { Pool } from "pg";
-import { Batcher } from "../../shared/db/batcher";
+import { Batcher, type StatementPacing } from "../../shared/db/batcher";
 import { factsOfColumns, type SessionFactsColumns, sessionError, sessionFactsSql, sessionVerdict } from "../../shared/db/sessions";
 import type { AccessClaims } from "../../shared/auth/tokens";
 
@@ -37,14 +37,8 @@ export interface SessionChecked {
   member: boolean | undefined;
 }
 
-export interface SessionCheckOptions {
-  /** Queries in flight at once (the rest of the pool stays free for events). Default 1. */
-  maxInFlight?: number;
-  /** Checks per query. Default 500. */
-  maxBatch?: number;
-  /** The least time between two queries' starts, in ms (see the class). Default 10. */
-  minIntervalMs?: number;
-}
+/** Defaults: one query in flight, 500 checks per query, 10 ms between two queries' starts (see the class). */
+export type SessionCheckOptions = StatementPacing;
 
 /**
  * The database check of the handshake and of every `chat:join` (a `message:send` is checked in

@@ -1,19 +1,16 @@
 import type { Pool } from "pg";
-import { Batcher } from "../../shared/db/batcher";
+import { Batcher, type StatementPacing } from "../../shared/db/batcher";
 import type { Db } from "../../shared/db/db";
 import { type NewMessage, type Stored, storeMessages } from "../../shared/db/messages";
 
 /** A PostgreSQL integrity error (class 23: a chat or user deleted meanwhile, a check failed). */
 const integrityError = (err: unknown) => typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("23");
 
-export interface MessageBatchOptions {
+/** Defaults: 500 messages per statement, 10 ms between two statements' starts (see the class). */
+export type MessageBatchOptions = Omit<StatementPacing, "maxInFlight"> & {
   /** The pool under `db`: the insert then runs as a named statement. */
   pool?: Pool;
-  /** Messages per statement. Default 500. */
-  maxBatch?: number;
-  /** The least time between two statements' starts, in ms (see the class). Default 10. */
-  minIntervalMs?: number;
-}
+};
 
 /**
  * The gateway's `message:send` stores: messages from every socket that arrive while a statement is

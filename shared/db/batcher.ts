@@ -4,6 +4,9 @@
  * many callers, and without load a request goes out on the next turn of the event loop. Nothing is
  * cached: every request is read or written by a statement that began after it arrived.
  */
+/** How a batched statement's callers may pace it (the defaults are each caller's). */
+export type StatementPacing = Partial<Pick<BatcherOptions<unknown, unknown>, "maxInFlight" | "maxBatch" | "minIntervalMs">>;
+
 export interface BatcherOptions<T, R> {
   /**
    * Runs one batch; answers each request by index (an Error rejects that request alone). A throw
