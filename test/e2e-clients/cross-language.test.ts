@@ -10,6 +10,7 @@ import { TEST_PRIVATE_KEY } from "../support/config";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../support/http";
 import { freePort } from "../support/redis-server";
+import type { ClientSocket } from "../support/socket-client";
 import { eventually } from "../support/waits";
 
 /**
@@ -152,7 +153,9 @@ describe("stock clients in other languages", () => {
       try {
         const page = await browser.newPage();
         await page.goto(`${pagesOrigin}/index.html`);
-        type Win = { start(b: string, t: string, c: string): Promise<string>; attempt(b: string, a: object): Promise<unknown>; socket: any; events: any[] };
+        /** What test/e2e-clients/browser/index.html puts on `window`: its socket is socket.io-client's, typed here with the contract. */
+        type PageEvent = { event: "message:new"; text: string } | { event: "session:ended"; reason: string } | { event: "disconnect"; reason: string };
+        type Win = { start(b: string, t: string, c: string): Promise<string>; attempt(b: string, a: object): Promise<unknown>; socket: ClientSocket; events: PageEvent[] };
         expect(await page.evaluate(([b, t]) => (globalThis as unknown as Win).attempt(b!, { token: t }), [base, "not-a-jwt"])).toEqual({ code: "invalid_token", status: 401 });
         expect(await page.evaluate(([b, t, c]) => (globalThis as unknown as Win).start(b!, t!, c!), [base, web.token, chatId])).toBe("polling");
         await eventually(() => page.evaluate(() => (globalThis as unknown as Win).socket.io.engine.transport.name === "websocket"), 10_000, "the upgrade");
@@ -160,7 +163,7 @@ describe("stock clients in other languages", () => {
         expect(ack).toMatchObject({ ok: true, message: { text: "from chromium", sender: { username: web.username } } });
         await owner.http.post(`/chats/${chatId}/messages`, { text: "to chromium" });
         const events = () => page.evaluate(() => (globalThis as unknown as Win).events);
-        await eventually(async () => (await events()).some((e) => e.text === "to chromium"), 10_000, "the message in the browser");
+        await eventually(async () => (await events()).some((e) => e.event === "message:new" && e.text === "to chromium"), 10_000, "the message in the browser");
         expect((await web.http.post("/logout")).status).toBe(204);
         await eventually(async () => (await events()).some((e) => e.event === "disconnect"), 10_000, "the disconnect in the browser");
         expect((await events()).slice(-2)).toEqual([

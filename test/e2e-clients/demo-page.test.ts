@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumReady, chromiumSkipReason, launchChromium } from "../support/chromium";
 import { type SingleNode, startSingleNode } from "../support/fixtures";
 import { httpClient, newCredentials } from "../support/http";
+import { clockPasses } from "../support/waits";
 
 /**
  * The demo page at `/`, as people use it: Chromium drives the page the api serves (built by
@@ -237,7 +238,7 @@ describe("the demo page", () => {
     const presented: string[] = [];
     await context.route("**/token/refresh", async (route) => {
       presented.push((route.request().postDataJSON() as { refresh_token: string }).refresh_token);
-      await new Promise((r) => setTimeout(r, 1_000));
+      await clockPasses(1_000, "a slow network: each refresh answers a second late, so that the tabs' refreshes overlap");
       await route.continue().catch(() => undefined); // the context may be closing
     });
     try {
@@ -264,8 +265,9 @@ describe("the demo page", () => {
       await visible(app(second));
       await visible(second.locator("#connection[data-status=connected]"));
 
-      // Past two lifetimes of the first token, with both tabs' sockets up: their timers refresh it.
-      await second.waitForTimeout(14_000);
+      // Past two lifetimes of the first token, with both tabs' sockets up: their timers refresh it. The
+      // lifetimes run on the browser's and the api's real clocks: they really pass.
+      await clockPasses(14_000, "two lifetimes of the first 6 s token, refreshed by the tabs' own timers");
       expect(presented.length).toBeGreaterThanOrEqual(2);
       for (const tab of [first, second]) expect(await tab.locator("[data-testid=session-ended]").textContent()).toBe("");
 

@@ -8,7 +8,7 @@ import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../suppor
 import { readMetric } from "../support/metrics";
 import { connectRaw } from "../support/raw-socket";
 import { ask, type ClientOptions, type ClientSocket, connected } from "../support/socket-client";
-import { collect, disconnected, eventually, nextEvent } from "../support/waits";
+import { clockPasses, collect, disconnected, eventually, nextEvent, quiet } from "../support/waits";
 
 // The cluster as operators run it: `npm run cluster` (pm2: api replicas, three gateways, nginx)
 // against a real PostgreSQL and Redis, used only through nginx with stock Socket.IO clients.
@@ -81,7 +81,7 @@ describe("the cluster under pm2 behind nginx", () => {
     const login = await requestFrom("127.0.0.77", `${cluster.url}/login`, "POST", { username: u.username, password: u.password }, { "x-forwarded-for": "203.0.113.9" });
     expect(login.status).toBe(200);
     const sessions = await u.http.get("/sessions");
-    const s = sessions.body.sessions.find((x: { id: string }) => x.id === login.body.session_id);
+    const s = sessions.body.sessions.find((x: { id: string }) => x.id === login.body?.session_id);
     expect(s.ip).toMatch(/127\.0\.0\.77$/);
     // Bodies over 16 KiB stop at nginx, as at the services.
     const big = await fetch(`${cluster.url}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "x".repeat(20_000), password: "y" }) });
@@ -191,11 +191,12 @@ describe("the cluster under pm2 behind nginx", () => {
     const leaves = collect(watcher.socket, "presence:leave");
     const name = `gateway-${victim.gateway + 1}`;
     const before = (await cluster.processes()).find((p) => p.name === name)!;
-    const reconnected = new Promise<number>((resolve) => victim.socket.io.once("reconnect", () => resolve(Date.now())));
+    let reconnectedAt: number | undefined;
+    victim.socket.io.once("reconnect", () => (reconnectedAt = Date.now()));
     const killedAt = Date.now();
     process.kill(before.pid, "SIGKILL");
-    const at = await Promise.race([reconnected, new Promise<number>((_, rej) => setTimeout(() => rej(new Error("no reconnect within 15 s")), 15_000))]);
-    process.stdout.write(`cluster: client reconnected ${at - killedAt} ms after kill -9 of ${name}\n`);
+    await eventually(() => reconnectedAt !== undefined, 15_000, "a reconnect within 15 s");
+    process.stdout.write(`cluster: client reconnected ${reconnectedAt! - killedAt} ms after kill -9 of ${name}\n`);
     // It keeps chatting, and the room (from chat_id on the handshake) is back.
     const got = nextEvent(watcher.socket, "message:new");
     expect((await ask(victim.socket, "message:send", { chat_id: chatId, text: "still here" })).ok).toBe(true);
@@ -208,7 +209,9 @@ describe("the cluster under pm2 behind nginx", () => {
     // Presence: the stranded user's leave within 15 s of the kill; none for the user back elsewhere.
     await eventually(() => leaves.some((l) => l.user_id === c.user.id), Math.max(1, killedAt + 15_000 - Date.now()), "the stranded user's presence:leave within 15 s of the kill");
     process.stdout.write(`cluster: presence:leave ${Date.now() - killedAt} ms after kill -9 of ${name} (seen by then)\n`);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The user back elsewhere was swept with the stranded one; a wrong leave for it goes out with (or a
+    // held announcement after) the stranded user's, in the gateway processes.
+    await clockPasses(1_000, "a window in which a wrong presence:leave for the user back elsewhere would have arrived");
     expect(leaves.filter((l) => l.user_id === a.user.id)).toEqual([]);
   }, 60_000);
 
@@ -271,7 +274,7 @@ describe("the cluster under pm2 behind nginx", () => {
     // Presence as both clients see it (each misses what comes while it reconnects; together they see it
     // all), counted from once both users' own joins have gone out: announcements are held up to half
     // a second and then cross Redis, so on a busy machine they may arrive a second after the count
-    // shows both users. Heard from the start, then the baseline is taken after a quiet 1.5 s.
+    // shows both users. Heard from the start, then the baseline is taken once 1.5 s passed without one.
     const presenceEvents: string[] = [];
     // What each client went through, with times, shown if the presence check fails.
     const started = Date.now();
@@ -291,10 +294,9 @@ describe("the cluster under pm2 behind nginx", () => {
       s.on("connect_error", (err) => mark(who, `connect_error ${err.message}`));
     }
     await eventually(async () => (await a.http.get(`/chats/${chatId}/presence`)).body.count === 2, 5_000, "both users online");
-    for (let heard = -1, i = 0; i < 8 && presenceEvents.length !== heard; i += 1) {
-      heard = presenceEvents.length;
-      await new Promise((r) => setTimeout(r, 1_500));
-    }
+    await quiet(() => presenceEvents.length, 1_500, 12_000, "the presence events of the start to have all come").catch((err: Error) => {
+      throw new Error(`${err.message}\n${timeline.join("\n")}`);
+    });
     const baseline = presenceEvents.length;
     mark("-", `baseline (${baseline} presence events before it)`);
     // The sender retries an unanswered send with the same client_id: at most once stored.
@@ -304,7 +306,7 @@ describe("the cluster under pm2 behind nginx", () => {
         for (;;) {
           if (Date.now() > deadline) throw new Error(`message ${i} never acknowledged`);
           if (!sender.socket.connected) {
-            await new Promise((r) => setTimeout(r, 100));
+            await eventually(() => sender.socket.connected, Math.max(0, deadline - Date.now()), "the sender to reconnect").catch(() => undefined);
             continue;
           }
           const ack = await ask(sender.socket, "message:send", { chat_id: chatId, text: `r${i}`, client_id: `reload-${i}` }, 2_000).catch(() => undefined);
@@ -312,12 +314,13 @@ describe("the cluster under pm2 behind nginx", () => {
             acked.push(ack.message.id);
             break;
           }
-          await new Promise((r) => setTimeout(r, 100));
+          await clockPasses(100, "a pause before sending a refused message again, as an app's retry makes");
         }
-        await new Promise((r) => setTimeout(r, 50));
+        await clockPasses(50, "the pace of the stream across the reload: a message every 50 ms");
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    // The stream under way before the reload.
+    await eventually(() => acked.length >= 3, 10_000, "the first messages acknowledged");
     mark("-", "pm2 reload");
     await cluster.pm2("reload", "/^gateway-/");
     mark("-", "pm2 reload done");
@@ -335,7 +338,8 @@ describe("the cluster under pm2 behind nginx", () => {
     const procs = await cluster.processes();
     expect(procs.filter((p) => p.name.startsWith("gateway-")).every((p) => p.pm2_env.status === "online")).toBe(true);
     // No presence flood: both users stayed connected somewhere, so past the grace no leave or join went out for them.
-    await new Promise((r) => setTimeout(r, 11_000));
+    // The grace (10 s) runs on the clocks of the gateway processes pm2 runs: it really passes.
+    await clockPasses(11_000, "past the presence grace in the gateway processes: a leave for a user the reload cut off would have gone out");
     expect(presenceEvents.slice(baseline).filter((e) => e.endsWith(a.user.id) || e.endsWith(b.user.id)), timeline.join("\n")).toEqual([]);
   }, 120_000);
 

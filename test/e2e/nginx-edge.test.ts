@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ROOT } from "../support/build";
+import { eventually } from "../support/waits";
 
 // nginx at the edge, on its own: the pm2 configuration rendered by nginx/render.js, real nginx in
 // the foreground, and tiny node upstreams standing in for the api and a gateway. Requests go over
@@ -126,15 +127,6 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-async function until(check: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
-
 function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -215,7 +207,9 @@ beforeAll(async () => {
   // In the foreground, as ecosystem.config.js runs it; its own process group, so a stuck stop can end the workers too.
   nginx = spawn(NGINX, ["-p", runDir, "-c", conf, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"], detached: true });
   nginx.stderr!.on("data", (d: Buffer) => (nginxLog += d.toString()));
-  await until(async () => nginx!.exitCode === null && (await listening(port)), 10_000, `nginx on ${port}: ${nginxLog}`);
+  await eventually(async () => nginx!.exitCode === null && (await listening(port)), 10_000, `nginx on ${port}`).catch((err: Error) => {
+    throw new Error(`${err.message}: ${nginxLog}`);
+  });
 }, 30_000);
 
 afterAll(async () => {

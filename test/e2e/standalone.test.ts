@@ -7,6 +7,7 @@ import { ensureBuilt, ROOT as root } from "../support/build";
 import { httpClient, newCredentials } from "../support/http";
 import { pidAlive } from "../support/processes";
 import { freePort } from "../support/redis-server";
+import { eventually } from "../support/waits";
 
 let dataDir: string;
 let port: number;
@@ -21,14 +22,14 @@ async function start(): Promise<ChildProcess> {
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d));
   child.stderr!.on("data", (d: Buffer) => (output += d));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
+  const ready = async () => {
     if (child.exitCode !== null) throw new Error(`standalone exited early (${child.exitCode}): ${output}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`standalone did not become ready: ${output}`);
+    return fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+  };
+  await eventually(ready, 60_000, "standalone to be ready").catch((err: Error) => {
+    throw new Error(`${err.message}: ${output}`);
+  });
+  return child;
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -51,8 +52,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   const pid = postmasterPid();
-  if (pid && pidAlive(pid)) process.kill(pid, "SIGQUIT");
-  await new Promise((r) => setTimeout(r, 500));
+  if (pid && pidAlive(pid)) {
+    process.kill(pid, "SIGQUIT");
+    await eventually(() => !pidAlive(pid), 5_000, "PostgreSQL to stop").catch(() => undefined);
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 

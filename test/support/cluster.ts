@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { ensureBuilt, ROOT } from "./build";
 import { readMetric } from "./metrics";
+import { eventually } from "./waits";
 
 const run = promisify(execFile);
 
@@ -102,7 +103,7 @@ export async function startCluster(options: { databaseUrl: string; redisUrl?: st
     // `cluster start` is ready once nginx answers through one api replica; the tests need every
     // process, so wait for each one's metrics listener too (the last thing a process opens).
     const every = [...metricsPorts.api, ...metricsPorts.gateways];
-    for (let i = 0; i < 150 && !(await Promise.all(every.map((port) => listening(port)))).every(Boolean); i++) await new Promise((r) => setTimeout(r, 200));
+    await eventually(async () => (await Promise.all(every.map((port) => listening(port)))).every(Boolean), 30_000, "every process's metrics listener");
   } catch (err) {
     const logs = await pm2("logs", "--nostream", "--lines", "40").catch(() => "");
     await stop().catch(() => undefined);
@@ -135,7 +136,7 @@ export function requestFrom(
   method: string,
   body?: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -151,7 +152,7 @@ export function requestFrom(
       (res) => {
         let text = "";
         res.on("data", (c: Buffer) => (text += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined }));
       },
     );
     req.on("error", reject);

@@ -37,6 +37,13 @@ interface Options {
 
 const silent = () => pino({ level: "silent" });
 
+/** A logger that keeps every line it logs (parsed), so that a test can wait for one (`logged`). */
+export function recordingLogger(level: pino.Level = "info"): { logger: Logger; lines: Record<string, unknown>[]; logged(msg: string): boolean } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines, logged: (msg) => lines.some((l) => l.msg === msg) };
+}
+
 /** The services of one process: connected from the config with Redis, else the test database and an in-memory bus. */
 async function servicesFor(o: Options, config: Config, logger: Logger, role: Role): Promise<Omit<Services, "close"> & { close(): Promise<void> }> {
   if (o.redisUrl || o.redisClusterNodes) return connectServices(config, logger, { role });

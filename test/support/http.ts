@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { Answer } from "../../shared/contract/views";
 
 export interface HttpResult<T = any> {
   status: number;
@@ -48,7 +49,7 @@ export function newCredentials(prefix = "user") {
 }
 
 export interface LoggedIn {
-  user: { id: string; username: string; email: string; created_at: string };
+  user: Answer<"user">["user"];
   username: string;
   password: string;
   token: string;
@@ -59,9 +60,9 @@ export interface LoggedIn {
 
 export async function registerAndLogin(api: HttpClient, prefix?: string): Promise<LoggedIn> {
   const creds = newCredentials(prefix);
-  const reg = await api.post("/register", creds);
+  const reg = await api.post<Answer<"user">>("/register", creds);
   if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${reg.text}`);
-  const login = await api.post("/login", { username: creds.username, password: creds.password });
+  const login = await api.post<Answer<"login">>("/login", { username: creds.username, password: creds.password });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
   return {
     user: reg.body.user,
@@ -76,12 +77,12 @@ export async function registerAndLogin(api: HttpClient, prefix?: string): Promis
 
 /** A chat owned by `owner` that every one of `members` has joined (invite, then accept). */
 export async function chatWith(owner: LoggedIn, members: LoggedIn[], name = "room"): Promise<string> {
-  const created = await owner.http.post("/chats", { name, members: members.map((m) => m.username) });
+  const created = await owner.http.post<Answer<"chat">>("/chats", { name, members: members.map((m) => m.username) });
   if (created.status !== 201) throw new Error(`create chat failed: ${created.status} ${created.text}`);
-  const chatId: string = created.body.chat.id;
+  const chatId = created.body.chat.id;
   for (const member of members) {
-    const invites = await member.http.get("/invites");
-    const invite = (invites.body.invites as { id: string; chat: { id: string } }[]).find((i) => i.chat.id === chatId);
+    const invites = await member.http.get<Answer<"invitePage">>("/invites");
+    const invite = invites.body.invites.find((i) => i.chat.id === chatId);
     if (!invite) throw new Error("invite not found");
     const accepted = await member.http.post(`/invites/${invite.id}/accept`);
     if (accepted.status !== 200) throw new Error(`accept failed: ${accepted.status} ${accepted.text}`);

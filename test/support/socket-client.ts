@@ -128,6 +128,11 @@ export function askMalformed<E extends keyof ClientToServerEvents>(socket: Clien
   return request(socket, event, payload, timeoutMs) as Promise<Answer<E>>;
 }
 
+/** Like `ask`, for an event named at run time (one a document lists): its answer is for the test to check. */
+export function askNamed(socket: ClientSocket, event: string, payload: unknown, timeoutMs = 5_000): Promise<unknown> {
+  return request(socket, event, payload, timeoutMs);
+}
+
 /** The socket without the contract's types: any event name with any arguments, acknowledged or not. */
 export interface UntypedSocket {
   emit(event: string, ...args: unknown[]): unknown;

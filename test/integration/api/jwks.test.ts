@@ -1,4 +1,4 @@
-import { createLocalJWKSet, jwtVerify } from "jose";
+import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jwkSetView } from "../../../shared/contract/views";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -22,13 +22,13 @@ describe("GET /.well-known/jwks.json", () => {
     const res = await fetch(`${api.url}/.well-known/jwks.json`);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toMatch(/max-age=\d+/);
-    const jwks = (await res.json()) as { keys: Record<string, unknown>[] };
+    const jwks = (await res.json()) as JSONWebKeySet;
     expect(jwkSetView.safeParse(jwks).success).toBe(true);
     // Public members only: no private scalar `d`, no symmetric `k`.
     for (const key of jwks.keys) expect(Object.keys(key).sort()).toEqual(["alg", "crv", "kid", "kty", "use", "x", "y"]);
 
     // jose (panva/jose) is not what the servers use: it checks the set and the signature on its own terms.
-    const keySet = createLocalJWKSet(jwks as never);
+    const keySet = createLocalJWKSet(jwks);
     const u = await registerAndLogin(httpClient(api.url), "jwks");
     const { payload, protectedHeader } = await jwtVerify(u.token, keySet, { algorithms: ["ES256"] });
     expect(protectedHeader).toMatchObject({ alg: "ES256", kid: jwks.keys[0]!.kid });

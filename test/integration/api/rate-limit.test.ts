@@ -3,6 +3,7 @@ import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { type ApiFixture, startApi } from "../../support/fixtures";
 import { httpClient, newCredentials } from "../../support/http";
 import { type RedisServer, startRedisServer } from "../../support/redis-server";
+import { eventually } from "../../support/waits";
 
 let tdb: TestDatabase;
 let redis: RedisServer;
@@ -25,6 +26,8 @@ afterAll(async () => {
 });
 
 const wrong = (server: ApiFixture, username: string) => httpClient(server.url).post("/login", { username, password: "Definitely-wrong-1!" });
+/** Both replicas ready: their Redis link up again after a restart. */
+const bothReady = () => eventually(async () => (await Promise.all([a, b].map((s) => httpClient(s.url).get("/readyz")))).every((r) => r.status === 200), 10_000, "both replicas' Redis link");
 
 describe("login rate limits across api replicas (Redis)", () => {
   it("counts strangers' failures at an account on every replica together; the owner's device still gets in", async () => {
@@ -49,7 +52,7 @@ describe("login rate limits across api replicas (Redis)", () => {
 
   it("counts a client address's failures across accounts and replicas", async () => {
     await redis.restart(); // a clean slate for the address counter
-    await new Promise((r) => setTimeout(r, 300));
+    await bothReady();
     const creds = newCredentials("addr");
     expect((await httpClient(b.url).post("/register", creds)).status).toBe(201);
     for (let i = 0; i < 6; i++) expect((await wrong(i % 2 ? a : b, `someone_${i}`)).status).toBe(401);
@@ -74,13 +77,7 @@ describe("login rate limits across api replicas (Redis)", () => {
     } finally {
       await redis.restart();
     }
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline && status !== 200) {
-      status = (await httpClient(a.url).get("/readyz")).status;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(status).toBe(200);
+    await bothReady();
     const creds = newCredentials("back");
     expect((await httpClient(b.url).post("/register", creds)).status).toBe(201);
     for (let i = 0; i < 4; i++) expect((await wrong(i % 2 ? a : b, creds.username)).status).toBe(401);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ControlEvent } from "../../../shared/control/events";
 import { createHmac, generateKeyPairSync } from "node:crypto";
 import { es256SigningKey } from "../../../shared/auth/keys";
@@ -194,8 +194,15 @@ describe("MAX_SESSIONS_PER_USER and large revocations", () => {
 describe("token checks on the api", () => {
   it("answers token_expired for an expired access token", async () => {
     const u = await registerAndLogin(http, "exp");
-    const shortLived = testSigner(1).sign(u.user.id, u.sessionId, new Date(Date.now() + 60_000));
-    await new Promise((r) => setTimeout(r, 2_100));
+    // A one-second token signed 2.1 s ago (on the signer's clock, moved back: no waiting for it to expire).
+    const shortLived = (() => {
+      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() - 2_100 });
+      try {
+        return testSigner(1).sign(u.user.id, u.sessionId, new Date(Date.now() + 60_000));
+      } finally {
+        vi.useRealTimers();
+      }
+    })();
     const res = await httpClient(server.url, shortLived.token).get("/me");
     expect(res.status).toBe(401);
     expect(res.body.code).toBe("token_expired");

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../../client/index";
 import { type SingleNode, startSingleNode } from "../../support/fixtures";
 import { newCredentials } from "../../support/http";
-import { eventually } from "../../support/waits";
+import { clockPasses, eventually } from "../../support/waits";
 
 let node: SingleNode;
 
@@ -33,7 +33,10 @@ describe("a client whose clock runs an hour ahead of the server's", () => {
     const socket = client.connect();
     try {
       await eventually(() => socket.connected, 5_000, "the socket to connect");
-      await new Promise((r) => setTimeout(r, 3_000));
+      // A client that took its tokens for expired would refresh at once and then at every tick of its
+      // refresh timer (never sooner than a second): a window in which none must happen, on the real
+      // clock the client's timers and sockets run on.
+      await clockPasses(3_000, "a window of three refresh-timer ticks with no refresh");
       expect((await client.me()).username).toBe(creds.username);
       // A 60 s token is due for refresh 20 s before it expires: none in these 3 s.
       expect(refreshes).toBe(0);

@@ -4,7 +4,7 @@ import type { MessageView } from "../../../shared/contract/views";
 import { type SingleNode, startSingleNode } from "../../support/fixtures";
 import { httpClient, newCredentials } from "../../support/http";
 import { signedUp } from "../../support/typed-client";
-import { eventually } from "../../support/waits";
+import { clockPasses, eventually } from "../../support/waits";
 
 /** Short, so a test can wait for a token to expire for real. */
 const TTL_SECONDS = 3;
@@ -38,8 +38,12 @@ function watch(client: Client) {
   return { socket, seen };
 }
 
-/** Long enough for socket.io's and the client's own retry delays to have started a reconnect. */
-const stillDown = () => new Promise((resolve) => setTimeout(resolve, 2_500));
+/**
+ * Long enough for socket.io's (up to 1.5 s) and the client's own (up to 0.5 s) first retry delay to
+ * have started a reconnect: a window in which none must happen. Those delays run on real timers
+ * beside real sockets, so the clock really passes.
+ */
+const stillDown = () => clockPasses(2_500, "a window longer than any first reconnect delay, with no reconnect");
 
 /** Sockets of the user that the gateway holds right now. */
 const serverSocketsOf = async (userId: string) => (await node.gateway.io.fetchSockets()).filter((s) => s.data.userId === userId).length;

@@ -3,7 +3,7 @@ import { type ChatSocket, type Client, type SocketStatus } from "../../../client
 import type { MessageView } from "../../../shared/contract/views";
 import { type SingleNode, startSingleNode } from "../../support/fixtures";
 import { signedUp } from "../../support/typed-client";
-import { eventually } from "../../support/waits";
+import { clockPasses, eventually } from "../../support/waits";
 
 /** Short enough that 30 s of chat spans several refreshes (the client refreshes a third of the lifetime ahead). */
 const TTL_SECONDS = 6;
@@ -59,7 +59,9 @@ describe("in-band token refresh", () => {
         const message = await socket.send(chat.id, text);
         expect(message.text).toBe(text);
         sent[who].push(text);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        // The lifetimes must really pass: the client's refresh timers, the gateway's expiry wheel and the
+        // token checks all run on the real clock, beside real sockets.
+        await clockPasses(500, "the pace of the chat: a message every half second for 30 s");
       }
 
       const from = (seen: MessageView[], name: string) => seen.filter((m) => m.sender.username === name).map((m) => m.text);

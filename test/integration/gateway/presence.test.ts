@@ -4,7 +4,7 @@ import { RedisPresence } from "../../../shared/presence/redis-presence";
 import { type GatewayFixture, type InProcessCluster, startGateway, startInProcessCluster, startSingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
 import { ask, type ClientSocket } from "../../support/socket-client";
-import { collect, eventually } from "../../support/waits";
+import { clockPasses, collect, eventually } from "../../support/waits";
 
 let cluster: InProcessCluster & { redis: { url: string } };
 let gateways: GatewayFixture[] = [];
@@ -22,6 +22,15 @@ const users = (n: number, prefix: string) => Promise.all(Array.from({ length: n 
 const on = (g: number, user: LoggedIn, chat: string) => sockets.connect(gateways[g]!.url, { token: user.token, chatId: chat });
 const leavesOf = (seen: { user_id: string }[], user: LoggedIn) => seen.filter((l) => l.user_id === user.user.id).length;
 const joinsOf = (seen: { user: { id: string } }[], user: LoggedIn) => seen.filter((j) => j.user.id === user.user.id).length;
+/** Per gateway: the users whose grace it is waiting out (their last socket there went). */
+const graces = () => gateways.map((g) => g.gateway.stats().presenceGraces ?? 0);
+/** Swept users of `chat` whose leave is still waiting out its grace in the store. */
+const pendingIn = async (redis: Redis, chat: string) => (await redis.zrange("wsac:pr:pending", "0", "-1")).filter((key) => key.startsWith(`${chat} `)).length;
+/**
+ * Announcements are held back up to half a second, then cross Redis: once what could announce has
+ * run, a window of a second in which an announcement that must not come would have arrived.
+ */
+const announcementsOut = () => clockPasses(1_000, "a window in which a wrong presence announcement would have arrived");
 
 describe("presence across three gateways on one Redis", () => {
   it("announces a user's first socket to the room on every gateway, counts two tabs once, and answers members only", async () => {
@@ -50,6 +59,7 @@ describe("presence across three gateways on one Redis", () => {
     const [owner, leaver, returner, removed, revoked, stranded, mover] = await users(7, "pl");
     const chat = await chatWith(owner!, [leaver!, returner!, removed!, revoked!, stranded!, mover!]);
     const extra = await startGateway({ database: cluster.database, redisUrl: cluster.redis.url, id: "gw-extra" });
+    const redis = new Redis(cluster.redis.url);
     try {
       const watcher = await on(1, owner!, chat);
       const joins = collect(watcher, "presence:join");
@@ -63,6 +73,7 @@ describe("presence across three gateways on one Redis", () => {
       // The six others (the watcher's own join may reach it too: joins are held back up to half a second).
       const others = () => joins.filter((j) => j.user.id !== owner!.user.id);
       await eventually(() => others().length === 6, 5_000, "six joins");
+      const before = graces();
       const start = Date.now();
 
       leaving.disconnect();
@@ -70,13 +81,16 @@ describe("presence across three gateways on one Redis", () => {
       expect((await owner!.http.delete(`/chats/${chat}/members/${removed!.user.id}`)).status).toBe(204);
       expect((await revoked!.http.post("/logout", {})).status).toBeLessThan(300);
       await extra.close(); // its entries lapse with its lease, as a crashed gateway's do
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The leaves under way: gw1 waits out leaver's and returner's grace, gw3 removed's and revoked's.
+      await eventually(() => graces()[0] === before[0]! + 2 && graces()[2] === before[2]! + 2, 5_000, "the four graces begun");
       await on(1, returner!, chat); // back within the grace, on another gateway
       await on(0, mover!, chat); // the closed gateway's user, back elsewhere
 
       await eventually(() => leaves.length >= 4, 16_000, "four leaves");
       const took = Date.now() - start;
-      await new Promise((r) => setTimeout(r, 1_500));
+      // Every leave under way has run (the graces here, the closed gateway's swept users in the store).
+      await eventually(async () => graces()[0] === before[0] && graces()[2] === before[2] && (await pendingIn(redis, chat)) === 0, 5_000, "every leave run");
+      await announcementsOut();
       expect(took).toBeGreaterThanOrEqual(9_000);
       expect(took).toBeLessThan(15_000);
       for (const gone of [leaver!, removed!, revoked!, stranded!]) expect(leavesOf(leaves, gone)).toBe(1);
@@ -87,6 +101,7 @@ describe("presence across three gateways on one Redis", () => {
       const listed = await owner!.http.get(`/chats/${chat}/presence`);
       expect(listed.body.users.map((u: { id: string }) => u.id).sort()).toEqual([owner!.user.id, returner!.user.id, mover!.user.id].sort());
     } finally {
+      redis.disconnect();
       await extra.close();
     }
   }, 30_000);
@@ -138,8 +153,9 @@ describe("a gateway taken for dead while it lives", () => {
     await on(0, stalled!, chat); // on gw1
     const away = await on(0, returner!, chat); // on gw1, gone just before the sweep, back within its grace
     await eventually(() => joinsOf(joins, stalled!) === 1 && joinsOf(joins, returner!) === 1, 5_000, "the joins");
+    const before = graces();
     away.disconnect();
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(() => graces()[0] === before[0]! + 1, 5_000, "returner's grace begun on gw1");
     const redis = new Redis(cluster.redis.url);
     try {
       // gw1 last renewed 5 s ago, as far as the store knows, and another gateway's sweep runs now
@@ -153,9 +169,12 @@ describe("a gateway taken for dead while it lives", () => {
       }
       expect(swept.gateways).toEqual([gw1]);
       expect(swept.users).toBeGreaterThanOrEqual(2); // the two users (no other gateway has them)
-      await new Promise((r) => setTimeout(r, 1_500)); // gw1's next renewal finds its lease gone
+      // gw1's next renewal finds its lease gone and registers its users again.
+      await eventually(async () => (await redis.hget(`wsac:pr:{${chat}}:n`, stalled!.user.id)) === "1", 5_000, "gw1 to register its users again");
       await on(0, returner!, chat);
-      await new Promise((r) => setTimeout(r, 6_500)); // past when the swept leaves fell due
+      // Past when the swept leaves fell due: each claimed, and found back.
+      await eventually(async () => (await pendingIn(redis, chat)) === 0, 10_000, "the swept leaves to fall due");
+      await announcementsOut();
       for (const user of [stalled!, returner!]) {
         expect(leavesOf(leaves, user)).toBe(0);
         expect(joinsOf(joins, user)).toBe(1);
@@ -212,7 +231,8 @@ describe("presence in one process (npm start, in memory)", () => {
       // Two more at once: their counts are held back (up to a second) and go out as one, the latest.
       await Promise.all([bob, carol].map((u) => node.sockets.connect(node.url, { token: u.token, chatId: chat })));
       await eventually(() => counts.at(-1)?.count === 4, 5_000, "the count of 4");
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Counts are held back up to a second: a second count for these joins would have come by now.
+      await clockPasses(1_000, "a window in which a second count for the same joins would have arrived");
       expect(counts).toEqual([{ chat_id: chat, count: 2 }, { chat_id: chat, count: 4 }]);
       expect(joins.filter((j) => j.user.id !== owner.user.id)).toEqual([]);
     } finally {

@@ -4,7 +4,7 @@ import { type InProcessCluster, startOnRedisCluster } from "../../support/fixtur
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../../support/http";
 import { type RedisCluster, startRedisCluster } from "../../support/redis-cluster";
 import { ask, type ClientSocket } from "../../support/socket-client";
-import { collect, nextEvent } from "../../support/waits";
+import { collect, holdsWithin, nextEvent } from "../../support/waits";
 
 /**
  * REDIS_CLUSTER_NODES names only the three masters of a Redis Cluster of the test's own (3 masters,
@@ -39,8 +39,8 @@ let members: { chatId: string; sockets: ClientSocket[]; seen: MessageView[][] };
 let victims: { user: LoggedIn; sockets: ClientSocket[] }[];
 
 /**
- * Sends a new message from `from` every 250 ms until one sent by this call reached every other
- * member's socket (live or replayed after an outage, as a client sees it), bounded.
+ * Sends a new message from `from`, and again each time none sent by this call reached every other
+ * member's socket (live or replayed after an outage, as a client sees it) within 250 ms, bounded.
  */
 async function deliveredAcross(from: number, tag: string): Promise<void> {
   const deadline = Date.now() + BACK_WITHIN_MS;
@@ -52,8 +52,7 @@ async function deliveredAcross(from: number, tag: string): Promise<void> {
     sent.add(text);
     // An answer may be an error (Redis limits unreachable) or never come: the next round sends again.
     void ask(members.sockets[from]!, "message:send", { chat_id: members.chatId, text }, 2_000).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 250));
-    if (arrived()) return;
+    if (await holdsWithin(arrived, Math.min(250, deadline - Date.now()))) return;
   }
   throw new Error(`no message from gateway ${from + 1} reached every other gateway within ${BACK_WITHIN_MS} ms (${others().join(", ")})`);
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionCheck } from "../../../gateway/auth/session-check";
 import { isAppError } from "../../../shared/contract/errors";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { clockPasses } from "../../support/waits";
 
 /**
  * The handshake's and chat:join's session check (gateway/auth/session-check.ts) on a real
@@ -24,8 +25,6 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe("SessionCheck", () => {
   it("under a stream of checks, queries at most once per interval, each check answered by its own row", async () => {
     let queries = 0;
@@ -38,7 +37,7 @@ describe("SessionCheck", () => {
       for (let i = 0; i < 40; i += 1) {
         const sid = i % 4 === 3 ? revoked : live;
         answers.push(check.check({ sid, sub: user }, undefined).then((r) => r, (err: unknown) => err));
-        await sleep(5);
+        await clockPasses(5, "the pace of the checks: one every 5 ms");
       }
       const results = await Promise.all(answers);
       results.forEach((r, i) => {

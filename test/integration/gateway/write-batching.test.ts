@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGateway, startSingleNode, type SingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, registerAndLogin } from "../../support/http";
 import { connectRaw } from "../../support/raw-socket";
-import { eventually } from "../../support/waits";
+import { clockPasses, eventually } from "../../support/waits";
 
 /**
  * The gateway's writes (gateway/transport/write-batching.ts): what a connection is sent in one turn
@@ -54,8 +54,7 @@ describe("write batching", () => {
     let raw: Awaited<ReturnType<typeof connectRaw>> | undefined;
     try {
       raw = await connectRaw(server.url, alice.token);
-      // The connect packet is the last the server sends unasked; let any write still due go.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await clockPasses(50, "the connect packet is the last the server sends unasked: any write still due goes meanwhile");
       expect(writes?.n).toBe(2);
     } finally {
       httpServer.off("upgrade", onUpgrade);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
-import { type ApiFixture, type GatewayFixture, startApi, startGateway } from "../../support/fixtures";
+import { type ApiFixture, type GatewayFixture, recordingLogger, startApi, startGateway } from "../../support/fixtures";
 import { httpClient, registerAndLogin } from "../../support/http";
 import { type RedisServer, startRedisServer } from "../../support/redis-server";
 import { SocketClients } from "../../support/socket-client";
@@ -13,13 +13,14 @@ let proxy: TcpProxy;
 let api: ApiFixture;
 let gateway: GatewayFixture;
 const sockets = new SocketClients();
+const apiLog = recordingLogger();
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
   redis = await startRedisServer();
   // Only the api reaches Redis through this relay, so its link can drop while the gateway's stays up.
   proxy = await startTcpProxy({ host: "127.0.0.1", port: redis.port });
-  api = await startApi({ database: tdb, redisUrl: `redis://127.0.0.1:${proxy.port}` });
+  api = await startApi({ database: tdb, redisUrl: `redis://127.0.0.1:${proxy.port}`, logger: apiLog.logger });
   gateway = await startGateway({ database: tdb, redisUrl: redis.url });
 });
 afterAll(async () => {
@@ -41,11 +42,13 @@ describe("the control bus", () => {
     // The revocation commits in PostgreSQL: refused at once at every handshake…
     expect((await u.http.post("/logout")).status).toBe(204);
     await expect(sockets.connect(gateway.url, { token: u.token })).rejects.toMatchObject({ message: "session_revoked" });
-    // …but the open socket, on a gateway whose own link never dropped, only hears of it once the api can publish.
-    await new Promise((r) => setTimeout(r, 300));
+    // …but the open socket, on a gateway whose own link never dropped, only hears of it once the api can publish:
+    // the api holds the event meanwhile.
+    await eventually(() => apiLog.logged("control event held until Redis is back"), 5_000, "the api to hold the revocation");
     expect(socket.connected).toBe(true);
     await proxy.restore();
     expect(await ended).toEqual({ reason: "revoked" });
+    expect(apiLog.logged("publishing control events held during the Redis outage")).toBe(true);
     await disconnected(socket);
   }, 30_000);
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LEASE_MS } from "../../../shared/presence/presence";
 import { RedisPresence } from "../../../shared/presence/redis-presence";
 import { type RedisServer, startRedisServer } from "../../support/redis-server";
+import { nextTurn } from "../../support/waits";
 
 /** A client that counts its scripts in flight (in a sweep: its DROPs), and the most at once. */
 class CountingRedis extends Redis {
@@ -96,10 +97,10 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     const leavers = chats.map(() => user());
     const joiners = chats.map(() => user());
     await Promise.all(chats.map((chat, i) => store.join(gateway, chat, leavers[i]!)));
-    const later = (ticks: number) => new Promise<void>((resolve) => {
-      const step = (n: number): void => void (n === 0 ? resolve() : setImmediate(() => step(n - 1)));
-      step(ticks);
-    });
+    /** `turns` turns of the event loop later (no time: an order of events, for the race). */
+    const later = async (turns: number) => {
+      for (let n = 0; n < turns; n += 1) await nextTurn();
+    };
     // The one leaving and the one joining, in either order, in the same turn or a few turns apart.
     await Promise.all(
       chats.map(async (chat, i) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ChatLists, type ChatListStore } from "../../../shared/presence/chat-lists";
+import { eventually } from "../../support/waits";
 
 /** A list kept in a set, whose next add or remove can be made to fail. */
 function listStore() {
@@ -48,11 +49,11 @@ describe("a gateway's chat list kept in this process", () => {
     const mark = lists.mark();
     await lists.joining("gw", "c1", script); // sent after the leave's script
     await lists.emptied("gw", "c1", mark);
-    let answer!: () => void;
+    let answer: (() => void) | undefined;
     const underWay = lists.joining("gw", "c1", () => new Promise<void>((resolve) => (answer = resolve)));
-    await new Promise((resolve) => setImmediate(resolve));
+    await eventually(() => answer !== undefined, 1_000, "the join's script to be sent");
     await lists.emptied("gw", "c1", lists.mark()); // its script was sent before the leave's, not yet answered
-    answer();
+    answer!();
     await underWay;
     expect(s.calls).toEqual(["add c1"]);
     expect([...s.listed]).toEqual(["gw c1"]);

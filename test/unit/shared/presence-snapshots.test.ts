@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MemoryPresence } from "../../../shared/presence/memory-presence";
 import { LIMITS } from "../../../shared/contract/views";
 
@@ -34,18 +34,26 @@ describe("presence snapshots", () => {
 
   it("answers a chat with more online than a list holds from one read for up to the snapshot's age, then reads again", async () => {
     const s = countedStore();
-    const lists = new PresenceSnapshots(s.list, 200);
-    const chat = randomUUID();
-    await s.online(chat, PRESENCE_LIST_MAX + 1);
-    const first = await lists.list(chat);
-    expect(first.count).toBe(PRESENCE_LIST_MAX + 1);
-    expect(first.users).toHaveLength(PRESENCE_LIST_MAX);
-    await s.online(chat, 1);
-    expect((await lists.list(chat)).count).toBe(PRESENCE_LIST_MAX + 1);
-    expect(s.reads.n).toBe(1);
-    await new Promise((r) => setTimeout(r, 250));
-    expect((await lists.list(chat)).count).toBe(PRESENCE_LIST_MAX + 2);
-    expect(s.reads.n).toBe(2);
+    // A snapshot's age is read from Date.now(): the test moves that clock instead of waiting.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const lists = new PresenceSnapshots(s.list, 200);
+      const chat = randomUUID();
+      await s.online(chat, PRESENCE_LIST_MAX + 1);
+      const first = await lists.list(chat);
+      expect(first.count).toBe(PRESENCE_LIST_MAX + 1);
+      expect(first.users).toHaveLength(PRESENCE_LIST_MAX);
+      await s.online(chat, 1);
+      expect((await lists.list(chat)).count).toBe(PRESENCE_LIST_MAX + 1);
+      vi.advanceTimersByTime(199);
+      expect((await lists.list(chat)).count).toBe(PRESENCE_LIST_MAX + 1);
+      expect(s.reads.n).toBe(1);
+      vi.advanceTimersByTime(51);
+      expect((await lists.list(chat)).count).toBe(PRESENCE_LIST_MAX + 2);
+      expect(s.reads.n).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("shares one read among asks for the same chat that arrive together", async () => {

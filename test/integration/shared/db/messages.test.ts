@@ -4,6 +4,7 @@ import { MessageBatch } from "../../../../gateway/chats/message-batch";
 import { AppError } from "../../../../shared/contract/errors";
 import { INSERT_SQL, type NewMessage, type Stored, storeMessage, storeMessages } from "../../../../shared/db/messages";
 import { createTestDatabase, databaseAt, type TestDatabase } from "../../../support/database";
+import { clockPasses } from "../../../support/waits";
 
 let tdb: TestDatabase;
 let alice: string;
@@ -148,7 +149,7 @@ describe("MessageBatch (the gateway's sends from many sockets)", () => {
     const started = performance.now();
     for (let i = 0; i < 60; i += 1) {
       sends.push(batch.store({ chatId: chat, senderId: alice, text: `paced ${i}` }));
-      await new Promise((r) => setTimeout(r, 1));
+      await clockPasses(1, "the pace of the sends: about one a millisecond");
     }
     const results = await Promise.all(sends);
     const elapsed = performance.now() - started;

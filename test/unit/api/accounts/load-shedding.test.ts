@@ -2,8 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BoundedQueue } from "../../../../api/accounts/bounded-queue";
 import { StrengthChecker } from "../../../../api/accounts/strength-worker";
 import { AppError } from "../../../../shared/contract/errors";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { gate, nextTurn } from "../../../support/waits";
 
 describe("the bounded queue in front of argon2", () => {
   it("runs `concurrency` jobs, queues `maxWaiting` in order, and refuses the rest at once with 503", async () => {
@@ -11,17 +10,33 @@ describe("the bounded queue in front of argon2", () => {
     const order: number[] = [];
     let running = 0;
     let most = 0;
+    /** Each started job's end, in the order they started: the test ends them. */
+    const ends: (() => void)[] = [];
     const job = (n: number) => async () => {
       running += 1;
       most = Math.max(most, running);
-      await sleep(30);
+      const done = gate();
+      ends.push(done.open);
+      await done.opened;
       order.push(n);
       running -= 1;
       return n;
     };
-    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => queue.run(job(n))));
-    expect(results.slice(0, 5).map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
-    const refused = results.slice(5).map((r) => (r.status === "rejected" ? r.reason : undefined));
+    const runs = Array.from({ length: 8 }, (_, n) => queue.run(job(n)));
+    const results = Promise.allSettled(runs);
+    // Before any job ended: two run, three wait, and the rest are refused already.
+    let refusedEarly = 0;
+    for (const run of runs) run.catch(() => (refusedEarly += 1));
+    await nextTurn();
+    expect([ends.length, refusedEarly]).toEqual([2, 3]);
+    // Each job that ends hands its slot to the next waiting one.
+    for (let i = 0; i < 5; i += 1) {
+      ends[i]!();
+      await nextTurn();
+    }
+    const settled = await results;
+    expect(settled.slice(0, 5).map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    const refused = settled.slice(5).map((r) => (r.status === "rejected" ? r.reason : undefined));
     for (const err of refused) {
       expect(err).toBeInstanceOf(AppError);
       expect(err).toMatchObject({ code: "unavailable", status: 503 });

@@ -1,36 +1,49 @@
 import { describe, expect, it } from "vitest";
 import { orderedQueue } from "../../../../gateway/socket/ordered-queue";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { gate, nextTurn } from "../../../support/waits";
 
 describe("an ordered queue", () => {
   it("starts every task at once but hands them on in arrival order, past failures", async () => {
     const queue = orderedQueue();
     const started: string[] = [];
     const handed: string[] = [];
-    const task = (name: string, checkMs: number, fail = false) =>
-      queue(async (turn, handedOn) => {
+    /** A task whose checks and store end when the test opens their gates. */
+    const task = (name: string, fail = false) => {
+      const [checks, store] = [gate(), gate()];
+      const result = queue(async (turn, handedOn) => {
         started.push(name);
-        await sleep(checkMs); // its own checks, overlapping the others'
+        await checks.opened; // its own checks, overlapping the others'
         await turn();
         if (fail) throw new Error(name);
         handed.push(name);
         handedOn();
-        await sleep(5); // its store, after handing on: the next may hand on meanwhile
+        await store.opened; // its store, after handing on: the next may hand on meanwhile
         return name;
       });
-    const results = await Promise.allSettled([task("a", 30), task("b", 1, true), task("c", 1), task("d", 10)]);
+      return { checks, store, result };
+    };
+    const [a, b, c, d] = [task("a"), task("b", true), task("c"), task("d")];
+    const results = Promise.allSettled([a, b, c, d].map((t) => t.result));
     expect(started).toEqual(["a", "b", "c", "d"]);
+    // The later ones are done checking first: none hands on before the first has.
+    for (const t of [b, c, d]) t.checks.open();
+    await nextTurn();
+    expect(handed).toEqual([]);
+    // The first hands on; the others follow while its store is still under way (b, failing, by ending).
+    a.checks.open();
+    await nextTurn();
     expect(handed).toEqual(["a", "c", "d"]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+    for (const t of [a, c, d]) t.store.open();
+    expect((await results).map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
   });
 
   it("lets a later task's checks run while an earlier one waits", async () => {
     const queue = orderedQueue();
     const events: string[] = [];
+    const stored = gate();
     const first = queue(async (turn, handedOn) => {
       await turn();
-      await sleep(20);
+      await stored.opened;
       events.push("first handed on");
       handedOn();
     });
@@ -39,6 +52,9 @@ describe("an ordered queue", () => {
       await turn();
       events.push("second's turn");
     });
+    await nextTurn();
+    expect(events).toEqual(["second checking"]);
+    stored.open();
     await Promise.all([first, second]);
     expect(events).toEqual(["second checking", "first handed on", "second's turn"]);
   });
