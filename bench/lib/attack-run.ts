@@ -113,6 +113,8 @@ export async function attackRun(ctx: BenchContext, gw: Child, v: AttackVariant):
   const { clients, database, tokens, log } = ctx;
   if (clients.length < 2) throw new Error("attack: needs two load generators");
   const url = gw.info.url as string;
+  // Where its /metrics are: a port of their own in production.
+  const metricsUrl = (gw.info.metricsUrl as string | undefined) ?? url;
   const pid = gw.info.pid as number;
   const g = gw.name;
   const limits = (gw.info.limits ?? {}) as AttackRun["limits"];
@@ -144,7 +146,7 @@ export async function attackRun(ctx: BenchContext, gw: Child, v: AttackVariant):
     attackerConnected = true;
     await sleep(300);
     const before = await mem(gw);
-    const textBefore = await scrape(url);
+    const textBefore = await scrape(metricsUrl);
     const joinsBefore = metricSum(textBefore, "gateway_events_total", { event: "chat:join" }) ?? 0;
     const joinResultsBefore = metricBy(textBefore, "gateway_events_total", { event: "chat:join" }, "result");
     const slowBefore = metricSum(textBefore, "gateway_slow_consumers_total");
@@ -210,7 +212,7 @@ export async function attackRun(ctx: BenchContext, gw: Child, v: AttackVariant):
     const hwm = peakReset ? (procMem(pid)?.hwm ?? null) : null;
     const watched = await gw.call<Watched>("watched", undefined, 30_000).catch(() => undefined);
     const sends = watched?.sends[0];
-    const textEnd = await scrape(url);
+    const textEnd = await scrape(metricsUrl);
     const delta = (now: number | null, was: number | null) => (now === null ? null : now - (was ?? 0));
     const slowDelta = delta(metricSum(textEnd, "gateway_slow_consumers_total"), slowBefore);
     const floodDelta = delta(metricSum(textEnd, "gateway_event_floods_total"), floodsBefore);
@@ -267,7 +269,7 @@ export async function attackRun(ctx: BenchContext, gw: Child, v: AttackVariant):
     let textLast: string | null = null;
     let stableSince = Date.now();
     for (let i = 0; i < 120 && Date.now() - releaseStart < 90_000; i += 1) {
-      textLast = await scrape(url);
+      textLast = await scrape(metricsUrl);
       const n = metricSum(textLast, "gateway_events_total", { event: "chat:join" });
       const socketsNow = await gw.call<number>("sockets", undefined, 10_000).catch(() => -1);
       if (n !== joinsLast) {

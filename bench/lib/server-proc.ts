@@ -71,6 +71,8 @@ async function main() {
   };
   let limits: Record<string, number> | undefined;
   let redisKind: string | undefined;
+  /** Our servers' /metrics listener (production serves it on a port of its own). */
+  let metricsUrl: string | undefined;
   let pool: () => { total: number; idle: number; waiting: number } | null = () => null;
   let shardChannels: () => { entries: number; distinct: number } | null = () => null;
   let port = 0;
@@ -99,6 +101,7 @@ async function main() {
     // Production refuses /metrics on the public port: a free loopback port of its own.
     const probe = createServer();
     const metricsPort = await listen(probe, 0, "127.0.0.1");
+    metricsUrl = `http://127.0.0.1:${metricsPort}`;
     await new Promise((done) => probe.close(done));
     const config = loadConfig({
       dotenv: false,
@@ -255,7 +258,7 @@ async function main() {
       await Promise.race([close(), sleep(4_000)]);
     },
   );
-  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}) } });
+  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}), ...(metricsUrl ? { metricsUrl } : {}) } });
 }
 
 /** CPU-seconds of each thread of this process, summed by thread name (/proc/self/task/<tid>/stat: utime + stime in clock ticks of 1/100 s). */
