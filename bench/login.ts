@@ -44,6 +44,7 @@ async function main() {
       DATABASE_URL: database.url,
       LOG_LEVEL: "silent",
       LOGIN_MAX_FAILURES_PER_IP: "1000000",
+      LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: "1000000",
       LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
       REGISTER_MAX_PER_IP: "1000000",
     },

@@ -118,6 +118,7 @@ async function main() {
         LOG_LEVEL: "info",
         LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
         LOGIN_MAX_FAILURES_PER_IP: "1000000",
+        LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: "1000000",
         ...Object.fromEntries(CHILD_ENV.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
       },
     });
