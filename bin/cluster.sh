@@ -16,6 +16,10 @@ case "${1:-start}" in
       echo "REDIS_URL (one Redis, e.g. redis://127.0.0.1:6379) or REDIS_CLUSTER_NODES (a Redis Cluster's seeds, e.g. 127.0.0.1:7001,127.0.0.1:7002; bash bin/redis-cluster.sh start) must be set" >&2
       exit 1
     fi
+    if ! { [ -n "${NGINX_BIN:-}" ] && [ -x "$NGINX_BIN" ]; } && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+      echo "nginx is not installed (the cluster's one origin): apt-get install nginx-light, or set NGINX_BIN" >&2
+      exit 1
+    fi
     export DATABASE_URL REDIS_URL REDIS_CLUSTER_NODES
     [ "${CLUSTER_SKIP_BUILD:-}" = 1 ] || npm run build --silent
     node dist/bin/migrate.js

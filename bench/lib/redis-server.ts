@@ -3,42 +3,17 @@
  * and the tests' (test/support/redis-server.ts re-exports this file).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
+import { freePort, freeRange } from "./ports";
+
+export { freePort };
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server";
 
-/** A free loopback port (released at once, so a tiny race with other processes is possible). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** True when something answers PING with PONG on the port. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const server = createServer();
-    server.once("error", () => res(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => res(true)));
-  });
-}
-
-/** Six free loopback ports below 55536 whose cluster-bus ports (+10000) are free too (bounded tries). */
+/** Six free loopback ports whose cluster-bus ports (+10000) are free too. */
 export async function sixPorts(): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < 500 && ports.length < 6; i += 1) {
-    const p = 20_000 + Math.floor(Math.random() * 35_000);
-    if (ports.some((q) => Math.abs(q - p) < 2 || q === p + 10_000 || q + 10_000 === p)) continue;
-    if ((await portFree(p)) && (await portFree(p + 10_000))) ports.push(p);
-  }
-  if (ports.length < 6) throw new Error("no six free loopback ports (with free +10000 bus ports) for a Redis Cluster");
-  return ports;
+  const base = await freeRange(6, 10_000);
+  return Array.from({ length: 6 }, (_, i) => base + i);
 }
 
 function pong(port: number): Promise<boolean> {

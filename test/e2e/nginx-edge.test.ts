@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ROOT } from "../support/build";
+import { freePort } from "../support/redis-server";
 import { eventually } from "../support/waits";
 
 // nginx at the edge, on its own: the pm2 configuration rendered by nginx/render.js, real nginx in
@@ -103,17 +104,6 @@ function expectProblem(res: RawResponse, status: number, code: string): Record<s
   expect(body).toMatchObject({ type: "about:blank", status, code });
   expect(typeof body.title === "string" && typeof body.detail === "string" && body.detail.length > 0).toBe(true);
   return body;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function listening(port: number): Promise<boolean> {

@@ -5,6 +5,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freeRange } from "../../bench/lib/ports";
 import { ensureBuilt, ROOT } from "./build";
 import { readMetric } from "./metrics";
 import { eventually } from "./waits";
@@ -28,16 +29,6 @@ export function listening(port: number, host = "127.0.0.1"): Promise<boolean> {
     });
     socket.once("error", () => resolve(false));
   });
-}
-
-/** A base port with `count` consecutive free ports above it. */
-async function freeRange(count: number): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const taken = await Promise.all(Array.from({ length: count }, (_, k) => listening(base + k)));
-    if (!taken.some(Boolean)) return base;
-  }
-  throw new Error("no free port range");
 }
 
 export interface Cluster {
