@@ -31,6 +31,8 @@ import { errorHandler, notFound } from "./http/problem";
 import { DeviceTokens, DEVICE_HEADER } from "./sessions/devices";
 import { LoginLimiter } from "./sessions/login-limiter";
 import { sessionsRoutes } from "./sessions/sessions.routes";
+import { serverRoutes } from "./server-api/server.routes";
+import { memoryReplies, type QueryReplies } from "../shared/control/queries";
 
 export interface ApiOptions {
   config: Config;
@@ -46,6 +48,8 @@ export interface ApiOptions {
   registry?: Registry;
   /** Who is online where, as the gateways wrote it (the services' store); default an empty one in memory. */
   presence?: PresenceStore;
+  /** Where gateways answer the server API's questions (user presence, stats); default none answer. */
+  replies?: QueryReplies;
 }
 
 export interface Api {
@@ -106,24 +110,15 @@ export function createApi(options: ApiOptions): Api {
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
   if (redis) checks.redis = () => pingRedis(redis);
   app.use(healthRoutes(checks, registry, { metrics: config.metricsPort === undefined }));
+  const sessionDeps = { db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes };
+  const presence = new PresenceSnapshots(options.presence ?? new MemoryPresence());
+  // Before the user API's 16 KiB body parser: the server API parses its own (a batch is larger).
+  app.use(serverRoutes({ db, bus, outlet: options.outlet, presence, replies: options.replies ?? memoryReplies(), sessions: sessionDeps, logger: logger.child({ module: "server-api" }) }));
   app.use(jsonBody);
   app.use(accountsRoutes({ db, hasher, strength, registrations, limiter, loginOutcomes, bus, requireAuth: auth }));
-  app.use(
-    sessionsRoutes({
-      db,
-      tokens,
-      hasher,
-      limiter,
-      bus,
-      sessionTtl: config.sessionTtl,
-      maxSessionsPerUser: config.maxSessionsPerUser,
-      loginOutcomes,
-      requireAuth: auth,
-      devices: new DeviceTokens(signing.signWith),
-    }),
-  );
+  app.use(sessionsRoutes({ ...sessionDeps, requireAuth: auth, devices: new DeviceTokens(signing.signWith) }));
   const chatLimits = new ChatLimits(config, redis);
-  app.use(chatsRoutes({ db, bus, outlet: options.outlet, messageLimit, limits: chatLimits, presence: new PresenceSnapshots(options.presence ?? new MemoryPresence()), requireAuth: auth }));
+  app.use(chatsRoutes({ db, bus, outlet: options.outlet, messageLimit, limits: chatLimits, presence, requireAuth: auth }));
   const published = [...config.tokens.verifying.filter((k) => k.kid === signing.kid && k.alg === "ES256"), ...config.tokens.extraPublic];
   app.use(jwksRoutes(published));
   app.use(docsRoutes());

@@ -1,4 +1,5 @@
 import type { PresenceStore } from "../shared/presence/presence";
+import type { QueryReplies } from "../shared/control/queries";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -20,6 +21,8 @@ export interface ApiServerOptions {
   redis?: RedisClient | undefined;
   /** Who is online where (the services' store). */
   presence?: PresenceStore;
+  /** Where gateways answer the server API's questions (the services'). */
+  replies?: QueryReplies;
   /** Default `config.port` on `config.host`. */
   port?: number;
   host?: string;
@@ -39,7 +42,7 @@ export interface ApiServer extends Running {
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { config, logger } = options;
-  const api = createApi({ config, logger, db: options.db, bus: options.bus, outlet: options.outlet, redis: options.redis, registry: options.registry, presence: options.presence });
+  const api = createApi({ config, logger, db: options.db, bus: options.bus, outlet: options.outlet, redis: options.redis, registry: options.registry, presence: options.presence, replies: options.replies });
   await api.warmUp();
   const server = createServer(api.app);
   const listening = await serveHttp(server, api.registry, config, options);

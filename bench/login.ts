@@ -63,7 +63,7 @@ async function main() {
   const username = `bench_${randomBytes(4).toString("hex")}`;
   const password = `Vq7!${randomBytes(12).toString("base64url")}`;
   if ((await post("/register", { username, email: `${username}@bench.test`, password })) !== 201) throw new Error("register failed");
-  const hash = (await db.selectFrom("users").select("password_hash").where("username", "=", username).executeTakeFirstOrThrow()).password_hash;
+  const hash = (await db.selectFrom("users").select("password_hash").where("username", "=", username).executeTakeFirstOrThrow()).password_hash ?? "";
 
   // Interleave so that machine noise hits both sides alike.
   const login: number[] = [];

@@ -9,10 +9,10 @@ async function main(): Promise<void> {
   const config = loadConfig({ role: "tool" });
   const logger = createLogger({ level: config.logLevel, name: "migrate" });
   if (!config.databaseUrl) throw new Error("DATABASE_URL is not set: npm run migrate needs the database to migrate");
-  const { db } = createDb({ url: config.databaseUrl, logger, max: 1 });
+  const { db, pool } = createDb({ url: config.databaseUrl, logger, max: 2 });
   try {
     if (process.argv[2] === "down") await migrateDown(db, logger);
-    else await migrateToLatest(db, logger);
+    else await migrateToLatest({ db, pool }, logger);
   } finally {
     await db.destroy();
   }

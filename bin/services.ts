@@ -4,6 +4,7 @@ import type { AdapterClients } from "../gateway/redis/adapter";
 import { type Config, ConfigError, loadConfig } from "../shared/config";
 import { type ControlBus, createMemoryBus, createRedisBus } from "../shared/control/bus";
 import { MemoryPresence } from "../shared/presence/memory-presence";
+import { memoryReplies, type QueryReplies, redisReplies } from "../shared/control/queries";
 import type { PresenceStore } from "../shared/presence/presence";
 import { RedisPresence } from "../shared/presence/redis-presence";
 import { createDb, type Db } from "../shared/db/db";
@@ -34,6 +35,8 @@ export interface Services {
    * npm start's one process) a late outlet that the gateway's own outlet is attached to.
    */
   outlet: MessageOutlet;
+  /** Where gateways answer the server API's questions (Redis lists; in memory in one process). */
+  replies: QueryReplies;
   /** Closes everything made here, in order (after the servers have stopped). */
   close(): Promise<void>;
 }
@@ -62,7 +65,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
     }
     const { db, pool } = createDb({ url, logger });
     closers.push(() => db.destroy());
-    if (options.migrate) await migrateToLatest(db, logger.child({ module: "migrate" }));
+    if (options.migrate) await migrateToLatest({ db, pool }, logger.child({ module: "migrate" }));
 
     if (!config.redis) {
       // Without Redis, processes keep their rooms and revocations to themselves: only npm start's one process may.
@@ -71,7 +74,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
       }
       const bus = createMemoryBus();
       closers.push(() => bus.close());
-      return { db, pool, bus, presence: new MemoryPresence(), outlet: lateOutlet(), close };
+      return { db, pool, bus, presence: new MemoryPresence(), outlet: lateOutlet(), replies: memoryReplies(), close };
     }
     const target = config.redis;
     const name = `${options.role}-${config.gatewayId ?? process.pid}`;
@@ -105,7 +108,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
       closers.push(() => made.close());
       outlet = made.outlet;
     }
-    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), presence: new RedisPresence(redis), outlet, close };
+    return { db, pool, bus, redis, ...(adapter ? { adapter } : {}), presence: new RedisPresence(redis), outlet, replies: redisReplies(redis), close };
   } catch (err) {
     await close();
     throw err;

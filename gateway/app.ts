@@ -22,6 +22,8 @@ import { TokenVerifier } from "../shared/auth/tokens";
 import { authenticate } from "./auth/handshake";
 import { originAllowed } from "./auth/origin";
 import { followControlBus } from "./control/follow-bus";
+import { GatewayQueries } from "./control/gateway-queries";
+import type { QueryReplies } from "../shared/control/queries";
 import { Membership } from "./chats/membership";
 import { OutageReplay } from "./redis/outage-replay";
 import { Revocations } from "./sessions/revocations";
@@ -62,6 +64,8 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   /** Who is online where (the services' store); default one in memory, this gateway's alone. */
   presence?: PresenceStore;
+  /** Where it answers the server API's questions about its sockets; without it, it does not answer. */
+  replies?: QueryReplies;
 }
 
 export interface Gateway {
@@ -186,6 +190,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   const presence = config.presence
     ? new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove })
     : undefined;
+  const queries = options.replies
+    ? new GatewayQueries({ gateway: id, io, local, replies: options.replies, messages: metrics.messages, logger })
+    : undefined;
   const unfollow = followControlBus({
     bus,
     db,
@@ -196,6 +203,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     closing: () => closing,
     onLink: (up) => replay?.link("bus", up),
     onKeysPublished: (kids) => remoteKeys?.expect(kids),
+    onQuery: (event) => void queries?.answer(event.id, event.query),
   });
 
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };
@@ -232,6 +240,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       remoteKeys?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
       presence?.close();
+      queries?.close();
       wheel.stop();
       revocations.clear();
       membership.clear();

@@ -1,3 +1,4 @@
+import type { QueryReplies } from "../shared/control/queries";
 import { createServer } from "node:http";
 import express from "express";
 import type { Pool } from "pg";
@@ -18,6 +19,8 @@ export interface GatewayServerOptions {
   /** The Redis adapter's clients; without them rooms stay in this process. */
   adapter?: AdapterClients | undefined;
   limits?: Partial<GatewayLimits>;
+  /** Where it answers the server API's questions (the services'). */
+  replies?: QueryReplies;
   /** Default `config.port` on `config.host`. */
   port?: number;
   host?: string;

@@ -4,6 +4,8 @@ import * as chats from "./20261128120100_chats";
 import * as inviteLifecycle from "./20261129120000_invite_lifecycle";
 import * as sessionEpoch from "./20261206120000_session_epoch";
 import * as inviteBounds from "./20261206130000_invite_bounds";
+import * as serverApi from "./20261207120000_server_api";
+import * as webhooks from "./20261207130000_webhooks";
 
 /**
  * Every migration, by name. Listed statically (not read from the folder) so that the same list
@@ -15,4 +17,6 @@ export const migrations: Record<string, Migration> = {
   "20261129120000_invite_lifecycle": inviteLifecycle,
   "20261206120000_session_epoch": sessionEpoch,
   "20261206130000_invite_bounds": inviteBounds,
+  "20261207120000_server_api": serverApi,
+  "20261207130000_webhooks": webhooks,
 };

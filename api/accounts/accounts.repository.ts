@@ -15,7 +15,7 @@ export async function findTaken(db: Db, username: string, email: string): Promis
     .execute();
   return {
     username: rows.some((r) => r.username.toLowerCase() === username.toLowerCase()),
-    email: rows.some((r) => r.email.toLowerCase() === email.toLowerCase()),
+    email: rows.some((r) => r.email?.toLowerCase() === email.toLowerCase()),
   };
 }
 

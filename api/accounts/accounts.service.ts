@@ -76,7 +76,7 @@ export async function changePassword(
   if (!(await guardedVerify(deps, user, user.username, input.current_password, ip, { kind: "session", sessionId: auth.sessionId }))) {
     throw new AppError("invalid_credentials", 401, "The current password is wrong");
   }
-  await requireStrong(deps.strength, input.new_password, [user.username, user.email]);
+  await requireStrong(deps.strength, input.new_password, [user.username, ...(user.email ? [user.email] : [])]);
   const passwordHash = await deps.hasher.hash(input.new_password);
   // The new hash, the epoch's bump and the other sessions' end commit together, and only if no
   // other change committed since the current password was read (else it is no longer current).

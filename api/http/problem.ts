@@ -22,17 +22,22 @@ export function errorHandler(logger: Logger) {
       req.socket.destroy();
       return;
     }
-    if (isAppError(err)) return sendProblem(res, err);
-    if (isUnavailableError(err)) {
-      logger.warn({ err: (err as Error).message, reqId: req.id }, "backing service unavailable");
-      return sendProblem(res, new AppError("unavailable", 503, "A backing service is unavailable; try again shortly", {}, 2));
-    }
-    // Errors raised by body-parser and friends carry a 4xx status of their own.
-    const status = (err as { status?: unknown })?.status;
-    if (typeof status === "number" && status >= 400 && status < 500) {
-      return sendProblem(res, new AppError(status === 413 ? "payload_too_large" : "invalid_body", status === 413 ? 413 : 400, "The request is malformed"));
-    }
-    logger.error({ err, reqId: req.id }, "unhandled error");
-    sendProblem(res, new AppError("internal", 500, "Something went wrong on our side"));
+    sendProblem(res, asAppError(err, logger, req.id));
   };
+}
+
+/** What any error is answered as (the error handler's rule; the server API's batch uses it per call). */
+export function asAppError(err: unknown, logger: Logger, reqId?: unknown): AppError {
+  if (isAppError(err)) return err;
+  if (isUnavailableError(err)) {
+    logger.warn({ err: (err as Error).message, reqId }, "backing service unavailable");
+    return new AppError("unavailable", 503, "A backing service is unavailable; try again shortly", {}, 2);
+  }
+  // Errors raised by body-parser and friends carry a 4xx status of their own.
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new AppError(status === 413 ? "payload_too_large" : "invalid_body", status === 413 ? 413 : 400, "The request is malformed");
+  }
+  logger.error({ err, reqId }, "unhandled error");
+  return new AppError("internal", 500, "Something went wrong on our side");
 }

@@ -124,19 +124,23 @@ export async function revokeSessions(db: Db, userId: string, reason: string, whi
  * Ends every session of the user (but `except`) and bumps its session epoch in one transaction,
  * so that no login checked before it can create a session after it. With `expectEpoch`, only
  * if the epoch is still that one (a password change checked against it); with `passwordHash`,
- * the user's password becomes that. Returns the revoked ids, or undefined when the epoch had
+ * the user's password becomes that; with `ban`, the user is banned until then. Returns the revoked ids, or undefined when the epoch had
  * moved (nothing was changed).
  */
 export async function endEverySession(
   db: Db,
   userId: string,
   reason: string,
-  options: { except?: string; expectEpoch?: number; passwordHash?: string } = {},
+  options: { except?: string; expectEpoch?: number; passwordHash?: string; ban?: { until: Date; reason: string | null } } = {},
 ): Promise<string[] | undefined> {
   return db.transaction().execute(async (trx) => {
     let bump = trx
       .updateTable("users")
-      .set((eb) => ({ session_epoch: eb("session_epoch", "+", 1), ...(options.passwordHash ? { password_hash: options.passwordHash } : {}) }))
+      .set((eb) => ({
+        session_epoch: eb("session_epoch", "+", 1),
+        ...(options.passwordHash ? { password_hash: options.passwordHash } : {}),
+        ...(options.ban ? { banned_until: options.ban.until, ban_reason: options.ban.reason } : {}),
+      }))
       .where("id", "=", userId);
     if (options.expectEpoch !== undefined) bump = bump.where("session_epoch", "=", options.expectEpoch);
     const user = await bump.returning("id").executeTakeFirst();

@@ -4,7 +4,7 @@ import { type ControlBus, publishRevocation } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow, UserRow } from "../../shared/db/schema";
 import { AppError } from "../../shared/contract/errors";
-import { factsOf, sessionError, sessionVerdict } from "../../shared/db/sessions";
+import { banHolds, bannedError, factsOf, sessionError, sessionVerdict } from "../../shared/db/sessions";
 import { hashRefreshToken, newRefreshToken, type TokenSigner } from "../../shared/auth/tokens";
 import { findByLogin, findById } from "../accounts/accounts.repository";
 import { userView } from "../accounts/accounts.views";
@@ -56,7 +56,7 @@ function answer(deps: SessionDeps, session: SessionRow, user: UserRow, refreshTo
  */
 export async function guardedVerify(
   deps: Pick<SessionDeps, "limiter" | "hasher" | "loginOutcomes">,
-  user: { id: string; password_hash: string } | undefined,
+  user: { id: string; password_hash: string | null } | undefined,
   typedName: string,
   password: string,
   ip: string,
@@ -72,7 +72,7 @@ export async function guardedVerify(
   let ok: boolean;
   try {
     // An unknown user or a locked allowance costs one argon2 verification too, and gets the same answer.
-    ok = user && !ticket.locked ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
+    ok = user?.password_hash && !ticket.locked ? await deps.hasher.verify(user.password_hash, password) : await deps.hasher.verifyUnknown(password);
   } catch (err) {
     await deps.limiter.notChecked(ticket);
     deps.loginOutcomes.inc({ outcome: "unavailable" });
@@ -106,7 +106,35 @@ export async function login(
   const user = await findByLogin(deps.db, identifier);
   const allowance = loginAllowance(user, identifier, client.device);
   if (!(await guardedVerify(deps, user, identifier, password, client.ip ?? "unknown", allowance)) || !user) throw invalidCredentials();
-  const expires_at = new Date(Date.now() + deps.sessionTtl * 1000);
+  // Told only to whoever knows the password: a ban is not revealed to guessers.
+  if (banHolds(user)) {
+    deps.loginOutcomes.inc({ outcome: "banned" });
+    throw bannedError();
+  }
+  const result = await openSession(deps, user, client);
+  // A password change or "log out everywhere" committed while the password was being checked:
+  // the password that was checked is no longer the account's (or its sessions were all ended).
+  if (!result) {
+    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
+    throw invalidCredentials();
+  }
+  deps.loginOutcomes.inc({ outcome: "success" });
+  const device = allowance.kind === "device" ? { userId: user.id, deviceId: allowance.deviceId } : { userId: user.id };
+  return { result, device };
+}
+
+/**
+ * A new session of `user` with its first refresh token, answered like a login: the end of
+ * `/login` and the server API's sessions for the app's own users alike. Created only under the
+ * session epoch `user` was read with (undefined when it moved on: a password change, a ban or a
+ * "log out everywhere" committed meanwhile); past MAX_SESSIONS_PER_USER the oldest are revoked.
+ */
+export async function openSession(
+  deps: SessionDeps,
+  user: UserRow,
+  client: ClientInfo & { ttlSeconds?: number | undefined },
+): Promise<LoginResult | undefined> {
+  const expires_at = new Date(Date.now() + Math.min(client.ttlSeconds ?? deps.sessionTtl, deps.sessionTtl) * 1000);
   const refreshToken = newRefreshToken();
   const session = await repo.insertSessionWithRefreshToken(
     deps.db,
@@ -115,17 +143,9 @@ export async function login(
     deps.maxSessionsPerUser,
     user.session_epoch,
   );
-  // A password change or "log out everywhere" committed while the password was being checked:
-  // the password that was checked is no longer the account's (or its sessions were all ended).
-  if (!session) {
-    deps.loginOutcomes.inc({ outcome: "invalid_credentials" });
-    throw invalidCredentials();
-  }
-  // Past MAX_SESSIONS_PER_USER the oldest sessions were revoked by the same statement.
+  if (!session) return undefined;
   if (session.trimmed.length > 0) await publishRevocation(deps.bus, user.id, session.trimmed);
-  deps.loginOutcomes.inc({ outcome: "success" });
-  const device = allowance.kind === "device" ? { userId: user.id, deviceId: allowance.deviceId } : { userId: user.id };
-  return { result: answer(deps, session, user, refreshToken), device };
+  return answer(deps, session, user, refreshToken);
 }
 
 async function revoke(deps: Pick<SessionDeps, "db" | "bus">, userId: string, reason: string, which: repo.RevokeWhich = {}): Promise<string[]> {
@@ -169,11 +189,11 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
     }
     const session = await repo.findSession(trx, sessionId);
     if (!session) return { kind: "refused", error: sessionError("revoked") };
-    // A refresh token speaks for its session's own user: the rule is asked about that user.
-    const verdict = sessionVerdict(factsOf(session), session.user_id);
-    if (verdict !== "live") return { kind: "refused", error: sessionError(verdict) };
     const user = await findById(trx, session.user_id);
     if (!user) return { kind: "refused", error: new AppError("session_revoked", 401, "The account no longer exists") };
+    // A refresh token speaks for its session's own user: the rule is asked about that user.
+    const verdict = sessionVerdict(factsOf({ ...session, banned_until: user.banned_until }), session.user_id);
+    if (verdict !== "live") return { kind: "refused", error: sessionError(verdict) };
     await repo.touchSession(trx, session.id);
     const refreshToken = newRefreshToken();
     await repo.insertRefreshToken(trx, session.id, hashRefreshToken(refreshToken));

@@ -34,7 +34,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
   const logger = pino({ level: "silent" });
-  const { db } = createDb({ url: url.toString(), logger, max: 4 });
+  const { db, pool } = createDb({ url: url.toString(), logger, max: 4 });
   let dropped = false;
   const drop = async () => {
     if (dropped) return;
@@ -43,7 +43,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
     await admin(`drop database if exists ${name} with (force)`);
   };
   try {
-    await migrateToLatest(db, logger);
+    await migrateToLatest({ db, pool }, logger);
   } catch (err) {
     await drop();
     throw err;

@@ -21,7 +21,7 @@ export const loginPhase: Phase = {
       body: JSON.stringify({ username, email: `${username}@bench.test`, password }),
     });
     if (reg.status !== 201) throw new Error(`register ${reg.status} ${await reg.text()}`);
-    const hash = (await database.db.selectFrom("users").select("password_hash").where("username", "=", username).executeTakeFirstOrThrow()).password_hash;
+    const hash = (await database.db.selectFrom("users").select("password_hash").where("username", "=", username).executeTakeFirstOrThrow()).password_hash ?? "";
     const res = await clients[2]!.call<{ login: Summary; verify: Summary; loginPerSec: number; verifyPerSec: number }>(
       "login",
       { api, username, password, hash, ...LOGIN },

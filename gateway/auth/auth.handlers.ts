@@ -30,7 +30,7 @@ export function authHandlers(deps: AuthHandlerDeps, ctx: EventContext): EventDef
       try {
         await requireActiveSession(deps.db, claims);
       } catch (err) {
-        if (isAppError(err) && err.code === "session_revoked") {
+        if (isAppError(err) && (err.code === "session_revoked" || err.code === "account_banned")) {
           // Answer first, then end: the acknowledgement is queued before the disconnect.
           setImmediate(() => deps.revocations.end(socket, "revoked"));
         }

@@ -23,7 +23,7 @@ interface Row extends SessionFactsColumns {
  */
 const CHECK_SQL = `
   select r.i::int as i,
-    ${sessionFactsSql("s")},
+    ${sessionFactsSql("s", "u")},
     u.username,
     case when r.chat_id is null then null
          else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member

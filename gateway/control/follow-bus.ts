@@ -28,6 +28,8 @@ export function followControlBus(options: {
   outageRecheckMs?: number;
   /** An api replica publishes these key ids (its JWKS): the gateway's JWKS source fetches again if one is new. */
   onKeysPublished?: (kids: string[]) => void;
+  /** The server API asks about this gateway's sockets (GatewayQueries). */
+  onQuery?: (event: Extract<ControlEvent, { type: "gateway_query" }>) => void;
 }): () => void {
   const { bus, revocations, membership, closing } = options;
   const log = options.logger.child({ module: "gateway:control" });
@@ -40,6 +42,8 @@ export function followControlBus(options: {
         return membership.apply(event);
       case "keys_published":
         return options.onKeysPublished?.(event.kids);
+      case "gateway_query":
+        return options.onQuery?.(event);
     }
   };
   const unsubscribe = bus.subscribe((event) => {

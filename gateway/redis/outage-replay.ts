@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
 import { messagesSince } from "../../shared/db/messages";
-import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
+import type { ServerPayload } from "../../shared/contract/events";
+import { type MessageOutlet, type OutletEvent, publishMessage } from "../../shared/delivery/publish";
 import { rooms } from "../socket/rooms";
 import type { GatewayIo } from "../socket/types";
 
@@ -57,9 +58,13 @@ export class OutageReplay {
       to: (room) => {
         const room$ = this.io.to(room);
         return {
-          emit: (event, message) => {
-            this.note(message.id);
-            return room$.emit(event, message);
+          emit: (_event: OutletEvent, payload: ServerPayload<OutletEvent>) => {
+            // App events are not stored, so not replayed: only messages are noted.
+            if ("sender" in payload) {
+              this.note(payload.id);
+              return room$.emit("message:new", payload);
+            }
+            return room$.emit("app:event", payload);
           },
         };
       },

@@ -1,7 +1,7 @@
 import { sql } from "kysely";
 import type { ControlEvent } from "../../shared/control/events";
 import type { Db } from "../../shared/db/db";
-import { factsOf, sessionVerdict } from "../../shared/db/sessions";
+import { endReason, factsOf, sessionVerdict } from "../../shared/db/sessions";
 import type { SessionEndReason } from "../../shared/contract/events";
 import type { GatewayMetrics } from "../gateway.metrics";
 import type { LocalSockets } from "../socket/local-sockets";
@@ -61,7 +61,7 @@ export class Revocations {
       const row = sessions.get(socket.data.sessionId);
       const verdict = sessionVerdict(row && factsOf(row), socket.data.userId, now);
       if (verdict === "live") continue;
-      this.end(socket, verdict);
+      this.end(socket, endReason(verdict));
       ended += 1;
     }
     if (ended > 0) this.metrics.revocationsApplied.inc(ended);

@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   "email_taken",
   "already_member",
   "too_many_invites",
+  "account_banned",
+  "idempotency_conflict",
   "payload_too_large",
   "unsupported_media_type",
   "rate_limited",

@@ -93,6 +93,10 @@ export const serverEvents = {
   typing: { summary: "Another member sent chat:typing; show it for a few seconds, stop at that user's next message", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:join": { summary: "The user's first socket in this chat, anywhere in the cluster (none when it came back within 10 s)", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:leave": { summary: "The user's last socket in this chat is gone (10 s ago: a return meanwhile cancels it)", payload: z.object({ chat_id: z.string(), user_id: z.string() }) },
+  "app:event": {
+    summary: "An event the app's own backend published to the chat's room (server API): never stored, not replayed after an outage",
+    payload: z.object({ chat_id: z.string(), event: z.string(), data: z.unknown() }).meta({ id: "AppEvent" }),
+  },
   "presence:count": { summary: "Instead of joins and leaves, in chats with more users online than the configured size: the latest count, held back by each gateway for up to half a second", payload: z.object({ chat_id: z.string(), count: z.number().int().min(0) }) },
 } as const satisfies Record<string, { summary: string; payload: z.ZodType }>;
 

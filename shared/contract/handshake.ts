@@ -14,6 +14,7 @@ export const HANDSHAKE_ERRORS = {
   invalid_token: 401,
   token_expired: 401,
   session_revoked: 401,
+  account_banned: 403,
   invalid_chat_id: 400,
   chat_forbidden: 403,
   rate_limited: 429,

@@ -23,7 +23,14 @@ export const LIMITS = {
 const id = z.string().meta({ format: "uuid" });
 const time = z.string().meta({ format: "date-time" });
 
-export const userView = z.object({ id, username: z.string(), email: z.string(), created_at: time }).meta({ id: "User" });
+export const userView = z
+  .object({
+    id,
+    username: z.string(),
+    email: z.string().nullable().meta({ description: "Null only for an account the app's backend made without one (server API)" }),
+    created_at: time,
+  })
+  .meta({ id: "User" });
 export type UserView = z.infer<typeof userView>;
 
 export const userRef = z.object({ id, username: z.string() }).meta({ id: "UserRef" });

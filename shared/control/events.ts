@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { uuid } from "../contract/validation";
+import { gatewayQuery } from "./queries";
 
 /** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
 export const REVOCATION_CHUNK = 1_000;
@@ -14,6 +15,8 @@ export const controlEvent = z.discriminatedUnion("type", [
   // An api replica started and publishes these key ids at /.well-known/jwks.json: gateways that
   // fetch the JWKS fetch it again if one is new to them (the event names ids, never keys).
   z.object({ type: z.literal("keys_published"), kids: z.array(z.string().min(1).max(64)).min(1).max(16) }),
+  // The server API asks every gateway about its sockets (shared/control/queries.ts).
+  z.object({ type: z.literal("gateway_query"), id: uuid, query: gatewayQuery }),
 ]);
 
 export type ControlEvent = z.infer<typeof controlEvent>;

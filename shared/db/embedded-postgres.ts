@@ -214,3 +214,21 @@ async function waitReady(url: string, pgDir: string, database: string, alive: ()
     }
   }
 }
+
+/**
+ * The connection string of the embedded PostgreSQL already running on `dataDir` (npm start's), or
+ * undefined when none runs there. For commands that must not stop it (npm run server-key):
+ * `startEmbeddedPostgres` would take over its data directory.
+ */
+export function runningEmbeddedPostgres(dataDir: string, database = "app"): string | undefined {
+  const pgDir = path.join(path.resolve(dataDir), "pg");
+  const lockFile = path.join(pgDir, "postmaster.pid");
+  if (!fs.existsSync(lockFile)) return undefined;
+  // postmaster.pid: pid, data directory, start time, port, ...
+  const lines = fs.readFileSync(lockFile, "utf8").split("\n");
+  const pid = Number.parseInt(lines[0] ?? "", 10);
+  const port = Number.parseInt(lines[3] ?? "", 10);
+  if (!(pid > 0 && port > 0 && isAlive(pid) && isPostmasterFor(pid, pgDir))) return undefined;
+  const password = fs.readFileSync(path.join(path.dirname(pgDir), "pg-password"), "utf8").trim();
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+}

@@ -1,7 +1,8 @@
+import { Logger as WorkerLogger, runMigrations } from "graphile-worker";
 import { Migrator, type MigrationResultSet } from "kysely";
 import type { Logger } from "pino";
 import { migrations } from "../../migrations";
-import type { Db } from "./db";
+import type { Db, DbHandles } from "./db";
 
 function migrator(db: Db): Migrator {
   return new Migrator({ db, provider: { getMigrations: async () => migrations } });
@@ -12,12 +13,27 @@ function check(result: MigrationResultSet, logger: Logger): void {
   if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
 }
 
-/** Applies every pending migration; concurrent callers are serialised by kysely's migration lock. */
-export async function migrateToLatest(db: Db, logger: Logger): Promise<void> {
-  check(await migrator(db).migrateToLatest(), logger);
+/** graphile-worker's log lines, on our logger (its debug lines at debug). */
+export function workerLogger(logger: Logger): WorkerLogger {
+  return new WorkerLogger(() => (level, message, meta) => {
+    const fields = { module: "graphile-worker", ...(meta ?? {}) };
+    if (level === "error") logger.error(fields, message);
+    else if (level === "warning") logger.warn(fields, message);
+    else if (level === "info") logger.info(fields, message);
+    else logger.debug(fields, message);
+  });
 }
 
-/** Reverts the latest migration (used by `npm run migrate -- down`). */
+/**
+ * Applies every pending migration: ours (kysely's migration lock serialises concurrent callers),
+ * then graphile-worker's own schema (the webhook worker's queue; its migrations take their own lock).
+ */
+export async function migrateToLatest(handles: DbHandles, logger: Logger): Promise<void> {
+  await runMigrations({ pgPool: handles.pool, logger: workerLogger(logger) });
+  check(await migrator(handles.db).migrateToLatest(), logger);
+}
+
+/** Reverts the latest of our migrations (used by `npm run migrate -- down`); graphile-worker's schema stays. */
 export async function migrateDown(db: Db, logger: Logger): Promise<void> {
   check(await migrator(db).migrateDown(), logger);
 }

@@ -7,9 +7,16 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 export interface UserTable {
   id: Generated<string>;
   username: string;
-  email: string;
-  password_hash: string;
+  /** Null for accounts the app's backend manages without one (server API). */
+  email: string | null;
+  /** Null for accounts the app's backend manages (server API): they cannot use /login. */
+  password_hash: string | null;
   created_at: CreatedAt;
+  /** The app's own id of an account its backend manages (PUT /server/v1/users/:external_id). */
+  external_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** While in the future (or 'infinity'), login, refresh and handshakes are refused with account_banned. */
+  banned_until: NullableTimestamp;
+  ban_reason: ColumnType<string | null, string | null | undefined, string | null>;
   /** Bumped when every session must end (a password change, log out everywhere); see sessions.repository. */
   session_epoch: ColumnType<number, number | undefined, number>;
 }
@@ -71,6 +78,28 @@ export interface MessageTable {
   created_at: CreatedAt;
 }
 
+export type ServerScope = "publish" | "moderate" | "read";
+
+export interface ServerKeyTable {
+  id: Generated<string>;
+  name: string;
+  scopes: ServerScope[];
+  /** SHA-256 (hex) of the key: the key itself is shown once and stored nowhere. */
+  key_hash: string;
+  created_at: CreatedAt;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface ServerIdempotencyTable {
+  chat_id: string;
+  key: string;
+  /** SHA-256 (hex) of the request the key was first used with. */
+  request_hash: string;
+  message_id: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   users: UserTable;
   sessions: SessionTable;
@@ -79,6 +108,8 @@ export interface Database {
   chat_members: ChatMemberTable;
   invites: InviteTable;
   messages: MessageTable;
+  server_keys: ServerKeyTable;
+  server_idempotency: ServerIdempotencyTable;
 }
 
 export type UserRow = Selectable<UserTable>;
@@ -87,3 +118,4 @@ export type ChatRow = Selectable<ChatTable>;
 export type ChatMemberRow = Selectable<ChatMemberTable>;
 export type InviteRow = Selectable<InviteTable>;
 export type MessageRow = Selectable<MessageTable>;
+export type ServerKeyRow = Selectable<ServerKeyTable>;

@@ -40,7 +40,7 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   url.pathname = `/${name}`;
   const logger = pino({ level: "silent" });
   const { db, pool } = createDb({ url: url.toString(), logger });
-  if (options.migrate !== false) await migrateToLatest(db, logger);
+  if (options.migrate !== false) await migrateToLatest({ db, pool }, logger);
   return {
     url: url.toString(),
     db,

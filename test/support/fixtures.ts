@@ -1,4 +1,5 @@
 import { MemoryPresence } from "../../shared/presence/memory-presence";
+import { memoryReplies, type QueryReplies } from "../../shared/control/queries";
 import pino, { type Logger } from "pino";
 import type { Api } from "../../api/app";
 import { startApiServer } from "../../api/server";
@@ -48,7 +49,7 @@ export function recordingLogger(level: pino.Level = "info"): { logger: Logger; l
 async function servicesFor(o: Options, config: Config, logger: Logger, role: Role): Promise<Omit<Services, "close"> & { close(): Promise<void> }> {
   if (o.redisUrl || o.redisClusterNodes) return connectServices(config, logger, { role });
   const bus = o.bus ?? createMemoryBus();
-  return { db: o.database.db, pool: o.database.pool, bus, presence: presenceOf(bus), outlet: outletOf(bus), close: async () => (o.bus ? undefined : bus.close()) };
+  return { db: o.database.db, pool: o.database.pool, bus, presence: presenceOf(bus), outlet: outletOf(bus), replies: repliesOf(bus), close: async () => (o.bus ? undefined : bus.close()) };
 }
 
 /** Without Redis, the api shares a bus's outlet with the gateway on that bus (npm start's one process does the same). */
@@ -57,6 +58,14 @@ function outletOf(bus: ControlBus): ReturnType<typeof lateOutlet> {
   let outlet = outlets.get(bus);
   if (!outlet) outlets.set(bus, (outlet = lateOutlet()));
   return outlet;
+}
+
+/** Without Redis, the processes that share a bus share the gateways' replies to the server API. */
+const replies = new WeakMap<ControlBus, QueryReplies>();
+function repliesOf(bus: ControlBus): QueryReplies {
+  let kept = replies.get(bus);
+  if (!kept) replies.set(bus, (kept = memoryReplies()));
+  return kept;
 }
 
 /** Without Redis, the processes that share a bus share presence too, as npm start's one process does. */
@@ -195,7 +204,7 @@ export async function startSingleNode(options: { env?: Record<string, string>; l
   const database = await createTestDatabase();
   const bus = createMemoryBus();
   const config = testConfig({ DATABASE_URL: database.url, ...options.env });
-  const server = await startStandaloneServer({ config, logger: silent(), services: { db: database.db, pool: database.pool, bus, presence: presenceOf(bus) }, port: 0, host: "127.0.0.1", limits: options.limits });
+  const server = await startStandaloneServer({ config, logger: silent(), services: { db: database.db, pool: database.pool, bus, presence: presenceOf(bus), replies: repliesOf(bus) }, port: 0, host: "127.0.0.1", limits: options.limits });
   const sockets = new SocketClients();
   return {
     database,

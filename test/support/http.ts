@@ -49,7 +49,8 @@ export function newCredentials(prefix = "user") {
 }
 
 export interface LoggedIn {
-  user: Answer<"user">["user"];
+  /** A registered account: it has an email. */
+  user: Answer<"user">["user"] & { email: string };
   username: string;
   password: string;
   token: string;
@@ -65,7 +66,7 @@ export async function registerAndLogin(api: HttpClient, prefix?: string): Promis
   const login = await api.post<Answer<"login">>("/login", { username: creds.username, password: creds.password });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
   return {
-    user: reg.body.user,
+    user: { ...reg.body.user, email: creds.email },
     username: creds.username,
     password: creds.password,
     token: login.body.token,

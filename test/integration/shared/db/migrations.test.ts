@@ -23,13 +23,13 @@ const tables = async () =>
 describe("migrations", () => {
   it("are timestamped and apply, revert and re-apply cleanly", async () => {
     for (const name of Object.keys(migrations)) expect(name).toMatch(/^\d{14}_[a-z_]+$/);
-    await migrateToLatest(tdb.db, logger);
-    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
+    await migrateToLatest(tdb, logger);
+    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "server_idempotency", "server_keys", "sessions", "users", "webhook_deliveries", "webhook_endpoints", "webhook_events"]);
     for (let i = 0; i < Object.keys(migrations).length; i++) await migrateDown(tdb.db, logger);
     expect(await tables()).toEqual([]);
-    await migrateToLatest(tdb.db, logger);
-    await migrateToLatest(tdb.db, logger); // idempotent
-    expect(await tables()).toHaveLength(7);
+    await migrateToLatest(tdb, logger);
+    await migrateToLatest(tdb, logger); // idempotent
+    expect(await tables()).toHaveLength(12);
   });
 
   it("enforce the data rules in the database itself", async () => {
