@@ -9,6 +9,7 @@ function codeOf(status: number): ErrorCode {
   if (status === 429) return "rate_limited";
   if (status === 502 || status === 503 || status === 504) return "unavailable";
   if (status === 413) return "payload_too_large";
+  if (status === 415) return "unsupported_media_type";
   if (status === 404) return "not_found";
   if (status === 401) return "unauthorized";
   if (status === 403) return "forbidden";
@@ -25,7 +26,8 @@ function retryAfterOf(res: Response): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
-async function toApiError(res: Response): Promise<ApiError> {
+/** The ApiError an answer that is not 2xx stands for: its problem body, or one described from the status. */
+export async function toApiError(res: Response): Promise<ApiError> {
   let problem: ProblemBody | undefined;
   try {
     const body: unknown = await res.json();

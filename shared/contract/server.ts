@@ -84,7 +84,7 @@ export const serverUserView = z
     email: z.string().nullable(),
     created_at: time,
     external_id: z.string().nullable(),
-    banned_until: time.nullable().meta({ description: "While in the future the user is banned; 'infinity' is written as null with `banned: true`" }),
+    banned_until: time.nullable().meta({ description: "While the ban holds: when it ends (a ban without an end shows 9999-12-31T00:00:00.000Z); null when not banned" }),
     banned: z.boolean(),
   })
   .meta({ id: "ServerUser" });
