@@ -3,42 +3,55 @@ import { z } from "zod";
 import { answers, LIMITS } from "../../shared/contract/views";
 import { problemView } from "../../shared/contract/errors";
 import * as bodies from "../../shared/contract/requests";
+import { batchBody, externalId, SERVER_LIMITS, serverAnswers } from "../../shared/contract/server";
 import { uuid } from "../../shared/contract/validation";
+import { OPERATIONS } from "../server-api/operations";
+import { SERVER_PREFIX } from "../server-api/server.routes";
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
 const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemView } } });
 const noContent = { description: "Done" };
 
 type Responses = RouteConfig["responses"];
+const problems = (descriptions: Record<number, string>): Responses => Object.fromEntries(Object.entries(descriptions).map(([status, d]) => [status, problem(d)]));
 /** The answers any call may get: a malformed body, a limit, an outage. */
-const common: Responses = {
-  400: problem("invalid_body: not JSON, wrong types or unknown fields (see `errors`)"),
-  413: problem(`payload_too_large: over ${LIMITS.bodyBytes / 1024} KiB`),
-  415: problem("unsupported_media_type: a body that is not application/json"),
-  429: problem("rate_limited, with Retry-After"),
-  503: problem("unavailable: a backing service is down or the server is overloaded, with Retry-After"),
+const commonProblems: Record<number, string> = {
+  400: "invalid_body: not JSON, wrong types or unknown fields (see `errors`)",
+  413: `payload_too_large: over ${LIMITS.bodyBytes / 1024} KiB`,
+  415: "unsupported_media_type: a body that is not application/json",
+  429: "rate_limited, with Retry-After",
+  503: "unavailable: a backing service is down or the server is overloaded, with Retry-After",
 };
-const authed: Responses = { ...common, 401: problem("unauthorized, token_expired or session_revoked: no valid access token") };
+const common = problems(commonProblems);
+const authed = problems({ ...commonProblems, 401: "unauthorized, token_expired or session_revoked: no valid access token" });
+/** The answers any server API call may get: the common ones, with its own body limit and key check. */
+const serverProblems: Record<number, string> = {
+  ...commonProblems,
+  400: "invalid_body: not JSON, wrong types or unknown fields, or a malformed `external_id` (see `errors`)",
+  401: "unauthorized: no live server key (a missing, unknown or revoked key, or a user's access token)",
+  413: `payload_too_large: over ${SERVER_LIMITS.bodyBytes / 1024} KiB`,
+};
 
 interface Route {
   method: RouteConfig["method"];
   path: string;
   summary: string;
-  tag: "accounts" | "sessions" | "chats" | "invites" | "health" | "keys";
-  auth?: boolean;
+  description?: string;
+  tag: "accounts" | "sessions" | "chats" | "invites" | "health" | "keys" | "server";
+  /** Which credential the call needs: a user's access token, or a server key (with these scopes; none for batch). */
+  auth?: boolean | { scopes: string[] };
   body?: z.ZodType;
   query?: z.ZodObject;
   responses: Responses;
 }
 
-const chatId = z.object({ id: uuid });
 const badPage = problem("invalid_body: a malformed `after` or `limit`, an unknown field, or an `after` that is no invite of this list");
 const routes: Route[] = [
   { method: "post", path: "/register", tag: "accounts", summary: "Create an account", body: bodies.registerBody, responses: { 201: json(answers.user, "The new account"), 409: problem("username_taken or email_taken") } },
   { method: "get", path: "/me", tag: "accounts", auth: true, summary: "The caller's account", responses: { 200: json(answers.user, "The account") } },
   { method: "put", path: "/me/password", tag: "accounts", auth: true, summary: "Change the password; every other session is revoked", body: bodies.passwordBody, responses: { 204: noContent } },
-  { method: "post", path: "/login", tag: "sessions", summary: "Log in: a new session with an access token and a refresh token; the device value comes back as the wsac_device cookie and the X-Device header (send it back in X-Device without cookies)", body: bodies.loginBody, responses: { 200: json(answers.login, "Logged in"), 401: problem("invalid_credentials (also while the account's allowance for strangers, or this device's, is used up)") } },
-  { method: "post", path: "/token/refresh", tag: "sessions", summary: "Spend a refresh token for a new access token and refresh token of the same session", body: bodies.refreshBody, responses: { 200: json(answers.login, "Refreshed"), 401: problem("session_revoked (a spent refresh token revokes the session) or unauthorized") } },
+  { method: "post", path: "/login", tag: "sessions", summary: "Log in: a new session with an access token and a refresh token; the device value comes back as the wsac_device cookie and the X-Device header (send it back in X-Device without cookies)", body: bodies.loginBody, responses: { 200: json(answers.login, "Logged in"), 401: problem("invalid_credentials (also while the account's allowance for strangers, or this device's, is used up)"), 403: problem("account_banned: the password is right but the account is banned (server API)") } },
+  { method: "post", path: "/token/refresh", tag: "sessions", summary: "Spend a refresh token for a new access token and refresh token of the same session", body: bodies.refreshBody, responses: { 200: json(answers.login, "Refreshed"), 401: problem("session_revoked (a spent refresh token revokes the session) or unauthorized"), 403: problem("account_banned: the session's user is banned (server API)") } },
   { method: "post", path: "/logout", tag: "sessions", auth: true, summary: "Revoke the caller's session", responses: { 204: noContent } },
   { method: "get", path: "/sessions", tag: "sessions", auth: true, summary: "The caller's active sessions", responses: { 200: json(answers.sessions, "Active sessions") } },
   { method: "delete", path: "/sessions", tag: "sessions", auth: true, summary: "Revoke every session of the caller", responses: { 204: noContent } },
@@ -86,37 +99,97 @@ const routes: Route[] = [
   { method: "get", path: "/readyz", tag: "health", summary: "PostgreSQL (and Redis, when configured) answer", responses: { 200: json(answers.ready, "Ready"), 503: problem("unavailable: names what is down") } },
 ];
 
-/** The path parameters a templated path names, as a zod object (ids are UUIDs). */
+type ServerResponses = (typeof OPERATIONS)[number]["responses"];
+
+/**
+ * A server API call's answers: the server API's common problems (403 when the call needs a scope),
+ * then its own. An answer with a schema is JSON; an error is a problem, its description joined
+ * with the common one of the same status; 204 has no body.
+ */
+function serverResponses(own: ServerResponses, scope?: string): Responses {
+  const general: Record<number, string> = { ...serverProblems };
+  if (scope) general[403] = `forbidden: the key lacks the \`${scope}\` scope`;
+  const out = problems(general);
+  for (const [key, r] of Object.entries(own)) {
+    const status = Number(key);
+    if (r.schema) out[key] = json(r.schema, r.description);
+    else if (status >= 400) out[key] = problem(general[status] ? `${r.description}; or ${general[status]}` : r.description);
+    else if (status === 204) out[key] = { description: r.description };
+    else out[key] = json(z.looseObject({}), r.description);
+  }
+  return out;
+}
+
+/** The server API (`/server/v1`), from its one table of calls, and the batch call that runs them. */
+const serverApiRoutes: Route[] = [
+  ...OPERATIONS.map((o): Route => ({
+    method: o.method,
+    path: SERVER_PREFIX + o.path,
+    tag: "server",
+    summary: o.summary,
+    description: `Needs a server key with the \`${o.scope}\` scope.`,
+    auth: { scopes: [o.scope] },
+    ...(o.body ? { body: o.body } : {}),
+    responses: serverResponses(o.responses, o.scope),
+  })),
+  {
+    method: "post",
+    path: `${SERVER_PREFIX}/batch`,
+    tag: "server",
+    summary: `Run up to ${SERVER_LIMITS.batchCalls} server API calls in order, each as if made alone with this key (its own scope check); one failing does not stop the rest`,
+    description: "Any live server key; each call needs its own scope. Paths may leave out the /server/v1 prefix. A call that is not a server API call answers 404 in its place.",
+    auth: { scopes: [] },
+    body: batchBody,
+    responses: serverResponses({ 200: { description: "Each call's status and body, in the order of `calls`", schema: serverAnswers.batch } }),
+  },
+];
+
+const allRoutes = [...routes, ...serverApiRoutes];
+
+/** The path parameters a templated path names, as a zod object: `{external_id}` is the app's own id, any other a UUID. */
 function pathParams(path: string): z.ZodObject | undefined {
   const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
   if (names.length === 0) return undefined;
-  return names.length === 1 && names[0] === "id" ? chatId : z.object(Object.fromEntries(names.map((n) => [n, uuid])));
+  return z.object(Object.fromEntries(names.map((n) => [n, n === "external_id" ? externalId : uuid])));
 }
 
 /** The express paths of the documented routes (`/chats/:id`), for the test that compares them with the app's. */
-export const documentedRoutes = routes.map((r) => `${r.method.toUpperCase()} ${r.path.replace(/\{(\w+)\}/g, ":$1")}`);
+export const documentedRoutes = allRoutes.map((r) => `${r.method.toUpperCase()} ${r.path.replace(/\{(\w+)\}/g, ":$1")}`);
 
 /**
  * OpenAPI 3.1 of the HTTP API, generated from the zod schemas the routes validate with and the
- * views the services answer with (shared/contract/requests.ts, shared/contract/views.ts).
+ * views the services answer with (shared/contract/requests.ts, shared/contract/views.ts), and of
+ * the server API from its table of calls (api/server-api/operations.ts, shared/contract/server.ts).
  */
 export function openApiDocument(version: string): object {
   const registry = new OpenAPIRegistry();
   const bearer = registry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
-  for (const r of routes) {
+  const serverKey = registry.registerComponent("securitySchemes", "serverKey", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "server key",
+    description:
+      "A server key, not a JWT: `wsk_` and 43 more characters, made with `npm run server-key -- create` and sent as `Authorization: Bearer <key>`. " +
+      "Only /server/v1 takes it, and no access token works there. The scopes a call lists (publish, moderate, read) must be among the key's.",
+  });
+  // Server API calls carry their common answers already (serverResponses).
+  const baseOf = (r: Route): Responses => (r.tag === "health" || r.tag === "keys" || r.tag === "server" ? {} : r.auth ? authed : common);
+  for (const r of allRoutes) {
     const params = pathParams(r.path);
     registry.registerPath({
       method: r.method,
       path: r.path,
       summary: r.summary,
+      ...(r.description ? { description: r.description } : {}),
       tags: [r.tag],
-      ...(r.auth ? { security: [{ [bearer.name]: [] }] } : {}),
+      ...(r.auth === true ? { security: [{ [bearer.name]: [] }] } : r.auth ? { security: [{ [serverKey.name]: r.auth.scopes }] } : {}),
       request: {
         ...(params ? { params } : {}),
         ...(r.query ? { query: r.query } : {}),
-        ...(r.body ? { body: { required: true, content: { "application/json": { schema: r.body } } } } : {}),
+        // The routes read a missing body as `{}`: a body whose fields are all optional may be left out.
+        ...(r.body ? { body: { required: !r.body.safeParse({}).success, content: { "application/json": { schema: r.body } } } } : {}),
       },
-      responses: { ...(r.tag === "health" || r.tag === "keys" ? {} : r.auth ? authed : common), ...r.responses },
+      responses: { ...baseOf(r), ...r.responses },
     });
   }
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
@@ -124,9 +197,19 @@ export function openApiDocument(version: string): object {
     info: {
       title: "ws-auth-cluster HTTP API",
       version,
-      description: "Accounts, sessions, chats, invites and messages. Errors are RFC 9457 problem details with a stable `code`. The Socket.IO events are in /asyncapi.json.",
+      description:
+        "Accounts, sessions, chats, invites and messages, and under /server/v1 the server API for the app's own backend (server keys, not access tokens). " +
+        "Errors are RFC 9457 problem details with a stable `code`. The Socket.IO events are in /asyncapi.json.",
     },
     servers: [{ url: "/" }],
-    tags: [{ name: "accounts" }, { name: "sessions" }, { name: "chats" }, { name: "invites" }, { name: "keys" }, { name: "health" }],
+    tags: [
+      { name: "accounts" },
+      { name: "sessions" },
+      { name: "chats" },
+      { name: "invites" },
+      { name: "keys" },
+      { name: "health" },
+      { name: "server", description: "The server API: for the app's own backend, with a server key (`npm run server-key`)" },
+    ],
   });
 }

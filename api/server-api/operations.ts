@@ -143,7 +143,7 @@ export const OPERATIONS: Operation[] = [
     path: "/chats/{id}/members/{user_id}",
     scope: "moderate",
     summary: "Add a member at once; its sockets may join the room from now on",
-    responses: { 201: { description: "The member" }, 404: notFound("the chat or the user"), 409: { description: "already_member" } },
+    responses: { 201: { description: "The member", schema: server.serverAnswers.member }, 404: notFound("the chat or the user"), 409: { description: "already_member" } },
     async run(deps, { params }) {
       return { status: 201, body: { member: await svc.addServerMember(deps, params.id!, params.user_id!) } };
     },

@@ -118,6 +118,7 @@ export const serverAnswers = {
   user: z.object({ user: serverUserView }),
   session: loginResult,
   chat: z.object({ chat: chatView, members: z.array(memberView) }),
+  member: z.object({ member: memberView }),
   presence: presenceView,
   userPresence: userPresenceView,
   stats: statsView,

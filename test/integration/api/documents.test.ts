@@ -4,6 +4,9 @@ import { Parser } from "@asyncapi/parser";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { documentedRoutes } from "../../../api/documents/openapi";
+import { OPERATIONS } from "../../../api/server-api/operations";
+import { createServerKey } from "../../../api/server-api/server-keys";
+import type { ServerScope } from "../../../shared/db/schema";
 import { DocumentChecker } from "../../support/documents";
 import { type SingleNode, startApi, startSingleNode } from "../../support/fixtures";
 import { newCredentials } from "../../support/http";
@@ -45,8 +48,11 @@ async function call(method: string, path: string, o: { params?: Record<string, s
   const text = await res.text();
   const body = text ? JSON.parse(text) : undefined;
   docs.httpResponse(method, path.split("?")[0]!, res.status, res.headers.get("content-type"), body);
-  return { status: res.status, body };
+  return { status: res.status, body, headers: res.headers };
 }
+
+/** A new server key with these scopes (the secret itself). */
+const serverKey = async (scopes: ServerScope[]) => (await createServerKey(node.database.db, `docs-${scopes.join("-")}`, scopes)).key;
 
 async function account() {
   const creds = newCredentials("doc");
@@ -103,8 +109,55 @@ describe("the published documents", () => {
       await api.close();
     }
     const own = served.filter((r) => !/ \/(metrics|openapi\.json|asyncapi\.json|docs,\/docs\/)$/.test(r) && !r.startsWith("GET /docs"));
-    const expressPaths = documentedRoutes.map((r) => r.replace(":user_id", ":userId"));
+    // The user API's member route names its parameter userId; the server API's keeps user_id.
+    const expressPaths = documentedRoutes.map((r) => r.replace(/^(DELETE \/chats\/:id\/members\/):user_id$/, "$1:userId"));
     expect([...own].sort()).toEqual([...expressPaths].sort());
+  });
+
+  it("documents the server API from its table of calls: a server key on each, the batch call, app:event", () => {
+    const serverOps = Object.entries(openapi.paths)
+      .filter(([path]) => path.startsWith("/server/v1/"))
+      .flatMap(([path, ops]) => Object.entries(ops as Record<string, any>).map(([method, op]) => ({ call: `${method.toUpperCase()} ${path}`, op })));
+    const scopeOf = new Map(OPERATIONS.map((o) => [`${o.method.toUpperCase()} /server/v1${o.path}`, o.scope]));
+    expect(serverOps.map((o) => o.call).sort()).toEqual([...scopeOf.keys(), "POST /server/v1/batch"].sort());
+
+    const scheme = openapi.components.securitySchemes.serverKey;
+    expect(scheme).toMatchObject({ type: "http", scheme: "bearer" });
+    expect(scheme.description).toMatch(/server key/);
+    expect(scheme.description).toMatch(/not a JWT/);
+    for (const { call, op } of serverOps) {
+      const scope = scopeOf.get(call);
+      // A call needs a key with its scope; the batch call any key (each call in it checks its own).
+      expect([call, op.security]).toEqual([call, [{ serverKey: scope ? [scope] : [] }]]);
+      expect([call, op.tags]).toEqual([call, ["server"]]);
+      const statuses = ["400", "401", "413", "415", "429", "503", ...(scope ? ["403"] : [])];
+      expect([call, statuses.filter((s) => op.responses[s]?.content?.["application/problem+json"] === undefined)]).toEqual([call, []]);
+      for (const param of op.parameters ?? []) {
+        expect([call, param.name, param.in]).toEqual([call, param.name, "path"]);
+        if (param.name === "external_id") expect(param.schema.pattern).toBe("^[A-Za-z0-9_.:@|-]{1,128}$");
+        else expect([call, param.name, param.schema.format]).toEqual([call, param.name, "uuid"]);
+      }
+    }
+    expect(openapi.paths["/server/v1/users/{external_id}"].put.parameters.map((p: { name: string }) => p.name)).toEqual(["external_id"]);
+    expect(openapi.paths["/server/v1/chats/{id}/members/{user_id}"].put.parameters.map((p: { name: string }) => p.name)).toEqual(["id", "user_id"]);
+    // No user call takes a server key.
+    for (const [path, ops] of Object.entries(openapi.paths)) {
+      if (path.startsWith("/server/")) continue;
+      for (const op of Object.values(ops as Record<string, any>)) expect([path, (op.security ?? []).some((s: object) => "serverKey" in s)]).toEqual([path, false]);
+    }
+
+    const batch = openapi.paths["/server/v1/batch"].post;
+    expect(batch.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/BatchBody");
+    expect(batch.responses["200"].content["application/json"].schema.$ref).toBe("#/components/schemas/BatchResult");
+    expect(openapi.components.schemas.BatchBody.properties.calls.maxItems).toBe(100);
+    expect(openapi.paths["/server/v1/chats/{id}/messages"].post.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ServerMessageBody");
+    expect(openapi.tags.map((t: { name: string }) => t.name)).toContain("server");
+    expect(openapi.components.schemas.User.properties.email.type).toEqual(["string", "null"]);
+
+    expect(asyncapi.channels.socket.messages.appEvent).toMatchObject({ name: "app:event", payload: { $ref: "#/components/schemas/AppEvent" } });
+    expect(asyncapi.operations.appEvent).toMatchObject({ action: "send", messages: [{ $ref: "#/channels/socket/messages/appEvent" }] });
+    expect(asyncapi.components.schemas.AppEvent.required).toEqual(["chat_id", "event", "data"]);
+    expect(asyncapi.info.description).toContain("`account_banned` 403");
   });
 
   it("/docs renders both documents from files the api serves itself", async () => {
@@ -206,8 +259,78 @@ describe("real answers match the documents", () => {
     expect((await call("GET", "/.well-known/jwks.json")).body.keys).toHaveLength(1);
     expect((await call("GET", "/healthz")).status).toBe(200);
     expect((await call("GET", "/readyz")).status).toBe(200);
+  });
 
-    // Every documented operation was answered successfully at least once above.
+  it("every server API call's answers, success and error alike", async () => {
+    const key = await serverKey(["publish", "moderate", "read"]);
+    const publisher = await serverKey(["publish"]);
+    const alice = await account();
+    const s = (path: string) => `/server/v1${path}`;
+    expect((await call("GET", s("/stats"))).body.code).toBe("unauthorized");
+    expect((await call("GET", s("/stats"), { token: alice.token })).body.code).toBe("unauthorized");
+    expect((await call("GET", s("/stats"), { token: publisher })).body.code).toBe("forbidden");
+    expect((await call("GET", s("/stats"), { token: key })).body.gateways).toEqual(expect.any(Array));
+
+    // A user the app manages: no password, and no email unless given.
+    const external = { external_id: `app|${randomUUID()}` };
+    const botName = newCredentials("bot").username;
+    const made = await call("PUT", s("/users/{external_id}"), { token: key, params: external, body: { username: botName } });
+    expect([made.status, made.body.user]).toEqual([201, expect.objectContaining({ username: botName, email: null, external_id: external.external_id, banned: false })]);
+    expect((await call("PUT", s("/users/{external_id}"), { token: key, params: external, body: { username: botName } })).status).toBe(200);
+    expect((await call("PUT", s("/users/{external_id}"), { token: key, params: { external_id: "no!such" }, body: { username: botName } })).body.errors[0].field).toBe("external_id");
+    expect((await call("PUT", s("/users/{external_id}"), { token: key, params: { external_id: randomUUID() }, body: { username: alice.username } })).body.code).toBe("username_taken");
+    const bot = made.body.user.id as string;
+
+    const chat = await call("POST", s("/chats"), { token: key, body: { name: "backend", members: [alice.id] } });
+    expect([chat.status, chat.body.members.length]).toEqual([201, 1]);
+    const p = { id: chat.body.chat.id as string };
+    expect((await call("PUT", s("/chats/{id}/members/{user_id}"), { token: key, params: { ...p, user_id: bot } })).status).toBe(201);
+    expect((await call("PUT", s("/chats/{id}/members/{user_id}"), { token: key, params: { ...p, user_id: bot } })).body.code).toBe("already_member");
+
+    const message = { text: "from the backend", sender: bot, idempotency_key: "docs-1" };
+    const first = await call("POST", s("/chats/{id}/messages"), { token: key, params: p, body: message });
+    expect([first.status, first.body.message.sender.id, first.headers.get("idempotent-replayed")]).toEqual([201, bot, null]);
+    const replay = await call("POST", s("/chats/{id}/messages"), { token: key, params: p, body: message });
+    expect([replay.body.message.id, replay.headers.get("idempotent-replayed")]).toEqual([first.body.message.id, "true"]);
+    expect((await call("POST", s("/chats/{id}/messages"), { token: key, params: p, body: { ...message, text: "other" } })).body.code).toBe("idempotency_conflict");
+    expect((await call("POST", s("/chats/{id}/messages"), { token: key, params: { id: randomUUID() }, body: { text: "x" } })).status).toBe(404);
+    expect((await call("POST", s("/chats/{id}/messages"), { token: key, params: p, raw: { type: "text/plain", data: "hi" } })).status).toBe(415);
+    expect((await call("POST", s("/chats/{id}/messages"), { token: key, params: p, raw: { type: "application/json", data: JSON.stringify({ text: "x".repeat(300 * 1024) }) } })).status).toBe(413);
+    expect((await call("POST", s("/chats/{id}/events"), { token: key, params: p, body: { event: "score", data: { home: 1 } } })).status).toBe(204);
+    expect((await call("POST", s("/chats/{id}/events"), { token: key, params: p, body: { event: "big", data: "x".repeat(17 * 1024) } })).body.code).toBe("payload_too_large");
+
+    expect((await call("GET", s("/chats/{id}/presence"), { token: key, params: p })).body).toMatchObject({ chat_id: p.id, count: 0 });
+    expect((await call("GET", s("/users/{id}/presence"), { token: key, params: { id: bot } })).body).toMatchObject({ user_id: bot, online: false, sockets: 0 });
+    // A session for the app's user, answered like /login; the body may be left out.
+    const session = await call("POST", s("/users/{id}/sessions"), { token: key, params: { id: bot } });
+    expect([session.status, session.body.user.email]).toEqual([200, null]);
+
+    // A ban: every session ends; login, refresh and new sessions answer account_banned until it is lifted.
+    const banned = await call("PUT", s("/users/{id}/ban"), { token: key, params: { id: alice.id }, body: { reason: "docs" } });
+    expect(banned.body.user).toMatchObject({ id: alice.id, banned: true });
+    expect((await call("POST", "/login", { body: { username: alice.username, password: alice.password } })).body.code).toBe("account_banned");
+    expect((await call("POST", "/token/refresh", { body: { refresh_token: alice.refresh } })).body.code).toBe("account_banned");
+    expect((await call("POST", s("/users/{id}/sessions"), { token: key, params: { id: alice.id }, body: {} })).body.code).toBe("account_banned");
+    expect((await call("DELETE", s("/users/{id}/ban"), { token: key, params: { id: alice.id } })).body.user.banned).toBe(false);
+    expect((await call("POST", "/login", { body: { username: alice.username, password: alice.password } })).status).toBe(200);
+
+    expect((await call("POST", s("/users/{id}/disconnect"), { token: key, params: { id: alice.id } })).status).toBe(204);
+    expect((await call("POST", s("/users/{id}/disconnect"), { token: key, params: { id: randomUUID() } })).status).toBe(404);
+    expect((await call("DELETE", s("/chats/{id}/members/{user_id}"), { token: key, params: { ...p, user_id: bot } })).status).toBe(204);
+
+    // A batch answers each call in its place, with that call's own scope check.
+    const calls = [
+      { method: "GET", path: "/stats" },
+      { method: "GET", path: `/server/v1/chats/${p.id}/presence` },
+      { method: "GET", path: "/nowhere" },
+    ];
+    const statuses = async (token: string) => ((await call("POST", s("/batch"), { token, body: { calls } })).body.results as { status: number }[]).map((r) => r.status);
+    expect(await statuses(key)).toEqual([200, 200, 404]);
+    expect(await statuses(publisher)).toEqual([403, 403, 404]);
+    expect((await call("POST", s("/batch"), { token: key, body: { calls: [] } })).status).toBe(400);
+  });
+
+  it("answered every documented operation successfully at least once", () => {
     const operations = Object.entries(openapi.paths).flatMap(([path, ops]) => Object.keys(ops as object).map((m) => `${m.toUpperCase()} ${path}`));
     const succeeded = [...docs.checked].filter((c) => / 2\d\d$/.test(c)).map((c) => c.replace(/ \d+$/, ""));
     expect(operations.filter((o) => !succeeded.includes(o))).toEqual([]);
@@ -239,6 +362,11 @@ describe("real answers match the documents", () => {
     await event(a, "presence:join", () => ask(b, "chat:join", { chat_id: chat.id }));
     await event(b, "message:new", () => ask(a, "message:send", { chat_id: chat.id, text: "hi", client_id: "c1" }));
     await event(b, "typing", () => ask(a, "chat:typing", { chat_id: chat.id }));
+    const publisher = await serverKey(["publish"]);
+    const appEvent = await event<{ event: string }>(b, "app:event", () =>
+      call("POST", "/server/v1/chats/{id}/events", { token: publisher, params: { id: chat.id }, body: { event: "score", data: { home: 2, away: 1 } } }),
+    );
+    expect(appEvent).toEqual({ chat_id: chat.id, event: "score", data: { home: 2, away: 1 } });
     expect((await ask(a, "chat:presence", { chat_id: chat.id })).count).toBe(2);
     expect((await ask(a, "chat:join", { chat_id: chat.id, after: "1" })).missed?.length).toBeGreaterThan(0);
     expect((await ask(a, "chat:join", { chat_id: chat.id, after: "0" })).error?.code).toBe("invalid_payload");
