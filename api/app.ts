@@ -113,7 +113,7 @@ export function createApi(options: ApiOptions): Api {
   const sessionDeps = { db, tokens, hasher, limiter, bus, sessionTtl: config.sessionTtl, maxSessionsPerUser: config.maxSessionsPerUser, loginOutcomes };
   const presence = new PresenceSnapshots(options.presence ?? new MemoryPresence());
   // Before the user API's 16 KiB body parser: the server API parses its own (a batch is larger).
-  app.use(serverRoutes({ db, bus, outlet: options.outlet, presence, replies: options.replies ?? memoryReplies(), sessions: sessionDeps, logger: logger.child({ module: "server-api" }) }));
+  app.use(serverRoutes({ db, bus, outlet: options.outlet, presence, replies: options.replies ?? memoryReplies(), sessions: sessionDeps, allowPrivateWebhooks: config.webhooks.allowPrivate, logger: logger.child({ module: "server-api" }) }));
   app.use(jsonBody);
   app.use(accountsRoutes({ db, hasher, strength, registrations, limiter, loginOutcomes, bus, requireAuth: auth }));
   app.use(sessionsRoutes({ ...sessionDeps, requireAuth: auth, devices: new DeviceTokens(signing.signWith) }));

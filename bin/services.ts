@@ -16,7 +16,7 @@ import type { MessageOutlet } from "../shared/delivery/publish";
 import { type Cluster, connectRedis, createRedis, createRedisCluster, createSubscriber, KnownNodes, quitRedis, type Redis, type RedisClient } from "../shared/redis/clients";
 
 /** What a process of this role talks to. */
-export type Role = "api" | "gateway" | "standalone";
+export type Role = "api" | "gateway" | "standalone" | "worker";
 
 export interface Services {
   db: Db;
@@ -86,8 +86,9 @@ export async function connectServices(config: Config, logger: Logger, options: {
     // through the nodes any of them saw last, as the seeds may all have failed over since.
     const knownNodes = target.kind === "cluster" ? new KnownNodes(target.nodes) : undefined;
     const redis = own(connectRedis(target, { logger, name: `${name}:commands`, knownNodes }));
-    const publishes = options.role !== "gateway";
-    const subscribes = options.role !== "api";
+    // The worker only reads presence: it neither publishes nor subscribes.
+    const publishes = options.role === "api" || options.role === "standalone";
+    const subscribes = options.role === "gateway" || options.role === "standalone";
     // The control bus subscribes with a plain connection (a PUBLISH reaches every node of a cluster).
     const subscriber = subscribes ? own(createSubscriber(target, { logger, name: `${name}:bus`, knownNodes })) : undefined;
     const bus = createRedisBus({ logger, ...(publishes ? { publisher: redis } : {}), ...(subscriber ? { subscriber } : {}) });

@@ -3,6 +3,7 @@ import { startApiServer } from "../api/server";
 import { createGateway, type Gateway, type GatewayLimits } from "../gateway/app";
 import { withGateway } from "../gateway/server";
 import { lateOutlet } from "../shared/delivery/outlets";
+import { startWebhookWorker } from "../api/webhooks/worker";
 import type { Running } from "../shared/serve";
 import type { Config } from "../shared/config";
 import { runService, type Services } from "./services";
@@ -30,7 +31,17 @@ export async function startStandaloneServer(options: {
   const api = await startApiServer({ ...services, outlet, config, logger, port: options.port, host: options.host });
   const gateway = createGateway({ ...services, config, logger, httpServer: api.server, registry: api.api.registry, limits: options.limits });
   outlet.attach(gateway.outlet);
-  return { ...withGateway(api, gateway), gateway };
+  // The webhook worker runs in this process too (a role of its own in the cluster).
+  const worker = await startWebhookWorker({ db: services.db, pool: services.pool, presence: services.presence, config: config.webhooks, logger, registry: api.api.registry });
+  const running = withGateway(api, gateway);
+  return {
+    ...running,
+    gateway,
+    async close() {
+      await running.close();
+      await worker.stop();
+    },
+  };
 }
 
 // `npm start`: the embedded PostgreSQL unless DATABASE_URL is set, migrations applied; without

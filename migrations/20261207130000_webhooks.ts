@@ -52,6 +52,15 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index webhook_deliveries_log_idx on webhook_deliveries (endpoint_id, id desc)`.execute(db);
   await sql`create index webhook_deliveries_event_idx on webhook_deliveries (event_id)`.execute(db);
 
+  // The worker pools alive (graphile-worker locks a job by its pool's id): a pool whose heartbeat
+  // stopped (kill -9) has its jobs unlocked by the next worker that looks, instead of after
+  // graphile-worker's own 4 hours.
+  await db.schema
+    .createTable("webhook_workers")
+    .addColumn("pool_id", "text", (c) => c.primaryKey())
+    .addColumn("heartbeat_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
+    .execute();
+
   await sql`
     create function wsac_webhook_fanout() returns trigger language plpgsql as $$
     begin
@@ -83,6 +92,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop trigger webhook_events_fanout on webhook_events`.execute(db);
   await sql`drop function wsac_webhook_fanout()`.execute(db);
+  await db.schema.dropTable("webhook_workers").execute();
   await db.schema.dropTable("webhook_deliveries").execute();
   await db.schema.dropTable("webhook_events").execute();
   await db.schema.dropTable("webhook_endpoints").execute();

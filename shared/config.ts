@@ -17,6 +17,8 @@ export class ConfigError extends Error {
 }
 
 const MIN_SECRET_BYTES = 32;
+/** A Standard Webhooks secret: whsec_ and at least 24 bytes of base64. */
+export const WEBHOOK_SECRET_RE = /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 const duration = (fallback: string) =>
@@ -132,6 +134,15 @@ const schema = z.object({
       if (!(n >= 1 && n <= 65_535)) ctx.addIssue({ code: "custom", message: `must be a port number from 1 to 65535 (got "${v}")` });
       return n;
     }),
+  WEBHOOK_URL: url(["http:", "https:"]),
+  WEBHOOK_SECRET: z.string().optional(),
+  WEBHOOK_ALLOW_PRIVATE: z.enum(["on", "off"], { message: "must be on or off" }).default("off"),
+  WEBHOOK_TIMEOUT: duration("10s"),
+  WEBHOOK_CONCURRENCY: int(8, 1, 256),
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(4, 1, 256),
+  WEBHOOK_RETRY_WINDOW: duration("24h"),
+  WEBHOOK_RETRY_MIN: duration("5s"),
+  WEBHOOK_RETRY_MAX: duration("1h"),
   GATEWAY_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : -")
@@ -201,6 +212,8 @@ export interface Config {
   readonly gatewayLimits: GatewayLimits;
   /** When set, /metrics is served on this port (loopback unless HOST says otherwise) instead of the main one. */
   readonly metricsPort: number | undefined;
+  /** Webhook delivery (the worker) and the endpoint of WEBHOOK_URL. Durations in seconds. */
+  readonly webhooks: WebhookConfig;
   /** Names a gateway instance in logs, metrics and Redis; default `hostname:pid`. */
   readonly gatewayId: string | undefined;
 }
@@ -210,6 +223,20 @@ export interface Config {
  * `verifying` (the signer's own public half, JWT_PUBLIC_KEYS, the HS256 secrets) and, when set,
  * the keys published at `jwksUrl`. A gateway's config has no `signing` key.
  */
+export interface WebhookConfig {
+  /** WEBHOOK_URL and WEBHOOK_SECRET: one endpoint for every event, besides those of the server API. */
+  readonly envEndpoint: { readonly url: string; readonly secret: string } | undefined;
+  /** Whether endpoints may resolve to loopback, private or link-local addresses (off: SSRF guard). */
+  readonly allowPrivate: boolean;
+  readonly timeout: number;
+  readonly concurrency: number;
+  /** At most this many deliveries in flight per endpoint and worker process: a slow endpoint keeps the rest. */
+  readonly perEndpoint: number;
+  readonly retryWindow: number;
+  readonly retryMin: number;
+  readonly retryMax: number;
+}
+
 export interface TokenKeys {
   readonly signing: SigningKey | undefined;
   readonly verifying: readonly TokenKey[];
@@ -240,9 +267,9 @@ export interface GatewayLimits {
 
 /**
  * Which process reads the config: the key rules differ (only the api may hold a private key; a
- * tool such as migrate needs no key at all).
+ * tool such as migrate needs no key at all, nor does the webhook worker).
  */
-export type ConfigRole = "api" | "gateway" | "standalone" | "tool";
+export type ConfigRole = "api" | "gateway" | "standalone" | "worker" | "tool";
 
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
@@ -282,7 +309,7 @@ function tokenKeys(e: Parsed, role: ConfigRole, cwd: string, dataDir: string): T
   const secrets = [e.JWT_SECRET, ...e.JWT_PREVIOUS_SECRETS].filter((s): s is string => s !== undefined);
   const extraPublic = e.JWT_PUBLIC_KEYS ? keyVariable("JWT_PUBLIC_KEYS", e.JWT_PUBLIC_KEYS, cwd, parsePublicKeys) : [];
   let signing: SigningKey | undefined;
-  if (role === "tool") {
+  if (role === "tool" || role === "worker") {
     // Neither signs nor verifies.
   } else if (role === "gateway") {
     if (e.JWT_PRIVATE_KEY) throw new ConfigError("JWT_PRIVATE_KEY", "must not be set for a gateway: gateways verify with public keys only (JWT_PUBLIC_KEYS or JWKS_URL)");
@@ -339,6 +366,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError("REDIS_CLUSTER_NODES", "and REDIS_URL are both set: set one (a Redis Cluster, or one Redis)");
   if (e.SESSION_TTL < e.ACCESS_TOKEN_TTL) throw new ConfigError("SESSION_TTL", "must not be shorter than ACCESS_TOKEN_TTL");
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) throw new ConfigError("WEBHOOK_SECRET", "is required with WEBHOOK_URL (whsec_ and at least 24 base64 bytes; the receiver verifies with it)");
+  if (e.WEBHOOK_SECRET !== undefined && !WEBHOOK_SECRET_RE.test(e.WEBHOOK_SECRET)) {
+    throw new ConfigError("WEBHOOK_SECRET", "must be whsec_ followed by at least 24 bytes in base64 (e.g. whsec_$(openssl rand -base64 32))");
+  }
+  if (e.WEBHOOK_RETRY_MAX < e.WEBHOOK_RETRY_MIN) throw new ConfigError("WEBHOOK_RETRY_MAX", "must not be shorter than WEBHOOK_RETRY_MIN");
 
   const role = options.role ?? "standalone";
   const tokens = tokenKeys(e, role, cwd, dataDir);
@@ -402,6 +434,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }),
     metricsPort: e.METRICS_PORT,
     gatewayId: e.GATEWAY_ID,
+    webhooks: Object.freeze({
+      envEndpoint: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? Object.freeze({ url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET }) : undefined,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE === "on",
+      timeout: e.WEBHOOK_TIMEOUT,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      perEndpoint: e.WEBHOOK_ENDPOINT_CONCURRENCY,
+      retryWindow: e.WEBHOOK_RETRY_WINDOW,
+      retryMin: e.WEBHOOK_RETRY_MIN,
+      retryMax: e.WEBHOOK_RETRY_MAX,
+    }),
   };
   return Object.freeze(config);
 }

@@ -1,9 +1,15 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
 import type { UserRow } from "../../shared/db/schema";
+import { inTransaction, userRegistered } from "../../shared/webhooks/events";
 
+/** A new account, and its `user.registered` webhook event in the same transaction. */
 export async function insertUser(db: Db, user: { username: string; email: string; password_hash: string }): Promise<UserRow> {
-  return db.insertInto("users").values(user).returningAll().executeTakeFirstOrThrow();
+  return inTransaction(db, async (trx) => {
+    const row = await trx.insertInto("users").values(user).returningAll().executeTakeFirstOrThrow();
+    await userRegistered(trx, row);
+    return row;
+  });
 }
 
 /** Which of username / email is already taken, case-insensitively. */

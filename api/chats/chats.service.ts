@@ -12,6 +12,7 @@ import { findByUsernames } from "../accounts/accounts.repository";
 import type { ChatLimits } from "./chats.limits";
 import * as repo from "./chats.repository";
 import { chatView, inviteView, memberView } from "./chats.views";
+import { inviteCreated, memberAdded, memberRemoved } from "../../shared/webhooks/events";
 
 export interface ChatDeps {
   db: Db;
@@ -86,7 +87,11 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
       await reserveInvitees(deps, trx, invitees);
       const row = await repo.insertChat(trx, name, userId);
       await repo.addMember(trx, row.id, userId, "owner");
-      for (const u of invitees) await repo.upsertPendingInvite(trx, row.id, u.id, userId);
+      await memberAdded(trx, row.id, userId, "owner");
+      for (const u of invitees) {
+        const inviteId = await repo.upsertPendingInvite(trx, row.id, u.id, userId);
+        await inviteCreated(trx, { id: inviteId, chatId: row.id, userId: u.id, inviterId: userId });
+      }
       return row;
     }),
   );
@@ -130,7 +135,9 @@ export async function invite(deps: ChatDeps, userId: string, chatId: string, use
       const pending = await repo.findPendingInvite(trx, chatId, target.id);
       if (pending) return pending;
       await reserveInvitees(deps, trx, [target]);
-      return repo.upsertPendingInvite(trx, chatId, target.id, userId);
+      const inviteId = await repo.upsertPendingInvite(trx, chatId, target.id, userId);
+      await inviteCreated(trx, { id: inviteId, chatId, userId: target.id, inviterId: userId });
+      return inviteId;
     }),
   );
   return inviteView(await repo.getInvite(deps.db, id));
@@ -166,6 +173,7 @@ export async function acceptInvite(deps: ChatDeps, userId: string, inviteId: str
     const answered = await repo.answerInvite(trx, inviteId, userId, "accepted");
     if (!answered) throw noPendingInvite();
     await repo.addMember(trx, answered.chat_id, userId, "member");
+    await memberAdded(trx, answered.chat_id, userId, "member");
     return repo.findChat(trx, answered.chat_id);
   }).catch((err: unknown) => {
     // The chat was deleted (its last member left) after the invite was read.
@@ -199,6 +207,7 @@ export async function removeMember(deps: ChatDeps, userId: string, chatId: strin
     if (targetId !== userId && role !== "owner") throw new AppError("forbidden", 403, "Only the owner can remove other members");
     const removedRole = await repo.removeMember(trx, chatId, targetId);
     if (!removedRole) throw new AppError("not_found", 404, "That user is not a member");
+    await memberRemoved(trx, chatId, targetId);
     await repo.cancelInvitesFrom(trx, chatId, targetId);
     if ((await repo.countMembers(trx, chatId)) === 0) return repo.deleteChat(trx, chatId);
     // Never leave a chat without an owner: the promotion must have found its member, or nothing commits.

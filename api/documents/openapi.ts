@@ -3,7 +3,7 @@ import { z } from "zod";
 import { answers, LIMITS } from "../../shared/contract/views";
 import { problemView } from "../../shared/contract/errors";
 import * as bodies from "../../shared/contract/requests";
-import { batchBody, externalId, SERVER_LIMITS, serverAnswers } from "../../shared/contract/server";
+import { batchBody, deliveryId, externalId, SERVER_LIMITS, serverAnswers } from "../../shared/contract/server";
 import { uuid } from "../../shared/contract/validation";
 import { OPERATIONS } from "../server-api/operations";
 import { SERVER_PREFIX } from "../server-api/server.routes";
@@ -130,6 +130,7 @@ const serverApiRoutes: Route[] = [
     description: `Needs a server key with the \`${o.scope}\` scope.`,
     auth: { scopes: [o.scope] },
     ...(o.body ? { body: o.body } : {}),
+    ...(o.query ? { query: o.query } : {}),
     responses: serverResponses(o.responses, o.scope),
   })),
   {
@@ -150,7 +151,7 @@ const allRoutes = [...routes, ...serverApiRoutes];
 function pathParams(path: string): z.ZodObject | undefined {
   const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
   if (names.length === 0) return undefined;
-  return z.object(Object.fromEntries(names.map((n) => [n, n === "external_id" ? externalId : uuid])));
+  return z.object(Object.fromEntries(names.map((n) => [n, n === "external_id" ? externalId : n === "delivery_id" ? deliveryId : uuid])));
 }
 
 /** The express paths of the documented routes (`/chats/:id`), for the test that compares them with the app's. */

@@ -3,6 +3,7 @@ import * as server from "../../shared/contract/server";
 import { answers } from "../../shared/contract/views";
 import type { ServerScope } from "../../shared/db/schema";
 import * as svc from "./server.service";
+import * as webhooks from "./webhooks.service";
 
 /** What a call answers: a status, a body, maybe headers. */
 export interface Outcome {
@@ -19,13 +20,22 @@ export interface Operation {
   scope: ServerScope;
   summary: string;
   body?: z.ZodType;
+  /** The query string's schema (GET lists). */
+  query?: z.ZodObject;
   /** Documented answers besides the common ones (401, 403, 413, 415, 429, 503). */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
-  run(deps: svc.ServerDeps, call: { params: Record<string, string>; body: never; ip: string | null }): Promise<Outcome>;
+  run(deps: svc.ServerDeps, call: { params: Record<string, string>; body: never; query: never; ip: string | null }): Promise<Outcome>;
 }
 
-const op = <B extends z.ZodType | undefined>(
-  o: Omit<Operation, "run" | "body"> & { body?: B; run(deps: svc.ServerDeps, call: { params: Record<string, string>; body: B extends z.ZodType ? z.output<B> : undefined; ip: string | null }): Promise<Outcome> },
+const op = <B extends z.ZodType | undefined, Q extends z.ZodObject | undefined = undefined>(
+  o: Omit<Operation, "run" | "body" | "query"> & {
+    body?: B;
+    query?: Q;
+    run(
+      deps: svc.ServerDeps,
+      call: { params: Record<string, string>; body: B extends z.ZodType ? z.output<B> : undefined; query: Q extends z.ZodObject ? z.output<Q> : undefined; ip: string | null },
+    ): Promise<Outcome>;
+  },
 ): Operation => o as unknown as Operation;
 
 const noContent = { status: 204 } as const;
@@ -167,6 +177,59 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: { description: "Presence", schema: server.serverAnswers.presence }, 404: notFound("the chat") },
     async run(deps, { params }) {
       return { status: 200, body: await svc.serverChatPresence(deps, params.id!) };
+    },
+  }),
+  op({
+    method: "post",
+    path: "/webhooks",
+    scope: "moderate",
+    summary: "Register a webhook endpoint: Standard Webhooks deliveries of the events wanted (all when none listed); the signing secret is answered once",
+    body: server.webhookEndpointBody,
+    responses: { 201: { description: "The endpoint and its secret (shown only now)", schema: server.serverAnswers.webhookCreated } },
+    async run(deps, { body }) {
+      return { status: 201, body: await webhooks.createWebhook(deps, body) };
+    },
+  }),
+  op({
+    method: "get",
+    path: "/webhooks",
+    scope: "read",
+    summary: "The webhook endpoints (secrets are never shown again)",
+    responses: { 200: { description: "Endpoints", schema: server.serverAnswers.webhooks } },
+    async run(deps) {
+      return { status: 200, body: { endpoints: await webhooks.listEndpoints(deps.db) } };
+    },
+  }),
+  op({
+    method: "delete",
+    path: "/webhooks/{id}",
+    scope: "moderate",
+    summary: "Delete an endpoint with its delivery log (WEBHOOK_URL's endpoint belongs to the configuration: 404 here)",
+    responses: { 204: { description: "Deleted" }, 404: notFound("the endpoint") },
+    async run(deps, { params }) {
+      await webhooks.deleteWebhook(deps, params.id!);
+      return noContent;
+    },
+  }),
+  op({
+    method: "get",
+    path: "/webhooks/{id}/deliveries",
+    scope: "read",
+    summary: "An endpoint's recent deliveries, newest first; status=dead lists its dead letters",
+    query: server.deliveriesQuery,
+    responses: { 200: { description: "Deliveries", schema: server.serverAnswers.deliveries }, 404: notFound("the endpoint") },
+    async run(deps, { params, query }) {
+      return { status: 200, body: { deliveries: await webhooks.deliveries(deps, params.id!, query) } };
+    },
+  }),
+  op({
+    method: "post",
+    path: "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+    scope: "moderate",
+    summary: "Send a delivery again (a dead letter, or a delivered one), with the same webhook-id and a fresh retry window",
+    responses: { 200: { description: "The delivery, pending again", schema: server.serverAnswers.delivery }, 404: notFound("the endpoint or the delivery") },
+    async run(deps, { params }) {
+      return { status: 200, body: { delivery: await webhooks.redeliverOne(deps, params.id!, params.delivery_id!) } };
     },
   }),
   op({

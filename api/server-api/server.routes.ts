@@ -32,7 +32,10 @@ function matcher(template: string): (path: string) => Record<string, string> | u
 function checkParams(params: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(params)) {
-    if (name === "external_id") {
+    if (name === "delivery_id") {
+      if (!/^\d{1,18}$/.test(value)) throw new AppError("not_found", 404, "No such delivery");
+      out[name] = value;
+    } else if (name === "external_id") {
       const parsed = externalId.safeParse(value);
       if (!parsed.success) throw new AppError("invalid_body", 400, "The path is invalid", { errors: [{ field: "external_id", message: parsed.error.issues[0]?.message ?? "invalid" }] });
       out[name] = parsed.data;
@@ -69,11 +72,12 @@ export function serverRoutes(deps: ServerDeps & { logger: Logger }): Router {
   };
 
   /** Runs one call: scope, path values, body, then the operation. */
-  const execute = async (key: ServerKeyRow, o: Operation, rawParams: Record<string, string>, rawBody: unknown, ip: string | null): Promise<Outcome> => {
+  const execute = async (key: ServerKeyRow, o: Operation, rawParams: Record<string, string>, rawBody: unknown, rawQuery: unknown, ip: string | null): Promise<Outcome> => {
     if (!key.scopes.includes(o.scope)) throw outOfScope(o.scope);
     const params = checkParams(rawParams);
     const body = o.body ? validate(o.body, rawBody) : rawBody === undefined || rawBody === null ? undefined : validate(batchNoBody, rawBody);
-    return o.run(deps, { params, body: body as never, ip });
+    const query = o.query ? validate(o.query, rawQuery ?? {}, "query") : undefined;
+    return o.run(deps, { params, body: body as never, query: query as never, ip });
   };
 
   router.use(SERVER_PREFIX, jsonBodyOf(SERVER_LIMITS.bodyBytes), (req, res, next) => void authenticate(req, res, next).catch(next));
@@ -81,7 +85,7 @@ export function serverRoutes(deps: ServerDeps & { logger: Logger }): Router {
   for (const { op: o } of matchers) {
     const expressPath = SERVER_PREFIX + o.path.replace(/\{(\w+)\}/g, ":$1");
     router[o.method](expressPath, async (req, res) => {
-      const outcome = await execute(res.locals.serverKey as ServerKeyRow, o, { ...req.params } as Record<string, string>, req.body, req.ip ?? null);
+      const outcome = await execute(res.locals.serverKey as ServerKeyRow, o, { ...req.params } as Record<string, string>, req.body, req.query, req.ip ?? null);
       for (const [name, value] of Object.entries(outcome.headers ?? {})) res.setHeader(name, value);
       if (outcome.body === undefined) res.status(outcome.status).end();
       else res.status(outcome.status).json(outcome.body);
@@ -95,10 +99,11 @@ export function serverRoutes(deps: ServerDeps & { logger: Logger }): Router {
     for (const call of calls) {
       const path = call.path.startsWith(SERVER_PREFIX) ? call.path.slice(SERVER_PREFIX.length) : call.path;
       const method = call.method.toLowerCase();
-      const found = matchers.map((m) => ({ op: m.op, params: m.op.method === method ? m.match(path.split("?")[0]!) : undefined })).find((m) => m.params);
+      const [pathname, search] = [path.split("?")[0]!, path.split("?").slice(1).join("?")];
+      const found = matchers.map((m) => ({ op: m.op, params: m.op.method === method ? m.match(pathname) : undefined })).find((m) => m.params);
       try {
         if (!found) throw new AppError("not_found", 404, `No server API call ${call.method} ${call.path}`);
-        const outcome = await execute(key, found.op, found.params!, call.body, req.ip ?? null);
+        const outcome = await execute(key, found.op, found.params!, call.body, Object.fromEntries(new URLSearchParams(search)), req.ip ?? null);
         results.push(outcome.body === undefined ? { status: outcome.status } : { status: outcome.status, body: outcome.body });
       } catch (err) {
         const error = asAppError(err, deps.logger, req.id);

@@ -16,6 +16,7 @@ import { findById } from "../accounts/accounts.repository";
 import * as chatsRepo from "../chats/chats.repository";
 import { chatView, memberView } from "../chats/chats.views";
 import { endEverySession, openSession, type SessionDeps } from "../sessions/sessions.service";
+import { memberAdded, memberRemoved, userRegistered } from "../../shared/webhooks/events";
 
 /** The sender of server messages that name no bot (made by the server API's migration). */
 export const SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000000";
@@ -29,6 +30,8 @@ export interface ServerDeps {
   presence: PresenceSnapshots;
   replies: QueryReplies;
   sessions: SessionDeps;
+  /** WEBHOOK_ALLOW_PRIVATE: endpoints may point at internal addresses. */
+  allowPrivateWebhooks: boolean;
 }
 
 const noChat = () => new AppError("not_found", 404, "No such chat");
@@ -114,6 +117,7 @@ export async function upsertUser(deps: ServerDeps, externalId: string, body: { u
         return { user, created: false };
       }
       const user = await trx.insertInto("users").values({ username: body.username, email: body.email ?? null, password_hash: null, external_id: externalId }).returningAll().executeTakeFirstOrThrow();
+      await userRegistered(trx, user);
       return { user, created: true };
     });
   const constraintOf = (err: unknown) => (err as { constraint?: string }).constraint;
@@ -180,7 +184,12 @@ export async function createServerChat(deps: ServerDeps, body: { name: string; m
   const chatId = await deps.db.transaction().execute(async (trx) => {
     const chat = await chatsRepo.insertChat(trx, body.name, owner);
     await chatsRepo.addMember(trx, chat.id, owner, "owner");
-    for (const m of members) if (m !== owner) await chatsRepo.addMember(trx, chat.id, m, "member");
+    if (owner !== SYSTEM_USER_ID) await memberAdded(trx, chat.id, owner, "owner");
+    for (const m of members) {
+      if (m === owner) continue;
+      await chatsRepo.addMember(trx, chat.id, m, "member");
+      await memberAdded(trx, chat.id, m, "member");
+    }
     return chat.id;
   });
   return chatAnswer(deps.db, chatId);
@@ -193,6 +202,7 @@ export async function addServerMember(deps: ServerDeps, chatId: string, userId: 
     if (!(await chatsRepo.lockChat(trx, chatId))) throw noChat();
     if (await chatsRepo.findRole(trx, chatId, userId)) throw new AppError("already_member", 409, "That user is already a member");
     await chatsRepo.addMember(trx, chatId, userId, "member");
+    await memberAdded(trx, chatId, userId, "member");
     await trx.updateTable("invites").set({ status: "accepted", responded_at: new Date() }).where("chat_id", "=", chatId).where("user_id", "=", userId).where("status", "=", "pending").execute();
   });
   const member = (await chatsRepo.listMembers(deps.db, chatId)).find((m) => m.user_id === userId);
@@ -210,6 +220,7 @@ export async function removeServerMember(deps: ServerDeps, chatId: string, userI
     if (!(await chatsRepo.lockChat(trx, chatId))) throw noChat();
     const removedRole = await chatsRepo.removeMember(trx, chatId, userId);
     if (!removedRole) throw new AppError("not_found", 404, "That user is not a member");
+    await memberRemoved(trx, chatId, userId);
     await chatsRepo.cancelInvitesFrom(trx, chatId, userId);
     if ((await chatsRepo.countMembers(trx, chatId)) === 0) return chatsRepo.deleteChat(trx, chatId);
     if (removedRole === "owner" && (await chatsRepo.promoteOldestMember(trx, chatId)) !== 1) throw new Error(`chat ${chatId} would be left without an owner`);

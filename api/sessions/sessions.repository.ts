@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
 import type { SessionRow } from "../../shared/db/schema";
 import { liveSessionSql } from "../../shared/db/sessions";
+import { emitWebhook, inTransaction, userKey } from "../../shared/webhooks/events";
 
 /**
  * A new session and its first refresh token, created only while the user's session epoch is
@@ -53,6 +54,7 @@ export async function insertSessionWithRefreshToken(
       .selectAll()
       .select((eb) => eb.fn.coalesce(eb.selectFrom("old").select(sql<string[]>`array_agg(old.id)`.as("ids")), sql<string[]>`'{}'::uuid[]`).as("trimmed"))
       .executeTakeFirstOrThrow();
+    await sessionsRevoked(trx, s.user_id, row.trimmed, "session_limit");
     return row as SessionRow & { trimmed: string[] };
   });
 }
@@ -106,18 +108,24 @@ export interface RevokeWhich {
 }
 
 export async function revokeSessions(db: Db, userId: string, reason: string, which: RevokeWhich = {}): Promise<string[]> {
-  let q = db
-    .updateTable("sessions")
-    .set({ revoked_at: new Date(), revoked_reason: reason })
-    .where("user_id", "=", userId)
-    .where("revoked_at", "is", null);
-  if (which.ids) {
-    if (which.ids.length === 0) return [];
-    q = q.where("id", "in", which.ids);
-  }
-  if (which.except) q = q.where("id", "!=", which.except);
-  const rows = await q.returning("id").execute();
-  return rows.map((r) => r.id);
+  if (which.ids?.length === 0) return [];
+  return inTransaction(db, async (trx) => {
+    let q = trx
+      .updateTable("sessions")
+      .set({ revoked_at: new Date(), revoked_reason: reason })
+      .where("user_id", "=", userId)
+      .where("revoked_at", "is", null);
+    if (which.ids) q = q.where("id", "in", which.ids);
+    if (which.except) q = q.where("id", "!=", which.except);
+    const ids = (await q.returning("id").execute()).map((r) => r.id);
+    await sessionsRevoked(trx, userId, ids, reason);
+    return ids;
+  });
+}
+
+/** `session.revoked` for the sessions a statement of the caller's transaction just revoked. */
+export async function sessionsRevoked(trx: Db, userId: string, sessionIds: string[], reason: string): Promise<void> {
+  if (sessionIds.length > 0) await emitWebhook(trx, "session.revoked", userKey(userId), { user_id: userId, session_ids: sessionIds, reason });
 }
 
 /**

@@ -20,11 +20,69 @@ export const SERVER_LIMITS = {
 
 const time = z.string().meta({ format: "date-time" });
 
+/** Every webhook event type; an endpoint subscribes to some or all. */
+export const WEBHOOK_EVENT_TYPES = [
+  "message.created",
+  "message.updated",
+  "message.deleted",
+  "member.added",
+  "member.removed",
+  "invite.created",
+  "user.online",
+  "user.offline",
+  "session.revoked",
+  "user.registered",
+  "report.created",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export const webhookEndpointBody = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }).max(2048).meta({ description: "Where deliveries are POSTed; internal addresses are refused unless WEBHOOK_ALLOW_PRIVATE=on" }),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).max(WEBHOOK_EVENT_TYPES.length).default([]).meta({ description: "The types wanted; empty or absent: every type" }),
+    description: text(1, 200).optional(),
+  })
+  .meta({ id: "WebhookEndpointBody" });
+
+export const deliveriesQuery = z.strictObject({
+  status: z.enum(["pending", "delivered", "dead"]).optional().meta({ description: "Only deliveries in this state (dead: the dead letters)" }),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
+export const webhookEndpointView = z
+  .object({
+    id: z.string().meta({ format: "uuid" }),
+    url: z.string(),
+    events: z.array(z.string()),
+    description: z.string().nullable(),
+    source: z.enum(["api", "env"]).meta({ description: "env: the WEBHOOK_URL endpoint (managed by the configuration, not deletable here)" }),
+    created_at: time,
+  })
+  .meta({ id: "WebhookEndpoint" });
+
+export const webhookDeliveryView = z
+  .object({
+    id: z.string(),
+    webhook_id: z.string().meta({ description: "The webhook-id header: the event's id, the same on every attempt and redelivery" }),
+    type: z.string(),
+    status: z.enum(["pending", "delivered", "dead"]),
+    attempts: z.number().int(),
+    next_attempt_at: time.nullable(),
+    last_status: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    created_at: time,
+    finished_at: time.nullable(),
+  })
+  .meta({ id: "WebhookDelivery" });
+
 /** The app's own id of a user: 1 to 128 characters of A-Z a-z 0-9 _ . : @ | -. */
 export const externalId = z
   .string()
   .regex(/^[A-Za-z0-9_.:@|-]{1,128}$/, "must be 1 to 128 characters of A-Z a-z 0-9 _ . : @ | -")
   .meta({ description: "The app's own id of the user" });
+
+/** A webhook delivery's id (a decimal string). */
+export const deliveryId = z.string().regex(/^\d{1,18}$/).meta({ description: "A delivery's id" });
 
 export const serverMessageBody = z
   .strictObject({
@@ -119,6 +177,10 @@ export const serverAnswers = {
   session: loginResult,
   chat: z.object({ chat: chatView, members: z.array(memberView) }),
   member: z.object({ member: memberView }),
+  webhookCreated: z.object({ endpoint: webhookEndpointView, secret: z.string().meta({ description: "whsec_…: shown only now; verify deliveries with it (standardwebhooks)" }) }),
+  webhooks: z.object({ endpoints: z.array(webhookEndpointView) }),
+  deliveries: z.object({ deliveries: z.array(webhookDeliveryView) }),
+  delivery: z.object({ delivery: webhookDeliveryView }),
   presence: presenceView,
   userPresence: userPresenceView,
   stats: statsView,

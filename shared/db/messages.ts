@@ -5,6 +5,7 @@ import type { Db } from "./db";
 import { AppError } from "../contract/errors";
 import type { MessageRow } from "./schema";
 import type { HistoryQuery } from "../contract/requests";
+import { wantedSql } from "../webhooks/events";
 import { factsOfColumns, liveSessionSql, type SessionFactsColumns, sessionError, sessionFactsSql, sessionVerdict } from "./sessions";
 
 /** Stored messages as clients see them, for the api (HTTP) and the gateway (sockets) alike. */
@@ -96,8 +97,9 @@ export async function storeMessages(db: Db, msgs: readonly NewMessage[], pool?: 
  * $5 session ids or nulls, in the order given. A duplicate's first copy is looked up row by row
  * through the `client_id` index, and only for rows not inserted: as a plain left join the planner
  * sorted and merged the whole messages table into every statement, a cost that grew with the table
- * (the bench row "stored messages/s"; docs/benchmark-notes.md, "Stored messages"). Exported for the
- * plan's test.
+ * (the bench row "stored messages/s"; docs/benchmark-notes.md, "Stored messages"). Each new
+ * message raises `message.created` in the same statement while a webhook endpoint wants it (the
+ * worker completes the event with the message and its offline members). Exported for the plan's test.
  */
 export const INSERT_SQL = `
     with r as (
@@ -114,6 +116,12 @@ export const INSERT_SQL = `
       select id, chat_id, sender_id, text, client_id from r where chat_exists and member and live order by i
       on conflict (chat_id, sender_id, client_id) where client_id is not null do nothing
       returning id, created_at
+    ), wh as (
+      insert into webhook_events (type, order_key, data, completed)
+      select 'message.created', 'chat:' || r.chat_id, jsonb_build_object('message_id', ins.id::text, 'chat_id', r.chat_id), false
+      from ins join r on r.id = ins.id
+      where ${wantedSql("'message.created'")}
+      order by ins.id
     )
     select r.i, r.chat_exists, (r.chat_exists and r.member and r.live) as allowed, r.member, r.live, r.session_user, r.revoked, r.expires_ms,
            coalesce(ins.id, old.id)::text as id,

@@ -51,6 +51,11 @@ export class MemoryPresence implements PresenceStore {
     return { count: chat.gateways.size, users };
   }
 
+  async online(chatId: string, userIds: readonly string[]): Promise<Set<string>> {
+    const chat = this.chats.get(chatId);
+    return new Set(userIds.filter((id) => chat?.gateways.has(id)));
+  }
+
   async renew(): Promise<boolean> {
     return true;
   }

@@ -56,6 +56,8 @@ export interface PresenceStore {
   dueLeaves(max: number): Promise<DueLeave[]>;
   /** The chat's count and up to `max` of its users. */
   list(chatId: string, max: number): Promise<PresenceList>;
+  /** Which of `userIds` are online in the chat (in its grace included): the webhooks' push list is the rest. */
+  online(chatId: string, userIds: readonly string[]): Promise<Set<string>>;
   /**
    * `gateway` is alive (renewed every `LEASE_MS / 4`). False when an earlier renewal had written
    * its lease and the store no longer held it: the gateway was taken for dead (stalled past

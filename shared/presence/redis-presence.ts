@@ -168,6 +168,17 @@ export class RedisPresence implements PresenceStore {
     return { count, users };
   }
 
+  async online(chatId: string, userIds: readonly string[]): Promise<Set<string>> {
+    const online = new Set<string>();
+    // A user is in the counts hash while a gateway has it, or its leave waits out the grace.
+    for (let i = 0; i < userIds.length; i += 1_000) {
+      const slice = userIds.slice(i, i + 1_000);
+      const values = await this.redis.hmget(counts(chatId), ...slice);
+      values.forEach((v, k) => v !== null && online.add(slice[k]!));
+    }
+    return online;
+  }
+
   async renew(gateway: string): Promise<boolean> {
     // HSET answers 1 for a new field: the sweep removes a dead gateway's lease last, after its entries.
     const added = await this.redis.hset(GATEWAYS, gateway, Date.now());

@@ -133,8 +133,13 @@ describe("the published documents", () => {
       const statuses = ["400", "401", "413", "415", "429", "503", ...(scope ? ["403"] : [])];
       expect([call, statuses.filter((s) => op.responses[s]?.content?.["application/problem+json"] === undefined)]).toEqual([call, []]);
       for (const param of op.parameters ?? []) {
+        if (param.in === "query") {
+          expect([call, param.name]).toEqual([call, expect.stringMatching(/^(status|limit)$/)]);
+          continue;
+        }
         expect([call, param.name, param.in]).toEqual([call, param.name, "path"]);
         if (param.name === "external_id") expect(param.schema.pattern).toBe("^[A-Za-z0-9_.:@|-]{1,128}$");
+        else if (param.name === "delivery_id") expect(param.schema.pattern).toBe("^\\d{1,18}$");
         else expect([call, param.name, param.schema.format]).toEqual([call, param.name, "uuid"]);
       }
     }
@@ -317,6 +322,22 @@ describe("real answers match the documents", () => {
     expect((await call("POST", s("/users/{id}/disconnect"), { token: key, params: { id: alice.id } })).status).toBe(204);
     expect((await call("POST", s("/users/{id}/disconnect"), { token: key, params: { id: randomUUID() } })).status).toBe(404);
     expect((await call("DELETE", s("/chats/{id}/members/{user_id}"), { token: key, params: { ...p, user_id: bot } })).status).toBe(204);
+
+    // Webhook endpoints: the secret once, a log of deliveries, a redelivery, a deletion.
+    const hook = await call("POST", s("/webhooks"), { token: key, body: { url: "https://example.com/hooks", events: ["user.registered"] } });
+    expect([hook.status, hook.body.secret]).toEqual([201, expect.stringMatching(/^whsec_/)]);
+    expect((await call("POST", s("/webhooks"), { token: key, body: { url: "http://127.0.0.1/hooks" } })).body.errors[0].field).toBe("url");
+    expect((await call("GET", s("/webhooks"), { token: key })).body.endpoints.map((e: { id: string }) => e.id)).toContain(hook.body.endpoint.id);
+    const h = { id: hook.body.endpoint.id as string };
+    await account(); // user.registered: one delivery
+    const log = await call("GET", s("/webhooks/{id}/deliveries") + "?limit=5", { token: key, params: h });
+    expect(log.body.deliveries).toEqual([expect.objectContaining({ type: "user.registered", webhook_id: expect.stringMatching(/^evt_\d+$/) })]);
+    expect((await call("GET", s("/webhooks/{id}/deliveries") + "?status=lost", { token: key, params: h })).status).toBe(400);
+    const again = await call("POST", s("/webhooks/{id}/deliveries/{delivery_id}/redeliver"), { token: key, params: { ...h, delivery_id: log.body.deliveries[0].id } });
+    expect([again.status, again.body.delivery.status]).toEqual([200, "pending"]);
+    expect((await call("POST", s("/webhooks/{id}/deliveries/{delivery_id}/redeliver"), { token: key, params: { ...h, delivery_id: "999999" } })).status).toBe(404);
+    expect((await call("DELETE", s("/webhooks/{id}"), { token: key, params: h })).status).toBe(204);
+    expect((await call("DELETE", s("/webhooks/{id}"), { token: key, params: h })).status).toBe(404);
 
     // A batch answers each call in its place, with that call's own scope check.
     const calls = [

@@ -1,0 +1,167 @@
+import { Redis } from "ioredis";
+import pino from "pino";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServerKey } from "../../../api/server-api/server-keys";
+import { startWebhookWorker, type WebhookWorker } from "../../../api/webhooks/worker";
+import { RedisPresence } from "../../../shared/presence/redis-presence";
+import { testConfig } from "../../support/config";
+import { type GatewayFixture, type InProcessCluster, startInProcessCluster } from "../../support/fixtures";
+import { chatWith, type HttpClient, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
+import { ask, type SocketClients } from "../../support/socket-client";
+import { eventually } from "../../support/waits";
+import { WebhookReceiver } from "../../support/webhook-receiver";
+
+/** Quick retries and a short retry window, so that retrying and dead-lettering happen within the test. */
+const ENV = { WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_RETRY_MIN: "1s", WEBHOOK_RETRY_MAX: "1s", WEBHOOK_RETRY_WINDOW: "8s", WEBHOOK_TIMEOUT: "2s" };
+
+let cluster: InProcessCluster & { redis: { url: string } };
+let gateways: GatewayFixture[];
+let sockets: SocketClients;
+let admin: HttpClient;
+let worker: WebhookWorker;
+let redis: Redis;
+const registry = new Registry();
+
+const api = () => http(cluster.api.url);
+
+/** A receiver with an endpoint of its own (every type, or the listed ones). */
+async function endpointFor(receiver: WebhookReceiver, events: string[] = []): Promise<string> {
+  const made = await admin.post("/server/v1/webhooks", { url: receiver.url, events });
+  expect(made.status).toBe(201);
+  receiver.secret = made.body.secret;
+  return made.body.endpoint.id as string;
+}
+
+beforeAll(async () => {
+  cluster = await startInProcessCluster(3, ENV);
+  ({ gateways, sockets } = cluster);
+  admin = api().as((await createServerKey(cluster.database.db, "webhooks", ["publish", "moderate", "read"])).key);
+  redis = new Redis(cluster.redis.url);
+  worker = await startWebhookWorker({
+    db: cluster.database.db,
+    pool: cluster.database.pool,
+    presence: new RedisPresence(redis),
+    config: testConfig(ENV, "worker").webhooks,
+    logger: pino({ level: "silent" }),
+    registry,
+  });
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  redis?.disconnect();
+  await cluster?.close();
+});
+
+describe("webhooks", () => {
+  it("delivers every event type, signed as Standard Webhooks, message.created with the members who had no socket in the chat", async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      await endpointFor(receiver);
+      const [alice, bob] = (await Promise.all(["wha", "whb"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn, LoggedIn];
+      const carol = await registerAndLogin(api(), "whc");
+      const chatId = await chatWith(alice, [bob, carol]);
+      const socket = await sockets.connect(gateways[1]!.url, { token: alice.token, chatId });
+      await sockets.connect(gateways[2]!.url, { token: bob.token, chatId });
+      await eventually(async () => (await admin.get(`/server/v1/chats/${chatId}/presence`)).body.count === 2, 5_000, "alice and bob online");
+      const sent = await ask(socket, "message:send", { chat_id: chatId, text: "hello hooks" });
+      expect(sent.ok).toBe(true);
+      expect((await alice.http.delete(`/chats/${chatId}/members/${carol.user.id}`)).status).toBe(204);
+      expect((await bob.http.post("/logout")).status).toBe(204);
+
+      await eventually(() => ["user.registered", "invite.created", "member.added", "message.created", "member.removed", "session.revoked"].every((t) => receiver.of(t).length > 0), 10_000, "every event type");
+      expect(receiver.received.every((r) => r.verified)).toBe(true);
+      const created = receiver.of("message.created").find((r) => (r.data.message as { text?: string } | null)?.text === "hello hooks")!;
+      expect(created.data).toMatchObject({ message: { chat_id: chatId, sender: { id: alice.user.id, username: alice.username } }, offline_member_ids: [carol.user.id] });
+      expect(created.id).toMatch(/^evt_\d+$/);
+      expect(receiver.of("member.removed")[0]!.data).toEqual({ chat_id: chatId, user_id: carol.user.id });
+      expect(receiver.of("session.revoked").some((r) => (r.data.session_ids as string[]).includes(bob.sessionId))).toBe(true);
+      expect(receiver.of("user.registered").map((r) => (r.data.user as { id: string }).id)).toEqual(expect.arrayContaining([alice.user.id, bob.user.id, carol.user.id]));
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("keeps per-chat order through a receiver answering 500 for a while, then delivers everything once it recovers", async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const endpointId = await endpointFor(receiver, ["message.created"]);
+      receiver.answer = 500;
+      const [dan, eve] = (await Promise.all(["whd", "whe"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn, LoggedIn];
+      const chatA = await chatWith(dan, [eve], "a");
+      const chatB = await chatWith(eve, [dan], "b");
+      const sa = await sockets.connect(gateways[0]!.url, { token: dan.token, chatId: chatA });
+      const sb = await sockets.connect(gateways[1]!.url, { token: eve.token, chatId: chatB });
+      for (let i = 0; i < 5; i += 1) {
+        expect((await ask(sa, "message:send", { chat_id: chatA, text: `a${i}` })).ok).toBe(true);
+        expect((await ask(sb, "message:send", { chat_id: chatB, text: `b${i}` })).ok).toBe(true);
+      }
+      await eventually(() => [...receiver.attempts.values()].reduce((a, b) => a + b, 0) >= 4, 10_000, "failed attempts");
+      receiver.answer = 200;
+      await eventually(() => receiver.of("message.created").length >= 10, 15_000, "all ten after recovery");
+      const texts = (chat: string) => receiver.of("message.created").map((r) => r.data.message as { chat_id: string; text: string }).filter((m) => m.chat_id === chat).map((m) => m.text);
+      expect(texts(chatA)).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+      expect(texts(chatB)).toEqual(["b0", "b1", "b2", "b3", "b4"]);
+      const log = await admin.get(`/server/v1/webhooks/${endpointId}/deliveries?status=delivered&limit=20`);
+      expect(log.body.deliveries).toHaveLength(10);
+      expect(log.body.deliveries.some((d: { attempts: number }) => d.attempts > 1)).toBe(true);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("dead-letters after the retry window, and redelivers a dead letter with the same webhook-id", async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const endpointId = await endpointFor(receiver, ["user.registered"]);
+      receiver.answer = 302; // a redirect is not followed: it is a failure
+      const frank = await registerAndLogin(api(), "whf");
+      await eventually(async () => (await admin.get(`/server/v1/webhooks/${endpointId}/deliveries?status=dead`)).body.deliveries.length === 1, 20_000, "a dead letter");
+      const [dead] = (await admin.get(`/server/v1/webhooks/${endpointId}/deliveries?status=dead`)).body.deliveries;
+      expect(dead).toMatchObject({ type: "user.registered", status: "dead", last_status: 302 });
+      expect(dead.attempts).toBeGreaterThan(1);
+      receiver.answer = 200;
+      const again = await admin.post(`/server/v1/webhooks/${endpointId}/deliveries/${dead.id}/redeliver`);
+      expect(again.body.delivery).toMatchObject({ status: "pending", webhook_id: dead.webhook_id });
+      await eventually(() => receiver.received.length === 1, 10_000, "the redelivery");
+      expect(receiver.received[0]).toMatchObject({ id: dead.webhook_id, type: "user.registered", verified: true, data: { user: { id: frank.user.id } } });
+      expect(receiver.attempts.get(dead.webhook_id)).toBe(dead.attempts + 1);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  it("does not let a receiver that never answers slow message:send or another endpoint", async () => {
+    const hung = await new WebhookReceiver().start();
+    const healthy = await new WebhookReceiver().start();
+    try {
+      hung.answer = "hang";
+      await endpointFor(hung, ["message.created"]);
+      await endpointFor(healthy, ["message.created"]);
+      const [gus, hal] = (await Promise.all(["whg", "whh"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn, LoggedIn];
+      const chats = await Promise.all(Array.from({ length: 6 }, (_, i) => chatWith(gus, [hal], `c${i}`)));
+      const socket = await sockets.connect(gateways[2]!.url, { token: gus.token });
+      for (const chat of chats) expect((await ask(socket, "chat:join", { chat_id: chat })).ok).toBe(true);
+      const acks = await Promise.all(chats.map((chat) => ask(socket, "message:send", { chat_id: chat, text: `to ${chat}` })));
+      expect(acks.every((a) => a.ok)).toBe(true);
+      // The healthy endpoint gets all six while the hung one holds at most its share of the worker.
+      await eventually(() => healthy.of("message.created").length === 6, 10_000, "the healthy endpoint's deliveries");
+      expect(hung.received).toHaveLength(0);
+    } finally {
+      await hung.stop();
+      await healthy.stop();
+    }
+  });
+
+  it("refuses a wrong body, an unknown endpoint, and (without the setting) an internal URL", async () => {
+    expect((await admin.post("/server/v1/webhooks", { url: "ftp://example.com/x" })).body).toMatchObject({ status: 400, code: "invalid_body" });
+    expect((await admin.post("/server/v1/webhooks", { url: "https://example.com/x", events: ["no.such"] })).body).toMatchObject({ status: 400, code: "invalid_body" });
+    expect((await admin.get("/server/v1/webhooks/6f1c0c5e-0000-4000-8000-000000000000/deliveries")).body).toMatchObject({ status: 404 });
+    expect((await admin.post("/server/v1/webhooks/6f1c0c5e-0000-4000-8000-000000000000/deliveries/1/redeliver")).body).toMatchObject({ status: 404 });
+    expect((await admin.delete("/server/v1/webhooks/6f1c0c5e-0000-4000-8000-000000000000")).body).toMatchObject({ status: 404 });
+    const listed = await admin.get("/server/v1/webhooks");
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).not.toContain("whsec_");
+  });
+});
