@@ -1,6 +1,6 @@
 // The local cluster under pm2 (`npm run cluster`): nginx on 3000 in front of api replicas
-// (cluster mode, one port: 3100) and GATEWAYS gateways (3101, 3102, …), against DATABASE_URL
-// and REDIS_URL (or REDIS_CLUSTER_NODES). Loaded by pm2 with require(), so it is plain CommonJS and runs the compiled dist/.
+// (cluster mode, one port: 3100) and GATEWAYS gateways (3101, 3102, …), plus WORKERS webhook
+// workers (no public port), against DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES). Loaded by pm2 with require(), so it is plain CommonJS and runs the compiled dist/.
 "use strict";
 const path = require("node:path");
 const fs = require("node:fs");
@@ -15,6 +15,7 @@ const int = (name, fallback) => {
 };
 
 const GATEWAYS = int("GATEWAYS", 3);
+const WORKERS = int("WORKERS", 1);
 const API_INSTANCES = int("API_INSTANCES", 2);
 const LISTEN = int("CLUSTER_PORT", 3000);
 const API_PORT = int("API_PORT", 3100);
@@ -24,6 +25,8 @@ const gatewayPorts = Array.from({ length: GATEWAYS }, (_, i) => API_PORT + 1 + i
 // on METRICS_BASE, METRICS_BASE + 1, … (pm2 increments it per instance), then the gateways.
 const METRICS_BASE = int("CLUSTER_METRICS_PORT", API_PORT + 100);
 const gatewayMetricsPorts = gatewayPorts.map((_, i) => METRICS_BASE + API_INSTANCES + i);
+// A webhook worker serves /healthz, /readyz and /metrics on its one loopback port, after the gateways'.
+const WORKER_PORT = METRICS_BASE + API_INSTANCES + GATEWAYS;
 
 const nginxBin = [process.env.NGINX_BIN, "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].find((p) => p && fs.existsSync(p));
 const nginxConf = renderNginxConfig({ runDir, listen: String(LISTEN), gatewayPorts, apiPorts: [API_PORT] });
@@ -40,7 +43,17 @@ const common = {
   merge_logs: true,
   time: false,
 };
-const env = (extra) => ({ NODE_ENV: process.env.NODE_ENV || "development", HOST: "127.0.0.1", TRUST_PROXY: "loopback", DATABASE_URL: process.env.DATABASE_URL, REDIS_URL: process.env.REDIS_URL, REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES, ...extra });
+const webhookEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("WEBHOOK_")));
+const env = (extra) => ({
+  NODE_ENV: process.env.NODE_ENV || "development",
+  HOST: "127.0.0.1",
+  TRUST_PROXY: "loopback",
+  DATABASE_URL: process.env.DATABASE_URL,
+  REDIS_URL: process.env.REDIS_URL,
+  REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES,
+  ...webhookEnv,
+  ...extra,
+});
 
 module.exports = {
   apps: [
@@ -70,6 +83,17 @@ module.exports = {
         JWT_PRIVATE_KEY: "",
       }),
     })),
+    {
+      ...common,
+      name: "worker",
+      script: path.join(root, "dist/bin/worker.js"),
+      exec_mode: "fork",
+      instances: WORKERS,
+      increment_var: "PORT",
+      // Finishes its deliveries in flight on SIGINT; a kill -9 is recovered by the other workers
+      // (or its own restart) within 30 s: its jobs are unlocked once its heartbeat stops.
+      env: env({ PORT: String(WORKER_PORT), JWT_PRIVATE_KEY: "" }),
+    },
     {
       ...common,
       name: "nginx",

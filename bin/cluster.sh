@@ -37,14 +37,14 @@ case "${1:-start}" in
     exit 1
     ;;
   stop)
-    # This cluster's processes only: nginx serving RUN_DIR, and the api and gateways whose pm2 is
+    # This cluster's processes only: nginx serving RUN_DIR, and the api, gateways and workers whose pm2 is
     # this PM2_HOME (another cluster started from the same checkout is left alone).
     ours() {
       for p in /proc/[0-9]*; do
         cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
         case "$cmd" in
           *"$RUN_DIR"*) echo "${p#/proc/}" ;;
-          *"$PWD/dist/bin/api.js"* | *"$PWD/dist/bin/gateway.js"*)
+          *"$PWD/dist/bin/api.js"* | *"$PWD/dist/bin/gateway.js"* | *"$PWD/dist/bin/worker.js"*)
             tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qxF "PM2_HOME=$PM2_HOME" && echo "${p#/proc/}" ;;
         esac
       done

@@ -375,7 +375,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const role = options.role ?? "standalone";
   const tokens = tokenKeys(e, role, cwd, dataDir);
   // /metrics tells anyone who asks the process's load, its users' activity and its versions.
-  if (e.NODE_ENV === "production" && role !== "tool" && e.METRICS_PORT === undefined) {
+  // (The webhook worker has no public port: its one port serves /metrics beside /healthz.)
+  if (e.NODE_ENV === "production" && role !== "tool" && role !== "worker" && e.METRICS_PORT === undefined) {
     throw new ConfigError("METRICS_PORT", "is required with NODE_ENV=production: /metrics is served on a port of its own, never on the public one");
   }
 

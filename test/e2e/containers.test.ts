@@ -26,12 +26,12 @@ describe("docker compose (static)", () => {
   it("is accepted by docker-compose config, with every service and dependency condition", async () => {
     const { stdout } = await composeConfig({ JWT_PRIVATE_KEY_FILE: "/keys/jwt.pem" });
     const c = parseYaml(stdout) as { services: Record<string, any>; volumes: Record<string, unknown> };
-    expect(Object.keys(c.services).sort()).toEqual(["api", "gateway", "migrate", "nginx", "postgres", "redis"]);
+    expect(Object.keys(c.services).sort()).toEqual(["api", "gateway", "migrate", "nginx", "postgres", "redis", "worker"]);
     expect(c.volumes).toHaveProperty("pgdata");
     expect(c.services.postgres.healthcheck.test).toBeTruthy();
     expect(String(c.services.postgres.volumes[0])).toContain("pgdata:/var/lib/postgresql/data");
     expect(c.services.migrate.depends_on).toEqual({ postgres: { condition: "service_healthy" } });
-    for (const svc of ["api", "gateway"]) {
+    for (const svc of ["api", "gateway", "worker"]) {
       expect(c.services[svc].depends_on).toEqual({ migrate: { condition: "service_completed_successfully" }, redis: { condition: "service_healthy" } });
       expect(c.services[svc].environment.NODE_ENV).toBe("production");
     }
@@ -42,8 +42,11 @@ describe("docker compose (static)", () => {
     expect(c.services.gateway.environment.JWT_PRIVATE_KEY).toBeUndefined();
     expect(c.services.gateway.secrets).toBeUndefined();
     expect(c.services.gateway.environment.JWKS_URL).toBe("http://api:3000/.well-known/jwks.json");
-    // Scalable: gateways publish no host port; only nginx does, on 3000.
+    // Scalable: gateways and webhook workers publish no host port; only nginx does, on 3000.
     expect(c.services.gateway.ports).toBeUndefined();
+    expect(c.services.worker.ports).toBeUndefined();
+    expect(c.services.worker.command).toEqual(["node", "dist/bin/worker.js"]);
+    expect(c.services.worker.environment.JWT_PRIVATE_KEY).toBeUndefined();
     expect(c.services.nginx.ports).toEqual([expect.objectContaining({ published: 3000, target: 3000 })]);
     expect(c.services.nginx.depends_on).toEqual({ api: { condition: "service_healthy" }, gateway: { condition: "service_healthy" } });
   });
@@ -58,7 +61,7 @@ describe("docker compose (static)", () => {
     }
     expect(Object.keys(c.services["redis-cluster-init"].depends_on).sort()).toEqual(nodes);
     expect(c.services["redis-cluster-init"].command.join(" ")).toContain("--cluster create");
-    for (const svc of ["api", "gateway"]) {
+    for (const svc of ["api", "gateway", "worker"]) {
       expect(c.services[svc].environment.REDIS_CLUSTER_NODES).toBe(nodes.map((n) => `${n}:6379`).join(","));
       expect(c.services[svc].environment.REDIS_URL).toBe("");
       expect(c.services[svc].depends_on["redis-cluster-init"]).toEqual({ condition: "service_completed_successfully" });
@@ -73,7 +76,8 @@ describe("docker compose (static)", () => {
     const compose = readFileSync(join(ROOT, "docker-compose.yml"), "utf8");
     const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
     const eco = require(join(ROOT, "ecosystem.config.js")) as { apps: { name: string; script: string }[] };
-    for (const entry of ["dist/bin/api.js", "dist/bin/gateway.js", "dist/bin/migrate.js"]) expect(compose).toContain(`"${entry}"`);
+    for (const entry of ["dist/bin/api.js", "dist/bin/gateway.js", "dist/bin/worker.js", "dist/bin/migrate.js"]) expect(compose).toContain(`"${entry}"`);
+    expect(eco.apps.find((a) => a.name === "worker")!.script.endsWith("dist/bin/worker.js")).toBe(true);
     expect(eco.apps.find((a) => a.name === "api")!.script.endsWith("dist/bin/api.js")).toBe(true);
     expect(eco.apps.find((a) => a.name === "gateway-1")!.script.endsWith("dist/bin/gateway.js")).toBe(true);
     expect(dockerfile).toMatch(/^FROM node:22[^\n]* AS build$/m);

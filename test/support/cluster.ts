@@ -37,8 +37,8 @@ export interface Cluster {
   port: number;
   apiPort: number;
   gatewayPorts: number[];
-  /** /metrics listeners (METRICS_PORT): the api replicas', then each gateway's. */
-  metricsPorts: { api: number[]; gateways: number[] };
+  /** /metrics listeners (METRICS_PORT): the api replicas', then each gateway's; the webhook worker's port (health and metrics). */
+  metricsPorts: { api: number[]; gateways: number[]; worker: number };
   runDir: string;
   env: NodeJS.ProcessEnv;
   pm2(...args: string[]): Promise<string>;
@@ -55,7 +55,8 @@ export async function startCluster(options: { databaseUrl: string; redisUrl?: st
   const gateways = options.gateways ?? 3;
   const base = await freeRange(gateways + 2);
   const apiInstances = 2;
-  const metricsBase = await freeRange(apiInstances + gateways);
+  // The api replicas' and gateways' /metrics, then the webhook worker's one port.
+  const metricsBase = await freeRange(apiInstances + gateways + 1);
   const runDir = mkdtempSync(join(tmpdir(), "wsac-cluster-"));
   chmodSync(runDir, 0o755);
   const env: NodeJS.ProcessEnv = {
@@ -88,12 +89,13 @@ export async function startCluster(options: { databaseUrl: string; redisUrl?: st
   const metricsPorts = {
     api: Array.from({ length: apiInstances }, (_, i) => metricsBase + i),
     gateways: Array.from({ length: gateways }, (_, i) => metricsBase + apiInstances + i),
+    worker: metricsBase + apiInstances + gateways,
   };
   try {
     await run("bash", [join(ROOT, "bin/cluster.sh"), "start"], { cwd: ROOT, env, timeout: 120_000 });
     // `cluster start` is ready once nginx answers through one api replica; the tests need every
     // process, so wait for each one's metrics listener too (the last thing a process opens).
-    const every = [...metricsPorts.api, ...metricsPorts.gateways];
+    const every = [...metricsPorts.api, ...metricsPorts.gateways, metricsPorts.worker];
     await eventually(async () => (await Promise.all(every.map((port) => listening(port)))).every(Boolean), 30_000, "every process's metrics listener");
   } catch (err) {
     const logs = await pm2("logs", "--nostream", "--lines", "40").catch(() => "");
