@@ -23,6 +23,8 @@ import { authenticate } from "./auth/handshake";
 import { originAllowed } from "./auth/origin";
 import { followControlBus } from "./control/follow-bus";
 import { GatewayQueries } from "./control/gateway-queries";
+import { WebhookInterest } from "../shared/webhooks/interest";
+import { emitWebhook, userKey } from "../shared/webhooks/events";
 import type { QueryReplies } from "../shared/control/queries";
 import { Membership } from "./chats/membership";
 import { OutageReplay } from "./redis/outage-replay";
@@ -187,8 +189,18 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   wiring?.onSubscriberLink((up) => replay?.link("adapter", up));
   // Unique per start: a restarted gateway's entries are the old process's until swept.
+  // user.online / user.offline: tracked cluster-wide only while some webhook endpoint wants them.
+  let tracker: PresenceTracker | undefined;
+  const userInterest = config.presence ? new WebhookInterest(db, ["user.online", "user.offline"], logger, () => tracker?.trackAllUsers()) : undefined;
+  const users = userInterest && {
+    wanted: () => userInterest.now,
+    changed: (userId: string, online: boolean) =>
+      void emitWebhook(db, online ? "user.online" : "user.offline", userKey(userId), { user_id: userId }).catch((err: Error) =>
+        log.warn({ err: err.message, user: userId }, "recording a user's presence webhook event failed"),
+      ),
+  };
   const presence = config.presence
-    ? new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove })
+    ? (tracker = new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove, ...(users ? { users } : {}) }))
     : undefined;
   const queries = options.replies
     ? new GatewayQueries({ gateway: id, io, local, replies: options.replies, messages: metrics.messages, logger })
@@ -240,6 +252,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       remoteKeys?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
       presence?.close();
+      userInterest?.close();
       queries?.close();
       wheel.stop();
       revocations.clear();

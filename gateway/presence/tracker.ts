@@ -14,6 +14,13 @@ type Held =
  */
 const HOLD_MS = 500;
 
+/**
+ * User-level presence (anywhere in the cluster, any chat or none) rides on the same counting as a
+ * chat's, under a chat id of its own per user: "u:<user id>" (chat ids are UUIDs, so never this).
+ */
+const USER_SCOPE = "u:";
+const userScope = (userId: string) => USER_SCOPE + userId;
+
 export interface PresenceTrackerOptions {
   io: GatewayIo;
   store: PresenceStore;
@@ -22,6 +29,12 @@ export interface PresenceTrackerOptions {
   logger: Logger;
   /** Above this many online, a chat's joins and leaves go out as `presence:count` only. */
   countOnlyAbove: number;
+  /**
+   * Whether users are tracked cluster-wide too (some webhook endpoint wants user.online/offline):
+   * asked at each connection. Told once per transition in the whole cluster, a grace after the
+   * user's last socket anywhere for `online: false`.
+   */
+  users?: { wanted(): boolean; changed(userId: string, online: boolean): void };
 }
 
 /**
@@ -44,6 +57,8 @@ export class PresenceTracker {
   /** Announcements held back, by chat: its joins and leaves in order, or (a large chat) its latest count. */
   private readonly held = new Map<string, { count?: number; events: Held[] }>();
   private holdTimer: NodeJS.Timeout | undefined;
+  /** Sockets counted in their user's cluster-wide presence (so their end is counted too). */
+  private readonly trackedSockets = new WeakSet<object>();
 
   constructor(private readonly o: PresenceTrackerOptions) {
     this.log = o.logger.child({ module: "gateway:presence" });
@@ -61,6 +76,7 @@ export class PresenceTracker {
         const chatId = rooms.chatIdOf(room);
         if (chatId !== undefined) this.joined(chatId, { id: socket.data.userId, username: socket.data.username });
       }
+      if (o.users?.wanted()) this.trackUser(socket);
     });
     nsp.adapter.on("leave-room", (room: string, id: string) => {
       const chatId = rooms.chatIdOf(room);
@@ -78,6 +94,20 @@ export class PresenceTracker {
     every(500, () => this.endGraces());
     every(1_000, () => this.announceSwept());
     every(LEASE_MS / 2, () => o.store.sweep());
+  }
+
+  /** Counts a socket in its user's cluster-wide presence, until it disconnects. */
+  private trackUser(socket: { data: { userId: string; username: string }; connected: boolean; once(event: "disconnect", fn: () => void): unknown }): void {
+    if (this.trackedSockets.has(socket) || !socket.connected) return;
+    this.trackedSockets.add(socket);
+    const { userId, username } = socket.data;
+    this.joined(userScope(userId), { id: userId, username });
+    socket.once("disconnect", () => this.left(userScope(userId), userId));
+  }
+
+  /** The sockets connected before users were wanted: counted now (a webhook endpoint for user.online appeared). */
+  trackAllUsers(): void {
+    for (const socket of this.o.io.of("/").sockets.values()) this.trackUser(socket);
   }
 
   stats() {
@@ -112,9 +142,14 @@ export class PresenceTracker {
     if (this.local.size === 0) return;
     const nsp = this.o.io.of("/");
     let users = 0;
+    let names: Map<string, string> | undefined;
     for (const [chatId, counted] of this.local) {
       // The names come with the sockets (the count per user here does not keep them).
       const named = new Map<string, string>();
+      if (chatId.startsWith(USER_SCOPE)) {
+        names ??= new Map([...nsp.sockets.values()].map((s) => [s.data.userId, s.data.username]));
+        for (const id of counted.keys()) named.set(id, names.get(id) ?? "");
+      }
       for (const id of nsp.adapter.rooms.get(rooms.chat(chatId)) ?? []) {
         const data = nsp.sockets.get(id)?.data;
         if (data && counted.has(data.userId)) named.set(data.userId, data.username);
@@ -196,6 +231,11 @@ export class PresenceTracker {
    * every change, a count reached every socket of a chat of thousands at every join).
    */
   private announce<E extends "presence:join" | "presence:leave">(chatId: string, count: number, event: E, payload: Parameters<ServerToClientEvents[E]>[0]): void {
+    if (chatId.startsWith(USER_SCOPE)) {
+      // A user's own presence goes to no room: it is told (webhooks), once for the whole cluster.
+      this.o.users?.changed(chatId.slice(USER_SCOPE.length), event === "presence:join");
+      return;
+    }
     let entry = this.held.get(chatId);
     if (!entry) this.held.set(chatId, (entry = { events: [] }));
     if (count > this.o.countOnlyAbove) {

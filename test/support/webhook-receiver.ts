@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import { Webhook } from "standardwebhooks";
 
 /** One delivery as the receiver got it, verified with the standardwebhooks package. */
@@ -22,6 +22,8 @@ export class WebhookReceiver {
   readonly attempts = new Map<string, number>();
   secret = "";
   answer: number | "hang" = 200;
+  /** Each answer waits this long (deliveries stay in flight a while). */
+  delayMs = 0;
   private readonly server: Server;
   private readonly hanging = new Set<() => void>();
   url = "";
@@ -38,20 +40,30 @@ export class WebhookReceiver {
           this.hanging.add(() => res.destroy());
           return;
         }
-        if (this.answer >= 200 && this.answer < 300) {
-          let verified = false;
-          try {
-            new Webhook(this.secret).verify(body, req.headers as Record<string, string>);
-            verified = true;
-          } catch {
-            verified = false;
-          }
-          const parsed = JSON.parse(body) as { type: string; timestamp: string; data: Record<string, unknown> };
-          this.received.push({ id, ...parsed, verified, headers: req.headers });
+        if (this.delayMs > 0) {
+          setTimeout(() => this.respond(id, body, req.headers, res), this.delayMs);
+          return;
         }
-        res.writeHead(this.answer, this.answer >= 300 && this.answer < 400 ? { location: "http://127.0.0.1:1/elsewhere" } : {}).end("ok");
+        this.respond(id, body, req.headers, res);
       });
     });
+  }
+
+  /** Records a delivery that is answered 2xx (after verifying it), and answers. */
+  private respond(id: string, body: string, headers: IncomingHttpHeaders, res: ServerResponse): void {
+    const answer = this.answer === "hang" ? 200 : this.answer;
+    if (answer >= 200 && answer < 300) {
+      let verified = false;
+      try {
+        new Webhook(this.secret).verify(body, headers as Record<string, string>);
+        verified = true;
+      } catch {
+        verified = false;
+      }
+      const parsed = JSON.parse(body) as { type: string; timestamp: string; data: Record<string, unknown> };
+      this.received.push({ id, ...parsed, verified, headers });
+    }
+    res.writeHead(answer, answer >= 300 && answer < 400 ? { location: "http://127.0.0.1:1/elsewhere" } : {}).end("ok");
   }
 
   async start(): Promise<this> {

@@ -9,7 +9,7 @@ import { testConfig } from "../../support/config";
 import { type GatewayFixture, type InProcessCluster, startInProcessCluster } from "../../support/fixtures";
 import { chatWith, type HttpClient, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
 import { ask, type SocketClients } from "../../support/socket-client";
-import { eventually } from "../../support/waits";
+import { clockPasses, eventually } from "../../support/waits";
 import { WebhookReceiver } from "../../support/webhook-receiver";
 
 /** Quick retries and a short retry window, so that retrying and dead-lettering happen within the test. */
@@ -32,6 +32,9 @@ async function endpointFor(receiver: WebhookReceiver, events: string[] = []): Pr
   receiver.secret = made.body.secret;
   return made.body.endpoint.id as string;
 }
+
+/** The gateways read which webhook types are wanted every 5 s (shared/webhooks/interest.ts). */
+const clockPassesForInterest = () => clockPasses(5_500, "the gateways' next look at the webhook endpoints");
 
 beforeAll(async () => {
   cluster = await startInProcessCluster(3, ENV);
@@ -153,6 +156,35 @@ describe("webhooks", () => {
       await healthy.stop();
     }
   });
+
+  it("tells user.online once for a user's first socket anywhere, nothing for a reconnect within the grace, and user.offline a grace after the last", async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      await endpointFor(receiver, ["user.online", "user.offline"]);
+      const ida = await registerAndLogin(api(), "whi");
+      // The gateways look for endpoints wanting user presence every 5 s.
+      await clockPassesForInterest();
+      const first = await sockets.connect(gateways[0]!.url, { token: ida.token });
+      const second = await sockets.connect(gateways[1]!.url, { token: ida.token });
+      await eventually(() => receiver.of("user.online").length === 1, 10_000, "user.online");
+      expect(receiver.of("user.online")[0]!.data).toEqual({ user_id: ida.user.id });
+      // A reconnect within the grace (to another gateway) is no leave and no join.
+      first.disconnect();
+      await sockets.connect(gateways[2]!.url, { token: ida.token });
+      second.disconnect();
+      const marker = await registerAndLogin(api(), "whj");
+      const other = await sockets.connect(gateways[0]!.url, { token: marker.token });
+      await eventually(() => receiver.of("user.online").some((r) => r.data.user_id === marker.user.id), 10_000, "the marker's user.online");
+      expect(receiver.of("user.online").filter((r) => r.data.user_id === ida.user.id)).toHaveLength(1);
+      expect(receiver.of("user.offline")).toHaveLength(0);
+      other.disconnect();
+      await eventually(() => receiver.of("user.offline").some((r) => r.data.user_id === marker.user.id), 20_000, "user.offline a grace after the last socket");
+      expect(receiver.of("user.offline").filter((r) => r.data.user_id === ida.user.id)).toHaveLength(0);
+      expect(receiver.received.every((r) => r.verified)).toBe(true);
+    } finally {
+      await receiver.stop();
+    }
+  }, 45_000);
 
   it("refuses a wrong body, an unknown endpoint, and (without the setting) an internal URL", async () => {
     expect((await admin.post("/server/v1/webhooks", { url: "ftp://example.com/x" })).body).toMatchObject({ status: 400, code: "invalid_body" });
