@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { httpClient, newCredentials } from "../support/http";
 import { pidAlive } from "../support/processes";
 import { freePort } from "../support/redis-server";
 import { eventually } from "../support/waits";
+import { WebhookReceiver } from "../support/webhook-receiver";
 
 let dataDir: string;
 let port: number;
@@ -15,7 +16,7 @@ const children = new Set<ChildProcess>();
 
 /** `npm start` as a newcomer runs it (the compiled entry point), with no DATABASE_URL and no Redis. */
 async function start(): Promise<ChildProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", NODE_ENV: "development" };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: "warn", NODE_ENV: "development", WEBHOOK_ALLOW_PRIVATE: "on" };
   for (const k of ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]) delete env[k];
   const child = spawn(process.execPath, ["dist/bin/standalone.js"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
@@ -97,4 +98,42 @@ describe("npm start (standalone, embedded PostgreSQL)", () => {
     child.kill("SIGINT");
     expect(await exited(child)).toBe(0);
   }, 90_000);
+
+  it("makes, lists and revokes server keys with npm run server-key against the running embedded PostgreSQL, and delivers webhooks from its own worker", async () => {
+    const child = await start();
+    const pg = postmasterPid();
+    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: "warn" };
+    delete env.DATABASE_URL;
+    const command = (...args: string[]) => spawnSync(process.execPath, ["dist/bin/server-key.js", ...args], { cwd: root, env, encoding: "utf8" });
+    const made = command("create", "--name", "standalone", "--scope", "moderate,read");
+    expect(made.status).toBe(0);
+    const key = made.stdout.trim().split("\n").at(-1)!;
+    expect(key).toMatch(/^wsk_[A-Za-z0-9_-]{43}$/);
+    // Attached to npm start's PostgreSQL: the same server still runs.
+    expect(postmasterPid()).toBe(pg);
+    const server = httpClient(`http://127.0.0.1:${port}`, key);
+    expect((await server.get("/server/v1/webhooks")).status).toBe(200);
+
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const hook = await server.post("/server/v1/webhooks", { url: receiver.url, events: ["user.registered"] });
+      receiver.secret = hook.body.secret;
+      const someone = newCredentials("hooked");
+      expect((await httpClient(`http://127.0.0.1:${port}`).post("/register", someone)).status).toBe(201);
+      await eventually(() => receiver.received.length === 1, 15_000, "user.registered from npm start's worker");
+      expect(receiver.received[0]).toMatchObject({ type: "user.registered", verified: true, data: { user: { username: someone.username } } });
+    } finally {
+      await receiver.stop();
+    }
+
+    const listed = command("list");
+    expect(listed.stdout).toContain("standalone  moderate,read");
+    const id = /^([0-9a-f-]{36})  standalone/m.exec(listed.stdout)![1]!;
+    expect(command("revoke", id).status).toBe(0);
+    expect((await server.get("/server/v1/webhooks")).status).toBe(401);
+    expect(command("revoke", id).status).toBe(2);
+    expect(command("create", "--name", "x", "--scope", "everything").stderr).toContain('unknown scope "everything"');
+    child.kill("SIGINT");
+    expect(await exited(child)).toBe(0);
+  }, 120_000);
 });
