@@ -25,7 +25,6 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ["::", 128],
   ["::1", 128],
-  ["::ffff:0:0", 96],
   ["64:ff9b::", 96],
   ["fc00::", 7],
   ["fe80::", 10],
@@ -36,6 +35,15 @@ for (const [net, prefix] of [
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return true;
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged as its IPv4 address. (A rule for
+  // ::ffff:0:0/96 would match every IPv4 address in a BlockList.)
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped) return PRIVATE.check(mapped, "ipv4");
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (hex) {
+    const [hi, lo] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
+    return PRIVATE.check(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`, "ipv4");
+  }
   return PRIVATE.check(address, family === 4 ? "ipv4" : "ipv6");
 }
 
@@ -106,6 +114,11 @@ export function signedHeaders(secret: string, webhookId: string, body: string, a
 export function postWebhook(url: string, headers: Record<string, string>, body: string, options: { timeoutMs: number; allowPrivate: boolean }): Promise<Attempt> {
   const target = new URL(url);
   const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+  // An IP literal is connected to without a lookup: checked here instead.
+  const literal = target.hostname.replace(/^\[|\]$/g, "");
+  if (!options.allowPrivate && isIP(literal) !== 0 && isPrivateAddress(literal)) {
+    return Promise.resolve({ ok: false, error: new BlockedAddressError(literal, literal).message });
+  }
   return new Promise((resolve) => {
     let settled = false;
     const done = (attempt: Attempt) => {

@@ -186,6 +186,35 @@ describe("webhooks", () => {
     }
   }, 45_000);
 
+  it("delivers to WEBHOOK_URL's endpoint, with two workers sharing the work and no event delivered twice; metrics count it", async () => {
+    const receiver = await new WebhookReceiver().start();
+    receiver.secret = `whsec_${Buffer.alloc(32, 3).toString("base64")}`;
+    const second = await startWebhookWorker({
+      db: cluster.database.db,
+      pool: cluster.database.pool,
+      presence: new RedisPresence(redis),
+      config: testConfig({ ...ENV, WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: receiver.secret }, "worker").webhooks,
+      logger: pino({ level: "silent" }),
+      registry: new Registry(),
+    });
+    try {
+      const listed = (await admin.get("/server/v1/webhooks")).body.endpoints as { url: string; source: string; events: string[] }[];
+      expect(listed.find((e) => e.url === receiver.url)).toMatchObject({ source: "env", events: [] });
+      const users = await Promise.all(Array.from({ length: 20 }, (_, i) => registerAndLogin(api(), `env${i}`)));
+      await eventually(() => users.every((u) => receiver.of("user.registered").some((r) => (r.data.user as { id: string }).id === u.user.id)), 15_000, "every user.registered");
+      const ids = receiver.received.map((r) => r.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(receiver.received.every((r) => r.verified)).toBe(true);
+      const metrics = await registry.getMetricsAsJSON();
+      const attempts = metrics.find((m) => m.name === "webhook_attempts_total")!.values;
+      expect(attempts.find((v) => v.labels.outcome === "delivered")!.value).toBeGreaterThan(0);
+      expect(metrics.map((m) => m.name)).toEqual(expect.arrayContaining(["webhook_retrying", "webhook_oldest_pending_seconds", "webhook_attempt_seconds"]));
+    } finally {
+      await second.stop();
+      await receiver.stop();
+    }
+  });
+
   it("refuses a wrong body, an unknown endpoint, and (without the setting) an internal URL", async () => {
     expect((await admin.post("/server/v1/webhooks", { url: "ftp://example.com/x" })).body).toMatchObject({ status: 400, code: "invalid_body" });
     expect((await admin.post("/server/v1/webhooks", { url: "https://example.com/x", events: ["no.such"] })).body).toMatchObject({ status: 400, code: "invalid_body" });
