@@ -16,6 +16,28 @@ const HEARTBEAT_MS = 5_000;
 const STALE_MS = 30_000;
 /** Deliveries one drain sends before it yields to other keys (it is woken again at once). */
 const DRAIN_BATCH = 50;
+/** How often old rows are cleared (idempotency keys past 24 h, finished deliveries past their keep). */
+const SWEEP_MS = 10 * 60_000;
+const SWEEP_ROWS = 10_000;
+
+/**
+ * Clears what nobody needs any more, a bounded batch at a time: idempotency keys past their 24 h,
+ * events whose deliveries all finished more than 7 days ago (dead letters are kept 30 days, for
+ * redelivery), and the heartbeats of pools long gone.
+ */
+export async function sweepOldRows(db: Db): Promise<{ idempotency: number; events: number }> {
+  const idempotency = await sql`
+    delete from server_idempotency where ctid in (
+      select ctid from server_idempotency where created_at < now() - interval '24 hours' limit ${SWEEP_ROWS})`.execute(db);
+  const events = await sql`
+    delete from webhook_events where id in (
+      select ev.id from webhook_events ev
+      where ev.created_at < now() - interval '7 days'
+        and not exists (select 1 from webhook_deliveries d where d.event_id = ev.id
+                        and (d.status = 'pending' or (d.status = 'dead' and d.finished_at > now() - interval '30 days')))
+      limit ${SWEEP_ROWS})`.execute(db);
+  return { idempotency: Number(idempotency.numAffectedRows ?? 0n), events: Number(events.numAffectedRows ?? 0n) };
+}
 
 export interface WebhookWorkerOptions {
   db: Db;
@@ -188,11 +210,17 @@ export async function startWebhookWorker(options: WebhookWorkerOptions): Promise
   tick();
   const timer = setInterval(tick, HEARTBEAT_MS);
   timer.unref();
+  const sweeper = setInterval(
+    () => void sweepOldRows(db).catch((err: Error) => log.warn({ err: err.message }, "clearing old webhook and idempotency rows failed")),
+    SWEEP_MS,
+  );
+  sweeper.unref();
   log.info({ concurrency: config.concurrency }, "webhook worker started");
 
   return {
     async stop() {
       clearInterval(timer);
+      clearInterval(sweeper);
       await runner.stop();
       for (const id of pools) await sql`delete from webhook_workers where pool_id = ${id}`.execute(db).catch(() => undefined);
     },

@@ -3,7 +3,8 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServerKey } from "../../../api/server-api/server-keys";
-import { startWebhookWorker, type WebhookWorker } from "../../../api/webhooks/worker";
+import { startWebhookWorker, sweepOldRows, type WebhookWorker } from "../../../api/webhooks/worker";
+import { sql } from "kysely";
 import { RedisPresence } from "../../../shared/presence/redis-presence";
 import { testConfig } from "../../support/config";
 import { type GatewayFixture, type InProcessCluster, startInProcessCluster } from "../../support/fixtures";
@@ -224,5 +225,38 @@ describe("webhooks", () => {
     const listed = await admin.get("/server/v1/webhooks");
     expect(listed.status).toBe(200);
     expect(JSON.stringify(listed.body)).not.toContain("whsec_");
+  });
+});
+
+describe("old rows", () => {
+  it("are cleared: idempotency keys past 24 h, finished events past 7 days; pending deliveries and recent dead letters stay", async () => {
+    const db = cluster.database.db;
+    const [owner] = (await Promise.all(["swp"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn];
+    const chatId = await chatWith(owner, []);
+    await admin.post(`/server/v1/chats/${chatId}/messages`, { text: "old", idempotency_key: "old-key" });
+    await admin.post(`/server/v1/chats/${chatId}/messages`, { text: "new", idempotency_key: "new-key" });
+    await sql`update server_idempotency set created_at = now() - interval '25 hours' where key = 'old-key'`.execute(db);
+    const endpoint = (await sql<{ id: string }>`insert into webhook_endpoints (url, secret, disabled_at) values ('https://example.com/x', 'whsec_x', now()) returning id`.execute(db)).rows[0]!.id;
+    // Old events made by hand, with the fan-out trigger off (the file's other endpoints would get deliveries).
+    const event = (state: string) =>
+      db.transaction().execute(async (trx) => {
+        await sql`set local session_replication_role = replica`.execute(trx);
+        return sql<{ id: string }>`
+          with ev as (insert into webhook_events (type, order_key, data, created_at) values ('user.registered', 'k', '{}', now() - interval '8 days') returning id)
+          insert into webhook_deliveries (endpoint_id, event_id, order_key, status, finished_at)
+          select ${endpoint}::uuid, ev.id, 'k', ${state}, case when ${state} = 'pending' then null else now() - interval '8 days' end from ev
+          returning event_id::text as id`.execute(trx);
+      });
+    const delivered = (await event("delivered")).rows[0]!.id;
+    const pending = (await event("pending")).rows[0]!.id;
+    const dead = (await event("dead")).rows[0]!.id;
+    const swept = await sweepOldRows(db);
+    expect(swept.idempotency).toBeGreaterThanOrEqual(1);
+    const keys = (await sql<{ key: string }>`select key from server_idempotency`.execute(db)).rows.map((r) => r.key);
+    expect(keys).toContain("new-key");
+    expect(keys).not.toContain("old-key");
+    const left = (await sql<{ id: string }>`select id::text from webhook_events where id in (${delivered}::bigint, ${pending}::bigint, ${dead}::bigint)`.execute(db)).rows.map((r) => r.id);
+    expect(left.sort()).toEqual([pending, dead].sort());
+    await sql`delete from webhook_endpoints where id = ${endpoint}::uuid`.execute(db);
   });
 });
