@@ -3,7 +3,8 @@ import { z } from "zod";
 import { answers, LIMITS } from "../../shared/contract/views";
 import { problemView } from "../../shared/contract/errors";
 import * as bodies from "../../shared/contract/requests";
-import { batchBody, deliveryId, externalId, SERVER_LIMITS, serverAnswers } from "../../shared/contract/server";
+import { batchBody, deliveryId, externalId, SERVER_LIMITS, serverAnswers, WEBHOOK_EVENT_TYPES } from "../../shared/contract/server";
+import { WEBHOOK_EVENTS, webhookHeaders, webhookPayloads } from "../../shared/contract/webhooks";
 import { uuid } from "../../shared/contract/validation";
 import { OPERATIONS } from "../server-api/operations";
 import { SERVER_PREFIX } from "../server-api/server.routes";
@@ -120,6 +121,12 @@ function serverResponses(own: ServerResponses, scope?: string): Responses {
   return out;
 }
 
+/** What every webhook's description says first: the body, the headers and how to verify them. */
+const WEBHOOK_DELIVERY =
+  "A POST of `{type, timestamp, data}` as JSON, signed as Standard Webhooks: verify the webhook-signature over webhook-id, webhook-timestamp and the raw body " +
+  "with the endpoint's `whsec_` secret (e.g. `new Webhook(secret).verify(body, headers)` of the `standardwebhooks` package) before trusting it. " +
+  "At least once: a retry or redelivery keeps its webhook-id, so de-duplicate by it.";
+
 /** The server API (`/server/v1`), from its one table of calls, and the batch call that runs them. */
 const serverApiRoutes: Route[] = [
   ...OPERATIONS.map((o): Route => ({
@@ -193,6 +200,21 @@ export function openApiDocument(version: string): object {
       responses: { ...baseOf(r), ...r.responses },
     });
   }
+  for (const type of WEBHOOK_EVENT_TYPES) {
+    const event = WEBHOOK_EVENTS[type];
+    registry.registerWebhook({
+      method: "post",
+      path: type,
+      summary: event.summary,
+      description: `${WEBHOOK_DELIVERY} Delivered in order per ${event.orderedBy} (the ${event.orderedBy}'s events one after another, per endpoint).`,
+      tags: ["webhooks"],
+      request: { headers: webhookHeaders, body: { required: true, content: { "application/json": { schema: webhookPayloads[type] } } } },
+      responses: {
+        "2XX": { description: "Delivered: the event will not be sent again (unless redelivered through the server API)" },
+        default: { description: "Any other answer (a 3xx too: redirects are not followed), or none within WEBHOOK_TIMEOUT: retried with back-off, then dead-lettered" },
+      },
+    });
+  }
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: "3.1.0",
     info: {
@@ -200,7 +222,8 @@ export function openApiDocument(version: string): object {
       version,
       description:
         "Accounts, sessions, chats, invites and messages, and under /server/v1 the server API for the app's own backend (server keys, not access tokens). " +
-        "Errors are RFC 9457 problem details with a stable `code`. The Socket.IO events are in /asyncapi.json.",
+        "Errors are RFC 9457 problem details with a stable `code`. The Socket.IO events are in /asyncapi.json. " +
+        "`webhooks` lists what the cluster POSTs to the endpoints registered with POST /server/v1/webhooks (or WEBHOOK_URL).",
     },
     servers: [{ url: "/" }],
     tags: [
@@ -211,6 +234,7 @@ export function openApiDocument(version: string): object {
       { name: "keys" },
       { name: "health" },
       { name: "server", description: "The server API: for the app's own backend, with a server key (`npm run server-key`)" },
+      { name: "webhooks", description: "Events the cluster POSTs to the app's endpoints, signed as Standard Webhooks (standardwebhooks.com)" },
     ],
   });
 }

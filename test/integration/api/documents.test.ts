@@ -2,16 +2,20 @@ import { randomUUID } from "node:crypto";
 import { get } from "node:http";
 import { Parser } from "@asyncapi/parser";
 import { Validator } from "@seriousme/openapi-schema-validator";
+import Ajv2020 from "ajv/dist/2020";
+import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { documentedRoutes } from "../../../api/documents/openapi";
 import { OPERATIONS } from "../../../api/server-api/operations";
 import { createServerKey } from "../../../api/server-api/server-keys";
+import { WEBHOOK_EVENT_TYPES } from "../../../shared/contract/server";
 import type { ServerScope } from "../../../shared/db/schema";
 import { DocumentChecker } from "../../support/documents";
 import { type SingleNode, startApi, startSingleNode } from "../../support/fixtures";
-import { newCredentials } from "../../support/http";
+import { chatWith, httpClient, newCredentials, registerAndLogin } from "../../support/http";
 import { askNamed, type ClientSocket } from "../../support/socket-client";
 import { eventually, nextEventNamed } from "../../support/waits";
+import { WebhookReceiver } from "../../support/webhook-receiver";
 
 let node: SingleNode;
 let openapi: Record<string, any>;
@@ -165,6 +169,29 @@ describe("the published documents", () => {
     expect(asyncapi.info.description).toContain("`account_banned` 403");
   });
 
+  it("documents every webhook event type: a POST of {type, timestamp, data} with the three Standard Webhooks headers", () => {
+    expect(Object.keys(openapi.webhooks ?? {}).sort()).toEqual([...WEBHOOK_EVENT_TYPES].sort());
+    const headers = ["webhook-id", "webhook-signature", "webhook-timestamp"];
+    for (const type of WEBHOOK_EVENT_TYPES) {
+      const hook = openapi.webhooks[type];
+      expect([type, Object.keys(hook)]).toEqual([type, ["post"]]);
+      const op = hook.post;
+      expect([type, op.tags]).toEqual([type, ["webhooks"]]);
+      const params = (op.parameters ?? []) as { name: string; in: string; required?: boolean }[];
+      expect([type, params.map((p) => `${p.in} ${p.name} ${p.required}`).sort()]).toEqual([type, headers.map((h) => `header ${h} true`)]);
+      // How to verify, on every type.
+      expect([type, op.description]).toEqual([type, expect.stringMatching(/webhook-signature[\s\S]*standardwebhooks[\s\S]*de-duplicate/)]);
+      const body = op.requestBody.content["application/json"].schema;
+      const schema = openapi.components.schemas[String(body.$ref).replace("#/components/schemas/", "")];
+      expect([type, op.requestBody.required, schema.required, schema.properties.type.enum]).toEqual([type, true, ["type", "timestamp", "data"], [type]]);
+      expect([type, schema.properties.data.type]).toEqual([type, "object"]);
+      expect([type, Object.keys(op.responses).sort()]).toEqual([type, ["2XX", "default"]]);
+    }
+    for (const type of ["message.updated", "message.deleted", "report.created"]) expect(openapi.webhooks[type].post.summary).toMatch(/not sent yet/);
+    expect(openapi.webhooks["user.registered"].post.parameters.find((p: { name: string }) => p.name === "webhook-id").schema.pattern).toBe("^evt_\\d+$");
+    expect(openapi.tags.map((t: { name: string }) => t.name)).toContain("webhooks");
+  });
+
   it("/docs renders both documents from files the api serves itself", async () => {
     const page = await fetch(`${node.url}/docs`);
     expect(page.status).toBe(200);
@@ -191,6 +218,49 @@ describe("the published documents", () => {
       if (res.status === 200) expect(res.csp).toBe(home.csp);
     }
   });
+});
+
+describe("real webhook deliveries match the document", () => {
+  it("every delivery's body matches its type's schema field for field, signed, with the documented headers", async () => {
+    // A node of its own: the receiver is on loopback, which only WEBHOOK_ALLOW_PRIVATE=on lets an endpoint reach.
+    const hooked = await startSingleNode({ env: { WEBHOOK_ALLOW_PRIVATE: "on" } });
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const api = httpClient(hooked.url);
+      const key = (await createServerKey(hooked.database.db, "docs-webhooks", ["moderate"])).key;
+      const made = await api.as(key).post("/server/v1/webhooks", { url: receiver.url });
+      expect(made.status).toBe(201);
+      receiver.secret = made.body.secret;
+      const alice = await registerAndLogin(api, "dwa");
+      const bob = await registerAndLogin(api, "dwb");
+      const chatId = await chatWith(alice, [bob]);
+      expect((await alice.http.post(`/chats/${chatId}/messages`, { text: "hooked", client_id: randomUUID() })).status).toBe(201);
+      expect((await alice.http.delete(`/chats/${chatId}/members/${bob.user.id}`)).status).toBe(204);
+      expect((await bob.http.post("/logout")).status).toBe(204);
+      const sent = ["user.registered", "invite.created", "member.added", "message.created", "member.removed", "session.revoked"];
+      await eventually(() => sent.every((t) => receiver.of(t).length > 0), 20_000, "a delivery of each type");
+
+      const ajv = new Ajv2020({ strict: false, allErrors: true });
+      addFormats(ajv);
+      ajv.addSchema({ ...openapi, $id: "openapi" });
+      for (const r of receiver.received) {
+        const op = openapi.webhooks[r.type]?.post;
+        expect([r.type, op === undefined]).toEqual([r.type, false]);
+        const validate = ajv.compile({ $ref: `openapi#/webhooks/${r.type}/post/requestBody/content/application~1json/schema` });
+        expect([r.type, validate({ type: r.type, timestamp: r.timestamp, data: r.data }) ? "" : ajv.errorsText(validate.errors)]).toEqual([r.type, ""]);
+        // Nothing sent that the document does not name.
+        const schema = openapi.components.schemas[String(op.requestBody.content["application/json"].schema.$ref).replace("#/components/schemas/", "")];
+        expect([r.type, Object.keys(r.data).sort()]).toEqual([r.type, Object.keys(schema.properties.data.properties).sort()]);
+        for (const p of op.parameters as { name: string; schema: { pattern?: string } }[]) {
+          expect([r.type, p.name, new RegExp(p.schema.pattern ?? ".").test(String(r.headers[p.name]))]).toEqual([r.type, p.name, true]);
+        }
+        expect([r.type, r.verified]).toEqual([r.type, true]);
+      }
+    } finally {
+      await hooked.close();
+      await receiver.stop();
+    }
+  }, 60_000);
 });
 
 /** A GET of `path` exactly as written: fetch's URL parser would resolve `%2e%2e` before sending. */
