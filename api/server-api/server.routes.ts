@@ -23,7 +23,13 @@ function matcher(template: string): (path: string) => Record<string, string> | u
     const m = re.exec(path);
     if (!m) return undefined;
     const params: Record<string, string> = {};
-    names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
+    names.forEach((name, i) => {
+      try {
+        params[name] = decodeURIComponent(m[i + 1]!);
+      } catch {
+        throw new AppError("invalid_body", 400, "The path is invalid", { errors: [{ field: name, message: "is not a valid percent-encoding" }] });
+      }
+    });
     return params;
   };
 }
@@ -100,8 +106,8 @@ export function serverRoutes(deps: ServerDeps & { logger: Logger }): Router {
       const path = call.path.startsWith(SERVER_PREFIX) ? call.path.slice(SERVER_PREFIX.length) : call.path;
       const method = call.method.toLowerCase();
       const [pathname, search] = [path.split("?")[0]!, path.split("?").slice(1).join("?")];
-      const found = matchers.map((m) => ({ op: m.op, params: m.op.method === method ? m.match(pathname) : undefined })).find((m) => m.params);
       try {
+        const found = matchers.map((m) => ({ op: m.op, params: m.op.method === method ? m.match(pathname) : undefined })).find((m) => m.params);
         if (!found) throw new AppError("not_found", 404, `No server API call ${call.method} ${call.path}`);
         const outcome = await execute(key, found.op, found.params!, call.body, Object.fromEntries(new URLSearchParams(search)), req.ip ?? null);
         results.push(outcome.body === undefined ? { status: outcome.status } : { status: outcome.status, body: outcome.body });

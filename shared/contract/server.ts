@@ -4,7 +4,7 @@
  * (client/server.ts) takes its types from them.
  */
 import { z } from "zod";
-import { text, USERNAME_RE, uuid } from "./validation";
+import { jsonDepth, text, USERNAME_RE, uuid } from "./validation";
 import { chatView, LIMITS, loginResult, memberView, messageView, presenceView } from "./views";
 
 export const SERVER_LIMITS = {
@@ -12,6 +12,8 @@ export const SERVER_LIMITS = {
   bodyBytes: 256 * 1024,
   /** An app event's `data`, as JSON. */
   appEventBytes: 16 * 1024,
+  /** An app event's `data`: how deeply it may nest (clients parse it; serialising a deeper one overflows the stack). */
+  appEventDepth: 32,
   /** Calls in one batch. */
   batchCalls: 100,
   /** How long a message's idempotency key is remembered. */
@@ -95,7 +97,10 @@ export const serverMessageBody = z
 export const appEventBody = z
   .strictObject({
     event: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1 to 64 characters of A-Z a-z 0-9 _ . : -"),
-    data: z.unknown().meta({ description: `Any JSON, at most ${SERVER_LIMITS.appEventBytes / 1024} KiB` }),
+    data: z
+      .unknown()
+      .refine((v) => jsonDepth(v, SERVER_LIMITS.appEventDepth) <= SERVER_LIMITS.appEventDepth, `must nest at most ${SERVER_LIMITS.appEventDepth} levels deep`)
+      .meta({ description: `Any JSON, at most ${SERVER_LIMITS.appEventBytes / 1024} KiB and ${SERVER_LIMITS.appEventDepth} levels deep` }),
   })
   .meta({ id: "AppEventBody" });
 

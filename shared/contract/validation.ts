@@ -52,3 +52,18 @@ export function fieldIssues(error: z.ZodError): FieldError[] {
     return { field, message };
   });
 }
+
+/** How deeply a JSON value nests (a scalar is 0), counted without recursion; stops counting past `limit`. */
+export function jsonDepth(value: unknown, limit = 1_000): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    const here = depth + 1;
+    if (here > deepest) deepest = here;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, here]);
+  }
+  return deepest;
+}
