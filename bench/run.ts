@@ -39,6 +39,7 @@ import { revocationPhase } from "./phases/revocation";
 import { soakPhase } from "./phases/soak";
 import { storedPhase } from "./phases/stored";
 import { tokensPhase } from "./phases/tokens";
+import { webhooksPhase } from "./phases/webhooks";
 
 /**
  * Every phase, in the order they run. Last the soak, then the attacks (the first may leave gw1 the
@@ -54,6 +55,7 @@ const PHASES: Phase[] = [
   clusterPhase,
   presencePhase,
   storedPhase,
+  webhooksPhase,
   soakPhase,
   attackFloodPhase,
   attackBufferPhase,

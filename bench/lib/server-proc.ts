@@ -7,6 +7,7 @@
  *                    auth, storage and limits: join the room; build the message (an increasing id, created_at), emit
  *                    `message:new` to the room, ack it (the fan-out bench's baseline)
  *   BENCH_MODE=api   one api replica as bin/api.ts runs it (production argon2 defaults): connectServices("api") and startApiServer
+ *   BENCH_MODE=worker  the webhook worker as bin/worker.ts runs it: connectServices("worker") and startWorkerServer
  * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`, `shardChannels`,
  * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
  * `syscalls` (read and write system calls so far), `profileStart` / `profileStop {file}` (a V8 CPU profile of this process between the two, written to `file`: one
@@ -16,7 +17,8 @@
  * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE, SOCKET_MAX_BUFFERED_BYTES and MESSAGE_LIMIT_PER_USER in this
  * process's environment reach the gateway's config (the attack bench raises the event budget of a
  * gateway of its own; the cluster bench raises the budget and the posting limit of both its pairs
- * alike); the values in effect are in the ready message's `info.limits`.
+ * alike); the values in effect are in the ready message's `info.limits`. WEBHOOK_ALLOW_PRIVATE reaches
+ * the api's and the worker's (the webhooks bench registers and delivers to a receiver on loopback).
  * Redis: BENCH_REDIS_CLUSTER_NODES (host:port,…) puts the process on a Redis Cluster
  * (REDIS_CLUSTER_NODES), else BENCH_REDIS_URL is its one redis-server (REDIS_URL).
  * Logs go to /dev/null, or with BENCH_LOG_DIR to <dir>/<child name>.log (an investigation).
@@ -45,6 +47,7 @@ const load = <T>(path: string): T => require(join(dist, path)) as T;
 const { startApiServer } = load<typeof import("../../api/server")>("api/server.js");
 const { connectServices } = load<typeof import("../../bin/services")>("bin/services.js");
 const { startGatewayServer } = load<typeof import("../../gateway/server")>("gateway/server.js");
+const { startWorkerServer } = load<typeof import("../../api/webhooks/server")>("api/webhooks/server.js");
 const { loadConfig } = load<typeof import("../../shared/config")>("shared/config.js");
 const { createLogger } = load<typeof import("../../shared/logger")>("shared/logger.js");
 import { serve, sleep } from "./ipc";
@@ -97,7 +100,8 @@ async function main() {
       io.on("connection", () => undefined);
       close = () => io.close();
     }
-  } else if (mode === "ours" || mode === "api") {
+  } else if (mode === "ours" || mode === "api" || mode === "worker") {
+    const role = mode === "ours" ? "gateway" : mode;
     // Production refuses /metrics on the public port: a free loopback port of its own.
     const probe = createServer();
     const metricsPort = await listen(probe, 0, "127.0.0.1");
@@ -105,8 +109,8 @@ async function main() {
     await new Promise((done) => probe.close(done));
     const config = loadConfig({
       dotenv: false,
-      // The gateway holds the api's public key only, as in production.
-      role: mode === "ours" ? "gateway" : "api",
+      // The gateway holds the api's public key only, as in production (the worker neither).
+      role,
       env: {
         NODE_ENV: "production",
         METRICS_PORT: String(metricsPort),
@@ -114,7 +118,7 @@ async function main() {
         ...(process.env.BENCH_REDIS_CLUSTER_NODES
           ? { REDIS_CLUSTER_NODES: process.env.BENCH_REDIS_CLUSTER_NODES }
           : { REDIS_URL: process.env.BENCH_REDIS_URL }),
-        ...(mode === "ours" ? { JWT_PUBLIC_KEYS: process.env.BENCH_JWT_PUBLIC_KEYS } : { JWT_PRIVATE_KEY: process.env.BENCH_JWT_PRIVATE_KEY }),
+        ...(mode === "ours" ? { JWT_PUBLIC_KEYS: process.env.BENCH_JWT_PUBLIC_KEYS } : mode === "api" ? { JWT_PRIVATE_KEY: process.env.BENCH_JWT_PRIVATE_KEY } : {}),
         LOG_LEVEL: "info",
         LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
         LOGIN_MAX_FAILURES_PER_IP: "1000000",
@@ -137,7 +141,7 @@ async function main() {
     const dest = logDir ? join(logDir, `${name}.log`) : "/dev/null";
     const logger = createLogger({ level: "info", name, destination: pino.destination({ dest, sync: false }) });
     // The composition root's own wiring (bin/services.ts) and the deployable's start function.
-    const services = await connectServices(config, logger, { role: mode === "ours" ? "gateway" : "api" });
+    const services = await connectServices(config, logger, { role });
     pool = () => ({ total: services.pool.totalCount, idle: services.pool.idleCount, waiting: services.pool.waitingCount });
     const adapter = services.adapter;
     if (adapter?.sharded) {
@@ -184,7 +188,8 @@ async function main() {
         await services.close();
       };
     } else {
-      const running = await startApiServer({ ...services, config, logger, port: 0, host: "127.0.0.1" });
+      const at = { ...services, config, logger, port: 0, host: "127.0.0.1" };
+      const running = mode === "worker" ? await startWorkerServer(at) : await startApiServer(at);
       port = running.port;
       close = async () => {
         await running.close();
@@ -192,7 +197,7 @@ async function main() {
       };
     }
   } else {
-    throw new Error(`BENCH_MODE must be ours, bare, bare-chat or api (got ${mode})`);
+    throw new Error(`BENCH_MODE must be ours, bare, bare-chat, api or worker (got ${mode})`);
   }
 
   if (mode === "bare" || mode === "bare-chat") port = await listen(server, 0, "127.0.0.1");
@@ -312,8 +317,8 @@ function bareChat(io: Server) {
   };
 }
 
-/** Gateway settings a bench child may take from its environment. */
-const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE"];
+/** Settings a bench child may take from its environment (the gateway's; the api's and worker's WEBHOOK_ALLOW_PRIVATE, for a receiver on loopback). */
+const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE", "WEBHOOK_ALLOW_PRIVATE"];
 
 main().catch((err: unknown) => {
   process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,15 +1,17 @@
 /**
- * The stored-messages load (bench phase `stored`), in its own process: light sockets that send
- * `message:send` closed-loop (the next as soon as the last is acknowledged), or PostgreSQL driven
- * directly with the single-row insert a message needs, closed-loop too, from a pool of the same
- * size as a gateway's. Commands are answered over IPC.
+ * The stored-messages load (bench phases `stored` and `webhooks`), in its own process: light sockets
+ * that send `message:send` closed-loop (the next as soon as the last is acknowledged), PostgreSQL
+ * driven directly with the single-row insert a message needs, closed-loop too, from a pool of the
+ * same size as a gateway's, or the server API's `POST /server/v1/chats/{id}/messages`, closed-loop
+ * over keep-alive connections. Commands are answered over IPC.
  */
+import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/contract/events";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
-import { serve } from "./ipc";
+import { serve, sleep } from "./ipc";
 import { summary } from "./stats";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
@@ -79,7 +81,8 @@ async function open(args: { url: string; items: { token: string; chatId: string 
   return senders.length;
 }
 
-interface RunResult {
+/** What `send`, `direct` and `publish` answer (the phases read it as a type only: importing this file would run it). */
+export interface RunResult {
   done: number;
   failed: number;
   errors: Record<string, number>;
@@ -87,8 +90,17 @@ interface RunResult {
   latency: ReturnType<typeof summary>;
 }
 
-/** `workers` closed loops for `durationMs`, each doing `once()` again as soon as the last finished. */
-async function closedLoops(workers: number, durationMs: number, once: (w: number, n: number) => Promise<string | null>): Promise<RunResult> {
+/**
+ * `workers` closed loops for `durationMs`, each doing `once()` again as soon as the last finished.
+ * `perWorker`: at most so many times each; `paceMs`: each loop's n-th call not before n × paceMs
+ * from the start (the loops staggered across the interval), or at once when it is already late.
+ */
+async function closedLoops(
+  workers: number,
+  durationMs: number,
+  once: (w: number, n: number) => Promise<string | null>,
+  { perWorker = 1_000_000, paceMs }: { perWorker?: number | undefined; paceMs?: number | undefined } = {},
+): Promise<RunResult> {
   const start = performance.now();
   const end = start + durationMs;
   const latencies: number[] = [];
@@ -97,7 +109,9 @@ async function closedLoops(workers: number, durationMs: number, once: (w: number
   let failed = 0;
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
-      for (let n = 0; n < 1_000_000 && performance.now() < end; n += 1) {
+      for (let n = 0; n < perWorker && performance.now() < end; n += 1) {
+        const wait = paceMs ? start + (n + w / workers) * paceMs - performance.now() : 0;
+        if (wait > 0) await sleep(wait);
         const t = performance.now();
         const err = await once(w, n);
         if (err === null) {
@@ -115,15 +129,18 @@ async function closedLoops(workers: number, durationMs: number, once: (w: number
 
 let round = 0;
 
-/** Every open socket sends closed-loop for `durationMs`. */
-async function send(args: { durationMs: number; text: string }): Promise<RunResult> {
+/**
+ * Every open socket sends closed-loop for `durationMs`, or until it has sent `perSender` (a count of
+ * messages, the same for every round); with `paceMs`, each at most one per `paceMs` (a rate).
+ */
+async function send(args: { durationMs: number; text: string; perSender?: number; paceMs?: number }): Promise<RunResult> {
   const tag = `${process.pid}-${(round += 1)}`;
   const sweeper = setInterval(() => sweepTimeouts(10_000), 500);
   try {
     return await closedLoops(senders.length, args.durationMs, (w, n) => {
       const s = senders[w]!;
       return ask(s, "message:send", { chat_id: s.chatId, text: args.text, client_id: `${tag}-${w}-${n}` });
-    });
+    }, { perWorker: args.perSender, paceMs: args.paceMs });
   } finally {
     clearInterval(sweeper);
   }
@@ -151,6 +168,45 @@ async function direct(args: { databaseUrl: string; poolSize: number; concurrency
     });
   } finally {
     await pool.end();
+  }
+}
+
+/**
+ * The server API's publish call closed-loop: `chatIds.length` publishers, one per chat, each
+ * posting `{text}` to its chat's `POST /server/v1/chats/{id}/messages` (the system user's message)
+ * again as soon as the last was answered, on keep-alive connections (one per publisher).
+ */
+async function publish(args: { url: string; key: string; chatIds: string[]; durationMs: number; text: string }): Promise<RunResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: args.chatIds.length });
+  const target = new URL(args.url);
+  const body = JSON.stringify({ text: args.text });
+  const post = (chatId: string) =>
+    new Promise<string | null>((done) => {
+      const req = request(
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          method: "POST",
+          path: `/server/v1/chats/${chatId}/messages`,
+          headers: { authorization: `Bearer ${args.key}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          timeout: 10_000,
+          ...(localAddress ? { localAddress } : {}),
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => done(res.statusCode === 201 ? null : `http_${res.statusCode}`));
+          res.on("error", () => done("response_error"));
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (err) => done(err.message === "timeout" ? "timeout" : ((err as { code?: string }).code ?? "error")));
+      req.end(body);
+    });
+  try {
+    return await closedLoops(args.chatIds.length, args.durationMs, (w) => post(args.chatIds[w]!));
+  } finally {
+    agent.destroy();
   }
 }
 
@@ -184,6 +240,7 @@ serve(
     presenceSeen: () => seen,
     send,
     direct,
+    publish,
     cpu: () => process.cpuUsage(),
   },
   async () => {
