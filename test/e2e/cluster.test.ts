@@ -57,10 +57,11 @@ async function twoUsersInAChat(): Promise<{ a: LoggedIn; b: LoggedIn; chatId: st
 }
 
 describe("the cluster under pm2 behind nginx", () => {
-  it("runs every process: nginx, api replicas in cluster mode and three gateways", async () => {
+  it("runs every process: nginx, api replicas in cluster mode, three gateways and a webhook worker", async () => {
     const procs = await cluster.processes();
     const names = procs.map((p) => p.name).sort();
-    expect(names).toEqual(["api", "api", "gateway-1", "gateway-2", "gateway-3", "nginx"]);
+    expect(names).toEqual(["api", "api", "gateway-1", "gateway-2", "gateway-3", "nginx", "worker"]);
+    expect((await fetch(`http://127.0.0.1:${cluster.metricsPorts.worker}/readyz`)).status).toBe(200);
     expect(procs.every((p) => p.pm2_env.status === "online")).toBe(true);
     for (const port of [cluster.port, cluster.apiPort, ...cluster.gatewayPorts]) expect(await listening(port)).toBe(true);
     for (const port of cluster.gatewayPorts) expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);

@@ -62,15 +62,17 @@ describe("entry points", () => {
       (await sql<{ n: string }>`select tablename as n from pg_tables where schemaname = 'public' and tablename not like 'kysely_%'`.execute(tdb.db)).rows.map((r) => r.n).sort();
     expect(await tables()).toEqual([]);
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
-    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
+    const base = ["chat_members", "chats", "invites", "messages", "refresh_tokens", "server_idempotency", "server_keys", "sessions", "users"];
+    const webhookTables = ["webhook_deliveries", "webhook_endpoints", "webhook_events", "webhook_workers"];
+    expect(await tables()).toEqual([...base, ...webhookTables].sort());
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url })).code).toBe(0);
-    const declinedIndex = async () =>
-      (await sql<{ n: string }>`select indexname as n from pg_indexes where tablename = 'invites' and indexname = 'invites_declined_idx'`.execute(tdb.db)).rows.length;
-    expect(await declinedIndex()).toBe(1);
-    // The latest migration adds the index of the decline cooldown's lookup; down takes that back.
+    // graphile-worker's schema (the webhook worker's queue) is installed with ours.
+    const queue = async () => (await sql<{ n: string }>`select 1 as n from pg_namespace where nspname = 'graphile_worker'`.execute(tdb.db)).rows.length;
+    expect(await queue()).toBe(1);
+    // The latest migration adds the webhook tables; down takes them back (graphile-worker's schema stays).
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url }, ["down"])).code).toBe(0);
-    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "sessions", "users"]);
-    expect(await declinedIndex()).toBe(0);
+    expect(await tables()).toEqual(base);
+    expect(await queue()).toBe(1);
     const missing = await entry("migrate.js", {});
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/DATABASE_URL/);
