@@ -68,6 +68,12 @@ export async function postServerMessage(
 ): Promise<{ message: MessageView; replayed: boolean }> {
   const senderId = body.sender ?? SYSTEM_USER_ID;
   if (body.sender !== undefined) await requireUser(deps.db, body.sender);
+  if (body.idempotency_key === undefined) {
+    // One statement: it checks that the chat exists (404 otherwise) and raises message.created itself.
+    const { message } = await storeMessage(deps.db, { chatId, senderId, text: body.text });
+    publishMessage(deps.outlet, message);
+    return { message, replayed: false };
+  }
   const hash = requestHash({ text: body.text, sender: senderId });
   const outcome = await deps.db.transaction().execute(async (trx) => {
     if (!(await chatsRepo.findChat(trx, chatId))) throw noChat();

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { BlockList, isIP, type LookupFunction } from "node:net";
 import { Webhook } from "standardwebhooks";
 
@@ -91,6 +91,23 @@ export function checkWebhookUrl(raw: string, allowPrivate: boolean): string | un
   return undefined;
 }
 
+/**
+ * Kept-alive connections per worker, one pool for each of http/https and guarded/allowed: a busy
+ * endpoint is not a TCP (and TLS) handshake per delivery. The guard is the agents' lookup, so a
+ * new connection is checked as before; one kept alive stays with the address it was checked on.
+ */
+const agents = new Map<string, HttpAgent>();
+function agentFor(https: boolean, allowPrivate: boolean): HttpAgent {
+  const key = `${https} ${allowPrivate}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    const options = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000, lookup: guardedLookup(allowPrivate) };
+    agent = https ? new HttpsAgent(options) : new HttpAgent(options);
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
 export interface Attempt {
   ok: boolean;
   /** The HTTP status, when an answer came. */
@@ -132,8 +149,7 @@ export function postWebhook(url: string, headers: Record<string, string>, body: 
       {
         method: "POST",
         headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "user-agent": "ws-auth-cluster-webhooks", ...headers },
-        lookup: guardedLookup(options.allowPrivate),
-        agent: false,
+        agent: agentFor(target.protocol === "https:", options.allowPrivate),
       },
       (res) => {
         let read = 0;

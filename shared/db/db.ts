@@ -34,6 +34,8 @@ export function createDb({ url, logger, max = 10 }: CreateDbOptions): DbHandles 
   });
   // An idle client losing its server emits here; without a listener that would crash the process.
   pool.on("error", (err) => logger.warn({ err: err.message }, "postgres pool client error"));
+  // A checked-out client losing its server emits on the client itself (graphile-worker holds one for LISTEN).
+  pool.on("connect", (client) => client.on("error", (err) => logger.warn({ err: err.message }, "postgres client error")));
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
 }
 
