@@ -444,6 +444,6 @@ async function measurePublish(rig: Rig): Promise<void> {
     note:
       `${failed} calls failed; p50 ${http.p50.toFixed(1)} vs ${socket.p50.toFixed(1)} ms; CPU per call: api ${http.apiUs.toFixed(0)} µs + gateway ${http.gatewayUs.toFixed(0)} µs (delivery) ` +
       `vs gateway ${socket.gatewayUs.toFixed(0)} µs (api ${socket.apiUs.toFixed(0)}); PostgreSQL ${http.postgresUs.toFixed(0)} vs ${socket.postgresUs.toFixed(0)} µs ` +
-      `and commits ${http.commitsPerCall.toFixed(3)} vs ${socket.commitsPerCall.toFixed(3)} per call (a transaction per call vs the gateway's batched insert)`,
+      `and commits ${http.commitsPerCall.toFixed(3)} vs ${socket.commitsPerCall.toFixed(3)} per call (the key lookup and one insert per call vs the gateway's batched insert)`,
   });
 }
