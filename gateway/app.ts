@@ -216,6 +216,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     onLink: (up) => replay?.link("bus", up),
     onKeysPublished: (kids) => remoteKeys?.expect(kids),
     onQuery: (event) => void queries?.answer(event.id, event.query),
+    onUserNotice: ({ user_id, notice }) => {
+      for (const socket of local.ofUser(user_id)) {
+        if (notice.event === "invite:new") socket.emit("invite:new", notice.payload);
+        else socket.emit("chat:added", notice.payload);
+      }
+    },
   });
 
   const checks: Record<string, () => Promise<boolean>> = { database: () => pingDb(db) };

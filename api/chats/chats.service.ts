@@ -1,6 +1,6 @@
 import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
 import type { ChatView, InvitePage, InviteView, MemberView, MessageView, PresenceView } from "../../shared/contract/views";
-import type { ControlBus } from "../../shared/control/bus";
+import { type ControlBus, publishUserNotice } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/contract/errors";
@@ -82,6 +82,7 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
     });
   }
   const invitees = users.filter((u) => u.id !== userId);
+  const invites: { id: string; userId: string }[] = [];
   const chat = await deps.limits.spend(userId, { chats: 1, invites: invitees.length }, () =>
     deps.db.transaction().execute(async (trx) => {
       await reserveInvitees(deps, trx, invitees);
@@ -91,10 +92,12 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
       for (const u of invitees) {
         const inviteId = await repo.upsertPendingInvite(trx, row.id, u.id, userId);
         await inviteCreated(trx, { id: inviteId, chatId: row.id, userId: u.id, inviterId: userId });
+        invites.push({ id: inviteId, userId: u.id });
       }
       return row;
     }),
   );
+  for (const i of invites) await tellInvitee(deps, i.userId, i.id);
   return chatView(chat);
 }
 
@@ -125,6 +128,7 @@ export async function getChat(deps: ChatDeps, userId: string, chatId: string): P
  */
 export async function invite(deps: ChatDeps, userId: string, chatId: string, username: string): Promise<InviteView> {
   const [target] = await findByUsernames(deps.db, [username]);
+  let created = false;
   const id = await deps.limits.spend(userId, { invites: 1 }, () =>
     underChatLock(deps.db, chatId, async (trx) => {
       await requireMember(trx, chatId, userId);
@@ -137,10 +141,13 @@ export async function invite(deps: ChatDeps, userId: string, chatId: string, use
       await reserveInvitees(deps, trx, [target]);
       const inviteId = await repo.upsertPendingInvite(trx, chatId, target.id, userId);
       await inviteCreated(trx, { id: inviteId, chatId, userId: target.id, inviterId: userId });
+      created = true;
       return inviteId;
     }),
   );
-  return inviteView(await repo.getInvite(deps.db, id));
+  const view = inviteView(await repo.getInvite(deps.db, id));
+  if (created && target) await publishUserNotice(deps.bus, target.id, { event: "invite:new", payload: view });
+  return view;
 }
 
 export type { InvitePage };
@@ -181,7 +188,14 @@ export async function acceptInvite(deps: ChatDeps, userId: string, inviteId: str
     throw err;
   });
   if (!chat) throw noPendingInvite();
+  // The user's other devices list the chat at once.
+  await publishUserNotice(deps.bus, userId, { event: "chat:added", payload: chatView(chat) });
   return chatView(chat);
+}
+
+/** `invite:new` to every socket of the invitee (after the invite committed). */
+async function tellInvitee(deps: ChatDeps, inviteeId: string, inviteId: string): Promise<void> {
+  await publishUserNotice(deps.bus, inviteeId, { event: "invite:new", payload: inviteView(await repo.getInvite(deps.db, inviteId)) });
 }
 
 export async function declineInvite(deps: ChatDeps, userId: string, inviteId: string): Promise<void> {

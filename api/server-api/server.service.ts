@@ -4,7 +4,7 @@ import type { ServerAnswer } from "../../shared/contract/server";
 import { SERVER_LIMITS } from "../../shared/contract/server";
 import type { ChatView, LoginResult, MemberView, MessageView, PresenceView } from "../../shared/contract/views";
 import { AppError } from "../../shared/contract/errors";
-import type { ControlBus } from "../../shared/control/bus";
+import { type ControlBus, publishUserNotice } from "../../shared/control/bus";
 import { askGateways, type QueryReplies } from "../../shared/control/queries";
 import type { Db } from "../../shared/db/db";
 import { storeMessage } from "../../shared/db/messages";
@@ -198,7 +198,9 @@ export async function createServerChat(deps: ServerDeps, body: { name: string; m
     }
     return chat.id;
   });
-  return chatAnswer(deps.db, chatId);
+  const answer = await chatAnswer(deps.db, chatId);
+  for (const m of answer.members) await publishUserNotice(deps.bus, m.user_id, { event: "chat:added", payload: answer.chat });
+  return answer;
 }
 
 /** Adds a member at once (a pending invite of the user to the chat is answered by it); 409 `already_member`. */
@@ -212,7 +214,9 @@ export async function addServerMember(deps: ServerDeps, chatId: string, userId: 
     await trx.updateTable("invites").set({ status: "accepted", responded_at: new Date() }).where("chat_id", "=", chatId).where("user_id", "=", userId).where("status", "=", "pending").execute();
   });
   const member = (await chatsRepo.listMembers(deps.db, chatId)).find((m) => m.user_id === userId);
-  if (!member) throw noChat();
+  const chat = await chatsRepo.findChat(deps.db, chatId);
+  if (!member || !chat) throw noChat();
+  await publishUserNotice(deps.bus, userId, { event: "chat:added", payload: chatView(chat) });
   return memberView(member);
 }
 

@@ -28,6 +28,8 @@ export function followControlBus(options: {
   outageRecheckMs?: number;
   /** An api replica publishes these key ids (its JWKS): the gateway's JWKS source fetches again if one is new. */
   onKeysPublished?: (kids: string[]) => void;
+  /** A notice for every socket of a user (invite:new, chat:added). */
+  onUserNotice?: (event: Extract<ControlEvent, { type: "user_notice" }>) => void;
   /** The server API asks about this gateway's sockets (GatewayQueries). */
   onQuery?: (event: Extract<ControlEvent, { type: "gateway_query" }>) => void;
 }): () => void {
@@ -44,6 +46,8 @@ export function followControlBus(options: {
         return options.onKeysPublished?.(event.kids);
       case "gateway_query":
         return options.onQuery?.(event);
+      case "user_notice":
+        return options.onUserNotice?.(event);
     }
   };
   const unsubscribe = bus.subscribe((event) => {

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode } from "./errors";
 import { HANDSHAKE_ERRORS, type HandshakeErrorCode } from "./handshake";
-import { LIMITS, messageView, presenceView, userRef } from "./views";
+import { chatView, inviteView, LIMITS, messageView, presenceView, userRef } from "./views";
 import { messageId, text, uuid } from "./validation";
 
 export { HANDSHAKE_ERRORS, type HandshakeErrorCode, isHandshakeErrorCode, SOCKET_PATH } from "./handshake";
@@ -93,6 +93,8 @@ export const serverEvents = {
   typing: { summary: "Another member sent chat:typing; show it for a few seconds, stop at that user's next message", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:join": { summary: "The user's first socket in this chat, anywhere in the cluster (none when it came back within 10 s)", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:leave": { summary: "The user's last socket in this chat is gone (10 s ago: a return meanwhile cancels it)", payload: z.object({ chat_id: z.string(), user_id: z.string() }) },
+  "invite:new": { summary: "A new pending invite for this user (as GET /invites lists it), to every socket of the user", payload: inviteView },
+  "chat:added": { summary: "The user is now a member of this chat (an accepted invite, or the app's backend added it), to every socket of the user; chat:join it to receive its messages", payload: chatView },
   "app:event": {
     summary: "An event the app's own backend published to the chat's room (server API): never stored, not replayed after an outage",
     payload: z.object({ chat_id: z.string(), event: z.string(), data: z.unknown() }).meta({ id: "AppEvent" }),

@@ -191,3 +191,8 @@ export function createRedisBus(options: { publisher?: RedisClient; subscriber?: 
     },
   };
 }
+
+/** Tells every socket of a user, on every gateway, of a new invite or a new chat (after the change committed). */
+export function publishUserNotice(bus: ControlBus, userId: string, notice: Extract<ControlEvent, { type: "user_notice" }>["notice"]): Promise<void> {
+  return bus.publish({ type: "user_notice", user_id: userId, notice });
+}

@@ -458,6 +458,10 @@ describe("real answers match the documents", () => {
       call("POST", "/server/v1/chats/{id}/events", { token: publisher, params: { id: chat.id }, body: { event: "score", data: { home: 2, away: 1 } } }),
     );
     expect(appEvent).toEqual({ chat_id: chat.id, event: "score", data: { home: 2, away: 1 } });
+    const carol = await account();
+    const c = await node.sockets.connect(node.url, { token: carol.token });
+    const invited = await event<{ id: string }>(c, "invite:new", () => call("POST", "/chats/{id}/invites", { token: alice.token, params: { id: chat.id }, body: { username: carol.username } }));
+    await event(c, "chat:added", () => call("POST", "/invites/{id}/accept", { token: carol.token, params: { id: invited.id } }));
     expect((await ask(a, "chat:presence", { chat_id: chat.id })).count).toBe(2);
     expect((await ask(a, "chat:join", { chat_id: chat.id, after: "1" })).missed?.length).toBeGreaterThan(0);
     expect((await ask(a, "chat:join", { chat_id: chat.id, after: "0" })).error?.code).toBe("invalid_payload");
