@@ -75,6 +75,9 @@ export class ChatSocketImpl implements ChatSocket {
     raw.on("presence:join", (p) => this.events.emit("presence:join", p));
     raw.on("presence:leave", (p) => this.events.emit("presence:leave", p));
     raw.on("presence:count", (p) => this.events.emit("presence:count", p));
+    raw.on("invite:new", (p) => this.events.emit("invite:new", p));
+    raw.on("chat:added", (p) => this.events.emit("chat:added", p));
+    raw.on("app:event", (p) => this.events.emit("app:event", p));
   }
 
   get raw(): RawSocket {

@@ -69,9 +69,10 @@ export interface ClientEvents {
 
 /**
  * Server events a ChatSocket passes on as they came. `chat:removed`: the user was removed from the
- * chat, and the socket forgot it (no re-join).
+ * chat, and the socket forgot it (no re-join). `invite:new` and `chat:added`: the user's live lists
+ * (join an added chat to receive its messages). `app:event`: the app's backend's own events.
  */
-export type RelayedEvent = "typing" | "presence:join" | "presence:leave" | "presence:count" | "chat:removed";
+export type RelayedEvent = "typing" | "presence:join" | "presence:leave" | "presence:count" | "chat:removed" | "invite:new" | "chat:added" | "app:event";
 
 export type ChatSocketEvents = Pick<ServerToClientEvents, RelayedEvent> & {
   /** `message:new` and the catch-up after a (re)join, each id once, in id order per catch-up. */

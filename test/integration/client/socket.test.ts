@@ -56,6 +56,24 @@ describe.concurrent("the typed socket", () => {
     expect(first.client_id).toBe("client-id-1");
   });
 
+  it("relays the live lists: a new invite, and the chat once the invite is accepted on another device", async ({ expect }) => {
+    const [alice, bob] = await Promise.all([user("lists_a"), user("lists_b")]);
+    const phone = bob.connect();
+    open.push(phone);
+    await eventually(() => phone.connected, 5_000, "bob's socket");
+    const invites: { id: string; chat: { id: string } }[] = [];
+    const chats: { id: string }[] = [];
+    phone.on("invite:new", (i) => invites.push(i));
+    phone.on("chat:added", (c) => chats.push(c));
+    const chat = await alice.chats.create({ name: "lists", members: [] });
+    const invite = await alice.chats.invite(chat.id, bob.user!.username);
+    await eventually(() => invites.length === 1, 5_000, "invite:new");
+    expect(invites[0]).toMatchObject({ id: invite.id, chat: { id: chat.id } });
+    await bob.invites.accept(invite.id);
+    await eventually(() => chats.length === 1, 5_000, "chat:added");
+    expect(chats[0]).toMatchObject({ id: chat.id, name: "lists" });
+  });
+
   it("starts a first join after the history: older messages are not replayed as new", async ({ expect }) => {
     const alice = await user("history");
     const chat = await alice.chats.create({ name: "history", members: [] });
