@@ -65,6 +65,13 @@ export function docsRoutes(publicDir = PUBLIC_DIR): Router {
     res.sendFile(page);
   });
   router.use("/docs/vendor", express.static(join(docsDir, "vendor"), { maxAge: "1h", index: false, setHeaders }));
+  // Browsers and tools that ask for /favicon.ico without reading the pages' icon link get the same icon.
+  router.get("/favicon.ico", (_req, res, next) => {
+    const icon = join(publicDir, "favicon.svg");
+    if (!existsSync(icon)) return next();
+    res.type("image/svg+xml").setHeader("Cache-Control", "public, max-age=86400");
+    res.sendFile(icon);
+  });
   router.use(express.static(publicDir, { index: "index.html", redirect: false, setHeaders }));
   return router;
 }

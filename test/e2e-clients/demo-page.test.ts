@@ -138,6 +138,14 @@ describe("the demo page", () => {
     await Promise.all(contexts.map((c) => c.close()));
   });
 
+  it.skipIf(!chromiumReady)(`loads with no console message at all, a 4xx included (the icon is served)${chromiumSkipReason}`, async () => {
+    const page = await openPage();
+    await visible(page.locator("#register-form"));
+    await page.waitForLoadState("networkidle");
+    expect(pageProblems.get(page)).toEqual([]);
+    expect((await fetch(`${node.url}/favicon.ico`)).headers.get("content-type")).toContain("image/svg+xml");
+  });
+
   it.skipIf(!chromiumReady)(`labels every field, shows zxcvbn's feedback on a weak password and fits a phone's width${chromiumSkipReason}`, async () => {
     const page = await openPage(PHONE);
     expect(await unlabelledFields(page)).toEqual([]);
