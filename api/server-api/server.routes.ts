@@ -1,7 +1,7 @@
 import { type NextFunction, type Request, type Response, Router } from "express";
 import type { Logger } from "pino";
 import { AppError } from "../../shared/contract/errors";
-import { batchBody, externalId, SERVER_LIMITS } from "../../shared/contract/server";
+import { batchBody, deliveryId, externalId, SERVER_LIMITS } from "../../shared/contract/server";
 import { isUuid } from "../../shared/contract/validation";
 import type { Db } from "../../shared/db/db";
 import type { ServerKeyRow, ServerScope } from "../../shared/db/schema";
@@ -39,7 +39,7 @@ function checkParams(params: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(params)) {
     if (name === "delivery_id") {
-      if (!/^\d{1,18}$/.test(value)) throw new AppError("not_found", 404, "No such delivery");
+      if (!deliveryId.safeParse(value).success) throw new AppError("not_found", 404, "No such delivery");
       out[name] = value;
     } else if (name === "external_id") {
       const parsed = externalId.safeParse(value);

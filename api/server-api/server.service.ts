@@ -7,7 +7,7 @@ import { AppError } from "../../shared/contract/errors";
 import { type ControlBus, publishUserNotice } from "../../shared/control/bus";
 import { askGateways, type QueryReplies } from "../../shared/control/queries";
 import type { Db } from "../../shared/db/db";
-import { storeMessage } from "../../shared/db/messages";
+import { findMessage, storeMessage } from "../../shared/db/messages";
 import type { UserRow } from "../../shared/db/schema";
 import { banHolds, bannedError } from "../../shared/db/sessions";
 import { type MessageOutlet, publishAppEvent, publishMessage } from "../../shared/delivery/publish";
@@ -86,11 +86,9 @@ export async function postServerMessage(
       if (!claimed) {
         const first = await trx.selectFrom("server_idempotency").selectAll().where("chat_id", "=", chatId).where("key", "=", key).executeTakeFirstOrThrow();
         if (first.request_hash !== hash) throw new AppError("idempotency_conflict", 409, "This idempotency key was used with another body");
-        const kept = first.message_id
-          ? await trx.selectFrom("messages as m").innerJoin("users", "users.id", "m.sender_id").selectAll("m").select("users.username").where("m.id", "=", first.message_id).executeTakeFirst()
-          : undefined;
+        const kept = first.message_id ? await findMessage(trx, first.message_id) : undefined;
         if (!kept) throw new AppError("idempotency_conflict", 409, "The message of this idempotency key is gone");
-        return { replayed: true as const, message: { id: String(kept.id), chat_id: kept.chat_id, sender: { id: kept.sender_id, username: kept.username }, text: kept.text, client_id: kept.client_id, created_at: kept.created_at.toISOString() } };
+        return { replayed: true as const, message: kept };
       }
     }
     const { message } = await storeMessage(trx, { chatId, senderId, text: body.text });

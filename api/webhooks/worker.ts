@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { WebhookConfig } from "../../shared/config";
 import type { Db } from "../../shared/db/db";
+import { findMessage } from "../../shared/db/messages";
 import { workerLogger } from "../../shared/db/migrate";
 import type { PresenceStore } from "../../shared/presence/presence";
 import { findEndpoint, syncEnvEndpoint, wakeDrain, webhookId } from "./endpoints";
@@ -118,13 +119,14 @@ export async function startWebhookWorker(options: WebhookWorkerOptions): Promise
   const complete = async (d: DeliveryRow): Promise<Record<string, unknown>> => {
     if (d.completed) return d.data;
     const chatId = String(d.data.chat_id);
-    const { rows } = await sql<{ message: Record<string, unknown> | null; members: string[] }>`
-      select (select jsonb_build_object('id', m.id::text, 'chat_id', m.chat_id, 'sender', jsonb_build_object('id', u.id, 'username', u.username),
-                'text', m.text, 'client_id', m.client_id, 'created_at', to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-              from messages m join users u on u.id = m.sender_id where m.id = ${String(d.data.message_id)}::bigint) as message,
-             coalesce((select array_agg(user_id::text order by joined_at) from chat_members where chat_id = ${chatId}::uuid), '{}') as members`.execute(db);
-    const online = await options.presence.online(chatId, rows[0]?.members ?? []);
-    const data = { message: rows[0]?.message ?? null, offline_member_ids: (rows[0]?.members ?? []).filter((id) => !online.has(id)) };
+    // The message as clients see it (the same view as history), and the chat's members.
+    const [message, members] = await Promise.all([
+      findMessage(db, String(d.data.message_id)),
+      db.selectFrom("chat_members").select("user_id").where("chat_id", "=", chatId).orderBy("joined_at").execute(),
+    ]);
+    const memberIds = members.map((m) => m.user_id);
+    const online = await options.presence.online(chatId, memberIds);
+    const data = { message: message ?? null, offline_member_ids: memberIds.filter((id) => !online.has(id)) };
     await sql`update webhook_events set data = ${JSON.stringify(data)}::jsonb, completed = true where id = ${d.event_id}::bigint and not completed`.execute(db);
     return data;
   };

@@ -179,6 +179,18 @@ async function storedCopy(db: Db, msg: NewMessage): Promise<MessageView> {
   return view(row);
 }
 
+/** One stored message as clients see it, by id; undefined when it is gone. */
+export async function findMessage(db: Db, id: string): Promise<MessageView | undefined> {
+  const row = await db
+    .selectFrom("messages as m")
+    .innerJoin("users", "users.id", "m.sender_id")
+    .selectAll("m")
+    .select("users.username")
+    .where("m.id", "=", sql<string>`${id}::bigint`)
+    .executeTakeFirst();
+  return row && view(row);
+}
+
 /** Stores one message (see `storeMessages`); throws AppError `not_found` when the chat is gone. */
 export async function storeMessage(db: Db, msg: NewMessage): Promise<Stored> {
   const [stored] = await storeMessages(db, [msg]);
