@@ -91,8 +91,10 @@ function pipeLog(streams: (Readable | null)[], log: Logger, tail: string[]): voi
       for (const line of lines.filter((l) => l.trim() !== "")) {
         tail.push(line);
         if (tail.length > 20) tail.shift();
-        // "starting up" FATALs answer our own readiness probes.
-        if (/\b(ERROR|FATAL|PANIC):/.test(line) && !line.includes("starting up")) log.warn(line);
+        // "starting up" FATALs answer our own readiness probes; graphile-worker's first migration
+        // probes for its own table, which a new database does not have yet.
+        const expected = line.includes("starting up") || line.includes('relation "graphile_worker.migrations" does not exist');
+        if (/\b(ERROR|FATAL|PANIC):/.test(line) && !expected) log.warn(line);
         else log.debug(line);
       }
     });
