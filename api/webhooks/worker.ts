@@ -127,8 +127,13 @@ export async function startWebhookWorker(options: WebhookWorkerOptions): Promise
     const memberIds = members.map((m) => m.user_id);
     const online = await options.presence.online(chatId, memberIds);
     const data = { message: message ?? null, offline_member_ids: memberIds.filter((id) => !online.has(id)) };
-    await sql`update webhook_events set data = ${JSON.stringify(data)}::jsonb, completed = true where id = ${d.event_id}::bigint and not completed`.execute(db);
-    return data;
+    // Sent as stored (jsonb orders keys its own way): a retry after a crash sends the very same body.
+    const { rows: done } = await sql<{ data: Record<string, unknown> }>`
+      update webhook_events set data = ${JSON.stringify(data)}::jsonb, completed = true where id = ${d.event_id}::bigint and not completed returning data`.execute(db);
+    if (done[0]) return done[0].data;
+    // Another worker completed it meanwhile: its version is the one.
+    const { rows: kept } = await sql<{ data: Record<string, unknown> }>`select data from webhook_events where id = ${d.event_id}::bigint`.execute(db);
+    return kept[0]?.data ?? data;
   };
 
   const drain: Task = async (payload) => {
