@@ -86,8 +86,9 @@ export async function connectServices(config: Config, logger: Logger, options: {
     // through the nodes any of them saw last, as the seeds may all have failed over since.
     const knownNodes = target.kind === "cluster" ? new KnownNodes(target.nodes) : undefined;
     const redis = own(connectRedis(target, { logger, name: `${name}:commands`, knownNodes }));
-    // The worker only reads presence: it neither publishes nor subscribes.
-    const publishes = options.role === "api" || options.role === "standalone";
+    // The worker only reads presence: it neither publishes nor subscribes. Gateways publish too
+    // (a read position that moved, for the reader's sockets on other gateways).
+    const publishes = options.role !== "worker";
     const subscribes = options.role === "gateway" || options.role === "standalone";
     // The control bus subscribes with a plain connection (a PUBLISH reaches every node of a cluster).
     const subscriber = subscribes ? own(createSubscriber(target, { logger, name: `${name}:bus`, knownNodes })) : undefined;

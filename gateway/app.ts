@@ -22,6 +22,11 @@ import { TokenVerifier } from "../shared/auth/tokens";
 import { authenticate } from "./auth/handshake";
 import { originAllowed } from "./auth/origin";
 import { followControlBus } from "./control/follow-bus";
+import { ReadMarks } from "./chats/read-marks";
+import { ChangeLimit } from "../shared/limits/change-limit";
+import { publishReadNotice } from "../shared/control/bus";
+import { mutedRoom, publishChange } from "../shared/delivery/publish";
+import { rooms } from "./socket/rooms";
 import { GatewayQueries } from "./control/gateway-queries";
 import { WebhookInterest } from "../shared/webhooks/interest";
 import { emitWebhook, userKey } from "../shared/webhooks/events";
@@ -145,6 +150,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   const sessions = new SessionCheck(pool);
+  // A moved read position goes to the chat's room (but not to users who block the reader) and, through
+  // the control bus, to the reader's own sockets outside that room on every gateway.
+  const reads = new ReadMarks(db, (read) => {
+    const payload = { chat_id: read.chatId, user_id: read.userId, message_id: read.position };
+    publishChange(outlet, read.chatId, read.userId, "message:read", payload);
+    void publishReadNotice(bus, payload);
+  });
   const verified = new VerifiedTokens(verifier);
   const presenceStore = options.presence ?? new MemoryPresence();
   io.use(
@@ -184,6 +196,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       writes,
       joinAnswerMaxBytes: limits.joinAnswerMaxBytes,
       maxBufferedBytes: config.socketMaxBufferedBytes,
+      reads,
+      changeLimit: new ChangeLimit(config.changes, options.adapter?.pub),
+      editWindow: config.changes.editWindow,
     }),
   );
 
@@ -219,7 +234,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     onUserNotice: ({ user_id, notice }) => {
       for (const socket of local.ofUser(user_id)) {
         if (notice.event === "invite:new") socket.emit("invite:new", notice.payload);
-        else socket.emit("chat:added", notice.payload);
+        else if (notice.event === "chat:added") socket.emit("chat:added", notice.payload);
+        // Sockets in the chat's room heard it from the room.
+        else if (!socket.rooms.has(rooms.chat(notice.payload.chat_id))) socket.emit("message:read", notice.payload);
+      }
+    },
+    onBlockChanged: ({ user_id, blocked_id, blocked }) => {
+      for (const socket of local.ofUser(user_id)) {
+        if (blocked) void socket.join(mutedRoom(blocked_id));
+        else void socket.leave(mutedRoom(blocked_id));
       }
     },
   });

@@ -119,6 +119,9 @@ const schema = z.object({
   INVITE_LIMIT_WINDOW: duration("1h"),
   INVITES_PENDING_MAX: int(100, 1, 1_000_000),
   INVITE_DECLINE_COOLDOWN: duration("24h"),
+  CHANGE_LIMIT_PER_USER: int(120, 1, 1_000_000),
+  CHANGE_LIMIT_WINDOW: duration("10s"),
+  EDIT_WINDOW: duration("48h"),
   MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
   SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
@@ -192,6 +195,11 @@ export interface Config {
   readonly messages: { readonly maxPerUser: number; readonly window: number };
   /** Chats one user may create per window, across the cluster. */
   readonly chatCreation: { readonly maxPerUser: number; readonly window: number };
+  /**
+   * Edits, deletions, reactions and reports one user may make per window, over HTTP and sockets
+   * together, across the cluster; and how long after sending a message its sender may edit it (seconds).
+   */
+  readonly changes: { readonly maxPerUser: number; readonly window: number; readonly editWindow: number };
   /**
    * Invites one user may send per window (a chat created with N members sends N), across the
    * cluster; pending invites one user may hold; how long a declined invite keeps its inviter from
@@ -413,6 +421,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     register: Object.freeze({ maxPerIp: e.REGISTER_MAX_PER_IP, window: e.REGISTER_WINDOW }),
     messages: Object.freeze({ maxPerUser: e.MESSAGE_LIMIT_PER_USER, window: e.MESSAGE_LIMIT_WINDOW }),
     chatCreation: Object.freeze({ maxPerUser: e.CHAT_CREATE_LIMIT_PER_USER, window: e.CHAT_CREATE_LIMIT_WINDOW }),
+    changes: Object.freeze({ maxPerUser: e.CHANGE_LIMIT_PER_USER, window: e.CHANGE_LIMIT_WINDOW, editWindow: e.EDIT_WINDOW }),
     invites: Object.freeze({
       maxPerUser: e.INVITE_LIMIT_PER_USER,
       window: e.INVITE_LIMIT_WINDOW,

@@ -1,6 +1,8 @@
 import { sql } from "kysely";
 import type { Db } from "../../shared/db/db";
-import type { ChatRole, ChatRow, InviteRow } from "../../shared/db/schema";
+import type { ChatRole, ChatRow, InviteRow, MessageRow } from "../../shared/db/schema";
+import { LIMITS, type ReactionView } from "../../shared/contract/views";
+import { blockedSenderSql, reactionsSql } from "../../shared/db/messages";
 
 export async function insertChat(db: Db, name: string, createdBy: string): Promise<ChatRow> {
   return db.insertInto("chats").values({ name, created_by: createdBy }).returningAll().executeTakeFirstOrThrow();
@@ -29,24 +31,46 @@ export async function findRole(db: Db, chatId: string, userId: string): Promise<
   return row?.role;
 }
 
-export async function listChatsOf(db: Db, userId: string): Promise<ChatRow[]> {
-  return db
-    .selectFrom("chats")
-    .innerJoin("chat_members", "chat_members.chat_id", "chats.id")
-    .selectAll("chats")
-    .where("chat_members.user_id", "=", userId)
-    .orderBy("chats.created_at", "desc")
-    .orderBy("chats.id")
-    .execute();
+/** A chat as `GET /chats` lists it: the caller's read position, unread count and the chat's last message. */
+export interface ChatSummaryRow extends ChatRow {
+  read_id: string;
+  unread_count: number;
+  last_message: (Omit<MessageRow, "created_at" | "edited_at" | "deleted_at"> & { username: string; reactions: ReactionView[]; created_at: string; edited_at: string | null; deleted_at: string | null }) | null;
 }
 
-export type MemberRow = { user_id: string; username: string; role: ChatRole; joined_at: Date };
+/**
+ * Every chat of the user with its unread count and last message, in one statement however many
+ * chats (a lateral read per chat through the (chat_id, id) index, not one query per chat). Unread:
+ * other users' messages after the user's read position, not deleted, not from users the user
+ * blocks, counted up to LIMITS.unreadCap.
+ */
+export async function listChatSummaries(db: Db, userId: string): Promise<ChatSummaryRow[]> {
+  const { rows } = await sql<ChatSummaryRow>`
+    select c.*, cm.read_id::text as read_id,
+      (select count(*)::int from (
+         select 1 from messages x
+         where x.chat_id = c.id and x.id > cm.read_id and x.sender_id <> ${userId} and x.deleted_at is null
+           and not ${blockedSenderSql(userId, "x.sender_id")}
+         limit ${LIMITS.unreadCap}) u) as unread_count,
+      (select to_json(l) from (
+         select m.id::text as id, m.chat_id, m.sender_id, m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, u.username,
+                ${reactionsSql(userId)} as reactions
+         from messages m join users u on u.id = m.sender_id
+         where m.chat_id = c.id and not ${blockedSenderSql(userId)}
+         order by m.id desc limit 1) l) as last_message
+    from chat_members cm join chats c on c.id = cm.chat_id
+    where cm.user_id = ${userId}
+    order by c.created_at desc, c.id`.execute(db);
+  return rows;
+}
+
+export type MemberRow = { user_id: string; username: string; role: ChatRole; joined_at: Date; read_id: string };
 
 export async function listMembers(db: Db, chatId: string): Promise<MemberRow[]> {
   return db
     .selectFrom("chat_members")
     .innerJoin("users", "users.id", "chat_members.user_id")
-    .select(["chat_members.user_id", "users.username", "chat_members.role", "chat_members.joined_at"])
+    .select(["chat_members.user_id", "users.username", "chat_members.role", "chat_members.joined_at", sql<string>`chat_members.read_id::text`.as("read_id")])
     .where("chat_members.chat_id", "=", chatId)
     .orderBy("chat_members.joined_at")
     .orderBy("users.username")

@@ -1,7 +1,21 @@
 import { type RequestHandler, Router } from "express";
 import { AppError } from "../../shared/contract/errors";
-import { createChatBody as createBody, historyQuery, inviteBody, invitesQuery, postMessageBody as messageBody } from "../../shared/contract/requests";
-import { isUuid } from "../../shared/contract/validation";
+import {
+  createChatBody as createBody,
+  editMessageBody,
+  historyQuery,
+  inviteBody,
+  invitesQuery,
+  postMessageBody as messageBody,
+  reactBody,
+  readBody,
+  reportBody,
+  reportsQuery,
+  resolveReportBody,
+} from "../../shared/contract/requests";
+import { isMessageId, isUuid } from "../../shared/contract/validation";
+import * as changes from "./message-changes.service";
+import * as reports from "../moderation/reports.service";
 import { caller } from "../http/auth";
 import { validate } from "../http/validate";
 import * as chats from "./chats.service";
@@ -10,6 +24,12 @@ import * as chats from "./chats.service";
 function id(value: unknown, what: string): string {
   if (!isUuid(value)) throw new AppError("not_found", 404, `No such ${what}`);
   return value.toLowerCase();
+}
+
+/** A path's message id: anything else names no message (404). */
+function messageId(value: unknown): string {
+  if (!isMessageId(value)) throw new AppError("not_found", 404, "No such message");
+  return value;
 }
 
 export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler }): Router {
@@ -52,6 +72,58 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
     res.status(201).json({ message: await chats.postMessage(deps, caller(res).userId, chatId, body.text, body.client_id) });
   });
 
+  router.put("/chats/:id/read", auth, async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const body = validate(readBody, req.body);
+    res.json(await changes.markChatRead(deps, caller(res).userId, chatId, body.message_id));
+  });
+
+  router.patch("/chats/:id/messages/:mid", auth, async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const mid = messageId(req.params.mid);
+    const body = validate(editMessageBody, req.body);
+    res.json({ message: await changes.editMessage(deps, caller(res).userId, chatId, mid, body.text) });
+  });
+
+  router.delete("/chats/:id/messages/:mid", auth, async (req, res) => {
+    await changes.deleteMessage(deps, caller(res).userId, id(req.params.id, "chat"), messageId(req.params.mid));
+    res.status(204).end();
+  });
+
+  router.post("/chats/:id/messages/:mid/reactions", auth, async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const mid = messageId(req.params.mid);
+    const body = validate(reactBody, req.body);
+    res.json(await changes.reactToMessage(deps, caller(res).userId, chatId, mid, body.emoji, body.on));
+  });
+
+  router.post("/chats/:id/messages/:mid/report", auth, async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const mid = messageId(req.params.mid);
+    const body = validate(reportBody, req.body);
+    const userId = caller(res).userId;
+    await chats.requireMember(deps.db, chatId, userId);
+    await deps.changeLimit.take(userId);
+    const { report, created } = await reports.reportMessage(deps.db, userId, chatId, mid, body.reason);
+    res.status(created ? 201 : 200).json({ report });
+  });
+
+  router.get("/chats/:id/reports", auth, async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const q = validate(reportsQuery, req.query, "query");
+    await requireOwner(deps, chatId, caller(res).userId);
+    res.json({ reports: await reports.listReports(deps.db, q, chatId) });
+  });
+
+  router.post("/chats/:id/reports/:rid/resolve", auth, async (req, res) => {
+    const chatId = id(req.params.id, "chat");
+    const reportId = id(req.params.rid, "report");
+    const body = validate(resolveReportBody, req.body ?? {});
+    const userId = caller(res).userId;
+    await requireOwner(deps, chatId, userId);
+    res.json({ report: await reports.resolveReport(deps, reportId, { chatId, resolverId: userId, resolution: body.resolution, deleteMessage: body.delete_message }) });
+  });
+
   router.get("/chats/:id/presence", auth, async (req, res) => {
     res.json(await chats.presence(deps, caller(res).userId, id(req.params.id, "chat")));
   });
@@ -81,4 +153,9 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
   });
 
   return router;
+}
+
+/** Reports are the owner's to read and resolve: 404 to non-members (as every chat call), 403 to other members. */
+async function requireOwner(deps: chats.ChatDeps, chatId: string, userId: string): Promise<void> {
+  if ((await chats.requireMember(deps.db, chatId, userId)) !== "owner") throw new AppError("forbidden", 403, "Only the chat's owner handles its reports");
 }

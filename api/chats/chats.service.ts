@@ -1,17 +1,19 @@
 import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
-import type { ChatView, InvitePage, InviteView, MemberView, MessageView, PresenceView } from "../../shared/contract/views";
+import type { ChatSummaryView, ChatView, InvitePage, InviteView, MemberView, MessageView, PresenceView } from "../../shared/contract/views";
 import { type ControlBus, publishUserNotice } from "../../shared/control/bus";
 import type { Db } from "../../shared/db/db";
 import type { ChatRole } from "../../shared/db/schema";
 import { AppError } from "../../shared/contract/errors";
 import type { MessageLimit } from "../../shared/limits/message-limit";
+import type { ChangeLimit } from "../../shared/limits/change-limit";
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
 import { listMessages, storeMessage } from "../../shared/db/messages";
 import type { HistoryQuery } from "../../shared/contract/requests";
 import { findByUsernames } from "../accounts/accounts.repository";
 import type { ChatLimits } from "./chats.limits";
 import * as repo from "./chats.repository";
-import { chatView, inviteView, memberView } from "./chats.views";
+import { blockersAmong } from "../moderation/blocks.service";
+import { chatSummaryView, chatView, inviteView, memberView } from "./chats.views";
 import { inviteCreated, memberAdded, memberRemoved } from "../../shared/webhooks/events";
 
 export interface ChatDeps {
@@ -25,13 +27,17 @@ export interface ChatDeps {
   limits: ChatLimits;
   /** Who is online in which chat (the gateways write it), read through this process's snapshots. */
   presence: PresenceSnapshots;
+  /** Edits, deletions, reactions and reports per user, shared with the gateways. */
+  changeLimit: ChangeLimit;
+  /** Seconds after sending during which a message's sender may edit it. */
+  editWindow: number;
 }
 
 const chatNotFound = () => new AppError("not_found", 404, "No such chat");
 const noPendingInvite = () => new AppError("not_found", 404, "No such pending invite");
 
 /** Only members see a chat; to anyone else it does not exist. */
-async function requireMember(db: Db, chatId: string, userId: string): Promise<ChatRole> {
+export async function requireMember(db: Db, chatId: string, userId: string): Promise<ChatRole> {
   const role = await repo.findRole(db, chatId, userId);
   if (!role) throw chatNotFound();
   return role;
@@ -82,6 +88,12 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
     });
   }
   const invitees = users.filter((u) => u.id !== userId);
+  const blockers = await blockersAmong(deps.db, userId, invitees.map((u) => u.id));
+  if (blockers.size > 0) {
+    throw new AppError("forbidden", 403, "Some members do not accept invites from you", {
+      errors: invitees.filter((u) => blockers.has(u.id)).map((u) => ({ field: "members", message: `${u.username} does not accept invites from you` })),
+    });
+  }
   const invites: { id: string; userId: string }[] = [];
   const chat = await deps.limits.spend(userId, { chats: 1, invites: invitees.length }, () =>
     deps.db.transaction().execute(async (trx) => {
@@ -101,8 +113,9 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
   return chatView(chat);
 }
 
-export async function listChats(deps: ChatDeps, userId: string): Promise<ChatView[]> {
-  return (await repo.listChatsOf(deps.db, userId)).map(chatView);
+/** `GET /chats`: every chat of the caller with its unread count and last message, in one query. */
+export async function listChats(deps: ChatDeps, userId: string): Promise<ChatSummaryView[]> {
+  return (await repo.listChatSummaries(deps.db, userId)).map(chatSummaryView);
 }
 
 /** The chat's users online anywhere in the cluster: the count and up to 1000 of them (members only). */
@@ -133,6 +146,7 @@ export async function invite(deps: ChatDeps, userId: string, chatId: string, use
     underChatLock(deps.db, chatId, async (trx) => {
       await requireMember(trx, chatId, userId);
       if (!target) throw new AppError("not_found", 404, "No such user");
+      if ((await blockersAmong(trx, userId, [target.id])).size > 0) throw new AppError("forbidden", 403, "That user does not accept invites from you");
       if (await repo.findRole(trx, chatId, target.id)) throw new AppError("already_member", 409, "That user is already a member");
       const wait = await repo.declineCooldownLeft(trx, chatId, target.id, userId, deps.limits.declineCooldown);
       if (wait !== undefined) throw new AppError("rate_limited", 429, "That user declined your invite to this chat; you may invite them again later", {}, wait);
@@ -234,7 +248,7 @@ export async function removeMember(deps: ChatDeps, userId: string, chatId: strin
 
 export async function history(deps: ChatDeps, userId: string, chatId: string, q: HistoryQuery): Promise<MessageView[]> {
   await requireMember(deps.db, chatId, userId);
-  return listMessages(deps.db, chatId, q);
+  return listMessages(deps.db, chatId, q, userId);
 }
 
 export async function postMessage(deps: ChatDeps, userId: string, chatId: string, text: string, clientId?: string): Promise<MessageView> {

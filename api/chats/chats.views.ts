@@ -1,6 +1,7 @@
-import type { ChatView, InviteView, MemberView } from "../../shared/contract/views";
+import type { ChatSummaryView, ChatView, InviteView, MemberView } from "../../shared/contract/views";
+import { messageViewOf } from "../../shared/db/messages";
 import type { ChatRow } from "../../shared/db/schema";
-import type { InviteJoinRow, MemberRow } from "./chats.repository";
+import type { ChatSummaryRow, InviteJoinRow, MemberRow } from "./chats.repository";
 
 /** Rows as clients see them (the views of shared/contract/views.ts). */
 
@@ -11,7 +12,27 @@ export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "create
   created_at: c.created_at.toISOString(),
 });
 
-export const memberView = (r: MemberRow): MemberView => ({ user_id: r.user_id, username: r.username, role: r.role, joined_at: r.joined_at.toISOString() });
+/** A read position as clients see it: a message id, or null before any ("0" in the table). */
+export const readPosition = (readId: string): string | null => (readId === "0" ? null : readId);
+
+export const memberView = (r: MemberRow): MemberView => ({
+  user_id: r.user_id,
+  username: r.username,
+  role: r.role,
+  joined_at: r.joined_at.toISOString(),
+  read_message_id: readPosition(r.read_id),
+});
+
+/** `GET /chats`'s item: the chat, the caller's unread count and read position, the last message. */
+export const chatSummaryView = (r: ChatSummaryRow): ChatSummaryView => {
+  const m = r.last_message;
+  return {
+    ...chatView(r),
+    unread_count: r.unread_count,
+    read_message_id: readPosition(r.read_id),
+    last_message: m && messageViewOf({ ...m, created_at: new Date(m.created_at), edited_at: m.edited_at ? new Date(m.edited_at) : null, deleted_at: m.deleted_at ? new Date(m.deleted_at) : null }),
+  };
+};
 
 export const inviteView = (r: InviteJoinRow): InviteView => ({
   id: r.id,

@@ -1,3 +1,4 @@
+import { mutedRoom } from "../../shared/delivery/publish";
 import type { Logger } from "pino";
 import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
 import type { Counter } from "prom-client";
@@ -90,9 +91,11 @@ export function authenticate(deps: HandshakeDeps) {
     const claims = await verified.verify(token);
     const chatId = handshakeChatId(socket.handshake);
     if (chatId !== undefined && !isUuid(chatId)) throw new AppError("invalid_chat_id", 400, "chat_id must be a UUID");
-    const { member, username } = await deps.sessions.check(claims, chatId);
+    const { member, username, blocked } = await deps.sessions.check(claims, chatId, { blocks: true });
     if (chatId !== undefined && !member) throw new AppError("chat_forbidden", 403, "Not a member of this chat");
     socket.data = { userId: claims.sub, sessionId: claims.sid, exp: claims.exp, username };
+    // What the users this one blocks do goes to every room except theirs (shared/delivery/publish.ts).
+    if (blocked.length > 0) socket.join(blocked.map(mutedRoom));
     if (chatId !== undefined) {
       // In the room, and subscribed to it through Redis, before the client hears it is connected.
       await socket.join(rooms.chat(chatId));

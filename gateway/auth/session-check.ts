@@ -9,25 +9,29 @@ export type SessionRef = Pick<AccessClaims, "sid" | "sub">;
 interface Request {
   session: SessionRef;
   chatId: string | undefined;
+  blocks: boolean;
 }
 
 interface Row extends SessionFactsColumns {
   i: number;
   member: boolean | null;
   username: string | null;
+  blocked: string[] | null;
 }
 
 /**
- * $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, in handshake order. It
+ * $1 session ids, $2 user ids (the tokens' `sub`), $3 chat ids or nulls, $4 whether to read the
+ * users the user blocks (the handshake does), in handshake order. It
  * reads the session's facts only; `sessionVerdict` judges them.
  */
 const CHECK_SQL = `
   select r.i::int as i,
     ${sessionFactsSql("s", "u")},
     u.username,
+    case when r.blocks then array(select b.blocked_id::text from user_blocks b where b.blocker_id = r.user_id) end as blocked,
     case when r.chat_id is null then null
          else exists (select 1 from chat_members m where m.chat_id = r.chat_id and m.user_id = r.user_id) end as member
-  from unnest($1::uuid[], $2::uuid[], $3::uuid[]) with ordinality as r(sid, user_id, chat_id, i)
+  from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bool[]) with ordinality as r(sid, user_id, chat_id, blocks, i)
   left join sessions s on s.id = r.sid
   left join users u on u.id = s.user_id`;
 
@@ -35,6 +39,8 @@ const CHECK_SQL = `
 export interface SessionChecked {
   username: string;
   member: boolean | undefined;
+  /** The users this user blocks (read only when asked: the handshake asks). */
+  blocked: string[];
 }
 
 /** Defaults: one query in flight, 500 checks per query, 10 ms between two queries' starts (see the class). */
@@ -68,13 +74,13 @@ export class SessionCheck {
    * Resolves with the user's name and the membership (undefined without `chatId`); throws AppError
    * `session_revoked` or `token_expired` (the one session rule, `sessionVerdict`), or the database's error.
    */
-  check(session: SessionRef, chatId: string | undefined): Promise<SessionChecked> {
-    return this.batcher.submit({ session, chatId });
+  check(session: SessionRef, chatId: string | undefined, options: { blocks?: boolean } = {}): Promise<SessionChecked> {
+    return this.batcher.submit({ session, chatId, blocks: options.blocks ?? false });
   }
 }
 
 async function runCheck(pool: Pool, batch: Request[]): Promise<(SessionChecked | Error)[]> {
-  const values = [batch.map((b) => b.session.sid), batch.map((b) => b.session.sub), batch.map((b) => b.chatId ?? null)];
+  const values = [batch.map((b) => b.session.sid), batch.map((b) => b.session.sub), batch.map((b) => b.chatId ?? null), batch.map((b) => b.blocks)];
   // A named statement is parsed once per connection.
   const rows = (await pool.query<Row>({ name: "wsac_session_check", text: CHECK_SQL, values })).rows;
   const byIndex = new Array<Row | undefined>(batch.length);
@@ -83,6 +89,6 @@ async function runCheck(pool: Pool, batch: Request[]): Promise<(SessionChecked |
   return batch.map((b, k) => {
     const row = byIndex[k];
     const verdict = sessionVerdict(factsOfColumns(row), b.session.sub, now);
-    return verdict === "live" ? { username: row!.username ?? "", member: row!.member ?? undefined } : sessionError(verdict);
+    return verdict === "live" ? { username: row!.username ?? "", member: row!.member ?? undefined, blocked: row!.blocked ?? [] } : sessionError(verdict);
   });
 }

@@ -1,5 +1,9 @@
-import { type MessageOutlet, publishMessage } from "../../shared/delivery/publish";
-import { LIMITS, type MessageView } from "../../shared/contract/views";
+import { type MessageOutlet, mutedRoom, publishChange, publishMessage } from "../../shared/delivery/publish";
+import { catchUp, chatHeads, deleteMessage, editMessage, fitMessages, react } from "../../shared/db/changes";
+import { decodeCursor, encodeCursor } from "../../shared/contract/validation";
+import type { ChangeLimit } from "../../shared/limits/change-limit";
+import type { ReadMarks } from "./read-marks";
+import { LIMITS } from "../../shared/contract/views";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/contract/errors";
 import type { MessageLimit } from "../../shared/limits/message-limit";
@@ -79,25 +83,16 @@ export interface ChatHandlerDeps {
   joinAnswerMaxBytes: number;
   /** Resolves once Redis confirmed the room's subscription here (at once without the sharded adapter). */
   roomSubscribed: (room: string) => Promise<void>;
+  /** `chat:read`s, coalesced into one statement (and one `message:read` per member and chat) a second. */
+  reads: ReadMarks;
+  /** Edits, deletions and reactions per user across the cluster (shared with the api). */
+  changeLimit: ChangeLimit;
+  /** Seconds after sending during which a message's sender may edit it. */
+  editWindow: number;
 }
 
 const forbidden = () => new AppError("chat_forbidden", 403, "You are not a member of this chat");
 const notInChat = () => new AppError("not_in_chat", 403, "Join the chat (chat:join) before sending to it");
-
-/** About what one message weighs in an answer: its text, plus ids, names and times (a few hundred bytes at most). */
-const messageBytes = (m: MessageView) => Buffer.byteLength(m.text) + (m.client_id?.length ?? 0) + 320;
-
-/** The first messages of `rows` that fit in `maxBytes` (at least one), and whether any were left out. */
-function fitting(rows: MessageView[], maxRows: number, maxBytes: number): { missed: MessageView[]; more: boolean } {
-  const missed: MessageView[] = [];
-  let bytes = 0;
-  for (const m of rows.slice(0, maxRows)) {
-    bytes += messageBytes(m);
-    if (bytes > maxBytes && missed.length > 0) return { missed, more: true };
-    missed.push(m);
-  }
-  return { missed, more: rows.length > maxRows };
-}
 
 /**
  * `chat:join`, `chat:leave` and `message:send`, shared by every socket. A socket's send queue is
@@ -141,8 +136,12 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
 
   const join = defineEvent(
     "chat:join",
-    async (socket, { chat_id, after }) => {
-      if (after === undefined) return joinRoom(socket, chat_id);
+    async (socket, { chat_id, after, cursor }) => {
+      if (after === undefined && cursor === undefined) {
+        await joinRoom(socket, chat_id);
+        // Read after joining: what is stored later reaches the socket live.
+        return { ok: true as const, chat_id, missed: [], changes: [], cursor: encodeCursor(await chatHeads(deps.db, chat_id)), has_more: false };
+      }
       // A catch-up holds as many points as its largest answer would cost before it runs, so a burst
       // of them cannot all run at once; what it did not use goes back with its answer.
       if (deps.budget.take(socket, CATCH_UP_HOLD) !== "ok") throw new AppError("rate_limited", 429, "Too many catch-ups at once; slow down");
@@ -150,10 +149,18 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       try {
         await joinRoom(socket, chat_id);
         ensureConnected(socket);
-        const rows = await listMessages(deps.db, chat_id, { after, limit: LIMITS.historyMax + 1 });
-        const { missed, more } = fitting(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
+        const viewer = socket.data.userId;
+        if (cursor !== undefined) {
+          const caught = await catchUp(deps.db, chat_id, viewer, decodeCursor(cursor)!, { maxMessages: LIMITS.historyMax, maxBytes: deps.joinAnswerMaxBytes });
+          used = Math.ceil((caught.missed.length + caught.changes.length) / ROWS_PER_POINT);
+          return { ok: true as const, chat_id, missed: caught.missed, changes: caught.changes, cursor: encodeCursor(caught.position), has_more: caught.more };
+        }
+        // `after` alone (older clients): messages only; the cursor starts its changes from now.
+        const [rows, heads] = await Promise.all([listMessages(deps.db, chat_id, { after: after!, limit: LIMITS.historyMax + 1 }, viewer), chatHeads(deps.db, chat_id)]);
+        const { missed, more } = fitMessages(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
         used = Math.ceil(missed.length / ROWS_PER_POINT);
-        return { ok: true, chat_id, missed, has_more: more };
+        const position = { message: missed.length > 0 ? missed[missed.length - 1]!.id : after!, change: heads.change };
+        return { ok: true as const, chat_id, missed, changes: [], cursor: encodeCursor(position), has_more: more };
       } finally {
         deps.budget.charge(socket, used - CATCH_UP_HOLD);
       }
@@ -225,7 +232,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
       if (!typedAt.take(socket.data.userId, chat_id, Date.now())) throw new AppError("rate_limited", 429, "At most one chat:typing per user and chat every 2 seconds");
       // The room's other sockets on every gateway (the sender's other tabs included), never stored.
-      socket.to(rooms.chat(chat_id)).emit("typing", { chat_id, user: { id: socket.data.userId, username: socket.data.username } });
+      socket.to(rooms.chat(chat_id)).except(mutedRoom(socket.data.userId)).emit("typing", { chat_id, user: { id: socket.data.userId, username: socket.data.username } });
       return { ok: true as const };
     },
     ctx,
@@ -240,5 +247,75 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     },
     ctx,
   );
-  return [join, leave, send, typing, presence];
+  const read = defineEvent(
+    "chat:read",
+    async (socket, { chat_id, message_id }) => {
+      if (!socket.rooms.has(rooms.chat(chat_id))) throw notInChat();
+      const result = await deps.reads.mark(chat_id, socket.data.userId, message_id);
+      if (!result.member) {
+        deps.membership.removeFromChat(socket, chat_id);
+        throw notInChat();
+      }
+      return { ok: true as const, chat_id, message_id: result.position };
+    },
+    ctx,
+  );
+
+  /** A refused change: the user left the chat meanwhile (its socket leaves the room), or the shared layer's answer as it is. */
+  const changeRefusal = (socket: GatewaySocket, chatId: string, err: unknown): unknown => {
+    if (!(err instanceof AppError) || err.code !== "chat_forbidden") return err;
+    deps.membership.removeFromChat(socket, chatId);
+    return notInChat();
+  };
+
+  /** An edit, deletion or reaction: the socket is in the room, the user's change limit allows it. */
+  const changing = async (socket: GatewaySocket, chatId: string) => {
+    if (!socket.rooms.has(rooms.chat(chatId))) throw notInChat();
+    await deps.changeLimit.take(socket.data.userId);
+    ensureConnected(socket);
+  };
+
+  const edit = defineEvent(
+    "message:edit",
+    async (socket, { chat_id, message_id, text: body }) => {
+      await changing(socket, chat_id);
+      const userId = socket.data.userId;
+      const message = await editMessage(deps.db, { chatId: chat_id, messageId: message_id, userId, text: body, windowSeconds: deps.editWindow }).catch((err: unknown) => {
+        throw changeRefusal(socket, chat_id, err);
+      });
+      publishChange(deps.outlet, chat_id, userId, "message:updated", message);
+      return { ok: true as const, message };
+    },
+    ctx,
+  );
+
+  const remove = defineEvent(
+    "message:delete",
+    async (socket, { chat_id, message_id }) => {
+      await changing(socket, chat_id);
+      const userId = socket.data.userId;
+      const deleted = await deleteMessage(deps.db, { chatId: chat_id, messageId: message_id, userId }).catch((err: unknown) => {
+        throw changeRefusal(socket, chat_id, err);
+      });
+      if (deleted.changed) publishChange(deps.outlet, chat_id, userId, "message:deleted", { chat_id, message_id: deleted.message_id });
+      return { ok: true as const };
+    },
+    ctx,
+  );
+
+  const reactTo = defineEvent(
+    "message:react",
+    async (socket, { chat_id, message_id, emoji, on }) => {
+      await changing(socket, chat_id);
+      const userId = socket.data.userId;
+      const { reactions, changed } = await react(deps.db, { chatId: chat_id, messageId: message_id, userId, emoji, on }).catch((err: unknown) => {
+        throw changeRefusal(socket, chat_id, err);
+      });
+      if (changed) publishChange(deps.outlet, chat_id, userId, "message:reactions", { chat_id, message_id, reactions, user_id: userId });
+      return { ok: true as const, chat_id, message_id, reactions };
+    },
+    ctx,
+  );
+
+  return [join, leave, send, typing, presence, read, edit, remove, reactTo];
 }

@@ -30,6 +30,8 @@ export function followControlBus(options: {
   onKeysPublished?: (kids: string[]) => void;
   /** A notice for every socket of a user (invite:new, chat:added). */
   onUserNotice?: (event: Extract<ControlEvent, { type: "user_notice" }>) => void;
+  /** A user of this gateway blocked or unblocked another (its sockets join or leave that user's muted room). */
+  onBlockChanged?: (event: Extract<ControlEvent, { type: "block_changed" }>) => void;
   /** The server API asks about this gateway's sockets (GatewayQueries). */
   onQuery?: (event: Extract<ControlEvent, { type: "gateway_query" }>) => void;
 }): () => void {
@@ -48,6 +50,8 @@ export function followControlBus(options: {
         return options.onQuery?.(event);
       case "user_notice":
         return options.onUserNotice?.(event);
+      case "block_changed":
+        return options.onBlockChanged?.(event);
     }
   };
   const unsubscribe = bus.subscribe((event) => {

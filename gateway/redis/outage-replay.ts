@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
 import { messagesSince } from "../../shared/db/messages";
 import type { ServerPayload } from "../../shared/contract/events";
-import { type MessageOutlet, type OutletEvent, publishMessage } from "../../shared/delivery/publish";
+import { type MessageOutlet, type OutletEvent, type OutletTarget, publishMessage } from "../../shared/delivery/publish";
 import { rooms } from "../socket/rooms";
 import type { GatewayIo } from "../socket/types";
 
@@ -54,21 +54,16 @@ export class OutageReplay {
    * replayed to them.
    */
   outlet(): MessageOutlet {
-    return {
-      to: (room) => {
-        const room$ = this.io.to(room);
-        return {
-          emit: (_event: OutletEvent, payload: ServerPayload<OutletEvent>) => {
-            // App events are not stored, so not replayed: only messages are noted.
-            if ("sender" in payload) {
-              this.note(payload.id);
-              return room$.emit("message:new", payload);
-            }
-            return room$.emit("app:event", payload);
-          },
-        };
+    const target = (room$: ReturnType<GatewayIo["to"]>): OutletTarget => ({
+      emit: (event: OutletEvent, payload: ServerPayload<OutletEvent>) => {
+        // Only messages are noted: the replay sends messages, and a change reaches a socket that
+        // missed it through its next catch-up.
+        if (event === "message:new" && "sender" in payload) this.note(payload.id);
+        return room$.emit(event, payload as never);
       },
-    };
+      except: (room) => target(room$.except(room)),
+    });
+    return { to: (room) => target(this.io.to(room)) };
   }
 
   sizes(): Record<string, number> {

@@ -7,8 +7,8 @@
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode } from "./errors";
 import { HANDSHAKE_ERRORS, type HandshakeErrorCode } from "./handshake";
-import { chatView, inviteView, LIMITS, messageView, presenceView, userRef } from "./views";
-import { messageId, text, uuid } from "./validation";
+import { changeView, chatView, inviteView, LIMITS, messageDeletedView, messageReactionsView, messageReadView, messageView, presenceView, reactionView, userRef } from "./views";
+import { cursor, emoji, messageId, text, uuid } from "./validation";
 
 export { HANDSHAKE_ERRORS, type HandshakeErrorCode, isHandshakeErrorCode, SOCKET_PATH } from "./handshake";
 
@@ -41,12 +41,16 @@ const chatOnly = z.strictObject({ chat_id: uuid });
  */
 export const clientEvents = {
   "chat:join": {
-    summary: "Join a chat's room; with `after`, the answer carries the messages after that id",
-    payload: z.strictObject({ chat_id: uuid, after: messageId.optional() }),
+    summary: "Join a chat's room; with `cursor`, the answer carries the messages and the changes since that cursor (with `after`, the messages after that id)",
+    payload: z.strictObject({ chat_id: uuid, after: messageId.optional(), cursor: cursor.optional() }),
     result: z.object({
       chat_id: z.string(),
       missed: z.array(messageView).meta({ description: `Oldest first, at most ${LIMITS.historyMax} and about 256 KiB` }),
-      has_more: z.boolean().meta({ description: "More follow: ask again with `after` = the last one's id" }),
+      changes: z.array(changeView).meta({
+        description: `With \`cursor\`: edits, deletions, reactions and read positions since it, oldest first, each change once (repeats merged into the latest), at most ${LIMITS.changesMax}`,
+      }),
+      cursor: cursor.meta({ description: "Opaque: where this answer leaves off; the next catch-up passes it" }),
+      has_more: z.boolean().meta({ description: "More follow: ask again with this answer's `cursor` (or `after` = the last message's id)" }),
     }),
     errors: ["chat_forbidden"],
   },
@@ -72,6 +76,30 @@ export const clientEvents = {
     payload: chatOnly,
     result: z.object({}),
     errors: ["not_in_chat"],
+  },
+  "chat:read": {
+    summary: "Move the caller's read position in the chat forward to this message; the room (and the caller's other sockets) get message:read, coalesced",
+    payload: z.strictObject({ chat_id: uuid, message_id: messageId }),
+    result: z.object({ chat_id: z.string(), message_id: messageId.meta({ description: "The read position now (never behind what it was)" }) }),
+    errors: ["not_in_chat", "not_found"],
+  },
+  "message:edit": {
+    summary: "Edit your own message's text (within the edit window); the room gets message:updated",
+    payload: z.strictObject({ chat_id: uuid, message_id: messageId, text: text(1, LIMITS.messageText) }),
+    result: z.object({ message: messageView }),
+    errors: ["not_in_chat", "not_found", "forbidden"],
+  },
+  "message:delete": {
+    summary: "Delete a message (its sender, or the chat's owner): it stays as a tombstone; the room gets message:deleted",
+    payload: z.strictObject({ chat_id: uuid, message_id: messageId }),
+    result: z.object({}),
+    errors: ["not_in_chat", "not_found", "forbidden"],
+  },
+  "message:react": {
+    summary: `Put an emoji on a message (\`on\`, default true) or take it off; at most ${LIMITS.reactionsPerMessage} different emoji per message and ${LIMITS.reactionsPerUser} per user; the room gets message:reactions`,
+    payload: z.strictObject({ chat_id: uuid, message_id: messageId, emoji: emoji(LIMITS.emojiBytes), on: z.boolean().default(true) }),
+    result: z.object({ chat_id: z.string(), message_id: messageId, reactions: z.array(reactionView) }),
+    errors: ["not_in_chat", "not_found", "forbidden"],
   },
   "chat:presence": {
     summary: `The chat's users online anywhere in the cluster: the count and up to ${LIMITS.presenceList} of them (as GET /chats/:id/presence)`,
@@ -99,6 +127,10 @@ export const serverEvents = {
     summary: "An event the app's own backend published to the chat's room (server API): never stored, not replayed after an outage",
     payload: z.object({ chat_id: z.string(), event: z.string(), data: z.unknown() }).meta({ id: "AppEvent" }),
   },
+  "message:updated": { summary: "A message of a joined chat was edited: the message as it is now", payload: messageView },
+  "message:deleted": { summary: "A message of a joined chat was deleted: show it as a tombstone", payload: messageDeletedView },
+  "message:reactions": { summary: "A message's reactions changed: the counts now; `me` is the reacting user's (`user_id`), so other clients keep their own", payload: messageReactionsView },
+  "message:read": { summary: "A member's read position moved (coalesced: at most about one a second per member and chat); also to the member's own other sockets", payload: messageReadView },
   "presence:count": { summary: "Instead of joins and leaves, in chats with more users online than the configured size: the latest count, held back by each gateway for up to half a second", payload: z.object({ chat_id: z.string(), count: z.number().int().min(0) }) },
 } as const satisfies Record<string, { summary: string; payload: z.ZodType }>;
 

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { LIMITS } from "./views";
-import { messageId, text, username, uuid } from "./validation";
+import { emoji, messageId, text, username, uuid } from "./validation";
 
 const password = text(8, 128).meta({ description: "8 to 128 characters, zxcvbn score at least 3 with the username and email as inputs" });
 
@@ -71,3 +71,37 @@ export const invitesQuery = z.strictObject({
 });
 /** The parsed page query; a client sends `Partial<InvitesQuery>`. */
 export type InvitesQuery = z.output<typeof invitesQuery>;
+
+/** `PUT /chats/:id/read` and `chat:read`: the read position moves to this message (never back). */
+export const readBody = z.strictObject({ message_id: messageId }).meta({ id: "ReadBody" });
+export type ReadBody = z.input<typeof readBody>;
+
+/** `PATCH /chats/:id/messages/:mid` and `message:edit`: the new text. */
+export const editMessageBody = z.strictObject({ text: text(1, LIMITS.messageText) }).meta({ id: "EditMessageBody" });
+export type EditMessageBody = z.input<typeof editMessageBody>;
+
+/** `POST /chats/:id/messages/:mid/reactions` and `message:react`: put an emoji on (`on`, the default) or take it off. */
+export const reactBody = z
+  .strictObject({ emoji: emoji(LIMITS.emojiBytes), on: z.boolean().default(true).meta({ description: "true (default) adds the caller's reaction, false removes it" }) })
+  .meta({ id: "ReactBody" });
+export type ReactBody = z.input<typeof reactBody>;
+
+/** `POST /chats/:id/messages/:mid/report`. */
+export const reportBody = z.strictObject({ reason: text(1, LIMITS.reportReason) }).meta({ id: "ReportBody" });
+export type ReportBody = z.input<typeof reportBody>;
+
+/** Resolving a report: a note, and whether the reported message is deleted with it. */
+export const resolveReportBody = z
+  .strictObject({
+    resolution: text(1, LIMITS.reportReason).optional().meta({ description: "What was done, for the record" }),
+    delete_message: z.boolean().default(false).meta({ description: "Delete the reported message too (a tombstone, announced as message:deleted)" }),
+  })
+  .meta({ id: "ResolveReportBody" });
+export type ResolveReportBody = z.input<typeof resolveReportBody>;
+
+/** `GET /chats/:id/reports` (and the server API's list): open ones by default. */
+export const reportsQuery = z.strictObject({
+  status: z.enum(["open", "resolved", "all"]).default("open"),
+  limit: pageLimit,
+});
+export type ReportsQuery = z.output<typeof reportsQuery>;

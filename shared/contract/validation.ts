@@ -67,3 +67,31 @@ export function jsonDepth(value: unknown, limit = 1_000): number {
   }
   return deepest;
 }
+
+/** One emoji as Unicode's RGI list names them (skin tones, flags and sequences included): nothing else is a reaction. */
+const EMOJI_RE = new RegExp("^\\p{RGI_Emoji}$", "v");
+export const emoji = (maxBytes: number) =>
+  z
+    .string()
+    .refine((v) => Buffer.byteLength(v) <= maxBytes && EMOJI_RE.test(v), { message: "must be one emoji" })
+    .meta({ description: `One emoji (Unicode RGI), at most ${maxBytes} UTF-8 bytes` });
+
+/** Where a catch-up stands: the last message id and the last change sequence it covered (0 for none). */
+export interface CatchUpPosition {
+  message: string;
+  change: string;
+}
+const POSITION_RE = /^(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})$/;
+/** The opaque cursor a `chat:join` answer carries: clients keep it and hand it back. */
+export const encodeCursor = (p: CatchUpPosition): string => Buffer.from(`${p.message}.${p.change}`).toString("base64url");
+/** The position a cursor stands for; undefined when it is not one of ours. */
+export function decodeCursor(cursor: string): CatchUpPosition | undefined {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(cursor)) return undefined;
+  const match = POSITION_RE.exec(Buffer.from(cursor, "base64url").toString());
+  if (!match || BigInt(match[1]!) > BIGINT_MAX || BigInt(match[2]!) > BIGINT_MAX) return undefined;
+  return { message: match[1]!, change: match[2]! };
+}
+export const cursor = z
+  .string()
+  .refine((v) => decodeCursor(v) !== undefined, { message: "must be a cursor from an earlier chat:join answer" })
+  .meta({ description: "Opaque: the `cursor` of an earlier `chat:join` answer for this chat" });

@@ -18,6 +18,18 @@ export const LIMITS = {
   chatMembersOnCreate: 100,
   /** The most users a presence answer lists (its count is always whole). */
   presenceList: 1000,
+  /** `unread_count` counts up to this; this number means "this many or more". */
+  unreadCap: 1000,
+  /** Different emoji on one message, and emoji one user puts on one message. */
+  reactionsPerMessage: 20,
+  reactionsPerUser: 5,
+  /** An emoji is one RGI emoji of at most this many UTF-8 bytes. */
+  emojiBytes: 64,
+  /** Changes in one catch-up answer (after merging repeats of the same change). */
+  changesMax: 500,
+  reportReason: 1000,
+  /** Users one user may block. */
+  blocksMax: 1000,
 } as const;
 
 const id = z.string().meta({ format: "uuid" });
@@ -39,7 +51,15 @@ export type UserRef = z.infer<typeof userRef>;
 export const chatView = z.object({ id, name: z.string(), created_by: id, created_at: time }).meta({ id: "Chat" });
 export type ChatView = z.infer<typeof chatView>;
 
-export const memberView = z.object({ user_id: id, username: z.string(), role: z.enum(["owner", "member"]), joined_at: time }).meta({ id: "Member" });
+export const memberView = z
+  .object({
+    user_id: id,
+    username: z.string(),
+    role: z.enum(["owner", "member"]),
+    joined_at: time,
+    read_message_id: messageId.nullable().meta({ description: "The member's read position (the last message it read), null before any: \"seen by\"" }),
+  })
+  .meta({ id: "Member" });
 export type MemberView = z.infer<typeof memberView>;
 
 export const inviteView = z
@@ -54,10 +74,79 @@ export const inviteView = z
   .meta({ id: "Invite" });
 export type InviteView = z.infer<typeof inviteView>;
 
+/** One emoji on a message: how many put it there (leaving out users the viewer blocks) and whether the viewer did. */
+export const reactionView = z.object({ emoji: z.string(), count: z.number().int().min(1), me: z.boolean() }).meta({ id: "Reaction" });
+export type ReactionView = z.infer<typeof reactionView>;
+
 export const messageView = z
-  .object({ id: messageId, chat_id: id, sender: userRef, text: z.string(), client_id: z.string().nullable(), created_at: time })
+  .object({
+    id: messageId,
+    chat_id: id,
+    sender: userRef,
+    text: z.string().meta({ description: "Empty once deleted" }),
+    client_id: z.string().nullable(),
+    created_at: time,
+    edited_at: time.nullable().meta({ description: "When the text was last edited; null if never" }),
+    deleted: z.boolean().meta({ description: "A tombstone: the message was deleted, its text is gone, its id and place stay" }),
+    reactions: z.array(reactionView).meta({ description: "In the order first used; `me` is the viewer's own" }),
+  })
   .meta({ id: "Message" });
 export type MessageView = z.infer<typeof messageView>;
+
+/** `GET /chats`: each chat with the caller's unread count, its last message and the caller's read position. */
+export const chatSummaryView = chatView
+  .extend({
+    unread_count: z.number().int().min(0).max(LIMITS.unreadCap).meta({ description: `Messages of others after the caller's read position, counted up to ${LIMITS.unreadCap} (${LIMITS.unreadCap} means that many or more)` }),
+    last_message: messageView.nullable(),
+    read_message_id: messageId.nullable().meta({ description: "The caller's read position, null before any" }),
+  })
+  .meta({ id: "ChatSummary" });
+export type ChatSummaryView = z.infer<typeof chatSummaryView>;
+
+/** `message:deleted`, live and in a catch-up. */
+export const messageDeletedView = z.object({ chat_id: id, message_id: messageId }).meta({ id: "MessageDeleted" });
+/** `message:reactions`, live and in a catch-up. */
+export const messageReactionsView = z
+  .object({
+    chat_id: id,
+    message_id: messageId,
+    reactions: z.array(reactionView).meta({ description: "Live: `me` is the reacting user's (`user_id`): other clients keep their own `me`. In a catch-up: the caller's" }),
+    user_id: id.meta({ description: "Live: who reacted. In a catch-up: the caller" }),
+  })
+  .meta({ id: "MessageReactions" });
+/** `message:read`, live and in a catch-up: a member's read position moved. */
+export const messageReadView = z.object({ chat_id: id, user_id: id, message_id: messageId }).meta({ id: "MessageRead" });
+
+/** One change in a catch-up: the type and payload of the live event it stands for. */
+export const changeView = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("message:updated"), data: messageView }),
+    z.object({ type: z.literal("message:deleted"), data: messageDeletedView }),
+    z.object({ type: z.literal("message:reactions"), data: messageReactionsView }),
+    z.object({ type: z.literal("message:read"), data: messageReadView }),
+  ])
+  .meta({ id: "Change" });
+export type ChangeView = z.infer<typeof changeView>;
+
+export const blockView = z.object({ user: userRef, created_at: time }).meta({ id: "Block" });
+export type BlockView = z.infer<typeof blockView>;
+
+export const reportView = z
+  .object({
+    id,
+    chat_id: id,
+    message_id: messageId,
+    sender: userRef,
+    text: z.string().meta({ description: "The message's text when it was reported" }),
+    reporter: userRef,
+    reason: z.string(),
+    created_at: time,
+    status: z.enum(["open", "resolved"]),
+    resolved_at: time.nullable(),
+    resolution: z.string().nullable(),
+  })
+  .meta({ id: "Report" });
+export type ReportView = z.infer<typeof reportView>;
 
 export const sessionView = z
   .object({
@@ -127,12 +216,18 @@ export const answers = {
   login: loginResult,
   sessions: z.object({ sessions: z.array(sessionView) }),
   chat: z.object({ chat: chatView }),
-  chats: z.object({ chats: z.array(chatView) }),
+  chats: z.object({ chats: z.array(chatSummaryView) }),
   chatDetail,
   invite: z.object({ invite: inviteView }),
   invitePage,
   message: z.object({ message: messageView }),
   messages: z.object({ messages: z.array(messageView) }),
+  readPosition: z.object({ chat_id: id, message_id: messageId.meta({ description: "The caller's read position now (never behind what it was)" }) }),
+  reactions: z.object({ chat_id: id, message_id: messageId, reactions: z.array(reactionView) }),
+  block: z.object({ block: blockView }),
+  blocks: z.object({ blocks: z.array(blockView) }),
+  report: z.object({ report: reportView }),
+  reports: z.object({ reports: z.array(reportView) }),
   presence: presenceView,
   jwks: jwkSetView,
   /** `/healthz`. */

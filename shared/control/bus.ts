@@ -192,6 +192,11 @@ export function createRedisBus(options: { publisher?: RedisClient; subscriber?: 
   };
 }
 
+/** A user's read position moved: its own sockets outside the chat's room are told too (the room hears it through the outlet). */
+export function publishReadNotice(bus: ControlBus, read: { chat_id: string; user_id: string; message_id: string }): Promise<void> {
+  return publishUserNotice(bus, read.user_id, { event: "message:read", payload: read });
+}
+
 /** Tells every socket of a user, on every gateway, of a new invite or a new chat (after the change committed). */
 export function publishUserNotice(bus: ControlBus, userId: string, notice: Extract<ControlEvent, { type: "user_notice" }>["notice"]): Promise<void> {
   return bus.publish({ type: "user_notice", user_id: userId, notice });

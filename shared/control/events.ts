@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { uuid } from "../contract/validation";
 import { gatewayQuery } from "./queries";
-import { chatView, inviteView } from "../contract/views";
+import { chatView, inviteView, messageReadView } from "../contract/views";
 
 /** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
 export const REVOCATION_CHUNK = 1_000;
@@ -20,8 +20,15 @@ export const controlEvent = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("user_notice"),
     user_id: uuid,
-    notice: z.discriminatedUnion("event", [z.object({ event: z.literal("invite:new"), payload: inviteView }), z.object({ event: z.literal("chat:added"), payload: chatView })]),
+    notice: z.discriminatedUnion("event", [
+      z.object({ event: z.literal("invite:new"), payload: inviteView }),
+      z.object({ event: z.literal("chat:added"), payload: chatView }),
+      // The user's own read position moved: its sockets outside that chat's room learn it too (badges).
+      z.object({ event: z.literal("message:read"), payload: messageReadView }),
+    ]),
   }),
+  // A user blocked (or unblocked) another: that user's sockets stop (or start) receiving what the other does.
+  z.object({ type: z.literal("block_changed"), user_id: uuid, blocked_id: uuid, blocked: z.boolean() }),
   // The server API asks every gateway about its sockets (shared/control/queries.ts).
   z.object({ type: z.literal("gateway_query"), id: uuid, query: gatewayQuery }),
 ]);

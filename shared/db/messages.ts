@@ -1,6 +1,6 @@
 import { CompiledQuery, sql } from "kysely";
 import type { Pool } from "pg";
-import type { MessageView } from "../contract/views";
+import type { MessageView, ReactionView } from "../contract/views";
 import type { Db } from "./db";
 import { AppError } from "../contract/errors";
 import type { MessageRow } from "./schema";
@@ -10,14 +10,45 @@ import { factsOfColumns, liveSessionSql, type SessionFactsColumns, sessionError,
 
 /** Stored messages as clients see them, for the api (HTTP) and the gateway (sockets) alike. */
 
-const view = (m: Pick<MessageRow, "id" | "chat_id" | "sender_id" | "text" | "client_id" | "created_at"> & { username: string }): MessageView => ({
+/** A stored row as read for a view: the message, its sender's name and, when read for a viewer, its reactions. */
+type ViewRow = Pick<MessageRow, "id" | "chat_id" | "sender_id" | "text" | "client_id" | "created_at"> &
+  Partial<Pick<MessageRow, "edited_at" | "deleted_at">> & { username: string; reactions?: ReactionView[] | null };
+
+/** A row as clients see it: a deleted message keeps its id and place, with no text and no reactions. */
+export const messageViewOf = (m: ViewRow): MessageView => ({
   id: String(m.id),
   chat_id: m.chat_id,
   sender: { id: m.sender_id, username: m.username },
-  text: m.text,
+  text: m.deleted_at ? "" : (m.text ?? ""),
   client_id: m.client_id,
   created_at: m.created_at.toISOString(),
+  edited_at: m.edited_at ? m.edited_at.toISOString() : null,
+  deleted: Boolean(m.deleted_at),
+  reactions: m.deleted_at ? [] : (m.reactions ?? []),
 });
+const view = messageViewOf;
+
+/**
+ * A message's reactions as `viewer` sees them, as a JSON array in a select: per emoji (in the order
+ * first used) the count, leaving out users the viewer blocks, and whether the viewer is among them.
+ * Without a viewer (a webhook, a replay to a room), nobody is left out and `me` is false.
+ */
+export function reactionsSql(viewer: string | undefined, messageIdColumn = "m.id") {
+  const v = viewer ?? null;
+  return sql<ReactionView[]>`coalesce((
+    select json_agg(json_build_object('emoji', r.emoji, 'count', r.n, 'me', r.me) order by r.first, r.emoji)
+    from (
+      select x.emoji, count(*)::int as n, coalesce(bool_or(x.user_id = ${v}::uuid), false) as me, min(x.created_at) as first
+      from message_reactions x
+      where x.message_id = ${sql.ref(messageIdColumn)}
+        and not exists (select 1 from user_blocks b where b.blocker_id = ${v}::uuid and b.blocked_id = x.user_id)
+      group by x.emoji
+    ) r), '[]'::json)`;
+}
+
+/** SQL true when `viewer` blocks the sender of the message in `senderColumn` (their messages are left out of what the viewer reads). */
+export const blockedSenderSql = (viewer: string, senderColumn = "m.sender_id") =>
+  sql<boolean>`exists (select 1 from user_blocks b where b.blocker_id = ${viewer}::uuid and b.blocked_id = ${sql.ref(senderColumn)})`;
 
 export interface NewMessage {
   chatId: string;
@@ -179,13 +210,14 @@ async function storedCopy(db: Db, msg: NewMessage): Promise<MessageView> {
   return view(row);
 }
 
-/** One stored message as clients see it, by id; undefined when it is gone. */
-export async function findMessage(db: Db, id: string): Promise<MessageView | undefined> {
+/** One stored message as clients see it (as `viewer` sees its reactions, when given), by id; undefined when it is gone. */
+export async function findMessage(db: Db, id: string, viewer?: string): Promise<MessageView | undefined> {
   const row = await db
     .selectFrom("messages as m")
     .innerJoin("users", "users.id", "m.sender_id")
     .selectAll("m")
     .select("users.username")
+    .select(reactionsSql(viewer).as("reactions"))
     .where("m.id", "=", sql<string>`${id}::bigint`)
     .executeTakeFirst();
   return row && view(row);
@@ -198,14 +230,19 @@ export async function storeMessage(db: Db, msg: NewMessage): Promise<Stored> {
   return stored!;
 }
 
-/** A page of history: newest first, or oldest first when `after` is given (catch-up order). */
-export async function listMessages(db: Db, chatId: string, q: HistoryQuery): Promise<MessageView[]> {
+/**
+ * A page of history as `viewer` sees it: newest first, or oldest first when `after` is given
+ * (catch-up order). Messages of senders the viewer blocks are left out; tombstones stay.
+ */
+export async function listMessages(db: Db, chatId: string, q: HistoryQuery, viewer?: string): Promise<MessageView[]> {
   let query = db
     .selectFrom("messages as m")
     .innerJoin("users", "users.id", "m.sender_id")
     .selectAll("m")
     .select("users.username")
+    .select(reactionsSql(viewer).as("reactions"))
     .where("m.chat_id", "=", chatId);
+  if (viewer !== undefined) query = query.where(sql<boolean>`not ${blockedSenderSql(viewer)}`);
   if (q.before !== undefined) query = query.where("m.id", "<", sql<string>`${q.before}::bigint`);
   if (q.after !== undefined) query = query.where("m.id", ">", sql<string>`${q.after}::bigint`);
   const rows = await query

@@ -54,6 +54,8 @@ export interface ChatMemberTable {
   user_id: string;
   role: ChatRole;
   joined_at: CreatedAt;
+  /** The member's read position: the last message id read (0 before any); only moves forward. */
+  read_id: ColumnType<string, string | undefined, string>;
 }
 
 export type InviteStatus = "pending" | "accepted" | "declined" | "cancelled";
@@ -73,9 +75,50 @@ export interface MessageTable {
   id: ColumnType<string, never, never>;
   chat_id: string;
   sender_id: string;
-  text: string;
+  /** Null once deleted (a tombstone keeps its id and position). */
+  text: string | null;
   client_id: string | null;
   created_at: CreatedAt;
+  edited_at: NullableTimestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface MessageReactionTable {
+  message_id: string;
+  user_id: string;
+  emoji: string;
+  created_at: CreatedAt;
+}
+
+export type ChangeType = "message:updated" | "message:deleted" | "message:reactions" | "message:read";
+
+export interface ChatChangeTable {
+  seq: ColumnType<string, never, never>;
+  chat_id: string;
+  type: ChangeType;
+  message_id: string;
+  user_id: string;
+  created_at: CreatedAt;
+}
+
+export interface UserBlockTable {
+  blocker_id: string;
+  blocked_id: string;
+  created_at: CreatedAt;
+}
+
+export interface MessageReportTable {
+  id: Generated<string>;
+  chat_id: string;
+  message_id: string;
+  sender_id: string;
+  text: string | null;
+  reporter_id: string;
+  reason: string;
+  created_at: CreatedAt;
+  resolved_at: NullableTimestamp;
+  resolved_by: ColumnType<string | null, string | null | undefined, string | null>;
+  resolution: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type ServerScope = "publish" | "moderate" | "read";
@@ -108,6 +151,10 @@ export interface Database {
   chat_members: ChatMemberTable;
   invites: InviteTable;
   messages: MessageTable;
+  message_reactions: MessageReactionTable;
+  chat_changes: ChatChangeTable;
+  user_blocks: UserBlockTable;
+  message_reports: MessageReportTable;
   server_keys: ServerKeyTable;
   server_idempotency: ServerIdempotencyTable;
 }

@@ -5,7 +5,7 @@ import { Server } from "socket.io";
 import type { ServerToClientEvents } from "../contract/events";
 import type { Cluster, Redis } from "../redis/clients";
 import { CHANNEL_PREFIX, guarded } from "./channels";
-import type { MessageOutlet } from "./publish";
+import type { MessageOutlet, OutletTarget } from "./publish";
 
 /** An outlet and what closes it (the Redis clients stay the caller's). */
 export interface ApiOutlet {
@@ -70,7 +70,7 @@ export function shardedOutlet(pub: Cluster, sub: Cluster, logger: Logger): ApiOu
  */
 export function lateOutlet(): MessageOutlet & { attach(target: MessageOutlet): void } {
   let target: MessageOutlet | undefined;
-  const nobody = { emit: () => false };
+  const nobody: OutletTarget = { emit: () => false, except: () => nobody };
   return {
     attach(next) {
       target = next;
