@@ -78,28 +78,28 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
     res.json(await changes.markChatRead(deps, caller(res).userId, chatId, body.message_id));
   });
 
-  router.patch("/chats/:id/messages/:mid", auth, async (req, res) => {
+  router.patch("/chats/:id/messages/:message_id", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
-    const mid = messageId(req.params.mid);
+    const mid = messageId(req.params.message_id);
     const body = validate(editMessageBody, req.body);
     res.json({ message: await changes.editMessage(deps, caller(res).userId, chatId, mid, body.text) });
   });
 
-  router.delete("/chats/:id/messages/:mid", auth, async (req, res) => {
-    await changes.deleteMessage(deps, caller(res).userId, id(req.params.id, "chat"), messageId(req.params.mid));
+  router.delete("/chats/:id/messages/:message_id", auth, async (req, res) => {
+    await changes.deleteMessage(deps, caller(res).userId, id(req.params.id, "chat"), messageId(req.params.message_id));
     res.status(204).end();
   });
 
-  router.post("/chats/:id/messages/:mid/reactions", auth, async (req, res) => {
+  router.post("/chats/:id/messages/:message_id/reactions", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
-    const mid = messageId(req.params.mid);
+    const mid = messageId(req.params.message_id);
     const body = validate(reactBody, req.body);
     res.json(await changes.reactToMessage(deps, caller(res).userId, chatId, mid, body.emoji, body.on));
   });
 
-  router.post("/chats/:id/messages/:mid/report", auth, async (req, res) => {
+  router.post("/chats/:id/messages/:message_id/report", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
-    const mid = messageId(req.params.mid);
+    const mid = messageId(req.params.message_id);
     const body = validate(reportBody, req.body);
     const userId = caller(res).userId;
     await chats.requireMember(deps.db, chatId, userId);
@@ -115,9 +115,9 @@ export function chatsRoutes(deps: chats.ChatDeps & { requireAuth: RequestHandler
     res.json({ reports: await reports.listReports(deps.db, q, chatId) });
   });
 
-  router.post("/chats/:id/reports/:rid/resolve", auth, async (req, res) => {
+  router.post("/chats/:id/reports/:report_id/resolve", auth, async (req, res) => {
     const chatId = id(req.params.id, "chat");
-    const reportId = id(req.params.rid, "report");
+    const reportId = id(req.params.report_id, "report");
     const body = validate(resolveReportBody, req.body ?? {});
     const userId = caller(res).userId;
     await requireOwner(deps, chatId, userId);

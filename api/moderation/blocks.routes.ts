@@ -17,12 +17,12 @@ export function blocksRoutes(deps: BlockDeps & { requireAuth: RequestHandler }):
     res.json({ blocks: await listBlocks(deps.db, caller(res).userId) });
   });
 
-  router.put("/me/blocks/:userId", auth, async (req, res) => {
-    res.json({ block: await block(deps, caller(res).userId, userId(req.params.userId)) });
+  router.put("/me/blocks/:user_id", auth, async (req, res) => {
+    res.json({ block: await block(deps, caller(res).userId, userId(req.params.user_id)) });
   });
 
-  router.delete("/me/blocks/:userId", auth, async (req, res) => {
-    await unblock(deps, caller(res).userId, userId(req.params.userId));
+  router.delete("/me/blocks/:user_id", auth, async (req, res) => {
+    await unblock(deps, caller(res).userId, userId(req.params.user_id));
     res.status(204).end();
   });
 

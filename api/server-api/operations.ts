@@ -4,6 +4,8 @@ import { answers } from "../../shared/contract/views";
 import type { ServerScope } from "../../shared/db/schema";
 import * as svc from "./server.service";
 import * as webhooks from "./webhooks.service";
+import * as reports from "../moderation/reports.service";
+import { reportsQuery, resolveReportBody } from "../../shared/contract/requests";
 
 /** What a call answers: a status, a body, maybe headers. */
 export interface Outcome {
@@ -230,6 +232,28 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: { description: "The delivery, pending again", schema: server.serverAnswers.delivery }, 404: notFound("the endpoint or the delivery") },
     async run(deps, { params }) {
       return { status: 200, body: { delivery: await webhooks.redeliverOne(deps, params.id!, params.delivery_id!) } };
+    },
+  }),
+  op({
+    method: "get",
+    path: "/reports",
+    scope: "read",
+    summary: "Reports of messages in every chat, newest first (open ones unless status says otherwise)",
+    query: reportsQuery,
+    responses: { 200: { description: "Reports", schema: answers.reports } },
+    async run(deps, { query }) {
+      return { status: 200, body: { reports: await reports.listReports(deps.db, query) } };
+    },
+  }),
+  op({
+    method: "post",
+    path: "/reports/{id}/resolve",
+    scope: "moderate",
+    summary: "Resolve a report, with a note; delete_message deletes the reported message too (announced as message:deleted)",
+    body: resolveReportBody,
+    responses: { 200: { description: "The report, resolved", schema: answers.report }, 404: notFound("the report") },
+    async run(deps, { params, body }) {
+      return { status: 200, body: { report: await reports.resolveReport(deps, params.id!, { resolution: body.resolution, deleteMessage: body.delete_message }) } };
     },
   }),
   op({

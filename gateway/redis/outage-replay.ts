@@ -1,8 +1,9 @@
 import type { Logger } from "pino";
 import type { Db } from "../../shared/db/db";
 import { messagesSince } from "../../shared/db/messages";
+import { changesSince } from "../../shared/db/changes";
 import type { ServerPayload } from "../../shared/contract/events";
-import { type MessageOutlet, type OutletEvent, type OutletTarget, publishMessage } from "../../shared/delivery/publish";
+import { type MessageOutlet, type OutletEvent, type OutletTarget, publishChange, publishMessage } from "../../shared/delivery/publish";
 import { rooms } from "../socket/rooms";
 import type { GatewayIo } from "../socket/types";
 
@@ -22,7 +23,9 @@ const BATCH = 1_000;
  * stored meanwhile by other gateways or the api never reached its sockets. When every link is
  * back, the messages of its local rooms stored since the cut are read from PostgreSQL and
  * published again to its own sockets (`io.local`, through publishMessage like every message),
- * leaving out those this gateway published itself (its sockets had them live: see `outlet`).
+ * leaving out those this gateway published itself (its sockets had them live: see `outlet`), and
+ * then the changes made meanwhile (edits, deletions, reactions, read moves), merged and rendered as
+ * things are now, so applying them twice is harmless.
  * At least once: a message another gateway delivered here in the margin before the cut may arrive
  * twice, and clients de-duplicate by id (the typed client does, in client/chat-log.ts).
  */
@@ -108,6 +111,14 @@ export class OutageReplay {
         replayed += 1;
       }
     }
-    if (replayed > 0) this.log.info({ replayed, since: new Date(since).toISOString() }, "delivered messages missed during the Redis outage");
+    // Then the edits, deletions, reactions and read moves made meanwhile (each once, as things are now).
+    let changes = 0;
+    for (let i = 0; i < chats.length && changes < this.max; i += BATCH) {
+      for (const { chatId, actorId, change } of await changesSince(this.db, chats.slice(i, i + BATCH), from, this.max - changes)) {
+        publishChange(this.io.local, chatId, actorId, change.type, change.data);
+        changes += 1;
+      }
+    }
+    if (replayed > 0 || changes > 0) this.log.info({ replayed, changes, since: new Date(since).toISOString() }, "delivered messages and changes missed during the Redis outage");
   }
 }

@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "./server";
-import { messageView } from "./views";
+import { messageView, reportView } from "./views";
+import { messageId } from "./validation";
 
 const id = z.string().meta({ format: "uuid" });
 const time = z.string().meta({ format: "date-time" });
@@ -31,16 +32,7 @@ interface EventDoc {
   data: z.ZodType;
   /** The key whose deliveries go out in order, one after another. */
   orderedBy: WebhookOrder;
-  /** In WEBHOOK_EVENT_TYPES, but nothing raises it yet. */
-  reserved?: true;
 }
-
-const reserved = (what: string, orderedBy: WebhookOrder): EventDoc => ({
-  summary: `${what} (reserved: not sent yet)`,
-  data: z.looseObject({}).meta({ description: "Not sent yet: an endpoint may subscribe to the type now, and its data will be described when it is sent" }),
-  orderedBy,
-  reserved: true,
-});
 
 /** Every event type, its data and its order key: adding a type to WEBHOOK_EVENT_TYPES without a line here fails the typecheck. */
 export const WEBHOOK_EVENTS = {
@@ -54,8 +46,16 @@ export const WEBHOOK_EVENTS = {
     }),
     orderedBy: "chat",
   },
-  "message.updated": reserved("A message was edited", "chat"),
-  "message.deleted": reserved("A message was deleted", "chat"),
+  "message.updated": {
+    summary: "A message's text was edited (by its sender, within the edit window)",
+    data: z.object({ message: messageView.meta({ description: "The message as it was right after the edit (reactions counted for nobody in particular: `me` is false)" }) }),
+    orderedBy: "chat",
+  },
+  "message.deleted": {
+    summary: "A message was deleted (by its sender, the chat's owner, or a resolved report): it stays as a tombstone",
+    data: z.object({ chat_id: id, message_id: messageId, deleted_by: id.meta({ description: "Who deleted it" }) }),
+    orderedBy: "chat",
+  },
   "member.added": {
     summary: "A user became a member of a chat: an accepted invite, a new chat's owner or members, the server API",
     data: z.object({ chat_id: id, user_id: id, role: z.enum(["owner", "member"]) }),
@@ -97,7 +97,11 @@ export const WEBHOOK_EVENTS = {
     data: z.object({ user: z.object({ id, username: z.string(), external_id: z.string().nullable(), created_at: time }) }),
     orderedBy: "user",
   },
-  "report.created": reserved("A user reported a message or a user", "chat"),
+  "report.created": {
+    summary: "A member reported a message (POST /chats/{id}/messages/{mid}/report); list and resolve reports through the server API",
+    data: z.object({ report: reportView }),
+    orderedBy: "chat",
+  },
 } as const satisfies Record<WebhookEventType, EventDoc>;
 
 /** `MessageCreatedWebhook` for `message.created`: the component name of a type's payload. */

@@ -329,3 +329,68 @@ async function renderChanges(db: Db, chatId: string, viewer: string, rows: Chang
   }
   return out;
 }
+
+/** A change as its live event, with who made it (the room gets it except for users who block them). */
+export interface ReplayedChange {
+  chatId: string;
+  actorId: string;
+  change: ChangeView;
+}
+
+/**
+ * The changes of any of `chatIds` made since `from`, merged as in a catch-up (the latest of each)
+ * and rendered as the live events they stand for, oldest first, at most `limit`: what a gateway cut
+ * off from Redis sends its own sockets when it is back (the outage replay). Reactions carry the
+ * reacting user's `me`, as live.
+ */
+export async function changesSince(db: Db, chatIds: string[], from: Date, limit: number): Promise<ReplayedChange[]> {
+  if (chatIds.length === 0 || limit <= 0) return [];
+  const raw = await db
+    .selectFrom("chat_changes")
+    .select(["chat_id", sql<string>`seq::text`.as("seq"), "type", sql<string>`message_id::text`.as("message_id"), "user_id"])
+    .where("chat_id", "in", chatIds)
+    .where("created_at", ">=", from)
+    .orderBy("seq")
+    .limit(limit)
+    .execute();
+  const latest = new Map<string, (typeof raw)[number]>();
+  for (const row of raw) {
+    const key = row.type === "message:read" ? `${row.chat_id} read ${row.user_id}` : `${row.type} ${row.message_id}`;
+    latest.delete(key);
+    latest.set(key, row);
+  }
+  const rows = [...latest.values()];
+  if (rows.length === 0) return [];
+  const { rows: states } = await sql<{ k: number; message: (MessageRowView & { reactions: ReactionView[] }) | null; actor_reactions: ReactionView[]; read_id: string | null }>`
+    select r.k::int as k,
+      (select to_json(v) from (
+         select m.id::text as id, m.chat_id, m.sender_id, m.text, m.client_id, m.created_at, m.edited_at, m.deleted_at, u.username,
+                ${reactionsSql(undefined)} as reactions
+         from messages m join users u on u.id = m.sender_id where m.id = r.message_id) v) as message,
+      coalesce((select json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me) order by x.first, x.emoji) from (
+         select e.emoji, count(*)::int as n, bool_or(e.user_id = r.user_id) as me, min(e.created_at) as first
+         from message_reactions e where e.message_id = r.message_id group by e.emoji) x), '[]'::json) as actor_reactions,
+      (select cm.read_id::text from chat_members cm where cm.chat_id = r.chat_id and cm.user_id = r.user_id) as read_id
+    from unnest(${rows.map((r) => r.chat_id)}::uuid[], ${rows.map((r) => r.message_id)}::bigint[], ${rows.map((r) => r.user_id)}::uuid[]) with ordinality as r(chat_id, message_id, user_id, k)`.execute(db);
+  const out: ReplayedChange[] = [];
+  for (const state of states) {
+    const row = rows[state.k - 1]!;
+    const base = { chatId: row.chat_id, actorId: row.user_id };
+    if (row.type === "message:read") {
+      if (state.read_id && state.read_id !== "0") out.push({ ...base, change: { type: "message:read", data: { chat_id: row.chat_id, user_id: row.user_id, message_id: state.read_id } } });
+      continue;
+    }
+    const m = state.message;
+    if (!m) continue;
+    const message = messageViewOf({ ...m, created_at: new Date(m.created_at), edited_at: m.edited_at ? new Date(m.edited_at) : null, deleted_at: m.deleted_at ? new Date(m.deleted_at) : null });
+    if (message.deleted) out.push({ ...base, change: { type: "message:deleted", data: { chat_id: row.chat_id, message_id: message.id } } });
+    else if (row.type === "message:updated") out.push({ ...base, change: { type: "message:updated", data: message } });
+    else if (row.type === "message:reactions") {
+      out.push({ ...base, change: { type: "message:reactions", data: { chat_id: row.chat_id, message_id: message.id, reactions: state.actor_reactions, user_id: row.user_id } } });
+    }
+  }
+  return out;
+}
+
+/** A message row as `to_json` gives it (times as strings). */
+type MessageRowView = { id: string; chat_id: string; sender_id: string; text: string | null; client_id: string | null; created_at: string; edited_at: string | null; deleted_at: string | null; username: string };
