@@ -32,7 +32,7 @@ describe("chats", () => {
     expect(res.status).toBe(201);
     expect(res.body.chat).toMatchObject({ name: "Team ☕", created_by: owner.user.id });
     const detail = await owner.http.get(`/chats/${res.body.chat.id}`);
-    expect(detail.body.members).toEqual([expect.objectContaining({ user_id: owner.user.id, username: owner.username, role: "owner" })]);
+    expect(detail.body.members).toEqual([expect.objectContaining({ user_id: owner.user.id, username: owner.username, role: "owner", read_message_id: null })]);
     const invites = await bob.http.get("/invites");
     expect(invites.body.invites).toEqual([
       {
@@ -211,6 +211,9 @@ describe("messages", () => {
       text: "héllo 👋",
       client_id: "c-1",
       created_at: expect.any(String),
+      edited_at: null,
+      deleted: false,
+      reactions: [],
     });
     // A retry with the same client_id returns the stored message rather than a duplicate.
     const retry = await owner.http.post(`/chats/${chatId}/messages`, { text: "héllo 👋", client_id: "c-1" });

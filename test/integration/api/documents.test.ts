@@ -187,7 +187,8 @@ describe("the published documents", () => {
       expect([type, schema.properties.data.type]).toEqual([type, "object"]);
       expect([type, Object.keys(op.responses).sort()]).toEqual([type, ["2XX", "default"]]);
     }
-    for (const type of ["message.updated", "message.deleted", "report.created"]) expect(openapi.webhooks[type].post.summary).toMatch(/not sent yet/);
+    // Once reserved ("not sent yet"), now sent: described like the others.
+    for (const type of WEBHOOK_EVENT_TYPES) expect([type, openapi.webhooks[type].post.summary]).toEqual([type, expect.not.stringMatching(/not sent yet/)]);
     expect(openapi.webhooks["user.registered"].post.parameters.find((p: { name: string }) => p.name === "webhook-id").schema.pattern).toBe("^evt_\\d+$");
     expect(openapi.tags.map((t: { name: string }) => t.name)).toContain("webhooks");
   });
@@ -234,10 +235,15 @@ describe("real webhook deliveries match the document", () => {
       const alice = await registerAndLogin(api, "dwa");
       const bob = await registerAndLogin(api, "dwb");
       const chatId = await chatWith(alice, [bob]);
-      expect((await alice.http.post(`/chats/${chatId}/messages`, { text: "hooked", client_id: randomUUID() })).status).toBe(201);
+      const posted = await alice.http.post(`/chats/${chatId}/messages`, { text: "hooked", client_id: randomUUID() });
+      expect(posted.status).toBe(201);
+      const messagePath = `/chats/${chatId}/messages/${posted.body.message.id}`;
+      expect((await bob.http.post(`${messagePath}/report`, { reason: "docs" })).status).toBe(201);
+      expect((await alice.http.request("PATCH", messagePath, { text: "hooked, edited" })).status).toBe(200);
+      expect((await alice.http.delete(messagePath)).status).toBe(204);
       expect((await alice.http.delete(`/chats/${chatId}/members/${bob.user.id}`)).status).toBe(204);
       expect((await bob.http.post("/logout")).status).toBe(204);
-      const sent = ["user.registered", "invite.created", "member.added", "message.created", "member.removed", "session.revoked"];
+      const sent = ["user.registered", "invite.created", "member.added", "message.created", "report.created", "message.updated", "message.deleted", "member.removed", "session.revoked"];
       await eventually(() => sent.every((t) => receiver.of(t).length > 0), 20_000, "a delivery of each type");
 
       const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -316,6 +322,33 @@ describe("real answers match the documents", () => {
     // Outside the published id format: "0", a leading zero, past the bigint range.
     for (const after of ["0", "01", "9223372036854775808"]) expect([after, (await call("GET", `/chats/{id}/messages?after=${after}`, { token: bob.token, params: p })).status]).toEqual([after, 400]);
     expect((await call("GET", "/chats/{id}/presence", { token: bob.token, params: p })).body).toMatchObject({ chat_id: chat.id, count: 0 });
+    // Read positions, edits, reactions, reports, tombstones.
+    expect((await call("PUT", "/chats/{id}/read", { token: bob.token, params: p, body: { message_id: posted.id } })).body).toEqual({ chat_id: chat.id, message_id: posted.id });
+    expect((await call("GET", "/chats", { token: bob.token })).body.chats).toEqual([expect.objectContaining({ id: chat.id, unread_count: 0, read_message_id: posted.id, last_message: posted })]);
+    const m = { id: chat.id, message_id: posted.id };
+    const edited = (await call("PATCH", "/chats/{id}/messages/{message_id}", { token: alice.token, params: m, body: { text: "hello, edited" } })).body.message;
+    expect(edited).toEqual({ ...posted, text: "hello, edited", edited_at: expect.any(String) });
+    expect((await call("PATCH", "/chats/{id}/messages/{message_id}", { token: bob.token, params: m, body: { text: "not mine" } })).body.code).toBe("forbidden");
+    expect((await call("PATCH", "/chats/{id}/messages/{message_id}", { token: carol.token, params: m, body: { text: "outsider" } })).status).toBe(404);
+    expect((await call("POST", "/chats/{id}/messages/{message_id}/reactions", { token: bob.token, params: m, body: { emoji: "👍" } })).body).toEqual({ chat_id: chat.id, message_id: posted.id, reactions: [{ emoji: "👍", count: 1, me: true }] });
+    const report = await call("POST", "/chats/{id}/messages/{message_id}/report", { token: bob.token, params: m, body: { reason: "docs" } });
+    expect([report.status, report.body.report]).toEqual([201, expect.objectContaining({ message_id: posted.id, text: "hello, edited", reason: "docs", status: "open" })]);
+    const reportedAgain = await call("POST", "/chats/{id}/messages/{message_id}/report", { token: bob.token, params: m, body: { reason: "again" } });
+    expect([reportedAgain.status, reportedAgain.body.report.id]).toEqual([200, report.body.report.id]);
+    expect((await call("GET", "/chats/{id}/reports", { token: bob.token, params: p })).body.code).toBe("forbidden");
+    expect((await call("GET", "/chats/{id}/reports", { token: alice.token, params: p })).body.reports.map((r: { id: string }) => r.id)).toEqual([report.body.report.id]);
+    const resolved = await call("POST", "/chats/{id}/reports/{report_id}/resolve", { token: alice.token, params: { id: chat.id, report_id: report.body.report.id }, body: { resolution: "seen" } });
+    expect(resolved.body.report).toMatchObject({ id: report.body.report.id, status: "resolved", resolution: "seen", resolved_at: expect.any(String) });
+    expect((await call("DELETE", "/chats/{id}/messages/{message_id}", { token: bob.token, params: m })).body.code).toBe("forbidden");
+    expect((await call("DELETE", "/chats/{id}/messages/{message_id}", { token: alice.token, params: m })).status).toBe(204);
+    expect((await call("GET", "/chats/{id}/messages", { token: bob.token, params: p })).body.messages[0]).toEqual({ ...edited, text: "", deleted: true, reactions: [] });
+    // Blocks.
+    const blocked = await call("PUT", "/me/blocks/{user_id}", { token: bob.token, params: { user_id: carol.id } });
+    expect([blocked.status, blocked.body.block.user]).toEqual([200, { id: carol.id, username: carol.username }]);
+    expect((await call("PUT", "/me/blocks/{user_id}", { token: bob.token, params: { user_id: randomUUID() } })).status).toBe(404);
+    expect((await call("GET", "/me/blocks", { token: bob.token })).body.blocks).toEqual([blocked.body.block]);
+    expect((await call("DELETE", "/me/blocks/{user_id}", { token: bob.token, params: { user_id: carol.id } })).status).toBe(204);
+    expect((await call("GET", "/me/blocks", { token: bob.token })).body.blocks).toEqual([]);
     expect((await call("DELETE", "/chats/{id}/members/{user_id}", { token: bob.token, params: { id: chat.id, user_id: bob.id } })).status).toBe(204);
     expect((await call("DELETE", "/chats/{id}/members/{user_id}", { token: bob.token, params: { id: chat.id, user_id: alice.id } })).status).toBe(404);
 
@@ -373,6 +406,18 @@ describe("real answers match the documents", () => {
     expect((await call("POST", s("/chats/{id}/messages"), { token: key, params: p, raw: { type: "application/json", data: JSON.stringify({ text: "x".repeat(300 * 1024) }) } })).status).toBe(413);
     expect((await call("POST", s("/chats/{id}/events"), { token: key, params: p, body: { event: "score", data: { home: 1 } } })).status).toBe(204);
     expect((await call("POST", s("/chats/{id}/events"), { token: key, params: p, body: { event: "big", data: "x".repeat(17 * 1024) } })).body.code).toBe("payload_too_large");
+
+    // Reports: a member reports a message; the backend lists and resolves them, deleting the message.
+    const report = (await call("POST", "/chats/{id}/messages/{message_id}/report", { token: alice.token, params: { ...p, message_id: first.body.message.id }, body: { reason: "docs" } })).body.report;
+    expect(report).toMatchObject({ chat_id: p.id, message_id: first.body.message.id, sender: { id: bot }, reporter: { id: alice.id }, status: "open" });
+    expect((await call("GET", s("/reports"), { token: key })).body.reports.map((r: { id: string }) => r.id)).toContain(report.id);
+    expect((await call("GET", s("/reports"), { token: publisher })).body.code).toBe("forbidden");
+    expect((await call("GET", s("/reports") + "?status=lost", { token: key })).status).toBe(400);
+    const resolved = await call("POST", s("/reports/{id}/resolve"), { token: key, params: { id: report.id }, body: { resolution: "removed", delete_message: true } });
+    expect(resolved.body.report).toMatchObject({ id: report.id, status: "resolved", resolution: "removed" });
+    expect((await call("GET", s("/reports") + "?status=resolved", { token: key })).body.reports.map((r: { id: string }) => r.id)).toContain(report.id);
+    expect((await call("POST", s("/reports/{id}/resolve"), { token: key, params: { id: randomUUID() }, body: {} })).status).toBe(404);
+    expect((await call("GET", "/chats/{id}/messages", { token: alice.token, params: p })).body.messages.find((x: { id: string }) => x.id === first.body.message.id)).toMatchObject({ deleted: true, text: "" });
 
     expect((await call("GET", s("/chats/{id}/presence"), { token: key, params: p })).body).toMatchObject({ chat_id: p.id, count: 0 });
     expect((await call("GET", s("/users/{id}/presence"), { token: key, params: { id: bot } })).body).toMatchObject({ user_id: bot, online: false, sockets: 0 });
@@ -435,7 +480,7 @@ describe("real answers match the documents", () => {
     await call("POST", "/invites/{id}/accept", { token: bob.token, params: { id: invite.id } });
 
     const ask = async (socket: ClientSocket, event: string, payload: unknown) => {
-      const answer = (await askNamed(socket, event, payload)) as { ok: boolean; count?: number; missed?: unknown[]; error?: { code: string } };
+      const answer = (await askNamed(socket, event, payload)) as { ok: boolean; count?: number; missed?: unknown[]; changes?: { type: string }[]; cursor?: string; error?: { code: string } };
       docs.socketMessage(`${event.replace(/[:-](\w)/g, (_: string, c: string) => c.toUpperCase())}Ack`, answer, `${event} answer${answer.ok ? "" : " (error)"}`);
       return answer;
     };
@@ -449,9 +494,19 @@ describe("real answers match the documents", () => {
 
     const a = await node.sockets.connect(node.url, { token: alice.token });
     const b = await node.sockets.connect(node.url, { token: bob.token });
-    expect((await ask(a, "chat:join", { chat_id: chat.id })).ok).toBe(true);
+    const joined = await ask(a, "chat:join", { chat_id: chat.id });
+    expect(joined.ok).toBe(true);
     await event(a, "presence:join", () => ask(b, "chat:join", { chat_id: chat.id }));
-    await event(b, "message:new", () => ask(a, "message:send", { chat_id: chat.id, text: "hi", client_id: "c1" }));
+    const hi = await event<{ id: string }>(b, "message:new", () => ask(a, "message:send", { chat_id: chat.id, text: "hi", client_id: "c1" }));
+    const m = { chat_id: chat.id, message_id: hi.id };
+    await event(b, "message:updated", () => ask(a, "message:edit", { ...m, text: "hi, edited" }));
+    await event(b, "message:reactions", () => ask(a, "message:react", { ...m, emoji: "👍" }));
+    await event(a, "message:read", () => ask(b, "chat:read", m));
+    // A catch-up from the first join's cursor: the message, and the changes since as their live events.
+    const caughtUp = await ask(a, "chat:join", { chat_id: chat.id, cursor: joined.cursor });
+    expect(caughtUp.changes?.map((c) => c.type).sort()).toEqual(["message:reactions", "message:read", "message:updated"]);
+    await event(b, "message:deleted", () => ask(a, "message:delete", m));
+    expect((await ask(a, "chat:join", { chat_id: chat.id, cursor: caughtUp.cursor })).changes?.map((c) => c.type)).toEqual(["message:deleted"]);
     await event(b, "typing", () => ask(a, "chat:typing", { chat_id: chat.id }));
     const publisher = await serverKey(["publish"]);
     const appEvent = await event<{ event: string }>(b, "app:event", () =>

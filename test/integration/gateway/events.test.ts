@@ -38,7 +38,7 @@ async function joined(user: LoggedIn, chat = chatId): Promise<ClientSocket> {
 describe("chat:join and chat:leave", () => {
   it("joins a member and refuses anyone else with chat_forbidden", async () => {
     const socket = await sockets.connect(url, { token: alice.token });
-    expect(await ask(socket, "chat:join", { chat_id: chatId })).toEqual({ ok: true, chat_id: chatId, missed: [], has_more: false });
+    expect(await ask(socket, "chat:join", { chat_id: chatId })).toEqual({ ok: true, chat_id: chatId, missed: [], changes: [], cursor: expect.any(String), has_more: false });
     const eve = await registerAndLogin(http(url), "eve");
     const outsider = await sockets.connect(url, { token: eve.token });
     expect(await ask(outsider, "chat:join", { chat_id: chatId })).toEqual({ ok: false, error: { code: "chat_forbidden", message: expect.any(String) } });
@@ -128,6 +128,9 @@ describe("message:send", () => {
         text: "héllo 👋",
         client_id: "c-1",
         created_at: expect.any(String),
+        edited_at: null,
+        deleted: false,
+        reactions: [],
       },
     });
     expect(await toReceiver).toEqual(res.ok && res.message);
@@ -248,7 +251,7 @@ describe("chat ids and answer sizes", () => {
     const upper = chatId.toUpperCase();
     const viaHandshake = await sockets.connect(url, { token: bob.token, chatId: upper });
     const viaJoin = await sockets.connect(url, { token: bob.token });
-    expect(await ask(viaJoin, "chat:join", { chat_id: upper })).toEqual({ ok: true, chat_id: chatId, missed: [], has_more: false });
+    expect(await ask(viaJoin, "chat:join", { chat_id: upper })).toEqual({ ok: true, chat_id: chatId, missed: [], changes: [], cursor: expect.any(String), has_more: false });
     const heard = [nextEvent(viaHandshake, "message:new"), nextEvent(viaJoin, "message:new")];
     expect((await ask(viaJoin, "message:send", { chat_id: upper, text: "one room" })).ok).toBe(true);
     expect((await Promise.all(heard)).map((m) => m.text)).toEqual(["one room", "one room"]);

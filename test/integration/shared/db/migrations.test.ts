@@ -24,12 +24,30 @@ describe("migrations", () => {
   it("are timestamped and apply, revert and re-apply cleanly", async () => {
     for (const name of Object.keys(migrations)) expect(name).toMatch(/^\d{14}_[a-z_]+$/);
     await migrateToLatest(tdb, logger);
-    expect(await tables()).toEqual(["chat_members", "chats", "invites", "messages", "refresh_tokens", "server_idempotency", "server_keys", "sessions", "users", "webhook_deliveries", "webhook_endpoints", "webhook_events", "webhook_workers"]);
+    expect(await tables()).toEqual([
+      "chat_changes",
+      "chat_members",
+      "chats",
+      "invites",
+      "message_reactions",
+      "message_reports",
+      "messages",
+      "refresh_tokens",
+      "server_idempotency",
+      "server_keys",
+      "sessions",
+      "user_blocks",
+      "users",
+      "webhook_deliveries",
+      "webhook_endpoints",
+      "webhook_events",
+      "webhook_workers",
+    ]);
     for (let i = 0; i < Object.keys(migrations).length; i++) await migrateDown(tdb.db, logger);
     expect(await tables()).toEqual([]);
     await migrateToLatest(tdb, logger);
     await migrateToLatest(tdb, logger); // idempotent
-    expect(await tables()).toHaveLength(13);
+    expect(await tables()).toHaveLength(17);
   });
 
   it("enforce the data rules in the database itself", async () => {
