@@ -18,8 +18,13 @@ export class ApiError extends Error {
   }
 }
 
-/** `timeout`: no answer in time; `disconnected`: the connection dropped before the answer; `closed`: the socket was closed or ended. */
-export type SocketErrorCode = ErrorCode | "timeout" | "disconnected" | "closed";
+/**
+ * `timeout`: no answer in time; `disconnected`: the connection dropped before the answer; `closed`:
+ * the socket was closed or ended; `catch_up_incomplete` (the `error` event only): a re-join's
+ * catch-up went on for too long, so its remaining messages were read without the changes in
+ * between (reload the chat's messages to see those).
+ */
+export type SocketErrorCode = ErrorCode | "timeout" | "disconnected" | "closed" | "catch_up_incomplete";
 
 /** A socket event answered `{ ok: false, error }`, or a refused handshake the client cannot get past. */
 export class SocketError extends Error {

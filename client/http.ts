@@ -2,7 +2,7 @@ import type { ErrorCode, ProblemBody } from "../shared/contract/errors";
 import { ApiError } from "./errors";
 import type { TokenKeeper } from "./tokens";
 
-export type Method = "GET" | "POST" | "PUT" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** The code of an answer that carries no problem body (a proxy's 502 page, …). */
 function codeOf(status: number): ErrorCode {

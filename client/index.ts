@@ -7,13 +7,16 @@
  *   await client.login({ username, password });
  *   const socket = client.connect();
  *   socket.on("message", show);
+ *   socket.on("message:updated", showEdit);
  *   await socket.join(chatId);
- *   await socket.send(chatId, "hello");
+ *   const m = await socket.send(chatId, "hello");
+ *   await socket.react(chatId, m.id, "👍");
  */
 import { httpCalls, wholeHistory } from "./api";
 import { Emitter } from "./emitter";
 import { ApiError } from "./errors";
 import { createHttp } from "./http";
+import { OwnReactions, Perspective } from "./reactions";
 import { ChatSocketImpl } from "./socket";
 import { TokenKeeper } from "./tokens";
 import type { Client, ClientEvents, ClientOptions, EndReason } from "./types";
@@ -21,7 +24,7 @@ import type { Client, ClientEvents, ClientOptions, EndReason } from "./types";
 export { ApiError, SocketError, type SocketErrorCode } from "./errors";
 export { compareIds } from "./chat-log";
 export { newClientId } from "./client-id";
-export type { ChatSocket, ChatSocketEvents, Client, ClientEvents, ClientOptions, EndReason, InvitePage, SocketStatus, StoredTokens, TokenStore } from "./types";
+export type { ChatChangeEvent, ChatSocket, ChatSocketEvents, Client, ClientEvents, ClientOptions, EndReason, InvitePage, SocketStatus, StoredTokens, TokenStore } from "./types";
 
 /**
  * A client of the origin `url`. Options: `fetch` (default globalThis.fetch), `refreshMarginMs`
@@ -50,7 +53,10 @@ export function createClient(options: ClientOptions): Client {
     },
   });
   const http = createHttp(base, fetchFn, keeper, options.device);
-  const calls = httpCalls(http);
+  // The logged-in user's own reactions, as the HTTP answers and the sockets showed them.
+  const reactions = new OwnReactions(() => keeper.tokens?.user.id);
+  const calls = httpCalls(http, reactions);
+  const perspective = new Perspective(reactions);
 
   /** Ends this client's own session on purpose: sockets first, so its revocation reads as a logout. */
   const endOwnSession = async (call: () => Promise<void>) => {
@@ -103,6 +109,7 @@ export function createClient(options: ClientOptions): Client {
     },
     chats: calls.chats,
     invites: calls.invites,
+    blocks: calls.blocks,
     connect() {
       const socket: ChatSocketImpl = new ChatSocketImpl({
         url: options.socketUrl ?? base,
@@ -110,6 +117,7 @@ export function createClient(options: ClientOptions): Client {
         keeper,
         latestMessageId,
         history: (chatId) => wholeHistory(calls.chats, chatId),
+        perspective,
         sessionEnded: (sessionId, reason) => {
           if (sessionId === undefined || sessionId === keeper.tokens?.session_id) keeper.clear(reason);
           socket.end(reason);

@@ -1,16 +1,20 @@
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import type { MessageView } from "../shared/contract/views";
-import type { Ack, ResultOf } from "../shared/contract/events";
+import type { ChangeView, MessageView } from "../shared/contract/views";
+import type { Ack, ChatJoinPayload, PayloadOf, ResultOf } from "../shared/contract/events";
 import { newClientId } from "./client-id";
 import { Connection, type RawSocket } from "./connection";
 import { Emitter } from "./emitter";
 import { SocketError } from "./errors";
+import type { Perspective } from "./reactions";
 import { Rooms } from "./rooms";
 import type { TokenKeeper } from "./tokens";
 import type { ChatSocket, ChatSocketEvents, EndReason, SocketStatus } from "./types";
 
 /** Sends retried after an answer that never came while connected (a reconnect does not count). */
 const SEND_TIMEOUTS = 3;
+
+/** The events asked in a joined chat, once it is ready, again after a drop (each is idempotent, a send by its client_id). */
+type ChatRequest = "message:send" | "chat:read" | "message:edit" | "message:delete" | "message:react";
 
 export interface SocketDeps {
   url: string;
@@ -20,6 +24,8 @@ export interface SocketDeps {
   latestMessageId(chatId: string): Promise<string | null | undefined>;
   /** Every message of a chat, oldest first (bounded). */
   history(chatId: string): Promise<MessageView[]>;
+  /** Reactions as the logged-in user sees them (shared with the client's HTTP calls). */
+  perspective: Perspective;
   /** The session `sessionId` is over: the client ends it everywhere. */
   sessionEnded(sessionId: string | undefined, reason: EndReason): void;
   closed(socket: ChatSocketImpl): void;
@@ -56,11 +62,13 @@ export class ChatSocketImpl implements ChatSocket {
       },
     });
     this.rooms = new Rooms({
-      join: (chat_id, after) => this.connection.ask("chat:join", after ? { chat_id, after } : { chat_id }),
+      join: (chat_id, from) => this.connection.ask("chat:join", { chat_id, ...from }),
       history: (chat_id) => deps.history(chat_id),
       leave: (chat_id) => void this.connection.ask("chat:leave", { chat_id }).catch(() => undefined),
       connection: () => this.connection.current,
+      perspective: deps.perspective,
       deliver: (m) => this.events.emit("message", m),
+      change: (c) => this.emitChange(c),
       removed: (chat_id) => this.events.emit("chat:removed", { chat_id }),
       error: (err) => this.events.emit("error", err),
       changed: () => this.changed(),
@@ -78,6 +86,10 @@ export class ChatSocketImpl implements ChatSocket {
     raw.on("invite:new", (p) => this.events.emit("invite:new", p));
     raw.on("chat:added", (p) => this.events.emit("chat:added", p));
     raw.on("app:event", (p) => this.events.emit("app:event", p));
+    raw.on("message:updated", (data) => this.rooms.onChange({ type: "message:updated", data }));
+    raw.on("message:deleted", (data) => this.rooms.onChange({ type: "message:deleted", data }));
+    raw.on("message:reactions", (data) => this.rooms.onChange({ type: "message:reactions", data }));
+    raw.on("message:read", (data) => this.rooms.onChange({ type: "message:read", data }));
   }
 
   get raw(): RawSocket {
@@ -96,16 +108,20 @@ export class ChatSocketImpl implements ChatSocket {
     return this.events.on(event, fn);
   }
 
-  async join(chatId: string): Promise<void> {
+  async join(chatId: string, from: Pick<ChatJoinPayload, "after" | "cursor"> = {}): Promise<void> {
     this.assertOpen();
     if (!this.rooms.has(chatId)) {
       // A first join starts after the newest message: one from before is history (GET
       // messages), one from after arrives even if the connection drops before it is sent.
-      const latest = await this.deps.latestMessageId(chatId);
+      const latest = from.after ?? (from.cursor === undefined ? await this.deps.latestMessageId(chatId) : undefined);
       const n = this.connection.current;
-      if (this.rooms.add(chatId, latest) && n !== undefined) void this.rooms.sync(chatId, n);
+      if (this.rooms.add(chatId, latest, from.cursor) && n !== undefined) void this.rooms.sync(chatId, n);
     }
     await this.ready(chatId);
+  }
+
+  cursor(chatId: string): string | undefined {
+    return this.rooms.cursor(chatId);
   }
 
   async leave(chatId: string): Promise<void> {
@@ -116,18 +132,28 @@ export class ChatSocketImpl implements ChatSocket {
   }
 
   async send(chatId: string, text: string, clientId: string = newClientId()): Promise<MessageView> {
-    for (let timeouts = 0; ; ) {
-      await this.ready(chatId);
-      try {
-        const answer = await this.connection.ask("message:send", { chat_id: chatId, text, client_id: clientId });
-        if (answer.ok) return answer.message;
-        throw new SocketError(answer.error.code, answer.error.message);
-      } catch (err) {
-        // The same client_id again: the server stores it once and answers with the stored message.
-        const again = err instanceof SocketError && (err.code === "disconnected" || (err.code === "timeout" && ++timeouts < SEND_TIMEOUTS));
-        if (!again) throw err;
-      }
-    }
+    return (await this.request(chatId, "message:send", { chat_id: chatId, text, client_id: clientId })).message;
+  }
+
+  read(chatId: string, messageId: string): Promise<ResultOf<"chat:read">> {
+    return this.request(chatId, "chat:read", { chat_id: chatId, message_id: messageId });
+  }
+
+  async edit(chatId: string, messageId: string, text: string): Promise<MessageView> {
+    const { message } = await this.request(chatId, "message:edit", { chat_id: chatId, message_id: messageId, text });
+    this.deps.perspective.message(message, false);
+    return message;
+  }
+
+  async delete(chatId: string, messageId: string): Promise<void> {
+    await this.request(chatId, "message:delete", { chat_id: chatId, message_id: messageId });
+    this.deps.perspective.forget(messageId);
+  }
+
+  async react(chatId: string, messageId: string, emoji: string, on = true): Promise<ResultOf<"message:react">> {
+    const answer = await this.request(chatId, "message:react", { chat_id: chatId, message_id: messageId, emoji, on });
+    this.deps.perspective.learn(answer.message_id, answer.reactions);
+    return answer;
   }
 
   async typing(chatId: string): Promise<void> {
@@ -169,6 +195,40 @@ export class ChatSocketImpl implements ChatSocket {
     this.deps.closed(this);
     this.changed();
     return true;
+  }
+
+  /**
+   * An event of a joined chat, asked once the chat is ready: again after the connection dropped
+   * (the answer is lost with it), and after up to SEND_TIMEOUTS answers that never came.
+   */
+  private async request<E extends ChatRequest>(chatId: string, event: E, payload: PayloadOf<E>): Promise<ResultOf<E>> {
+    for (let timeouts = 0; ; ) {
+      await this.ready(chatId);
+      try {
+        const answer = await this.connection.ask(event, payload);
+        if (!answer.ok) throw new SocketError(answer.error.code, answer.error.message);
+        const { ok: _ok, ...result } = answer;
+        return result as ResultOf<E>;
+      } catch (err) {
+        // A send again carries the same client_id: the server stores it once and answers with the stored message.
+        const again = err instanceof SocketError && (err.code === "disconnected" || (err.code === "timeout" && ++timeouts < SEND_TIMEOUTS));
+        if (!again) throw err;
+      }
+    }
+  }
+
+  /** A change as the event it stands for. */
+  private emitChange(c: ChangeView): void {
+    switch (c.type) {
+      case "message:updated":
+        return this.events.emit("message:updated", c.data);
+      case "message:deleted":
+        return this.events.emit("message:deleted", c.data);
+      case "message:reactions":
+        return this.events.emit("message:reactions", c.data);
+      case "message:read":
+        return this.events.emit("message:read", c.data);
+    }
   }
 
   private setStatus(status: SocketStatus): void {

@@ -4,9 +4,23 @@
  * what is declared here is the client's own (options, its events, the token store).
  */
 import type { ManagerOptions, Socket, SocketOptions } from "socket.io-client";
-import type { ChatDetail, ChatView, InvitePage, InviteView, LoginResult, MessageView, PresenceView, SessionView, UserView } from "../shared/contract/views";
-import type { CreateChatBody, HistoryQuery, InvitesQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody } from "../shared/contract/requests";
-import type { ClientToServerEvents, ResultOf, ServerToClientEvents, SessionEndReason } from "../shared/contract/events";
+import type {
+  Answer,
+  BlockView,
+  ChatDetail,
+  ChatSummaryView,
+  ChatView,
+  InvitePage,
+  InviteView,
+  LoginResult,
+  MessageView,
+  PresenceView,
+  ReportView,
+  SessionView,
+  UserView,
+} from "../shared/contract/views";
+import type { CreateChatBody, HistoryQuery, InvitesQuery, LoginBody, PasswordBody, PostMessageBody, RegisterBody, ReportsQuery, ResolveReportBody } from "../shared/contract/requests";
+import type { ChatJoinPayload, ClientToServerEvents, ResultOf, ServerToClientEvents, SessionEndReason } from "../shared/contract/events";
 
 export type { InvitePage };
 
@@ -74,7 +88,24 @@ export interface ClientEvents {
  */
 export type RelayedEvent = "typing" | "presence:join" | "presence:leave" | "presence:count" | "chat:removed" | "invite:new" | "chat:added" | "app:event";
 
-export type ChatSocketEvents = Pick<ServerToClientEvents, RelayedEvent> & {
+/**
+ * What happened to messages after they were sent, passed on live and from the catch-up of every
+ * re-join (its `changes`, after its missed messages), each one once: a change already delivered
+ * (the same edit, deletion, reactions or read position) is not delivered again. Each is a state
+ * to apply (the latest wins), not a step.
+ * - `message:updated`: the message as it is now (show its text and `edited_at`; its reactions'
+ *   `me` are corrected as `message:reactions`' are).
+ * - `message:deleted`: show the message as a tombstone.
+ * - `message:reactions`: the message's reactions now, their `me` the logged-in user's own: the
+ *   live event's are the reacting user's, and the client corrects them from what it has seen of
+ *   the user's reactions (its HTTP answers, its sockets' messages and events; a message it never
+ *   saw counts as one the user did not react to). `user_id` is who reacted, or the user in a catch-up.
+ * - `message:read`: a member's read position moved ("seen by"); the user's own too (read on
+ *   another device), also for chats this socket has not joined (unread badges).
+ */
+export type ChatChangeEvent = "message:updated" | "message:deleted" | "message:reactions" | "message:read";
+
+export type ChatSocketEvents = Pick<ServerToClientEvents, RelayedEvent | ChatChangeEvent> & {
   /** `message:new` and the catch-up after a (re)join, each id once, in id order per catch-up. */
   message: (m: MessageView) => void;
   status: (s: SocketStatus) => void;
@@ -92,11 +123,32 @@ export interface ChatSocket {
   readonly status: SocketStatus;
   /** The socket.io-client socket underneath. */
   readonly raw: Socket<ServerToClientEvents, ClientToServerEvents>;
-  /** `chat:join`; remembered and re-joined with `{after: last seen id}` after every reconnect. */
-  join(chatId: string): Promise<void>;
+  /**
+   * `chat:join`; remembered and re-joined after every reconnect with the cursor of the last join
+   * answer (`{after: last seen id}` while none is known), whose missed messages and changes are
+   * delivered as the `message` and change events. A first join starts after the chat's newest
+   * message (what came before is history: `client.chats.messages`), or `from.after` that id, or
+   * catches up from `from.cursor` (one the app kept from `cursor(chatId)`, e.g. across a reload).
+   * Joining a chat joined already changes nothing.
+   */
+  join(chatId: string, from?: Pick<ChatJoinPayload, "after" | "cursor">): Promise<void>;
   leave(chatId: string): Promise<void>;
+  /** The cursor of the chat's last join answer (what the next re-join catches up from); undefined before one. */
+  cursor(chatId: string): string | undefined;
   /** Waits until connected and the chat re-joined; retries with the same client_id across reconnects. */
   send(chatId: string, text: string, clientId?: string): Promise<MessageView>;
+  /**
+   * `chat:read`: the user's read position in the chat moves forward to `messageId` (never back);
+   * answers where it stands now. The chat's members and the user's other sockets get `message:read`.
+   * Like every call below, waits until connected with the chat joined and is asked again after a drop.
+   */
+  read(chatId: string, messageId: string): Promise<ResultOf<"chat:read">>;
+  /** `message:edit`: the user's own message, within the edit window; answers the message as it is now (the room gets `message:updated`). */
+  edit(chatId: string, messageId: string, text: string): Promise<MessageView>;
+  /** `message:delete`: the user's own message, or any in a chat the user owns; a tombstone stays (the room gets `message:deleted`). */
+  delete(chatId: string, messageId: string): Promise<void>;
+  /** `message:react`: puts `emoji` on the message (`on`, the default) or takes it off; answers its reactions as the user sees them (the room gets `message:reactions`). */
+  react(chatId: string, messageId: string, emoji: string, on?: boolean): Promise<ResultOf<"message:react">>;
   /** `chat:typing`; a rate_limited answer is ignored, and nothing is sent while offline. */
   typing(chatId: string): Promise<void>;
   presence(chatId: string): Promise<PresenceView>;
@@ -118,7 +170,8 @@ export interface Client {
   changePassword(body: PasswordBody): Promise<void>;
   sessions: { list(): Promise<SessionView[]>; revoke(id: string): Promise<void>; revokeAll(): Promise<void> };
   chats: {
-    list(): Promise<ChatView[]>;
+    /** Every chat of the user with its unread count, last message and the user's read position. */
+    list(): Promise<ChatSummaryView[]>;
     create(body: CreateChatBody): Promise<ChatView>;
     get(id: string): Promise<ChatDetail>;
     invite(chatId: string, username: string): Promise<InviteView>;
@@ -131,6 +184,28 @@ export interface Client {
     messages(chatId: string, query?: Partial<HistoryQuery>): Promise<MessageView[]>;
     post(chatId: string, body: PostMessageBody): Promise<MessageView>;
     presence(chatId: string): Promise<PresenceView>;
+    /** `PUT /chats/:id/read`: the user's read position moves forward to `messageId` (never back); answers where it stands now. */
+    markRead(chatId: string, messageId: string): Promise<Answer<"readPosition">>;
+    /** `PATCH /chats/:id/messages/:mid`: the user's own message, within the edit window. */
+    editMessage(chatId: string, messageId: string, text: string): Promise<MessageView>;
+    /** `DELETE /chats/:id/messages/:mid`: the user's own message, or any in a chat the user owns (a tombstone stays). */
+    deleteMessage(chatId: string, messageId: string): Promise<void>;
+    /** `POST /chats/:id/messages/:mid/reactions`: `emoji` on (`on`, the default) or off; the message's reactions as the user sees them. */
+    react(chatId: string, messageId: string, emoji: string, on?: boolean): Promise<Answer<"reactions">>;
+    /** `POST /chats/:id/messages/:mid/report`: reports a message to the chat's owner (reporting it again answers the same report). */
+    report(chatId: string, messageId: string, reason: string): Promise<ReportView>;
+    /** `GET /chats/:id/reports` (the owner only): open ones by default. */
+    reports(chatId: string, query?: Partial<ReportsQuery>): Promise<ReportView[]>;
+    /** `POST /chats/:id/reports/:rid/resolve` (the owner only), with a note, deleting the message if `delete_message`. */
+    resolveReport(chatId: string, reportId: string, body?: ResolveReportBody): Promise<ReportView>;
+  };
+  /** The users the user blocks: their messages, reactions, typing and invites no longer reach the user. */
+  blocks: {
+    list(): Promise<BlockView[]>;
+    /** `PUT /me/blocks/:user_id` (blocking a user blocked already answers the same block). */
+    block(userId: string): Promise<BlockView>;
+    /** `DELETE /me/blocks/:user_id`. */
+    unblock(userId: string): Promise<void>;
   };
   invites: {
     /** The caller's pending invites: one page, oldest first (default the first 50). */

@@ -35,8 +35,8 @@ export async function markChatRead(deps: ChatDeps, userId: string, chatId: strin
 export async function editMessage(deps: ChatDeps, userId: string, chatId: string, messageId: string, text: string): Promise<MessageView> {
   await requireMember(deps.db, chatId, userId);
   await deps.changeLimit.take(userId);
-  const message = await editStored(deps.db, { chatId, messageId, userId, text, windowSeconds: deps.editWindow }).catch(asHttp);
-  publishChange(deps.outlet, chatId, userId, "message:updated", message);
+  const { message, broadcast } = await editStored(deps.db, { chatId, messageId, userId, text, windowSeconds: deps.editWindow }).catch(asHttp);
+  publishChange(deps.outlet, chatId, userId, "message:updated", broadcast);
   return message;
 }
 
@@ -59,8 +59,7 @@ export async function reactToMessage(
 ): Promise<{ chat_id: string; message_id: string; reactions: ReactionView[] }> {
   await requireMember(deps.db, chatId, userId);
   await deps.changeLimit.take(userId);
-  const { reactions, changed } = await reactStored(deps.db, { chatId, messageId, userId, emoji, on }).catch(asHttp);
-  const payload = { chat_id: chatId, message_id: messageId, reactions };
-  if (changed) publishChange(deps.outlet, chatId, userId, "message:reactions", { ...payload, user_id: userId });
-  return payload;
+  const { reactions, broadcast, changed } = await reactStored(deps.db, { chatId, messageId, userId, emoji, on }).catch(asHttp);
+  if (changed) publishChange(deps.outlet, chatId, userId, "message:reactions", { chat_id: chatId, message_id: messageId, reactions: broadcast, user_id: userId });
+  return { chat_id: chatId, message_id: messageId, reactions };
 }

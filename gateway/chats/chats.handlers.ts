@@ -57,10 +57,12 @@ class TypingTimes {
   }
 }
 
-/** A `chat:join {after}` costs one point more per this many rows it hands back. */
+/** A catch-up (`chat:join {after}` or `{cursor}`) costs one point more per this many messages it hands back… */
 const ROWS_PER_POINT = 10;
-/** What a `chat:join {after}` costs beyond its event's point until its rows are counted: as if it returned all it may. */
-export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
+/** …and one more per this many changes (smaller, and merged). */
+const CHANGES_PER_POINT = 50;
+/** What a catch-up costs beyond its event's point until its rows are counted: as if it returned all it may. */
+export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT) + Math.ceil(LIMITS.changesMax / CHANGES_PER_POINT);
 
 export interface ChatHandlerDeps {
   io: GatewayIo;
@@ -151,8 +153,11 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
         ensureConnected(socket);
         const viewer = socket.data.userId;
         if (cursor !== undefined) {
-          const caught = await catchUp(deps.db, chat_id, viewer, decodeCursor(cursor)!, { maxMessages: LIMITS.historyMax, maxBytes: deps.joinAnswerMaxBytes });
-          used = Math.ceil((caught.missed.length + caught.changes.length) / ROWS_PER_POINT);
+          // With `after` too (the last message the client already has, live), messages start after the later of the two.
+          const from = decodeCursor(cursor)!;
+          if (after !== undefined && BigInt(after) > BigInt(from.message)) from.message = after;
+          const caught = await catchUp(deps.db, chat_id, viewer, from, { maxMessages: LIMITS.historyMax, maxBytes: deps.joinAnswerMaxBytes });
+          used = Math.ceil(caught.missed.length / ROWS_PER_POINT) + Math.ceil(caught.changes.length / CHANGES_PER_POINT);
           return { ok: true as const, chat_id, missed: caught.missed, changes: caught.changes, cursor: encodeCursor(caught.position), has_more: caught.more };
         }
         // `after` alone (older clients): messages only; the cursor starts its changes from now.
@@ -259,6 +264,8 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       return { ok: true as const, chat_id, message_id: result.position };
     },
     ctx,
+    // It waits up to a second for the shared flush, holding no connection: the socket's sends go on meanwhile.
+    { holdsSlot: false },
   );
 
   /** A refused change: the user left the chat meanwhile (its socket leaves the room), or the shared layer's answer as it is. */
@@ -280,10 +287,10 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     async (socket, { chat_id, message_id, text: body }) => {
       await changing(socket, chat_id);
       const userId = socket.data.userId;
-      const message = await editMessage(deps.db, { chatId: chat_id, messageId: message_id, userId, text: body, windowSeconds: deps.editWindow }).catch((err: unknown) => {
+      const { message, broadcast } = await editMessage(deps.db, { chatId: chat_id, messageId: message_id, userId, text: body, windowSeconds: deps.editWindow }).catch((err: unknown) => {
         throw changeRefusal(socket, chat_id, err);
       });
-      publishChange(deps.outlet, chat_id, userId, "message:updated", message);
+      publishChange(deps.outlet, chat_id, userId, "message:updated", broadcast);
       return { ok: true as const, message };
     },
     ctx,
@@ -308,10 +315,10 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
     async (socket, { chat_id, message_id, emoji, on }) => {
       await changing(socket, chat_id);
       const userId = socket.data.userId;
-      const { reactions, changed } = await react(deps.db, { chatId: chat_id, messageId: message_id, userId, emoji, on }).catch((err: unknown) => {
+      const { reactions, broadcast, changed } = await react(deps.db, { chatId: chat_id, messageId: message_id, userId, emoji, on }).catch((err: unknown) => {
         throw changeRefusal(socket, chat_id, err);
       });
-      if (changed) publishChange(deps.outlet, chat_id, userId, "message:reactions", { chat_id, message_id, reactions, user_id: userId });
+      if (changed) publishChange(deps.outlet, chat_id, userId, "message:reactions", { chat_id, message_id, reactions: broadcast, user_id: userId });
       return { ok: true as const, chat_id, message_id, reactions };
     },
     ctx,

@@ -56,6 +56,12 @@ export function defineEvent<E extends ClientEventName>(
   event: E,
   run: (socket: GatewaySocket, payload: z.output<(typeof clientEvents)[E]["payload"]>) => Promise<AckOf<E>> | AckOf<E>,
   ctx: EventContext,
+  /**
+   * `holdsSlot: false`: the event does not wait for, nor hold, one of the socket's in-flight slots.
+   * For an event that holds no database connection while it waits (`chat:read` waits for a shared,
+   * coalesced flush): holding a slot for that second would hold up the socket's other events.
+   */
+  options: { holdsSlot?: boolean } = {},
 ): EventDefinition {
   const schema = clientEvents[event].payload as z.ZodType as z.ZodType<z.output<(typeof clientEvents)[E]["payload"]>>;
   const listener: EventListener = (socket, args) => {
@@ -82,14 +88,13 @@ export function defineEvent<E extends ClientEventName>(
       answer(ackError("invalid_payload", detail.slice(0, 500)));
       return;
     }
-    ctx.inFlight
-      .run(socket, async () => {
-        ensureConnected(socket);
-        return run(socket, parsed.data);
-      })
-      .then(answer, (err: unknown) => {
-        if (!(err instanceof SocketGone)) answer(toAckError(err, ctx.log, event));
-      });
+    const task = async () => {
+      ensureConnected(socket);
+      return run(socket, parsed.data);
+    };
+    (options.holdsSlot === false ? task() : ctx.inFlight.run(socket, task)).then(answer, (err: unknown) => {
+      if (!(err instanceof SocketGone)) answer(toAckError(err, ctx.log, event));
+    });
   };
   return { event, listener };
 }

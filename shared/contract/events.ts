@@ -41,7 +41,8 @@ const chatOnly = z.strictObject({ chat_id: uuid });
  */
 export const clientEvents = {
   "chat:join": {
-    summary: "Join a chat's room; with `cursor`, the answer carries the messages and the changes since that cursor (with `after`, the messages after that id)",
+    summary:
+      "Join a chat's room; with `cursor`, the answer carries the messages and the changes since that cursor (with `after`, the messages after that id; with both, the messages after the later of the two)",
     payload: z.strictObject({ chat_id: uuid, after: messageId.optional(), cursor: cursor.optional() }),
     result: z.object({
       chat_id: z.string(),

@@ -14,6 +14,9 @@ import type { ChangeType } from "./schema";
  * its cursor (`catchUp`), and the caller publishes the live event once it has committed.
  */
 
+/** "48 h", "90 s": a window as people read it. */
+const spokenDuration = (seconds: number) => (seconds % 3600 === 0 ? `${seconds / 3600} h` : seconds % 60 === 0 ? `${seconds / 60} min` : `${seconds} s`);
+
 const noSuchMessage = () => new AppError("not_found", 404, "No such message");
 const notAMember = () => new AppError("chat_forbidden", 403, "You are not a member of this chat");
 
@@ -55,13 +58,13 @@ const recordChange = (trx: Db, chatId: string, type: ChangeType, messageId: stri
  * it is now (as the editor sees it). 403 `forbidden` for anyone else or after the window, 404 for a
  * deleted message.
  */
-export async function editMessage(db: Db, ref: MessageRef & { text: string; windowSeconds: number }): Promise<MessageView> {
+export async function editMessage(db: Db, ref: MessageRef & { text: string; windowSeconds: number }): Promise<Edited> {
   const id = await db.transaction().execute(async (trx) => {
     const target = await lockTarget(trx, ref);
     if (target.deleted_at) throw noSuchMessage();
     if (target.sender_id !== ref.userId) throw new AppError("forbidden", 403, "Only its sender may edit a message");
     if (Date.now() - target.created_at.getTime() > ref.windowSeconds * 1000) {
-      throw new AppError("forbidden", 403, `A message may be edited for ${Math.round(ref.windowSeconds / 3600)} h after it was sent`);
+      throw new AppError("forbidden", 403, `A message may be edited for ${spokenDuration(ref.windowSeconds)} after it was sent`);
     }
     await trx.updateTable("messages").set({ text: ref.text, edited_at: sql`now()` }).where("id", "=", target.id).execute();
     await recordChange(trx, ref.chatId, "message:updated", target.id, ref.userId);
@@ -69,7 +72,15 @@ export async function editMessage(db: Db, ref: MessageRef & { text: string; wind
     await emitWebhook(trx, "message.updated", chatKey(ref.chatId), { message });
     return target.id;
   });
-  return (await findMessage(db, id, ref.userId))!;
+  const [message, broadcast] = await Promise.all([findMessage(db, id, ref.userId), findMessage(db, id, ref.userId, { blocks: false })]);
+  return { message: message!, broadcast: broadcast! };
+}
+
+export interface Edited {
+  /** The message now, as the editor sees it (its answer). */
+  message: MessageView;
+  /** The same for the room's `message:updated`: reactions counted for everyone, `me` the editor's. */
+  broadcast: MessageView;
 }
 
 export interface Deleted {
@@ -100,6 +111,8 @@ export async function deleteMessage(db: Db, ref: MessageRef): Promise<Deleted> {
 export interface Reacted {
   /** The message's reactions now, as the reactor sees them. */
   reactions: ReactionView[];
+  /** The same for the room's `message:reactions`: counted for everyone, `me` the reactor's. */
+  broadcast: ReactionView[];
   /** False when the reaction was already there (or already gone): nothing to announce. */
   changed: boolean;
 }
@@ -132,8 +145,10 @@ export async function react(db: Db, ref: MessageRef & { emoji: string; on: boole
       changed = Number(deleted.numDeletedRows) > 0;
     }
     if (changed) await recordChange(trx, ref.chatId, "message:reactions", target.id, ref.userId);
-    const { rows } = await sql<{ reactions: ReactionView[] }>`select ${reactionsSql(ref.userId, "t.id")} as reactions from (select ${target.id}::bigint as id) t`.execute(trx);
-    return { reactions: rows[0]?.reactions ?? [], changed };
+    const { rows } = await sql<{ reactions: ReactionView[]; broadcast: ReactionView[] }>`
+      select ${reactionsSql(ref.userId, "t.id")} as reactions, ${reactionsSql(ref.userId, "t.id", { blocks: false })} as broadcast
+      from (select ${target.id}::bigint as id) t`.execute(trx);
+    return { reactions: rows[0]?.reactions ?? [], broadcast: rows[0]?.broadcast ?? [], changed };
   });
 }
 
@@ -246,7 +261,7 @@ export async function catchUp(db: Db, chatId: string, viewer: string, from: Catc
       .select([sql<string>`seq::text`.as("seq"), "type", sql<string>`message_id::text`.as("message_id"), "user_id"])
       .where("chat_id", "=", chatId)
       .where("seq", ">", sql<string>`${from.change}::bigint`)
-      .orderBy("seq")
+      .orderBy("chat_changes.seq")
       .limit(RAW_CHANGES)
       .execute() as Promise<ChangeRow[]>,
     db.selectFrom("user_blocks").select("blocked_id").where("blocker_id", "=", viewer).execute(),
@@ -308,7 +323,6 @@ async function renderChanges(db: Db, chatId: string, viewer: string, rows: Chang
   const readOf = new Map(reads.map((r) => [r.user_id, r.read_id]));
   const out: { seq: string; change: ChangeView }[] = [];
   const push = (seq: string, change: ChangeView) => out.push({ seq, change });
-  const deletedSent = new Set<string>();
   for (const row of rows) {
     if (blocked.has(row.user_id)) continue;
     if (row.type === "message:read") {
@@ -318,10 +332,10 @@ async function renderChanges(db: Db, chatId: string, viewer: string, rows: Chang
     }
     const message = byId.get(row.message_id);
     if (!message || blocked.has(message.sender.id)) continue;
-    // A deleted message is one deletion, whatever happened to it before.
+    // A deleted message is one deletion, told at its deletion's place: its earlier edits and reactions
+    // are left out (the deletion row comes later, in this page or the next, as nothing follows a deletion).
     if (message.deleted) {
-      if (!deletedSent.has(message.id)) push(row.seq, { type: "message:deleted", data: { chat_id: chatId, message_id: message.id } });
-      deletedSent.add(message.id);
+      if (row.type === "message:deleted") push(row.seq, { type: "message:deleted", data: { chat_id: chatId, message_id: message.id } });
       continue;
     }
     if (row.type === "message:updated") push(row.seq, { type: "message:updated", data: message });
@@ -350,7 +364,7 @@ export async function changesSince(db: Db, chatIds: string[], from: Date, limit:
     .select(["chat_id", sql<string>`seq::text`.as("seq"), "type", sql<string>`message_id::text`.as("message_id"), "user_id"])
     .where("chat_id", "in", chatIds)
     .where("created_at", ">=", from)
-    .orderBy("seq")
+    .orderBy("chat_changes.seq")
     .limit(limit)
     .execute();
   const latest = new Map<string, (typeof raw)[number]>();
@@ -383,8 +397,9 @@ export async function changesSince(db: Db, chatIds: string[], from: Date, limit:
     const m = state.message;
     if (!m) continue;
     const message = messageViewOf({ ...m, created_at: new Date(m.created_at), edited_at: m.edited_at ? new Date(m.edited_at) : null, deleted_at: m.deleted_at ? new Date(m.deleted_at) : null });
-    if (message.deleted) out.push({ ...base, change: { type: "message:deleted", data: { chat_id: row.chat_id, message_id: message.id } } });
-    else if (row.type === "message:updated") out.push({ ...base, change: { type: "message:updated", data: message } });
+    if (message.deleted) {
+      if (row.type === "message:deleted") out.push({ ...base, change: { type: "message:deleted", data: { chat_id: row.chat_id, message_id: message.id } } });
+    } else if (row.type === "message:updated") out.push({ ...base, change: { type: "message:updated", data: message } });
     else if (row.type === "message:reactions") {
       out.push({ ...base, change: { type: "message:reactions", data: { chat_id: row.chat_id, message_id: message.id, reactions: state.actor_reactions, user_id: row.user_id } } });
     }

@@ -31,17 +31,20 @@ const view = messageViewOf;
 /**
  * A message's reactions as `viewer` sees them, as a JSON array in a select: per emoji (in the order
  * first used) the count, leaving out users the viewer blocks, and whether the viewer is among them.
- * Without a viewer (a webhook, a replay to a room), nobody is left out and `me` is false.
+ * Without a viewer (a webhook, a replay to a room), nobody is left out and `me` is false. With
+ * `blocks: false`, nobody is left out and `me` is the viewer's (a live event, told as its actor sees it).
  */
-export function reactionsSql(viewer: string | undefined, messageIdColumn = "m.id") {
+export function reactionsSql(viewer: string | undefined, messageIdColumn = "m.id", options: { blocks?: boolean } = {}) {
   const v = viewer ?? null;
+  // A broadcast's counts (options.blocks false) leave nobody out: the room's members block different users.
+  const blocker = options.blocks === false ? null : v;
   return sql<ReactionView[]>`coalesce((
     select json_agg(json_build_object('emoji', r.emoji, 'count', r.n, 'me', r.me) order by r.first, r.emoji)
     from (
       select x.emoji, count(*)::int as n, coalesce(bool_or(x.user_id = ${v}::uuid), false) as me, min(x.created_at) as first
       from message_reactions x
       where x.message_id = ${sql.ref(messageIdColumn)}
-        and not exists (select 1 from user_blocks b where b.blocker_id = ${v}::uuid and b.blocked_id = x.user_id)
+        and not exists (select 1 from user_blocks b where b.blocker_id = ${blocker}::uuid and b.blocked_id = x.user_id)
       group by x.emoji
     ) r), '[]'::json)`;
 }
@@ -211,13 +214,13 @@ async function storedCopy(db: Db, msg: NewMessage): Promise<MessageView> {
 }
 
 /** One stored message as clients see it (as `viewer` sees its reactions, when given), by id; undefined when it is gone. */
-export async function findMessage(db: Db, id: string, viewer?: string): Promise<MessageView | undefined> {
+export async function findMessage(db: Db, id: string, viewer?: string, options: { blocks?: boolean } = {}): Promise<MessageView | undefined> {
   const row = await db
     .selectFrom("messages as m")
     .innerJoin("users", "users.id", "m.sender_id")
     .selectAll("m")
     .select("users.username")
-    .select(reactionsSql(viewer).as("reactions"))
+    .select(reactionsSql(viewer, "m.id", options).as("reactions"))
     .where("m.id", "=", sql<string>`${id}::bigint`)
     .executeTakeFirst();
   return row && view(row);

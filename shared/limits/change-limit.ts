@@ -11,7 +11,7 @@ export class ChangeLimit {
   private readonly limiter: Limiter;
 
   constructor(options: Config["changes"], redis?: RedisClient) {
-    this.limiter = createLimiter({ keyPrefix: "wsac:change:user", points: options.maxPerUser, duration: options.window, redis });
+    this.limiter = createLimiter({ keyPrefix: "wsac:change:user", points: options.maxPerUser, duration: options.window, redis, shared: true });
   }
 
   /** Counts one change of `userId`; 429 `rate_limited` (counting nothing) when the window is used up. */

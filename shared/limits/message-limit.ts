@@ -56,7 +56,7 @@ export class MessageLimit {
     private readonly ahead = false,
   ) {
     this.points = options.maxPerUser;
-    this.limiter = createLimiter({ keyPrefix: "wsac:post:user", points: options.maxPerUser, duration: options.window, redis });
+    this.limiter = createLimiter({ keyPrefix: "wsac:post:user", points: options.maxPerUser, duration: options.window, redis, shared: true });
   }
 
   /** Counts one message of `userId`, or throws 429 `rate_limited` with Retry-After. */

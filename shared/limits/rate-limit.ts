@@ -9,10 +9,30 @@ export type Limiter = RateLimiterAbstract;
  * together (each take is one atomic script); while Redis is unreachable each process falls back
  * to its own memory (the insurance limiter) rather than letting calls through uncounted or failing them.
  */
-export function createLimiter(options: { keyPrefix: string; points: number; duration: number; redis?: RedisClient | undefined }): Limiter {
+export function createLimiter(options: {
+  keyPrefix: string;
+  points: number;
+  duration: number;
+  redis?: RedisClient | undefined;
+  /** Without Redis, count with every other limiter of this process made with the same name and bounds (see processCounter). */
+  shared?: boolean;
+}): Limiter {
   const base = { keyPrefix: options.keyPrefix, points: options.points, duration: options.duration };
-  if (!options.redis) return new RateLimiterMemory(base);
+  if (!options.redis) return options.shared ? processCounter(base) : new RateLimiterMemory(base);
   return new RateLimiterRedis({ ...base, storeClient: options.redis, insuranceLimiter: new RateLimiterMemory(base) });
+}
+
+/**
+ * Without Redis, one counter per limit for the whole process, for the per-user limits the api and
+ * the gateway share (posting, changes): npm start's api and gateway live in one process and must
+ * count a user's HTTP calls and socket events together, as Redis does for a cluster.
+ */
+const processCounters = new Map<string, RateLimiterMemory>();
+function processCounter(base: { keyPrefix: string; points: number; duration: number }): RateLimiterMemory {
+  const name = `${base.keyPrefix} ${base.points} ${base.duration}`;
+  let counter = processCounters.get(name);
+  if (!counter) processCounters.set(name, (counter = new RateLimiterMemory(base)));
+  return counter;
 }
 
 /**

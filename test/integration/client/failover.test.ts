@@ -79,7 +79,9 @@ describe("a gateway dies under a client", () => {
     sockets.push(b);
     const bobSees: MessageView[] = [];
     const bobStatus: SocketStatus[] = [];
+    const bobUpdates: MessageView[] = [];
     b.on("message", (m) => bobSees.push(m));
+    b.on("message:updated", (m) => bobUpdates.push(m));
     b.on("status", (s) => bobStatus.push(s));
     await b.join(chat.id);
     const a = alice.connect();
@@ -94,7 +96,8 @@ describe("a gateway dies under a client", () => {
     expect(alicesGateway).not.toBe(bobsGateway);
 
     const before = ["before 1", "before 2"];
-    for (const text of before) await a.send(chat.id, text);
+    const sentBefore: MessageView[] = [];
+    for (const text of before) sentBefore.push(await a.send(chat.id, text));
     await eventually(() => bobSees.length === before.length, 5_000, "bob has the first messages");
 
     // Bob's gateway dies: its connections drop without a goodbye.
@@ -107,8 +110,10 @@ describe("a gateway dies under a client", () => {
       await a.send(chat.id, text);
       if (!b.connected) sentWhileBobWasAway += 1;
     }
-    // Only the catch-up (chat:join {after}) can bring these: Bob had no connection when they went out.
+    // Only the catch-up (chat:join {cursor}) can bring these: Bob had no connection when they went out.
     expect(sentWhileBobWasAway).toBeGreaterThan(0);
+    // An edit, live or from the catch-up (whichever Bob's reconnect makes it): once either way.
+    await a.edit(chat.id, sentBefore[0]!.id, "before 1, edited");
 
     const mine = await fromBobMeanwhile;
     expect(mine.text).toBe("bob while away");
@@ -124,5 +129,10 @@ describe("a gateway dies under a client", () => {
     expect(new Set(bobSees.map((m) => m.id)).size).toBe(bobSees.length);
     const stored = await alice.chats.messages(chat.id, { limit: 100 });
     expect(stored.filter((m) => m.text === "bob while away")).toHaveLength(1);
+
+    // A barrier: once Bob has this, whatever the edit brought has come too.
+    const last = await a.send(chat.id, "last");
+    await eventually(() => bobSees.some((m) => m.id === last.id), 5_000, "bob has the last message");
+    expect(bobUpdates.map((m) => [m.id, m.text])).toEqual([[sentBefore[0]!.id, "before 1, edited"]]);
   });
 });

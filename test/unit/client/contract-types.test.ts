@@ -4,7 +4,7 @@ import { build } from "esbuild";
 import ts from "typescript";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
-import type { ChatSocket, ChatSocketEvents, Client, EndReason, InvitePage, StoredTokens } from "../../../client/index";
+import type { ChatChangeEvent, ChatSocket, ChatSocketEvents, Client, EndReason, InvitePage, StoredTokens } from "../../../client/index";
 import * as errors from "../../../shared/contract/errors";
 import * as events from "../../../shared/contract/events";
 import * as handshake from "../../../shared/contract/handshake";
@@ -35,6 +35,19 @@ describe("the client's types are the contract's", () => {
     expectTypeOf<Parameters<ChatSocketEvents["presence:count"]>[0]>().toEqualTypeOf<Payload<"presence:count">>();
     expectTypeOf<Parameters<ChatSocketEvents["chat:removed"]>[0]>().toEqualTypeOf<Payload<"chat:removed">>();
     expectTypeOf<Parameters<ChatSocketEvents["message"]>[0]>().toEqualTypeOf<Payload<"message:new">>();
+    expectTypeOf<Parameters<ChatSocketEvents["invite:new"]>[0]>().toEqualTypeOf<Payload<"invite:new">>();
+    expectTypeOf<Parameters<ChatSocketEvents["chat:added"]>[0]>().toEqualTypeOf<Payload<"chat:added">>();
+    expectTypeOf<Parameters<ChatSocketEvents["message:updated"]>[0]>().toEqualTypeOf<Payload<"message:updated">>();
+    expectTypeOf<Parameters<ChatSocketEvents["message:deleted"]>[0]>().toEqualTypeOf<Payload<"message:deleted">>();
+    expectTypeOf<Parameters<ChatSocketEvents["message:reactions"]>[0]>().toEqualTypeOf<Payload<"message:reactions">>();
+    expectTypeOf<Parameters<ChatSocketEvents["message:read"]>[0]>().toEqualTypeOf<Payload<"message:read">>();
+    // A catch-up's changes are delivered as these events: each change's payload is its event's.
+    type Change = z.infer<typeof views.changeView>;
+    expectTypeOf<Extract<Change, { type: "message:updated" }>["data"]>().toEqualTypeOf<Payload<"message:updated">>();
+    expectTypeOf<Extract<Change, { type: "message:deleted" }>["data"]>().toEqualTypeOf<Payload<"message:deleted">>();
+    expectTypeOf<Extract<Change, { type: "message:reactions" }>["data"]>().toEqualTypeOf<Payload<"message:reactions">>();
+    expectTypeOf<Extract<Change, { type: "message:read" }>["data"]>().toEqualTypeOf<Payload<"message:read">>();
+    expectTypeOf<ChatChangeEvent>().toEqualTypeOf<Change["type"]>();
     expectTypeOf<Parameters<ChatSocketEvents["refreshed"]>[0]>().toEqualTypeOf<z.infer<(typeof events.clientEvents)["auth:refresh"]["result"]>>();
     expectTypeOf<EndReason>().toEqualTypeOf<z.infer<typeof events.sessionEndReason> | "logged_out">();
   });
@@ -43,6 +56,15 @@ describe("the client's types are the contract's", () => {
     expectTypeOf<Fn<ChatSocket["presence"]>["result"]>().toEqualTypeOf<z.infer<(typeof events.clientEvents)["chat:presence"]["result"]>>();
     expectTypeOf<Fn<ChatSocket["presence"]>["result"]>().toEqualTypeOf<views.Answer<"presence">>();
     expectTypeOf<Fn<ChatSocket["send"]>["result"]>().toEqualTypeOf<z.infer<typeof views.messageView>>();
+    type Result<E extends keyof typeof events.clientEvents> = z.infer<(typeof events.clientEvents)[E]["result"]>;
+    expectTypeOf<Fn<ChatSocket["read"]>["result"]>().toEqualTypeOf<Result<"chat:read">>();
+    expectTypeOf<Fn<ChatSocket["read"]>["args"]>().toEqualTypeOf<[chatId: string, messageId: string]>();
+    expectTypeOf<Fn<ChatSocket["edit"]>["result"]>().toEqualTypeOf<Result<"message:edit">["message"]>();
+    expectTypeOf<Fn<ChatSocket["delete"]>["result"]>().toEqualTypeOf<void>();
+    expectTypeOf<Fn<ChatSocket["react"]>["result"]>().toEqualTypeOf<Result<"message:react">>();
+    expectTypeOf<Fn<ChatSocket["react"]>["result"]>().toEqualTypeOf<views.Answer<"reactions">>();
+    // join's start: the chat:join payload's own members.
+    expectTypeOf<NonNullable<Fn<ChatSocket["join"]>["args"][1]>>().toEqualTypeOf<Pick<z.input<(typeof events.clientEvents)["chat:join"]["payload"]>, "after" | "cursor">>();
   });
 
   it("HTTP calls take the request schemas' types and answer with the views", () => {
@@ -60,6 +82,22 @@ describe("the client's types are the contract's", () => {
     expectTypeOf<Fn<Client["chats"]["messages"]>["result"]>().toEqualTypeOf<views.Answer<"messages">["messages"]>();
     expectTypeOf<Fn<Client["chats"]["post"]>["args"][1]>().toEqualTypeOf<z.input<typeof requests.postMessageBody>>();
     expectTypeOf<Fn<Client["chats"]["presence"]>["result"]>().toEqualTypeOf<views.Answer<"presence">>();
+    expectTypeOf<Fn<Client["chats"]["list"]>["result"]>().toEqualTypeOf<z.infer<typeof views.chatSummaryView>[]>();
+    expectTypeOf<Fn<Client["chats"]["markRead"]>["result"]>().toEqualTypeOf<views.Answer<"readPosition">>();
+    expectTypeOf<Fn<Client["chats"]["editMessage"]>["args"][2]>().toEqualTypeOf<z.input<typeof requests.editMessageBody>["text"]>();
+    expectTypeOf<Fn<Client["chats"]["editMessage"]>["result"]>().toEqualTypeOf<views.Answer<"message">["message"]>();
+    expectTypeOf<Fn<Client["chats"]["deleteMessage"]>["result"]>().toEqualTypeOf<void>();
+    expectTypeOf<Fn<Client["chats"]["react"]>["result"]>().toEqualTypeOf<views.Answer<"reactions">>();
+    expectTypeOf<Fn<Client["chats"]["react"]>["args"][3]>().toEqualTypeOf<z.input<typeof requests.reactBody>["on"]>();
+    expectTypeOf<Fn<Client["chats"]["report"]>["args"][2]>().toEqualTypeOf<z.input<typeof requests.reportBody>["reason"]>();
+    expectTypeOf<Fn<Client["chats"]["report"]>["result"]>().toEqualTypeOf<views.Answer<"report">["report"]>();
+    expectTypeOf<Fn<Client["chats"]["reports"]>["args"][1]>().toEqualTypeOf<Partial<z.output<typeof requests.reportsQuery>> | undefined>();
+    expectTypeOf<Fn<Client["chats"]["reports"]>["result"]>().toEqualTypeOf<views.Answer<"reports">["reports"]>();
+    expectTypeOf<Fn<Client["chats"]["resolveReport"]>["args"][2]>().toEqualTypeOf<z.input<typeof requests.resolveReportBody> | undefined>();
+    expectTypeOf<Fn<Client["chats"]["resolveReport"]>["result"]>().toEqualTypeOf<views.Answer<"report">["report"]>();
+    expectTypeOf<Fn<Client["blocks"]["list"]>["result"]>().toEqualTypeOf<views.Answer<"blocks">["blocks"]>();
+    expectTypeOf<Fn<Client["blocks"]["block"]>["result"]>().toEqualTypeOf<views.Answer<"block">["block"]>();
+    expectTypeOf<Fn<Client["blocks"]["unblock"]>["result"]>().toEqualTypeOf<void>();
     expectTypeOf<Fn<Client["invites"]["page"]>["args"][0]>().toEqualTypeOf<Partial<z.output<typeof requests.invitesQuery>> | undefined>();
     expectTypeOf<Fn<Client["invites"]["page"]>["result"]>().toEqualTypeOf<views.Answer<"invitePage">>();
     expectTypeOf<InvitePage>().toEqualTypeOf<views.Answer<"invitePage">>();
