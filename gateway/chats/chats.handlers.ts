@@ -61,8 +61,9 @@ class TypingTimes {
 const ROWS_PER_POINT = 10;
 /** …and one more per this many changes (smaller, and merged). */
 const CHANGES_PER_POINT = 50;
-/** What a catch-up costs beyond its event's point until its rows are counted: as if it returned all it may. */
-export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT) + Math.ceil(LIMITS.changesMax / CHANGES_PER_POINT);
+/** What a catch-up costs beyond its event's point until its rows are counted: as if it returned all it may (messages, and with a cursor changes too). */
+export const CATCH_UP_HOLD = Math.ceil(LIMITS.historyMax / ROWS_PER_POINT);
+const CURSOR_CATCH_UP_HOLD = CATCH_UP_HOLD + Math.ceil(LIMITS.changesMax / CHANGES_PER_POINT);
 
 export interface ChatHandlerDeps {
   io: GatewayIo;
@@ -146,7 +147,8 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
       }
       // A catch-up holds as many points as its largest answer would cost before it runs, so a burst
       // of them cannot all run at once; what it did not use goes back with its answer.
-      if (deps.budget.take(socket, CATCH_UP_HOLD) !== "ok") throw new AppError("rate_limited", 429, "Too many catch-ups at once; slow down");
+      const hold = cursor !== undefined ? CURSOR_CATCH_UP_HOLD : CATCH_UP_HOLD;
+      if (deps.budget.take(socket, hold) !== "ok") throw new AppError("rate_limited", 429, "Too many catch-ups at once; slow down");
       let used = 0;
       try {
         await joinRoom(socket, chat_id);
@@ -167,7 +169,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
         const position = { message: missed.length > 0 ? missed[missed.length - 1]!.id : after!, change: heads.change };
         return { ok: true as const, chat_id, missed, changes: [], cursor: encodeCursor(position), has_more: more };
       } finally {
-        deps.budget.charge(socket, used - CATCH_UP_HOLD);
+        deps.budget.charge(socket, used - hold);
       }
     },
     ctx,

@@ -216,7 +216,7 @@ describe("the cluster under pm2 behind nginx", () => {
     expect(leaves.filter((l) => l.user_id === a.user.id)).toEqual([]);
   }, 60_000);
 
-  it("keeps the typed client chatting across kill -9 of its gateway: it reconnects elsewhere and misses no message", async () => {
+  it("keeps the typed client chatting across kill -9 of its gateway: it reconnects elsewhere and misses no message nor change", async () => {
     const http = httpClient(cluster.url);
     const [owner, reader] = [await registerAndLogin(http, "to"), await registerAndLogin(http, "tr")];
     const chatId = await chatWith(owner, [reader]);
@@ -229,8 +229,13 @@ describe("the cluster under pm2 behind nginx", () => {
     const socket = client.connect();
     const received: string[] = [];
     const statuses: string[] = [];
+    const changes: string[] = [];
     socket.on("message", (m) => received.push(m.text));
     socket.on("status", (s) => statuses.push(s));
+    socket.on("message:updated", (m) => changes.push(`updated ${m.id} ${m.text}`));
+    socket.on("message:deleted", (d) => changes.push(`deleted ${d.message_id}`));
+    socket.on("message:reactions", (r) => changes.push(`reactions ${r.message_id} ${r.reactions.map((x) => `${x.emoji}${x.count}`).join(",")}`));
+    socket.on("message:read", (r) => changes.push(`read ${r.user_id === owner.user.id ? "owner" : r.user_id} ${r.message_id}`));
     try {
       await socket.join(chatId);
       let gateway = -1;
@@ -239,18 +244,30 @@ describe("the cluster under pm2 behind nginx", () => {
         return (gateway = now.findIndex((n, i) => n > before[i]!)) >= 0;
       }, 5_000, "the client's socket on a gateway");
       const post = (text: string) => owner.http.post(`/chats/${chatId}/messages`, { text });
-      await post("before");
-      await eventually(() => received.includes("before"), 5_000, "the first message");
+      const first = (await post("before")).body.message.id as string;
+      const doomed = (await post("doomed")).body.message.id as string;
+      await eventually(() => received.includes("doomed"), 5_000, "the first messages");
       const name = `gateway-${gateway + 1}`;
       const victim = (await cluster.processes()).find((p) => p.name === name)!;
       process.kill(victim.pid, "SIGKILL");
       await eventually(() => statuses.includes("reconnecting"), 10_000, "the client to notice the kill");
       // Sent while the client has no gateway: they reach it through the catch-up of its re-join.
-      for (let i = 0; i < 5; i++) expect((await post(`while down ${i}`)).status).toBe(201);
+      let last = "";
+      for (let i = 0; i < 5; i++) {
+        const res = await post(`while down ${i}`);
+        expect(res.status).toBe(201);
+        last = res.body.message.id as string;
+      }
+      // And an edit, a deletion, a reaction and a read position: its catch-up brings each once, in order.
+      expect((await owner.http.request("PATCH", `/chats/${chatId}/messages/${first}`, { text: "before, edited" })).status).toBe(200);
+      expect((await owner.http.delete(`/chats/${chatId}/messages/${doomed}`)).status).toBe(204);
+      expect((await owner.http.post(`/chats/${chatId}/messages/${first}/reactions`, { emoji: "👍" })).status).toBe(200);
+      expect((await owner.http.put(`/chats/${chatId}/read`, { message_id: last })).status).toBe(200);
       await eventually(() => statuses.at(-1) === "connected", 15_000, "the client back on a live gateway");
       await post("after");
       await eventually(() => received.includes("after"), 10_000, "the message after the reconnect");
-      expect(received).toEqual(["before", "while down 0", "while down 1", "while down 2", "while down 3", "while down 4", "after"]);
+      expect(received).toEqual(["before", "doomed", "while down 0", "while down 1", "while down 2", "while down 3", "while down 4", "after"]);
+      expect(changes).toEqual([`updated ${first} before, edited`, `deleted ${doomed}`, `reactions ${first} 👍1`, `read owner ${last}`]);
       expect((await socket.send(chatId, "from the typed client")).text).toBe("from the typed client");
       await eventually(async () => {
         const now = (await cluster.processes()).find((p) => p.name === name);

@@ -109,9 +109,15 @@ describe("the echo bot example against the cluster", () => {
 
     // The first delivery sent again (same webhook-id): the bot answers 2xx, but its reply is an
     // idempotent replay of the first one, so nothing new reaches the chat.
-    const listed = await admin.get<ServerAnswer<"deliveries">>(`/webhooks/${endpointId}/deliveries`);
-    expect(listed.status, listed.text).toBe(200);
-    const first = listed.body.deliveries.at(-1)!; // newest first: the last is the hello's
+    // The bot posts its echo before it answers the delivery, so the echo can arrive before the worker
+    // has recorded the delivery as delivered: wait for that record.
+    const hellos = async () => {
+      const listed = await admin.get<ServerAnswer<"deliveries">>(`/webhooks/${endpointId}/deliveries`);
+      expect(listed.status, listed.text).toBe(200);
+      return listed.body.deliveries.at(-1)!; // newest first: the last is the hello's
+    };
+    await eventually(async () => (await hellos()).status === "delivered", 10_000, "the hello's delivery recorded as delivered");
+    const first = await hellos();
     expect(first).toMatchObject({ type: "message.created", status: "delivered", attempts: 1 });
     const again = await admin.post(`/webhooks/${endpointId}/deliveries/${first.id}/redeliver`);
     expect(again.status, again.text).toBe(200);

@@ -55,7 +55,7 @@ describe("entry points", () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^Invalid configuration: ${variable} `));
     }
-  });
+  }, 90_000); // one node start per case, one after the other: seconds each on a busy machine
 
   it("npm run migrate applies the migrations to DATABASE_URL, and `down` reverts the latest", async () => {
     const tables = async () =>
