@@ -30,6 +30,7 @@ import { createBenchDatabase, seed } from "./lib/setup";
 import { attackBufferPhase, attackFloodPhase } from "./phases/attack";
 import { clusterPhase } from "./phases/cluster";
 import { deliveryPhase } from "./phases/delivery";
+import { essentialsPhase } from "./phases/essentials";
 import { fanoutPhase } from "./phases/fanout";
 import { handshakePhase } from "./phases/handshake";
 import { loginPhase } from "./phases/login";
@@ -56,6 +57,7 @@ const PHASES: Phase[] = [
   presencePhase,
   storedPhase,
   webhooksPhase,
+  essentialsPhase,
   soakPhase,
   attackFloodPhase,
   attackBufferPhase,

@@ -71,6 +71,13 @@ export const TARGETS = {
   "webhooks.deliveries": null,
   "webhooks.publish": null,
 
+  /** chat:read (coalesced: one statement a second, one message:read per member and chat) against chat:typing (relayed, never stored), gateway CPU per event. */
+  "essentials.read-cpu": ratioAtMost(2, "≤ 2x typing"),
+  "essentials.list-p50": null,
+  /** 500 chats answer about 280 KiB; p50 about 30 ms on a quiet machine (api and PostgreSQL about half each), the runner beside them on 2 cores. */
+  "essentials.list-p99": atMost(100, "≤ 100 ms"),
+  "essentials.catch-up": atMost(1_000, "≤ 1 s, every change"),
+
   "soak.heap": ratioAtMost(1.1, "within 10 %"),
 
   "attack-flood.rss": atMost(50, "≤ 50 MB"),

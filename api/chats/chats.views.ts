@@ -24,15 +24,26 @@ export const memberView = (r: MemberRow): MemberView => ({
 });
 
 /** `GET /chats`'s item: the chat, the caller's unread count and read position, the last message. */
-export const chatSummaryView = (r: ChatSummaryRow): ChatSummaryView => {
-  const m = r.last_message;
-  return {
-    ...chatView(r),
-    unread_count: r.unread_count,
-    read_message_id: readPosition(r.read_id),
-    last_message: m && messageViewOf({ ...m, created_at: new Date(m.created_at), edited_at: m.edited_at ? new Date(m.edited_at) : null, deleted_at: m.deleted_at ? new Date(m.deleted_at) : null }),
-  };
-};
+export const chatSummaryView = (r: ChatSummaryRow): ChatSummaryView => ({
+  ...chatView(r),
+  unread_count: r.unread_count,
+  read_message_id: readPosition(r.read_id),
+  last_message:
+    r.m_id === null
+      ? null
+      : messageViewOf({
+          id: r.m_id,
+          chat_id: r.id,
+          sender_id: r.m_sender_id,
+          username: r.m_username,
+          text: r.m_text,
+          client_id: r.m_client_id,
+          created_at: r.m_created_at,
+          edited_at: r.m_edited_at,
+          deleted_at: r.m_deleted_at,
+          reactions: r.m_reactions,
+        }),
+});
 
 export const inviteView = (r: InviteJoinRow): InviteView => ({
   id: r.id,
