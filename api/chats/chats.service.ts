@@ -110,6 +110,8 @@ export async function createChat(deps: ChatDeps, userId: string, name: string, m
     }),
   );
   for (const i of invites) await tellInvitee(deps, i.userId, i.id);
+  // The creator's other devices list the new chat at once.
+  await publishUserNotice(deps.bus, userId, { event: "chat:added", payload: chatView(chat) });
   return chatView(chat);
 }
 

@@ -123,7 +123,7 @@ export const serverEvents = {
   "presence:join": { summary: "The user's first socket in this chat, anywhere in the cluster (none when it came back within 10 s)", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:leave": { summary: "The user's last socket in this chat is gone (10 s ago: a return meanwhile cancels it)", payload: z.object({ chat_id: z.string(), user_id: z.string() }) },
   "invite:new": { summary: "A new pending invite for this user (as GET /invites lists it), to every socket of the user", payload: inviteView },
-  "chat:added": { summary: "The user is now a member of this chat (an accepted invite, or the app's backend added it), to every socket of the user; chat:join it to receive its messages", payload: chatView },
+  "chat:added": { summary: "The user is now a member of this chat (it created the chat, accepted an invite, or the app's backend added it), to every socket of the user; chat:join it to receive its messages", payload: chatView },
   "app:event": {
     summary: "An event the app's own backend published to the chat's room (server API): never stored, not replayed after an outage",
     payload: z.object({ chat_id: z.string(), event: z.string(), data: z.unknown() }).meta({ id: "AppEvent" }),

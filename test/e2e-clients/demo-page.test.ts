@@ -112,7 +112,14 @@ interface Field {
   getAttribute(name: string): string | null;
 }
 interface PageGlobals {
-  document: { documentElement: { scrollWidth: number; clientWidth: number }; querySelectorAll(selector: string): ArrayLike<Field> };
+  document: {
+    documentElement: { scrollWidth: number; clientWidth: number };
+    querySelectorAll(selector: string): ArrayLike<Field>;
+    visibilityState: string;
+    dispatchEvent(event: unknown): boolean;
+    activeElement: { getAttribute(name: string): string | null; textContent: string | null } | null;
+  };
+  Event: new (type: string) => unknown;
   getComputedStyle(el: unknown): { gridTemplateColumns: string };
   sessionStorage: { length: number; key(i: number): string | null; getItem(key: string): string | null; setItem(key: string, value: string): void };
 }
@@ -127,11 +134,48 @@ async function unlabelledFields(page: Page): Promise<string[]> {
   });
 }
 
+/**
+ * As when the user comes back to the tab (the page hears `visibilitychange`): the page reads again
+ * what no event tells it, such as its sessions or a chat the user made on another device.
+ */
+async function showAgain(page: Page): Promise<void> {
+  const state = await page.evaluate(() => {
+    const { document, Event } = globalThis as unknown as PageGlobals;
+    document.dispatchEvent(new Event("visibilitychange"));
+    return document.visibilityState;
+  });
+  expect(state, "a page of the test is visible").toBe("visible");
+}
+
 const horizontalOverflow = (page: Page) =>
   page.evaluate(() => {
     const { documentElement } = (globalThis as unknown as PageGlobals).document;
     return documentElement.scrollWidth - documentElement.clientWidth;
   });
+
+/** A message of the open room, by its exact text (a tombstone's is "This message was deleted"). */
+const message = (page: Page, text: string) => page.locator("#messages [data-testid=message]", { has: page.locator(".text", { hasText: exactly(text) }) });
+/** The chat's button in the list of chats (its name, then its badge and last message). */
+const chatButton = (page: Page, name: string) => page.locator("#chats button.chat", { has: page.locator(".chat-name", { hasText: exactly(name) }) });
+const badge = (page: Page, name: string) => chatButton(page, name).locator("[data-testid=unread]");
+const seenBy = (page: Page) => page.locator("#messages [data-testid=seen-by]");
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByLabel("Message", { exact: true }).press("Enter");
+  await visible(message(page, text));
+}
+
+/** Opens a message's menu (⋯) and picks `choice` there. */
+async function choose(item: Locator, choice: string | RegExp): Promise<void> {
+  await item.getByRole("button", { name: /^Actions for/ }).click();
+  await item.locator(".menu").getByRole("button", { name: choice, exact: typeof choice === "string" }).click();
+}
+
+async function openChat(page: Page, name: string): Promise<void> {
+  await chatButton(page, name).click();
+  await visible(page.locator("#room-title", { hasText: exactly(name) }));
+}
 
 describe("the demo page", () => {
   afterAll(async () => {
@@ -192,14 +236,17 @@ describe("the demo page", () => {
     await laptop.getByLabel("Name", { exact: true }).fill("Notes to self");
     await laptop.getByRole("button", { name: "Create chat" }).click();
     await visible(laptop.locator("#room-title", { hasText: "Notes to self" }));
-    await phone.locator("#chats-refresh").click();
+    // Made on another device of the same user: no event tells the phone (the api sends chat:added
+    // for an accepted invite or a server-API addition, not to the creator), so the chat shows up
+    // when the user comes back to the page.
+    await showAgain(phone);
     await phone.locator("#chats").getByRole("button", { name: "Notes to self" }).click();
     await visible(phone.locator("#room-title", { hasText: "Notes to self" }));
     await laptop.getByLabel("Message", { exact: true }).fill("sent from the laptop");
     await laptop.getByLabel("Message", { exact: true }).press("Enter");
     await visible(messageWith(phone, "sent from the laptop"));
 
-    await laptop.locator("#sessions-refresh").click();
+    await showAgain(laptop); // the sessions list is read when the page is shown again, no timer
     const sessions = laptop.locator("#sessions [data-testid=session]");
     await expect.poll(() => sessions.count()).toBe(2);
     const mine = laptop.locator("#sessions [data-testid=session][data-current=true]");
@@ -294,7 +341,7 @@ describe("the demo page", () => {
       });
       const retried = Promise.all([first, second].map((tab) => tab.waitForResponse((res) => new URL(res.url()).pathname === "/sessions" && res.status() === 200)));
       retried.catch(() => undefined); // awaited below: a failed click must not leave it unhandled
-      await Promise.all([first.locator("#sessions-refresh").click(), second.locator("#sessions-refresh").click()]);
+      await Promise.all([showAgain(first), showAgain(second)]);
       await retried;
 
       for (const tab of [first, second]) {
@@ -347,8 +394,7 @@ describe("the demo page", () => {
     for (let i = 1; i <= 53; i++) expect((await api.as(token).post(`/chats/${chatId}/messages`, { text: `earlier message ${i}` })).status).toBe(201);
     await visible(messageWith(a, "earlier message 53"));
 
-    // Bob accepts the invite; his room shows the newest page, and older ones on request (keyboard).
-    await b.locator("#invites-refresh").click();
+    // Bob accepts the invite (it came live); his room shows the newest page, and older ones on request (keyboard).
     await b.getByRole("button", { name: `Accept invite to ${chatName}` }).click();
     await visible(b.locator("#room-title", { hasText: chatName }));
     await visible(messageWith(b, "earlier message 53"));
@@ -392,7 +438,7 @@ describe("the demo page", () => {
     expect(problems(a)).toEqual([]);
     expect(problems(b)).toEqual([]);
 
-    // The README's screenshot: a conversation, with Bob typing his next line.
+    // A conversation, with Bob typing his next line (the README's screenshot is the next test's).
     for (const [page, text] of [
       [b, "Looks good. Did the revoke button in Sessions work for you?"],
       [a, "Yes: my old laptop was signed out within a second."],
@@ -404,7 +450,7 @@ describe("the demo page", () => {
     await b.getByLabel("Message", { exact: true }).pressSequentially("Great, ship it", { delay: 20 });
     await visible(a.locator("#typing", { hasText: "bob is typing…" }));
     await a.locator("#message-text").blur();
-    await screenshot(a, "demo-chat.png");
+    await screenshot(a, "demo-chat-typing.png");
 
     // At a phone's width: one column, no horizontal scrolling, the room still usable.
     await b.setViewportSize(PHONE);
@@ -413,4 +459,202 @@ describe("the demo page", () => {
     expect(columns).toBe(1);
     await screenshot(b, "demo-chat-phone.png", { fullPage: true });
   }, 60_000);
+
+  it.skipIf(!chromiumReady)(
+    `keeps chats and invites live with unread badges, and shows "seen by", edits, deletions, reactions, reports and blocks as they happen${chromiumSkipReason}`,
+    async () => {
+      const strong = newCredentials().password;
+      const maria = { username: "maria", email: "maria@example.test", password: strong };
+      const jonas = { username: "jonas", email: "jonas@example.test", password: strong };
+      const max = { username: "max", email: "max@example.test", password: strong };
+      // Maria's page is the README's screenshot: a little taller than the other tests' pages.
+      const a = await openPage({ width: 1100, height: 840 });
+      const b = await openPage();
+      await register(a, maria);
+      await register(b, jonas);
+      await visible(a.locator("#connection[data-status=connected]"));
+      await visible(b.locator("#connection[data-status=connected]"));
+      // Max is a third member, on the api (his own app).
+      const api = httpClient(node.url);
+      expect((await api.post("/register", max)).status).toBe(201);
+      const asMax = api.as((await api.post("/login", { username: max.username, password: max.password })).body.token as string);
+
+      // Nothing to refresh by hand: there is no Refresh button at all.
+      for (const page of [a, b]) expect(await page.getByRole("button", { name: /refresh/i }).count()).toBe(0);
+
+      // Invites arrive live, and an accepted one's chat is in the list at once.
+      await a.getByLabel("Name", { exact: true }).fill("Trip planning");
+      await a.getByLabel(/^Invite \(usernames/).fill("jonas, max");
+      await a.getByRole("button", { name: "Create chat" }).click();
+      await visible(a.locator("#room-title", { hasText: "Trip planning" }));
+      await b.getByRole("button", { name: "Accept invite to Trip planning" }).click();
+      await visible(b.locator("#room-title", { hasText: "Trip planning" }));
+      await visible(chatButton(b, "Trip planning"));
+      const invite = (await asMax.get("/invites")).body.invites[0] as { id: string };
+      expect((await asMax.post(`/invites/${invite.id}/accept`)).status).toBe(200);
+      const tripId = (await a.locator("#room-body").getAttribute("data-chat-id"))!;
+
+      await a.getByLabel("Name", { exact: true }).fill("Side project");
+      await a.getByLabel(/^Invite \(usernames/).fill("jonas");
+      await a.getByRole("button", { name: "Create chat" }).click();
+      await visible(a.locator("#room-title", { hasText: "Side project" }));
+      await b.getByRole("button", { name: "Accept invite to Side project" }).click();
+      await visible(b.locator("#room-title", { hasText: "Side project" }));
+      await visible(b.locator("#invites-empty"));
+      await openChat(b, "Trip planning");
+
+      // Unread: Maria writes in the chat Jonas does not have open; his badge counts, the list shows the last line.
+      await send(a, "Does Friday work for the demo?");
+      await send(a, "I can book the big room.");
+      await expect.poll(() => badge(b, "Side project").textContent()).toBe("2 unread");
+      expect(await chatButton(b, "Side project").locator("[data-testid=preview]").textContent()).toBe("maria: I can book the big room.");
+      expect(await badge(b, "Trip planning").count()).toBe(0);
+      expect(await seenBy(a).count()).toBe(0);
+      // Jonas opens it: read, the badge goes; Maria sees that he saw it.
+      await openChat(b, "Side project");
+      await visible(message(b, "I can book the big room."));
+      await expect.poll(() => badge(b, "Side project").count()).toBe(0);
+      await visible(seenBy(a).filter({ hasText: exactly("Seen by jonas") }));
+
+      // Maria edits a message (by keyboard) and deletes another: Jonas sees "(edited)" and the tombstone live.
+      await send(a, "Lunch at 12?");
+      await visible(message(b, "Lunch at 12?"));
+      // The item by its id: while it is edited, its text is an input.
+      const lunch = a.locator(`#messages [data-id="${await message(a, "Lunch at 12?").getAttribute("data-id")}"]`);
+      await lunch.getByRole("button", { name: "Actions for your message" }).focus();
+      await a.keyboard.press("Enter"); // the menu opens on its first choice
+      const focused = () => a.evaluate(() => (globalThis as unknown as PageGlobals).document.activeElement?.textContent ?? "");
+      expect(await focused()).toBe("👍");
+      for (let i = 0; i < 8 && (await focused()) !== "Edit"; i++) await a.keyboard.press("Tab"); // past the quick reactions
+      await a.keyboard.press("Enter");
+      await lunch.getByLabel("Edit message").fill("Lunch at 12:30?");
+      await lunch.getByLabel("Edit message").press("Enter");
+      for (const page of [a, b]) await visible(message(page, "Lunch at 12:30?").locator(".edited", { hasText: "(edited)" }));
+      expect(await message(b, "Lunch at 12?").count()).toBe(0);
+
+      await send(a, "oops, wrong chat");
+      await visible(message(b, "oops, wrong chat"));
+      await choose(message(a, "oops, wrong chat"), "Delete");
+      await a.getByRole("button", { name: "Yes, delete" }).click();
+      for (const page of [a, b]) {
+        await visible(message(page, "This message was deleted"));
+        expect(await message(page, "oops, wrong chat").count()).toBe(0);
+      }
+      // Jonas may not edit or delete Maria's messages: his menu offers neither. Escape closes it.
+      const actions = message(b, "Lunch at 12:30?").getByRole("button", { name: "Actions for maria's message" });
+      await actions.click();
+      const menu = message(b, "Lunch at 12:30?").locator(".menu");
+      expect(await menu.getByRole("button").allTextContents()).toEqual(["👍", "❤️", "😂", "🎉", "😮", "Report…", "Block maria"]);
+      await b.keyboard.press("Escape");
+      await expect.poll(() => actions.getAttribute("aria-expanded")).toBe("false");
+      expect(await menu.isVisible()).toBe(false);
+      expect(await b.evaluate(() => (globalThis as unknown as PageGlobals).document.activeElement?.getAttribute("aria-label"))).toBe("Actions for maria's message");
+      await actions.press("Enter");
+      await screenshot(b, "demo-message-menu.png");
+
+      // Reactions: Jonas reacts, Maria sees the count; she adds hers with the chip.
+      await menu.getByRole("button", { name: "React with 🎉" }).click();
+      const chip = (page: Page, emoji: string) => message(page, "Lunch at 12:30?").locator("button.chip", { hasText: emoji });
+      await visible(chip(a, "🎉").filter({ hasText: "🎉 1" }));
+      expect(await chip(a, "🎉").getAttribute("aria-pressed")).toBe("false");
+      expect(await chip(b, "🎉").getAttribute("aria-pressed")).toBe("true");
+      await chip(a, "🎉").click();
+      for (const page of [a, b]) await visible(chip(page, "🎉").filter({ hasText: "🎉 2" }));
+      expect(await chip(a, "🎉").getAttribute("aria-pressed")).toBe("true");
+      expect(await chip(b, "🎉").getAttribute("aria-pressed")).toBe("true");
+      await choose(message(b, "Lunch at 12:30?"), "React with 👍");
+      await visible(chip(a, "👍").filter({ hasText: "👍 1" }));
+
+      // Jonas reports a message; Maria, the owner, sees it under Reports and resolves it.
+      expect(await b.locator("#reports-toggle").isVisible()).toBe(false);
+      await choose(message(b, "I can book the big room."), "Report…");
+      await b.getByLabel("Why report this message?").fill("Testing the report button");
+      await b.getByRole("button", { name: "Send report" }).click();
+      await visible(b.locator("#room-notice", { hasText: "Reported maria's message" }));
+      await a.getByRole("button", { name: /^Reports/ }).click();
+      const report = a.locator("#reports [data-testid=report]");
+      await visible(report.filter({ hasText: "Testing the report button" }));
+      await screenshot(a, "demo-reports.png");
+      expect(await report.textContent()).toContain("jonas reported maria's message");
+      await report.getByRole("button", { name: /^Resolve jonas's report, keeping/ }).click();
+      await visible(a.locator("#reports-empty"));
+      await visible(message(b, "I can book the big room.")); // kept
+
+      // Max spams the other chat: a badge for both. Jonas reads it on another device (the api): his
+      // badge here goes too. He reports it, and Maria resolves the report, deleting the message.
+      const spam = await asMax.post(`/chats/${tripId}/messages`, { text: "Cheap watches at spam.example" });
+      expect(spam.status).toBe(201);
+      await expect.poll(() => badge(b, "Trip planning").textContent()).toBe("1 unread");
+      await expect.poll(() => badge(a, "Trip planning").textContent()).toBe("1 unread");
+      const asJonas = api.as((await api.post("/login", { username: jonas.username, password: jonas.password })).body.token as string);
+      expect((await asJonas.put(`/chats/${tripId}/read`, { message_id: spam.body.message.id })).status).toBe(200);
+      await expect.poll(() => badge(b, "Trip planning").count()).toBe(0);
+      // Max invites Jonas to a chat of his: the invite shows up live; Jonas accepts it on the other
+      // device, and here the invite goes and the chat comes, live too.
+      const deals = await asMax.post("/chats", { name: "Watch deals", members: [jonas.username] });
+      expect(deals.status).toBe(201);
+      const dealsInvite = b.locator("#invites [data-testid=invite]", { hasText: "Watch deals" });
+      await visible(dealsInvite);
+      const pending = ((await asJonas.get("/invites")).body.invites as { id: string; chat: { id: string } }[]).find((i) => i.chat.id === deals.body.chat.id)!;
+      expect((await asJonas.post(`/invites/${pending.id}/accept`)).status).toBe(200);
+      await visible(chatButton(b, "Watch deals"));
+      await expect.poll(() => dealsInvite.count()).toBe(0);
+      await openChat(b, "Trip planning");
+      await choose(message(b, "Cheap watches at spam.example"), "Report…");
+      await b.getByLabel("Why report this message?").fill("Spam");
+      await b.getByLabel("Why report this message?").press("Enter");
+      await visible(b.locator("#room-notice", { hasText: "Reported max's message" }));
+      await openChat(a, "Trip planning");
+      await expect.poll(() => badge(a, "Trip planning").count()).toBe(0);
+      await a.getByRole("button", { name: /^Reports/ }).click();
+      await a.locator("#reports [data-testid=report]", { hasText: "Spam" }).getByRole("button", { name: /and delete max's message$/ }).click();
+      await visible(a.locator("#room-notice", { hasText: "the message was deleted" }));
+      for (const page of [a, b]) await visible(message(page, "This message was deleted"));
+
+      // Jonas blocks Max: Max's messages are hidden from him, new ones never reach him; Maria still sees them.
+      expect((await asMax.post(`/chats/${tripId}/messages`, { text: "Still selling watches" })).status).toBe(201);
+      await visible(message(b, "Still selling watches"));
+      await choose(message(b, "Still selling watches"), "Block max");
+      await visible(b.locator("#blocks [data-testid=blocked-user]", { hasText: "max" }));
+      await expect.poll(() => message(b, "Still selling watches").isVisible()).toBe(false);
+      expect((await asMax.post(`/chats/${tripId}/messages`, { text: "Can you hear me?" })).status).toBe(201);
+      await visible(message(a, "Can you hear me?"));
+      await send(a, "Max, please stop."); // sent after Max's: when Jonas has it, Max's would have come too
+      await visible(message(b, "Max, please stop."));
+      expect(await message(b, "Can you hear me?").count()).toBe(0);
+      expect(await badge(b, "Trip planning").count()).toBe(0);
+
+      // Back in the side project for the README's screenshot: a conversation with an edit, a tombstone,
+      // reactions and "seen by", Max's new line in the other chat's badge, and Jonas typing.
+      await openChat(a, "Side project");
+      await openChat(b, "Side project");
+      await send(b, "Friday works for me. See you there!");
+      // Maria owns the chat: she may delete Jonas's message too.
+      await message(a, "Friday works for me. See you there!").getByRole("button", { name: "Actions for jonas's message" }).click();
+      expect(await message(a, "Friday works for me. See you there!").locator(".menu").getByRole("button").allTextContents()).toEqual(["👍", "❤️", "😂", "🎉", "😮", "Delete", "Report…", "Block jonas"]);
+      await message(a, "Friday works for me. See you there!").getByRole("button", { name: "React with ❤️" }).click();
+      await visible(message(b, "Friday works for me. See you there!").locator("button.chip", { hasText: "❤️ 1" }));
+      await send(a, "Great, it's booked.");
+      await visible(message(b, "Great, it's booked."));
+      await visible(seenBy(a).filter({ hasText: exactly("Seen by jonas") }));
+      expect((await asMax.post(`/chats/${tripId}/messages`, { text: "Is anyone around?" })).status).toBe(201);
+      await expect.poll(() => badge(a, "Trip planning").textContent()).toBe("1 unread");
+      await b.getByLabel("Message", { exact: true }).pressSequentially("I'll bring the", { delay: 20 });
+      await visible(a.locator("#typing", { hasText: "jonas is typing…" }));
+      await a.locator("#message-text").blur();
+      await a.mouse.move(0, 0); // no message hovered
+      expect(await unlabelledFields(a)).toEqual([]);
+      await screenshot(a, "demo-chat.png");
+
+      // Jonas unblocks Max: the chat is read again, Max's messages are back.
+      await openChat(b, "Trip planning");
+      await b.getByRole("button", { name: "Unblock max" }).click();
+      await visible(message(b, "Can you hear me?"));
+      await visible(b.locator("#blocks-empty"));
+
+      expect(problems(a)).toEqual([]);
+      expect(problems(b)).toEqual([]);
+    },
+    90_000,
+  );
 });

@@ -1,18 +1,19 @@
 /**
- * The demo page served at `/`: sign up, log in, chats and invites, a live room (history, presence,
- * typing) and the user's sessions with revoke, on the typed client. Plain DOM, no framework; only
- * type imports from shared/, so the bundle stays free of zod. This module owns the login: forms,
+ * The demo page served at `/`: sign up, log in, chats with unread badges and invites (live), a live
+ * room (history, presence, typing, "seen by", edits, deletions, reactions, blocks and reports) and
+ * the user's sessions with revoke, on the typed client. Nothing polls: the socket's events keep the
+ * page current, and the lists are read again when the page is shown again. Plain DOM, no framework;
+ * only type imports from shared/, so the bundle stays free of zod. This module owns the login: forms,
  * the socket, the session's end, and resuming it after a reload; the login is one for all the
  * page's tabs (login-store.ts), so a login, a refresh or a logout in one tab is every tab's.
  */
 import { ApiError, type ChatSocket, createClient, type StoredTokens } from "../../index";
 import type { UserView } from "../../../shared/contract/views";
+import { createBlocks } from "./blocks";
 import { createLists } from "./lists";
 import { loginStore } from "./login-store";
 import { type DemoContext, describe, field, h, ui } from "./page";
 import { createRoom } from "./room";
-
-const INVITES_POLL_MS = 10_000; // invites have no socket event: poll while signed in
 
 type Status = "connecting" | "connected" | "reconnecting" | "ended" | "offline";
 type EndReason = "revoked" | "expired" | "logged_out";
@@ -21,7 +22,6 @@ const store = loginStore();
 const client = createClient({ url: location.origin, tokenStore: store });
 let me: UserView | null = null;
 let socket: ChatSocket | null = null;
-let invitesTimer: ReturnType<typeof setInterval> | undefined;
 
 const ctx: DemoContext = {
   client,
@@ -39,8 +39,12 @@ const ctx: DemoContext = {
     where.textContent = describe(err);
   },
 };
-const room = createRoom(ctx, () => lists.renderChats());
-const lists = createLists(ctx, () => room);
+const blocks = createBlocks(ctx, (user, blocked) => {
+  room.blocksChanged(user, blocked);
+  void lists.loadChats(); // the badges leave out the messages of users the user blocks
+});
+const room = createRoom(ctx, blocks, { changed: () => lists.renderChats(), read: (chatId, messageId) => lists.markRead(chatId, messageId) });
+const lists = createLists(ctx, () => room, blocks);
 
 // A login here, or one another tab made (the client takes it from the store): the page signs in.
 client.on("tokens", (tokens: StoredTokens | null) => {
@@ -70,21 +74,30 @@ function startSession(user: UserView): void {
   ui.auth.hidden = true;
   ui.app.hidden = false;
   connectSocket();
-  void lists.loadChats();
+  void blocks.load().then(() => lists.loadChats()); // the room hides the messages of blocked users
   void lists.loadInvites();
   void lists.loadSessions();
-  invitesTimer = setInterval(() => void lists.loadInvites(), INVITES_POLL_MS);
 }
+
+// Back to the page after a while (another tab, a sleeping laptop): what no event tells is read again
+// (sessions, a chat created on another device), and what the room shows now counts as read.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState !== "visible" || !me) return;
+  void lists.loadSessions();
+  void lists.loadChats();
+  void lists.loadInvites();
+  room.shown();
+});
 
 /** Back to the login form; for a revoked or expired session, with a prominent alert saying so. */
 function endSession(reason: EndReason): void {
   if (!me) return;
   me = null;
-  clearInterval(invitesTimer);
   socket?.close();
   socket = null;
   room.close();
   lists.clear();
+  blocks.clear();
   setStatus(reason === "logged_out" ? "offline" : "ended");
   ui.whoami.hidden = true;
   ui.app.hidden = true;
@@ -100,10 +113,19 @@ function connectSocket(): void {
   const s = client.connect();
   socket = s;
   setStatus(s.connected ? "connected" : "connecting");
-  s.on("status", (status) => socket === s && setStatus(status));
+  s.on("status", (status) => {
+    if (socket !== s) return;
+    // Connected, at first or after a drop: what came before the socket was there is read again
+    // (invites and added chats are not replayed; the chats' messages and changes are).
+    if (status === "connected" && ui.connection.dataset.status !== "connected") {
+      void lists.loadChats();
+      void lists.loadInvites();
+    }
+    setStatus(status);
+  });
   s.on("ended", (info) => endSession(info.reason));
-  s.on("chat:removed", () => void lists.loadChats());
   s.on("error", (err) => (ui.notice.textContent = err.message));
+  lists.attach(s); // first: a message counts in its chat's badge before the room marks it read
   room.attach(s);
 }
 

@@ -34,6 +34,17 @@ export function field(form: HTMLFormElement, name: string): string {
   return String(new FormData(form).get(name) ?? "").trim();
 }
 
+/**
+ * Runs `render` (which replaces what `container` holds) and gives the focus back to the new element
+ * with the same `data-focus` key: a live update must not take the keyboard's place away.
+ */
+export function keepFocus(container: HTMLElement, render: () => void): void {
+  const active = document.activeElement;
+  const key = active instanceof HTMLElement && container.contains(active) ? active.dataset.focus : undefined;
+  render();
+  if (key && !container.contains(document.activeElement)) container.querySelector<HTMLElement>(`[data-focus="${CSS.escape(key)}"]`)?.focus();
+}
+
 /** The page's elements, looked up by name: each one's id is its name in kebab-case (`roomTitle` is #room-title). */
 function elements<T extends Record<string, abstract new () => HTMLElement>>(kinds: T): { [K in keyof T]: InstanceType<T[K]> } {
   const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -48,11 +59,12 @@ export const ui = elements({
   loginForm: Form, loginUsername: Input, loginError: El, registerForm: Form, registerError: El, registerOk: El,
   passwordFeedback: El, passwordScore: El, passwordWarning: El, passwordSuggestions: El,
   // The sidebar's lists.
-  chats: El, chatsRefresh: Button, chatsEmpty: El, createChatForm: Form, createChatError: El,
-  invites: El, invitesRefresh: Button, invitesEmpty: El, sessions: El, sessionsRefresh: Button, sessionsRevokeAll: Button, notice: El,
+  chats: El, chatsEmpty: El, createChatForm: Form, createChatError: El,
+  invites: El, invitesEmpty: El, sessions: El, sessionsRevokeAll: Button, blocks: El, blocksEmpty: El, notice: El,
   // The open chat.
   roomTitle: El, roomBody: El, presence: El, loadOlder: Button, messages: HTMLOListElement, announcer: El, typing: El,
   sendForm: Form, messageText: Input, inviteForm: Form, roomNotice: El,
+  reportsToggle: Button, reports: El, reportsList: El, reportsEmpty: El,
 });
 
 /** What a person should read about a failure: the problem's detail, its field errors, when to retry. */

@@ -20,9 +20,13 @@ describe("live lists", () => {
   it("tells every socket of an invitee of a new invite (once), and every socket of a new member of its chat", async () => {
     const [alice, bob, carol] = (await Promise.all(["lla", "llb", "llc"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn, LoggedIn, LoggedIn];
     const bobs = await everywhere(bob);
+    const alices = await everywhere(alice);
     const invited = bobs.map((s) => nextEvent(s, "invite:new"));
+    const created = alices.map((s) => nextEvent(s, "chat:added"));
     const made = await alice.http.post("/chats", { name: "live", members: [bob.username] });
     const chatId = made.body.chat.id as string;
+    // The creator's devices list the new chat at once.
+    for (const c of created) expect(await c).toMatchObject({ id: chatId, name: "live" });
     for (const i of invited) expect(await i).toMatchObject({ chat: { id: chatId, name: "live" }, inviter: { id: alice.user.id, username: alice.username } });
     const [invite] = (await bob.http.get("/invites")).body.invites;
     expect((await invited[0])!.id).toBe(invite.id);
