@@ -304,13 +304,14 @@ function bareChat(io: Server) {
     socket.on("chat:join", async (payload: { chat_id?: unknown }, ack?: Ack) => {
       const chatId = String(payload?.chat_id);
       await socket.join(`chat:${chatId}`);
-      ack?.({ ok: true, chat_id: chatId, missed: [], has_more: false });
+      ack?.({ ok: true, chat_id: chatId, missed: [], changes: [], cursor: "0", has_more: false });
     });
     socket.on("message:send", (payload: { chat_id?: unknown; text?: unknown; client_id?: unknown }, ack?: Ack) => {
       const room = `chat:${String(payload?.chat_id)}`;
       if (!socket.rooms.has(room)) return ack?.({ ok: false, error: { code: "not_in_chat", message: "Join the chat (chat:join) before sending to it" } });
       seq += 1;
-      const message = { id: String(seq), chat_id: payload.chat_id, sender, text: payload.text, client_id: payload.client_id ?? null, created_at: new Date().toISOString() };
+      // The contract's message, field for field (what ours sends), so both deliver the same bytes.
+      const message = { id: String(seq), chat_id: payload.chat_id, sender, text: payload.text, client_id: payload.client_id ?? null, created_at: new Date().toISOString(), edited_at: null, deleted: false, reactions: [] };
       io.to(room).emit("message:new", message);
       ack?.({ ok: true, message });
     });

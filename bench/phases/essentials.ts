@@ -33,9 +33,9 @@ import pg from "pg";
 import type { BenchContext, Phase } from "../lib/context";
 import { cpuSnapshot, cpuText, type CpuUse, cpuUse, disturbed } from "../lib/cpu-account";
 import type { CatchUpRun, PacedResult } from "../lib/essentials-proc";
-import { type Child, sleep, spawnChild } from "../lib/ipc";
+import { type Child, sleep } from "../lib/ipc";
+import { withOwnRedis } from "../lib/own-redis";
 import { split } from "../lib/load";
-import { startRedisServer } from "../lib/redis-server";
 import { seed } from "../lib/setup";
 import { addCounts, medianRound as median, summary } from "../lib/stats";
 
@@ -132,16 +132,7 @@ export const essentialsPhase: Phase = {
   name: "essentials",
   needs: [],
   async run(ctx) {
-    const own = await startRedisServer();
-    const release = ctx.guard(() => own.stop());
-    const started: Child[] = [];
-    try {
-      const env = { ...ctx.env, BENCH_REDIS_URL: own.url };
-      const spawn = async (name: string, file: string, childEnv: Record<string, string>) => {
-        const c = await spawnChild(name, file, { env: childEnv });
-        started.push(c);
-        return c;
-      };
+    await withOwnRedis(ctx, async (env, spawn) => {
       const procFile = join(__dirname, "../lib/essentials-proc.ts");
       const [gw, gwRaised, api, ...generators] = await Promise.all([
         spawn("gw-ess", ctx.serverFile, { ...env, BENCH_MODE: "ours" }),
@@ -153,11 +144,7 @@ export const essentialsPhase: Phase = {
       await measureReadCpu(rig);
       await measureList(rig);
       await measureCatchUp(rig);
-    } finally {
-      await Promise.all(started.map((c) => c.stop()));
-      await own.stop();
-      release();
-    }
+    });
   },
 };
 

@@ -32,7 +32,7 @@ import type { BenchContext, Phase } from "../lib/context";
 import { cpuSnapshot, cpuText, type CpuUse, cpuUse, disturbed } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
 import { RAISED_LIMITS, split } from "../lib/load";
-import { startRedisServer } from "../lib/redis-server";
+import { withOwnRedis } from "../lib/own-redis";
 import { seed } from "../lib/setup";
 import { addCounts, medianRound as median } from "../lib/stats";
 import type { RunResult } from "../lib/stored-proc";
@@ -135,19 +135,10 @@ export const webhooksPhase: Phase = {
   name: "webhooks",
   needs: [],
   async run(ctx) {
-    const own = await startRedisServer();
-    const release = ctx.guard(() => own.stop());
-    const started: Child[] = [];
-    try {
-      const env = { ...ctx.env, BENCH_REDIS_URL: own.url };
+    await withOwnRedis(ctx, async (env, spawn, track) => {
       const seeded = await seed(ctx.database.url, ctx.tokens, "wh_", WEBHOOKS.senders, WEBHOOKS.chats);
       const items = seeded.users.map((u, i) => ({ token: u.token, chatId: seeded.chatOf(i)! }));
       const { key } = await createServerKey(ctx.database.db, "bench-webhooks", ["publish", "moderate"]);
-      const spawn = async (name: string, file: string, childEnv: Record<string, string>) => {
-        const c = await spawnChild(name, file, { env: childEnv });
-        started.push(c);
-        return c;
-      };
       const procFile = join(__dirname, "../lib/stored-proc.ts");
       const [gw, api, receiver, ...generators] = await Promise.all([
         spawn("gw-wh", ctx.serverFile, { ...env, ...WEBHOOKS.gatewayEnv, BENCH_MODE: "ours" }),
@@ -170,13 +161,9 @@ export const webhooksPhase: Phase = {
       };
       ctx.log(`webhooks: ${opened.reduce((a, b) => a + b, 0)} sockets joined ${WEBHOOKS.chats} chats on gw-wh (${generators.length} generators); api-wh, wh-receiver on ${String(receiver!.info.url)}`);
       await measureSendCpu(rig);
-      await measureDeliveries(rig, (c) => started.push(c));
+      await measureDeliveries(rig, track);
       await measurePublish(rig);
-    } finally {
-      await Promise.all(started.map((c) => c.stop()));
-      await own.stop();
-      release();
-    }
+    });
   },
 };
 
