@@ -103,7 +103,8 @@ async function bobAway(prefix: string) {
       await meanwhile();
       await proxy.restore();
       await eventually(() => b.status === "connected", 10_000, "bob's socket is back");
-      // A barrier: what Alice sends now comes after the catch-up on Bob's connection.
+      // A barrier: once Bob has what Alice sends now, his catch-up is over (the marker itself may come
+      // in it, when it was stored before the re-join read the messages, or live after it).
       const marker = await a.send(p.chat.id, "marker");
       await eventually(() => has(bobHears, { event: "message", id: marker.id, text: "marker" }), 10_000, "bob has the marker");
       return marker;
@@ -160,7 +161,10 @@ describe("a socket that was away", () => {
       expect(bobHears.length).toBe(before);
     });
 
-    expect(bobHears.slice(before)).toEqual([
+    // The marker comes once: live, or in the catch-up's messages when it was stored before the re-join read them.
+    const isMarker = (e: (typeof bobHears)[number]) => e.event === "message" && "id" in e && e.id === marker.id;
+    expect(bobHears.slice(before).filter(isMarker)).toHaveLength(1);
+    expect(bobHears.slice(before).filter((e) => !isMarker(e))).toEqual([
       // The catch-up: the missed message, then each change as it is now.
       { event: "message", id: three, text: "three" },
       { event: "message:updated", id: one.id, text: edited, edited: true },
@@ -168,8 +172,6 @@ describe("a socket that was away", () => {
       // A catch-up's reactions are Bob's point of view (and `user_id` is Bob).
       { event: "message:reactions", id: one.id, reactions: "❤️ 1 me, 👍 1", by: bobId },
       { event: "message:read", user: aliceId, id: three },
-      // Then live again.
-      { event: "message", id: marker.id, text: "marker" },
     ]);
     expect(statuses).toEqual(["connected", "reconnecting", "connected"]);
     // The first join (of a chat still empty) asked for nothing; the re-join caught up from its answer's
