@@ -9,6 +9,7 @@ import { performance } from "node:perf_hooks";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
 import { serve, sleep } from "./ipc";
 import { summary } from "./stats";
+import type { RunResult } from "./stored-proc";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
 
@@ -76,13 +77,8 @@ async function open(args: { url: string; items: { token: string; chatId: string 
   return sockets.length;
 }
 
-export interface PacedResult {
-  done: number;
-  failed: number;
-  errors: Record<string, number>;
-  seconds: number;
-  latency: ReturnType<typeof summary>;
-}
+/** What `paced` answers: the stored-message generator's result (a type only: importing that file would run it). */
+export type PacedResult = RunResult;
 
 /**
  * Every open socket sends `perSocket` events, the n-th not before start + (n + w / sockets) × `paceMs`

@@ -130,11 +130,15 @@ export async function react(db: Db, ref: MessageRef & { emoji: string; on: boole
     if (ref.on) {
       const counts = await trx
         .selectFrom("message_reactions")
-        .select([sql<number>`count(distinct emoji)::int`.as("emoji"), sql<number>`count(*) filter (where user_id = ${ref.userId})::int`.as("mine"), sql<boolean>`bool_or(emoji = ${ref.emoji})`.as("present")])
+        .select([
+          sql<number>`count(distinct emoji)::int`.as("emoji"),
+          sql<number>`count(*) filter (where user_id = ${ref.userId})::int`.as("mine"),
+          sql<boolean>`coalesce(bool_or(emoji = ${ref.emoji}), false)`.as("present"),
+          sql<boolean>`coalesce(bool_or(emoji = ${ref.emoji} and user_id = ${ref.userId}), false)`.as("already"),
+        ])
         .where("message_id", "=", target.id)
         .executeTakeFirstOrThrow();
-      const already = await trx.selectFrom("message_reactions").select("emoji").where("message_id", "=", target.id).where("user_id", "=", ref.userId).where("emoji", "=", ref.emoji).executeTakeFirst();
-      if (!already) {
+      if (!counts.already) {
         if (!counts.present && counts.emoji >= LIMITS.reactionsPerMessage) throw new AppError("forbidden", 403, `A message carries at most ${LIMITS.reactionsPerMessage} different emoji`);
         if (counts.mine >= LIMITS.reactionsPerUser) throw new AppError("forbidden", 403, `You may put at most ${LIMITS.reactionsPerUser} emoji on one message`);
       }
