@@ -96,7 +96,27 @@ export function createRedisCluster(target: RedisTarget & { kind: "cluster" }, op
       }),
   );
   watchErrors(client, options.logger, options.name);
+  if (!options.sharded) connectEveryMaster(client);
   return client;
+}
+
+/**
+ * ioredis opens its connection to a master at the first command routed there (its pool's nodes
+ * are lazy). That first command then waits for a connect and a ready check, and a message it
+ * publishes can be overtaken: a client acknowledged for message 1 on gateway A sends message 2
+ * through gateway B, whose connection to that shard was already open, and members see 2 before 1.
+ * So every master is connected as soon as a slot refresh names it (the first one, the periodic
+ * ones, and after a failover promotes a replica). A failed connect is left to ioredis, which
+ * drops the node and finds the slot's owner at the next refresh.
+ */
+function connectEveryMaster(client: Cluster): void {
+  const connect = () => {
+    // Not while the client itself connects: ioredis is then still sorting its pool out.
+    if (client.status !== "ready") return;
+    for (const node of client.nodes("master")) if (node.status === "wait") node.connect().catch(() => undefined);
+  };
+  client.on("ready", connect);
+  client.on("refresh", connect);
 }
 
 /** A command client for `target`: one server or the cluster. */

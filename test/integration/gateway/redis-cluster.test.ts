@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MessageView } from "../../../shared/contract/views";
 import { type ApiFixture, type InProcessCluster, startApi, startOnRedisCluster } from "../../support/fixtures";
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../../support/http";
+import { pino } from "pino";
+import { createRedisCluster } from "../../../shared/redis/clients";
 import { type RedisCluster, startRedisCluster } from "../../support/redis-cluster";
 import { ask, type ClientSocket } from "../../support/socket-client";
 import { clockPasses, collect, disconnected, eventually, nextEvent } from "../../support/waits";
@@ -72,6 +74,27 @@ async function nothingMissing(socket: ClientSocket, chatId: string, live: Messag
 }
 
 describe("the cluster on a Redis Cluster", () => {
+  // First in the file, so that no earlier test has opened the gateways' connections to the room's shard.
+  it("keeps the order of messages sent in turn through each gateway, each answered before the next is sent", async () => {
+    const { users, chatId, sockets: receivers } = await members(3, "rc-turns");
+    const senders = await Promise.all(cluster.gateways.map((g) => cluster.sockets.connect(g.url, { token: users[0]!.token, chatId })));
+    const seen = receivers.map((s) => collect(s, "message:new"));
+    const texts = Array.from({ length: 9 }, (_, i) => `t${i}`);
+    for (const [i, text] of texts.entries()) expect((await ask(senders[i % 3]!, "message:send", { chat_id: chatId, text })).ok).toBe(true);
+    await eventually(() => seen.every((s) => s.length === texts.length), 10_000, "nine messages on every receiver");
+    for (const s of seen) expect(s.map((m) => m.text)).toEqual(texts);
+  });
+
+  it("connects a command client to every master as soon as it is ready, not at its first command there", async () => {
+    const client = createRedisCluster({ kind: "cluster", nodes: redisCluster.ports.map((port) => ({ host: "127.0.0.1", port })) }, { logger: pino({ level: "silent" }), name: "test-warm" });
+    try {
+      await new Promise((resolve) => client.once("ready", resolve));
+      await eventually(() => client.nodes("master").length === 3 && client.nodes("master").every((n) => n.status === "ready"), 5_000, "every master connected");
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it("carries a chat across three gateways in send order", async () => {
     const { sockets, chatId } = await members(3, "rc-order");
     const seen = sockets.map((s) => collect(s, "message:new"));
