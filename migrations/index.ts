@@ -7,6 +7,7 @@ import * as inviteBounds from "./20261206130000_invite_bounds";
 import * as serverApi from "./20261207120000_server_api";
 import * as webhooks from "./20261207130000_webhooks";
 import * as chatEssentials from "./20261208120000_chat_essentials";
+import * as changesCompaction from "./20261209120000_chat_changes_compaction";
 
 /**
  * Every migration, by name. Listed statically (not read from the folder) so that the same list
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   "20261207120000_server_api": serverApi,
   "20261207130000_webhooks": webhooks,
   "20261208120000_chat_essentials": chatEssentials,
+  "20261209120000_chat_changes_compaction": changesCompaction,
 };

@@ -1,10 +1,10 @@
 import type { ChatSummaryView, ChatView, InviteView, MemberView } from "../../shared/contract/views";
+import { readPosition } from "../../shared/db/changes";
 import { messageViewOf } from "../../shared/db/messages";
 import type { ChatRow } from "../../shared/db/schema";
 import type { ChatSummaryRow, InviteJoinRow, MemberRow } from "./chats.repository";
 
 /** Rows as clients see them (the views of shared/contract/views.ts). */
-
 export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "created_at">): ChatView => ({
   id: c.id,
   name: c.name,
@@ -12,8 +12,6 @@ export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "create
   created_at: c.created_at.toISOString(),
 });
 
-/** A read position as clients see it: a message id, or null before any ("0" in the table). */
-export const readPosition = (readId: string): string | null => (readId === "0" ? null : readId);
 
 export const memberView = (r: MemberRow): MemberView => ({
   user_id: r.user_id,

@@ -1,10 +1,9 @@
 import { AppError } from "../../shared/contract/errors";
 import type { MessageView, ReactionView } from "../../shared/contract/views";
-import { deleteMessage as deleteStored, editMessage as editStored, markRead, react as reactStored } from "../../shared/db/changes";
+import { deleteMessage as deleteStored, editMessage as editStored, markRead, react as reactStored, readPosition } from "../../shared/db/changes";
 import { publishChange } from "../../shared/delivery/publish";
 import { publishReadNotice } from "../../shared/control/bus";
 import { type ChatDeps, requireMember } from "./chats.service";
-import { readPosition } from "./chats.views";
 
 /**
  * The HTTP side of what happens to messages after they are sent (the gateway's socket events do
@@ -19,7 +18,7 @@ const asHttp = (err: unknown): never => {
 };
 
 /** `PUT /chats/:id/read`: the caller's read position moves forward (never back); answered with where it stands now. */
-export async function markChatRead(deps: ChatDeps, userId: string, chatId: string, messageId: string): Promise<{ chat_id: string; message_id: string }> {
+export async function markChatRead(deps: ChatDeps, userId: string, chatId: string, messageId: string): Promise<{ chat_id: string; message_id: string | null }> {
   await requireMember(deps.db, chatId, userId);
   const [result] = await markRead(deps.db, [{ chatId, userId, messageId }]);
   if (!result?.member) throw new AppError("not_found", 404, "No such chat");
@@ -28,7 +27,7 @@ export async function markChatRead(deps: ChatDeps, userId: string, chatId: strin
     publishChange(deps.outlet, chatId, userId, "message:read", payload);
     await publishReadNotice(deps.bus, payload);
   }
-  return { chat_id: chatId, message_id: readPosition(result.position) ?? "0" };
+  return { chat_id: chatId, message_id: readPosition(result.position) };
 }
 
 /** `PATCH /chats/:id/messages/:mid`: the sender edits within the edit window. */

@@ -1,5 +1,5 @@
 import { type MessageOutlet, mutedRoom, publishChange, publishMessage } from "../../shared/delivery/publish";
-import { catchUp, chatHeads, deleteMessage, editMessage, fitMessages, react } from "../../shared/db/changes";
+import { catchUp, chatHeads, deleteMessage, editMessage, fitMessages, react, readPosition } from "../../shared/db/changes";
 import { decodeCursor, encodeCursor } from "../../shared/contract/validation";
 import type { ChangeLimit } from "../../shared/limits/change-limit";
 import type { ReadMarks } from "./read-marks";
@@ -263,7 +263,7 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
         deps.membership.removeFromChat(socket, chat_id);
         throw notInChat();
       }
-      return { ok: true as const, chat_id, message_id: result.position };
+      return { ok: true as const, chat_id, message_id: readPosition(result.position) };
     },
     ctx,
     // It waits up to a second for the shared flush, holding no connection: the socket's sends go on meanwhile.

@@ -81,7 +81,7 @@ export const clientEvents = {
   "chat:read": {
     summary: "Move the caller's read position in the chat forward to this message; the room (and the caller's other sockets) get message:read, coalesced",
     payload: z.strictObject({ chat_id: uuid, message_id: messageId }),
-    result: z.object({ chat_id: z.string(), message_id: messageId.meta({ description: "The read position now (never behind what it was)" }) }),
+    result: z.object({ chat_id: z.string(), message_id: messageId.nullable().meta({ description: "The read position now (never behind what it was); null in a chat with no message yet" }) }),
     errors: ["not_in_chat", "not_found"],
   },
   "message:edit": {

@@ -222,7 +222,7 @@ export const answers = {
   invitePage,
   message: z.object({ message: messageView }),
   messages: z.object({ messages: z.array(messageView) }),
-  readPosition: z.object({ chat_id: id, message_id: messageId.meta({ description: "The caller's read position now (never behind what it was)" }) }),
+  readPosition: z.object({ chat_id: id, message_id: messageId.nullable().meta({ description: "The caller's read position now (never behind what it was); null in a chat with no message yet" }) }),
   reactions: z.object({ chat_id: id, message_id: messageId, reactions: z.array(reactionView) }),
   block: z.object({ block: blockView }),
   blocks: z.object({ blocks: z.array(blockView) }),

@@ -50,8 +50,19 @@ async function lockTarget(trx: Db, ref: MessageRef): Promise<Target> {
   return row;
 }
 
-const recordChange = (trx: Db, chatId: string, type: ChangeType, messageId: string, userId: string) =>
-  trx.insertInto("chat_changes").values({ chat_id: chatId, type, message_id: messageId, user_id: userId }).execute();
+/**
+ * Records a change of a message, in place of the row it supersedes: the message's earlier row of
+ * the same type, or, for a deletion, all of its rows (a deletion ends its edits and reactions).
+ * One row per message and type stays, as a catch-up's merge would keep (the cursor still works:
+ * the new row has a later sequence number). Callers hold the message's row lock.
+ */
+async function recordChange(trx: Db, chatId: string, type: Exclude<ChangeType, "message:read">, messageId: string, userId: string): Promise<void> {
+  // `type <> 'message:read'` in both cases: the partial index chat_changes_message_idx.
+  let superseded = trx.deleteFrom("chat_changes").where("message_id", "=", sql<string>`${messageId}::bigint`).where("type", "<>", "message:read");
+  if (type !== "message:deleted") superseded = superseded.where("type", "=", type);
+  await superseded.execute();
+  await trx.insertInto("chat_changes").values({ chat_id: chatId, type, message_id: messageId, user_id: userId }).execute();
+}
 
 /**
  * The sender edits its message's text within `windowSeconds` of sending it. Answers the message as
@@ -162,6 +173,9 @@ export interface ReadMark {
   messageId: string;
 }
 
+/** A read position as clients see it: a message id, or null before any ("0" in the table). */
+export const readPosition = (readId: string): string | null => (readId === "0" ? null : readId);
+
 export interface ReadResult extends ReadMark {
   /** The read position now (a message id, or "0" before any): never behind what it was. */
   position: string;
@@ -183,6 +197,9 @@ const READ_SQL = `
     update chat_members cm set read_id = r.pos from r
     where cm.chat_id = r.chat_id and cm.user_id = r.user_id and r.pos > cm.read_id
     returning cm.chat_id, cm.user_id, cm.read_id
+  ), superseded as (
+    delete from chat_changes c using upd
+    where c.type = 'message:read' and c.chat_id = upd.chat_id and c.user_id = upd.user_id
   ), ch as (
     insert into chat_changes (chat_id, type, message_id, user_id)
     select chat_id, 'message:read', read_id, user_id from upd
@@ -194,7 +211,7 @@ const READ_SQL = `
 
 /**
  * Moves read positions forward, many in one statement (the gateway coalesces `chat:read`s into
- * one call a second); each move is recorded as a change. Entries must name each (chat, user) once.
+ * one call a second); each move is recorded as a change, in place of the member's previous one. Entries must name each (chat, user) once.
  */
 export async function markRead(db: Db, marks: readonly ReadMark[]): Promise<ReadResult[]> {
   if (marks.length === 0) return [];

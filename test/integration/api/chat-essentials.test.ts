@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MessageView } from "../../../shared/contract/views";
 import { type SingleNode, startInProcessCluster, startSingleNode } from "../../support/fixtures";
@@ -150,10 +151,51 @@ describe("reactions over HTTP", () => {
   });
 });
 
+describe("the change log", () => {
+  it("keeps one row per message and kind and per member's read position; a catch-up from before them all brings each once, as it is now", async () => {
+    const [owner, member] = (await users("lo", "lm")) as [LoggedIn, LoggedIn];
+    const chat = await chatWith(owner, [member], "log");
+    const [m1, m2] = [await post(member, chat, "one"), await post(member, chat, "two")];
+    const watcher = await node.sockets.connect(node.url, { token: owner.token });
+    const first = await ask(watcher, "chat:join", { chat_id: chat });
+    if (!first.ok) throw new Error(first.error.code);
+
+    for (const text of ["one.", "one..", "one..."]) expect((await patch(member, `/chats/${chat}/messages/${m1.id}`, { text })).status).toBe(200);
+    for (const [emoji, on] of [["👍", true], ["👍", false], ["🎉", true]] as const) {
+      expect((await member.http.post(`/chats/${chat}/messages/${m1.id}/reactions`, { emoji, on })).status).toBe(200);
+    }
+    expect((await owner.http.post(`/chats/${chat}/messages/${m2.id}/reactions`, { emoji: "👀" })).status).toBe(200);
+    expect((await patch(member, `/chats/${chat}/messages/${m2.id}`, { text: "two." })).status).toBe(200);
+    for (const id of [m1.id, m2.id]) expect((await member.http.put(`/chats/${chat}/read`, { message_id: id })).status).toBe(200);
+    expect((await owner.http.put(`/chats/${chat}/read`, { message_id: m2.id })).status).toBe(200);
+    // The deletion ends m2's edit and reactions.
+    expect((await member.http.delete(`/chats/${chat}/messages/${m2.id}`)).status).toBe(204);
+
+    const { rows } = await sql<{ type: string; message_id: string; user_id: string }>`
+      select type, message_id::text as message_id, user_id from chat_changes where chat_id = ${chat} order by seq`.execute(node.database.db);
+    expect(rows.map((r) => (r.type === "message:read" ? `read ${r.user_id}` : `${r.type} ${r.message_id}`)).sort()).toEqual(
+      [`message:updated ${m1.id}`, `message:reactions ${m1.id}`, `message:deleted ${m2.id}`, `read ${member.user.id}`, `read ${owner.user.id}`].sort(),
+    );
+
+    const caught = await ask(watcher, "chat:join", { chat_id: chat, cursor: first.cursor });
+    if (!caught.ok) throw new Error(caught.error.code);
+    expect(caught.changes).toEqual([
+      { type: "message:updated", data: expect.objectContaining({ id: m1.id, text: "one...", reactions: [{ emoji: "🎉", count: 1, me: false }] }) },
+      // In a catch-up, `me` (and `user_id`) are the caller's.
+      { type: "message:reactions", data: { chat_id: chat, message_id: m1.id, user_id: owner.user.id, reactions: [{ emoji: "🎉", count: 1, me: false }] } },
+      { type: "message:read", data: { chat_id: chat, user_id: member.user.id, message_id: m2.id } },
+      { type: "message:read", data: { chat_id: chat, user_id: owner.user.id, message_id: m2.id } },
+      { type: "message:deleted", data: { chat_id: chat, message_id: m2.id } },
+    ]);
+  });
+});
+
 describe("read positions over HTTP", () => {
   it("moves forward only, never past the last message, and shows in GET /chats and the member list", async () => {
     const [owner, member, outsider] = (await users("ro", "rm", "rx")) as [LoggedIn, LoggedIn, LoggedIn];
     const chat = await chatWith(owner, [member], "reads");
+    // A chat with no message yet: nothing to read, and the answer says so with null (not a made-up id).
+    expect((await member.http.put(`/chats/${chat}/read`, { message_id: "5" })).body).toEqual({ chat_id: chat, message_id: null });
     const ms = [await post(owner, chat, "one"), await post(owner, chat, "two"), await post(owner, chat, "three")];
     const listed = () => member.http.get("/chats").then((r) => r.body.chats.find((c: { id: string }) => c.id === chat));
     expect(await listed()).toMatchObject({ unread_count: 3, read_message_id: null, last_message: { id: ms[2]!.id } });
