@@ -84,6 +84,7 @@ export class ChatSocketImpl implements ChatSocket {
     raw.on("presence:leave", (p) => this.events.emit("presence:leave", p));
     raw.on("presence:count", (p) => this.events.emit("presence:count", p));
     raw.on("invite:new", (p) => this.events.emit("invite:new", p));
+    raw.on("invite:closed", (p) => this.events.emit("invite:closed", p));
     raw.on("chat:added", (p) => this.events.emit("chat:added", p));
     raw.on("app:event", (p) => this.events.emit("app:event", p));
     raw.on("message:updated", (data) => this.rooms.onChange({ type: "message:updated", data }));

@@ -234,6 +234,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     onUserNotice: ({ user_id, notice }) => {
       for (const socket of local.ofUser(user_id)) {
         if (notice.event === "invite:new") socket.emit("invite:new", notice.payload);
+        else if (notice.event === "invite:closed") socket.emit("invite:closed", notice.payload);
         else if (notice.event === "chat:added") socket.emit("chat:added", notice.payload);
         // Sockets in the chat's room heard it from the room.
         else if (!socket.rooms.has(rooms.chat(notice.payload.chat_id))) socket.emit("message:read", notice.payload);

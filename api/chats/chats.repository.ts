@@ -118,16 +118,16 @@ export async function deleteChat(db: Db, chatId: string): Promise<void> {
   await db.deleteFrom("chats").where("id", "=", chatId).execute();
 }
 
-/** An invite is pending only while its inviter is a member: the ones `inviterId` sent to this chat end with it. */
-export async function cancelInvitesFrom(db: Db, chatId: string, inviterId: string): Promise<number> {
-  const result = await db
+/** An invite is pending only while its inviter is a member: the ones `inviterId` sent to this chat end with it (answered, for their invitees). */
+export async function cancelInvitesFrom(db: Db, chatId: string, inviterId: string): Promise<{ id: string; user_id: string }[]> {
+  return db
     .updateTable("invites")
     .set({ status: "cancelled", responded_at: new Date() })
     .where("chat_id", "=", chatId)
     .where("inviter_id", "=", inviterId)
     .where("status", "=", "pending")
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+    .returning(["id", "user_id"])
+    .execute();
 }
 
 /** Creates a pending invite, or returns the one already pending for that user and chat. */
@@ -264,15 +264,15 @@ export async function findInvite(db: Db, id: string): Promise<Pick<InviteRow, "i
   return db.selectFrom("invites").select(["id", "chat_id", "user_id", "inviter_id", "status"]).where("id", "=", id).executeTakeFirst();
 }
 
-/** Cancels one invite if it is still pending; true when it was. */
-export async function cancelInvite(db: Db, id: string): Promise<boolean> {
-  const result = await db
+/** Cancels one invite if it is still pending; answers it (its invitee) when it was. */
+export async function cancelInvite(db: Db, id: string): Promise<{ id: string; user_id: string } | undefined> {
+  return db
     .updateTable("invites")
     .set({ status: "cancelled", responded_at: new Date() })
     .where("id", "=", id)
     .where("status", "=", "pending")
+    .returning(["id", "user_id"])
     .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
 }
 
 /** Answers a pending invite of this user; returns it, or undefined when there is none. */

@@ -204,9 +204,18 @@ export async function acceptInvite(deps: ChatDeps, userId: string, inviteId: str
     throw err;
   });
   if (!chat) throw noPendingInvite();
-  // The user's other devices list the chat at once.
+  // The user's other devices list the chat at once, and drop the invite.
   await publishUserNotice(deps.bus, userId, { event: "chat:added", payload: chatView(chat) });
+  await inviteClosed(deps.bus, [{ id: inviteId, user_id: userId }], chat.id, "accepted");
   return chatView(chat);
+}
+
+/**
+ * `invite:closed` to every socket of each invitee (after the change committed), so that a list of
+ * pending invites on any device drops them without a reload.
+ */
+export async function inviteClosed(bus: ControlBus, invites: readonly { id: string; user_id: string }[], chatId: string, status: "accepted" | "declined" | "cancelled"): Promise<void> {
+  await Promise.all(invites.map((i) => publishUserNotice(bus, i.user_id, { event: "invite:closed", payload: { id: i.id, chat_id: chatId, status } })));
 }
 
 /** `invite:new` to every socket of the invitee (after the invite committed). */
@@ -215,7 +224,9 @@ async function tellInvitee(deps: ChatDeps, inviteeId: string, inviteId: string):
 }
 
 export async function declineInvite(deps: ChatDeps, userId: string, inviteId: string): Promise<void> {
-  if (!(await repo.answerInvite(deps.db, inviteId, userId, "declined"))) throw noPendingInvite();
+  const declined = await repo.answerInvite(deps.db, inviteId, userId, "declined");
+  if (!declined) throw noPendingInvite();
+  await inviteClosed(deps.bus, [{ id: inviteId, user_id: userId }], declined.chat_id, "declined");
 }
 
 /** `DELETE /invites/:id`: its inviter or the chat's owner withdraws a pending invite; 404 for anyone else. */
@@ -223,7 +234,9 @@ export async function withdrawInvite(deps: ChatDeps, userId: string, inviteId: s
   const found = await repo.findInvite(deps.db, inviteId);
   if (!found || found.status !== "pending") throw noPendingInvite();
   const allowed = found.inviter_id === userId || (await repo.findRole(deps.db, found.chat_id, userId)) === "owner";
-  if (!allowed || !(await repo.cancelInvite(deps.db, inviteId))) throw noPendingInvite();
+  const cancelled = allowed ? await repo.cancelInvite(deps.db, inviteId) : undefined;
+  if (!cancelled) throw noPendingInvite();
+  await inviteClosed(deps.bus, [cancelled], found.chat_id, "cancelled");
 }
 
 /**
@@ -232,13 +245,14 @@ export async function withdrawInvite(deps: ChatDeps, userId: string, inviteId: s
  * left the chat is deleted with its invites and messages. All under the chat's lock.
  */
 export async function removeMember(deps: ChatDeps, userId: string, chatId: string, targetId: string): Promise<void> {
+  let cancelled: { id: string; user_id: string }[] = [];
   await underChatLock(deps.db, chatId, async (trx) => {
     const role = await requireMember(trx, chatId, userId);
     if (targetId !== userId && role !== "owner") throw new AppError("forbidden", 403, "Only the owner can remove other members");
     const removedRole = await repo.removeMember(trx, chatId, targetId);
     if (!removedRole) throw new AppError("not_found", 404, "That user is not a member");
     await memberRemoved(trx, chatId, targetId);
-    await repo.cancelInvitesFrom(trx, chatId, targetId);
+    cancelled = await repo.cancelInvitesFrom(trx, chatId, targetId);
     if ((await repo.countMembers(trx, chatId)) === 0) return repo.deleteChat(trx, chatId);
     // Never leave a chat without an owner: the promotion must have found its member, or nothing commits.
     if (removedRole === "owner" && (await repo.promoteOldestMember(trx, chatId)) !== 1) {
@@ -246,6 +260,7 @@ export async function removeMember(deps: ChatDeps, userId: string, chatId: strin
     }
   });
   await deps.bus.publish({ type: "member_removed", chat_id: chatId, user_id: targetId });
+  await inviteClosed(deps.bus, cancelled, chatId, "cancelled");
 }
 
 export async function history(deps: ChatDeps, userId: string, chatId: string, q: HistoryQuery): Promise<MessageView[]> {

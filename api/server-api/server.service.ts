@@ -14,6 +14,7 @@ import { type MessageOutlet, publishAppEvent, publishMessage } from "../../share
 import type { PresenceSnapshots } from "../../shared/presence/snapshots";
 import { findById } from "../accounts/accounts.repository";
 import * as chatsRepo from "../chats/chats.repository";
+import { inviteClosed } from "../chats/chats.service";
 import { chatView, memberView } from "../chats/chats.views";
 import { endEverySession, openSession, type SessionDeps } from "../sessions/sessions.service";
 import { memberAdded, memberRemoved, userRegistered } from "../../shared/webhooks/events";
@@ -224,16 +225,18 @@ export async function addServerMember(deps: ServerDeps, chatId: string, userId: 
  * member's leaving deletes the chat.
  */
 export async function removeServerMember(deps: ServerDeps, chatId: string, userId: string): Promise<void> {
+  let cancelled: { id: string; user_id: string }[] = [];
   await deps.db.transaction().execute(async (trx) => {
     if (!(await chatsRepo.lockChat(trx, chatId))) throw noChat();
     const removedRole = await chatsRepo.removeMember(trx, chatId, userId);
     if (!removedRole) throw new AppError("not_found", 404, "That user is not a member");
     await memberRemoved(trx, chatId, userId);
-    await chatsRepo.cancelInvitesFrom(trx, chatId, userId);
+    cancelled = await chatsRepo.cancelInvitesFrom(trx, chatId, userId);
     if ((await chatsRepo.countMembers(trx, chatId)) === 0) return chatsRepo.deleteChat(trx, chatId);
     if (removedRole === "owner" && (await chatsRepo.promoteOldestMember(trx, chatId)) !== 1) throw new Error(`chat ${chatId} would be left without an owner`);
   });
   await deps.bus.publish({ type: "member_removed", chat_id: chatId, user_id: userId });
+  await inviteClosed(deps.bus, cancelled, chatId, "cancelled");
 }
 
 export async function serverChatPresence(deps: ServerDeps, chatId: string): Promise<PresenceView> {

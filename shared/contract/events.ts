@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { ERROR_CODES, type ErrorCode } from "./errors";
 import { HANDSHAKE_ERRORS, type HandshakeErrorCode } from "./handshake";
-import { changeView, chatView, inviteView, LIMITS, messageDeletedView, messageReactionsView, messageReadView, messageView, presenceView, reactionView, userRef } from "./views";
+import { changeView, chatView, inviteClosedView, inviteView, LIMITS, messageDeletedView, messageReactionsView, messageReadView, messageView, presenceView, reactionView, userRef } from "./views";
 import { cursor, emoji, messageId, text, uuid } from "./validation";
 
 export { HANDSHAKE_ERRORS, type HandshakeErrorCode, isHandshakeErrorCode, SOCKET_PATH } from "./handshake";
@@ -123,6 +123,7 @@ export const serverEvents = {
   "presence:join": { summary: "The user's first socket in this chat, anywhere in the cluster (none when it came back within 10 s)", payload: z.object({ chat_id: z.string(), user: userRef }) },
   "presence:leave": { summary: "The user's last socket in this chat is gone (10 s ago: a return meanwhile cancels it)", payload: z.object({ chat_id: z.string(), user_id: z.string() }) },
   "invite:new": { summary: "A new pending invite for this user (as GET /invites lists it), to every socket of the user", payload: inviteView },
+  "invite:closed": { summary: "One of the user's pending invites is no longer pending (answered on any device, withdrawn, or cancelled as its inviter left), to every socket of the user", payload: inviteClosedView },
   "chat:added": { summary: "The user is now a member of this chat (it created the chat, accepted an invite, or the app's backend added it), to every socket of the user; chat:join it to receive its messages", payload: chatView },
   "app:event": {
     summary: "An event the app's own backend published to the chat's room (server API): never stored, not replayed after an outage",

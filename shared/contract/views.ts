@@ -74,6 +74,15 @@ export const inviteView = z
   .meta({ id: "Invite" });
 export type InviteView = z.infer<typeof inviteView>;
 
+/** A pending invite is no longer pending: its invitee's lists drop it (`invite:closed`). */
+export const inviteClosedView = z
+  .object({
+    id,
+    chat_id: id,
+    status: z.enum(["accepted", "declined", "cancelled"]).meta({ description: "accepted or declined by the invitee (on any device), cancelled by its inviter, the chat's owner, or the inviter's leaving" }),
+  })
+  .meta({ id: "InviteClosed" });
+
 /** One emoji on a message: how many put it there (leaving out users the viewer blocks) and whether the viewer did. */
 export const reactionView = z.object({ emoji: z.string(), count: z.number().int().min(1), me: z.boolean() }).meta({ id: "Reaction" });
 export type ReactionView = z.infer<typeof reactionView>;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { uuid } from "../contract/validation";
 import { gatewayQuery } from "./queries";
-import { chatView, inviteView, messageReadView } from "../contract/views";
+import { chatView, inviteClosedView, inviteView, messageReadView } from "../contract/views";
 
 /** Session ids per `session_revoked` event: small enough for every gateway to accept and parse quickly. */
 export const REVOCATION_CHUNK = 1_000;
@@ -16,12 +16,13 @@ export const controlEvent = z.discriminatedUnion("type", [
   // An api replica started and publishes these key ids at /.well-known/jwks.json: gateways that
   // fetch the JWKS fetch it again if one is new to them (the event names ids, never keys).
   z.object({ type: z.literal("keys_published"), kids: z.array(z.string().min(1).max(64)).min(1).max(16) }),
-  // Every socket of a user is told of a new invite or a new chat (the live lists).
+  // Every socket of a user is told of a new invite, an invite no longer pending, or a new chat (the live lists).
   z.object({
     type: z.literal("user_notice"),
     user_id: uuid,
     notice: z.discriminatedUnion("event", [
       z.object({ event: z.literal("invite:new"), payload: inviteView }),
+      z.object({ event: z.literal("invite:closed"), payload: inviteClosedView }),
       z.object({ event: z.literal("chat:added"), payload: chatView }),
       // The user's own read position moved: its sockets outside that chat's room learn it too (badges).
       z.object({ event: z.literal("message:read"), payload: messageReadView }),

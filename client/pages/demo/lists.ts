@@ -297,11 +297,9 @@ export function createLists(ctx: DemoContext, room: () => RoomView, blocks: Bloc
     socket.on("invite:new", (invite) => {
       if (!invites.some((i) => i.id === invite.id)) showInvites([...invites, invite]);
     });
-    socket.on("chat:added", (chat) => {
-      // Accepted here or on another device: its invite is answered.
-      showInvites(invites.filter((i) => i.chat.id !== chat.id));
-      void loadChats();
-    });
+    // Answered on any device, withdrawn, or cancelled as its inviter left.
+    socket.on("invite:closed", (closed) => showInvites(invites.filter((i) => i.id !== closed.id)));
+    socket.on("chat:added", () => void loadChats());
     socket.on("chat:removed", () => void loadChats());
   }
 

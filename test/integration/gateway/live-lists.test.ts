@@ -38,9 +38,43 @@ describe("live lists", () => {
     // Asking again returns the pending invite: nothing new to tell.
     expect((await alice.http.post(`/chats/${chatId}/invites`, { username: carol.username })).status).toBe(201);
     const added = bobs.map((s) => nextEvent(s, "chat:added"));
+    const answered = bobs.map((s) => nextEvent(s, "invite:closed"));
     expect((await bob.http.post(`/invites/${invite.id}/accept`)).status).toBe(200);
     for (const a of added) expect(await a).toMatchObject({ id: chatId, name: "live" });
+    // Its other devices drop the invite.
+    for (const a of answered) expect(await a).toEqual({ id: invite.id, chat_id: chatId, status: "accepted" });
     expect(carolSeen.every((s) => s.length === 1)).toBe(true);
+  });
+
+  it("tells every socket of an invitee when an invite is no longer pending: declined, withdrawn, or its inviter left", async () => {
+    const [owner, member, frank] = (await Promise.all(["llo", "llm", "llf"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn, LoggedIn, LoggedIn];
+    const franks = await everywhere(frank);
+    const closed = franks.map((s) => collect(s, "invite:closed"));
+    const chatOf = async (name: string) => (await owner.http.post("/chats", { name, members: [member.username] })).body.chat.id as string;
+    const pendingFor = async (chatId: string, from: LoggedIn) => {
+      const res = await from.http.post(`/chats/${chatId}/invites`, { username: frank.username });
+      expect(res.status).toBe(201);
+      return res.body.invite.id as string;
+    };
+    const [c1, c2, c3] = [await chatOf("declined"), await chatOf("withdrawn"), await chatOf("left")];
+    // The member of c2 and c3 must accept its own invite first.
+    for (const inv of (await member.http.get("/invites")).body.invites as { id: string }[]) expect((await member.http.post(`/invites/${inv.id}/accept`)).status).toBe(200);
+
+    const declined = await pendingFor(c1, owner);
+    expect((await frank.http.post(`/invites/${declined}/decline`)).status).toBe(204);
+    const withdrawn = await pendingFor(c2, member);
+    expect((await owner.http.delete(`/invites/${withdrawn}`)).status).toBe(204);
+    const left = await pendingFor(c3, member);
+    expect((await member.http.delete(`/chats/${c3}/members/${member.user.id}`)).status).toBe(204);
+
+    const want = [
+      { id: declined, chat_id: c1, status: "declined" },
+      { id: withdrawn, chat_id: c2, status: "cancelled" },
+      { id: left, chat_id: c3, status: "cancelled" },
+    ];
+    await eventually(() => closed.every((s) => s.length >= want.length), 5_000, "three invite:closed on every socket");
+    for (const s of closed) expect(s).toEqual(want);
+    expect((await frank.http.get("/invites")).body.invites).toEqual([]);
   });
 
   it("tells the members of a chat the app's backend made or grew", async () => {
