@@ -70,9 +70,13 @@ describe("entry points", () => {
     // graphile-worker's schema (the webhook worker's queue) is installed with ours.
     const queue = async () => (await sql<{ n: string }>`select 1 as n from pg_namespace where nspname = 'graphile_worker'`.execute(tdb.db)).rows.length;
     expect(await queue()).toBe(1);
-    // The latest migration adds the chat essentials' tables; down takes them back (graphile-worker's schema stays).
+    // The latest migration adds the change log's two indexes; down takes them back, and the tables stay.
+    const indexes = async () =>
+      (await sql<{ n: string }>`select indexname as n from pg_indexes where tablename = 'chat_changes' and indexname in ('chat_changes_message_idx', 'chat_changes_reader_idx')`.execute(tdb.db)).rows.length;
+    expect(await indexes()).toBe(2);
     expect((await entry("migrate.js", { DATABASE_URL: tdb.url }, ["down"])).code).toBe(0);
-    expect(await tables()).toEqual([...base, ...webhookTables].sort());
+    expect(await indexes()).toBe(0);
+    expect(await tables()).toEqual([...base, ...webhookTables, ...essentialsTables].sort());
     expect(await queue()).toBe(1);
     const missing = await entry("migrate.js", {});
     expect(missing.code).toBe(1);
