@@ -95,6 +95,9 @@ export const TARGETS = {
   "fanout.cpu": ratioAtMost(1.1),
   "fanout.p99": null,
   "fanout.profile-cpu": null,
+  "fanout.quiet-10": null,
+  "fanout.quiet-100": ratioAtMost(1.3),
+  "fanout.quiet-1000": null,
 } satisfies Record<string, Target | null>;
 
 export type RowId = keyof typeof TARGETS;

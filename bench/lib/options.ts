@@ -33,6 +33,8 @@ export interface BenchOptions {
     /** FANOUT_PROFILE=<room>:<msg/s>: the case --profile runs (default a room of 100 at 100 msg/s). */
     profileRoom: number | undefined;
     profileRate: number | undefined;
+    /** FANOUT_QUIET=0 leaves the quiet rates (rooms of 20 at 10, 100, 1,000 msg/s) out. */
+    quiet: boolean;
   };
 }
 
@@ -55,6 +57,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Readonly<B
       smallRoomSockets: Number(env.FANOUT_SMALL_SOCKETS ?? 480),
       profileRoom,
       profileRate,
+      quiet: env.FANOUT_QUIET !== "0",
     },
   });
 }

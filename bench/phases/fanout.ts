@@ -23,6 +23,9 @@
  *             generators (load generator processes), env (the limits raised for ours), limits (in effect in ours) }
  *   rooms: { "10" | "100" | "1000": FanoutCase }  one gateway per side
  *   threeGateways: FanoutCase                     a room of 100 over 3 gateways per side
+ *   quiet?: { room, rooms, senders, stepMs, rounds, rates: { [msg/s]: { ours, bare: QuietSide, ratio } } }
+ *             rooms of 20 at fixed rates most chats run at, alternating steps (no ladder): QuietSide =
+ *             { deliveries, messages, cpuUs, postgresUs (PostgreSQL's CPU over the side's steps), steps: FanoutStep[] }
  *   profile?: { room, rate, stepMs, rounds, ours, bare: { file, deliveries, messages, cpuUs, steps: FanoutStep[] } }
  *             (--profile only: room of 100 at a fixed rate, or FANOUT_PROFILE=<room>:<msg/s>, both gateways profiled over alternating steps)
  * FanoutCase: {
@@ -63,6 +66,9 @@ import {
 } from "../lib/saturation";
 import { seed } from "../lib/setup";
 
+/** The quiet rates (msg/s), each a row of its own (bench/targets.ts). */
+const QUIET_RATES = [10, 100, 1_000] as const;
+
 /** The fan-out's settings; `rooms`, `three`, `smallRoomSockets` and `profile` from the FANOUT_* variables (lib/options.ts). */
 const fanoutConfig = (o: BenchOptions["fanout"]) => ({
   /** Ours only: the posting limit and the event budget raised (the ladders send thousands of messages per second from a few users). */
@@ -101,6 +107,12 @@ const fanoutConfig = (o: BenchOptions["fanout"]) => ({
    * of 10 side by side as in their case), `rounds` steps per side alternating, a V8 profile of each gateway meanwhile.
    */
   profile: { room: o.profileRoom ?? 100, rate: o.profileRate ?? 100, stepMs: 2_000, rounds: 4 },
+  /**
+   * Quiet chats: the ladder measures near saturation, where the store's batching pays; most chats run
+   * far below it. Rooms of 20 side by side (24 of them), 48 senders, each rate held for `rounds` steps
+   * per side, alternating; a step's CPU includes whatever the gateway spends between messages.
+   */
+  quiet: o.quiet ? { room: 20, rates: QUIET_RATES, senders: 48, stepMs: 4_000, rounds: 2 } : null,
 });
 type FanoutConfig = ReturnType<typeof fanoutConfig>;
 
@@ -352,6 +364,64 @@ async function profileCase(ctx: FanoutContext, dir: string, room: Room, ours: Ch
   ctx.details.fanout = { profile: { ...P, ...out } };
 }
 
+interface QuietSide {
+  deliveries: number;
+  messages: number;
+  cpuUs: number;
+  /** PostgreSQL's CPU over the side's steps (µs): ours stores every message, bare nothing (its figure is the database idling). */
+  postgresUs: number;
+  steps: FanoutStep[];
+}
+
+/** Rooms of `Q.room` at each of `Q.rates`, `Q.rounds` steps per side alternating: CPU per delivery at the rates real chats run at. */
+async function quietCase(ctx: FanoutContext, Q: NonNullable<FanoutConfig["quiet"]>, room: Room, ours: Child, bare: Child) {
+  const S: SatConfig = { ...ctx.F.sat, senders: Q.senders, startRate: Q.rates[0]!, stepMs: Q.stepMs };
+  const redisCpu = () => redisCpuSeconds(ctx.redis.port);
+  const sides = [newSide({ key: "oq", label: "quiet ours", gateways: [ours], room: Q.room, redisCpu }, Q.rates[0]!), newSide({ key: "bq", label: "quiet bare", gateways: [bare], room: Q.room, redisCpu }, Q.rates[0]!)];
+  const rates: Record<string, { ours: QuietSide; bare: QuietSide; ratio: number | null }> = {};
+  try {
+    await openRooms(ctx, sides, room, S);
+    for (const side of sides) await satStep(side, ctx.clients, { ...S, stepMs: 1_000 }, Q.rates[1] ?? Q.rates[0]!, `${side.key}w`);
+    for (const rate of Q.rates) {
+      const out: Record<string, QuietSide> = {};
+      for (const side of sides) out[side.key] = { deliveries: 0, messages: 0, cpuUs: 0, postgresUs: 0, steps: [] };
+      for (let r = 0; r < Q.rounds; r += 1) {
+        for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+          const st = await satStep(side, ctx.clients, S, rate, `${side.key}${rate}r${r}`);
+          const o = out[side.key]!;
+          o.deliveries += st.deliveries;
+          o.messages += st.ackedInAll;
+          o.cpuUs += st.gatewayCpuUs[0]!;
+          o.postgresUs += (st.cpu?.postgres ?? 0) * 1e6;
+          o.steps.push(brief(st)!);
+          ctx.log(`fanout: ${side.label} at ${rate} msg/s, round ${r + 1}: ${stepText(side, st, S)}`);
+          await sleep(300);
+        }
+      }
+      const [o, b] = [out.oq!, out.bq!];
+      const per = (x: QuietSide) => (x.deliveries > 0 ? x.cpuUs / x.deliveries : null);
+      const ratio = per(o) !== null && per(b) !== null ? per(o)! / per(b)! : null;
+      rates[rate] = { ours: o, bare: b, ratio };
+      const perMessage = (x: QuietSide) => x.cpuUs / Math.max(1, x.messages);
+      const missing = [o, b].map((x) => x.steps.reduce((n, s) => n + (s.sustained ? 0 : 1), 0));
+      ctx.row(`fanout.quiet-${rate}`, {
+        figure: `fan-out at a quiet rate: gateway CPU per delivery, one gateway, rooms of ${Q.room}, ${rate} msg/s`,
+        ours: per(o),
+        baseline: per(b),
+        unit: "µs",
+        ratio,
+        note:
+          `${Q.rounds} steps of ${Q.stepMs / 1000} s per side, alternating, ${Q.senders} senders over ${room.chatIds.length} rooms; per message ${f0(perMessage(o))} vs ${f0(perMessage(b))} µs; ` +
+          `PostgreSQL ${f0(o.postgresUs / Math.max(1, o.messages))} µs per stored message (${f0(b.postgresUs / Math.max(1, b.messages))} µs per message while bare ran: the database idling); ` +
+          `${o.deliveries} vs ${b.deliveries} deliveries; steps not sustained ${missing[0]} vs ${missing[1]}`,
+      });
+    }
+  } finally {
+    await Promise.all(ctx.clients.map((c) => c.call("satClose", {}, 30_000).catch(() => undefined)));
+  }
+  return { room: Q.room, rooms: room.chatIds.length, senders: Q.senders, stepMs: Q.stepMs, rounds: Q.rounds, rates };
+}
+
 export const fanoutPhase: Phase = {
   name: "fanout",
   needs: ["clients"],
@@ -371,7 +441,7 @@ async function fanout(ctx: FanoutContext): Promise<void> {
     return c;
   };
   const spawnPair = (k: number) => Promise.all([spawn(`fo-ours-${k}`, oursEnv), spawn(`fo-bare-${k}`, bareEnv)]);
-  const sizes = ctx.profileDir ? [F.profile.room] : [...new Set([...F.rooms, ...(F.three ? [F.threeRoom] : [])])];
+  const sizes = ctx.profileDir ? [F.profile.room] : [...new Set([...F.rooms, ...(F.three ? [F.threeRoom] : []), ...(F.quiet ? [F.quiet.room] : [])])];
   try {
     const [[o1, b1], seeded] = await Promise.all([spawnPair(1), Promise.all(sizes.map((n) => seed(ctx.database.url, ctx.tokens, `fo${n}_`, n * chatsFor(F, n), chatsFor(F, n))))]);
     const rooms = new Map(sizes.map((n, i) => [n, seeded[i]!]));
@@ -386,6 +456,11 @@ async function fanout(ctx: FanoutContext): Promise<void> {
       const t = Date.now();
       (details.rooms as Record<string, FanoutCase>)[n] = await runCase(ctx, `room${n}`, rooms.get(n)!, n, [o1], [b1], Math.max(1, Math.round(F.startDeliveries / n)));
       log(`fanout: room of ${n} took ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    }
+    if (F.quiet) {
+      const t = Date.now();
+      details.quiet = await quietCase(ctx, F.quiet, rooms.get(F.quiet.room)!, o1, b1);
+      log(`fanout: quiet rates took ${((Date.now() - t) / 1000).toFixed(0)} s`);
     }
     if (F.three) {
       const t = Date.now();
