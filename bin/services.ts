@@ -96,10 +96,15 @@ export async function connectServices(config: Config, logger: Logger, options: {
     closers.push(() => bus.close());
     let adapter: AdapterClients | undefined;
     if (subscribes) {
+      // The adapter's publisher, which also carries the gateway's posting counts: a client of its
+      // own without auto-pipelining. Its commands come one or two per message, and an auto-pipeline
+      // per lone command cost more gateway CPU per message at every rate the bench tries (A/B in
+      // docs/benchmark-notes.md, "Quiet chats").
+      const pub = own(connectRedis(target, { logger, name: `${name}:publish`, knownNodes, autoPipelining: false }));
       adapter =
         target.kind === "cluster"
-          ? { sharded: true, pub: redis as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true, knownNodes })) }
-          : { sharded: false, pub: redis, sub: own(createRedis(target.url, { logger, name: `${name}:adapter`, offlineQueue: true })) };
+          ? { sharded: true, pub: pub as Cluster, sub: own(createRedisCluster(target, { logger, name: `${name}:adapter`, offlineQueue: true, sharded: true, knownNodes })) }
+          : { sharded: false, pub, sub: own(createRedis(target.url, { logger, name: `${name}:adapter`, offlineQueue: true })) };
     }
     let outlet: MessageOutlet = lateOutlet();
     if (options.role === "api") {

@@ -23,6 +23,13 @@ export interface ConnectRedisOptions {
    * Default: a list of the client's own.
    */
   knownNodes?: KnownNodes;
+  /**
+   * Auto-pipelining for a command client (default on): the commands issued in one turn of the event
+   * loop go out in one write. It pays where commands come in bursts (presence sweeps, handshake
+   * storms); each command alone pays for a pipeline of its own (docs/benchmark-notes.md, "Quiet
+   * chats"), so the per-message publisher has it off.
+   */
+  autoPipelining?: boolean;
 }
 
 const retry = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000);
@@ -46,10 +53,10 @@ function watchErrors(client: RedisClient, logger: Logger, name: string): void {
  * event loop (a batch of stored messages each taking its limit point and publishing) go out in
  * one write. Subscribers queue instead, until their first connection.
  */
-const singleOptions = (name: string, offlineQueue: boolean) => ({
+const singleOptions = (name: string, offlineQueue: boolean, autoPipelining = true) => ({
   connectionName: name,
   enableOfflineQueue: offlineQueue,
-  enableAutoPipelining: !offlineQueue,
+  enableAutoPipelining: !offlineQueue && autoPipelining,
   maxRetriesPerRequest: offlineQueue ? null : 1,
   connectTimeout: 3_000,
   retryStrategy: retry,
@@ -57,7 +64,7 @@ const singleOptions = (name: string, offlineQueue: boolean) => ({
 
 /** An ioredis client to one server that reconnects forever with a capped backoff. */
 export function createRedis(url: string, options: ConnectRedisOptions): Redis {
-  const client = new Redis(url, singleOptions(options.name, options.offlineQueue ?? false));
+  const client = new Redis(url, singleOptions(options.name, options.offlineQueue ?? false, options.autoPipelining));
   watchErrors(client, options.logger, options.name);
   return client;
 }
@@ -75,9 +82,9 @@ export function createRedisCluster(target: RedisTarget & { kind: "cluster" }, op
   const client = known.cluster(
     (startupNodes) =>
       new Cluster(startupNodes, {
-        redisOptions: singleOptions(options.name, offlineQueue),
+        redisOptions: singleOptions(options.name, offlineQueue, options.autoPipelining),
         enableOfflineQueue: offlineQueue,
-        enableAutoPipelining: !offlineQueue,
+        enableAutoPipelining: !offlineQueue && (options.autoPipelining ?? true),
         clusterRetryStrategy: retry,
         maxRedirections: 4,
         retryDelayOnFailover: 200,
