@@ -83,8 +83,9 @@ export interface ClientEvents {
 
 /**
  * Server events a ChatSocket passes on as they came. `chat:removed`: the user was removed from the
- * chat, and the socket forgot it (no re-join). `invite:new`, `invite:closed` and `chat:added`: the user's live lists
- * (join an added chat to receive its messages). `app:event`: the app's backend's own events.
+ * chat, and the socket forgot it (no re-join). `invite:new`, `invite:closed` and `chat:added`: the
+ * user's live lists (join an added chat to receive its messages). `app:event`: the app's backend's
+ * own events.
  */
 export type RelayedEvent = "typing" | "presence:join" | "presence:leave" | "presence:count" | "chat:removed" | "invite:new" | "invite:closed" | "chat:added" | "app:event";
 

@@ -5,13 +5,13 @@ import type { ChatRow } from "../../shared/db/schema";
 import type { ChatSummaryRow, InviteJoinRow, MemberRow } from "./chats.repository";
 
 /** Rows as clients see them (the views of shared/contract/views.ts). */
+
 export const chatView = (c: Pick<ChatRow, "id" | "name" | "created_by" | "created_at">): ChatView => ({
   id: c.id,
   name: c.name,
   created_by: c.created_by,
   created_at: c.created_at.toISOString(),
 });
-
 
 export const memberView = (r: MemberRow): MemberView => ({
   user_id: r.user_id,

@@ -211,7 +211,8 @@ const READ_SQL = `
 
 /**
  * Moves read positions forward, many in one statement (the gateway coalesces `chat:read`s into
- * one call a second); each move is recorded as a change, in place of the member's previous one. Entries must name each (chat, user) once.
+ * one call a second); each move is recorded as a change, in place of the member's previous one.
+ * Entries must name each (chat, user) once.
  */
 export async function markRead(db: Db, marks: readonly ReadMark[]): Promise<ReadResult[]> {
   if (marks.length === 0) return [];

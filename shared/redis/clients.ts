@@ -49,9 +49,9 @@ function watchErrors(client: RedisClient, logger: Logger, name: string): void {
 }
 
 /**
- * Command clients (no offline queue) pipeline on their own: the commands issued in one turn of the
- * event loop (a batch of stored messages each taking its limit point and publishing) go out in
- * one write. Subscribers queue instead, until their first connection.
+ * Command clients (no offline queue) pipeline on their own unless told not to (`autoPipelining`):
+ * the commands issued in one turn of the event loop go out in one write. Subscribers queue
+ * instead, until their first connection.
  */
 const singleOptions = (name: string, offlineQueue: boolean, autoPipelining = true) => ({
   connectionName: name,
