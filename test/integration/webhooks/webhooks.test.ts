@@ -13,8 +13,19 @@ import { ask, type SocketClients } from "../../support/socket-client";
 import { clockPasses, eventually } from "../../support/waits";
 import { WebhookReceiver } from "../../support/webhook-receiver";
 
+/**
+ * How long the failing receiver answers 500: 4 s here; `WEBHOOK_TEST_OUTAGE=60` runs the full minute
+ * (the retry window then grows to outlast it).
+ */
+const OUTAGE_MS = Number(process.env.WEBHOOK_TEST_OUTAGE ?? 4) * 1000;
 /** Quick retries and a short retry window, so that retrying and dead-lettering happen within the test. */
-const ENV = { WEBHOOK_ALLOW_PRIVATE: "on", WEBHOOK_RETRY_MIN: "1s", WEBHOOK_RETRY_MAX: "1s", WEBHOOK_RETRY_WINDOW: "8s", WEBHOOK_TIMEOUT: "2s" };
+const ENV = {
+  WEBHOOK_ALLOW_PRIVATE: "on",
+  WEBHOOK_RETRY_MIN: "1s",
+  WEBHOOK_RETRY_MAX: "1s",
+  WEBHOOK_RETRY_WINDOW: `${Math.max(8, Math.ceil((2 * OUTAGE_MS) / 1000))}s`,
+  WEBHOOK_TIMEOUT: "2s",
+};
 
 let cluster: InProcessCluster & { redis: { url: string } };
 let gateways: GatewayFixture[];
@@ -90,11 +101,12 @@ describe("webhooks", () => {
     }
   });
 
-  it("keeps per-chat order through a receiver answering 500 for a while, then delivers everything once it recovers", async () => {
+  it("keeps per-chat order through a receiver answering 500 for a while, then delivers everything once it recovers", { timeout: OUTAGE_MS + 40_000 }, async () => {
     const receiver = await new WebhookReceiver().start();
     try {
       const endpointId = await endpointFor(receiver, ["message.created"]);
       receiver.answer = 500;
+      const outageEnds = Date.now() + OUTAGE_MS;
       const [dan, eve] = (await Promise.all(["whd", "whe"].map((p) => registerAndLogin(api(), p)))) as [LoggedIn, LoggedIn];
       const chatA = await chatWith(dan, [eve], "a");
       const chatB = await chatWith(eve, [dan], "b");
@@ -105,6 +117,8 @@ describe("webhooks", () => {
         expect((await ask(sb, "message:send", { chat_id: chatB, text: `b${i}` })).ok).toBe(true);
       }
       await eventually(() => [...receiver.attempts.values()].reduce((a, b) => a + b, 0) >= 4, 10_000, "failed attempts");
+      await clockPasses(outageEnds - Date.now(), "the rest of the receiver's outage");
+      expect(receiver.received).toHaveLength(0);
       receiver.answer = 200;
       await eventually(() => receiver.of("message.created").length >= 10, 15_000, "all ten after recovery");
       const texts = (chat: string) => receiver.of("message.created").map((r) => r.data.message as { chat_id: string; text: string }).filter((m) => m.chat_id === chat).map((m) => m.text);
