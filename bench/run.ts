@@ -37,6 +37,7 @@ import { loginPhase } from "./phases/login";
 import { memoryPhase } from "./phases/memory";
 import { presencePhase } from "./phases/presence";
 import { revocationPhase } from "./phases/revocation";
+import { scalePhase } from "./phases/scale";
 import { soakPhase } from "./phases/soak";
 import { storedPhase } from "./phases/stored";
 import { tokensPhase } from "./phases/tokens";
@@ -62,6 +63,7 @@ const PHASES: Phase[] = [
   attackFloodPhase,
   attackBufferPhase,
   fanoutPhase,
+  scalePhase,
 ];
 
 /**
@@ -74,7 +76,7 @@ const RESULTS = join(__dirname, "results");
 
 const options = parseOptions(process.argv.slice(2), process.env);
 const { only } = options;
-const chosen = PHASES.filter((p) => !only || [p.name, ...(p.also ?? [])].some((n) => only.includes(n)));
+const chosen = PHASES.filter((p) => (only ? [p.name, ...(p.also ?? [])].some((n) => only.includes(n)) : !p.onlyWhenAsked));
 const t0 = Date.now();
 const cpu0 = cpuSnapshot();
 const log = (msg: string) => process.stdout.write(`[bench +${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);

@@ -98,6 +98,12 @@ export const TARGETS = {
   "fanout.quiet-10": null,
   "fanout.quiet-100": ratioAtMost(1.3),
   "fanout.quiet-1000": null,
+
+  "scale.held": atLeast(250_000, "≥ 250000, none dropped"),
+  "scale.rss": atMost(13, "≤ 13 KiB"),
+  "scale.revocation-p99": atMost(100, "≤ 100 ms"),
+  "scale.broadcast-p99": null,
+  "scale.kill-100": atMost(60, "≤ 60 s, none dropped elsewhere"),
 } satisfies Record<string, Target | null>;
 
 export type RowId = keyof typeof TARGETS;

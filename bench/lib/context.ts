@@ -57,5 +57,7 @@ export interface Phase {
    * good), so that it has the cores (the soak and the attacks keep gw1; the fan-out none).
    */
   alone?: ServerName[];
+  /** Runs only when `--only=` names it, never in a full run (the scale phase). */
+  onlyWhenAsked?: boolean;
   run(ctx: BenchContext): Promise<void>;
 }

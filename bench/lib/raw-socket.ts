@@ -87,6 +87,8 @@ export function connectRaw(
   options: {
     localAddress?: string;
     timeoutMs?: number;
+    /** More fields of the handshake's `auth` beside the token (e.g. `chat_id`). */
+    auth?: Record<string, unknown>;
     /** Every text frame after the connection was accepted (a light receiver: the bench's fan-out). */
     onText?: (text: string) => void;
     /** Every chunk TCP hands over after the connection was accepted: its size and how many whole frames it completed. */
@@ -166,7 +168,7 @@ export function connectRaw(
       for (const text of texts) {
         if (text === "2") socket.write(frame("3")); // Engine.IO ping → pong
         else if (phase === "ready") options.onText?.(text);
-        else if (phase === "open" && text.startsWith("0")) socket.write(frame(`40${JSON.stringify({ token })}`));
+        else if (phase === "open" && text.startsWith("0")) socket.write(frame(`40${JSON.stringify({ ...options.auth, token })}`));
         else if (phase === "open" && text.startsWith("40")) {
           phase = "ready";
           clearTimeout(timer);

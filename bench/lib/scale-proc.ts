@@ -1,0 +1,297 @@
+/**
+ * A light load generator for the scale phase (bench/phases/scale.ts), in its own process: up to
+ * about 18,000 authenticated connections on lib/raw-socket.ts (Engine.IO 4 / Socket.IO 5 over a
+ * plain TCP socket, WebSocket transport: the upgrade, the open packet, the connect with `auth`,
+ * ping → pong, acks), from one loopback source address (BENCH_LOCAL_ADDRESS). A stock
+ * socket.io-client socket costs more memory on the client side than a connection costs the server,
+ * so 250,000 of them would not fit beside the servers on one machine.
+ *
+ * Each connection keeps only what the phase reads back: its gateway, when it went down, whether it
+ * was told its session ended, and (while asked) the broadcast messages and presence leaves it saw.
+ * Commands (IPC): `setUrls`, `connect`, `join`, `send`, `status`, `gone`, `broadcastStart`,
+ * `broadcastResult`, `watchLeaves`, `leaves`, `stormArm`, `storm`, `mem`, `closeAll`.
+ */
+import { performance } from "node:perf_hooks";
+import { connectRaw, type RawSocketIo } from "./raw-socket";
+import { serve, sleep } from "./ipc";
+
+const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
+/** Milliseconds since the epoch with sub-millisecond precision (the same clock in every process here). */
+const now = () => performance.timeOrigin + performance.now();
+
+interface Item {
+  /** The connection's number in the whole run. */
+  i: number;
+  token: string;
+  chat: string;
+  userId: string;
+  gw: number;
+}
+
+interface Conn {
+  item: Item;
+  gw: number;
+  raw: RawSocketIo | undefined;
+  /** When the connection went down (TCP closed or a Socket.IO disconnect packet came), if it did. */
+  goneAt: number | undefined;
+  /** Whether `session:ended` came before it went down. */
+  ended: boolean;
+  acks: Map<number, (text: string) => void> | undefined;
+}
+
+let urls: string[] = [];
+const conns = new Map<number, Conn>();
+/** Connections lost on a gateway that was not killed, by gateway. */
+const dropped: Record<number, number> = {};
+/** Gateways whose connections are expected to go (a kill -9): their losses are the storm's. */
+const dying = new Set<number>();
+let closing = false;
+
+/** The broadcast being counted: its marker, and each receipt's latency from the send stamped in its text. */
+let broadcast: { marker: string; latencies: number[] } | undefined;
+/** User ids whose presence:leave is awaited, and when the first one for each arrived. */
+let leaveWatch: Map<string, number> | undefined;
+
+interface Storm {
+  gw: number;
+  survivors: number[];
+  lost: number;
+  away: number;
+  back: number[];
+  attempts: number;
+  failures: Record<string, number>;
+  stayAwayEvery: number;
+}
+let storm: Storm | undefined;
+
+function onText(conn: Conn, text: string): void {
+  if (text.startsWith("43")) {
+    const bracket = text.indexOf("[");
+    const id = Number(text.slice(2, bracket));
+    const done = conn.acks?.get(id);
+    if (done) {
+      conn.acks!.delete(id);
+      done(text.slice(bracket));
+    }
+    return;
+  }
+  if (text === "41" || text.startsWith("41")) return down(conn);
+  if (!text.startsWith("42")) return;
+  if (broadcast && text.startsWith('42["message:new"')) {
+    const at = text.indexOf(`bcast:${broadcast.marker}:`);
+    if (at >= 0) {
+      const sentAt = Number.parseFloat(text.slice(at + broadcast.marker.length + 7));
+      broadcast.latencies.push(now() - sentAt);
+    }
+  } else if (text.startsWith('42["session:ended"')) conn.ended = true;
+  else if (leaveWatch && text.startsWith('42["presence:leave"')) {
+    const [, payload] = JSON.parse(text.slice(2)) as [string, { user_id: string }];
+    if (leaveWatch.has(payload.user_id) && leaveWatch.get(payload.user_id) === 0) leaveWatch.set(payload.user_id, now());
+  }
+}
+
+/** The connection is gone (once): a drop, part of a storm, or the end of a revoked session. */
+function down(conn: Conn): void {
+  if (conn.goneAt !== undefined) return;
+  conn.goneAt = now();
+  conn.raw?.destroy();
+  if (closing) return;
+  if (storm && conn.gw === storm.gw) {
+    storm.lost += 1;
+    if (conn.item.i % storm.stayAwayEvery === 0) storm.away += 1;
+    else void reconnect(conn, storm);
+    return;
+  }
+  if (!dying.has(conn.gw) && !conn.ended) dropped[conn.gw] = (dropped[conn.gw] ?? 0) + 1;
+}
+
+/** Opens `conn` to gateway `gw`; rejects with the refusal's text. */
+async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
+  const raw = await connectRaw(urls[gw]!, conn.item.token, {
+    ...(localAddress ? { localAddress } : {}),
+    timeoutMs,
+    auth: { chat_id: conn.item.chat },
+    onText: (text) => onText(conn, text),
+  });
+  conn.raw = raw;
+  conn.gw = gw;
+  conn.goneAt = undefined;
+  conn.ended = false;
+  void raw.closed.then(() => {
+    if (conn.raw === raw) down(conn);
+  });
+}
+
+/**
+ * socket.io-client's reconnection (the typed client leaves a lost transport to it): the first
+ * attempt after 1 s, then doubling up to 5 s, each ±50 % at random. The address is a surviving
+ * gateway's (behind nginx the same address would reach one).
+ */
+async function reconnect(conn: Conn, s: Storm): Promise<void> {
+  for (let attempt = 0; attempt < 30 && !closing; attempt += 1) {
+    const base = Math.min(1_000 * 2 ** attempt, 5_000);
+    await sleep(base * (0.5 + Math.random()));
+    s.attempts += 1;
+    const gw = s.survivors[(conn.item.i + attempt) % s.survivors.length]!;
+    try {
+      await open(conn, gw, 20_000);
+      s.back.push(now());
+      return;
+    } catch (err) {
+      const key = (err as Error).message.slice(0, 80);
+      s.failures[key] = (s.failures[key] ?? 0) + 1;
+    }
+  }
+}
+
+/** An event with an ack on `conn`: the ack's payload text, or rejects after `timeoutMs`. */
+function ask(conn: Conn, event: string, payload: unknown, timeoutMs = 20_000): Promise<string> {
+  const raw = conn.raw;
+  if (!raw || conn.goneAt !== undefined) return Promise.reject(new Error("not connected"));
+  return new Promise((resolve, reject) => {
+    const id = raw.emit(event, payload);
+    const timer = setTimeout(() => {
+      conn.acks?.delete(id);
+      reject(new Error("ack timeout"));
+    }, timeoutMs);
+    (conn.acks ??= new Map<number, (text: string) => void>()).set(id, (text: string) => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+}
+
+/** Runs `fn` over `xs`, `concurrency` at a time. */
+async function pool<T>(xs: T[], concurrency: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, xs.length) }, async () => {
+      while (next < xs.length) await fn(xs[next++]!);
+    }),
+  );
+}
+
+serve(
+  {
+    setUrls(args: { urls: string[] }) {
+      urls = args.urls;
+    },
+
+    /** Opens every item's connection to its gateway, `concurrency` at a time. */
+    async connect(args: { items: Item[]; concurrency: number; timeoutMs?: number }) {
+      const errors: Record<string, number> = {};
+      const latencies: number[] = [];
+      let ok = 0;
+      const started = now();
+      await pool(args.items, args.concurrency, async (item) => {
+        const conn: Conn = { item, gw: item.gw, raw: undefined, goneAt: undefined, ended: false, acks: undefined };
+        const t = now();
+        try {
+          await open(conn, item.gw, args.timeoutMs ?? 20_000);
+          conns.set(item.i, conn);
+          ok += 1;
+          latencies.push(now() - t);
+        } catch (err) {
+          const key = (err as Error).message.slice(0, 80);
+          errors[key] = (errors[key] ?? 0) + 1;
+        }
+      });
+      latencies.sort((a, b) => a - b);
+      const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+      return { ok, failed: args.items.length - ok, errors, started, ended: now(), p50: q(0.5), p99: q(0.99) };
+    },
+
+    /** chat:join {chat} on the connections numbered `indices` (those here). */
+    async join(args: { indices: number[]; chat: string; concurrency: number }) {
+      const errors: Record<string, number> = {};
+      let ok = 0;
+      const mine = args.indices.map((i) => conns.get(i)).filter((c): c is Conn => c !== undefined);
+      await pool(mine, args.concurrency, async (conn) => {
+        try {
+          const answer = await ask(conn, "chat:join", { chat_id: args.chat });
+          if (answer.includes('"ok":true')) ok += 1;
+          else errors[answer.slice(0, 80)] = (errors[answer.slice(0, 80)] ?? 0) + 1;
+        } catch (err) {
+          errors[(err as Error).message] = (errors[(err as Error).message] ?? 0) + 1;
+        }
+      });
+      return { asked: mine.length, ok, errors };
+    },
+
+    /** message:send from connection `i`: the ack's text. */
+    async send(args: { i: number; chat: string; text: string }) {
+      const conn = conns.get(args.i);
+      if (!conn) throw new Error(`connection ${args.i} is not here`);
+      return ask(conn, "message:send", { chat_id: args.chat, text: args.text.replace("{now}", String(now())) });
+    },
+
+    status() {
+      const byGw: Record<number, number> = {};
+      let open = 0;
+      for (const c of conns.values()) {
+        if (c.goneAt !== undefined) continue;
+        open += 1;
+        byGw[c.gw] = (byGw[c.gw] ?? 0) + 1;
+      }
+      return { held: conns.size, open, byGw, dropped: { ...dropped } };
+    },
+
+    /** When each of the connections numbered `indices` went down (null: still up), and whether session:ended came first. */
+    gone(args: { indices: number[] }) {
+      return args.indices.filter((i) => conns.has(i)).map((i) => ({ i, goneAt: conns.get(i)!.goneAt ?? null, ended: conns.get(i)!.ended }));
+    },
+
+    broadcastStart(args: { marker: string }) {
+      broadcast = { marker: args.marker, latencies: [] };
+    },
+    broadcastResult() {
+      const latencies = broadcast?.latencies ?? [];
+      broadcast = undefined;
+      return { n: latencies.length, latencies };
+    },
+
+    watchLeaves(args: { userIds: string[] }) {
+      leaveWatch = new Map(args.userIds.map((u) => [u, 0]));
+    },
+    leaves() {
+      const seen = leaveWatch ? [...leaveWatch].filter(([, t]) => t > 0) : [];
+      return Object.fromEntries(seen);
+    },
+
+    /**
+     * Gateway `gw` is about to be killed: its connections reconnect to `survivors` as the stock
+     * client would, except every `stayAwayEvery`-th, whose user stays away (presence must announce
+     * its leave); connections lost elsewhere still count as dropped.
+     */
+    stormArm(args: { gw: number; survivors: number[]; stayAwayEvery: number }) {
+      dying.add(args.gw);
+      storm = { gw: args.gw, survivors: args.survivors, lost: 0, away: 0, back: [], attempts: 0, failures: {}, stayAwayEvery: args.stayAwayEvery };
+    },
+    storm() {
+      if (!storm) return null;
+      return { lost: storm.lost, away: storm.away, back: [...storm.back].sort((a, b) => a - b), attempts: storm.attempts, failures: storm.failures, dropped: { ...dropped } };
+    },
+
+    /** This process's memory after a GC (with --expose-gc), and how many connections it holds open. */
+    mem() {
+      (globalThis as { gc?: () => void }).gc?.();
+      const m = process.memoryUsage();
+      let open = 0;
+      for (const c of conns.values()) if (c.goneAt === undefined) open += 1;
+      return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, open };
+    },
+
+    async closeAll() {
+      closing = true;
+      for (const c of conns.values()) c.raw?.destroy();
+      conns.clear();
+      closing = false;
+      return { closed: true };
+    },
+  },
+  async () => {
+    closing = true;
+    for (const c of conns.values()) c.raw?.destroy();
+  },
+);
+process.send?.({ ready: true, info: { pid: process.pid, localAddress } });

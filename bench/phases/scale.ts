@@ -1,0 +1,388 @@
+/**
+ * `--only=scale` (never part of a full run): the cluster at the size where its cross-gateway costs
+ * show. SCALE_CONNECTIONS (default 250,000) authenticated connections over SCALE_GATEWAYS gateways
+ * (default: enough that the survivors of a kill -9 can take its clients under the 20,000-descriptor
+ * limit, and at least 13) and one api, on the bench's redis-server, from light load generators
+ * (lib/scale-proc.ts: raw Engine.IO/Socket.IO, about 18,000 connections each). Their sockets are
+ * not bound to a source address: binding one (as Node's `localAddress` does, without Linux's
+ * IP_BIND_ADDRESS_NO_PORT) makes the kernel search that address's ports for a free one at every
+ * connect, and at 10,000 connections per address the generators spent most of the machine in the
+ * kernel (66 % system time, handshakes/s falling from 740 to 200 as the count grew). Unbound, the
+ * kernel picks the source port per destination: each gateway, under 20,000 connections, has the
+ * whole ephemeral range (28,000 ports) of 127.0.0.1 to itself. The generators connect to the gateways directly, not through nginx: nginx would
+ * hold two descriptors per connection, so 250,000 need 28 or more workers under the same limit,
+ * and its workers' CPU beside 15 gateways on 2 cores would be measured as ours.
+ *
+ * Every user is in a chat of 20 (its members on as many gateways), joined in the handshake; the first 10,000 users are also in one chat of 10,000 members.
+ * Steps, each measured:
+ *   1. ramp: handshakes/s and the gateways' CPU per handshake, per tenth of the count; it stops
+ *      early (a finding) if the machine's available memory falls under SCALE_MIN_FREE_MIB;
+ *   2. hold for SCALE_HOLD seconds (default 300; heartbeats every 25 s): drops, server RSS and heap
+ *      per connection, Redis memory and CPU, PostgreSQL connections and CPU, kernel socket memory;
+ *   3. revoke 10 sessions per gateway through the api, 20 ms apart: call returned → socket gone;
+ *   4. broadcast 10 messages, one a second, into the chat of 10,000 (its sockets on every gateway);
+ *   5. kill -9 of the gateway with the most sockets: its clients come back to the others with
+ *      socket.io-client's jittered back-off (1 in 47 stays away: presence must announce them),
+ *      time to 99 % and 100 % back, handshakes/s and PostgreSQL transactions meanwhile, drops
+ *      elsewhere, and presence:leave for those who stayed away.
+ * `results.details.scale` keeps every figure (the capacity model compares them with the small phases').
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import type { BenchContext, Phase } from "../lib/context";
+import { cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
+import { type Child, sleep, spawnChild } from "../lib/ipc";
+import { cpuUsOf, type Mem, mem } from "../lib/probes";
+import { seed } from "../lib/setup";
+import { summary } from "../lib/stats";
+
+const FD_LIMIT = 20_000;
+/** Connections per load generator (its descriptors: these, IPC and a few more). */
+const PER_GENERATOR = 18_000;
+/** A gateway keeps this many descriptors for PostgreSQL, Redis and its listener. */
+const GATEWAY_SPARE_FDS = 600;
+const BROADCAST_MEMBERS = 10_000;
+const CHAT_SIZE = 20;
+
+interface Options {
+  connections: number;
+  gateways: number;
+  holdMs: number;
+  minFreeMiB: number;
+}
+
+function options(env: NodeJS.ProcessEnv): Options {
+  const connections = Number(env.SCALE_CONNECTIONS ?? 250_000);
+  // After a kill -9 the survivors hold every connection: each under the descriptor limit.
+  const survivorsNeeded = Math.ceil(connections / (FD_LIMIT - GATEWAY_SPARE_FDS));
+  const gateways = Number(env.SCALE_GATEWAYS ?? Math.max(13, survivorsNeeded + 1));
+  return { connections, gateways, holdMs: Number(env.SCALE_HOLD ?? 300) * 1000, minFreeMiB: Number(env.SCALE_MIN_FREE_MIB ?? 2_048) };
+}
+
+const memAvailableMiB = () => Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024;
+
+/** The kernel's TCP sockets in use and their buffer memory (/proc/net/sockstat: pages of 4 KiB). */
+function sockstat(): { inuse: number; memMiB: number; tw: number } {
+  const text = readFileSync("/proc/net/sockstat", "utf8");
+  const tcp = /^TCP: inuse (\d+) orphan \d+ tw (\d+) alloc \d+ mem (\d+)/m.exec(text);
+  return { inuse: Number(tcp?.[1] ?? NaN), tw: Number(tcp?.[2] ?? NaN), memMiB: (Number(tcp?.[3] ?? NaN) * 4) / 1024 };
+}
+
+async function redisInfo(url: string): Promise<{ usedMemory: number; cpu: number; clients: number }> {
+  const { Redis } = await import("ioredis");
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    const info = await r.info();
+    const field = (k: string) => Number(new RegExp(`^${k}:([\\d.]+)`, "m").exec(info)?.[1] ?? NaN);
+    return { usedMemory: field("used_memory"), cpu: field("used_cpu_sys") + field("used_cpu_user"), clients: field("connected_clients") };
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function pgFacts(url: string): Promise<{ connections: number; commits: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ connections: string; commits: string }>(
+      `select (select count(*) from pg_stat_activity where datname = current_database())::text as connections,
+              (select xact_commit from pg_stat_database where datname = current_database())::text as commits`,
+    );
+    return { connections: Number(rows[0]!.connections), commits: Number(rows[0]!.commits) };
+  } finally {
+    await client.end();
+  }
+}
+
+type Status = { held: number; open: number; byGw: Record<number, number>; dropped: Record<number, number> };
+
+async function statusOf(generators: Child[]) {
+  const all = await Promise.all(generators.map((g) => g.call<Status>("status")));
+  const byGw: Record<number, number> = {};
+  const dropped: Record<number, number> = {};
+  let open = 0;
+  for (const s of all) {
+    open += s.open;
+    for (const [k, v] of Object.entries(s.byGw)) byGw[Number(k)] = (byGw[Number(k)] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.dropped)) dropped[Number(k)] = (dropped[Number(k)] ?? 0) + v;
+  }
+  return { open, byGw, dropped, droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0) };
+}
+
+export const scalePhase: Phase = {
+  name: "scale",
+  needs: [],
+  alone: [],
+  onlyWhenAsked: true,
+  async run(ctx: BenchContext) {
+    const o = options(process.env);
+    const { log, row, details } = ctx;
+    const generatorsN = Math.ceil(o.connections / PER_GENERATOR);
+    log(`scale: ${o.connections} connections, ${o.gateways} gateways, ${generatorsN} load generators, hold ${o.holdMs / 1000} s`);
+
+    // Users, sessions and tokens; chats of 20; the broadcast chat's members.
+    const t0 = Date.now();
+    const chats = Math.max(1, Math.ceil(o.connections / CHAT_SIZE));
+    const seeded = await seed(ctx.database.url, ctx.tokens, "scale_", o.connections, chats);
+    const bcast = await (async () => {
+      const client = new pg.Client({ connectionString: ctx.database.url });
+      await client.connect();
+      try {
+        // Every (N / 10,000)-th user: members on every gateway.
+        const every = Math.max(1, Math.floor(o.connections / BROADCAST_MEMBERS));
+        const members = seeded.users.filter((_, i) => i % every === 0).slice(0, BROADCAST_MEMBERS);
+        const { rows } = await client.query<{ id: string }>(`insert into chats (name, created_by) values ('scale broadcast', $1) returning id`, [members[0]!.userId]);
+        await client.query(`insert into chat_members (chat_id, user_id, role) select $1, unnest($2::uuid[]), 'member'`, [rows[0]!.id, members.map((m) => m.userId)]);
+        return { chat: rows[0]!.id, members: members.length, every };
+      } finally {
+        await client.end();
+      }
+    })();
+    log(`scale: seeded ${seeded.users.length} users in ${chats} chats and a chat of ${bcast.members} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const gateways: Child[] = [];
+    const generators: Child[] = [];
+    let apiChild: Child | undefined;
+    const result: Record<string, unknown> = { config: { ...o, generators: generatorsN, chatSize: CHAT_SIZE, broadcastMembers: bcast.members } };
+    details.scale = result;
+    try {
+      const [gws, api, gens] = await Promise.all([
+        Promise.all(Array.from({ length: o.gateways }, (_, k) => spawnChild(`sgw${k + 1}`, ctx.serverFile, { env: { ...ctx.env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"], readyTimeoutMs: 120_000 }))),
+        spawnChild("sapi", ctx.serverFile, { env: { ...ctx.env, BENCH_MODE: "api" }, readyTimeoutMs: 120_000 }),
+        Promise.all(
+          Array.from({ length: generatorsN }, (_, k) =>
+            spawnChild(`sgen${k + 1}`, join(__dirname, "../lib/scale-proc.ts"), { env: { BENCH_LOCAL_ADDRESS: "" }, nodeFlags: ["--expose-gc"] }),
+          ),
+        ),
+      ]);
+      gateways.push(...gws);
+      generators.push(...gens);
+      apiChild = api;
+      const urls = gateways.map((g) => g.info.url as string);
+      const inBroadcast = (i: number) => i % bcast.every === 0 && i / bcast.every < BROADCAST_MEMBERS;
+      await Promise.all(generators.map((g) => g.call("setUrls", { urls })));
+      const base = await Promise.all(gateways.map((g) => mem(g)));
+
+      // 1. Ramp, a tenth at a time.
+      // User i is in chat i mod chats, with users i + k·chats (k < 20): its k-th member goes to gateway k mod G,
+      // so every chat has members on up to 20 gateways.
+      const items = seeded.users.map((u, i) => ({ i, token: u.token, userId: u.userId, chat: seeded.chatOf(i)!, gw: Math.floor(i / chats) % o.gateways }));
+      const steps: { total: number; seconds: number; rate: number; failed: number; errors: Record<string, number>; cpuUsPerHandshake: number; freeMiB: number; p50: number; p99: number }[] = [];
+      const stepSize = Math.ceil(o.connections / 10);
+      let wall: string | null = null;
+      for (let from = 0; from < items.length; from += stepSize) {
+        const free = memAvailableMiB();
+        if (free < o.minFreeMiB) {
+          wall = `memory: ${free.toFixed(0)} MiB available at ${from} connections (the floor is ${o.minFreeMiB} MiB)`;
+          log(`scale: ramp stopped: ${wall}`);
+          break;
+        }
+        const part = items.slice(from, from + stepSize);
+        // --profile: a V8 profile of the first gateway over one tenth of the ramp (SCALE_PROFILE_STEP, from 0; the third by default).
+        const profiling = ctx.profileDir !== undefined && steps.length === Number(process.env.SCALE_PROFILE_STEP ?? 2);
+        if (profiling) await gateways[0]!.call("profileStart", {});
+        const cpuBefore = await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))));
+        const shares = Array.from({ length: generators.length }, (_, k) => part.filter((_, j) => j % generators.length === k));
+        const res = await Promise.all(
+          generators.map((g, k) =>
+            g.call<{ ok: number; failed: number; errors: Record<string, number>; started: number; ended: number; p50: number; p99: number }>("connect", { items: shares[k], concurrency: 24 }, 600_000),
+          ),
+        );
+        const cpuAfter = await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))));
+        if (profiling) {
+          const file = join(ctx.profileDir!, "scale-ramp-sgw1.cpuprofile");
+          await gateways[0]!.call("profileStop", { file }, 60_000);
+          log(`scale: profile of sgw1 over tenth ${steps.length + 1}: ${file} (--per=${Math.ceil(part.length / o.gateways)} handshakes)`);
+        }
+        const ok = res.reduce((a, r) => a + r.ok, 0);
+        const failed = res.reduce((a, r) => a + r.failed, 0);
+        const errors: Record<string, number> = {};
+        for (const r of res) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+        const seconds = (Math.max(...res.map((r) => r.ended)) - Math.min(...res.map((r) => r.started))) / 1000;
+        const cpu = cpuAfter.reduce((a, c, k) => a + c - cpuBefore[k]!, 0);
+        const st = await statusOf(generators);
+        const step = { total: st.open, seconds, rate: ok / seconds, failed, errors, cpuUsPerHandshake: cpu / Math.max(1, ok), freeMiB: memAvailableMiB(), p50: Math.max(...res.map((r) => r.p50)), p99: Math.max(...res.map((r) => r.p99)) };
+        steps.push(step);
+        log(`scale: ${st.open} open (+${ok}, ${failed} failed ${JSON.stringify(errors)}) at ${step.rate.toFixed(0)}/s, ${step.cpuUsPerHandshake.toFixed(0)} µs gateway CPU per handshake, p99 ${step.p99.toFixed(0)} ms, ${step.freeMiB.toFixed(0)} MiB free`);
+      }
+      result.ramp = { steps, wall };
+      const ramped = await statusOf(generators);
+
+      // The broadcast chat's sockets join it (each also stays in its chat of 20).
+      const joined = await Promise.all(generators.map((g) => g.call<{ asked: number; ok: number; errors: Record<string, number> }>("join", { indices: items.filter((x) => inBroadcast(x.i)).map((x) => x.i), chat: bcast.chat, concurrency: 16 }, 300_000)));
+      const joinedOk = joined.reduce((a, r) => a + r.ok, 0);
+      log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
+
+      // 2. Hold.
+      const holdStart = { cpu: cpuSnapshot(), redis: await redisInfo(ctx.redis.url), pg: await pgFacts(ctx.database.url), at: Date.now() };
+      const samples: { at: number; open: number; dropped: number }[] = [];
+      while (Date.now() - holdStart.at < o.holdMs) {
+        await sleep(Math.min(30_000, o.holdMs - (Date.now() - holdStart.at)));
+        const st = await statusOf(generators);
+        samples.push({ at: Math.round((Date.now() - holdStart.at) / 1000), open: st.open, dropped: st.droppedTotal });
+        log(`scale: hold +${samples.at(-1)!.at} s: ${st.open} open, ${st.droppedTotal} dropped`);
+      }
+      const holdUse = cpuUse(holdStart.cpu, cpuSnapshot());
+      const [redisAfter, pgAfter] = [await redisInfo(ctx.redis.url), await pgFacts(ctx.database.url)];
+      const mems = await Promise.all(gateways.map((g) => mem(g)));
+      const genMems = await Promise.all(generators.map((g) => g.call<{ rss: number; heapUsed: number; open: number }>("mem", undefined, 60_000)));
+      const held = await statusOf(generators);
+      const sockets = mems.reduce((a, m) => a + m.sockets, 0);
+      const rssGrowth = mems.reduce((a, m, k) => a + m.rss - base[k]!.rss, 0);
+      const heapGrowth = mems.reduce((a, m, k) => a + m.heapUsed - base[k]!.heapUsed, 0);
+      const hold = {
+        seconds: (Date.now() - holdStart.at) / 1000,
+        open: held.open,
+        dropped: held.droppedTotal,
+        samples,
+        serverSockets: sockets,
+        rssPerConnKiB: rssGrowth / sockets / 1024,
+        heapPerConnKiB: heapGrowth / sockets / 1024,
+        perGateway: mems.map((m, k) => ({ sockets: m.sockets, rssMiB: m.rss / 2 ** 20, rssPerConnKiB: (m.rss - base[k]!.rss) / Math.max(1, m.sockets) / 1024, heapPerConnKiB: (m.heapUsed - base[k]!.heapUsed) / Math.max(1, m.sockets) / 1024, fds: m.fds })),
+        generatorRssPerConnKiB: genMems.reduce((a, m) => a + m.rss, 0) / Math.max(1, genMems.reduce((a, m) => a + m.open, 0)) / 1024,
+        redis: { usedMemoryMiB: redisAfter.usedMemory / 2 ** 20, cpuSeconds: redisAfter.cpu - holdStart.redis.cpu, clients: redisAfter.clients },
+        postgres: { connections: pgAfter.connections, commits: pgAfter.commits - holdStart.pg.commits, cpuSeconds: holdUse?.postgres ?? null },
+        machine: holdUse,
+        kernel: sockstat(),
+      };
+      result.hold = hold;
+      log(`scale: held ${hold.open} for ${hold.seconds.toFixed(0)} s, ${hold.dropped} dropped; RSS ${hold.rssPerConnKiB.toFixed(2)} KiB, heap ${hold.heapPerConnKiB.toFixed(2)} KiB per connection; ${cpuText(holdUse)}`);
+
+      // 3. Revocation: 10 sessions per gateway, each revoked through the api.
+      const picks = Array.from({ length: o.gateways }, (_, g) => items.filter((x) => x.gw === g && (!inBroadcast(x.i) || o.connections <= bcast.members)).slice(-10)).flat();
+      const apiUrl = api.info.url as string;
+      const returned = new Map<number, number>();
+      let httpFailed = 0;
+      for (const p of picks) {
+        const res = await fetch(`${apiUrl}/sessions/${seeded.users[p.i]!.sessionId}`, { method: "DELETE", headers: { authorization: `Bearer ${p.token}` } });
+        await res.arrayBuffer();
+        returned.set(p.i, performance.timeOrigin + performance.now());
+        if (res.status !== 204) httpFailed += 1;
+        await sleep(20);
+      }
+      await sleep(2_000);
+      const gone = (await Promise.all(generators.map((g) => g.call<{ i: number; goneAt: number | null; ended: boolean }[]>("gone", { indices: picks.map((p) => p.i) })))).flat();
+      const revLatencies = gone.filter((x) => x.goneAt !== null).map((x) => Math.max(0, x.goneAt! - returned.get(x.i)!));
+      const revocation = { sessions: picks.length, httpFailed, notGone: gone.filter((x) => x.goneAt === null).length, withoutEnded: gone.filter((x) => !x.ended).length, latency: summary(revLatencies) };
+      result.revocation = revocation;
+      log(`scale: revocation ${JSON.stringify(revocation)}`);
+
+      // 4. Broadcast into the chat of 10,000.
+      const marker = `m${Date.now()}`;
+      await Promise.all(generators.map((g) => g.call("broadcastStart", { marker })));
+      const sender = items[0]!; // a member (i = 0), dealt to the first generator in the first tenth
+      const senderGen = generators[0]!;
+      const sendsOk: boolean[] = [];
+      for (let k = 0; k < 10; k += 1) {
+        const ack = await senderGen.call<string>("send", { i: sender.i, chat: bcast.chat, text: `bcast:${marker}:{now}` }).catch((e: Error) => e.message);
+        sendsOk.push(ack.includes('"ok":true'));
+        await sleep(1_000);
+      }
+      await sleep(3_000);
+      const receipts = await Promise.all(generators.map((g) => g.call<{ n: number; latencies: number[] }>("broadcastResult")));
+      const lat = receipts.flatMap((r) => r.latencies);
+      const expected = 10 * joinedOk; // the sender's own socket receives its message too
+      const broadcastRes = { messages: 10, acked: sendsOk.filter(Boolean).length, expected, received: lat.length, latency: summary(lat) };
+      result.broadcast = broadcastRes;
+      log(`scale: broadcast ${JSON.stringify(broadcastRes)}`);
+
+      // 5. kill -9 of the gateway with the most sockets.
+      const before = await statusOf(generators);
+      const victim = Number(Object.entries(before.byGw).sort((a, b) => b[1] - a[1])[0]![0]);
+      const survivors = gateways.map((_, k) => k).filter((k) => k !== victim);
+      const stayAwayEvery = 47; // prime: not aligned with the broadcast chat's every N / 10,000-th user
+      const awayUsers = items.filter((x) => x.gw === victim && x.i % stayAwayEvery === 0 && (!inBroadcast(x.i) || o.connections <= bcast.members)).map((x) => x.userId);
+      await Promise.all(generators.map((g) => g.call("watchLeaves", { userIds: awayUsers })));
+      await Promise.all(generators.map((g) => g.call("stormArm", { gw: victim, survivors, stayAwayEvery })));
+      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await Promise.all(survivors.map(async (k) => cpuUsOf(await gateways[k]!.call<{ cpu: Mem["cpu"] }>("cpu")))) };
+      const killedAt = performance.timeOrigin + performance.now();
+      gateways[victim]!.proc.kill("SIGKILL");
+      log(`scale: killed gateway ${victim + 1} (${before.byGw[victim]} sockets)`);
+      let stormState: { lost: number; away: number; back: number[]; attempts: number; failures: Record<string, number>; dropped: Record<number, number> }[] = [];
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        await sleep(1_000);
+        stormState = (await Promise.all(generators.map((g) => g.call<(typeof stormState)[number] | null>("storm")))).filter((s): s is (typeof stormState)[number] => s !== null);
+        const lost = stormState.reduce((a, s) => a + s.lost, 0);
+        const back = stormState.reduce((a, s) => a + s.back.length, 0);
+        const away = stormState.reduce((a, s) => a + s.away, 0);
+        if ((lost > 0 && back + away >= lost && Date.now() - killedAt > 16_000) || Date.now() > deadline) break;
+      }
+      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await Promise.all(survivors.map(async (k) => cpuUsOf(await gateways[k]!.call<{ cpu: Mem["cpu"] }>("cpu")))) };
+      const backTimes = stormState.flatMap((s) => s.back).map((t) => t - killedAt).sort((a, b) => a - b);
+      const lost = stormState.reduce((a, s) => a + s.lost, 0);
+      const away = stormState.reduce((a, s) => a + s.away, 0);
+      const returning = lost - away;
+      const at = (q: number) => (backTimes.length >= Math.ceil(q * returning) ? backTimes[Math.ceil(q * returning) - 1]! : null);
+      const after = await statusOf(generators);
+      const leaves = (await Promise.all(generators.map((g) => g.call<Record<string, number>>("leaves")))).reduce<Record<string, number>>((a, l) => Object.assign(a, l), {});
+      const leaveTimes = Object.values(leaves).map((t) => t - killedAt).sort((a, b) => a - b);
+      const firstBack = backTimes[0] ?? 0;
+      const lastBack = backTimes.at(-1) ?? 0;
+      const stormCpu = stormEnd.gwCpu.reduce((a, c, k) => a + c - stormStart.gwCpu[k]!, 0);
+      const kill = {
+        victim: victim + 1,
+        sockets: before.byGw[victim],
+        lost,
+        away,
+        back: backTimes.length,
+        ms99: at(0.99),
+        ms100: at(1),
+        handshakesPerSecond: backTimes.length / Math.max(0.001, (lastBack - firstBack) / 1000),
+        gatewayCpuUsPerHandshake: stormCpu / Math.max(1, backTimes.length),
+        attempts: stormState.reduce((a, s) => a + s.attempts, 0),
+        failures: stormState.reduce<Record<string, number>>((acc, s) => {
+          for (const [k, v] of Object.entries(s.failures)) acc[k] = (acc[k] ?? 0) + v;
+          return acc;
+        }, {}),
+        postgresCommits: stormEnd.pg.commits - stormStart.pg.commits,
+        droppedElsewhere: after.droppedTotal - before.droppedTotal,
+        leaves: { awaited: awayUsers.length, seen: leaveTimes.length, lastMs: leaveTimes.at(-1) ?? null, firstMs: leaveTimes[0] ?? null },
+        machine: cpuUse(stormStart.cpu, stormEnd.cpu),
+        open: after.open,
+      };
+      result.kill = kill;
+      log(`scale: kill -9 ${JSON.stringify(kill)}`);
+
+      const rows = { connections: o.connections, gateways: o.gateways };
+      row("scale.held", {
+        figure: `authenticated connections held ${Math.round(hold.seconds)} s with heartbeats (${rows.gateways} gateways, one Redis; ${hold.dropped} dropped; ramp ${steps.map((s) => s.rate.toFixed(0)).join("/")} handshakes/s per tenth)`,
+        ours: hold.open,
+        baseline: null,
+        unit: "",
+        ratio: null,
+        valid: hold.dropped === 0 && wall === null,
+        note: wall ?? undefined,
+      });
+      row("scale.rss", { figure: `server RSS per connection at ${hold.serverSockets} (all gateways; heap ${hold.heapPerConnKiB.toFixed(2)} KiB; load generator ${hold.generatorRssPerConnKiB.toFixed(2)} KiB)`, ours: hold.rssPerConnKiB, baseline: null, unit: "KiB", ratio: null });
+      row("scale.revocation-p99", {
+        figure: `revocation at ${hold.open} held: call returned → socket gone, p99 (p50 ${revocation.latency.p50.toFixed(1)} ms; ${revocation.sessions} sessions on every gateway; ${revocation.notGone} not gone)`,
+        ours: revocation.latency.p99,
+        baseline: null,
+        unit: "ms",
+        ratio: null,
+        valid: revocation.notGone === 0 && revocation.httpFailed === 0,
+      });
+      row("scale.broadcast-p99", {
+        figure: `broadcast into a chat of ${bcast.members} on every gateway, delivery p99 (p50 ${broadcastRes.latency.p50.toFixed(1)} ms; ${broadcastRes.received}/${broadcastRes.expected} delivered)`,
+        ours: broadcastRes.latency.p99,
+        baseline: null,
+        unit: "ms",
+        ratio: null,
+        valid: broadcastRes.received === broadcastRes.expected && broadcastRes.acked === 10,
+      });
+      row("scale.kill-100", {
+        figure: `kill -9 of the fullest gateway (${kill.sockets} sockets): all its clients back elsewhere (99 % at ${kill.ms99 === null ? "never" : `${(kill.ms99 / 1000).toFixed(1)} s`}; ${kill.handshakesPerSecond.toFixed(0)} handshakes/s; ${kill.droppedElsewhere} dropped elsewhere; ${kill.leaves.seen}/${kill.leaves.awaited} leaves, the last at ${kill.leaves.lastMs === null ? "never" : `${(kill.leaves.lastMs / 1000).toFixed(1)} s`})`,
+        ours: kill.ms100 === null ? null : kill.ms100 / 1000,
+        baseline: null,
+        unit: "s",
+        ratio: null,
+        valid: kill.droppedElsewhere === 0 && kill.leaves.seen === kill.leaves.awaited,
+      });
+    } finally {
+      await Promise.all([...generators, ...gateways, ...(apiChild ? [apiChild] : [])].map((c) => c.stop().catch(() => undefined)));
+    }
+  },
+};
