@@ -695,7 +695,14 @@ async function login(args: { api: string; username: string; password: string; ha
 /** This generator's own CPU time so far (the fan-out bench reports the generators' CPU beside the gateway's). */
 const cpu = () => ({ cpu: process.cpuUsage() });
 
-serve({ cpu, connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, satOpen, satStep, satCollect, satCount, satClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
+/** This generator's memory after a GC (with --expose-gc) and the sockets it holds (the scale phase's client check). */
+function mem() {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, open: held.filter((s) => s.connected).length };
+}
+
+serve({ cpu, mem, connect, closeAll, status, delivery, deliveryOpen, deliveryRun, deliveryClose, satOpen, satStep, satCollect, satCount, satClose, floodConnect, flood, floodStop, cycles, revocation, login }, async () => {
   floodStop();
   deliveryClose();
   satClose();

@@ -24,7 +24,7 @@ export interface BenchOptions {
   /** ATTACK_JOINS: the flood's chat:join count (default 5000). */
   attackJoins: number;
   fanout: {
-    /** FANOUT_ROOMS=10,100: the one-gateway room sizes (default 10, 100, 1000). */
+    /** FANOUT_ROOMS=10,100: the one-gateway room sizes (default 10, 100, 1000); FANOUT_ROOMS=0: none (the quiet rates alone, with FANOUT_THREE=0). */
     rooms: number[] | undefined;
     /** FANOUT_THREE=0 leaves the 3-gateway case out. */
     three: boolean;
@@ -52,7 +52,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Readonly<B
     distDir: env.BENCH_DIST_DIR,
     attackJoins: Number(env.ATTACK_JOINS ?? 5_000),
     fanout: {
-      rooms: env.FANOUT_ROOMS?.split(",").map(Number),
+      rooms: env.FANOUT_ROOMS?.split(",").map(Number).filter((n) => n > 0),
       three: env.FANOUT_THREE !== "0",
       smallRoomSockets: Number(env.FANOUT_SMALL_SOCKETS ?? 480),
       profileRoom,

@@ -2,7 +2,8 @@
  * `--only=scale` (never part of a full run): the cluster at the size where its cross-gateway costs
  * show. SCALE_CONNECTIONS (default 250,000) authenticated connections over SCALE_GATEWAYS gateways
  * (default: enough that the survivors of a kill -9 can take its clients under the 20,000-descriptor
- * limit, and at least 13) and one api, on the bench's redis-server, from light load generators
+ * limit, and at least 13) and one api, on the bench's redis-server (SCALE_REDIS=cluster: a 3-master Redis
+ * Cluster of the phase's own, the sharded adapter), from light load generators
  * (lib/scale-proc.ts: raw Engine.IO/Socket.IO, about 18,000 connections each). Their sockets are
  * not bound to a source address: binding one (as Node's `localAddress` does, without Linux's
  * IP_BIND_ADDRESS_NO_PORT) makes the kernel search that address's ports for a free one at every
@@ -31,9 +32,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import type { BenchContext, Phase } from "../lib/context";
-import { cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
+import { adoptPids, cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
 import { cpuUsOf, type Mem, mem } from "../lib/probes";
+import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "../lib/redis-cluster";
 import { seed } from "../lib/setup";
 import { summary } from "../lib/stats";
 
@@ -46,6 +48,8 @@ const BROADCAST_MEMBERS = 10_000;
 const CHAT_SIZE = 20;
 
 interface Options {
+  /** SCALE_REDIS=cluster: the servers on a 3-master Redis Cluster of the phase's own (the sharded adapter), else the bench's redis-server. */
+  redis: "single" | "cluster";
   connections: number;
   gateways: number;
   holdMs: number;
@@ -57,7 +61,7 @@ function options(env: NodeJS.ProcessEnv): Options {
   // After a kill -9 the survivors hold every connection: each under the descriptor limit.
   const survivorsNeeded = Math.ceil(connections / (FD_LIMIT - GATEWAY_SPARE_FDS));
   const gateways = Number(env.SCALE_GATEWAYS ?? Math.max(13, survivorsNeeded + 1));
-  return { connections, gateways, holdMs: Number(env.SCALE_HOLD ?? 300) * 1000, minFreeMiB: Number(env.SCALE_MIN_FREE_MIB ?? 2_048) };
+  return { redis: env.SCALE_REDIS === "cluster" ? "cluster" : "single", connections, gateways, holdMs: Number(env.SCALE_HOLD ?? 300) * 1000, minFreeMiB: Number(env.SCALE_MIN_FREE_MIB ?? 2_048) };
 }
 
 const memAvailableMiB = () => Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024;
@@ -111,6 +115,62 @@ async function statusOf(generators: Child[]) {
   return { open, byGw, dropped, droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0) };
 }
 
+/** The check's connections per client kind. */
+const CHECK_CONNECTIONS = 2_000;
+
+interface CheckSide {
+  serverRssPerConnKiB: number;
+  serverHeapPerConnKiB: number;
+  serverCpuUsPerHandshake: number;
+  clientRssPerConnKiB: number;
+  clientHeapPerConnKiB: number;
+  connected: number;
+}
+
+/**
+ * 2,000 stock socket.io-client sockets (lib/client-proc.ts), then 2,000 light ones (lib/scale-proc.ts),
+ * as the same users in the same chats of 20, to one gateway, one kind at a time: if the light client
+ * spoke less of the protocol than the stock one, the gateway's cost per connection would differ.
+ */
+async function clientCheck(ctx: BenchContext, gateway: Child, log: (m: string) => void): Promise<{ stock: CheckSide; light: CheckSide }> {
+  const users = await seed(ctx.database.url, ctx.tokens, "scalechk_", CHECK_CONNECTIONS, CHECK_CONNECTIONS / CHAT_SIZE);
+  const url = gateway.info.url as string;
+  const stock = await spawnChild("scalechk-stock", join(__dirname, "../lib/client-proc.ts"), { env: { BENCH_LOCAL_ADDRESS: "" }, nodeFlags: ["--expose-gc"] });
+  const light = await spawnChild("scalechk-light", join(__dirname, "../lib/scale-proc.ts"), { env: { BENCH_LOCAL_ADDRESS: "" }, nodeFlags: ["--expose-gc"] });
+  try {
+    await light.call("setUrls", { urls: [url] });
+    const side = async (client: Child, connect: () => Promise<unknown>): Promise<CheckSide> => {
+      const [s0, c0] = [await mem(gateway), await client.call<{ rss: number; heapUsed: number }>("mem", undefined, 60_000)];
+      await connect();
+      await sleep(1_000); // the joins' presence announcements, held back up to half a second
+      const [s1, c1] = [await mem(gateway), await client.call<{ rss: number; heapUsed: number; open: number }>("mem", undefined, 60_000)];
+      const n = Math.max(1, s1.sockets - s0.sockets);
+      const res = {
+        serverRssPerConnKiB: (s1.rss - s0.rss) / n / 1024,
+        serverHeapPerConnKiB: (s1.heapUsed - s0.heapUsed) / n / 1024,
+        serverCpuUsPerHandshake: (cpuUsOf(s1) - cpuUsOf(s0)) / n,
+        clientRssPerConnKiB: (c1.rss - c0.rss) / n / 1024,
+        clientHeapPerConnKiB: (c1.heapUsed - c0.heapUsed) / n / 1024,
+        connected: s1.sockets - s0.sockets,
+      };
+      await client.call("closeAll", undefined, 60_000);
+      for (let i = 0; i < 100 && (await gateway.call<number>("sockets")) > 0; i += 1) await sleep(100);
+      return res;
+    };
+    const items = users.users.map((u, j) => ({ token: u.token, chat: users.chatOf(j)! }));
+    // A first light round, not reported, warms the gateway up (the first kind measured paid its compilation: 2,500 against 1,300 µs).
+    await side(light, () => light.call("connect", { items: users.users.map((u, j) => ({ i: 2e9 + j, token: u.token, userId: u.userId, chat: users.chatOf(j)!, gw: 0 })), concurrency: 25 }, 120_000));
+    const stockSide = await side(stock, () => stock.call("connect", { url, items, concurrency: 25 }, 120_000));
+    const lightSide = await side(light, () => light.call("connect", { items: users.users.map((u, j) => ({ i: 1e9 + j, token: u.token, userId: u.userId, chat: users.chatOf(j)!, gw: 0 })), concurrency: 25 }, 120_000));
+    const f = (x: CheckSide) =>
+      `${x.connected} connected, gateway ${x.serverRssPerConnKiB.toFixed(1)} KiB RSS / ${x.serverHeapPerConnKiB.toFixed(1)} KiB heap / ${x.serverCpuUsPerHandshake.toFixed(0)} µs per connection, client ${x.clientRssPerConnKiB.toFixed(1)} KiB RSS / ${x.clientHeapPerConnKiB.toFixed(1)} KiB heap`;
+    log(`scale: client check: stock ${f(stockSide)}; light ${f(lightSide)}`);
+    return { stock: stockSide, light: lightSide };
+  } finally {
+    await Promise.all([stock.stop(), light.stop()]);
+  }
+}
+
 export const scalePhase: Phase = {
   name: "scale",
   needs: [],
@@ -145,12 +205,29 @@ export const scalePhase: Phase = {
     const gateways: Child[] = [];
     const generators: Child[] = [];
     let apiChild: Child | undefined;
+    const cluster = o.redis === "cluster" ? await startBenchRedisCluster() : undefined;
+    const releaseCluster = cluster ? ctx.guard(() => cluster.stop()) : undefined;
+    if (cluster) adoptPids(cluster.pids());
+    const serverEnv = { ...ctx.env, ...(cluster ? { BENCH_REDIS_CLUSTER_NODES: cluster.seeds } : {}) };
+    /** Redis's memory, CPU-s and clients: the one server's, or the Cluster's nodes' summed. */
+    const redisNow = async () => {
+      if (!cluster) return redisInfo(ctx.redis.url);
+      let usedMemory = 0;
+      let cpu = 0;
+      let clients = 0;
+      for (const port of cluster.ports) {
+        usedMemory += Number((await nodeInfo(port, "memory")).used_memory ?? NaN);
+        clients += Number((await nodeInfo(port, "clients")).connected_clients ?? NaN);
+        cpu += await redisCpuSeconds(port);
+      }
+      return { usedMemory, cpu, clients };
+    };
     const result: Record<string, unknown> = { config: { ...o, generators: generatorsN, chatSize: CHAT_SIZE, broadcastMembers: bcast.members } };
     details.scale = result;
     try {
       const [gws, api, gens] = await Promise.all([
-        Promise.all(Array.from({ length: o.gateways }, (_, k) => spawnChild(`sgw${k + 1}`, ctx.serverFile, { env: { ...ctx.env, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"], readyTimeoutMs: 120_000 }))),
-        spawnChild("sapi", ctx.serverFile, { env: { ...ctx.env, BENCH_MODE: "api" }, readyTimeoutMs: 120_000 }),
+        Promise.all(Array.from({ length: o.gateways }, (_, k) => spawnChild(`sgw${k + 1}`, ctx.serverFile, { env: { ...serverEnv, BENCH_MODE: "ours" }, nodeFlags: ["--expose-gc"], readyTimeoutMs: 120_000 }))),
+        spawnChild("sapi", ctx.serverFile, { env: { ...serverEnv, BENCH_MODE: "api" }, readyTimeoutMs: 120_000 }),
         Promise.all(
           Array.from({ length: generatorsN }, (_, k) =>
             spawnChild(`sgen${k + 1}`, join(__dirname, "../lib/scale-proc.ts"), { env: { BENCH_LOCAL_ADDRESS: "" }, nodeFlags: ["--expose-gc"] }),
@@ -165,25 +242,43 @@ export const scalePhase: Phase = {
       await Promise.all(generators.map((g) => g.call("setUrls", { urls })));
       const base = await Promise.all(gateways.map((g) => mem(g)));
 
+      // 0. The light client against the stock one (SCALE_CHECK=0 skips it): the same users into the
+      // same chats on one gateway, the gateway's memory and CPU per connection for each, and each
+      // generator's own memory per connection.
+      if (process.env.SCALE_CHECK !== "0") result.clientCheck = await clientCheck(ctx, gateways[0]!, log);
+
       // 1. Ramp, a tenth at a time.
-      // User i is in chat i mod chats, with users i + k·chats (k < 20): its k-th member goes to gateway k mod G,
-      // so every chat has members on up to 20 gateways.
-      const items = seeded.users.map((u, i) => ({ i, token: u.token, userId: u.userId, chat: seeded.chatOf(i)!, gw: Math.floor(i / chats) % o.gateways }));
-      const steps: { total: number; seconds: number; rate: number; failed: number; errors: Record<string, number>; cpuUsPerHandshake: number; freeMiB: number; p50: number; p99: number }[] = [];
+      // User i is in chat c = i mod chats, with users c + k·chats (k < 20): its k-th member goes to gateway
+      // (c + k) mod G, so a chat's members are on consecutive gateways (min(20, G) of them) and every
+      // gateway gets the same share. (k mod G alone gave gateways 0-5 twice the others' share when G = 14:
+      // the first reached its 20,000 descriptors at 182,000 connections.)
+      const items = seeded.users.map((u, i) => ({ i, token: u.token, userId: u.userId, chat: seeded.chatOf(i)!, gw: ((i % chats) + Math.floor(i / chats)) % o.gateways }));
+      // Ramped chat by chat (a chat's members on consecutive gateways): every tenth reaches every
+      // gateway alike. In the order of i, one tenth went to one or two gateways, whose core then
+      // bounded the rate (500/s, every other gateway idle).
+      const rampOrder = [...items].sort((a, b) => (a.i % chats) - (b.i % chats) || a.i - b.i);
+      const steps: { total: number; seconds: number; rate: number; failed: number; errors: Record<string, number>; cpuUsPerHandshake: number; grossCpuUsPerHandshake: number; idleCores: number; freeMiB: number; p50: number; p99: number }[] = [];
       const stepSize = Math.ceil(o.connections / 10);
       let wall: string | null = null;
-      for (let from = 0; from < items.length; from += stepSize) {
+      for (let from = 0; from < rampOrder.length; from += stepSize) {
         const free = memAvailableMiB();
         if (free < o.minFreeMiB) {
           wall = `memory: ${free.toFixed(0)} MiB available at ${from} connections (the floor is ${o.minFreeMiB} MiB)`;
           log(`scale: ramp stopped: ${wall}`);
           break;
         }
-        const part = items.slice(from, from + stepSize);
+        const part = rampOrder.slice(from, from + stepSize);
         // --profile: a V8 profile of the first gateway over one tenth of the ramp (SCALE_PROFILE_STEP, from 0; the third by default).
         const profiling = ctx.profileDir !== undefined && steps.length === Number(process.env.SCALE_PROFILE_STEP ?? 2);
         if (profiling) await gateways[0]!.call("profileStart", {});
+        // The gateways' CPU while nothing connects (heartbeats, presence's timers): 2 s before the step,
+        // taken out of its CPU per handshake (at 175,000 held it was over a third of the gross figure).
+        const gwCpu = async () => (await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))))).reduce((a, b) => a + b, 0);
+        const idle0 = [await gwCpu(), Date.now()] as const;
+        await sleep(2_000);
+        const idleUsPerS = ((await gwCpu()) - idle0[0]) / ((Date.now() - idle0[1]) / 1000);
         const cpuBefore = await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))));
+        const stepStart = Date.now();
         const shares = Array.from({ length: generators.length }, (_, k) => part.filter((_, j) => j % generators.length === k));
         const res = await Promise.all(
           generators.map((g, k) =>
@@ -201,11 +296,12 @@ export const scalePhase: Phase = {
         const errors: Record<string, number> = {};
         for (const r of res) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
         const seconds = (Math.max(...res.map((r) => r.ended)) - Math.min(...res.map((r) => r.started))) / 1000;
-        const cpu = cpuAfter.reduce((a, c, k) => a + c - cpuBefore[k]!, 0);
+        const cpuGross = cpuAfter.reduce((a, c, k) => a + c - cpuBefore[k]!, 0);
+        const cpu = Math.max(0, cpuGross - idleUsPerS * ((Date.now() - stepStart) / 1000));
         const st = await statusOf(generators);
-        const step = { total: st.open, seconds, rate: ok / seconds, failed, errors, cpuUsPerHandshake: cpu / Math.max(1, ok), freeMiB: memAvailableMiB(), p50: Math.max(...res.map((r) => r.p50)), p99: Math.max(...res.map((r) => r.p99)) };
+        const step = { total: st.open, seconds, rate: ok / seconds, failed, errors, cpuUsPerHandshake: cpu / Math.max(1, ok), grossCpuUsPerHandshake: cpuGross / Math.max(1, ok), idleCores: idleUsPerS / 1e6, freeMiB: memAvailableMiB(), p50: Math.max(...res.map((r) => r.p50)), p99: Math.max(...res.map((r) => r.p99)) };
         steps.push(step);
-        log(`scale: ${st.open} open (+${ok}, ${failed} failed ${JSON.stringify(errors)}) at ${step.rate.toFixed(0)}/s, ${step.cpuUsPerHandshake.toFixed(0)} µs gateway CPU per handshake, p99 ${step.p99.toFixed(0)} ms, ${step.freeMiB.toFixed(0)} MiB free`);
+        log(`scale: ${st.open} open (+${ok}, ${failed} failed ${JSON.stringify(errors)}) at ${step.rate.toFixed(0)}/s, ${step.cpuUsPerHandshake.toFixed(0)} µs gateway CPU per handshake (${step.grossCpuUsPerHandshake.toFixed(0)} with the gateways' idle ${step.idleCores.toFixed(2)} cores), p99 ${step.p99.toFixed(0)} ms, ${step.freeMiB.toFixed(0)} MiB free`);
       }
       result.ramp = { steps, wall };
       const ramped = await statusOf(generators);
@@ -216,7 +312,7 @@ export const scalePhase: Phase = {
       log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
 
       // 2. Hold.
-      const holdStart = { cpu: cpuSnapshot(), redis: await redisInfo(ctx.redis.url), pg: await pgFacts(ctx.database.url), at: Date.now() };
+      const holdStart = { cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
       const samples: { at: number; open: number; dropped: number }[] = [];
       while (Date.now() - holdStart.at < o.holdMs) {
         await sleep(Math.min(30_000, o.holdMs - (Date.now() - holdStart.at)));
@@ -225,7 +321,7 @@ export const scalePhase: Phase = {
         log(`scale: hold +${samples.at(-1)!.at} s: ${st.open} open, ${st.droppedTotal} dropped`);
       }
       const holdUse = cpuUse(holdStart.cpu, cpuSnapshot());
-      const [redisAfter, pgAfter] = [await redisInfo(ctx.redis.url), await pgFacts(ctx.database.url)];
+      const [redisAfter, pgAfter] = [await redisNow(), await pgFacts(ctx.database.url)];
       const mems = await Promise.all(gateways.map((g) => mem(g)));
       const genMems = await Promise.all(generators.map((g) => g.call<{ rss: number; heapUsed: number; open: number }>("mem", undefined, 60_000)));
       const held = await statusOf(generators);
@@ -272,7 +368,7 @@ export const scalePhase: Phase = {
       // 4. Broadcast into the chat of 10,000.
       const marker = `m${Date.now()}`;
       await Promise.all(generators.map((g) => g.call("broadcastStart", { marker })));
-      const sender = items[0]!; // a member (i = 0), dealt to the first generator in the first tenth
+      const sender = items[0]!; // a member (i = 0): the first of the ramp, dealt to the first generator
       const senderGen = generators[0]!;
       const sendsOk: boolean[] = [];
       for (let k = 0; k < 10; k += 1) {
@@ -348,7 +444,7 @@ export const scalePhase: Phase = {
 
       const rows = { connections: o.connections, gateways: o.gateways };
       row("scale.held", {
-        figure: `authenticated connections held ${Math.round(hold.seconds)} s with heartbeats (${rows.gateways} gateways, one Redis; ${hold.dropped} dropped; ramp ${steps.map((s) => s.rate.toFixed(0)).join("/")} handshakes/s per tenth)`,
+        figure: `authenticated connections held ${Math.round(hold.seconds)} s with heartbeats (${rows.gateways} gateways, ${o.redis === "cluster" ? "a 3-master Redis Cluster" : "one Redis"}; ${hold.dropped} dropped; ramp ${steps.map((s) => s.rate.toFixed(0)).join("/")} handshakes/s per tenth)`,
         ours: hold.open,
         baseline: null,
         unit: "",
@@ -383,6 +479,10 @@ export const scalePhase: Phase = {
       });
     } finally {
       await Promise.all([...generators, ...gateways, ...(apiChild ? [apiChild] : [])].map((c) => c.stop().catch(() => undefined)));
+      if (cluster) {
+        await cluster.stop();
+        releaseCluster?.();
+      }
     }
   },
 };
