@@ -36,6 +36,7 @@ import { adoptPids, cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
 import { cpuUsOf, type Mem, mem } from "../lib/probes";
 import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "../lib/redis-cluster";
+import { inputsOf, UNIT } from "../lib/capacity-model";
 import { seed } from "../lib/setup";
 import { summary } from "../lib/stats";
 
@@ -171,6 +172,46 @@ async function clientCheck(ctx: BenchContext, gateway: Child, log: (m: string) =
   }
 }
 
+/**
+ * The capacity model's unit costs (bench/lib/capacity-model.ts, from the last full run's
+ * bench/results/latest.json: memory phase at 20,000 on one gateway, handshake phase, fan-out) against
+ * this run's, and what the model predicts for this deployment against what it held.
+ */
+function compareWithModel(
+  hold: { rssPerConnKiB: number; heapPerConnKiB: number; serverSockets: number; gatewayCores: number; gatewayUsPerHeartbeat: number },
+  steps: { cpuUsPerHandshake: number }[],
+  kill: { gatewayCpuUsPerHandshake: number; back: number; postgresCommits: number },
+  log: (m: string) => void,
+): Record<string, unknown> | null {
+  const file = join(__dirname, "../results/latest.json");
+  let details: Record<string, unknown>;
+  try {
+    details = (JSON.parse(readFileSync(file, "utf8")) as { details: Record<string, unknown> }).details;
+  } catch {
+    log("scale: no bench/results/latest.json (a full run's): the model is not compared");
+    return null;
+  }
+  const m = inputsOf(details);
+  const kib = (b: number | null) => (b === null ? null : b / 1024);
+  const lastFresh = steps.at(-1)?.cpuUsPerHandshake ?? null;
+  const pairs: { unit: string; model: number | null; here: number | null; note: string }[] = [
+    { unit: "RSS per connection (KiB)", model: kib(m.rssPerConnection), here: hold.rssPerConnKiB, note: `model: one gateway at ${m.connectionsMeasured}; here: ${hold.serverSockets} over every gateway` },
+    { unit: "heap per connection (KiB)", model: kib(m.heapPerConnection), here: hold.heapPerConnKiB, note: "" },
+    { unit: "gateway CPU per reconnect within the grace (µs)", model: m.cpuUsPerHandshake, here: kill.gatewayCpuUsPerHandshake, note: "here: the kill's storm (each token new to the gateway it lands on: one ES256 verification more)" },
+    { unit: "gateway CPU per fresh join into a chat (µs)", model: m.freshJoinCpuUsPerHandshake, here: lastFresh, note: "here: the ramp's last tenth (chats of 20, members on many gateways)" },
+    { unit: "PostgreSQL queries per reconnect", model: m.queriesPerHandshake, here: kill.postgresCommits / Math.max(1, kill.back), note: "here: transactions committed during the storm" },
+    { unit: "gateway CPU per heartbeat (µs)", model: m.cpuUsPerDelivery, here: hold.gatewayUsPerHeartbeat, note: "the model costs a heartbeat as a delivery in rooms of 10; here: the gateways' CPU over the hold per ping" },
+  ];
+  const rows = pairs.map((p) => ({ ...p, ratio: p.model !== null && p.here !== null && p.model > 0 ? p.here / p.model : null }));
+  for (const r of rows) log(`scale: model ${r.unit}: ${r.model?.toFixed(2) ?? "not measured"} → here ${r.here?.toFixed(2) ?? "not measured"}${r.ratio === null ? "" : ` (${r.ratio.toFixed(2)}x)`}${r.note ? ` (${r.note})` : ""}`);
+  // What the model predicts for this deployment: gateways by memory, and the heartbeats' cores.
+  const byMemory = m.rssPerConnection === null ? null : Math.ceil((hold.serverSockets * m.rssPerConnection) / UNIT.gatewayRssBytes);
+  const heartbeatCores = m.cpuUsPerDelivery === null ? null : (m.cpuUsPerDelivery * hold.serverSockets) / UNIT.heartbeatIntervalS / 1e6;
+  const prediction = { gatewaysByMemory: byMemory, heartbeatCores, heldGatewayCores: hold.gatewayCores };
+  log(`scale: model's prediction for ${hold.serverSockets} held: ${byMemory} gateway(s) by memory (here the 20,000-descriptor limit set the count), heartbeats ${heartbeatCores?.toFixed(2)} cores → the gateways used ${hold.gatewayCores.toFixed(2)} cores over the hold`);
+  return { from: file, rows, prediction };
+}
+
 export const scalePhase: Phase = {
   name: "scale",
   needs: [],
@@ -240,7 +281,7 @@ export const scalePhase: Phase = {
       const urls = gateways.map((g) => g.info.url as string);
       const inBroadcast = (i: number) => i % bcast.every === 0 && i / bcast.every < BROADCAST_MEMBERS;
       await Promise.all(generators.map((g) => g.call("setUrls", { urls })));
-      const base = await Promise.all(gateways.map((g) => mem(g)));
+      const base = await Promise.all(gateways.map((g) => g.call<Mem>("mem", undefined, 180_000)));
 
       // 0. The light client against the stock one (SCALE_CHECK=0 skips it): the same users into the
       // same chats on one gateway, the gateway's memory and CPU per connection for each, and each
@@ -312,7 +353,8 @@ export const scalePhase: Phase = {
       log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
 
       // 2. Hold.
-      const holdStart = { cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
+      const gatewaysCpu = async () => (await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))))).reduce((a, b) => a + b, 0);
+      const holdStart = { gwCpu: await gatewaysCpu(), cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
       const samples: { at: number; open: number; dropped: number }[] = [];
       while (Date.now() - holdStart.at < o.holdMs) {
         await sleep(Math.min(30_000, o.holdMs - (Date.now() - holdStart.at)));
@@ -321,8 +363,10 @@ export const scalePhase: Phase = {
         log(`scale: hold +${samples.at(-1)!.at} s: ${st.open} open, ${st.droppedTotal} dropped`);
       }
       const holdUse = cpuUse(holdStart.cpu, cpuSnapshot());
+      const holdGwCpuUs = (await gatewaysCpu()) - holdStart.gwCpu;
       const [redisAfter, pgAfter] = [await redisNow(), await pgFacts(ctx.database.url)];
-      const mems = await Promise.all(gateways.map((g) => mem(g)));
+      // A gateway busy with 15,000 connections' heartbeats may take a while to answer (the GC first): 30 s was not enough at 200,000.
+      const mems = await Promise.all(gateways.map((g) => g.call<Mem>("mem", undefined, 180_000)));
       const genMems = await Promise.all(generators.map((g) => g.call<{ rss: number; heapUsed: number; open: number }>("mem", undefined, 60_000)));
       const held = await statusOf(generators);
       const sockets = mems.reduce((a, m) => a + m.sockets, 0);
@@ -337,6 +381,9 @@ export const scalePhase: Phase = {
         rssPerConnKiB: rssGrowth / sockets / 1024,
         heapPerConnKiB: heapGrowth / sockets / 1024,
         perGateway: mems.map((m, k) => ({ sockets: m.sockets, rssMiB: m.rss / 2 ** 20, rssPerConnKiB: (m.rss - base[k]!.rss) / Math.max(1, m.sockets) / 1024, heapPerConnKiB: (m.heapUsed - base[k]!.heapUsed) / Math.max(1, m.sockets) / 1024, fds: m.fds })),
+        /** The gateways' CPU over the hold: heartbeats (one ping and pong per connection per 25 s) and timers. */
+        gatewayCores: holdGwCpuUs / 1e6 / ((Date.now() - holdStart.at) / 1000),
+        gatewayUsPerHeartbeat: holdGwCpuUs / Math.max(1, (sockets * ((Date.now() - holdStart.at) / 1000)) / 25),
         generatorRssPerConnKiB: genMems.reduce((a, m) => a + m.rss, 0) / Math.max(1, genMems.reduce((a, m) => a + m.open, 0)) / 1024,
         redis: { usedMemoryMiB: redisAfter.usedMemory / 2 ** 20, cpuSeconds: redisAfter.cpu - holdStart.redis.cpu, clients: redisAfter.clients },
         postgres: { connections: pgAfter.connections, commits: pgAfter.commits - holdStart.pg.commits, cpuSeconds: holdUse?.postgres ?? null },
@@ -346,6 +393,17 @@ export const scalePhase: Phase = {
       result.hold = hold;
       log(`scale: held ${hold.open} for ${hold.seconds.toFixed(0)} s, ${hold.dropped} dropped; RSS ${hold.rssPerConnKiB.toFixed(2)} KiB, heap ${hold.heapPerConnKiB.toFixed(2)} KiB per connection; ${cpuText(holdUse)}`);
 
+      // The hold's rows now: a later step that fails leaves them in the table.
+      row("scale.held", {
+        figure: `authenticated connections held ${Math.round(hold.seconds)} s with heartbeats (${o.gateways} gateways, ${o.redis === "cluster" ? "a 3-master Redis Cluster" : "one Redis"}; ${hold.dropped} dropped; ramp ${steps.map((s) => s.rate.toFixed(0)).join("/")} handshakes/s per tenth)`,
+        ours: hold.open,
+        baseline: null,
+        unit: "",
+        ratio: null,
+        valid: hold.dropped === 0 && wall === null,
+        note: wall ?? undefined,
+      });
+      row("scale.rss", { figure: `server RSS per connection at ${hold.serverSockets} (all gateways; heap ${hold.heapPerConnKiB.toFixed(2)} KiB; load generator ${hold.generatorRssPerConnKiB.toFixed(2)} KiB)`, ours: hold.rssPerConnKiB, baseline: null, unit: "KiB", ratio: null });
       // 3. Revocation: 10 sessions per gateway, each revoked through the api.
       const picks = Array.from({ length: o.gateways }, (_, g) => items.filter((x) => x.gw === g && (!inBroadcast(x.i) || o.connections <= bcast.members)).slice(-10)).flat();
       const apiUrl = api.info.url as string;
@@ -442,17 +500,8 @@ export const scalePhase: Phase = {
       result.kill = kill;
       log(`scale: kill -9 ${JSON.stringify(kill)}`);
 
-      const rows = { connections: o.connections, gateways: o.gateways };
-      row("scale.held", {
-        figure: `authenticated connections held ${Math.round(hold.seconds)} s with heartbeats (${rows.gateways} gateways, ${o.redis === "cluster" ? "a 3-master Redis Cluster" : "one Redis"}; ${hold.dropped} dropped; ramp ${steps.map((s) => s.rate.toFixed(0)).join("/")} handshakes/s per tenth)`,
-        ours: hold.open,
-        baseline: null,
-        unit: "",
-        ratio: null,
-        valid: hold.dropped === 0 && wall === null,
-        note: wall ?? undefined,
-      });
-      row("scale.rss", { figure: `server RSS per connection at ${hold.serverSockets} (all gateways; heap ${hold.heapPerConnKiB.toFixed(2)} KiB; load generator ${hold.generatorRssPerConnKiB.toFixed(2)} KiB)`, ours: hold.rssPerConnKiB, baseline: null, unit: "KiB", ratio: null });
+      result.model = compareWithModel(hold, steps, kill, log);
+
       row("scale.revocation-p99", {
         figure: `revocation at ${hold.open} held: call returned → socket gone, p99 (p50 ${revocation.latency.p50.toFixed(1)} ms; ${revocation.sessions} sessions on every gateway; ${revocation.notGone} not gone)`,
         ours: revocation.latency.p99,
