@@ -63,7 +63,7 @@ export async function connectServices(config: Config, logger: Logger, options: {
       url = pg.connectionString;
       closers.push(() => pg.stop());
     }
-    const { db, pool } = createDb({ url, logger });
+    const { db, pool } = createDb({ url, logger, max: config.databasePoolMax });
     closers.push(() => db.destroy());
     if (options.migrate) await migrateToLatest({ db, pool }, logger.child({ module: "migrate" }));
 

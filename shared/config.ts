@@ -72,6 +72,7 @@ const schema = z.object({
   PORT: int(3000, 0, 65_535),
   HOST: z.string().optional(),
   DATABASE_URL: url(["postgres:", "postgresql:"]),
+  DATABASE_POOL_MAX: int(10, 1, 1_000),
   REDIS_URL: url(["redis:", "rediss:"]),
   REDIS_CLUSTER_NODES: z
     .string()
@@ -161,6 +162,12 @@ export interface Config {
   readonly port: number;
   readonly host: string | undefined;
   readonly databaseUrl: string | undefined;
+  /**
+   * The most PostgreSQL connections this process opens (DATABASE_POOL_MAX, 10). Every gateway and api
+   * replica has a pool of its own: their sum must stay under the server's max_connections (100 by
+   * default), which 13 gateways of 10 passed in the bench's scale phase.
+   */
+  readonly databasePoolMax: number;
   /**
    * Where Redis is: one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES, rooms on
    * sharded pub/sub); undefined: none (only npm start's single process runs without).
@@ -393,6 +400,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
     redis: e.REDIS_CLUSTER_NODES
       ? Object.freeze({ kind: "cluster" as const, nodes: Object.freeze(e.REDIS_CLUSTER_NODES) })
       : e.REDIS_URL

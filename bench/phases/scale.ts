@@ -249,7 +249,10 @@ export const scalePhase: Phase = {
     const cluster = o.redis === "cluster" ? await startBenchRedisCluster() : undefined;
     const releaseCluster = cluster ? ctx.guard(() => cluster.stop()) : undefined;
     if (cluster) adoptPids(cluster.pids());
-    const serverEnv = { ...ctx.env, ...(cluster ? { BENCH_REDIS_CLUSTER_NODES: cluster.seeds } : {}) };
+    // Each gateway's PostgreSQL pool: 13 of the default 10, with the api's, passed PostgreSQL's 100
+    // connections (chat:join answered `unavailable` to 11 % of 10,000, then the bench's own queries were refused).
+    const poolMax = String(Math.max(2, Math.floor(60 / o.gateways)));
+    const serverEnv = { ...ctx.env, DATABASE_POOL_MAX: poolMax, ...(cluster ? { BENCH_REDIS_CLUSTER_NODES: cluster.seeds } : {}) };
     /** Redis's memory, CPU-s and clients: the one server's, or the Cluster's nodes' summed. */
     const redisNow = async () => {
       if (!cluster) return redisInfo(ctx.redis.url);

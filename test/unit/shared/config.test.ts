@@ -35,6 +35,7 @@ describe("configuration", () => {
     expect(c.sessionTtl).toBe(30 * 86_400);
     expect(c.logLevel).toBe("info");
     expect(c.databaseUrl).toBeUndefined();
+    expect(c.databasePoolMax).toBe(10);
     expect(c.redis).toBeUndefined();
     expect(c.corsOrigins).toEqual([]);
     expect(Object.isFrozen(c)).toBe(true);
@@ -44,6 +45,8 @@ describe("configuration", () => {
     expect(failure({ PORT: "eighty" })).toMatch(/^Invalid configuration: PORT .*eighty/);
     expect(failure({ ACCESS_TOKEN_TTL: "soon" })).toMatch(/^Invalid configuration: ACCESS_TOKEN_TTL must be a duration/);
     expect(failure({ DATABASE_URL: "mysql://x" })).toMatch(/^Invalid configuration: DATABASE_URL/);
+    expect(failure({ DATABASE_POOL_MAX: "0" })).toMatch(/^Invalid configuration: DATABASE_POOL_MAX/);
+    expect(load({ DATABASE_POOL_MAX: "4" }).databasePoolMax).toBe(4);
     expect(failure({ REDIS_URL: "not a url" })).toMatch(/^Invalid configuration: REDIS_URL/);
     expect(failure({ LOG_LEVEL: "loud" })).toMatch(/^Invalid configuration: LOG_LEVEL/);
     expect(failure({ NODE_ENV: "staging" })).toMatch(/^Invalid configuration: NODE_ENV/);
