@@ -34,7 +34,7 @@ import pg from "pg";
 import type { BenchContext, Phase } from "../lib/context";
 import { adoptPids, cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
-import { cpuUsOf, type Mem, mem } from "../lib/probes";
+import { cpuUsOf, type Mem, mem, serverCpuUs } from "../lib/probes";
 import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "../lib/redis-cluster";
 import { inputsOf, UNIT } from "../lib/capacity-model";
 import { seed } from "../lib/setup";
@@ -100,6 +100,10 @@ async function pgFacts(url: string): Promise<{ connections: number; commits: num
     await client.end();
   }
 }
+
+/** Each child's CPU time so far (µs), and their sum. */
+const cpuEach = (children: Child[]) => Promise.all(children.map(serverCpuUs));
+const cpuSum = async (children: Child[]) => (await cpuEach(children)).reduce((a, b) => a + b, 0);
 
 type Status = { held: number; open: number; byGw: Record<number, number>; dropped: Record<number, number> };
 
@@ -317,11 +321,10 @@ export const scalePhase: Phase = {
         if (profiling) await gateways[0]!.call("profileStart", {});
         // The gateways' CPU while nothing connects (heartbeats, presence's timers): 2 s before the step,
         // taken out of its CPU per handshake (at 175,000 held it was over a third of the gross figure).
-        const gwCpu = async () => (await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))))).reduce((a, b) => a + b, 0);
-        const idle0 = [await gwCpu(), Date.now()] as const;
+        const idle0 = [await cpuSum(gateways), Date.now()] as const;
         await sleep(2_000);
-        const idleUsPerS = ((await gwCpu()) - idle0[0]) / ((Date.now() - idle0[1]) / 1000);
-        const cpuBefore = await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))));
+        const idleUsPerS = ((await cpuSum(gateways)) - idle0[0]) / ((Date.now() - idle0[1]) / 1000);
+        const cpuBefore = await cpuEach(gateways);
         const stepStart = Date.now();
         const shares = Array.from({ length: generators.length }, (_, k) => part.filter((_, j) => j % generators.length === k));
         const res = await Promise.all(
@@ -329,7 +332,7 @@ export const scalePhase: Phase = {
             g.call<{ ok: number; failed: number; errors: Record<string, number>; started: number; ended: number; p50: number; p99: number }>("connect", { items: shares[k], concurrency: 24 }, 600_000),
           ),
         );
-        const cpuAfter = await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))));
+        const cpuAfter = await cpuEach(gateways);
         if (profiling) {
           const file = join(ctx.profileDir!, "scale-ramp-sgw1.cpuprofile");
           await gateways[0]!.call("profileStop", { file }, 60_000);
@@ -356,8 +359,7 @@ export const scalePhase: Phase = {
       log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
 
       // 2. Hold.
-      const gatewaysCpu = async () => (await Promise.all(gateways.map(async (g) => cpuUsOf(await g.call<{ cpu: Mem["cpu"] }>("cpu"))))).reduce((a, b) => a + b, 0);
-      const holdStart = { gwCpu: await gatewaysCpu(), cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
+      const holdStart = { gwCpu: await cpuSum(gateways), cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
       const samples: { at: number; open: number; dropped: number }[] = [];
       while (Date.now() - holdStart.at < o.holdMs) {
         await sleep(Math.min(30_000, o.holdMs - (Date.now() - holdStart.at)));
@@ -366,7 +368,7 @@ export const scalePhase: Phase = {
         log(`scale: hold +${samples.at(-1)!.at} s: ${st.open} open, ${st.droppedTotal} dropped`);
       }
       const holdUse = cpuUse(holdStart.cpu, cpuSnapshot());
-      const holdGwCpuUs = (await gatewaysCpu()) - holdStart.gwCpu;
+      const holdGwCpuUs = (await cpuSum(gateways)) - holdStart.gwCpu;
       const [redisAfter, pgAfter] = [await redisNow(), await pgFacts(ctx.database.url)];
       // A gateway busy with 15,000 connections' heartbeats may take a while to answer (the GC first): 30 s was not enough at 200,000.
       const mems = await Promise.all(gateways.map((g) => g.call<Mem>("mem", undefined, 180_000)));
@@ -453,7 +455,7 @@ export const scalePhase: Phase = {
       const awayUsers = items.filter((x) => x.gw === victim && x.i % stayAwayEvery === 0 && (!inBroadcast(x.i) || o.connections <= bcast.members)).map((x) => x.userId);
       await Promise.all(generators.map((g) => g.call("watchLeaves", { userIds: awayUsers })));
       await Promise.all(generators.map((g) => g.call("stormArm", { gw: victim, survivors, stayAwayEvery })));
-      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await Promise.all(survivors.map(async (k) => cpuUsOf(await gateways[k]!.call<{ cpu: Mem["cpu"] }>("cpu")))) };
+      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)) };
       const killedAt = performance.timeOrigin + performance.now();
       gateways[victim]!.proc.kill("SIGKILL");
       log(`scale: killed gateway ${victim + 1} (${before.byGw[victim]} sockets)`);
@@ -467,7 +469,7 @@ export const scalePhase: Phase = {
         const away = stormState.reduce((a, s) => a + s.away, 0);
         if ((lost > 0 && back + away >= lost && Date.now() - killedAt > 16_000) || Date.now() > deadline) break;
       }
-      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await Promise.all(survivors.map(async (k) => cpuUsOf(await gateways[k]!.call<{ cpu: Mem["cpu"] }>("cpu")))) };
+      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)) };
       const backTimes = stormState.flatMap((s) => s.back).map((t) => t - killedAt).sort((a, b) => a - b);
       const lost = stormState.reduce((a, s) => a + s.lost, 0);
       const away = stormState.reduce((a, s) => a + s.away, 0);
