@@ -4,6 +4,7 @@ import { decodeCursor, encodeCursor } from "../../shared/contract/validation";
 import type { ChangeLimit } from "../../shared/limits/change-limit";
 import type { ReadMarks } from "./read-marks";
 import { LIMITS } from "../../shared/contract/views";
+import type { ChatJoinPayload } from "../../shared/contract/events";
 import type { Db } from "../../shared/db/db";
 import { AppError } from "../../shared/contract/errors";
 import type { MessageLimit } from "../../shared/limits/message-limit";
@@ -139,41 +140,56 @@ export function chatHandlers(deps: ChatHandlerDeps, ctx: EventContext): EventDef
 
   const join = defineEvent(
     "chat:join",
-    async (socket, { chat_id, after, cursor }) => {
-      if (after === undefined && cursor === undefined) {
-        await joinRoom(socket, chat_id);
-        // Read after joining: what is stored later reaches the socket live.
-        return { ok: true as const, chat_id, missed: [], changes: [], cursor: encodeCursor(await chatHeads(deps.db, chat_id)), has_more: false };
-      }
-      // A catch-up holds as many points as its largest answer would cost before it runs, so a burst
-      // of them cannot all run at once; what it did not use goes back with its answer.
-      const hold = cursor !== undefined ? CURSOR_CATCH_UP_HOLD : CATCH_UP_HOLD;
-      if (deps.budget.take(socket, hold) !== "ok") throw new AppError("rate_limited", 429, "Too many catch-ups at once; slow down");
-      let used = 0;
+    async (socket, payload) => {
+      // A join answered with an error leaves the socket as it was: out of the room if it was out (a
+      // read after joining failed, PostgreSQL busy or down), or the client would get the room's
+      // messages live, and could send to it, while it was told the join failed.
+      const room = rooms.chat(payload.chat_id);
+      const wasIn = socket.rooms.has(room);
       try {
-        await joinRoom(socket, chat_id);
-        ensureConnected(socket);
-        const viewer = socket.data.userId;
-        if (cursor !== undefined) {
-          // With `after` too (the last message the client already has, live), messages start after the later of the two.
-          const from = decodeCursor(cursor)!;
-          if (after !== undefined && BigInt(after) > BigInt(from.message)) from.message = after;
-          const caught = await catchUp(deps.db, chat_id, viewer, from, { maxMessages: LIMITS.historyMax, maxBytes: deps.joinAnswerMaxBytes });
-          used = Math.ceil(caught.missed.length / ROWS_PER_POINT) + Math.ceil(caught.changes.length / CHANGES_PER_POINT);
-          return { ok: true as const, chat_id, missed: caught.missed, changes: caught.changes, cursor: encodeCursor(caught.position), has_more: caught.more };
-        }
-        // `after` alone (older clients): messages only; the cursor starts its changes from now.
-        const [rows, heads] = await Promise.all([listMessages(deps.db, chat_id, { after: after!, limit: LIMITS.historyMax + 1 }, viewer), chatHeads(deps.db, chat_id)]);
-        const { missed, more } = fitMessages(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
-        used = Math.ceil(missed.length / ROWS_PER_POINT);
-        const position = { message: missed.length > 0 ? missed[missed.length - 1]!.id : after!, change: heads.change };
-        return { ok: true as const, chat_id, missed, changes: [], cursor: encodeCursor(position), has_more: more };
-      } finally {
-        deps.budget.charge(socket, used - hold);
+        return await joinAndCatchUp(socket, payload);
+      } catch (err) {
+        if (!wasIn && socket.rooms.has(room)) await socket.leave(room);
+        throw err;
       }
     },
     ctx,
   );
+
+  /** `chat:join`: the room joined, then what the socket missed since its cursor (or `after`), or only the cursor of now. */
+  async function joinAndCatchUp(socket: GatewaySocket, { chat_id, after, cursor }: ChatJoinPayload) {
+    if (after === undefined && cursor === undefined) {
+      await joinRoom(socket, chat_id);
+      // Read after joining: what is stored later reaches the socket live.
+      return { ok: true as const, chat_id, missed: [], changes: [], cursor: encodeCursor(await chatHeads(deps.db, chat_id)), has_more: false };
+    }
+    // A catch-up holds as many points as its largest answer would cost before it runs, so a burst
+    // of them cannot all run at once; what it did not use goes back with its answer.
+    const hold = cursor !== undefined ? CURSOR_CATCH_UP_HOLD : CATCH_UP_HOLD;
+    if (deps.budget.take(socket, hold) !== "ok") throw new AppError("rate_limited", 429, "Too many catch-ups at once; slow down");
+    let used = 0;
+    try {
+      await joinRoom(socket, chat_id);
+      ensureConnected(socket);
+      const viewer = socket.data.userId;
+      if (cursor !== undefined) {
+        // With `after` too (the last message the client already has, live), messages start after the later of the two.
+        const from = decodeCursor(cursor)!;
+        if (after !== undefined && BigInt(after) > BigInt(from.message)) from.message = after;
+        const caught = await catchUp(deps.db, chat_id, viewer, from, { maxMessages: LIMITS.historyMax, maxBytes: deps.joinAnswerMaxBytes });
+        used = Math.ceil(caught.missed.length / ROWS_PER_POINT) + Math.ceil(caught.changes.length / CHANGES_PER_POINT);
+        return { ok: true as const, chat_id, missed: caught.missed, changes: caught.changes, cursor: encodeCursor(caught.position), has_more: caught.more };
+      }
+      // `after` alone (older clients): messages only; the cursor starts its changes from now.
+      const [rows, heads] = await Promise.all([listMessages(deps.db, chat_id, { after: after!, limit: LIMITS.historyMax + 1 }, viewer), chatHeads(deps.db, chat_id)]);
+      const { missed, more } = fitMessages(rows, LIMITS.historyMax, deps.joinAnswerMaxBytes);
+      used = Math.ceil(missed.length / ROWS_PER_POINT);
+      const position = { message: missed.length > 0 ? missed[missed.length - 1]!.id : after!, change: heads.change };
+      return { ok: true as const, chat_id, missed, changes: [], cursor: encodeCursor(position), has_more: more };
+    } finally {
+      deps.budget.charge(socket, used - hold);
+    }
+  }
 
   /** Membership (and the session) checked, then the room joined; the answer of a join without `after`. */
   async function joinRoom(socket: GatewaySocket, chat_id: string) {

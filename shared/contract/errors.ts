@@ -87,7 +87,13 @@ export class AppError extends Error {
 
 export const isAppError = (err: unknown): err is AppError => err instanceof AppError;
 
-const PG_UNAVAILABLE_CODES = new Set(["57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"]);
+/**
+ * PostgreSQL's codes for a server that is going away or cannot take the work now (shutdown, too many
+ * connections, out of resources, a broken connection), and for a statement ended by time or by an
+ * operator (57014: `statement_timeout`, `pg_cancel_backend`), a lock not granted, or a conflict a
+ * retry resolves (serialization, deadlock): each worth asking again later, not a fault of ours.
+ */
+const PG_UNAVAILABLE_CODES = new Set(["57P01", "57P02", "57P03", "57014", "55P03", "53000", "53100", "53200", "53300", "40001", "40P01", "08000", "08001", "08003", "08004", "08006"]);
 const NET_UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
 
 /**
@@ -100,7 +106,7 @@ export function isUnavailableError(err: unknown): boolean {
   if (typeof e.code === "string" && (PG_UNAVAILABLE_CODES.has(e.code) || NET_UNAVAILABLE_CODES.has(e.code))) return true;
   const msg = typeof e.message === "string" ? e.message : "";
   return (
-    /timeout exceeded when trying to connect|Connection terminated|connection timeout|Connection is closed|Cannot use a pool after calling end|MaxRetriesPerRequest|Stream isn't writeable/i.test(
+    /timeout exceeded when trying to connect|Connection terminated|connection timeout|Query read timeout|Connection is closed|Cannot use a pool after calling end|MaxRetriesPerRequest|Stream isn't writeable/i.test(
       msg,
     )
   );

@@ -51,3 +51,21 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     },
   };
 }
+
+/**
+ * Holds `lock table <table> in <mode> mode` in a transaction of its own until `release()`: the
+ * statements that need the table then wait (a test's way to stop work at a chosen point, or to
+ * have a statement to cancel). Releasing ends the transaction and its connection.
+ */
+export async function holdTableLock(url: string, table: string, mode: "share" | "access exclusive"): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("begin");
+  await client.query(`lock table ${pg.escapeIdentifier(table)} in ${mode} mode`);
+  return {
+    async release() {
+      await client.query("rollback");
+      await client.end();
+    },
+  };
+}

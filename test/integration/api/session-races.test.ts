@@ -1,7 +1,6 @@
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryBus } from "../../../shared/control/bus";
-import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestDatabase, holdTableLock, type TestDatabase } from "../../support/database";
 import { type ApiFixture, startApi } from "../../support/fixtures";
 import { type HttpClient, httpClient, registerAndLogin } from "../../support/http";
 import { eventually } from "../../support/waits";
@@ -30,18 +29,7 @@ afterAll(async () => {
 });
 
 /** Holds `lock table refresh_tokens` until `release()`: logins stop just before they insert their session. */
-async function holdLoginInserts(): Promise<{ release(): Promise<void> }> {
-  const client = new pg.Client({ connectionString: tdb.url });
-  await client.connect();
-  await client.query("begin");
-  await client.query("lock table refresh_tokens in share mode");
-  return {
-    async release() {
-      await client.query("commit");
-      await client.end();
-    },
-  };
-}
+const holdLoginInserts = () => holdTableLock(tdb.url, "refresh_tokens", "share");
 
 /** Backends of this database waiting on a lock (the logins and changes the test is holding back). */
 async function lockWaiters(): Promise<number> {
