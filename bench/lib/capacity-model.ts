@@ -52,6 +52,10 @@ export interface Inputs {
   postgresUsPerHandshake: number | null;
   cpuUsPerDelivery: number | null;
   deliveryRoom: number | null;
+  /** Gateway CPU per delivery by one gateway's message rate (msg/s), lowest rate first: see deliveryCosts. */
+  deliveryCosts: RatedCost[];
+  /** The server's CPU per heartbeat of an idle connection (memory phase's hold), or null: then costed as a delivery. */
+  cpuUsPerHeartbeat: number | null;
   cpuUsPerMessageIn: number | null;
   postgresUsPerMessage: number | null;
   commitsPerMessage: number | null;
@@ -63,6 +67,50 @@ export interface Inputs {
   /** Gateway CPU per handshake of a user new to its chat (announced to the chat's others), and how many were online per chat. */
   freshJoinCpuUsPerHandshake: number | null;
   freshJoinChatOnline: number | null;
+}
+
+/** A gateway's CPU per delivery measured at one message rate. */
+export interface RatedCost {
+  rate: number;
+  usPerDelivery: number;
+  from: string;
+}
+
+/**
+ * CPU per delivery by the gateway's message rate: what a message costs falls as the rate rises
+ * (a statement, a Redis round trip and a turn of the event loop carry more messages), four to five
+ * times from 800 to 6,000 msg/s in rooms of 10. The fan-out ladder's sustained steps in rooms of 10;
+ * below its lowest, the quiet rates (rooms of 20) priced per message and spread over 10 deliveries:
+ * an upper bound for rooms of 10, whose message carries fewer deliveries' worth of work.
+ */
+export function deliveryCosts(details: Any): RatedCost[] {
+  const room10: Any | undefined = details.fanout?.rooms?.[String(SCENARIO.room)];
+  const ladder: RatedCost[] = ((room10?.ours?.steps ?? []) as Any[])
+    .filter((s) => s.ok && Number.isFinite(s.gatewayCpuUsPerDelivery))
+    .map((s) => ({ rate: s.offered as number, usPerDelivery: s.gatewayCpuUsPerDelivery as number, from: `fan-out ladder, rooms of ${SCENARIO.room}` }));
+  const lowest = Math.min(...ladder.map((c) => c.rate));
+  const quiet: Any | undefined = details.fanout?.quiet;
+  const quietCosts: RatedCost[] = Object.entries((quiet?.rates ?? {}) as Record<string, Any>)
+    .filter(([rate, r]) => Number(rate) < lowest && r.ours?.messages > 0)
+    .map(([rate, r]) => ({ rate: Number(rate), usPerDelivery: r.ours.cpuUs / r.ours.messages / SCENARIO.room, from: `quiet rate, rooms of ${quiet!.room} per message / ${SCENARIO.room}` }));
+  // One figure per rate (a ladder may step on a rate twice): their mean.
+  const byRate = new Map<number, RatedCost[]>();
+  for (const c of [...quietCosts, ...ladder]) byRate.set(c.rate, [...(byRate.get(c.rate) ?? []), c]);
+  return [...byRate.entries()]
+    .map(([rate, cs]) => ({ rate, usPerDelivery: cs.reduce((a, c) => a + c.usPerDelivery, 0) / cs.length, from: cs[0]!.from }))
+    .sort((a, b) => a.rate - b.rate);
+}
+
+/** The cost at `rate`: interpolated between the two measured rates around it (on a log scale of rates), the nearest end's outside them. */
+export function costAt(costs: RatedCost[], rate: number): number | null {
+  if (costs.length === 0 || !(rate > 0)) return null;
+  if (rate <= costs[0]!.rate) return costs[0]!.usPerDelivery;
+  const last = costs[costs.length - 1]!;
+  if (rate >= last.rate) return last.usPerDelivery;
+  const k = costs.findIndex((c) => c.rate >= rate);
+  const [a, b] = [costs[k - 1]!, costs[k]!];
+  const t = Math.log(rate / a.rate) / Math.log(b.rate / a.rate);
+  return a.usPerDelivery + t * (b.usPerDelivery - a.usPerDelivery);
 }
 
 /** The measured per-unit costs, from one run's details. */
@@ -89,6 +137,8 @@ export function inputsOf(details: Any): Inputs {
     postgresUsPerHandshake: perRound ? median(hs.map((r) => (r.cpu ? (r.cpu.postgres * 1e6) / perRound : NaN))) : null,
     cpuUsPerDelivery: fanStep?.gatewayCpuUsPerDelivery ?? null,
     deliveryRoom: room10 ? SCENARIO.room : null,
+    deliveryCosts: deliveryCosts(details),
+    cpuUsPerHeartbeat: details.capacity?.ours?.hold?.cpuUsPerHeartbeat ?? null,
     cpuUsPerMessageIn: stored?.gatewayUsPerMessage ?? null,
     postgresUsPerMessage: stored?.postgresUsPerMessage ?? null,
     commitsPerMessage: stored?.commitsPerMessage ?? null,
@@ -114,26 +164,50 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
   // 1M connections: memory, and the heartbeats they answer.
   const memGateways = i.rssPerConnection === null ? null : up((S.connections * i.rssPerConnection) / UNIT.gatewayRssBytes);
   const heartbeatsPerSecond = S.connections / UNIT.heartbeatIntervalS;
-  // A heartbeat is one small packet each way: costed as one delivery (an assumption; not measured apart).
-  const heartbeatCores = coresFor(i.cpuUsPerDelivery, heartbeatsPerSecond);
-  // 100k messages/s into rooms of 10.
-  const deliveries = S.messagesPerSecond * S.room;
-  // The fan-out phase's CPU per delivery is the gateway's whole CPU over its deliveries: the messages'
-  // own cost (validate, check, store, publish, ack: one per room's worth) is already in it.
-  const gatewayCoresTraffic = coresFor(i.cpuUsPerDelivery, deliveries);
-  const pgCoresMessages = coresFor(i.postgresUsPerMessage, S.messagesPerSecond);
-  const redisCoresMessages = coresFor(i.redisUsPerMessage, S.messagesPerSecond);
-  const commitsPerSecond = i.commitsPerMessage === null ? null : i.commitsPerMessage * S.messagesPerSecond;
+  // A heartbeat is one small packet each way: the memory phase's hold measures it (the server's whole
+  // CPU over idle connections); without it, costed as one delivery.
+  const heartbeatUs = i.cpuUsPerHeartbeat ?? i.cpuUsPerDelivery;
+  const heartbeatCores = coresFor(heartbeatUs, heartbeatsPerSecond);
   // The storm.
   const stormMean = S.reconnects / S.reconnectWindowS;
   const stormPeak = stormMean * S.peakToMean;
   const gatewayCoresStorm = coresFor(i.cpuUsPerHandshake, stormPeak);
+  // 100k messages/s into rooms of 10.
+  const deliveries = S.messagesPerSecond * S.room;
+  // The fan-out phase's CPU per delivery is the gateway's whole CPU over its deliveries: the messages'
+  // own cost (validate, check, store, publish, ack: one per room's worth) is already in it.
+  const gatewayCoresSaturated = coresFor(i.cpuUsPerDelivery, deliveries);
+  // Priced at the rate each gateway then sees: the scenario's messages spread over the gateways it
+  // takes, which depend on that price. From the gateways memory and the storm need, add gateways
+  // until the traffic fits (more gateways, fewer messages each, each dearer).
+  const floor = Math.max(1, memGateways ?? 1, gatewayCoresStorm === null ? 1 : up(gatewayCoresStorm));
+  let trafficGateways: number | null = null;
+  let ratePerGateway: number | null = null;
+  let pricedUs: number | null = null;
+  if (i.deliveryCosts.length > 0) {
+    let g = floor;
+    for (let k = 0; k < 200; k += 1) {
+      const rate = S.messagesPerSecond / g;
+      const us = costAt(i.deliveryCosts, rate)!;
+      const need = up(coresFor(us, deliveries)! + (heartbeatCores ?? 0));
+      [ratePerGateway, pricedUs] = [rate, us];
+      if (need <= g) {
+        trafficGateways = g;
+        break;
+      }
+      g = need;
+    }
+  }
+  const gatewayCoresTraffic = pricedUs === null ? gatewayCoresSaturated : coresFor(pricedUs, deliveries);
+  const pgCoresMessages = coresFor(i.postgresUsPerMessage, S.messagesPerSecond);
+  const redisCoresMessages = coresFor(i.redisUsPerMessage, S.messagesPerSecond);
+  const commitsPerSecond = i.commitsPerMessage === null ? null : i.commitsPerMessage * S.messagesPerSecond;
   const pgCoresStorm = coresFor(i.postgresUsPerHandshake, stormPeak);
   const queriesStorm = i.queriesPerHandshake === null ? null : i.queriesPerHandshake * stormPeak;
   // The same storm if every user came back after presence's grace: each a fresh join, announced.
   const gatewayCoresFreshStorm = coresFor(i.freshJoinCpuUsPerHandshake, stormPeak);
 
-  const traffic = gatewayCoresTraffic === null ? null : up(gatewayCoresTraffic + (heartbeatCores ?? 0));
+  const traffic = trafficGateways ?? (gatewayCoresTraffic === null ? null : up(gatewayCoresTraffic + (heartbeatCores ?? 0)));
   const gateways = [memGateways, traffic, gatewayCoresStorm === null ? null : up(gatewayCoresStorm)].filter((x): x is number => x !== null);
   const need = gateways.length ? Math.max(...gateways) : null;
   const bound =
@@ -151,6 +225,8 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     `| gateway CPU per handshake (bare Socket.IO) | ${fmt(i.cpuUsPerHandshake, 0, " µs")} (${fmt(i.bareCpuUsPerHandshake, 0, " µs")}) | handshake phase, median round |`,
     `| PostgreSQL per handshake | ${fmt(i.queriesPerHandshake, 3)} queries, ${fmt(i.postgresUsPerHandshake, 0, " µs")} CPU | handshake phase (batched: fewer queries under more load) |`,
     `| gateway CPU per delivery, room of ${S.room} | ${fmt(i.cpuUsPerDelivery, 1, " µs")} | fan-out phase, one gateway, at 80 % of its saturation (the message's own cost, one per ${S.room} deliveries, included) |`,
+    `| the same by the gateway's message rate | ${i.deliveryCosts.length ? i.deliveryCosts.map((c) => `${c.rate} msg/s: ${c.usPerDelivery.toFixed(1)} µs`).join("; ") : "not measured"} | fan-out phase: the ladder's sustained steps in rooms of ${S.room}; below them the quiet rates (rooms of 20, per message ÷ ${S.room}: an upper bound) |`,
+    `| server CPU per heartbeat | ${fmt(i.cpuUsPerHeartbeat, 1, " µs")} | memory phase, idle connections held 30 s at the top step (its timers included) |`,
     `| gateway CPU per message in (validate, check, store, publish, ack) | ${fmt(i.cpuUsPerMessageIn, 0, " µs")} | stored phase |`,
     `| PostgreSQL per message | ${fmt(i.commitsPerMessage, 3)} commits, ${fmt(i.postgresUsPerMessage, 0, " µs")} CPU | stored phase (batched inserts) |`,
     `| Redis per message (one gateway) | ${fmt(i.redisCommandsPerMessage, 1)} commands executed, ${fmt(i.redisBytesPerMessage, 0, " B")}, ${fmt(i.redisUsPerMessage, 0, " µs")} CPU | stored phase (the limit script's 3 inner commands count) |`,
@@ -159,14 +235,17 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     "| scenario | load | takes | bound by |",
     "| --- | --- | --- | --- |",
     `| ${S.connections.toLocaleString("en")} connections | ${heartbeatsPerSecond.toLocaleString("en")} heartbeats/s | ${fmt(memGateways)} gateways by memory (≤ ${(UNIT.gatewayRssBytes / 2 ** 30).toFixed(1)} GiB RSS each); heartbeats ${fmt(heartbeatCores, 1)} cores | memory |`,
-    `| ${S.messagesPerSecond.toLocaleString("en")} messages/s into rooms of ${S.room} | ${deliveries.toLocaleString("en")} deliveries/s | gateways ${fmt(gatewayCoresTraffic, 1)} cores; PostgreSQL ${fmt(pgCoresMessages, 1)} cores (${fmt(commitsPerSecond)} commits/s); Redis ${fmt(redisCoresMessages, 1)} cores → ${fmt(redisShards)} shard(s) | gateway CPU per delivery |`,
+    `| ${S.messagesPerSecond.toLocaleString("en")} messages/s into rooms of ${S.room} | ${deliveries.toLocaleString("en")} deliveries/s${ratePerGateway === null ? "" : `, ${ratePerGateway.toFixed(0)} msg/s per gateway`} | gateways ${fmt(gatewayCoresTraffic, 1)} cores${pricedUs === null ? "" : ` at ${pricedUs.toFixed(1)} µs per delivery (the cost at that rate; ${fmt(gatewayCoresSaturated, 1)} cores at the 80 %-of-saturation price)`}; PostgreSQL ${fmt(pgCoresMessages, 1)} cores (${fmt(commitsPerSecond)} commits/s); Redis ${fmt(redisCoresMessages, 1)} cores → ${fmt(redisShards)} shard(s) | gateway CPU per delivery |`,
     `| ${S.reconnects.toLocaleString("en")} reconnects within ${S.reconnectWindowS} s | ${stormMean.toFixed(0)}/s mean, ${stormPeak.toFixed(0)}/s peak (×${S.peakToMean}) | gateways ${fmt(gatewayCoresStorm, 1)} cores; PostgreSQL ${fmt(pgCoresStorm, 1)} cores, ${fmt(queriesStorm)} queries/s | gateway CPU per handshake |`,
     `| sized for the worst of the three | | **${fmt(need)} gateway processes** (${need === null ? "?" : up(need / UNIT.gatewaysPerPod)} pods of 2 cores), ${redisShards === null ? "?" : redisShards <= 1 ? "one Redis" : `a Redis Cluster of ${redisShards} masters`}, PostgreSQL ${pgCores.length ? fmt(Math.max(...pgCores), 1) : "?"} cores | ${bound} |`,
     `| Centrifugo's published run | ${CENTRIFUGO.connections.toLocaleString("en")} connections, ${CENTRIFUGO.deliveriesPerSecond.toLocaleString("en")} deliveries/s, p99 ${CENTRIFUGO.p99Ms} ms | ${CENTRIFUGO.pods} pods × ${CENTRIFUGO.cpusPerPod} CPUs, about ${KiB(CENTRIFUGO.bytesPerConnection)} per connection | (theirs) |`,
     "",
     "Where the model is uncertain:",
     "- Everything was measured on one 2-core machine with the load generators beside the servers: per-unit CPU is steadier than rates, but still moves by 10-20 % between runs.",
-    `- Heartbeats are costed as deliveries (${UNIT.heartbeatIntervalS} s ping interval), not measured apart; idle connections' CPU is otherwise left out.`,
+    i.cpuUsPerHeartbeat === null
+      ? `- Heartbeats are costed as deliveries (${UNIT.heartbeatIntervalS} s ping interval): the memory phase measured none in this run.`
+      : `- Heartbeats (${UNIT.heartbeatIntervalS} s ping interval) are priced at the memory phase's hold on one gateway of about 19,000; the scale run (docs/scale.md) measured 109 µs each over 13 gateways of 15,000, on a machine whose two cores the heartbeats saturated.`,
+    "- Messages are priced at the rate per gateway the scenario gives each (fewer messages each, more CPU per message: a statement, a Redis round trip and a turn of the event loop are shared by fewer). Below the ladder's lowest step, the quiet rates' rooms of 20 stand in.",
     "- Redis per message was measured with one gateway subscribed. With the classic adapter (one Redis) every gateway receives every message, so Redis's output grows with the gateways; with the sharded adapter on a Redis Cluster only the gateways holding the room receive it (at most the room's size).",
     "- PostgreSQL per message falls as batches grow with load (the stored phase ran at a few thousand messages/s); per handshake likewise (queries are shared by the handshakes that arrive together).",
     `- The storm's handshakes are costed as the handshake phase's reconnects, back within presence's grace (nothing announced: ${fmt(i.cpuUsPerHandshake)} µs each). ` +
@@ -179,6 +258,6 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
   ];
   return {
     lines,
-    figures: { inputs: i, scenario: S, unit: UNIT, memGateways, heartbeatCores, gatewayCoresTraffic, pgCoresMessages, redisCoresMessages, commitsPerSecond, gatewayCoresStorm, gatewayCoresFreshStorm, pgCoresStorm, queriesStorm, gatewayProcesses: need, redisShards, boundBy: bound },
+    figures: { inputs: i, scenario: S, unit: UNIT, memGateways, heartbeatCores, gatewayCoresTraffic, gatewayCoresSaturated, ratePerGateway, pricedUs, trafficGateways, pgCoresMessages, redisCoresMessages, commitsPerSecond, gatewayCoresStorm, gatewayCoresFreshStorm, pgCoresStorm, queriesStorm, gatewayProcesses: need, redisShards, boundBy: bound },
   };
 }

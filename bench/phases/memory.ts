@@ -1,18 +1,21 @@
 /**
  * `--only=memory`: memory per idle authenticated connection, ours (gw1) against the bare server,
- * stepping each up to the 20,000-descriptor limit and holding it 30 s (heartbeats); each step's
- * handshakes/s, the server's CPU per handshake and whose cores were busy. `--max=N`: steps to N only.
+ * stepping each up to the 20,000-descriptor limit and holding it 30 s (heartbeats: the server's CPU
+ * per heartbeat over the hold); each step's handshakes/s, the server's CPU per handshake and whose
+ * cores were busy. `--max=N`: steps to N only.
  */
 import type { BenchContext, Phase } from "../lib/context";
 import { cpuSnapshot, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep } from "../lib/ipc";
 import { closeAll, connectAll, LOAD } from "../lib/load";
-import { cpuUsOf, mem } from "../lib/probes";
+import { cpuUsOf, mem, serverCpuUs } from "../lib/probes";
 
 const FD_LIMIT = 20_000;
 const CAPACITY_STEPS = [5_000, 10_000, 15_000, 19_000];
 /** Longer than pingInterval (25 s): every held socket answers at least one heartbeat. */
 const HOLD_MS = 30_000;
+/** Socket.IO's ping interval (the gateway's and bare's default, 25 s). */
+const HEARTBEAT_S = 25;
 
 interface Step {
   total: number;
@@ -93,7 +96,11 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
   let holdResult: Record<string, unknown> | undefined;
   if (hold && max === Infinity) {
     log(`${name}: holding ${total} for ${HOLD_MS / 1000} s (heartbeats every 25 s)`);
+    // The server's CPU over the hold is its idle connections' keep-alive: a ping out and a pong in per
+    // connection every HEARTBEAT_S (the capacity model's cost per heartbeat), and its own timers.
+    const cpu0 = await serverCpuUs(server);
     await sleep(HOLD_MS);
+    const heldCpuUs = (await serverCpuUs(server)) - cpu0;
     const statuses = await Promise.all(clients.map((c) => c.call<{ connected: number; dropped: number; dropReasons: Record<string, number> }>("status")));
     const m = await mem(server);
     holdResult = {
@@ -104,6 +111,7 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
       fds: m.fds,
       rssPerConn: (m.rss - base.rss) / Math.max(1, m.sockets),
       heapPerConn: (m.heapUsed - base.heapUsed) / Math.max(1, m.sockets),
+      cpuUsPerHeartbeat: heldCpuUs / Math.max(1, (m.sockets * HOLD_MS) / 1000 / HEARTBEAT_S),
     };
     log(`${name}: after the hold ${JSON.stringify(holdResult)}`);
   }
@@ -122,7 +130,7 @@ export const memoryPhase: Phase = {
   needs: ["gw1", "bare", "clients", "load"],
   async run(ctx) {
     const ours = await capacity(ctx, "ours", ctx.server("gw1"), true);
-    const base = await capacity(ctx, "bare", ctx.server("bare"), false);
+    const base = await capacity(ctx, "bare", ctx.server("bare"), true);
     // chats: the load's users are spread over this many chats (each join is announced to its chat's others online).
     ctx.details.capacity = { ours, bare: base, chats: LOAD.chats };
     const at = (steps: Step[], n: number) => steps.find((s) => s.total >= n);
@@ -140,6 +148,17 @@ export const memoryPhase: Phase = {
       ratio: bTop ? held / bTop.total : null,
       note: ours.hold ? `dropped during the hold: ${ours.hold.dropped}` : undefined,
     });
+    const [oBeat, bBeat] = [ours.hold?.cpuUsPerHeartbeat as number | undefined, base.hold?.cpuUsPerHeartbeat as number | undefined];
+    if (oBeat !== undefined && bBeat !== undefined) {
+      ctx.row("memory.heartbeat", {
+        figure: `server CPU per heartbeat (a ping out, a pong in), idle connections held ${HOLD_MS / 1000} s at the top step`,
+        ours: oBeat,
+        baseline: bBeat,
+        unit: "µs",
+        ratio: oBeat / bBeat,
+        note: `the server's whole CPU over the hold per ${HEARTBEAT_S} s ping interval per connection held (${ours.hold!.serverSockets} vs ${base.hold!.serverSockets}): its own timers included; the capacity model's cost of keeping a connection`,
+      });
+    }
     // Memory and handshake rate at the largest size both reached.
     const size = Math.min(oTop?.total ?? 0, bTop?.total ?? 0);
     const oS = ours.steps.filter((s) => s.failed === 0 && s.total <= size).at(-1);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityModel, inputsOf } from "../../../bench/lib/capacity-model";
+import { capacityModel, costAt, deliveryCosts, inputsOf } from "../../../bench/lib/capacity-model";
 
 /**
  * The capacity model `npm run bench` prints: which of a run's figures it takes (the memory phase's
@@ -82,6 +82,55 @@ describe("capacity model", () => {
     expect(figures.memGateways).toBe(64);
     expect(figures.gatewayProcesses).toBe(64);
     expect(figures.boundBy).toBe("memory (RSS per connection)");
+  });
+
+  /** The fan-out ladder's steps in rooms of 10 (one failed), the quiet rates in rooms of 20, and the memory phase's hold. */
+  function rated() {
+    const details: Record<string, any> = run();
+    details.fanout.rooms["10"].ours.steps = [
+      { offered: 800, ok: true, gatewayCpuUsPerDelivery: 40 },
+      { offered: 1_600, ok: true, gatewayCpuUsPerDelivery: 20 },
+      { offered: 3_200, ok: false, gatewayCpuUsPerDelivery: 10 },
+      { offered: 2_400, ok: true, gatewayCpuUsPerDelivery: 16 },
+    ];
+    details.fanout.quiet = {
+      room: 20,
+      rates: { "100": { ours: { cpuUs: 200_000, messages: 100 } }, "1000": { ours: { cpuUs: 500_000, messages: 1_000 } } },
+    };
+    details.capacity.ours.hold = { cpuUsPerHeartbeat: 50 };
+    return details;
+  }
+
+  it("prices a delivery at the gateway's message rate: the ladder's sustained steps, the quiet rates below them", () => {
+    const costs = deliveryCosts(rated());
+    // 100 msg/s: 2,000 µs per message over 10 deliveries; 1,000 msg/s is above the ladder's lowest step, the failed step is left out.
+    expect(costs.map((c) => [c.rate, c.usPerDelivery])).toEqual([
+      [100, 200],
+      [800, 40],
+      [1_600, 20],
+      [2_400, 16],
+    ]);
+    expect(costAt(costs, 50)).toBe(200);
+    expect(costAt(costs, Math.sqrt(800 * 1_600))).toBeCloseTo(30, 6); // halfway on a log scale
+    expect(costAt(costs, 10_000)).toBe(16);
+    expect(costAt([], 100)).toBeNull();
+  });
+
+  it("sizes the deliveries at the rate each gateway then gets, and heartbeats at their measured cost", () => {
+    const { figures, lines } = capacityModel(rated());
+    expect(figures.heartbeatCores).toBeCloseTo(2.857, 3); // 40,000/s × 50 µs at 70 %
+    // From 9 gateways (memory; the storm's 8.6 cores): 11,111 msg/s each, priced at the top step's 16 µs,
+    // takes 22.9 + 2.9 cores = 26 gateways; at 3,846 msg/s each the price holds: 26.
+    expect(figures.trafficGateways).toBe(26);
+    expect(figures.ratePerGateway).toBeCloseTo(100_000 / 26, 6);
+    expect(figures.pricedUs).toBe(16);
+    expect(figures.gatewayCoresTraffic).toBeCloseTo(22.857, 3);
+    expect(figures.gatewayCoresSaturated).toBeCloseTo(20, 6); // the 80 % step's 14 µs
+    expect(figures.gatewayProcesses).toBe(26);
+    const text = lines.join("\n");
+    expect(text).toContain("| the same by the gateway's message rate | 100 msg/s: 200.0 µs; 800 msg/s: 40.0 µs; 1600 msg/s: 20.0 µs; 2400 msg/s: 16.0 µs |");
+    expect(text).toContain("| server CPU per heartbeat | 50.0 µs |");
+    expect(text).toContain("1,000,000 deliveries/s, 3846 msg/s per gateway | gateways 22.9 cores at 16.0 µs per delivery");
   });
 
   it("says what a run without a phase did not measure, and sizes from what it did", () => {
