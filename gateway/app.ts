@@ -122,6 +122,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     path: SOCKET_PATH,
     serveClient: false,
     maxHttpBufferSize: LIMITS.bodyBytes,
+    pingInterval: config.socketPing.interval * 1000,
+    pingTimeout: config.socketPing.timeout * 1000,
     transports: ["polling", "websocket"],
     cors: corsOrigins.length > 0 ? { origin: corsOrigins.includes("*") ? "*" : [...corsOrigins], maxAge: 600 } : undefined,
     allowRequest: (req, callback) => callback(null, originAllowed(req, corsOrigins)),

@@ -31,6 +31,10 @@ const duration = (fallback: string) =>
       return s ?? 0;
     });
 
+/** A duration (seconds) from `min` to `max` seconds. */
+const durationWithin = (fallback: string, min: number, max: number) =>
+  duration(fallback).refine((s) => s === 0 || (s >= min && s <= max), { message: `must be from ${min}s to ${max}s` });
+
 const int = (fallback: number, min: number, max: number) =>
   z
     .string()
@@ -125,6 +129,8 @@ const schema = z.object({
   EDIT_WINDOW: duration("48h"),
   MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
   SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
+  SOCKET_PING_INTERVAL: durationWithin("25s", 5, 600),
+  SOCKET_PING_TIMEOUT: durationWithin("20s", 1, 300),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
   PRESENCE: z.enum(["on", "off"], { message: "must be on or off" }).default("on"),
   SOCKET_EVENT_BURST: int(30, 1, 1_000_000),
@@ -217,6 +223,12 @@ export interface Config {
   readonly maxSessionsPerUser: number;
   /** What may wait to be sent to one socket before the gateway disconnects it (bytes). */
   readonly socketMaxBufferedBytes: number;
+  /**
+   * Engine.IO's heartbeat (seconds): a ping every `interval`, and a socket whose pong has not come
+   * `timeout` after it is closed. Each costs about 100 µs of gateway CPU (docs/scale.md): a longer
+   * interval keeps more idle connections per core, and notices a vanished client later.
+   */
+  readonly socketPing: { readonly interval: number; readonly timeout: number };
   /** Above this many users online, a chat's presence goes out as counts only. */
   readonly presenceCountOnlyAbove: number;
   /** Off: gateways neither track nor announce presence (its queries answer 0 online). */
@@ -438,6 +450,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }),
     maxSessionsPerUser: e.MAX_SESSIONS_PER_USER,
     socketMaxBufferedBytes: e.SOCKET_MAX_BUFFERED_BYTES,
+    socketPing: Object.freeze({ interval: e.SOCKET_PING_INTERVAL, timeout: e.SOCKET_PING_TIMEOUT }),
     presenceCountOnlyAbove: e.PRESENCE_COUNT_ONLY_ABOVE,
     presence: e.PRESENCE === "on",
     socketEvents: Object.freeze({ burst: e.SOCKET_EVENT_BURST, perSecond: e.SOCKET_EVENT_RATE }),

@@ -9,6 +9,8 @@ import { SOCKET_PATH } from "../../shared/contract/events";
  * of the connection (`pause()`), which no stock client lets one do.
  */
 export interface RawSocketIo {
+  /** The server's Engine.IO open packet (`sid`, `pingInterval`, `pingTimeout`, `maxPayload`, …). */
+  readonly open: Record<string, unknown>;
   /** Sends one Socket.IO EVENT packet (`42<ackId>[event, payload]`); returns the ack id used. */
   emit(event: string, payload: unknown): number;
   /**
@@ -102,6 +104,7 @@ export function connectRaw(
     let buf: Buffer = Buffer.alloc(0);
     let bytesRead = 0;
     let nextAck = 1;
+    let open: Record<string, unknown> = {};
     let closedAt: number | undefined;
     let resolveClosed: (t: number) => void = () => undefined;
     const closed = new Promise<number>((r) => (resolveClosed = r));
@@ -120,6 +123,9 @@ export function connectRaw(
     socket.on("error", gone);
 
     const handle: RawSocketIo = {
+      get open() {
+        return open;
+      },
       emit(event, payload) {
         const id = nextAck++;
         socket.write(frame(`42${id}${JSON.stringify([event, payload])}`));
@@ -168,7 +174,10 @@ export function connectRaw(
       for (const text of texts) {
         if (text === "2") socket.write(frame("3")); // Engine.IO ping → pong
         else if (phase === "ready") options.onText?.(text);
-        else if (phase === "open" && text.startsWith("0")) socket.write(frame(`40${JSON.stringify({ ...options.auth, token })}`));
+        else if (phase === "open" && text.startsWith("0")) {
+          open = JSON.parse(text.slice(1)) as Record<string, unknown>;
+          socket.write(frame(`40${JSON.stringify({ ...options.auth, token })}`));
+        }
         else if (phase === "open" && text.startsWith("40")) {
           phase = "ready";
           clearTimeout(timer);

@@ -319,7 +319,7 @@ function bareChat(io: Server) {
 }
 
 /** Settings a bench child may take from its environment (the gateway's; the api's and worker's WEBHOOK_ALLOW_PRIVATE, for a receiver on loopback). */
-const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE", "WEBHOOK_ALLOW_PRIVATE", "DATABASE_POOL_MAX"];
+const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE", "WEBHOOK_ALLOW_PRIVATE", "DATABASE_POOL_MAX", "SOCKET_PING_INTERVAL", "SOCKET_PING_TIMEOUT"];
 
 main().catch((err: unknown) => {
   process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

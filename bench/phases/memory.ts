@@ -9,13 +9,14 @@ import { cpuSnapshot, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep } from "../lib/ipc";
 import { closeAll, connectAll, LOAD } from "../lib/load";
 import { cpuUsOf, mem, serverCpuUs } from "../lib/probes";
+import { parseDuration } from "../../shared/duration";
 
 const FD_LIMIT = 20_000;
 const CAPACITY_STEPS = [5_000, 10_000, 15_000, 19_000];
 /** Longer than pingInterval (25 s): every held socket answers at least one heartbeat. */
 const HOLD_MS = 30_000;
-/** Socket.IO's ping interval (the gateway's and bare's default, 25 s). */
-const HEARTBEAT_S = 25;
+/** The ping interval: Socket.IO's default, or SOCKET_PING_INTERVAL, which the bench passes to our servers (bare keeps 25 s). */
+const HEARTBEAT_S = parseDuration(process.env.SOCKET_PING_INTERVAL ?? "25s") ?? 25;
 
 interface Step {
   total: number;
@@ -111,7 +112,7 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
       fds: m.fds,
       rssPerConn: (m.rss - base.rss) / Math.max(1, m.sockets),
       heapPerConn: (m.heapUsed - base.heapUsed) / Math.max(1, m.sockets),
-      cpuUsPerHeartbeat: heldCpuUs / Math.max(1, (m.sockets * HOLD_MS) / 1000 / HEARTBEAT_S),
+      cpuUsPerHeartbeat: heldCpuUs / Math.max(1, (m.sockets * HOLD_MS) / 1000 / (name === "ours" ? HEARTBEAT_S : 25)),
     };
     log(`${name}: after the hold ${JSON.stringify(holdResult)}`);
   }

@@ -18,7 +18,7 @@
  * Steps, each measured:
  *   1. ramp: handshakes/s and the gateways' CPU per handshake, per tenth of the count; it stops
  *      early (a finding) if the machine's available memory falls under SCALE_MIN_FREE_MIB;
- *   2. hold for SCALE_HOLD seconds (default 300; heartbeats every 25 s): drops, server RSS and heap
+ *   2. hold for SCALE_HOLD seconds (default 300; heartbeats every 25 s, or SOCKET_PING_INTERVAL): drops, server RSS and heap
  *      per connection, Redis memory and CPU, PostgreSQL connections and CPU, kernel socket memory;
  *   3. revoke 10 sessions per gateway through the api, 20 ms apart: call returned → socket gone;
  *   4. broadcast 10 messages, one a second, into the chat of 10,000 (its sockets on every gateway);
@@ -39,8 +39,11 @@ import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "
 import { inputsOf, UNIT } from "../lib/capacity-model";
 import { seed } from "../lib/setup";
 import { summary } from "../lib/stats";
+import { parseDuration } from "../../shared/duration";
 
 const FD_LIMIT = 20_000;
+/** The gateways' ping interval (s): Socket.IO's 25, or SOCKET_PING_INTERVAL, which the bench passes to them. */
+const PING_S = parseDuration(process.env.SOCKET_PING_INTERVAL ?? "25s") ?? 25;
 /** Connections per load generator (its descriptors: these, IPC and a few more). */
 const PER_GENERATOR = 18_000;
 /** A gateway keeps this many descriptors for PostgreSQL, Redis and its listener. */
@@ -204,13 +207,19 @@ function compareWithModel(
     { unit: "gateway CPU per reconnect within the grace (µs)", model: m.cpuUsPerHandshake, here: kill.gatewayCpuUsPerHandshake, note: "here: the kill's storm (each token new to the gateway it lands on: one ES256 verification more)" },
     { unit: "gateway CPU per fresh join into a chat (µs)", model: m.freshJoinCpuUsPerHandshake, here: lastFresh, note: "here: the ramp's last tenth (chats of 20, members on many gateways)" },
     { unit: "PostgreSQL queries per reconnect", model: m.queriesPerHandshake, here: kill.postgresCommits / Math.max(1, kill.back), note: "here: transactions committed during the storm" },
-    { unit: "gateway CPU per heartbeat (µs)", model: m.cpuUsPerDelivery, here: hold.gatewayUsPerHeartbeat, note: "the model costs a heartbeat as a delivery in rooms of 10; here: the gateways' CPU over the hold per ping" },
+    {
+      unit: "gateway CPU per heartbeat (µs)",
+      model: m.cpuUsPerHeartbeat ?? m.cpuUsPerDelivery,
+      here: hold.gatewayUsPerHeartbeat,
+      note: `the model's from the memory phase's hold on one gateway${m.cpuUsPerHeartbeat === null ? " (not in those results: a delivery in rooms of 10 instead)" : ""}; here: the gateways' CPU over the hold per ping`,
+    },
   ];
   const rows = pairs.map((p) => ({ ...p, ratio: p.model !== null && p.here !== null && p.model > 0 ? p.here / p.model : null }));
   for (const r of rows) log(`scale: model ${r.unit}: ${r.model?.toFixed(2) ?? "not measured"} → here ${r.here?.toFixed(2) ?? "not measured"}${r.ratio === null ? "" : ` (${r.ratio.toFixed(2)}x)`}${r.note ? ` (${r.note})` : ""}`);
   // What the model predicts for this deployment: gateways by memory, and the heartbeats' cores.
   const byMemory = m.rssPerConnection === null ? null : Math.ceil((hold.serverSockets * m.rssPerConnection) / UNIT.gatewayRssBytes);
-  const heartbeatCores = m.cpuUsPerDelivery === null ? null : (m.cpuUsPerDelivery * hold.serverSockets) / UNIT.heartbeatIntervalS / 1e6;
+  const beatUs = m.cpuUsPerHeartbeat ?? m.cpuUsPerDelivery;
+  const heartbeatCores = beatUs === null ? null : (beatUs * hold.serverSockets) / UNIT.heartbeatIntervalS / 1e6;
   const prediction = { gatewaysByMemory: byMemory, heartbeatCores, heldGatewayCores: hold.gatewayCores };
   log(`scale: model's prediction for ${hold.serverSockets} held: ${byMemory} gateway(s) by memory (here the 20,000-descriptor limit set the count), heartbeats ${heartbeatCores?.toFixed(2)} cores → the gateways used ${hold.gatewayCores.toFixed(2)} cores over the hold`);
   return { from: file, rows, prediction };
@@ -388,7 +397,7 @@ export const scalePhase: Phase = {
         perGateway: mems.map((m, k) => ({ sockets: m.sockets, rssMiB: m.rss / 2 ** 20, rssPerConnKiB: (m.rss - base[k]!.rss) / Math.max(1, m.sockets) / 1024, heapPerConnKiB: (m.heapUsed - base[k]!.heapUsed) / Math.max(1, m.sockets) / 1024, fds: m.fds })),
         /** The gateways' CPU over the hold: heartbeats (one ping and pong per connection per 25 s) and timers. */
         gatewayCores: holdGwCpuUs / 1e6 / ((Date.now() - holdStart.at) / 1000),
-        gatewayUsPerHeartbeat: holdGwCpuUs / Math.max(1, (sockets * ((Date.now() - holdStart.at) / 1000)) / 25),
+        gatewayUsPerHeartbeat: holdGwCpuUs / Math.max(1, (sockets * ((Date.now() - holdStart.at) / 1000)) / PING_S),
         generatorRssPerConnKiB: genMems.reduce((a, m) => a + m.rss, 0) / Math.max(1, genMems.reduce((a, m) => a + m.open, 0)) / 1024,
         redis: { usedMemoryMiB: redisAfter.usedMemory / 2 ** 20, cpuSeconds: redisAfter.cpu - holdStart.redis.cpu, clients: redisAfter.clients },
         postgres: { connections: pgAfter.connections, commits: pgAfter.commits - holdStart.pg.commits, cpuSeconds: holdUse?.postgres ?? null },

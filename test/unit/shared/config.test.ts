@@ -140,6 +140,12 @@ describe("configuration", () => {
     expect(failure({ METRICS_PORT: "0" })).toMatch(/^Invalid configuration: METRICS_PORT/);
     expect(failure({ MAX_SESSIONS_PER_USER: "0" })).toMatch(/^Invalid configuration: MAX_SESSIONS_PER_USER/);
     expect(failure({ SOCKET_MAX_BUFFERED_BYTES: "100" })).toMatch(/^Invalid configuration: SOCKET_MAX_BUFFERED_BYTES/);
+    // The heartbeat: Socket.IO's own defaults, and bounds.
+    expect(c.socketPing).toEqual({ interval: 25, timeout: 20 });
+    expect(load({ SOCKET_PING_INTERVAL: "1m", SOCKET_PING_TIMEOUT: "30s" }).socketPing).toEqual({ interval: 60, timeout: 30 });
+    expect(failure({ SOCKET_PING_INTERVAL: "2s" })).toMatch(/^Invalid configuration: SOCKET_PING_INTERVAL/);
+    expect(failure({ SOCKET_PING_INTERVAL: "1h" })).toMatch(/^Invalid configuration: SOCKET_PING_INTERVAL/);
+    expect(failure({ SOCKET_PING_TIMEOUT: "soon" })).toMatch(/^Invalid configuration: SOCKET_PING_TIMEOUT/);
   });
 
   it("takes one Redis or a Redis Cluster, never both", () => {
