@@ -72,6 +72,12 @@ const PHASES: Phase[] = [
  * 1.7x) it passed 20 min and was cut during its last phase, losing the run's tables.
  */
 const DEADLINE_MS = 35 * 60_000;
+/**
+ * The load's tokens live longer than any run (deadline and phases' extra time included), so that no
+ * phase's connections end by their token's expiry: the scale phase's 250,000, seeded before a ramp of
+ * up to 25 minutes, were all ended by it (30 min then) 30 s into their hold.
+ */
+const TOKEN_TTL_S = 3 * 3_600;
 const RESULTS = join(__dirname, "results");
 
 const options = parseOptions(process.argv.slice(2), process.env);
@@ -99,7 +105,7 @@ async function main(): Promise<void> {
     process.stderr.write("bench: deadline reached, stopping\n");
     killAll();
     void cleanup().finally(() => process.exit(2));
-  }, DEADLINE_MS);
+  }, DEADLINE_MS + chosen.reduce((t, p) => t + (p.extraTimeMs ?? 0), 0));
   watchdog.unref();
 
   log(`node ${process.version}, ${cpus().length} cores, phases: ${only?.join(",") ?? "all"}${options.profile ? " (profiling the gateway)" : ""}`);
@@ -117,7 +123,7 @@ async function main(): Promise<void> {
   // The api's ES256 key: the load's tokens are signed as the api signs them, the gateways hold the public half only.
   const keyPair = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const privatePem = keyPair.privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-  const tokens = new TokenSigner(es256SigningKey(privatePem), 1_800);
+  const tokens = new TokenSigner(es256SigningKey(privatePem), TOKEN_TTL_S);
   log(`database ${database.name}, redis-server on ${redis.port}; seeding`);
   const needs = new Set<Need>(chosen.flatMap((p) => p.needs));
   const loadSeed = needs.has("load") ? await seed(database.url, tokens, "load_", LOAD.sessions, LOAD.chats) : undefined;

@@ -59,5 +59,7 @@ export interface Phase {
   alone?: ServerName[];
   /** Runs only when `--only=` names it, never in a full run (the scale phase). */
   onlyWhenAsked?: boolean;
+  /** Time it adds to the run's deadline (bench/run.ts), for a phase longer than the usual run. */
+  extraTimeMs?: number;
   run(ctx: BenchContext): Promise<void>;
 }

@@ -230,6 +230,8 @@ export const scalePhase: Phase = {
   needs: [],
   alone: [],
   onlyWhenAsked: true,
+  // 250,000 on 2 cores: a ramp of up to 25 minutes (its last tenths at 50–90 handshakes/s), the 5-minute hold, then the steps.
+  extraTimeMs: 40 * 60_000,
   async run(ctx: BenchContext) {
     const o = options(process.env);
     const { log, row, details } = ctx;
