@@ -129,7 +129,8 @@ const schema = z.object({
   EDIT_WINDOW: duration("48h"),
   MAX_SESSIONS_PER_USER: int(100, 1, 100_000),
   SOCKET_MAX_BUFFERED_BYTES: int(1_048_576, 16_384, 1_073_741_824),
-  SOCKET_PING_INTERVAL: durationWithin("25s", 5, 600),
+  // At most 60 s: nginx's proxy_read_timeout (75 s, nginx/locations.conf) must outlast the gap between two pings.
+  SOCKET_PING_INTERVAL: durationWithin("25s", 5, 60),
   SOCKET_PING_TIMEOUT: durationWithin("20s", 1, 300),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
   PRESENCE: z.enum(["on", "off"], { message: "must be on or off" }).default("on"),
