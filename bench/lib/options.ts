@@ -1,3 +1,4 @@
+import { parseDuration } from "../../shared/duration";
 /**
  * What `npm run bench -- …` was asked for: the flags and the bench's environment variables, read
  * once here and handed to every phase in its context (bench/README.md lists them).
@@ -61,3 +62,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Readonly<B
     },
   });
 }
+
+/** Our gateways' ping interval (s): SOCKET_PING_INTERVAL, which the bench passes to them (lib/server-proc.ts), else Socket.IO's 25; the bare servers keep 25. */
+export const oursPingIntervalS = (env: NodeJS.ProcessEnv = process.env): number => parseDuration(env.SOCKET_PING_INTERVAL ?? "25s") ?? 25;

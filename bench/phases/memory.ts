@@ -9,14 +9,14 @@ import { cpuSnapshot, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep } from "../lib/ipc";
 import { closeAll, connectAll, LOAD } from "../lib/load";
 import { cpuUsOf, mem, serverCpuUs } from "../lib/probes";
-import { parseDuration } from "../../shared/duration";
+import { oursPingIntervalS } from "../lib/options";
 
 const FD_LIMIT = 20_000;
 const CAPACITY_STEPS = [5_000, 10_000, 15_000, 19_000];
 /** Longer than pingInterval (25 s): every held socket answers at least one heartbeat. */
 const HOLD_MS = 30_000;
-/** The ping interval: Socket.IO's default, or SOCKET_PING_INTERVAL, which the bench passes to our servers (bare keeps 25 s). */
-const HEARTBEAT_S = parseDuration(process.env.SOCKET_PING_INTERVAL ?? "25s") ?? 25;
+/** Socket.IO's ping interval, the bare server's. */
+const BARE_PING_S = 25;
 
 interface Step {
   total: number;
@@ -39,7 +39,8 @@ interface Step {
 }
 
 /** Steps one server up to the descriptor limit (or the first errors); memory at each step. */
-async function capacity(ctx: BenchContext, name: string, server: Child, hold: boolean) {
+/** `pingS`: the server's ping interval (s), which prices the hold's CPU per heartbeat. */
+async function capacity(ctx: BenchContext, name: string, server: Child, hold: boolean, pingS: number) {
   const { clients, load, log } = ctx;
   const max = ctx.options.max;
   await closeAll(clients, [server]);
@@ -96,9 +97,9 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
   }
   let holdResult: Record<string, unknown> | undefined;
   if (hold && max === Infinity) {
-    log(`${name}: holding ${total} for ${HOLD_MS / 1000} s (heartbeats every 25 s)`);
+    log(`${name}: holding ${total} for ${HOLD_MS / 1000} s (heartbeats every ${pingS} s)`);
     // The server's CPU over the hold is its idle connections' keep-alive: a ping out and a pong in per
-    // connection every HEARTBEAT_S (the capacity model's cost per heartbeat), and its own timers.
+    // connection every `pingS` (the capacity model's cost per heartbeat), and its own timers.
     const cpu0 = await serverCpuUs(server);
     await sleep(HOLD_MS);
     const heldCpuUs = (await serverCpuUs(server)) - cpu0;
@@ -112,7 +113,7 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
       fds: m.fds,
       rssPerConn: (m.rss - base.rss) / Math.max(1, m.sockets),
       heapPerConn: (m.heapUsed - base.heapUsed) / Math.max(1, m.sockets),
-      cpuUsPerHeartbeat: heldCpuUs / Math.max(1, (m.sockets * HOLD_MS) / 1000 / (name === "ours" ? HEARTBEAT_S : 25)),
+      cpuUsPerHeartbeat: heldCpuUs / Math.max(1, (m.sockets * HOLD_MS) / 1000 / pingS),
     };
     log(`${name}: after the hold ${JSON.stringify(holdResult)}`);
   }
@@ -130,8 +131,9 @@ export const memoryPhase: Phase = {
   name: "memory",
   needs: ["gw1", "bare", "clients", "load"],
   async run(ctx) {
-    const ours = await capacity(ctx, "ours", ctx.server("gw1"), true);
-    const base = await capacity(ctx, "bare", ctx.server("bare"), true);
+    const oursPingS = oursPingIntervalS();
+    const ours = await capacity(ctx, "ours", ctx.server("gw1"), true, oursPingS);
+    const base = await capacity(ctx, "bare", ctx.server("bare"), true, BARE_PING_S);
     // chats: the load's users are spread over this many chats (each join is announced to its chat's others online).
     ctx.details.capacity = { ours, bare: base, chats: LOAD.chats };
     const at = (steps: Step[], n: number) => steps.find((s) => s.total >= n);
@@ -157,7 +159,7 @@ export const memoryPhase: Phase = {
         baseline: bBeat,
         unit: "µs",
         ratio: oBeat / bBeat,
-        note: `the server's whole CPU over the hold per ${HEARTBEAT_S} s ping interval per connection held (${ours.hold!.serverSockets} vs ${base.hold!.serverSockets}): its own timers included; the capacity model's cost of keeping a connection`,
+        note: `the server's whole CPU over the hold per ping interval (${oursPingS} vs ${BARE_PING_S} s) per connection held (${ours.hold!.serverSockets} vs ${base.hold!.serverSockets}): its own timers included; the capacity model's cost of keeping a connection`,
       });
     }
     // Memory and handshake rate at the largest size both reached.

@@ -39,11 +39,11 @@ import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "
 import { inputsOf, UNIT } from "../lib/capacity-model";
 import { seed } from "../lib/setup";
 import { summary } from "../lib/stats";
-import { parseDuration } from "../../shared/duration";
+import { oursPingIntervalS } from "../lib/options";
 
 const FD_LIMIT = 20_000;
-/** The gateways' ping interval (s): Socket.IO's 25, or SOCKET_PING_INTERVAL, which the bench passes to them. */
-const PING_S = parseDuration(process.env.SOCKET_PING_INTERVAL ?? "25s") ?? 25;
+/** The gateways' ping interval (s). */
+const PING_S = oursPingIntervalS();
 /** Connections per load generator (its descriptors: these, IPC and a few more). */
 const PER_GENERATOR = 18_000;
 /** A gateway keeps this many descriptors for PostgreSQL, Redis and its listener. */
@@ -219,7 +219,7 @@ function compareWithModel(
   // What the model predicts for this deployment: gateways by memory, and the heartbeats' cores.
   const byMemory = m.rssPerConnection === null ? null : Math.ceil((hold.serverSockets * m.rssPerConnection) / UNIT.gatewayRssBytes);
   const beatUs = m.cpuUsPerHeartbeat ?? m.cpuUsPerDelivery;
-  const heartbeatCores = beatUs === null ? null : (beatUs * hold.serverSockets) / UNIT.heartbeatIntervalS / 1e6;
+  const heartbeatCores = beatUs === null ? null : (beatUs * hold.serverSockets) / PING_S / 1e6;
   const prediction = { gatewaysByMemory: byMemory, heartbeatCores, heldGatewayCores: hold.gatewayCores };
   log(`scale: model's prediction for ${hold.serverSockets} held: ${byMemory} gateway(s) by memory (here the 20,000-descriptor limit set the count), heartbeats ${heartbeatCores?.toFixed(2)} cores → the gateways used ${hold.gatewayCores.toFixed(2)} cores over the hold`);
   return { from: file, rows, prediction };
