@@ -201,21 +201,42 @@ serve(
       return { ok, failed: args.items.length - ok, errors, started, ended: now(), p50: q(0.5), p99: q(0.99) };
     },
 
-    /** chat:join {chat} on the connections numbered `indices` (those here). */
-    async join(args: { indices: number[]; chat: string; concurrency: number }) {
-      const errors: Record<string, number> = {};
+    /**
+     * chat:join {chat} on the connections numbered `indices` (those here). A join answered with an
+     * error (`unavailable` when the gateways' small PostgreSQL pools are busy) is tried again after a
+     * pause, up to `rounds` times in all, as a client would; `errors` counts the last answer of each
+     * that never joined, `retried` the joins that needed another round.
+     */
+    async join(args: { indices: number[]; chat: string; concurrency: number; rounds?: number }) {
+      let errors: Record<string, number> = {};
       let ok = 0;
-      const mine = args.indices.map((i) => conns.get(i)).filter((c): c is Conn => c !== undefined);
-      await pool(mine, args.concurrency, async (conn) => {
-        try {
-          const answer = await ask(conn, "chat:join", { chat_id: args.chat });
-          if (answer.includes('"ok":true')) ok += 1;
-          else errors[answer.slice(0, 80)] = (errors[answer.slice(0, 80)] ?? 0) + 1;
-        } catch (err) {
-          errors[(err as Error).message] = (errors[(err as Error).message] ?? 0) + 1;
+      let retried = 0;
+      let todo = args.indices.map((i) => conns.get(i)).filter((c): c is Conn => c !== undefined && c.goneAt === undefined);
+      const asked = todo.length;
+      const rounds = Math.max(1, args.rounds ?? 3);
+      for (let round = 0; round < rounds && todo.length > 0; round += 1) {
+        if (round > 0) {
+          retried += todo.length;
+          await new Promise((r) => setTimeout(r, 2_000 * round));
         }
-      });
-      return { asked: mine.length, ok, errors };
+        errors = {};
+        const failed: Conn[] = [];
+        await pool(todo, args.concurrency, async (conn) => {
+          try {
+            const answer = await ask(conn, "chat:join", { chat_id: args.chat });
+            if (answer.includes('"ok":true')) ok += 1;
+            else {
+              failed.push(conn);
+              errors[answer.slice(0, 80)] = (errors[answer.slice(0, 80)] ?? 0) + 1;
+            }
+          } catch (err) {
+            failed.push(conn);
+            errors[(err as Error).message] = (errors[(err as Error).message] ?? 0) + 1;
+          }
+        });
+        todo = failed.filter((c) => c.goneAt === undefined);
+      }
+      return { asked, ok, retried, errors };
     },
 
     /** message:send from connection `i`: the ack's text. */

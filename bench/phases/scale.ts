@@ -365,9 +365,10 @@ export const scalePhase: Phase = {
       const ramped = await statusOf(generators);
 
       // The broadcast chat's sockets join it (each also stays in its chat of 20).
-      const joined = await Promise.all(generators.map((g) => g.call<{ asked: number; ok: number; errors: Record<string, number> }>("join", { indices: items.filter((x) => inBroadcast(x.i)).map((x) => x.i), chat: bcast.chat, concurrency: 16 }, 300_000)));
+      const joined = await Promise.all(generators.map((g) => g.call<{ asked: number; ok: number; retried: number; errors: Record<string, number> }>("join", { indices: items.filter((x) => inBroadcast(x.i)).map((x) => x.i), chat: bcast.chat, concurrency: 8, rounds: 3 }, 600_000)));
       const joinedOk = joined.reduce((a, r) => a + r.ok, 0);
-      log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
+      result.broadcastJoin = { members: bcast.members, joined: joinedOk, retried: joined.reduce((a, r) => a + r.retried, 0) };
+      log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat (${joined.reduce((a, r) => a + r.retried, 0)} needed another try) ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
 
       // 2. Hold.
       const holdStart = { gwCpu: await cpuSum(gateways), cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
@@ -460,7 +461,13 @@ export const scalePhase: Phase = {
 
       // 5. kill -9 of the gateway with the most sockets.
       const before = await statusOf(generators);
-      const victim = Number(Object.entries(before.byGw).sort((a, b) => b[1] - a[1])[0]![0]);
+      const fullest = Object.entries(before.byGw).sort((a, b) => b[1] - a[1])[0];
+      if (fullest === undefined || fullest[1] === 0) {
+        // Nothing left to kill (every socket gone before this step): the earlier steps' rows stand, and the log says why.
+        log(`scale: no gateway has sockets left (${before.open} open): the kill -9 step is skipped`);
+        return;
+      }
+      const victim = Number(fullest[0]);
       const survivors = gateways.map((_, k) => k).filter((k) => k !== victim);
       const stayAwayEvery = 47; // prime: not aligned with the broadcast chat's every N / 10,000-th user
       const awayUsers = items.filter((x) => x.gw === victim && x.i % stayAwayEvery === 0 && (!inBroadcast(x.i) || o.connections <= bcast.members)).map((x) => x.userId);
