@@ -168,10 +168,16 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
   // CPU over idle connections); without it, costed as one delivery.
   const heartbeatUs = i.cpuUsPerHeartbeat ?? i.cpuUsPerDelivery;
   const heartbeatCores = coresFor(heartbeatUs, heartbeatsPerSecond);
-  // The storm.
+  // The storm: clients of dead gateways (or cut off) come back through the balancer to gateways that
+  // have not seen their tokens: each handshake verifies its token, reads its session and joins its
+  // chat afresh. The scale run's kill -9 measured such reconnects at the memory phase's fresh
+  // handshakes' cost (docs/scale.md), not at the handshake phase's (the same users back on the
+  // same gateway, their tokens and sessions known there: the storm's lower bound).
   const stormMean = S.reconnects / S.reconnectWindowS;
   const stormPeak = stormMean * S.peakToMean;
-  const gatewayCoresStorm = coresFor(i.cpuUsPerHandshake, stormPeak);
+  const stormUs = i.freshJoinCpuUsPerHandshake ?? i.cpuUsPerHandshake;
+  const gatewayCoresStorm = coresFor(stormUs, stormPeak);
+  const gatewayCoresSameGatewayStorm = coresFor(i.cpuUsPerHandshake, stormPeak);
   // 100k messages/s into rooms of 10.
   const deliveries = S.messagesPerSecond * S.room;
   // The fan-out phase's CPU per delivery is the gateway's whole CPU over its deliveries: the messages'
@@ -204,8 +210,6 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
   const commitsPerSecond = i.commitsPerMessage === null ? null : i.commitsPerMessage * S.messagesPerSecond;
   const pgCoresStorm = coresFor(i.postgresUsPerHandshake, stormPeak);
   const queriesStorm = i.queriesPerHandshake === null ? null : i.queriesPerHandshake * stormPeak;
-  // The same storm if every user came back after presence's grace: each a fresh join, announced.
-  const gatewayCoresFreshStorm = coresFor(i.freshJoinCpuUsPerHandshake, stormPeak);
 
   const traffic = trafficGateways ?? (gatewayCoresTraffic === null ? null : up(gatewayCoresTraffic + (heartbeatCores ?? 0)));
   const gateways = [memGateways, traffic, gatewayCoresStorm === null ? null : up(gatewayCoresStorm)].filter((x): x is number => x !== null);
@@ -236,7 +240,7 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     "| --- | --- | --- | --- |",
     `| ${S.connections.toLocaleString("en")} connections | ${heartbeatsPerSecond.toLocaleString("en")} heartbeats/s | ${fmt(memGateways)} gateways by memory (≤ ${(UNIT.gatewayRssBytes / 2 ** 30).toFixed(1)} GiB RSS each); heartbeats ${fmt(heartbeatCores, 1)} cores | memory |`,
     `| ${S.messagesPerSecond.toLocaleString("en")} messages/s into rooms of ${S.room} | ${deliveries.toLocaleString("en")} deliveries/s${ratePerGateway === null ? "" : `, ${ratePerGateway.toFixed(0)} msg/s per gateway`} | gateways ${fmt(gatewayCoresTraffic, 1)} cores${pricedUs === null ? "" : ` at ${pricedUs.toFixed(1)} µs per delivery (the cost at that rate; ${fmt(gatewayCoresSaturated, 1)} cores at the 80 %-of-saturation price)`}; PostgreSQL ${fmt(pgCoresMessages, 1)} cores (${fmt(commitsPerSecond)} commits/s); Redis ${fmt(redisCoresMessages, 1)} cores → ${fmt(redisShards)} shard(s) | gateway CPU per delivery |`,
-    `| ${S.reconnects.toLocaleString("en")} reconnects within ${S.reconnectWindowS} s | ${stormMean.toFixed(0)}/s mean, ${stormPeak.toFixed(0)}/s peak (×${S.peakToMean}) | gateways ${fmt(gatewayCoresStorm, 1)} cores; PostgreSQL ${fmt(pgCoresStorm, 1)} cores, ${fmt(queriesStorm)} queries/s | gateway CPU per handshake |`,
+    `| ${S.reconnects.toLocaleString("en")} reconnects within ${S.reconnectWindowS} s | ${stormMean.toFixed(0)}/s mean, ${stormPeak.toFixed(0)}/s peak (×${S.peakToMean}) | gateways ${fmt(gatewayCoresStorm, 1)} cores at ${fmt(stormUs, 0, " µs")} per handshake onto another gateway (${fmt(gatewayCoresSameGatewayStorm, 1)} if each came back where its token is known); PostgreSQL ${fmt(pgCoresStorm, 1)} cores, ${fmt(queriesStorm)} queries/s | gateway CPU per handshake |`,
     `| sized for the worst of the three | | **${fmt(need)} gateway processes** (${need === null ? "?" : up(need / UNIT.gatewaysPerPod)} pods of 2 cores), ${redisShards === null ? "?" : redisShards <= 1 ? "one Redis" : `a Redis Cluster of ${redisShards} masters`}, PostgreSQL ${pgCores.length ? fmt(Math.max(...pgCores), 1) : "?"} cores | ${bound} |`,
     `| Centrifugo's published run | ${CENTRIFUGO.connections.toLocaleString("en")} connections, ${CENTRIFUGO.deliveriesPerSecond.toLocaleString("en")} deliveries/s, p99 ${CENTRIFUGO.p99Ms} ms | ${CENTRIFUGO.pods} pods × ${CENTRIFUGO.cpusPerPod} CPUs, about ${KiB(CENTRIFUGO.bytesPerConnection)} per connection | (theirs) |`,
     "",
@@ -248,16 +252,14 @@ export function capacityModel(details: Any): { lines: string[]; figures: Any } {
     "- Messages are priced at the rate per gateway the scenario gives each (fewer messages each, more CPU per message: a statement, a Redis round trip and a turn of the event loop are shared by fewer). Below the ladder's lowest step, the quiet rates' rooms of 20 stand in.",
     "- Redis per message was measured with one gateway subscribed. With the classic adapter (one Redis) every gateway receives every message, so Redis's output grows with the gateways; with the sharded adapter on a Redis Cluster only the gateways holding the room receive it (at most the room's size).",
     "- PostgreSQL per message falls as batches grow with load (the stored phase ran at a few thousand messages/s); per handshake likewise (queries are shared by the handshakes that arrive together).",
-    `- The storm's handshakes are costed as the handshake phase's reconnects, back within presence's grace (nothing announced: ${fmt(i.cpuUsPerHandshake)} µs each). ` +
-      `A user back after the grace is a fresh join, announced to its chat's others online: at the memory phase's last big step (chats of about ${fmt(i.freshJoinChatOnline)} online) ` +
-      `ours cost ${fmt(i.freshJoinCpuUsPerHandshake)} µs per handshake${i.freshJoinCpuUsPerHandshake !== null && i.cpuUsPerHandshake ? ` (${(i.freshJoinCpuUsPerHandshake / i.cpuUsPerHandshake).toFixed(1)}×)` : ""}, ` +
-      `so a storm of such joins into chats that size would take about ${fmt(gatewayCoresFreshStorm, 1)} gateway cores at its peak instead of ${fmt(gatewayCoresStorm, 1)} ` +
-      "(an upper bound: on loopback each announcement's write also carries the client's TCP receive path).",
+    `- The storm's handshakes are priced as the memory phase's fresh handshakes at its last big step (a token new to the gateway, its session read, its chat of about ${fmt(i.freshJoinChatOnline)} online joined and announced: ${fmt(i.freshJoinCpuUsPerHandshake)} µs), ` +
+      `because a kill -9's clients come back through the balancer to other gateways: the scale run measured them at that cost, net of the survivors' heartbeats. ` +
+      `Back on the gateway that knows their tokens (the handshake phase's reconnects, ${fmt(i.cpuUsPerHandshake)} µs each) they would take ${fmt(gatewayCoresSameGatewayStorm, 1)} cores; PostgreSQL's queries per handshake are the handshake phase's, a lower bound for the same reason.`,
     `- The reconnect storm's peak is taken as ${SCENARIO.peakToMean}× its mean (the client's jittered back-off); a storm that arrives in one second instead would need ${SCENARIO.reconnectWindowS / SCENARIO.peakToMean}× more.`,
     "- Memory per connection is for idle connections in one chat; sockets in many rooms, or with unread data, cost more (the send-buffer bound caps the latter).",
   ];
   return {
     lines,
-    figures: { inputs: i, scenario: S, unit: UNIT, memGateways, heartbeatCores, gatewayCoresTraffic, gatewayCoresSaturated, ratePerGateway, pricedUs, trafficGateways, pgCoresMessages, redisCoresMessages, commitsPerSecond, gatewayCoresStorm, gatewayCoresFreshStorm, pgCoresStorm, queriesStorm, gatewayProcesses: need, redisShards, boundBy: bound },
+    figures: { inputs: i, scenario: S, unit: UNIT, memGateways, heartbeatCores, gatewayCoresTraffic, gatewayCoresSaturated, ratePerGateway, pricedUs, trafficGateways, pgCoresMessages, redisCoresMessages, commitsPerSecond, gatewayCoresStorm, gatewayCoresSameGatewayStorm, stormUs, pgCoresStorm, queriesStorm, gatewayProcesses: need, redisShards, boundBy: bound },
   };
 }
