@@ -167,6 +167,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       logger,
       handshakes: metrics.handshakes,
       perIpPerMinute: limits.handshakesPerIpPerMinute,
+      maxPending: limits.handshakesPending,
       trustProxy: trustProxy(config.trustProxy),
       seeRequest: warnUntrustedProxy(config.trustProxy, (message) => log.warn(message)),
       closing: () => closing,

@@ -132,6 +132,7 @@ const schema = z.object({
   // At most 60 s: nginx's proxy_read_timeout (75 s, nginx/locations.conf) must outlast the gap between two pings.
   SOCKET_PING_INTERVAL: durationWithin("25s", 5, 60),
   SOCKET_PING_TIMEOUT: durationWithin("20s", 1, 300),
+  HANDSHAKE_MAX_PENDING: int(512, 1, 100_000),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
   PRESENCE: z.enum(["on", "off"], { message: "must be on or off" }).default("on"),
   SOCKET_EVENT_BURST: int(30, 1, 1_000_000),
@@ -289,6 +290,11 @@ export interface GatewayLimits {
   readonly joinAnswerMaxBytes: number;
   /** Handshakes per client address per minute, per gateway. */
   readonly handshakesPerIpPerMinute: number;
+  /**
+   * Handshakes one gateway works on at once (HANDSHAKE_MAX_PENDING); past it a handshake is refused
+   * `unavailable` at once, before its token is verified, and the client retries after its back-off.
+   */
+  readonly handshakesPending: number;
   /** `session:expiring` this many seconds before the token's `exp`. */
   readonly expiryWarningSeconds: number;
 }
@@ -462,6 +468,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       eventsInFlight: 4,
       joinAnswerMaxBytes: 256 * 1024,
       handshakesPerIpPerMinute: 600,
+      handshakesPending: e.HANDSHAKE_MAX_PENDING,
       expiryWarningSeconds: 30,
     }),
     metricsPort: e.METRICS_PORT,

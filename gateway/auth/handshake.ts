@@ -53,6 +53,8 @@ export interface HandshakeDeps {
   handshakes: Counter<"result">;
   /** Handshakes per client address per minute (in memory, per gateway). */
   perIpPerMinute: number;
+  /** Handshakes worked on at once; past it one is refused `unavailable` before any work (HANDSHAKE_MAX_PENDING). */
+  maxPending: number;
   /** Whose X-Forwarded-For to believe (TRUST_PROXY). */
   trustProxy: TrustProxy;
   /** Told of every handshake request (warns once of an undeclared proxy). */
@@ -103,13 +105,31 @@ export function authenticate(deps: HandshakeDeps) {
     }
   };
 
+  /**
+   * Handshakes between the middleware's start and its answer. A gateway that a reconnect storm reaches
+   * (the clients of a dead gateway, all at once) would otherwise take every one on: each waits behind
+   * the others for the CPU (a token verification, a session read, a join), and past the client's
+   * connect time-out (socket.io-client's 20 s) the work is wasted and the client tries again. The
+   * scale run at 150,000 collapsed that way. Refused at once instead, a client waits its back-off
+   * and comes back when there is room; those taken on finish in time.
+   */
+  let pending = 0;
+
   return (socket: GatewaySocket, next: (err?: Error) => void): void => {
+    if (pending >= deps.maxPending) {
+      deps.handshakes.inc({ result: "busy" });
+      next(connectError(new AppError("unavailable", 503, "The gateway is busy; retry after a back-off")));
+      return;
+    }
+    pending += 1;
     check(socket).then(
       () => {
+        pending -= 1;
         deps.handshakes.inc({ result: "ok" });
         next();
       },
       (err: unknown) => {
+        pending -= 1;
         if (!isAppError(err) && !isUnavailableError(err)) log.error({ err: err instanceof Error ? err.message : String(err) }, "handshake failed");
         const refusal = connectError(err);
         deps.handshakes.inc({ result: refusal.data.code });

@@ -3,7 +3,7 @@ import { createHmac, generateKeyPairSync } from "node:crypto";
 import { es256SigningKey } from "../../../shared/auth/keys";
 import { TokenSigner } from "../../../shared/auth/tokens";
 import { TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, testSigner } from "../../support/config";
-import { databaseAt } from "../../support/database";
+import { databaseAt, holdTableLock } from "../../support/database";
 import { type SingleNode, startGateway, startSingleNode } from "../../support/fixtures";
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
 import { freePort } from "../../support/redis-server";
@@ -150,6 +150,27 @@ describe("gateway handshake", () => {
       await sockets.connect(tight.url, { token: alice.token });
       expect(await sockets.refusal(tight.url, { token: alice.token })).toEqual({ message: "rate_limited", data: { code: "rate_limited", status: 429 } });
     } finally {
+      await tight.close();
+    }
+  });
+
+  it("refuses handshakes past HANDSHAKE_MAX_PENDING as unavailable at once, and takes them again once there is room", async () => {
+    const tight = await startGateway({ database, bus, limits: { handshakesPending: 2 } });
+    // The session read waits on this lock: two handshakes are being worked on and stay so.
+    const lock = await holdTableLock(database.url, "sessions", "access exclusive");
+    let released = false;
+    try {
+      const waiting = [sockets.connect(tight.url, { token: alice.token }), sockets.connect(tight.url, { token: bob.token })];
+      await eventually(async () => (await database.pool.query("select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")).rowCount! >= 1, 5_000, "the two handshakes' session read waiting on the lock");
+      // A third is refused while they wait, without waiting itself.
+      expect(await sockets.refusal(tight.url, { token: alice.token })).toEqual({ message: "unavailable", data: { code: "unavailable", status: 503 } });
+      await lock.release();
+      released = true;
+      for (const socket of await Promise.all(waiting)) expect(socket.connected).toBe(true);
+      // Room again: the next is taken on.
+      expect((await sockets.connect(tight.url, { token: alice.token })).connected).toBe(true);
+    } finally {
+      if (!released) await lock.release();
       await tight.close();
     }
   });
