@@ -54,21 +54,10 @@ export function closeServer(server: Server): Promise<void> {
   });
 }
 
-/**
- * The listen backlog: connections the kernel completes and holds until the process accepts them
- * (Linux caps it at net.core.somaxconn, 4096 on current kernels). Node's default is 511: when a
- * gateway dies its clients reconnect to the others within a second or two, and past 511 the kernel
- * drops their SYNs; each client's connect then waits out TCP's retransmissions (1, 3, 7, 15 s...)
- * and its 20 s time-out, and tries again. The scale run's kill -9 at 150,000 sent about 960 clients
- * to each survivor at once: 19,000 connects timed out and /proc/net/netstat counted 620,000 listen
- * overflows over the evening's runs.
- */
-export const LISTEN_BACKLOG = 4096;
-
 export function listen(server: Server | NetServer, port: number, host?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+    server.listen(port, host, () => {
       server.off("error", reject);
       const address = server.address();
       resolve(typeof address === "object" && address ? address.port : port);
