@@ -106,12 +106,12 @@ export function authenticate(deps: HandshakeDeps) {
   };
 
   /**
-   * Handshakes between the middleware's start and its answer. A gateway that a reconnect storm reaches
-   * (the clients of a dead gateway, all at once) would otherwise take every one on: each waits behind
-   * the others for the CPU (a token verification, a session read, a join), and past the client's
-   * connect time-out (socket.io-client's 20 s) the work is wasted and the client tries again. The
-   * scale run at 150,000 collapsed that way. Refused at once instead, a client waits its back-off
-   * and comes back when there is room; those taken on finish in time.
+   * Handshakes between the middleware's start and its answer. Without a bound a gateway takes every
+   * one on: under a burst each waits behind the others (a token verification, a session read, a
+   * join), and past the client's connect time-out (socket.io-client's 20 s) the work is wasted and
+   * the client tries again. Refused at once instead, a client waits its back-off and comes back when
+   * there is room. (The scale run's storm at 150,000 did not reach this bound: its connects waited
+   * before the middleware; docs/scale.md.)
    */
   let pending = 0;
 
