@@ -499,6 +499,9 @@ export const scalePhase: Phase = {
       await Promise.all(generators.map((g) => g.call("watchLeaves", { userIds: awayUsers })));
       await Promise.all(generators.map((g) => g.call("stormArm", { gw: victim, survivors, stayAwayEvery })));
       const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), at: Date.now() };
+      // --profile with SCALE_PROFILE_STORM=1: a V8 profile of the first survivor over the storm.
+      const stormProfiled = ctx.profileDir !== undefined && process.env.SCALE_PROFILE_STORM === "1" ? gateways[survivors[0]!]! : undefined;
+      if (stormProfiled) await stormProfiled.call("profileStart", {});
       const killedAt = performance.timeOrigin + performance.now();
       gateways[victim]!.proc.kill("SIGKILL");
       log(`scale: killed gateway ${victim + 1} (${before.byGw[victim]} sockets)`);
@@ -513,6 +516,11 @@ export const scalePhase: Phase = {
         if ((lost > 0 && back + away >= lost && Date.now() - killedAt > 16_000) || Date.now() > deadline) break;
       }
       const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), at: Date.now() };
+      if (stormProfiled) {
+        const file = join(ctx.profileDir!, `scale-storm-sgw${survivors[0]! + 1}.cpuprofile`);
+        await stormProfiled.call("profileStop", { file }, 120_000);
+        log(`scale: profile of sgw${survivors[0]! + 1} over the storm: ${file}`);
+      }
       const backTimes = stormState.flatMap((s) => s.back).map((t) => t - killedAt).sort((a, b) => a - b);
       const lost = stormState.reduce((a, s) => a + s.lost, 0);
       const away = stormState.reduce((a, s) => a + s.away, 0);
