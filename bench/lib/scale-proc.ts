@@ -217,7 +217,7 @@ serve(
       for (let round = 0; round < rounds && todo.length > 0; round += 1) {
         if (round > 0) {
           retried += todo.length;
-          await new Promise((r) => setTimeout(r, 2_000 * round));
+          await sleep(2_000 * round);
         }
         errors = {};
         const failed: Conn[] = [];
