@@ -9,7 +9,7 @@
  * not as "other processes". Every wait is bounded.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -56,8 +56,17 @@ export async function startBenchRedisCluster(): Promise<BenchRedisCluster> {
         return [];
       }
     });
+  // An investigation (BENCH_LOG_DIR) keeps the nodes' logs (failovers and cluster-bus link losses
+  // are there), copied before the script's stop removes the nodes' directories.
+  const keepLogs = () => {
+    const logDir = process.env.BENCH_LOG_DIR;
+    if (!logDir) return;
+    mkdirSync(logDir, { recursive: true });
+    for (const p of ports) if (existsSync(join(dir, String(p), "redis.log"))) copyFileSync(join(dir, String(p), "redis.log"), join(logDir, `redis-${p}.log`));
+  };
   const stopSync = () => {
     if (stopped) return;
+    keepLogs();
     stopped = true;
     try {
       if (ports.length) execFileSync("bash", [SCRIPT, "stop", ...ports.map(String)], { env, timeout: 20_000, stdio: "ignore" });
@@ -75,6 +84,7 @@ export async function startBenchRedisCluster(): Promise<BenchRedisCluster> {
   };
   const stop = async () => {
     if (stopped) return;
+    keepLogs();
     try {
       if (ports.length) await run("bash", [SCRIPT, "stop", ...ports.map(String)], { env, timeout: 20_000 });
     } catch {

@@ -47,8 +47,11 @@ const dropped: Record<number, number> = {};
 const dying = new Set<number>();
 let closing = false;
 
-/** The broadcast being counted: its marker, and each receipt's latency from the send stamped in its text. */
-let broadcast: { marker: string; latencies: number[] } | undefined;
+/**
+ * The broadcast being counted: its marker, each receipt's latency from the send stamped in its
+ * text, and the receipts a connection already had (a message delivered twice), by gateway.
+ */
+let broadcast: { marker: string; latencies: number[]; seen: Set<string>; duplicates: Record<number, number> } | undefined;
 /** User ids whose presence:leave is awaited, and when the first one for each arrived. */
 let leaveWatch: Map<string, number> | undefined;
 
@@ -81,7 +84,12 @@ function onText(conn: Conn, text: string): void {
     const at = text.indexOf(`bcast:${broadcast.marker}:`);
     if (at >= 0) {
       const sentAt = Number.parseFloat(text.slice(at + broadcast.marker.length + 7));
-      broadcast.latencies.push(now() - sentAt);
+      const key = `${conn.item.i}:${sentAt}`;
+      if (broadcast.seen.has(key)) broadcast.duplicates[conn.gw] = (broadcast.duplicates[conn.gw] ?? 0) + 1;
+      else {
+        broadcast.seen.add(key);
+        broadcast.latencies.push(now() - sentAt);
+      }
     }
   } else if (text.startsWith('42["session:ended"')) conn.ended = true;
   else if (leaveWatch && text.startsWith('42["presence:leave"')) {
@@ -257,18 +265,20 @@ serve(
       return { held: conns.size, open, byGw, dropped: { ...dropped } };
     },
 
-    /** When each of the connections numbered `indices` went down (null: still up), and whether session:ended came first. */
+    /** When each of the connections numbered `indices` went down (null: still up), whether session:ended came first, and its gateway. */
     gone(args: { indices: number[] }) {
-      return args.indices.filter((i) => conns.has(i)).map((i) => ({ i, goneAt: conns.get(i)!.goneAt ?? null, ended: conns.get(i)!.ended }));
+      return args.indices.filter((i) => conns.has(i)).map((i) => ({ i, gw: conns.get(i)!.gw, goneAt: conns.get(i)!.goneAt ?? null, ended: conns.get(i)!.ended }));
     },
 
     broadcastStart(args: { marker: string }) {
-      broadcast = { marker: args.marker, latencies: [] };
+      broadcast = { marker: args.marker, latencies: [], seen: new Set(), duplicates: {} };
     },
+    /** Each connection's first receipt of each message (its latency), and the repeats by gateway. */
     broadcastResult() {
       const latencies = broadcast?.latencies ?? [];
+      const duplicates = broadcast?.duplicates ?? {};
       broadcast = undefined;
-      return { n: latencies.length, latencies };
+      return { n: latencies.length, latencies, duplicates };
     },
 
     watchLeaves(args: { userIds: string[] }) {
