@@ -133,7 +133,7 @@ export const serverEvents = {
   "message:deleted": { summary: "A message of a joined chat was deleted: show it as a tombstone", payload: messageDeletedView },
   "message:reactions": { summary: "A message's reactions changed: the counts now; `me` is the reacting user's (`user_id`), so other clients keep their own", payload: messageReactionsView },
   "message:read": { summary: "A member's read position moved (coalesced: at most about one a second per member and chat); also to the member's own other sockets", payload: messageReadView },
-  "presence:count": { summary: "Instead of joins and leaves, in chats with more users online than the configured size: the latest count, held back by each gateway for up to half a second", payload: z.object({ chat_id: z.string(), count: z.number().int().min(0) }) },
+  "presence:count": { summary: "Instead of joins and leaves, in chats with more users online than the configured size: the latest count, at most one a second per chat across the cluster", payload: z.object({ chat_id: z.string(), count: z.number().int().min(0) }) },
 } as const satisfies Record<string, { summary: string; payload: z.ZodType }>;
 
 type ClientEvents = typeof clientEvents;

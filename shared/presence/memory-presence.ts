@@ -1,4 +1,4 @@
-import type { DueLeave, Leave, PresenceList, PresenceStore, PresenceUser, Transition } from "./presence";
+import type { CountTelling, DueLeave, Leave, PresenceList, PresenceStore, PresenceUser, Transition } from "./presence";
 
 interface ChatState {
   /** userId → gateways that have it (0: in its grace). */
@@ -12,6 +12,8 @@ interface ChatState {
  */
 export class MemoryPresence implements PresenceStore {
   private readonly chats = new Map<string, ChatState>();
+  /** Per chat: the count announced last, and when its window ends. */
+  private readonly told = new Map<string, { count: number; until: number }>();
 
   async join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition> {
     let chat = this.chats.get(chatId);
@@ -31,13 +33,27 @@ export class MemoryPresence implements PresenceStore {
     if (!chat || !set?.delete(gateway) || set.size > 0) return { left: false, count: chat?.gateways.size ?? 0 };
     chat.gateways.delete(userId);
     chat.names.delete(userId);
-    if (chat.gateways.size === 0) this.chats.delete(chatId);
+    if (chat.gateways.size === 0) {
+      this.chats.delete(chatId);
+      this.told.delete(chatId);
+    }
     return { left: true, count: chat.gateways.size };
   }
 
   /** One process has no gateway to sweep: nothing is ever due. */
   async dueLeaves(): Promise<DueLeave[]> {
     return [];
+  }
+
+  async tellCount(chatId: string, windowMs: number): Promise<CountTelling> {
+    const count = this.chats.get(chatId)?.gateways.size ?? 0;
+    const last = this.told.get(chatId);
+    const now = Date.now();
+    if (last?.count === count) return { tell: false, count, retryInMs: 0 };
+    if (last && last.until > now) return { tell: false, count, retryInMs: last.until - now };
+    if (count === 0) this.told.delete(chatId);
+    else this.told.set(chatId, { count, until: now + windowMs });
+    return { tell: true, count, retryInMs: 0 };
   }
 
   async list(chatId: string, max: number): Promise<PresenceList> {

@@ -41,6 +41,16 @@ export interface DueLeave {
   count: number;
 }
 
+/** `tellCount`'s answer. */
+export interface CountTelling {
+  /** True when this caller is the one to announce `count` now (it was recorded as the last announced). */
+  tell: boolean;
+  /** Users online in the chat now. */
+  count: number;
+  /** Not told because another caller announced within the window: ask again in this many ms (0: nothing to tell). */
+  retryInMs: number;
+}
+
 export interface PresenceList {
   count: number;
   users: PresenceUser[];
@@ -54,6 +64,13 @@ export interface PresenceStore {
   leave(gateway: string, chatId: string, userId: string): Promise<Leave>;
   /** Swept users whose grace ran out with the user still gone, claimed by this caller (each goes to one caller). */
   dueLeaves(max: number): Promise<DueLeave[]>;
+  /**
+   * A large chat's count changed here: whether this caller announces it. At most one announcement
+   * per `windowMs` per chat in the whole cluster, and none when the count now is the one announced
+   * last (by anyone). Every gateway that saw a change asks; the first asks after the window are
+   * told whether the latest count still needs announcing.
+   */
+  tellCount(chatId: string, windowMs: number): Promise<CountTelling>;
   /** The chat's count and up to `max` of its users. */
   list(chatId: string, max: number): Promise<PresenceList>;
   /** Which of `userIds` are online in the chat (in its grace included): the webhooks' push list is the rest. */

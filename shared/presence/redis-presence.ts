@@ -1,13 +1,14 @@
 import type { RedisClient } from "../redis/clients";
 import { ChatLists } from "./chat-lists";
-import { type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
+import { type CountTelling, type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
 
 /**
  * Presence in Redis, one server or a cluster. A chat's keys share the hash tag `{<chat id>}`, so
  * each transition is one script on one slot:
  * - `wsac:pr:{c}:n`   hash user → gateways that have it (0 while its leave waits out the grace);
  * - `wsac:pr:{c}:u`   hash user → name (for joins and lists);
- * - `wsac:pr:{c}:g:<gateway>`  set of the users this gateway has in the chat (what a sweep undoes).
+ * - `wsac:pr:{c}:g:<gateway>`  set of the users this gateway has in the chat (what a sweep undoes);
+ * - `wsac:pr:{c}:told` and `:tw`  a large chat's count announced last, and its window (`tellCount`).
  * Beside them: `wsac:pr:{gw:<gateway>}:chats` (the chats a gateway has users in, for its sweep; a
  * chat leaves it when the gateway's last user there does, see `ChatLists`),
  * `wsac:pr:gateways` (gateway → when it last renewed its lease) and `wsac:pr:pending` (swept
@@ -56,9 +57,28 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('HLEN', KEYS[1])`;
 
+/**
+ * A large chat's count, and whether the caller announces it: {1, count, 0} (told: recorded as the
+ * last announced, the window starts), {0, count, 0} (the count announced last is this one) or
+ * {0, count, ms} (announced within the window: ask again in ms).
+ */
+const TELL_COUNT = `
+local count = redis.call('HLEN', KEYS[1])
+if redis.call('GET', KEYS[2]) == tostring(count) then return {0, count, 0} end
+local wait = redis.call('PTTL', KEYS[3])
+if wait > 0 then return {0, count, wait} end
+redis.call('SET', KEYS[2], count, 'PX', ARGV[2])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+return {1, count, 0}`;
+
+/** How long the count announced last is remembered (a chat quiet for longer has it told again at its next change). */
+const TOLD_TTL_MS = 3_600_000;
+
 const counts = (chatId: string) => `wsac:pr:{${chatId}}:n`;
 const names = (chatId: string) => `wsac:pr:{${chatId}}:u`;
 const mine = (chatId: string, gateway: string) => `wsac:pr:{${chatId}}:g:${gateway}`;
+const told = (chatId: string) => `wsac:pr:{${chatId}}:told`;
+const tellWindow = (chatId: string) => `wsac:pr:{${chatId}}:tw`;
 const chatsOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:chats`;
 const GATEWAYS = "wsac:pr:gateways";
 const PENDING = "wsac:pr:pending";
@@ -72,6 +92,7 @@ type Scripts = {
   wsacPresenceLeave(n: string, u: string, g: string, user: string): Promise<[number, number, number]>;
   wsacPresenceDrop(n: string, g: string): Promise<string[]>;
   wsacPresenceFinish(n: string, u: string, user: string): Promise<number>;
+  wsacPresenceTellCount(n: string, told: string, window: string, windowMs: number, toldTtlMs: number): Promise<[number, number, number]>;
 };
 
 /** `fn` over `items`, at most `limit` of them under way at once. */
@@ -105,6 +126,7 @@ export class RedisPresence implements PresenceStore {
       redis.defineCommand("wsacPresenceLeave", { numberOfKeys: 3, lua: LEAVE });
       redis.defineCommand("wsacPresenceDrop", { numberOfKeys: 2, lua: DROP });
       redis.defineCommand("wsacPresenceFinish", { numberOfKeys: 2, lua: FINISH });
+      redis.defineCommand("wsacPresenceTellCount", { numberOfKeys: 3, lua: TELL_COUNT });
     }
     this.redis = redis as RedisClient & Scripts;
     this.lists = new ChatLists({
@@ -151,6 +173,11 @@ export class RedisPresence implements PresenceStore {
       }),
     );
     return due.filter((d): d is DueLeave => d !== undefined);
+  }
+
+  async tellCount(chatId: string, windowMs: number): Promise<CountTelling> {
+    const [tell, count, wait] = await this.redis.wsacPresenceTellCount(counts(chatId), told(chatId), tellWindow(chatId), windowMs, TOLD_TTL_MS);
+    return { tell: tell === 1, count, retryInMs: wait };
   }
 
   async list(chatId: string, max: number): Promise<PresenceList> {

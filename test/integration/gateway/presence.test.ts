@@ -187,6 +187,36 @@ describe("a gateway taken for dead while it lives", () => {
   }, 20_000);
 });
 
+describe("a large chat's count across gateways", () => {
+  it("goes out once for joins on three gateways at once, the latest, not once from each gateway", async () => {
+    // Three more gateways on the same Redis, where every chat of more than one online is large.
+    const counting = await Promise.all([1, 2, 3].map((k) => startGateway({ database: cluster.database, redisUrl: cluster.redis.url, id: `gw-count${k}`, env: { PRESENCE_COUNT_ONLY_ABOVE: "1" } })));
+    try {
+      const [owner, ...joiners] = await users(7, "pc");
+      const chat = await chatWith(owner!, joiners);
+      const at = (g: number, user: LoggedIn) => sockets.connect(counting[g]!.url, { token: user.token, chatId: chat });
+      const watcher = await at(0, owner!);
+      const counts = collect(watcher, "presence:count");
+      await at(1, joiners[0]!);
+      await eventually(() => counts.at(-1)?.count === 2, 5_000, "the count of 2");
+      // Past the first count's window: the next joins may be told at once.
+      await clockPasses(1_100, "the first count's window");
+      const before = counts.length;
+      // Two users on each gateway, all at once: each gateway sees a change.
+      await Promise.all(joiners.slice(1).map((u, k) => at(k % 3, u)));
+      await eventually(() => counts.at(-1)?.count === 7, 5_000, "the count of 7");
+      // A count per gateway (three) would have come within the hold; the store lets one through per window.
+      await clockPasses(1_500, "a window in which another gateway's count for the same joins would have arrived");
+      const after = counts.slice(before);
+      expect(after.at(-1)).toEqual({ chat_id: chat, count: 7 });
+      expect(after.length).toBeLessThanOrEqual(2);
+      expect(new Set(after.map((c) => c.count)).size).toBe(after.length); // never the same count twice
+    } finally {
+      await Promise.all(counting.map((g) => g.close()));
+    }
+  }, 20_000);
+});
+
 describe("presence in one process (npm start, in memory)", () => {
   it("announces joins and lists the users, two tabs once, and a leave after the grace", async () => {
     const node = await startSingleNode();
