@@ -205,7 +205,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }),
   );
 
-  wiring?.onSubscriberLink((up) => replay?.link("adapter", up));
+  wiring?.onSubscriberLink((up, cause) => replay?.link("adapter", up, cause));
   // Unique per start: a restarted gateway's entries are the old process's until swept.
   // user.online / user.offline: tracked cluster-wide only while some webhook endpoint wants them.
   let tracker: PresenceTracker | undefined;

@@ -37,7 +37,7 @@ export interface AdapterWiring {
    * confirms them. A cluster: any shard's subscriber failing counts as a cut (some rooms missed
    * messages); it is over once every master answers again and no node failed for a second.
    */
-  onSubscriberLink(handler: (up: boolean) => void): void;
+  onSubscriberLink(handler: (up: boolean, cause?: string) => void): void;
   /**
    * Resolves once Redis confirmed this gateway's subscription to a room (just joined): a message
    * published after that reaches the room here. The sharded adapter subscribes a room's channel
@@ -107,7 +107,7 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
     },
     onSubscriberLink(handler) {
       if (options.clients.sharded) return followShards(options.clients.sub, handler);
-      sub.on("close", () => handler(false));
+      sub.on("close", () => handler(false, "closed"));
       sub.on("ready", () => {
         setImmediate(() => {
           sub.ping().then(
@@ -127,7 +127,7 @@ export function wireRedisAdapter(options: { clients: AdapterClients; logger: Log
  * to be replicas ("-node"), which is no failure (reported as one, the outage replay re-sent the
  * messages of a gateway's first second, some of them also arriving live).
  */
-function followShards(sub: Cluster, handler: (up: boolean) => void): void {
+function followShards(sub: Cluster, handler: (up: boolean, cause?: string) => void): void {
   let started = false;
   let down = true;
   let timer: NodeJS.Timeout | undefined;
@@ -144,18 +144,18 @@ function followShards(sub: Cluster, handler: (up: boolean) => void): void {
       },
     );
   };
-  const failed = () => {
+  const failed = (cause: string) => {
     if (!started) return;
     if (!down) {
       down = true;
-      handler(false);
+      handler(false, cause);
     }
     clearTimeout(timer);
     timer = setTimeout(check, 1_000);
   };
-  sub.on("node error", failed);
-  sub.on("-node", failed);
-  sub.on("close", failed);
+  sub.on("node error", (err: Error, node?: string) => failed(`node error${node ? ` on ${node}` : ""}: ${err.message}`));
+  sub.on("-node", (node: { options?: { host?: string; port?: number } }) => failed(`node ${node.options?.host}:${node.options?.port} dropped`));
+  sub.on("close", () => failed("closed"));
   const start = () => {
     started = true;
     if (!timer) check();

@@ -82,10 +82,11 @@ export class OutageReplay {
     this.published.add(id);
   }
 
-  /** A Redis link this gateway listens on went down or came back. */
-  link(name: string, up: boolean): void {
+  /** A Redis link this gateway listens on went down (why, when known) or came back. */
+  link(name: string, up: boolean, cause?: string): void {
     this.links.set(name, up);
     if (!up) {
+      if (this.since === undefined) this.log.warn({ link: name, cause }, "a Redis link is down: what its rooms miss meanwhile is replayed when it is back");
       this.since ??= Date.now();
       return;
     }
