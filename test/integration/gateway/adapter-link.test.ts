@@ -46,6 +46,21 @@ describe("the sharded subscriber's link", () => {
     expect(reports).toEqual([true]);
   });
 
+  it("stays up while a slot refresh times out on every node: its subscriptions never left", async () => {
+    const { reports, wiring } = wire();
+    await eventually(() => reports.length > 0, 5_000, "a first report");
+    const refreshFailures: string[] = [];
+    wiring.sub.on("node error", (err: Error) => refreshFailures.push(err.message));
+    // Every node holds its clients' commands for 7 s: the periodic refresh (every 5 s) waits 2 s
+    // for CLUSTER SLOTS on one node after another, and fails on them; the subscriber connections
+    // are idle and stay open.
+    await Promise.all(redisCluster.ports.map((port) => redisCluster.cli(port, "client", "pause", "7000", "all")));
+    await eventually(() => refreshFailures.length > 0, 10_000, "a slot refresh to time out");
+    await eventually(async () => (await Promise.all(redisCluster.ports.map((port) => redisCluster.cli(port, "ping")))).every((r) => r === "PONG"), 10_000, "the pause to end");
+    expect(refreshFailures[0]).toMatch(/timeout/i);
+    expect(reports).toEqual([true]);
+  }, 30_000);
+
   it("goes down when a master dies, and up once the cluster answers again", async () => {
     const { reports } = wire();
     await eventually(() => reports.length > 0, 5_000, "a first report");
