@@ -24,7 +24,7 @@
  * Logs go to /dev/null, or with BENCH_LOG_DIR to <dir>/<child name>.log (an investigation).
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join, resolve } from "node:path";
 import { createServer } from "node:http";
@@ -139,7 +139,9 @@ async function main() {
     const logDir = process.env.BENCH_LOG_DIR;
     if (logDir) mkdirSync(logDir, { recursive: true });
     const dest = logDir ? join(logDir, `${name}.log`) : "/dev/null";
-    const logger = createLogger({ level: "info", name, destination: pino.destination({ dest, sync: false }) });
+    // A log file opens synchronously: opened lazily, a child that failed at start threw "sonic boom
+    // is not ready yet" from its exit flush instead of its own error.
+    const logger = createLogger({ level: "info", name, destination: pino.destination({ fd: openSync(dest, "a"), sync: false }) });
     // The composition root's own wiring (bin/services.ts) and the deployable's start function.
     const services = await connectServices(config, logger, { role });
     pool = () => ({ total: services.pool.totalCount, idle: services.pool.idleCount, waiting: services.pool.waitingCount });
