@@ -222,8 +222,16 @@ export class RedisPresence implements PresenceStore {
     const dead = Object.entries(await this.redis.hgetall(GATEWAYS)).filter(([, at]) => now - Number(at) > LEASE_MS);
     const swept: string[] = [];
     let users = 0;
-    for (const [gateway, at] of dead) {
+    for (const [gateway] of dead) {
       if ((await this.redis.set(sweepLock(gateway), "1", "PX", 30_000, "NX")) !== "OK") continue;
+      // Read again now: the list above may be seconds old (this sweeper busy with another gateway's
+      // chats, or stalled itself), and a gateway that renewed since is alive: sweeping it would make
+      // its users' leaves due while its sockets are connected.
+      const at = await this.redis.hget(GATEWAYS, gateway);
+      if (at === null || Date.now() - Number(at) <= LEASE_MS) {
+        await this.redis.del(sweepLock(gateway));
+        continue;
+      }
       // Its sockets left when it was last heard of: the grace counts from then.
       const graceEnds = Number(at) + GRACE_MS;
       // Its chats a page at a time and a bounded number of scripts at once: a gateway with users in

@@ -27,6 +27,27 @@ class CountingRedis extends Redis {
   }
 }
 
+/** A client that runs `after` once its first HGETALL has been answered, before handing the answer on. */
+class ActAfterRead extends Redis {
+  constructor(
+    url: string,
+    private after: (() => Promise<unknown>) | undefined,
+  ) {
+    super(url);
+  }
+
+  override sendCommand(...args: Parameters<Redis["sendCommand"]>): unknown {
+    const reply = super.sendCommand(...args) as Promise<unknown>;
+    const after = this.after;
+    if (args[0].name !== "hgetall" || !after) return reply;
+    this.after = undefined;
+    return reply.then(async (value) => {
+      await after();
+      return value;
+    });
+  }
+}
+
 // A redis-server of this file's own: the store's lease hash and pending leaves are global keys.
 let server: RedisServer;
 let redis: Redis;
@@ -123,6 +144,26 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     expect(swept).toEqual({ gateways: [gateway], users: 400 });
     const pending = await redis.zrange("wsac:pr:pending", "0", "-1");
     for (const [i, chat] of chats.entries()) expect(pending).toContain(`${chat} ${joiners[i]!.id}`);
+  });
+
+  it("does not sweep a gateway that renewed its lease after the sweeper read the leases", async () => {
+    const gateway = `gw-late-${randomUUID().slice(0, 8)}`;
+    const chat = randomUUID();
+    const someone = user();
+    const live = new RedisPresence(client());
+    await live.renew(gateway);
+    await live.join(gateway, chat, someone);
+    await lapse(gateway);
+    // The sweeper reads the leases; the gateway (stalled until then) renews right after that read.
+    const reader = new ActAfterRead(server.url, () => live.renew(gateway));
+    clients.push(reader);
+    const swept = await new RedisPresence(reader).sweep();
+    expect(swept.gateways).not.toContain(gateway);
+    expect(await redis.hget(`wsac:pr:{${chat}}:n`, someone.id)).toBe("1");
+    expect(await redis.zscore("wsac:pr:pending", `${chat} ${someone.id}`)).toBeNull();
+    // And its next lapse is swept as usual (the skipped sweep left no lock behind).
+    await lapse(gateway);
+    expect((await new RedisPresence(client()).sweep()).gateways).toContain(gateway);
   });
 
   it("sweeps a dead gateway with users in 2,000 chats a bounded number of scripts at a time, and misses none", async () => {
