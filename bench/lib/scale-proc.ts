@@ -67,7 +67,13 @@ interface Storm {
 }
 let storm: Storm | undefined;
 
+/** Events received by name since the last broadcastStart or stormArm (what the gateways were busy sending). */
+let received = new Map<string, number>();
+const eventName = (text: string) => (text.startsWith('42["') ? text.slice(4, text.indexOf('"', 4)) : text.slice(0, 2));
+
 function onText(conn: Conn, text: string): void {
+  const name = eventName(text);
+  received.set(name, (received.get(name) ?? 0) + 1);
   if (text.startsWith("43")) {
     const bracket = text.indexOf("[");
     const id = Number(text.slice(2, bracket));
@@ -272,13 +278,14 @@ serve(
 
     broadcastStart(args: { marker: string }) {
       broadcast = { marker: args.marker, latencies: [], seen: new Set(), duplicates: {} };
+      received = new Map();
     },
     /** Each connection's first receipt of each message (its latency), and the repeats by gateway. */
     broadcastResult() {
       const latencies = broadcast?.latencies ?? [];
       const duplicates = broadcast?.duplicates ?? {};
       broadcast = undefined;
-      return { n: latencies.length, latencies, duplicates };
+      return { n: latencies.length, latencies, duplicates, received: Object.fromEntries(received) };
     },
 
     watchLeaves(args: { userIds: string[] }) {
@@ -297,10 +304,11 @@ serve(
     stormArm(args: { gw: number; survivors: number[]; stayAwayEvery: number }) {
       dying.add(args.gw);
       storm = { gw: args.gw, survivors: args.survivors, lost: 0, away: 0, back: [], attempts: 0, failures: {}, stayAwayEvery: args.stayAwayEvery };
+      received = new Map();
     },
     storm() {
       if (!storm) return null;
-      return { lost: storm.lost, away: storm.away, back: [...storm.back].sort((a, b) => a - b), attempts: storm.attempts, failures: storm.failures, dropped: { ...dropped } };
+      return { lost: storm.lost, away: storm.away, back: [...storm.back].sort((a, b) => a - b), attempts: storm.attempts, failures: storm.failures, dropped: { ...dropped }, received: Object.fromEntries(received) };
     },
 
     /** This process's memory after a GC (with --expose-gc), and how many connections it holds open. */

@@ -104,6 +104,13 @@ async function pgFacts(url: string): Promise<{ connections: number; commits: num
   }
 }
 
+/** Counts by name, summed over the load generators. */
+function sumCounts(all: Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const counts of all) for (const [k, v] of Object.entries(counts)) sum[k] = (sum[k] ?? 0) + v;
+  return sum;
+}
+
 /** Each child's CPU time so far (µs), and their sum. */
 const cpuEach = (children: Child[]) => Promise.all(children.map(serverCpuUs));
 const cpuSum = async (children: Child[]) => (await cpuEach(children)).reduce((a, b) => a + b, 0);
@@ -499,13 +506,13 @@ export const scalePhase: Phase = {
         await sleep(1_000);
       }
       await sleep(3_000);
-      const receipts = await Promise.all(generators.map((g) => g.call<{ n: number; latencies: number[]; duplicates: Record<number, number> }>("broadcastResult")));
+      const receipts = await Promise.all(generators.map((g) => g.call<{ n: number; latencies: number[]; duplicates: Record<number, number>; received: Record<string, number> }>("broadcastResult")));
       const lat = receipts.flatMap((r) => r.latencies);
       const duplicatesByGw: Record<number, number> = {};
       for (const r of receipts) for (const [gw, n] of Object.entries(r.duplicates)) duplicatesByGw[Number(gw) + 1] = (duplicatesByGw[Number(gw) + 1] ?? 0) + n;
       const duplicates = Object.values(duplicatesByGw).reduce((a, b) => a + b, 0);
       const expected = 10 * joinedOk; // the sender's own socket receives its message too
-      const broadcastRes = { messages: 10, acked: sendsOk.filter(Boolean).length, expected, received: lat.length, duplicates, duplicatesByGateway: duplicatesByGw, latency: summary(lat) };
+      const broadcastRes = { messages: 10, acked: sendsOk.filter(Boolean).length, expected, received: lat.length, duplicates, duplicatesByGateway: duplicatesByGw, latency: summary(lat), eventsMeanwhile: sumCounts(receipts.map((r) => r.received)) };
       result.broadcast = broadcastRes;
       log(`scale: broadcast ${JSON.stringify(broadcastRes)}`);
       await noteTopology("the broadcast");
@@ -533,7 +540,7 @@ export const scalePhase: Phase = {
       const killedAt = performance.timeOrigin + performance.now();
       gateways[victim]!.proc.kill("SIGKILL");
       log(`scale: killed gateway ${victim + 1} (${before.byGw[victim]} sockets)`);
-      let stormState: { lost: number; away: number; back: number[]; attempts: number; failures: Record<string, number>; dropped: Record<number, number> }[] = [];
+      let stormState: { lost: number; away: number; back: number[]; attempts: number; failures: Record<string, number>; dropped: Record<number, number>; received: Record<string, number> }[] = [];
       const deadline = Date.now() + 90_000;
       for (;;) {
         await sleep(1_000);
@@ -583,10 +590,9 @@ export const scalePhase: Phase = {
         gatewayCpuUsPerHandshake: stormCpu / Math.max(1, backTimes.length),
         netGatewayCpuUsPerHandshake: Math.max(0, stormCpu - survivorsIdleUs) / Math.max(1, backTimes.length),
         attempts: stormState.reduce((a, s) => a + s.attempts, 0),
-        failures: stormState.reduce<Record<string, number>>((acc, s) => {
-          for (const [k, v] of Object.entries(s.failures)) acc[k] = (acc[k] ?? 0) + v;
-          return acc;
-        }, {}),
+        failures: sumCounts(stormState.map((s) => s.failures)),
+        /** What the clients received meanwhile, by event (what the survivors were busy sending). */
+        eventsMeanwhile: sumCounts(stormState.map((s) => s.received)),
         postgresCommits: stormEnd.pg.commits - stormStart.pg.commits,
         droppedElsewhere: after.droppedTotal - before.droppedTotal,
         leaves: { awaited: awayUsers.length, seen: leaveTimes.length, lastMs: leaveTimes.at(-1) ?? null, firstMs: leaveTimes[0] ?? null },
