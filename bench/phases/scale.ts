@@ -428,6 +428,8 @@ export const scalePhase: Phase = {
       }
       const holdUse = cpuUse(holdStart.cpu, cpuSnapshot());
       const holdGwCpuUs = (await cpuSum(gateways)) - holdStart.gwCpu;
+      // The hold's length for its rates, fixed here: the memory reads below take a while, one gateway at a time.
+      const holdSeconds = (Date.now() - holdStart.at) / 1000;
       const [redisAfter, pgAfter] = [await redisNow(), await pgFacts(ctx.database.url)];
       // A gateway busy with 15,000 connections' heartbeats may take a while to answer (the GC first): 30 s was not enough at 200,000.
       // One gateway at a time: each "mem" forces a full collection, and 13 at once on 2 cores stalled
@@ -441,7 +443,7 @@ export const scalePhase: Phase = {
       const rssGrowth = mems.reduce((a, m, k) => a + m.rss - base[k]!.rss, 0);
       const heapGrowth = mems.reduce((a, m, k) => a + m.heapUsed - base[k]!.heapUsed, 0);
       const hold = {
-        seconds: (Date.now() - holdStart.at) / 1000,
+        seconds: holdSeconds,
         open: held.open,
         dropped: held.droppedTotal,
         samples,
@@ -450,8 +452,8 @@ export const scalePhase: Phase = {
         heapPerConnKiB: heapGrowth / sockets / 1024,
         perGateway: mems.map((m, k) => ({ sockets: m.sockets, rssMiB: m.rss / 2 ** 20, rssPerConnKiB: (m.rss - base[k]!.rss) / Math.max(1, m.sockets) / 1024, heapPerConnKiB: (m.heapUsed - base[k]!.heapUsed) / Math.max(1, m.sockets) / 1024, fds: m.fds })),
         /** The gateways' CPU over the hold: heartbeats (one ping and pong per connection per 25 s) and timers. */
-        gatewayCores: holdGwCpuUs / 1e6 / ((Date.now() - holdStart.at) / 1000),
-        gatewayUsPerHeartbeat: holdGwCpuUs / Math.max(1, (sockets * ((Date.now() - holdStart.at) / 1000)) / PING_S),
+        gatewayCores: holdGwCpuUs / 1e6 / holdSeconds,
+        gatewayUsPerHeartbeat: holdGwCpuUs / Math.max(1, (sockets * holdSeconds) / PING_S),
         generatorRssPerConnKiB: genMems.reduce((a, m) => a + m.rss, 0) / Math.max(1, genMems.reduce((a, m) => a + m.open, 0)) / 1024,
         redis: { usedMemoryMiB: redisAfter.usedMemory / 2 ** 20, cpuSeconds: redisAfter.cpu - holdStart.redis.cpu, clients: redisAfter.clients },
         postgres: { connections: pgAfter.connections, commits: pgAfter.commits - holdStart.pg.commits, cpuSeconds: holdUse?.postgres ?? null },
