@@ -418,6 +418,9 @@ export const scalePhase: Phase = {
       log(`scale: ${joinedOk} of ${bcast.members} joined the broadcast chat (${joined.reduce((a, r) => a + r.retried, 0)} needed another try) ${JSON.stringify(joined.map((r) => r.errors).filter((e) => Object.keys(e).length > 0))}`);
 
       // 2. Hold.
+      // --profile with SCALE_PROFILE_HOLD=1: a V8 profile of the first gateway over the hold (what an idle connection costs).
+      const holdProfiled = ctx.profileDir !== undefined && process.env.SCALE_PROFILE_HOLD === "1";
+      if (holdProfiled) await gateways[0]!.call("profileStart", {});
       const holdStart = { gwCpu: await cpuSum(gateways), cpu: cpuSnapshot(), redis: await redisNow(), pg: await pgFacts(ctx.database.url), at: Date.now() };
       const samples: { at: number; open: number; dropped: number }[] = [];
       while (Date.now() - holdStart.at < o.holdMs) {
@@ -430,6 +433,11 @@ export const scalePhase: Phase = {
       const holdGwCpuUs = (await cpuSum(gateways)) - holdStart.gwCpu;
       // The hold's length for its rates, fixed here: the memory reads below take a while, one gateway at a time.
       const holdSeconds = (Date.now() - holdStart.at) / 1000;
+      if (holdProfiled) {
+        const file = join(ctx.profileDir!, "scale-hold-sgw1.cpuprofile");
+        await gateways[0]!.call("profileStop", { file }, 60_000);
+        log(`scale: profile of sgw1 over the hold: ${file}`);
+      }
       const [redisAfter, pgAfter] = [await redisNow(), await pgFacts(ctx.database.url)];
       // A gateway busy with 15,000 connections' heartbeats may take a while to answer (the GC first): 30 s was not enough at 200,000.
       // One gateway at a time: each "mem" forces a full collection, and 13 at once on 2 cores stalled
