@@ -49,6 +49,7 @@ import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
 import { corkUpgrades, WriteBatching } from "./transport/write-batching";
+import { RequestRelease } from "./transport/release-request";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayIo } from "./socket/types";
 
@@ -130,6 +131,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const uncorkUpgrades = corkUpgrades(options.httpServer, SOCKET_PATH);
   const writes = new WriteBatching();
+  const requests = new RequestRelease(io);
 
   if (options.adapter) {
     wiring = wireRedisAdapter({ clients: options.adapter, logger, onPublishFailed: () => metrics.publishFailures.inc() });
@@ -197,6 +199,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Counted in Redis on the adapter's publisher (a plain command client), so every gateway and the api count together.
       messageLimit: new MessageLimit(config.messages, options.adapter?.pub, true),
       writes,
+      requests,
       joinAnswerMaxBytes: limits.joinAnswerMaxBytes,
       maxBufferedBytes: config.socketMaxBufferedBytes,
       reads,

@@ -14,6 +14,7 @@ import type { EventBudget } from "./event-budget";
 import type { LocalSockets } from "./local-sockets";
 import { dropConnection, sendBufferGuard } from "../transport/send-buffer";
 import type { WriteBatching } from "../transport/write-batching";
+import type { RequestRelease } from "../transport/release-request";
 import type { GatewayIo, GatewaySocket } from "./types";
 
 export interface ConnectionDeps extends ChatHandlerDeps {
@@ -32,6 +33,8 @@ export interface ConnectionDeps extends ChatHandlerDeps {
   maxBufferedBytes: number;
   /** The gateway's write batching (one writev per socket per turn). */
   writes: WriteBatching;
+  /** Lets go of each socket's handshake request once it is connected. */
+  requests: RequestRelease;
   log: Logger;
 }
 
@@ -103,5 +106,6 @@ export function onConnection(deps: ConnectionDeps) {
     if (isUuid(chatId) && membership.removedMeanwhile(chatId, userId)) membership.removeFromChat(socket, chatId);
     wheel.track(socket);
     socket.onAny(dispatch);
+    deps.requests.release(socket);
   };
 }

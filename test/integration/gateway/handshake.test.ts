@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHmac, generateKeyPairSync } from "node:crypto";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { es256SigningKey } from "../../../shared/auth/keys";
 import { TokenSigner } from "../../../shared/auth/tokens";
 import { TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, testSigner } from "../../support/config";
@@ -8,6 +10,7 @@ import { type SingleNode, startGateway, startSingleNode } from "../../support/fi
 import { chatWith, httpClient as http, type LoggedIn, registerAndLogin } from "../../support/http";
 import { freePort } from "../../support/redis-server";
 import { ask, connected, type SocketClients } from "../../support/socket-client";
+import { connectRaw } from "../../support/raw-socket";
 import { startTcpProxy, type TcpProxy } from "../../support/tcp-proxy";
 import { disconnected, eventually, nextEvent } from "../../support/waits";
 
@@ -32,6 +35,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await node?.close();
 });
+
+/** A full garbage collection (V8's gc(), exposed for this test), then a turn for weak references to clear. */
+async function collectGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
 
 const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
@@ -94,6 +104,33 @@ describe("gateway handshake", () => {
     expect((await node.gateway.io.in(`chat:${chatId}`).fetchSockets()).map((s) => s.id)).toContain(socket.id);
     // Users and sessions are the gateway's local maps (with the sharded adapter a room costs a Redis subscription).
     for (const room of [`user:${alice.user.id}`, `session:${alice.sessionId}`]) expect(await node.gateway.io.in(room).fetchSockets()).toEqual([]);
+  });
+
+  it("lets go of the upgrade's HTTP request once connected; a connect again on that transport is refused as unavailable", async () => {
+    const texts: string[] = [];
+    let request: WeakRef<object> | undefined;
+    const seeRequest = (conn: { request: object }) => void (request = new WeakRef(conn.request));
+    node.gateway.io.engine.once("connection", seeRequest);
+    const raw = await connectRaw(url, alice.token, { auth: { chat_id: chatId }, onText: (t) => void texts.push(t) });
+    try {
+      const sid = raw.open.sid as string;
+      const server = [...node.gateway.io.of("/").sockets.values()].find((s) => (s.conn as unknown as { id: string }).id === sid);
+      expect(server?.data.userId).toBe(alice.user.id);
+      // Collected while the connection lives (gateway/transport/release-request.ts); what the handshake recorded stays.
+      expect(request).toBeDefined();
+      await eventually(async () => (await collectGarbage(), request!.deref() === undefined), 5_000, "the upgrade's request collected");
+      expect(server!.handshake.headers.host).toBeDefined();
+      // Socket.IO closes a transport that connects twice; one that disconnected first (41) and connects
+      // again (40) reaches the handshake, which has no request to read any more: a clear refusal.
+      raw.sendText("41");
+      raw.sendText(`40${JSON.stringify({ token: alice.token })}`);
+      await eventually(() => texts.some((t) => t.startsWith("44")), 5_000, "the second connect's answer");
+      expect(JSON.parse(texts.find((t) => t.startsWith("44"))!.slice(2))).toMatchObject({ message: "unavailable", data: { code: "unavailable", status: 503 } });
+    } finally {
+      raw.destroy();
+    }
+    // A new transport is welcome.
+    expect((await sockets.connect(url, { token: alice.token, chatId })).connected).toBe(true);
   });
 
   it("refuses a handshake without a token as missing_token", async () => {

@@ -1,4 +1,4 @@
-import { createServer, type Server as HttpServer } from "node:http";
+import { createServer, type IncomingMessage, type Server as HttpServer, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Socket as NetSocket } from "node:net";
 import { Server, type Socket } from "socket.io";
@@ -18,10 +18,16 @@ let io: Server;
 let url: string;
 const clients: ClientSocket[] = [];
 let server: Socket;
+/** What Engine.IO's middlewares were handed (release-request.ts keeps an upgrade's response). */
+const middlewareCalls: { req: IncomingMessage; res: unknown }[] = [];
 
 beforeAll(async () => {
   http = createServer();
   io = new Server(http, { path: "/ws", transports: ["polling", "websocket"] });
+  io.engine.use((req: IncomingMessage, res: unknown, next: () => void) => {
+    middlewareCalls.push({ req, res });
+    next();
+  });
   const connected = new Promise<Socket>((resolve) => io.once("connection", resolve));
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -54,6 +60,14 @@ describe("the Engine.IO and ws internals gateway/transport/ relies on", () => {
     expect(c.transport.socket?._socket).toBeInstanceOf(NetSocket);
     expect(typeof c.transport.socket?.bufferedAmount).toBe("number");
     expect(typeof c.transport.socket?.terminate).toBe("function");
+  });
+
+  it("keeps the handshake's request as the Engine.IO socket's request, and a WebSocket upgrade's middleware response (no ServerResponse) holds it as req", () => {
+    const request = (server.conn as unknown as { request: IncomingMessage }).request;
+    const call = middlewareCalls.find((c) => c.req === request);
+    expect(call).toBeDefined();
+    expect(call!.res).not.toBeInstanceOf(ServerResponse);
+    expect((call!.res as { req?: unknown }).req).toBe(request);
   });
 
   it("queues a packet by telling packetCreate first, then pushing it to writeBuffer, then calling this.flush()", async () => {
