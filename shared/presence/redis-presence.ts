@@ -83,9 +83,14 @@ const chatsOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:chats`;
 const GATEWAYS = "wsac:pr:gateways";
 const PENDING = "wsac:pr:pending";
 const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
-/** A dead gateway's chats read per SSCAN call, and its DROP scripts in flight at once (auto-pipelined, they share round trips). */
-const SWEEP_SCAN_COUNT = 200;
-const SWEEP_IN_FLIGHT = 64;
+/**
+ * A dead gateway's chats read per SSCAN call; each page's DROP scripts go out together (one
+ * auto-pipelined write, at most SWEEP_BATCH of them) and its users' pending leaves in one ZADD.
+ * The sweeper is a survivor, often busy with the dead gateway's reconnecting clients: every round
+ * trip waits for its event loop, so the sweep's length is its round trips (docs/presence.md).
+ */
+const SWEEP_SCAN_COUNT = 1_000;
+const SWEEP_BATCH = 1_000;
 
 type Scripts = {
   wsacPresenceJoin(n: string, u: string, g: string, user: string, name: string): Promise<[number, number]>;
@@ -95,14 +100,6 @@ type Scripts = {
   wsacPresenceTellCount(n: string, told: string, window: string, windowMs: number, toldTtlMs: number): Promise<[number, number, number]>;
 };
 
-/** `fn` over `items`, at most `limit` of them under way at once. */
-async function eachAtMost<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /** A field-value reply: a flat list (RESP2) or a list of pairs (RESP3). */
 function pairsOf(reply: unknown[]): [string, string][] {
@@ -234,18 +231,19 @@ export class RedisPresence implements PresenceStore {
       }
       // Its sockets left when it was last heard of: the grace counts from then.
       const graceEnds = Number(at) + GRACE_MS;
-      // Its chats a page at a time and a bounded number of scripts at once: a gateway with users in
-      // thousands of chats does not send thousands of scripts at once. A chat SSCAN returns twice is
-      // dropped twice, the second time a no-op.
+      // Its chats a page at a time, each page's scripts at once (bounded: SSCAN's COUNT is a hint).
+      // A chat SSCAN returns twice is dropped twice, the second time a no-op.
       let cursor = "0";
       do {
         const [next, chats] = await this.redis.sscan(chatsOf(gateway), cursor, "COUNT", SWEEP_SCAN_COUNT);
         cursor = next;
-        await eachAtMost(chats, SWEEP_IN_FLIGHT, async (chatId) => {
-          const gone = await this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway));
-          users += gone.length;
-          if (gone.length) await this.redis.zadd(PENDING, ...gone.flatMap((userId) => [graceEnds, `${chatId} ${userId}`]));
-        });
+        for (let i = 0; i < chats.length; i += SWEEP_BATCH) {
+          const batch = chats.slice(i, i + SWEEP_BATCH);
+          const gone = await Promise.all(batch.map((chatId) => this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway))));
+          const pending = gone.flatMap((userIds, k) => userIds.flatMap((userId) => [graceEnds, `${batch[k]} ${userId}`]));
+          users += pending.length / 2;
+          if (pending.length > 0) await this.redis.zadd(PENDING, ...pending);
+        }
       } while (cursor !== "0");
       await this.redis.del(chatsOf(gateway));
       await this.redis.hdel(GATEWAYS, gateway);
