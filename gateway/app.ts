@@ -50,6 +50,7 @@ import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
 import { corkUpgrades, WriteBatching } from "./transport/write-batching";
 import { RequestRelease } from "./transport/release-request";
+import { LoopLag } from "./auth/loop-lag";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayIo } from "./socket/types";
 
@@ -119,6 +120,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   const corsOrigins = config.corsOrigins;
+  const lag = new LoopLag();
   const io: GatewayIo = new Server(options.httpServer, {
     path: SOCKET_PATH,
     serveClient: false,
@@ -127,7 +129,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     pingTimeout: config.socketPing.timeout * 1000,
     transports: ["polling", "websocket"],
     cors: corsOrigins.length > 0 ? { origin: corsOrigins.includes("*") ? "*" : [...corsOrigins], maxAge: 600 } : undefined,
-    allowRequest: (req, callback) => callback(null, originAllowed(req, corsOrigins)),
+    allowRequest: (req, callback) => {
+      if (!originAllowed(req, corsOrigins)) return callback(null, false);
+      // Overloaded: the connected clients' pongs first. Refused before any work (a WebSocket upgrade
+      // gets 400, polling 403, with the body "unavailable"); clients retry after their back-off.
+      if (limits.handshakesMaxLagMs > 0 && lag.ms() > limits.handshakesMaxLagMs) {
+        metrics.handshakes.inc({ result: "lagging" });
+        return callback("unavailable", false);
+      }
+      callback(null, true);
+    },
   });
   const uncorkUpgrades = corkUpgrades(options.httpServer, SOCKET_PATH);
   const writes = new WriteBatching();
@@ -286,6 +297,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       unfollow();
       uncorkUpgrades();
       remoteKeys?.close();
+      lag.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
       presence?.close();
       userInterest?.close();

@@ -133,6 +133,7 @@ const schema = z.object({
   SOCKET_PING_INTERVAL: durationWithin("25s", 5, 60),
   SOCKET_PING_TIMEOUT: durationWithin("20s", 1, 300),
   HANDSHAKE_MAX_PENDING: int(512, 1, 100_000),
+  HANDSHAKE_MAX_LAG_MS: int(1_000, 0, 60_000),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
   PRESENCE: z.enum(["on", "off"], { message: "must be on or off" }).default("on"),
   SOCKET_EVENT_BURST: int(30, 1, 1_000_000),
@@ -295,6 +296,12 @@ export interface GatewayLimits {
    * `unavailable` at once, before its token is verified, and the client retries after its back-off.
    */
   readonly handshakesPending: number;
+  /**
+   * New transports are refused while the gateway's event loop lags more than this (ms;
+   * HANDSHAKE_MAX_LAG_MS, 0 = never): its connected clients' pongs come first. Clients retry after
+   * their back-off.
+   */
+  readonly handshakesMaxLagMs: number;
   /** `session:expiring` this many seconds before the token's `exp`. */
   readonly expiryWarningSeconds: number;
 }
@@ -469,6 +476,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       joinAnswerMaxBytes: 256 * 1024,
       handshakesPerIpPerMinute: 600,
       handshakesPending: e.HANDSHAKE_MAX_PENDING,
+      handshakesMaxLagMs: e.HANDSHAKE_MAX_LAG_MS,
       expiryWarningSeconds: 30,
     }),
     metricsPort: e.METRICS_PORT,

@@ -212,6 +212,25 @@ describe("gateway handshake", () => {
     }
   });
 
+  it("refuses new transports while its event loop lags past HANDSHAKE_MAX_LAG_MS, keeps its connected sockets, and takes new ones once caught up", async () => {
+    const held = await sockets.connect(url, { token: alice.token, chatId });
+    const lagging = async () => Number(/^gateway_handshakes_total\{[^}]*result="lagging"[^}]*\} (\d+)/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    const refusedBefore = await lagging();
+    // The gateway runs in this process: its event loop is held 1.5 s, past the default 1 s.
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      // Busy: no timer, no I/O.
+    }
+    // Refused before Socket.IO (a transport error, which stock clients retry after their back-off).
+    expect(await sockets.refusal(url, { token: bob.token })).toEqual({ message: "websocket error", data: undefined });
+    expect(await lagging()).toBe(refusedBefore + 1);
+    expect(held.connected).toBe(true);
+    // Caught up (a second later): new transports are taken again.
+    const tryConnect = () => sockets.connect(url, { token: bob.token }).then((s) => s.connected, () => false);
+    await eventually(tryConnect, 5_000, "a new transport taken again");
+    expect(held.connected).toBe(true);
+  });
+
   it("refuses handshakes as unavailable when PostgreSQL cannot be reached", async () => {
     const closedPort = await freePort();
     const db = databaseAt(`postgres://postgres@127.0.0.1:${closedPort}/nowhere`);
