@@ -80,7 +80,7 @@ export function authenticate(deps: HandshakeDeps) {
 
   const check = async (socket: GatewaySocket): Promise<void> => {
     if (deps.closing()) throw new AppError("unavailable", 503, "The gateway is stopping");
-    // A second connect on a transport whose first socket already connected: its request was released (socket/connection.ts).
+    // A connect again on a transport whose first socket connected and left: its request was released (transport/release-request.ts).
     if (!socket.request) throw new AppError("unavailable", 503, "Open a new connection for another handshake");
     deps.seeRequest?.(socket.request);
     const address = clientAddress(socket.request, deps.trustProxy);
