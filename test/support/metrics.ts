@@ -1,12 +1,18 @@
-/** The value of a metric (summed over its label sets) from a Prometheus endpoint, or -1 when unreachable or absent. */
-export async function readMetric(baseUrl: string, name: string): Promise<number> {
+/**
+ * The value of a metric (summed over its label sets, or over those with every label in `labels`)
+ * from a Prometheus endpoint, or -1 when unreachable or absent.
+ */
+export async function readMetric(baseUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await fetch(`${baseUrl}/metrics`).then((r) => (r.ok ? r.text() : ""), () => "");
-  const re = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "gm");
+  const re = new RegExp(`^${name}(?:\\{([^}]*)\\})? ([0-9.e+-]+)$`, "gm");
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   let found = false;
   let sum = 0;
   for (const m of text.matchAll(re)) {
+    const set = (m[1] ?? "").split(",");
+    if (!wanted.every((w) => set.includes(w))) continue;
     found = true;
-    sum += Number(m[1]);
+    sum += Number(m[2]);
   }
   return found ? sum : -1;
 }
