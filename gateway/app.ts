@@ -120,7 +120,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   const corsOrigins = config.corsOrigins;
-  const lag = new LoopLag();
+  const lag = limits.handshakesMaxLagMs > 0 ? new LoopLag() : undefined;
   const io: GatewayIo = new Server(options.httpServer, {
     path: SOCKET_PATH,
     serveClient: false,
@@ -133,7 +133,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!originAllowed(req, corsOrigins)) return callback(null, false);
       // Overloaded: the connected clients' pongs first. Refused before any work (a WebSocket upgrade
       // gets 400, polling 403, with the body "unavailable"); clients retry after their back-off.
-      if (limits.handshakesMaxLagMs > 0 && lag.ms() > limits.handshakesMaxLagMs) {
+      if (lag && lag.ms() > limits.handshakesMaxLagMs) {
         metrics.handshakes.inc({ result: "lagging" });
         return callback("unavailable", false);
       }
@@ -297,7 +297,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       unfollow();
       uncorkUpgrades();
       remoteKeys?.close();
-      lag.close();
+      lag?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
       presence?.close();
       userInterest?.close();
