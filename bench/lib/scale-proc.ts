@@ -2,7 +2,8 @@
  * A light load generator for the scale phase (bench/phases/scale.ts), in its own process: up to
  * about 18,000 authenticated connections on lib/raw-socket.ts (Engine.IO 4 / Socket.IO 5 over a
  * plain TCP socket, WebSocket transport: the upgrade, the open packet, the connect with `auth`,
- * ping → pong, acks), from one loopback source address (BENCH_LOCAL_ADDRESS). A stock
+ * ping → pong, acks), unbound (or from BENCH_LOCAL_ADDRESS), each to one of its gateway's
+ * addresses (`setUrls`: a list per gateway, picked by the connection's number). A stock
  * socket.io-client socket costs more memory on the client side than a connection costs the server,
  * so 250,000 of them would not fit beside the servers on one machine.
  *
@@ -39,7 +40,8 @@ interface Conn {
   acks: Map<number, (text: string) => void> | undefined;
 }
 
-let urls: string[] = [];
+/** Each gateway's addresses (bench/lib/server-proc.ts BENCH_ALSO_LISTEN): a connection takes one by its number. */
+let urls: string[][] = [];
 const conns = new Map<number, Conn>();
 /** Connections lost on a gateway that was not killed, by gateway. */
 const dropped: Record<number, number> = {};
@@ -121,7 +123,8 @@ function down(conn: Conn): void {
 
 /** Opens `conn` to gateway `gw`; rejects with the refusal's text. */
 async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
-  const raw = await connectRaw(urls[gw]!, conn.item.token, {
+  const addresses = urls[gw]!;
+  const raw = await connectRaw(addresses[conn.item.i % addresses.length]!, conn.item.token, {
     ...(localAddress ? { localAddress } : {}),
     timeoutMs,
     auth: { chat_id: conn.item.chat },
@@ -187,8 +190,9 @@ async function pool<T>(xs: T[], concurrency: number, fn: (x: T) => Promise<void>
 
 serve(
   {
-    setUrls(args: { urls: string[] }) {
-      urls = args.urls;
+    /** Each gateway's address, or its list of addresses. */
+    setUrls(args: { urls: (string | string[])[] }) {
+      urls = args.urls.map((u) => (typeof u === "string" ? [u] : u));
     },
 
     /** Opens every item's connection to its gateway, `concurrency` at a time. */

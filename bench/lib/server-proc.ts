@@ -22,12 +22,19 @@
  * Redis: BENCH_REDIS_CLUSTER_NODES (host:port,…) puts the process on a Redis Cluster
  * (REDIS_CLUSTER_NODES), else BENCH_REDIS_URL is its one redis-server (REDIS_URL).
  * Logs go to /dev/null, or with BENCH_LOG_DIR to <dir>/<child name>.log (an investigation).
+ * BENCH_ALSO_LISTEN (loopback addresses, comma-separated; bare and ours): the same server also takes
+ * connections on these addresses at its port, and the ready message's `info.urls` lists every
+ * address. The scale phase spreads a gateway's clients over them: Linux's connect() searches for a
+ * free source port per destination address and port, and past about 14,000 connections to one
+ * address:port each connect cost the load generators 0.7-0.8 ms of system time (17-36 µs below;
+ * docs/scale.md). Production clients come from many addresses and never meet this.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join, resolve } from "node:path";
-import { createServer } from "node:http";
+import { createServer, type Server as HttpServer } from "node:http";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
@@ -79,6 +86,8 @@ async function main() {
   let pool: () => { total: number; idle: number; waiting: number } | null = () => null;
   let shardChannels: () => { entries: number; distinct: number } | null = () => null;
   let port = 0;
+  /** The HTTP server BENCH_ALSO_LISTEN's listeners feed (an api's or worker's takes none). */
+  let httpServer: HttpServer | undefined = server;
 
   if (mode === "bare" || mode === "bare-chat") {
     const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
@@ -160,6 +169,7 @@ async function main() {
       const running = await startGatewayServer({ ...services, config, logger, port: 0, host: "127.0.0.1", limits: { handshakesPerIpPerMinute: 100_000_000 } });
       const gateway = running.gateway;
       port = running.port;
+      httpServer = gateway.io.httpServer as HttpServer;
       sockets = () => gateway.io.of("/").sockets.size;
       stats = () => gateway.stats();
       userSockets = (userId) => {
@@ -193,6 +203,7 @@ async function main() {
       const at = { ...services, config, logger, port: 0, host: "127.0.0.1" };
       const running = mode === "worker" ? await startWorkerServer(at) : await startApiServer(at);
       port = running.port;
+      httpServer = undefined;
       close = async () => {
         await running.close();
         await services.close();
@@ -203,6 +214,12 @@ async function main() {
   }
 
   if (mode === "bare" || mode === "bare-chat") port = await listen(server, 0, "127.0.0.1");
+  const also = await alsoListen(httpServer, port, process.env.BENCH_ALSO_LISTEN);
+  const closeServers = close;
+  close = async () => {
+    for (const extra of also.servers) extra.close();
+    return closeServers();
+  };
   const gc = (globalThis as { gc?: () => void }).gc;
   serve(
     {
@@ -266,7 +283,26 @@ async function main() {
       await Promise.race([close(), sleep(4_000)]);
     },
   );
-  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}), ...(metricsUrl ? { metricsUrl } : {}) } });
+  process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, urls: [`http://127.0.0.1:${port}`, ...also.urls], pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}), ...(metricsUrl ? { metricsUrl } : {}) } });
+}
+
+/**
+ * Listeners on each of `hosts` (loopback only) at `port`, handing every connection they accept to
+ * `server` (an HTTP server takes an injected socket through its "connection" event, as Node's
+ * documentation allows): one server reachable at several destination addresses.
+ */
+async function alsoListen(server: HttpServer | undefined, port: number, hosts: string | undefined): Promise<{ servers: NetServer[]; urls: string[] }> {
+  const servers: NetServer[] = [];
+  const urls: string[] = [];
+  for (const host of (hosts ?? "").split(",").map((h) => h.trim()).filter(Boolean)) {
+    if (!server) throw new Error(`BENCH_ALSO_LISTEN is for gateways and bare servers (this is ${mode})`);
+    if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) throw new Error(`BENCH_ALSO_LISTEN: ${host} is not a loopback address (127.0.0.0/8)`);
+    const extra = createNetServer((socket) => server.emit("connection", socket));
+    await listen(extra, port, host);
+    servers.push(extra);
+    urls.push(`http://${host}:${port}`);
+  }
+  return { servers, urls };
 }
 
 /** CPU-seconds of each thread of this process, summed by thread name (/proc/self/task/<tid>/stat: utime + stime in clock ticks of 1/100 s). */
