@@ -101,6 +101,8 @@ export function connectRaw(
   return new Promise((resolve, reject) => {
     const socket: Socket = tcpConnect({ host: u.hostname, port: Number(u.port), ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     let phase: "http" | "open" | "ready" = "http";
+    /** What the connection waits for (named by the time-out's error: where a slow server keeps it). */
+    let waiting: "the TCP connect" | "the upgrade's answer" | "the open packet" | "the CONNECT's answer" = "the TCP connect";
     let buf: Buffer = Buffer.alloc(0);
     let bytesRead = 0;
     let nextAck = 1;
@@ -108,7 +110,7 @@ export function connectRaw(
     let closedAt: number | undefined;
     let resolveClosed: (t: number) => void = () => undefined;
     const closed = new Promise<number>((r) => (resolveClosed = r));
-    const timer = setTimeout(() => fail(new Error("raw socket: no connection within the time-out")), options.timeoutMs ?? 5_000);
+    const timer = setTimeout(() => fail(new Error(`raw socket: no connection within the time-out (waiting for ${waiting})`)), options.timeoutMs ?? 5_000);
     const fail = (err: Error) => {
       clearTimeout(timer);
       socket.destroy();
@@ -151,6 +153,7 @@ export function connectRaw(
     };
 
     socket.on("connect", () => {
+      waiting = "the upgrade's answer";
       const key = randomBytes(16).toString("base64");
       socket.write(
         `GET ${SOCKET_PATH}/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -167,6 +170,7 @@ export function connectRaw(
         if (!/ 101 /.test(status)) return fail(new Error(`raw socket: upgrade refused: ${status}`));
         buf = buf.subarray(end + 4);
         phase = "open";
+        waiting = "the open packet";
       }
       const { texts, rest } = parseFrames(buf);
       buf = rest;
@@ -177,6 +181,7 @@ export function connectRaw(
         else if (phase === "open" && text.startsWith("0")) {
           open = JSON.parse(text.slice(1)) as Record<string, unknown>;
           socket.write(frame(`40${JSON.stringify({ ...options.auth, token })}`));
+          waiting = "the CONNECT's answer";
         }
         else if (phase === "open" && text.startsWith("40")) {
           phase = "ready";

@@ -155,7 +155,7 @@ async function reconnect(conn: Conn, s: Storm): Promise<void> {
       s.back.push(now());
       return;
     } catch (err) {
-      const key = (err as Error).message.slice(0, 80);
+      const key = (err as Error).message.slice(0, 120);
       s.failures[key] = (s.failures[key] ?? 0) + 1;
     }
   }
@@ -195,28 +195,41 @@ serve(
       urls = args.urls.map((u) => (typeof u === "string" ? [u] : u));
     },
 
-    /** Opens every item's connection to its gateway, `concurrency` at a time. */
-    async connect(args: { items: Item[]; concurrency: number; timeoutMs?: number }) {
+    /**
+     * Opens every item's connection to its gateway, `concurrency` at a time. A connect refused or
+     * timed out is tried again up to `retries` times after socket.io-client's back-off (1 s, then
+     * doubling up to 5 s, ±50 %), as a stock client would; `errors` counts the last failure of each
+     * that never connected, `retriedErrors` every failure that was tried again, and the latencies
+     * are each connection's last attempt.
+     */
+    async connect(args: { items: Item[]; concurrency: number; timeoutMs?: number; retries?: number }) {
       const errors: Record<string, number> = {};
+      const retriedErrors: Record<string, number> = {};
       const latencies: number[] = [];
       let ok = 0;
       const started = now();
+      const retries = args.retries ?? 0;
       await pool(args.items, args.concurrency, async (item) => {
         const conn: Conn = { item, gw: item.gw, raw: undefined, goneAt: undefined, ended: false, acks: undefined };
-        const t = now();
-        try {
-          await open(conn, item.gw, args.timeoutMs ?? 20_000);
-          conns.set(item.i, conn);
-          ok += 1;
-          latencies.push(now() - t);
-        } catch (err) {
-          const key = (err as Error).message.slice(0, 80);
-          errors[key] = (errors[key] ?? 0) + 1;
+        for (let attempt = 0; attempt <= retries; attempt += 1) {
+          if (attempt > 0) await sleep(Math.min(1_000 * 2 ** (attempt - 1), 5_000) * (0.5 + Math.random()));
+          const t = now();
+          try {
+            await open(conn, item.gw, args.timeoutMs ?? 20_000);
+            conns.set(item.i, conn);
+            ok += 1;
+            latencies.push(now() - t);
+            return;
+          } catch (err) {
+            const key = (err as Error).message.slice(0, 120);
+            const into = attempt < retries ? retriedErrors : errors;
+            into[key] = (into[key] ?? 0) + 1;
+          }
         }
       });
       latencies.sort((a, b) => a - b);
       const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-      return { ok, failed: args.items.length - ok, errors, started, ended: now(), p50: q(0.5), p99: q(0.99) };
+      return { ok, failed: args.items.length - ok, errors, retriedErrors, started, ended: now(), p50: q(0.5), p99: q(0.99) };
     },
 
     /**

@@ -19,7 +19,8 @@
  *
  * Every user is in a chat of 20 (its members on as many gateways), joined in the handshake; the first 10,000 users are also in one chat of 10,000 members.
  * Steps, each measured:
- *   1. ramp: handshakes/s and the gateways' CPU per handshake, per tenth of the count; it stops
+ *   1. ramp: handshakes/s and the gateways' CPU per handshake, per tenth of the count (a refused
+ *      connect is tried again after the client's back-off, RAMP_RETRIES times); it stops
  *      early (a finding) if the machine's available memory falls under SCALE_MIN_FREE_MIB;
  *   2. hold for SCALE_HOLD seconds (default 300; heartbeats every 25 s, or SOCKET_PING_INTERVAL): drops, server RSS and heap
  *      per connection, Redis memory and CPU, PostgreSQL connections and CPU, kernel socket memory;
@@ -37,7 +38,7 @@ import pg from "pg";
 import type { BenchContext, Phase } from "../lib/context";
 import { adoptPids, cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
-import { cpuUsOf, type Mem, mem, serverCpuUs } from "../lib/probes";
+import { cpuUsOf, diffCounts, type Mem, mem, metricBy, scrape, serverCpuUs } from "../lib/probes";
 import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "../lib/redis-cluster";
 import { inputsOf, UNIT } from "../lib/capacity-model";
 import { seed } from "../lib/setup";
@@ -55,6 +56,11 @@ const BROADCAST_MEMBERS = 10_000;
 const CHAT_SIZE = 20;
 /** Loopback addresses each gateway takes connections on (127.0.0.1 and the next ones): under 5,000 connections per address:port at 250,000. */
 const ADDRESSES_PER_GATEWAY = 4;
+/**
+ * A ramp connect refused (a gateway over HANDSHAKE_MAX_LAG_MS answers the upgrade 400) or timed out
+ * is tried again this many times after the stock client's back-off, as a real client would.
+ */
+const RAMP_RETRIES = 3;
 const alsoListen = Array.from({ length: ADDRESSES_PER_GATEWAY - 1 }, (_, k) => `127.0.0.${k + 2}`).join(",");
 
 interface Options {
@@ -120,6 +126,32 @@ function sumCounts(all: Record<string, number>[]): Record<string, number> {
 /** Each child's CPU time so far (µs), and their sum. */
 const cpuEach = (children: Child[]) => Promise.all(children.map(serverCpuUs));
 const cpuSum = async (children: Child[]) => (await cpuEach(children)).reduce((a, b) => a + b, 0);
+
+/** User and system CPU-seconds of processes `pids` together (/proc/<pid>/stat, ticks of 1/100 s); a process gone counts 0. */
+function userSys(pids: number[]): { user: number; sys: number } {
+  let user = 0;
+  let sys = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      user += Number(fields[11]) / 100;
+      sys += Number(fields[12]) / 100;
+    } catch {
+      // Gone.
+    }
+  }
+  return { user, sys };
+}
+
+/** Handshakes by result (`gateway_handshakes_total`) of `children` together, from their /metrics. */
+async function handshakesOf(children: Child[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const text of await Promise.all(children.map((c) => scrape(c.info.metricsUrl as string)))) {
+    for (const [k, v] of Object.entries(metricBy(text, "gateway_handshakes_total", {}, "result"))) out[k] = (out[k] ?? 0) + v;
+  }
+  return out;
+}
 
 type Status = { held: number; open: number; byGw: Record<number, number>; dropped: Record<number, number> };
 
@@ -368,7 +400,7 @@ export const scalePhase: Phase = {
       // gateway alike. In the order of i, one tenth went to one or two gateways, whose core then
       // bounded the rate (500/s, every other gateway idle).
       const rampOrder = [...items].sort((a, b) => (a.i % chats) - (b.i % chats) || a.i - b.i);
-      const steps: { total: number; seconds: number; rate: number; failed: number; errors: Record<string, number>; cpuUsPerHandshake: number; grossCpuUsPerHandshake: number; idleCores: number; freeMiB: number; p50: number; p99: number }[] = [];
+      const steps: { total: number; seconds: number; rate: number; failed: number; errors: Record<string, number>; retried: Record<string, number>; cpuUsPerHandshake: number; grossCpuUsPerHandshake: number; idleCores: number; freeMiB: number; p50: number; p99: number }[] = [];
       const stepSize = Math.ceil(o.connections / 10);
       let wall: string | null = null;
       for (let from = 0; from < rampOrder.length; from += stepSize) {
@@ -392,7 +424,7 @@ export const scalePhase: Phase = {
         const shares = Array.from({ length: generators.length }, (_, k) => part.filter((_, j) => j % generators.length === k));
         const res = await Promise.all(
           generators.map((g, k) =>
-            g.call<{ ok: number; failed: number; errors: Record<string, number>; started: number; ended: number; p50: number; p99: number }>("connect", { items: shares[k], concurrency: 24 }, 600_000),
+            g.call<{ ok: number; failed: number; errors: Record<string, number>; retriedErrors: Record<string, number>; started: number; ended: number; p50: number; p99: number }>("connect", { items: shares[k], concurrency: 24, retries: RAMP_RETRIES }, 600_000),
           ),
         );
         const cpuAfter = await cpuEach(gateways);
@@ -404,14 +436,16 @@ export const scalePhase: Phase = {
         const ok = res.reduce((a, r) => a + r.ok, 0);
         const failed = res.reduce((a, r) => a + r.failed, 0);
         const errors: Record<string, number> = {};
+        const retried: Record<string, number> = {};
         for (const r of res) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+        for (const r of res) for (const [k, v] of Object.entries(r.retriedErrors)) retried[k] = (retried[k] ?? 0) + v;
         const seconds = (Math.max(...res.map((r) => r.ended)) - Math.min(...res.map((r) => r.started))) / 1000;
         const cpuGross = cpuAfter.reduce((a, c, k) => a + c - cpuBefore[k]!, 0);
         const cpu = Math.max(0, cpuGross - idleUsPerS * ((Date.now() - stepStart) / 1000));
         const st = await statusOf(generators);
-        const step = { total: st.open, seconds, rate: ok / seconds, failed, errors, cpuUsPerHandshake: cpu / Math.max(1, ok), grossCpuUsPerHandshake: cpuGross / Math.max(1, ok), idleCores: idleUsPerS / 1e6, freeMiB: memAvailableMiB(), p50: Math.max(...res.map((r) => r.p50)), p99: Math.max(...res.map((r) => r.p99)) };
+        const step = { total: st.open, seconds, rate: ok / seconds, failed, errors, retried, cpuUsPerHandshake: cpu / Math.max(1, ok), grossCpuUsPerHandshake: cpuGross / Math.max(1, ok), idleCores: idleUsPerS / 1e6, freeMiB: memAvailableMiB(), p50: Math.max(...res.map((r) => r.p50)), p99: Math.max(...res.map((r) => r.p99)) };
         steps.push(step);
-        log(`scale: ${st.open} open (+${ok}, ${failed} failed ${JSON.stringify(errors)}) at ${step.rate.toFixed(0)}/s, ${step.cpuUsPerHandshake.toFixed(0)} µs gateway CPU per handshake (${step.grossCpuUsPerHandshake.toFixed(0)} with the gateways' idle ${step.idleCores.toFixed(2)} cores), p99 ${step.p99.toFixed(0)} ms, ${step.freeMiB.toFixed(0)} MiB free`);
+        log(`scale: ${st.open} open (+${ok}, ${failed} failed ${JSON.stringify(errors)}, tried again ${JSON.stringify(retried)}) at ${step.rate.toFixed(0)}/s, ${step.cpuUsPerHandshake.toFixed(0)} µs gateway CPU per handshake (${step.grossCpuUsPerHandshake.toFixed(0)} with the gateways' idle ${step.idleCores.toFixed(2)} cores), p99 ${step.p99.toFixed(0)} ms, ${step.freeMiB.toFixed(0)} MiB free`);
       }
       result.ramp = { steps, wall };
       await noteTopology("the ramp");
@@ -553,7 +587,8 @@ export const scalePhase: Phase = {
       const awayUsers = items.filter((x) => x.gw === victim && x.i % stayAwayEvery === 0 && !revoked.has(x.i) && (!inBroadcast(x.i) || o.connections <= bcast.members)).map((x) => x.userId);
       await Promise.all(generators.map((g) => g.call("watchLeaves", { userIds: awayUsers })));
       await Promise.all(generators.map((g) => g.call("stormArm", { gw: victim, survivors, stayAwayEvery })));
-      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), at: Date.now() };
+      const genPids = generators.map((g) => g.proc.pid!);
+      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), at: Date.now() };
       // --profile with SCALE_PROFILE_STORM=1: a V8 profile of the first survivor over the storm.
       const stormProfiled = ctx.profileDir !== undefined && process.env.SCALE_PROFILE_STORM === "1" ? gateways[survivors[0]!]! : undefined;
       if (stormProfiled) await stormProfiled.call("profileStart", {});
@@ -570,7 +605,7 @@ export const scalePhase: Phase = {
         const away = stormState.reduce((a, s) => a + s.away, 0);
         if ((lost > 0 && back + away >= lost && Date.now() - killedAt > 16_000) || Date.now() > deadline) break;
       }
-      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), at: Date.now() };
+      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), at: Date.now() };
       if (stormProfiled) {
         const file = join(ctx.profileDir!, `scale-storm-sgw${survivors[0]! + 1}.cpuprofile`);
         await stormProfiled.call("profileStop", { file }, 120_000);
@@ -617,6 +652,10 @@ export const scalePhase: Phase = {
         droppedElsewhere: after.droppedTotal - before.droppedTotal,
         leaves: { awaited: awayUsers.length, seen: leaveTimes.length, lastMs: leaveTimes.at(-1) ?? null, firstMs: leaveTimes[0] ?? null },
         machine: cpuUse(stormStart.cpu, stormEnd.cpu),
+        /** The survivors' handshakes by result meanwhile (ok, busy past HANDSHAKE_MAX_PENDING, lagging, a refusal's code). */
+        gatewayHandshakes: diffCounts(stormEnd.handshakes, stormStart.handshakes),
+        /** The load generators' own CPU-seconds meanwhile, in user space and in the kernel. */
+        generatorsCpu: { user: stormEnd.gen.user - stormStart.gen.user, sys: stormEnd.gen.sys - stormStart.gen.sys },
         open: after.open,
       };
       result.kill = kill;
