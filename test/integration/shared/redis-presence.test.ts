@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LEASE_MS } from "../../../shared/presence/presence";
+import { GRACE_MS, LEASE_MS } from "../../../shared/presence/presence";
 import { RedisPresence } from "../../../shared/presence/redis-presence";
 import { type RedisServer, startRedisServer } from "../../support/redis-server";
 import { nextTurn } from "../../support/waits";
@@ -210,5 +210,31 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     expect(await redis.exists(chatsOf(dead))).toBe(0);
     expect(await leftOf(dead)).toBe(0);
     expect(await redis.hexists("wsac:pr:gateways", dead)).toBe(0);
+  });
+  it("gives gateways that ask for due leaves at once leaves of their own, so a dead gateway's thousands go out in a few rounds", async () => {
+    await redis.del("wsac:pr:pending");
+    const store = new RedisPresence(client());
+    const dead = `gw-dead-${randomUUID().slice(0, 8)}`;
+    const chats = Array.from({ length: 1_200 }, () => randomUUID());
+    const users = chats.map(() => user());
+    await Promise.all(chats.map((chat, k) => store.join(dead, chat, users[k]!)));
+    // Last heard of before its lease and a grace ago: its users' leaves are due at once.
+    await redis.hset("wsac:pr:gateways", dead, Date.now() - LEASE_MS - GRACE_MS - 1_000);
+    expect(await store.sweep()).toEqual({ gateways: [dead], users: 1_200 });
+
+    const survivors = [new RedisPresence(client()), new RedisPresence(client())];
+    // Two survivors ask in the same turn, 500 each (as the tracker does every second).
+    const [a, b] = await Promise.all(survivors.map((s) => s.dueLeaves(500)));
+    expect(a).toHaveLength(500);
+    expect(b).toHaveLength(500);
+    const key = (d: { chatId: string; userId: string }) => `${d.chatId} ${d.userId}`;
+    const claimed = new Set([...a!, ...b!].map(key));
+    expect(claimed.size).toBe(1_000);
+    const rest = await survivors[0]!.dueLeaves(500);
+    expect(rest).toHaveLength(200);
+    for (const d of rest) claimed.add(key(d));
+    expect(claimed).toEqual(new Set(chats.map((chat, k) => `${chat} ${users[k]!.id}`)));
+    for (const d of [...a!, ...b!, ...rest]) expect(d.count).toBe(0);
+    expect(await redis.zcard("wsac:pr:pending")).toBe(0);
   });
 });
