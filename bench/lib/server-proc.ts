@@ -6,6 +6,9 @@
  *                    own: never crosses ours), answering `chat:join` and `message:send` as the contract says, minus
  *                    auth, storage and limits: join the room; build the message (an increasing id, created_at), emit
  *                    `message:new` to the room, ack it (the fan-out bench's baseline)
+ *   BENCH_MODE=bare-store  bare-chat that also stores each message before it broadcasts and acks it: one plain INSERT
+ *                    per message (a prepared statement, a table of its own in BENCH_DATABASE_URL, no session or
+ *                    membership check): the least the contract's ack-after-store costs, beside bare and ours
  *   BENCH_MODE=api   one api replica as bin/api.ts runs it (production argon2 defaults): connectServices("api") and startApiServer
  *   BENCH_MODE=worker  the webhook worker as bin/worker.ts runs it: connectServices("worker") and startWorkerServer
  * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`, `shardChannels`,
@@ -38,6 +41,7 @@ import { createServer as createNetServer, type Server as NetServer } from "node:
 import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
+import pg from "pg";
 import { Server, type Socket } from "socket.io";
 import { LIMITS } from "../../shared/contract/views";
 import { listen } from "../../shared/process";
@@ -89,21 +93,23 @@ async function main() {
   /** The HTTP server BENCH_ALSO_LISTEN's listeners feed (an api's or worker's takes none). */
   let httpServer: HttpServer | undefined = server;
 
-  if (mode === "bare" || mode === "bare-chat") {
+  if (mode === "bare" || mode === "bare-chat" || mode === "bare-store") {
     const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
     sockets = () => io.of("/").sockets.size;
-    if (mode === "bare-chat") {
+    if (mode === "bare-chat" || mode === "bare-store") {
       const url = process.env.BENCH_REDIS_URL;
-      if (!url) throw new Error("bare-chat needs BENCH_REDIS_URL");
+      if (!url) throw new Error(`${mode} needs BENCH_REDIS_URL`);
       const pub = new Redis(url, { connectionName: `bare-chat-${process.pid}:pub` });
       const sub = new Redis(url, { connectionName: `bare-chat-${process.pid}:sub` });
       io.adapter(createAdapter(pub, sub, { key: BARE_CHANNEL_KEY }));
       redisKind = "single";
-      io.on("connection", bareChat(io));
+      const store = mode === "bare-store" ? await bareStore(process.env.BENCH_DATABASE_URL) : undefined;
+      io.on("connection", bareChat(io, store?.insert));
       close = async () => {
         await io.close();
         pub.disconnect();
         sub.disconnect();
+        await store?.end();
       };
     } else {
       io.on("connection", () => undefined);
@@ -210,10 +216,10 @@ async function main() {
       };
     }
   } else {
-    throw new Error(`BENCH_MODE must be ours, bare, bare-chat, api or worker (got ${mode})`);
+    throw new Error(`BENCH_MODE must be ours, bare, bare-chat, bare-store, api or worker (got ${mode})`);
   }
 
-  if (mode === "bare" || mode === "bare-chat") port = await listen(server, 0, "127.0.0.1");
+  if (mode === "bare" || mode === "bare-chat" || mode === "bare-store") port = await listen(server, 0, "127.0.0.1");
   const also = await alsoListen(httpServer, port, process.env.BENCH_ALSO_LISTEN);
   const closeServers = close;
   close = async () => {
@@ -330,13 +336,40 @@ const BARE_CHANNEL_KEY = "bench-bare";
 /** The running `profileStart` session, if any. */
 let profiler: Session | undefined;
 
+/** What bare-store writes: the message's id and time as PostgreSQL gave them. */
+type BareInsert = (chatId: string, senderId: string, text: string, clientId: string | null) => Promise<{ id: string; created_at: Date }>;
+
 /**
- * The bare chat server's handlers: ours minus auth, storage and limits. A sender is a made-up user
- * per connection (a uuid and a name about as long as the bench's), a message id a counter.
+ * bare-store's store: a table of its own (created if missing) and one INSERT … RETURNING per message,
+ * a prepared statement on a small pool, as plain as a message can be stored.
  */
-function bareChat(io: Server) {
+async function bareStore(url: string | undefined): Promise<{ insert: BareInsert; end: () => Promise<void> }> {
+  if (!url) throw new Error("bare-store needs BENCH_DATABASE_URL");
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  await pool.query(
+    "CREATE TABLE IF NOT EXISTS bench_bare_messages (id bigserial PRIMARY KEY, chat_id uuid NOT NULL, sender_id uuid NOT NULL, text text NOT NULL, client_id text, created_at timestamptz NOT NULL DEFAULT now())",
+  );
+  const insert: BareInsert = async (chatId, senderId, text, clientId) => {
+    const res = await pool.query<{ id: string; created_at: Date }>({
+      name: "bench-bare-insert",
+      text: "INSERT INTO bench_bare_messages (chat_id, sender_id, text, client_id) VALUES ($1, $2, $3, $4) RETURNING id, created_at",
+      values: [chatId, senderId, text, clientId],
+    });
+    return res.rows[0]!;
+  };
+  return { insert, end: () => pool.end() };
+}
+
+/**
+ * The bare chat server's handlers: ours minus auth, storage and limits (with `store`, bare-store:
+ * plus storage, each socket's messages stored one after another, in the order sent). A sender is a
+ * made-up user per connection (a uuid and a name about as long as the bench's), a message id a
+ * counter (or the stored row's).
+ */
+function bareChat(io: Server, store?: BareInsert) {
   let seq = 0;
   type Ack = (res: unknown) => void;
+  type Payload = { chat_id?: unknown; text?: unknown; client_id?: unknown };
   return (socket: Socket) => {
     const sender = { id: randomUUID(), username: `bare_${socket.id.slice(0, 6)}` };
     socket.on("chat:join", async (payload: { chat_id?: unknown }, ack?: Ack) => {
@@ -344,14 +377,27 @@ function bareChat(io: Server) {
       await socket.join(`chat:${chatId}`);
       ack?.({ ok: true, chat_id: chatId, missed: [], changes: [], cursor: "0", has_more: false });
     });
-    socket.on("message:send", (payload: { chat_id?: unknown; text?: unknown; client_id?: unknown }, ack?: Ack) => {
-      const room = `chat:${String(payload?.chat_id)}`;
-      if (!socket.rooms.has(room)) return ack?.({ ok: false, error: { code: "not_in_chat", message: "Join the chat (chat:join) before sending to it" } });
-      seq += 1;
-      // The contract's message, field for field (what ours sends), so both deliver the same bytes.
-      const message = { id: String(seq), chat_id: payload.chat_id, sender, text: payload.text, client_id: payload.client_id ?? null, created_at: new Date().toISOString(), edited_at: null, deleted: false, reactions: [] };
+    // The contract's message, field for field (what ours sends), so every side delivers the same bytes.
+    const deliver = (room: string, payload: Payload, id: string, createdAt: Date, ack?: Ack) => {
+      const message = { id, chat_id: payload.chat_id, sender, text: payload.text, client_id: payload.client_id ?? null, created_at: createdAt.toISOString(), edited_at: null, deleted: false, reactions: [] };
       io.to(room).emit("message:new", message);
       ack?.({ ok: true, message });
+    };
+    let stored: Promise<unknown> = Promise.resolve();
+    socket.on("message:send", (payload: Payload, ack?: Ack) => {
+      const room = `chat:${String(payload?.chat_id)}`;
+      if (!socket.rooms.has(room)) return ack?.({ ok: false, error: { code: "not_in_chat", message: "Join the chat (chat:join) before sending to it" } });
+      if (!store) {
+        seq += 1;
+        return deliver(room, payload, String(seq), new Date(), ack);
+      }
+      const clientId = typeof payload.client_id === "string" ? payload.client_id : null;
+      stored = stored.then(() =>
+        store(String(payload.chat_id), sender.id, String(payload.text), clientId).then(
+          (row) => deliver(room, payload, row.id, row.created_at, ack),
+          () => ack?.({ ok: false, error: { code: "unavailable", message: "Not stored" } }),
+        ),
+      );
     });
   };
 }

@@ -23,8 +23,10 @@
  *             generators (load generator processes), env (the limits raised for ours), limits (in effect in ours) }
  *   rooms: { "10" | "100" | "1000": FanoutCase }  one gateway per side
  *   threeGateways: FanoutCase                     a room of 100 over 3 gateways per side
- *   quiet?: { room, rooms, senders, stepMs, rounds, warmMs, rates: { [msg/s]: { ours, bare: QuietSide, ratio } } }
- *             rooms of 20 at fixed rates most chats run at, alternating steps (no ladder): QuietSide =
+ *   quiet?: { room, rooms, senders, stepMs, rounds, warmMs, rates: { [msg/s]: { ours, bare, bareStore: QuietSide, ratio, ratioToStore } } }
+ *             rooms of 20 at fixed rates most chats run at, rotating steps (no ladder), with a third side:
+ *             bare-store (bare plus one INSERT per message before its broadcast and ack, server-proc), the
+ *             least the contract's ack-after-store costs; ratio is ours/bare, ratioToStore ours/bare-store. QuietSide =
  *             { deliveries, messages, cpuUs, postgresUs (PostgreSQL's CPU over the side's steps), steps: FanoutStep[] }
  *   profile?: { room, rate, stepMs, rounds, ours, bare: { file, deliveries, messages, cpuUs, steps: FanoutStep[] } }
  *             (--profile only: room of 100 at a fixed rate, or FANOUT_PROFILE=<room>:<msg/s>, both gateways profiled over alternating steps)
@@ -379,11 +381,15 @@ interface QuietSide {
 }
 
 /** Rooms of `Q.room` at each of `Q.rates`, `Q.rounds` steps per side alternating: CPU per delivery at the rates real chats run at. */
-async function quietCase(ctx: FanoutContext, Q: NonNullable<FanoutConfig["quiet"]>, room: Room, ours: Child, bare: Child) {
+async function quietCase(ctx: FanoutContext, Q: NonNullable<FanoutConfig["quiet"]>, room: Room, ours: Child, bare: Child, bareStore: Child) {
   const S: SatConfig = { ...ctx.F.sat, senders: Q.senders, startRate: Q.rates[0]!, stepMs: Q.stepMs };
   const redisCpu = () => redisCpuSeconds(ctx.redis.port);
-  const sides = [newSide({ key: "oq", label: "quiet ours", gateways: [ours], room: Q.room, redisCpu }, Q.rates[0]!), newSide({ key: "bq", label: "quiet bare", gateways: [bare], room: Q.room, redisCpu }, Q.rates[0]!)];
-  const rates: Record<string, { ours: QuietSide; bare: QuietSide; ratio: number | null }> = {};
+  const sides = [
+    newSide({ key: "oq", label: "quiet ours", gateways: [ours], room: Q.room, redisCpu }, Q.rates[0]!),
+    newSide({ key: "bq", label: "quiet bare", gateways: [bare], room: Q.room, redisCpu }, Q.rates[0]!),
+    newSide({ key: "sq", label: "quiet bare + store", gateways: [bareStore], room: Q.room, redisCpu }, Q.rates[0]!),
+  ];
+  const rates: Record<string, { ours: QuietSide; bare: QuietSide; bareStore: QuietSide; ratio: number | null; ratioToStore: number | null }> = {};
   try {
     await openRooms(ctx, sides, room, S);
     for (const side of sides) await satStep(side, ctx.clients, { ...S, stepMs: Q.warmMs }, Q.rates.at(-1)!, `${side.key}w`);
@@ -391,7 +397,8 @@ async function quietCase(ctx: FanoutContext, Q: NonNullable<FanoutConfig["quiet"
       const out: Record<string, QuietSide> = {};
       for (const side of sides) out[side.key] = { deliveries: 0, messages: 0, cpuUs: 0, postgresUs: 0, steps: [] };
       for (let r = 0; r < Q.rounds; r += 1) {
-        for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+        // Each round in another order (rotated), so that no side always runs first.
+        for (const side of [...sides.slice(r % sides.length), ...sides.slice(0, r % sides.length)]) {
           const st = await satStep(side, ctx.clients, S, rate, `${side.key}${rate}r${r}`);
           const o = out[side.key]!;
           o.deliveries += st.deliveries;
@@ -403,12 +410,14 @@ async function quietCase(ctx: FanoutContext, Q: NonNullable<FanoutConfig["quiet"
           await sleep(300);
         }
       }
-      const [o, b] = [out.oq!, out.bq!];
+      const [o, b, st] = [out.oq!, out.bq!, out.sq!];
       const per = (x: QuietSide) => (x.deliveries > 0 ? x.cpuUs / x.deliveries : null);
-      const ratio = per(o) !== null && per(b) !== null ? per(o)! / per(b)! : null;
-      rates[rate] = { ours: o, bare: b, ratio };
+      const ratioOf = (x: QuietSide, y: QuietSide) => (per(x) !== null && per(y) !== null ? per(x)! / per(y)! : null);
+      const ratio = ratioOf(o, b);
+      const ratioToStore = ratioOf(o, st);
+      rates[rate] = { ours: o, bare: b, bareStore: st, ratio, ratioToStore };
       const perMessage = (x: QuietSide) => x.cpuUs / Math.max(1, x.messages);
-      const missing = [o, b].map((x) => x.steps.reduce((n, s) => n + (s.sustained ? 0 : 1), 0));
+      const missing = [o, b, st].map((x) => x.steps.reduce((n, s) => n + (s.sustained ? 0 : 1), 0));
       ctx.row(`fanout.quiet-${rate}`, {
         figure: `fan-out at a quiet rate: gateway CPU per delivery, one gateway, rooms of ${Q.room}, ${rate} msg/s`,
         ours: per(o),
@@ -416,9 +425,10 @@ async function quietCase(ctx: FanoutContext, Q: NonNullable<FanoutConfig["quiet"
         unit: "µs",
         ratio,
         note:
-          `${Q.rounds} steps of ${Q.stepMs / 1000} s per side, alternating, after ${Q.warmMs / 1000} s at ${Q.rates.at(-1)} msg/s each (JIT warm-up, not counted), ${Q.senders} senders over ${room.chatIds.length} rooms; per message ${f0(perMessage(o))} vs ${f0(perMessage(b))} µs; ` +
+          `${Q.rounds} steps of ${Q.stepMs / 1000} s per side, rotating, after ${Q.warmMs / 1000} s at ${Q.rates.at(-1)} msg/s each (JIT warm-up, not counted), ${Q.senders} senders over ${room.chatIds.length} rooms; per message ${f0(perMessage(o))} vs ${f0(perMessage(b))} µs; ` +
           `PostgreSQL ${f0(o.postgresUs / Math.max(1, o.messages))} µs per stored message (${f0(b.postgresUs / Math.max(1, b.messages))} µs per message while bare ran: the database idling); ` +
-          `${o.deliveries} vs ${b.deliveries} deliveries; steps not sustained ${missing[0]} vs ${missing[1]}`,
+          `bare + store (one INSERT per message before the broadcast and the ack) ${f1(per(st))} µs per delivery, ${f0(perMessage(st))} per message: ours ${ratioToStore === null ? "n/a" : ratioToStore.toFixed(2)}x of it; ` +
+          `${o.deliveries} vs ${b.deliveries} vs ${st.deliveries} deliveries; steps not sustained ${missing[0]} vs ${missing[1]} vs ${missing[2]}`,
       });
     }
   } finally {
@@ -464,7 +474,8 @@ async function fanout(ctx: FanoutContext): Promise<void> {
     }
     if (F.quiet) {
       const t = Date.now();
-      details.quiet = await quietCase(ctx, F.quiet, rooms.get(F.quiet.room)!, o1, b1);
+      const s1 = await spawn("fo-bare-store-1", { ...bareEnv, BENCH_MODE: "bare-store", BENCH_DATABASE_URL: ctx.env.BENCH_DATABASE_URL ?? "" });
+      details.quiet = await quietCase(ctx, F.quiet, rooms.get(F.quiet.room)!, o1, b1, s1);
       log(`fanout: quiet rates took ${((Date.now() - t) / 1000).toFixed(0)} s`);
     }
     if (F.three) {
