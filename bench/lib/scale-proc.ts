@@ -56,6 +56,24 @@ let closing = false;
 let broadcast: { marker: string; latencies: number[]; seen: Set<string>; duplicates: Record<number, number> } | undefined;
 /** User ids whose presence:leave is awaited, and when the first one for each arrived. */
 let leaveWatch: Map<string, number> | undefined;
+/** While leaves are watched: every (connection, chat, user) leave received, and how many came again. */
+let leavesSeen = new Set<string>();
+let leaveRepeats = 0;
+
+/**
+ * This process's own event-loop delay: a 100 ms timer's lateness, the worst since `stormArm` and a
+ * histogram of it (a client here whose loop is late reads its answers late, and its time-outs fire first).
+ */
+const lag = { worst: 0, over1s: 0, over5s: 0, ticks: 0 };
+let lagExpected = performance.now() + 100;
+setInterval(() => {
+  const late = performance.now() - lagExpected;
+  lagExpected = performance.now() + 100;
+  lag.ticks += 1;
+  lag.worst = Math.max(lag.worst, late);
+  if (late > 1_000) lag.over1s += 1;
+  if (late > 5_000) lag.over5s += 1;
+}, 100).unref();
 
 interface Storm {
   gw: number;
@@ -101,8 +119,12 @@ function onText(conn: Conn, text: string): void {
     }
   } else if (text.startsWith('42["session:ended"')) conn.ended = true;
   else if (leaveWatch && text.startsWith('42["presence:leave"')) {
-    const [, payload] = JSON.parse(text.slice(2)) as [string, { user_id: string }];
+    const [, payload] = JSON.parse(text.slice(2)) as [string, { chat_id: string; user_id: string }];
     if (leaveWatch.has(payload.user_id) && leaveWatch.get(payload.user_id) === 0) leaveWatch.set(payload.user_id, now());
+    // The same leave (chat, user) to the same connection more than once: a repeat announcement.
+    const key = `${conn.item.i} ${payload.chat_id} ${payload.user_id}`;
+    if (leavesSeen.has(key)) leaveRepeats += 1;
+    else leavesSeen.add(key);
   }
 }
 
@@ -307,6 +329,8 @@ serve(
 
     watchLeaves(args: { userIds: string[] }) {
       leaveWatch = new Map(args.userIds.map((u) => [u, 0]));
+      leavesSeen = new Set();
+      leaveRepeats = 0;
     },
     leaves() {
       const seen = leaveWatch ? [...leaveWatch].filter(([, t]) => t > 0) : [];
@@ -322,10 +346,11 @@ serve(
       dying.add(args.gw);
       storm = { gw: args.gw, survivors: args.survivors, lost: 0, away: 0, back: [], attempts: 0, failures: {}, stayAwayEvery: args.stayAwayEvery };
       received = new Map();
+      Object.assign(lag, { worst: 0, over1s: 0, over5s: 0, ticks: 0 });
     },
     storm() {
       if (!storm) return null;
-      return { lost: storm.lost, away: storm.away, back: [...storm.back].sort((a, b) => a - b), attempts: storm.attempts, failures: storm.failures, dropped: { ...dropped }, received: Object.fromEntries(received) };
+      return { lost: storm.lost, away: storm.away, back: [...storm.back].sort((a, b) => a - b), attempts: storm.attempts, failures: storm.failures, dropped: { ...dropped }, received: Object.fromEntries(received), lag: { ...lag }, leaveRepeats };
     },
 
     /** This process's memory after a GC (with --expose-gc), and how many connections it holds open. */

@@ -595,7 +595,7 @@ export const scalePhase: Phase = {
       const killedAt = performance.timeOrigin + performance.now();
       gateways[victim]!.proc.kill("SIGKILL");
       log(`scale: killed gateway ${victim + 1} (${before.byGw[victim]} sockets)`);
-      let stormState: { lost: number; away: number; back: number[]; attempts: number; failures: Record<string, number>; dropped: Record<number, number>; received: Record<string, number> }[] = [];
+      let stormState: { lost: number; away: number; back: number[]; attempts: number; failures: Record<string, number>; dropped: Record<number, number>; received: Record<string, number>; lag: { worst: number; over1s: number; over5s: number; ticks: number }; leaveRepeats: number }[] = [];
       const deadline = Date.now() + 90_000;
       for (;;) {
         await sleep(1_000);
@@ -648,12 +648,24 @@ export const scalePhase: Phase = {
         failures: sumCounts(stormState.map((s) => s.failures)),
         /** What the clients received meanwhile, by event (what the survivors were busy sending). */
         eventsMeanwhile: sumCounts(stormState.map((s) => s.received)),
+        /** presence:leave received again by the same connection for the same chat and user (a repeat announcement). */
+        leaveRepeats: stormState.reduce((a, s) => a + s.leaveRepeats, 0),
         postgresCommits: stormEnd.pg.commits - stormStart.pg.commits,
         droppedElsewhere: after.droppedTotal - before.droppedTotal,
         leaves: { awaited: awayUsers.length, seen: leaveTimes.length, lastMs: leaveTimes.at(-1) ?? null, firstMs: leaveTimes[0] ?? null },
         machine: cpuUse(stormStart.cpu, stormEnd.cpu),
         /** The survivors' handshakes by result meanwhile (ok, busy past HANDSHAKE_MAX_PENDING, lagging, a refusal's code). */
         gatewayHandshakes: diffCounts(stormEnd.handshakes, stormStart.handshakes),
+        /**
+         * The load generators' own event-loop delay meanwhile (a 100 ms timer's lateness): the worst in any of
+         * them, and their ticks later than 1 s and 5 s of all ticks. A late client loop reads its answers late.
+         */
+        generatorsLag: {
+          worstMs: Math.max(...stormState.map((st) => st.lag.worst)),
+          over1s: stormState.reduce((a, st) => a + st.lag.over1s, 0),
+          over5s: stormState.reduce((a, st) => a + st.lag.over5s, 0),
+          ticks: stormState.reduce((a, st) => a + st.lag.ticks, 0),
+        },
         /** The load generators' own CPU-seconds meanwhile, in user space and in the kernel. */
         generatorsCpu: { user: stormEnd.gen.user - stormStart.gen.user, sys: stormEnd.gen.sys - stormStart.gen.sys },
         open: after.open,
