@@ -211,6 +211,7 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     expect(await leftOf(dead)).toBe(0);
     expect(await redis.hexists("wsac:pr:gateways", dead)).toBe(0);
   });
+
   it("gives gateways that ask for due leaves at once leaves of their own, so a dead gateway's thousands go out in a few rounds", async () => {
     await redis.del("wsac:pr:pending");
     const store = new RedisPresence(client());
