@@ -61,8 +61,9 @@ let leavesSeen = new Set<string>();
 let leaveRepeats = 0;
 
 /**
- * This process's own event-loop delay: a 100 ms timer's lateness, the worst since `stormArm` and a
- * histogram of it (a client here whose loop is late reads its answers late, and its time-outs fire first).
+ * This process's own event-loop delay: a 100 ms timer's lateness, the worst since `stormArm` and how
+ * many ticks were later than 1 s and 5 s (a client here whose loop is late reads its answers late,
+ * and its time-outs fire first).
  */
 const lag = { worst: 0, over1s: 0, over5s: 0, ticks: 0 };
 let lagExpected = performance.now() + 100;
@@ -161,6 +162,9 @@ async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
   });
 }
 
+/** socket.io-client's delay before its `n`-th attempt again (from 0): 1 s, doubling up to 5 s, ±50 % at random. */
+const backoffMs = (n: number) => Math.min(1_000 * 2 ** n, 5_000) * (0.5 + Math.random());
+
 /**
  * socket.io-client's reconnection (the typed client leaves a lost transport to it): the first
  * attempt after 1 s, then doubling up to 5 s, each ±50 % at random. The address is a surviving
@@ -168,8 +172,7 @@ async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
  */
 async function reconnect(conn: Conn, s: Storm): Promise<void> {
   for (let attempt = 0; attempt < 30 && !closing; attempt += 1) {
-    const base = Math.min(1_000 * 2 ** attempt, 5_000);
-    await sleep(base * (0.5 + Math.random()));
+    await sleep(backoffMs(attempt));
     s.attempts += 1;
     const gw = s.survivors[(conn.item.i + attempt) % s.survivors.length]!;
     try {
@@ -234,7 +237,7 @@ serve(
       await pool(args.items, args.concurrency, async (item) => {
         const conn: Conn = { item, gw: item.gw, raw: undefined, goneAt: undefined, ended: false, acks: undefined };
         for (let attempt = 0; attempt <= retries; attempt += 1) {
-          if (attempt > 0) await sleep(Math.min(1_000 * 2 ** (attempt - 1), 5_000) * (0.5 + Math.random()));
+          if (attempt > 0) await sleep(backoffMs(attempt - 1));
           const t = now();
           try {
             await open(conn, item.gw, args.timeoutMs ?? 20_000);
