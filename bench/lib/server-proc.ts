@@ -65,6 +65,8 @@ import { serve, sleep } from "./ipc";
 import { type SendWatch, type WatchedConn, watchSends } from "./send-watch";
 
 const mode = process.env.BENCH_MODE;
+/** A bare Socket.IO server of some kind (not one of our deployables). */
+const bare = mode === "bare" || mode === "bare-chat" || mode === "bare-store";
 const name = process.env.BENCH_CHILD_NAME ?? mode ?? "server";
 
 async function main() {
@@ -93,7 +95,7 @@ async function main() {
   /** The HTTP server BENCH_ALSO_LISTEN's listeners feed (an api's or worker's takes none). */
   let httpServer: HttpServer | undefined = server;
 
-  if (mode === "bare" || mode === "bare-chat" || mode === "bare-store") {
+  if (bare) {
     const io = new Server(server, { path: SOCKET_PATH, serveClient: false, maxHttpBufferSize: LIMITS.bodyBytes, transports: ["polling", "websocket"] });
     sockets = () => io.of("/").sockets.size;
     if (mode === "bare-chat" || mode === "bare-store") {
@@ -219,7 +221,7 @@ async function main() {
     throw new Error(`BENCH_MODE must be ours, bare, bare-chat, bare-store, api or worker (got ${mode})`);
   }
 
-  if (mode === "bare" || mode === "bare-chat" || mode === "bare-store") port = await listen(server, 0, "127.0.0.1");
+  if (bare) port = await listen(server, 0, "127.0.0.1");
   const also = await alsoListen(httpServer, port, process.env.BENCH_ALSO_LISTEN);
   const closeServers = close;
   close = async () => {
