@@ -13,7 +13,8 @@
  *   BENCH_MODE=worker  the webhook worker as bin/worker.ts runs it: connectServices("worker") and startWorkerServer
  * Commands: `mem` (GC first, then memory, CPU time, sockets and open descriptors), `cpu`, `sockets`, `pool`, `shardChannels`,
  * `stats` (ours: `gateway.stats()`, the sizes of its per-socket, per-room and per-session state),
- * `syscalls` (read and write system calls so far), `profileStart` / `profileStop {file}` (a V8 CPU profile of this process between the two, written to `file`: one
+ * `syscalls` (read and write system calls so far), `timingStart` / `timing` (since the first: each upgrade's time
+ * from its connection's accept, and the event loop's delay), `profileStart` / `profileStop {file}` (a V8 CPU profile of this process between the two, written to `file`: one
  * measured window rather than the whole run), `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
  * to send to them: packets, bytes, when what waited to be sent first passed SOCKET_MAX_BUFFERED_BYTES;
  * listeners are added only on `watch`, so other phases pay nothing), `stop`.
@@ -38,6 +39,7 @@ import { Session } from "node:inspector/promises";
 import { join, resolve } from "node:path";
 import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
@@ -223,6 +225,7 @@ async function main() {
 
   if (bare) port = await listen(server, 0, "127.0.0.1");
   const also = await alsoListen(httpServer, port, process.env.BENCH_ALSO_LISTEN);
+  const upgrades = httpServer ? upgradeTiming(httpServer) : undefined;
   const closeServers = close;
   close = async () => {
     for (const extra of also.servers) extra.close();
@@ -281,6 +284,10 @@ async function main() {
       /** Gateways on a Redis Cluster: entries in ioredis's list of sharded channels to re-subscribe, and distinct channels among them (null otherwise). */
       shardChannels: () => shardChannels(),
       stats: () => stats(),
+      /** Starts counting afresh: each upgrade's time from its connection's accept, and the event loop's delay. */
+      timingStart: () => upgrades?.start(),
+      /** Since `timingStart`: upgrades and their time from accept (ms: p50, p99, max, how many over 20 s), the loop's delay (ms). */
+      timing: () => upgrades?.read() ?? null,
       watch: (args: { userId: string }) => void watch(args.userId),
       watched: () => ({
         ...watched,
@@ -292,6 +299,40 @@ async function main() {
     },
   );
   process.send?.({ ready: true, info: { port, url: `http://127.0.0.1:${port}`, urls: [`http://127.0.0.1:${port}`, ...also.urls], pid: process.pid, ...(limits ? { limits } : {}), ...(redisKind ? { redis: redisKind } : {}), ...(metricsUrl ? { metricsUrl } : {}) } });
+}
+
+/**
+ * Where a slow upgrade waits (the scale phase's storm): the time from a connection's accept (the HTTP
+ * server's "connection", also for BENCH_ALSO_LISTEN's sockets) to its upgrade request being handed
+ * on, and the event loop's delay meanwhile. Two listeners more on the server; nothing per socket kept
+ * past its upgrade.
+ */
+function upgradeTiming(server: HttpServer) {
+  const acceptedAt = new WeakMap<object, number>();
+  let waits: number[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 20 });
+  server.on("connection", (socket: object) => acceptedAt.set(socket, performance.now()));
+  server.on("upgrade", (req: { socket: object }) => {
+    const at = acceptedAt.get(req.socket);
+    if (at !== undefined) waits.push(performance.now() - at);
+  });
+  const ms = (ns: number) => ns / 1e6;
+  return {
+    start() {
+      waits = [];
+      loop.reset();
+      loop.enable();
+    },
+    read() {
+      const sorted = [...waits].sort((a, b) => a - b);
+      const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? null;
+      return {
+        upgrades: sorted.length,
+        fromAcceptMs: { p50: q(0.5), p99: q(0.99), max: sorted.at(-1) ?? null, over5s: sorted.filter((w) => w > 5_000).length, over20s: sorted.filter((w) => w > 20_000).length },
+        loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+      };
+    },
+  };
 }
 
 /**

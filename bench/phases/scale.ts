@@ -587,6 +587,7 @@ export const scalePhase: Phase = {
       const awayUsers = items.filter((x) => x.gw === victim && x.i % stayAwayEvery === 0 && !revoked.has(x.i) && (!inBroadcast(x.i) || o.connections <= bcast.members)).map((x) => x.userId);
       await Promise.all(generators.map((g) => g.call("watchLeaves", { userIds: awayUsers })));
       await Promise.all(generators.map((g) => g.call("stormArm", { gw: victim, survivors, stayAwayEvery })));
+      await Promise.all(survivors.map((k) => gateways[k]!.call("timingStart")));
       const genPids = generators.map((g) => g.proc.pid!);
       const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), at: Date.now() };
       // --profile with SCALE_PROFILE_STORM=1: a V8 profile of the first survivor over the storm.
@@ -666,6 +667,8 @@ export const scalePhase: Phase = {
           over5s: stormState.reduce((a, st) => a + st.lag.over5s, 0),
           ticks: stormState.reduce((a, st) => a + st.lag.ticks, 0),
         },
+        /** Each survivor's upgrades meanwhile: their time from accept, and its event loop's delay (bench/lib/server-proc.ts upgradeTiming). */
+        survivorsTiming: await Promise.all(survivors.map((k) => gateways[k]!.call("timing").catch(() => null))),
         /** The load generators' own CPU-seconds meanwhile, in user space and in the kernel. */
         generatorsCpu: { user: stormEnd.gen.user - stormStart.gen.user, sys: stormEnd.gen.sys - stormStart.gen.sys },
         open: after.open,
