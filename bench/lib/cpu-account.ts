@@ -39,6 +39,19 @@ export function adoptPids(pids: readonly number[]): void {
   for (const pid of pids) if (!adopted.has(pid)) adopted.set(pid, 0);
 }
 
+/**
+ * One /proc/<pid>/stat (or /proc/<pid>/task/<tid>/stat) file's fields of proc(5) that the bench reads:
+ * the name, the parent, and the CPU ticks (1/100 s) in user space and the kernel, its own and its
+ * waited-for children's. Throws if the process is gone.
+ */
+export function procStat(path: string): { comm: string; ppid: number; utime: number; stime: number; cutime: number; cstime: number } {
+  const s = readFileSync(path, "utf8");
+  const close = s.lastIndexOf(")");
+  // fields 3.. of proc(5): state, ppid, …, utime (14), stime (15), cutime (16), cstime (17)
+  const rest = s.slice(close + 2).split(" ");
+  return { comm: s.slice(s.indexOf("(") + 1, close), ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), cutime: Number(rest[13]), cstime: Number(rest[14]) };
+}
+
 export function cpuSnapshot(): CpuSnapshot | null {
   try {
     const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -48,12 +61,8 @@ export function cpuSnapshot(): CpuSnapshot | null {
     for (const d of readdirSync("/proc")) {
       if (!/^\d+$/.test(d)) continue;
       try {
-        const s = readFileSync(`/proc/${d}/stat`, "utf8");
-        const close = s.lastIndexOf(")");
-        const rest = s.slice(close + 2).split(" ");
-        // fields 3.. of proc(5): state, ppid, …, utime (14), stime (15), cutime (16), cstime (17)
-        const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
-        procs.set(Number(d), { ppid: Number(rest[1]), comm: s.slice(s.indexOf("(") + 1, close), ticks });
+        const st = procStat(`/proc/${d}/stat`);
+        procs.set(Number(d), { ppid: st.ppid, comm: st.comm, ticks: st.utime + st.stime + st.cutime + st.cstime });
       } catch {
         // gone meanwhile
       }

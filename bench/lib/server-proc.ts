@@ -63,6 +63,7 @@ const { startGatewayServer } = load<typeof import("../../gateway/server")>("gate
 const { startWorkerServer } = load<typeof import("../../api/webhooks/server")>("api/webhooks/server.js");
 const { loadConfig } = load<typeof import("../../shared/config")>("shared/config.js");
 const { createLogger } = load<typeof import("../../shared/logger")>("shared/logger.js");
+import { procStat } from "./cpu-account";
 import { serve, sleep } from "./ipc";
 import { type SendWatch, type WatchedConn, watchSends } from "./send-watch";
 
@@ -359,12 +360,9 @@ function threadCpu(): Record<string, number> {
   const out: Record<string, number> = {};
   for (const tid of readdirSync("/proc/self/task")) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const fields = stat.slice(close + 2).split(" ");
-      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
-      const key = tid === String(process.pid) ? "main" : comm;
+      const st = procStat(`/proc/self/task/${tid}/stat`);
+      const seconds = (st.utime + st.stime) / 100;
+      const key = tid === String(process.pid) ? "main" : st.comm;
       out[key] = (out[key] ?? 0) + seconds;
     } catch {
       // The thread ended meanwhile.

@@ -36,7 +36,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import type { BenchContext, Phase } from "../lib/context";
-import { adoptPids, cpuSnapshot, cpuText, cpuUse } from "../lib/cpu-account";
+import { adoptPids, cpuSnapshot, cpuText, cpuUse, procStat } from "../lib/cpu-account";
 import { type Child, sleep, spawnChild } from "../lib/ipc";
 import { cpuUsOf, diffCounts, type Mem, mem, metricBy, scrape, serverCpuUs } from "../lib/probes";
 import { redisCpuSeconds, redisInfo as nodeInfo, startBenchRedisCluster } from "../lib/redis-cluster";
@@ -133,10 +133,9 @@ function userSys(pids: number[]): { user: number; sys: number } {
   let sys = 0;
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      user += Number(fields[11]) / 100;
-      sys += Number(fields[12]) / 100;
+      const st = procStat(`/proc/${pid}/stat`);
+      user += st.utime / 100;
+      sys += st.stime / 100;
     } catch {
       // Gone.
     }
