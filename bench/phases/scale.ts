@@ -116,6 +116,26 @@ async function pgFacts(url: string): Promise<{ connections: number; commits: num
   }
 }
 
+/**
+ * The kernel's TCP counters that say whether connects waited before an accept (/proc/net/netstat,
+ * this network namespace): ListenOverflows counts connections whose handshake completed while a
+ * listener's accept queue was full (their last ACK dropped, so the client waits for the server's
+ * SYN-ACK retries); ListenDrops includes those; TCPReqQFullDrop and SyncookiesSent count SYNs past
+ * the SYN queue.
+ */
+const TCP_LISTEN_COUNTERS = ["ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "SyncookiesSent"] as const;
+function tcpListenCounters(): Record<string, number> {
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n").filter((l) => l.startsWith("TcpExt:"));
+  const names = (lines[0] ?? "").split(/\s+/).slice(1);
+  const values = (lines[1] ?? "").split(/\s+/).slice(1).map(Number);
+  const out: Record<string, number> = {};
+  for (const name of TCP_LISTEN_COUNTERS) {
+    const k = names.indexOf(name);
+    if (k >= 0) out[name] = values[k]!;
+  }
+  return out;
+}
+
 /** Counts by name, summed over the load generators. */
 function sumCounts(all: Record<string, number>[]): Record<string, number> {
   const sum: Record<string, number> = {};
@@ -588,7 +608,7 @@ export const scalePhase: Phase = {
       await Promise.all(generators.map((g) => g.call("stormArm", { gw: victim, survivors, stayAwayEvery })));
       await Promise.all(survivors.map((k) => gateways[k]!.call("timingStart")));
       const genPids = generators.map((g) => g.proc.pid!);
-      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), at: Date.now() };
+      const stormStart = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), tcp: tcpListenCounters(), at: Date.now() };
       // --profile with SCALE_PROFILE_STORM=1: a V8 profile of the first survivor over the storm.
       const stormProfiled = ctx.profileDir !== undefined && process.env.SCALE_PROFILE_STORM === "1" ? gateways[survivors[0]!]! : undefined;
       if (stormProfiled) await stormProfiled.call("profileStart", {});
@@ -605,7 +625,7 @@ export const scalePhase: Phase = {
         const away = stormState.reduce((a, s) => a + s.away, 0);
         if ((lost > 0 && back + away >= lost && Date.now() - killedAt > 16_000) || Date.now() > deadline) break;
       }
-      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), at: Date.now() };
+      const stormEnd = { pg: await pgFacts(ctx.database.url), cpu: cpuSnapshot(), gwCpu: await cpuEach(survivors.map((k) => gateways[k]!)), handshakes: await handshakesOf(survivors.map((k) => gateways[k]!)), gen: userSys(genPids), tcp: tcpListenCounters(), at: Date.now() };
       if (stormProfiled) {
         const file = join(ctx.profileDir!, `scale-storm-sgw${survivors[0]! + 1}.cpuprofile`);
         await stormProfiled.call("profileStop", { file }, 120_000);
@@ -670,6 +690,8 @@ export const scalePhase: Phase = {
         survivorsTiming: await Promise.all(survivors.map((k) => gateways[k]!.call("timing").catch(() => null))),
         /** The load generators' own CPU-seconds meanwhile, in user space and in the kernel. */
         generatorsCpu: { user: stormEnd.gen.user - stormStart.gen.user, sys: stormEnd.gen.sys - stormStart.gen.sys },
+        /** The kernel's listen-queue counters meanwhile (tcpListenCounters): connects that waited before an accept. */
+        tcpListen: Object.fromEntries(TCP_LISTEN_COUNTERS.map((n) => [n, (stormEnd.tcp[n] ?? 0) - (stormStart.tcp[n] ?? 0)])),
         open: after.open,
       };
       result.kill = kill;
