@@ -10,7 +10,7 @@
  * connect, and at 10,000 connections per address the generators spent most of the machine in the
  * kernel (66 % system time, handshakes/s falling from 740 to 200 as the count grew). Unbound, the
  * kernel picks the source port per destination. Each gateway also listens on 127.0.0.2-4
- * (ADDRESSES_PER_GATEWAY, server-proc's BENCH_ALSO_LISTEN) and a connection goes to one of its four
+ * (SCALE_ADDRESSES, server-proc's BENCH_ALSO_LISTEN) and a connection goes to one of its
  * addresses by its number: past about 14,000 connections to one address:port (half the 28,000
  * ephemeral ports, the half connect() searches first) each connect cost 0.7-0.8 ms of system time
  * against 17-36 µs, and the 250,000 storm's survivors each held 19,000. The generators connect to the gateways directly, not through nginx: nginx would
@@ -54,14 +54,21 @@ const PER_GENERATOR = 18_000;
 const GATEWAY_SPARE_FDS = 600;
 const BROADCAST_MEMBERS = 10_000;
 const CHAT_SIZE = 20;
-/** Loopback addresses each gateway takes connections on (127.0.0.1 and the next ones): under 5,000 connections per address:port at 250,000. */
-const ADDRESSES_PER_GATEWAY = 4;
+/**
+ * Loopback addresses each gateway takes connections on (127.0.0.1 and the next ones; SCALE_ADDRESSES,
+ * default 4): under 5,000 connections per address:port at 250,000. Each is a listening socket of
+ * its own, and libuv (1.46, Node 20) accepts one connection per listening socket per turn of the
+ * event loop: a survivor of the kill -9 whose loop turns 15 times a second on its share of 2 cores
+ * accepts about 15 connections a second per address.
+ */
+const DEFAULT_ADDRESSES = 4;
 /**
  * A ramp connect refused (a gateway over HANDSHAKE_MAX_LAG_MS answers the upgrade 400) or timed out
  * is tried again this many times after the stock client's back-off, as a real client would.
  */
 const RAMP_RETRIES = 3;
-const alsoListen = Array.from({ length: ADDRESSES_PER_GATEWAY - 1 }, (_, k) => `127.0.0.${k + 2}`).join(",");
+/** The addresses past 127.0.0.1 a gateway also listens on (server-proc's BENCH_ALSO_LISTEN). */
+const alsoListen = (addresses: number) => Array.from({ length: addresses - 1 }, (_, k) => `127.0.0.${k + 2}`).join(",");
 
 interface Options {
   /** SCALE_REDIS=cluster: the servers on a 3-master Redis Cluster of the phase's own (the sharded adapter), else the bench's redis-server. */
@@ -70,6 +77,8 @@ interface Options {
   gateways: number;
   holdMs: number;
   minFreeMiB: number;
+  /** Loopback addresses per gateway (SCALE_ADDRESSES). */
+  addresses: number;
 }
 
 function options(env: NodeJS.ProcessEnv): Options {
@@ -77,7 +86,9 @@ function options(env: NodeJS.ProcessEnv): Options {
   // After a kill -9 the survivors hold every connection: each under the descriptor limit.
   const survivorsNeeded = Math.ceil(connections / (FD_LIMIT - GATEWAY_SPARE_FDS));
   const gateways = Number(env.SCALE_GATEWAYS ?? Math.max(13, survivorsNeeded + 1));
-  return { redis: env.SCALE_REDIS === "cluster" ? "cluster" : "single", connections, gateways, holdMs: Number(env.SCALE_HOLD ?? 300) * 1000, minFreeMiB: Number(env.SCALE_MIN_FREE_MIB ?? 2_048) };
+  const addresses = Number(env.SCALE_ADDRESSES ?? DEFAULT_ADDRESSES);
+  if (!Number.isInteger(addresses) || addresses < 1 || addresses > 254) throw new Error(`SCALE_ADDRESSES: ${env.SCALE_ADDRESSES} is not a whole number from 1 to 254`);
+  return { redis: env.SCALE_REDIS === "cluster" ? "cluster" : "single", connections, gateways, holdMs: Number(env.SCALE_HOLD ?? 300) * 1000, minFreeMiB: Number(env.SCALE_MIN_FREE_MIB ?? 2_048), addresses };
 }
 
 const memAvailableMiB = () => Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) / 1024;
@@ -323,7 +334,7 @@ export const scalePhase: Phase = {
     const o = options(process.env);
     const { log, row, details } = ctx;
     const generatorsN = Math.ceil(o.connections / PER_GENERATOR);
-    log(`scale: ${o.connections} connections, ${o.gateways} gateways, ${generatorsN} load generators, hold ${o.holdMs / 1000} s`);
+    log(`scale: ${o.connections} connections, ${o.gateways} gateways on ${o.addresses} addresses each, ${generatorsN} load generators, hold ${o.holdMs / 1000} s`);
 
     // Users, sessions and tokens; chats of 20; the broadcast chat's members.
     const t0 = Date.now();
@@ -387,7 +398,7 @@ export const scalePhase: Phase = {
     if (cluster) result.clusterTopology = topology;
     try {
       const [gws, api, gens] = await Promise.all([
-        Promise.all(Array.from({ length: o.gateways }, (_, k) => spawnChild(`sgw${k + 1}`, ctx.serverFile, { env: { ...serverEnv, BENCH_MODE: "ours", BENCH_ALSO_LISTEN: alsoListen }, nodeFlags: ["--expose-gc"], readyTimeoutMs: 120_000 }))),
+        Promise.all(Array.from({ length: o.gateways }, (_, k) => spawnChild(`sgw${k + 1}`, ctx.serverFile, { env: { ...serverEnv, BENCH_MODE: "ours", BENCH_ALSO_LISTEN: alsoListen(o.addresses) }, nodeFlags: ["--expose-gc"], readyTimeoutMs: 120_000 }))),
         spawnChild("sapi", ctx.serverFile, { env: { ...serverEnv, BENCH_MODE: "api" }, readyTimeoutMs: 120_000 }),
         Promise.all(
           Array.from({ length: generatorsN }, (_, k) =>
