@@ -55,19 +55,14 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 /**
- * Connections the kernel completes and queues for a listener until the process accepts them
- * (Linux caps it at net.core.somaxconn, 4096 on current kernels). Node's default is 511. When a
- * gateway dies, its clients reconnect to the others within seconds while those are busy; past the
- * queue's length the kernel drops each new connection's last handshake ACK, and the client, which
- * believes it is connected, waits for the server's SYN-ACK retries (1, 2, 4, 8 s apart) before its
- * request is even read.
+ * Listens with Node's accept queue of 511. A deeper one (4,096) was measured in the scale run's
+ * reconnect storm and was worse: a saturated gateway accepted connections that had waited longer
+ * than their clients do, so most of its work went to clients that had already given up (docs/scale.md).
  */
-export const LISTEN_BACKLOG = 4096;
-
 export function listen(server: Server | NetServer, port: number, host?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+    server.listen(port, host, () => {
       server.off("error", reject);
       const address = server.address();
       resolve(typeof address === "object" && address ? address.port : port);

@@ -44,9 +44,8 @@ describe("docker compose (static)", () => {
     expect(c.services.gateway.environment.JWKS_URL).toBe("http://api:3000/.well-known/jwks.json");
     // Scalable: gateways and webhook workers publish no host port; only nginx does, on 3000.
     expect(c.services.gateway.ports).toBeUndefined();
-    // Room for its sockets, and an accept queue as deep as its listen backlog for a dead gateway's clients.
+    // Room for its sockets: a descriptor each.
     expect(c.services.gateway.ulimits.nofile).toEqual({ soft: 65536, hard: 65536 });
-    expect(String(c.services.gateway.sysctls["net.core.somaxconn"])).toBe("4096");
     expect(c.services.worker.ports).toBeUndefined();
     expect(c.services.worker.command).toEqual(["node", "dist/bin/worker.js"]);
     expect(c.services.worker.environment.JWT_PRIVATE_KEY).toBeUndefined();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The system tools the suite drives as real parts: redis-server (isolated Redis per test file),
-# nginx (the cluster end-to-end test), ss (a listener's backlog), Debian's python3-socketio and chromium (stock clients in
+# nginx (the cluster end-to-end test), Debian's python3-socketio and chromium (stock clients in
 # other languages), docker-compose (static check of the compose file), an emoji font (the demo's screenshots). Installs what is missing
 # when it can (root with apt-get); otherwise says what to install. Run by `npm test` (pretest) and .ci/run.
 set -uo pipefail
@@ -10,7 +10,6 @@ declare -A need_for=(
   [nginx]=nginx
   [chromium]=chromium
   [docker-compose]=docker-compose
-  [ss]=iproute2
 )
 missing=()
 for cmd in "${!need_for[@]}"; do
