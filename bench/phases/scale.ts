@@ -59,7 +59,8 @@ const CHAT_SIZE = 20;
  * default 4): under 5,000 connections per address:port at 250,000. Each is a listening socket of
  * its own, and libuv (1.46, Node 20) accepts one connection per listening socket per turn of the
  * event loop: a survivor of the kill -9 whose loop turns 15 times a second on its share of 2 cores
- * accepts about 15 connections a second per address.
+ * accepts at most about 15 connections a second per address. More addresses did not raise what the
+ * survivors got through (16: their turns grew longer; docs/scale.md, third session).
  */
 const DEFAULT_ADDRESSES = 4;
 /**
@@ -129,10 +130,10 @@ async function pgFacts(url: string): Promise<{ connections: number; commits: num
 
 /**
  * The kernel's TCP counters that say whether connects waited before an accept (/proc/net/netstat,
- * this network namespace): ListenOverflows counts connections whose handshake completed while a
- * listener's accept queue was full (their last ACK dropped, so the client waits for the server's
- * SYN-ACK retries); ListenDrops includes those; TCPReqQFullDrop and SyncookiesSent count SYNs past
- * the SYN queue.
+ * this network namespace): ListenOverflows counts handshakes dropped because a listener's accept
+ * queue was full (a SYN, which the client sends again, or the last ACK, after which the client
+ * believes it is connected and waits for the server's SYN-ACK retries); ListenDrops includes those;
+ * TCPReqQFullDrop and SyncookiesSent count SYNs past the SYN queue.
  */
 const TCP_LISTEN_COUNTERS = ["ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "SyncookiesSent"] as const;
 function tcpListenCounters(): Record<string, number> {
