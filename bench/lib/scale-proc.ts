@@ -162,6 +162,12 @@ async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
   });
 }
 
+/**
+ * How long a storm's connect waits before it gives up and tries again: socket.io-client's `timeout`,
+ * 20 s unless the app sets another (SCALE_CONNECT_TIMEOUT, in seconds).
+ */
+const STORM_CONNECT_TIMEOUT_MS = Number(process.env.SCALE_CONNECT_TIMEOUT ?? 20) * 1000;
+
 /** socket.io-client's delay before its `n`-th attempt again (from 0): 1 s, doubling up to 5 s, ±50 % at random. */
 const backoffMs = (n: number) => Math.min(1_000 * 2 ** n, 5_000) * (0.5 + Math.random());
 
@@ -176,7 +182,7 @@ async function reconnect(conn: Conn, s: Storm): Promise<void> {
     s.attempts += 1;
     const gw = s.survivors[(conn.item.i + attempt) % s.survivors.length]!;
     try {
-      await open(conn, gw, 20_000);
+      await open(conn, gw, STORM_CONNECT_TIMEOUT_MS);
       s.back.push(now());
       return;
     } catch (err) {
