@@ -48,9 +48,10 @@ import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
-import { corkUpgrades, WriteBatching } from "./transport/write-batching";
+import { corkUpgrade, WriteBatching } from "./transport/write-batching";
 import { RequestRelease } from "./transport/release-request";
 import { LoopLag } from "./auth/loop-lag";
+import { isUpgrade, whenStillConnected } from "./auth/upgrade-gate";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayIo } from "./socket/types";
 
@@ -137,10 +138,19 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics.handshakes.inc({ result: "lagging" });
         return callback("unavailable", false);
       }
-      callback(null, true);
+      if (!isUpgrade(req)) return callback(null, true);
+      // A WebSocket upgrade waits one turn: one whose client already closed (it gave up while the
+      // connection sat in the accept queue) is refused before Engine.IO does any work for it.
+      whenStillConnected(req, (connected) => {
+        if (!connected) {
+          metrics.handshakes.inc({ result: "gone" });
+          return callback("gone", false);
+        }
+        corkUpgrade(req.socket);
+        callback(null, true);
+      });
     },
   });
-  const uncorkUpgrades = corkUpgrades(options.httpServer, SOCKET_PATH);
   const writes = new WriteBatching();
   const requests = new RequestRelease(io);
 
@@ -295,7 +305,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (closing) return;
       closing = true;
       unfollow();
-      uncorkUpgrades();
       remoteKeys?.close();
       lag?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).
