@@ -48,10 +48,9 @@ import { ExpiryWheel } from "./sessions/expiry-wheel";
 import { onConnection } from "./socket/connection";
 import { EventBudget } from "./socket/event-budget";
 import { InFlightLimit } from "./socket/in-flight";
-import { corkUpgrade, WriteBatching } from "./transport/write-batching";
+import { corkUpgrades, WriteBatching } from "./transport/write-batching";
 import { RequestRelease } from "./transport/release-request";
 import { LoopLag } from "./auth/loop-lag";
-import { isUpgrade, whenStillConnected } from "./auth/upgrade-gate";
 import { LocalSockets } from "./socket/local-sockets";
 import type { GatewayIo } from "./socket/types";
 
@@ -138,19 +137,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics.handshakes.inc({ result: "lagging" });
         return callback("unavailable", false);
       }
-      if (!isUpgrade(req)) return callback(null, true);
-      // A WebSocket upgrade waits one turn: one whose client already closed (it gave up while the
-      // connection sat in the accept queue) is refused before Engine.IO does any work for it.
-      whenStillConnected(req, (connected) => {
-        if (!connected) {
-          metrics.handshakes.inc({ result: "gone" });
-          return callback("gone", false);
-        }
-        corkUpgrade(req.socket);
-        callback(null, true);
-      });
+      callback(null, true);
     },
   });
+  const uncorkUpgrades = corkUpgrades(options.httpServer, SOCKET_PATH);
   const writes = new WriteBatching();
   const requests = new RequestRelease(io);
 
@@ -305,6 +295,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (closing) return;
       closing = true;
       unfollow();
+      uncorkUpgrades();
       remoteKeys?.close();
       lag?.close();
       // Before the sockets drop: their entries stay in the store for the grace (see PresenceTracker.close).

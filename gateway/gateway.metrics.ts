@@ -7,7 +7,7 @@ export function gatewayMetrics(registry: Registry, links: () => Partial<Record<L
   const registers = [registry];
   return {
     connected: new Gauge({ name: "gateway_connected_sockets", help: "Sockets connected to this gateway", registers }),
-    handshakes: new Counter({ name: "gateway_handshakes_total", help: "Handshakes by result (ok, the refusal code, busy: refused unavailable past HANDSHAKE_MAX_PENDING, or lagging: a new transport refused while the event loop lagged past HANDSHAKE_MAX_LAG_MS, or gone: a WebSocket upgrade whose client had closed before it was answered)", labelNames: ["result"] as const, registers }),
+    handshakes: new Counter({ name: "gateway_handshakes_total", help: "Handshakes by result (ok, the refusal code, busy: refused unavailable past HANDSHAKE_MAX_PENDING, or lagging: a new transport refused while the event loop lagged past HANDSHAKE_MAX_LAG_MS)", labelNames: ["result"] as const, registers }),
     messages: new Counter({
       name: "gateway_messages_total",
       help: "Messages this gateway stored from its sockets (source socket)",

@@ -10,9 +10,10 @@
  * - `writeBuffer`: the array of packets waiting for the transport (read: empty or not);
  * - `transport.name` and, for WebSocket, `transport.socket._socket`: ws's TCP socket (private to
  *   ws 8), corked around a flush.
- * And the TCP socket of a WebSocket handshake the gateway lets through (`req.socket`, public),
- * corked until the end of its turn (its `destroy`, a Node method, is wrapped for that turn).
+ * And on the HTTP server, Node's own "upgrade" event (public): the TCP socket of a WebSocket
+ * handshake, corked until the end of its turn (its `destroy`, a Node method, is wrapped for that turn).
  */
+import type { Server as HttpServer, IncomingMessage } from "node:http";
 import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { GatewaySocket } from "../socket/types";
@@ -91,26 +92,31 @@ export class WriteBatching {
 /**
  * A WebSocket handshake answers in two writes: ws writes the `101 Switching Protocols` response,
  * then Engine.IO (after a microtask: its handshake awaits the id) sends the `open` packet. Each is
- * a system call and a wake-up of the client. Called when the gateway lets an upgrade through (the
- * turn in which Engine.IO answers it), this keeps its TCP socket corked to the end of that turn of
- * the event loop (setImmediate), so both leave in one write. Whatever ends the socket meanwhile (a
- * refused upgrade writes its answer, then destroys the socket) uncorks it first, so no answer is
- * lost.
+ * a system call and a wake-up of the client. Here the TCP socket of an upgrade request on `path`
+ * stays corked from the request to the end of that turn of the event loop (setImmediate), so both
+ * leave in one write. The listener runs before Engine.IO's (prepended). Whatever ends the socket
+ * meanwhile (a refused upgrade writes its answer, then destroys the socket) uncorks it first, so
+ * no answer is lost.
  */
-export function corkUpgrade(stream: Duplex): void {
-  const socket = stream as NetSocket;
-  const destroy = socket.destroy;
-  let corked = true;
-  const release = () => {
-    if (!corked) return;
-    corked = false;
-    socket.destroy = destroy;
-    socket.uncork();
+export function corkUpgrades(httpServer: HttpServer, path: string): () => void {
+  const onUpgrade = (req: IncomingMessage, stream: Duplex) => {
+    if (!req.url?.startsWith(path)) return;
+    const socket = stream as NetSocket;
+    const destroy = socket.destroy;
+    let corked = true;
+    const release = () => {
+      if (!corked) return;
+      corked = false;
+      socket.destroy = destroy;
+      socket.uncork();
+    };
+    socket.destroy = function (this: NetSocket, err?: Error) {
+      release();
+      return destroy.call(this, err);
+    };
+    socket.cork();
+    setImmediate(release);
   };
-  socket.destroy = function (this: NetSocket, err?: Error) {
-    release();
-    return destroy.call(this, err);
-  };
-  socket.cork();
-  setImmediate(release);
+  httpServer.prependListener("upgrade", onUpgrade);
+  return () => httpServer.off("upgrade", onUpgrade);
 }
