@@ -3,6 +3,7 @@ import type { Ack, ClientToServerEvents, HandshakeErrorData, ResultOf, ServerToC
 // The one value the client takes from the contract, from its module without zod (the browser bundle stays small).
 import { SOCKET_PATH } from "../shared/contract/handshake";
 import { Backoff } from "./backoff";
+import { CONNECT_TIMEOUT_MS } from "./connect-timeout";
 import { SocketError } from "./errors";
 import type { TokenKeeper } from "./tokens";
 import type { EndReason } from "./types";
@@ -55,7 +56,7 @@ export class Connection {
     private readonly keeper: TokenKeeper,
     private readonly hooks: ConnectionHooks,
   ) {
-    this.raw = io(url, { forceNew: true, ...options, path: SOCKET_PATH, autoConnect: false, auth: (cb) => void this.authorize(cb) });
+    this.raw = io(url, { forceNew: true, timeout: CONNECT_TIMEOUT_MS, ...options, path: SOCKET_PATH, autoConnect: false, auth: (cb) => void this.authorize(cb) });
     this.raw.on("connect", () => this.onConnect());
     this.raw.on("connect_error", (err) => this.onRefused(err as Error & { data?: HandshakeErrorData }));
     this.raw.on("disconnect", (reason) => this.onDisconnect(reason));

@@ -33,7 +33,11 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Refresh the access token this long before it expires; default min(30 s, a third of its lifetime). */
   refreshMarginMs?: number;
-  /** Extra socket.io-client options (transports, reconnection delays, …); `path` and `auth` are the client's. */
+  /**
+   * Extra socket.io-client options (transports, reconnection delays, …); `path` and `auth` are the
+   * client's. `timeout`, how long a connect attempt waits, defaults to 60 s here (socket.io-client's
+   * own default is 20 s): after a gateway dies, its clients may queue at the others for longer.
+   */
   socket?: Partial<ManagerOptions & SocketOptions>;
   /** One login shared with other clients (a page's tabs); default none: the app persists the `tokens` event's value. */
   tokenStore?: TokenStore;

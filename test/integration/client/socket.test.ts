@@ -121,4 +121,14 @@ describe.concurrent("the typed socket", () => {
     const own = await eve.chats.create({ name: "own", members: [] });
     expect(await refusal(socket.send(own.id, "hi"))).toBe("not_in_chat");
   });
+
+  it("waits 60 s for a connect attempt unless the app sets its own timeout (socket.io-client's default is 20 s)", async ({ expect }) => {
+    const socket = (await user("patient")).connect();
+    const own = (await signedUp({ url: node.url, socket: { timeout: 5_000 } }, "hasty")).client.connect();
+    open.push(socket, own);
+    // The Manager's own getter: the value its connect attempts time out by.
+    expect(socket.raw.io.timeout()).toBe(60_000);
+    expect(own.raw.io.timeout()).toBe(5_000);
+    await eventually(() => socket.connected && own.connected, 5_000, "both connected");
+  });
 });
