@@ -13,6 +13,7 @@
  * `broadcastResult`, `watchLeaves`, `leaves`, `stormArm`, `storm`, `mem`, `closeAll`.
  */
 import { performance } from "node:perf_hooks";
+import { CONNECT_TIMEOUT_MS } from "../../client/connect-timeout";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
 import { serve, sleep } from "./ipc";
 
@@ -163,10 +164,11 @@ async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
 }
 
 /**
- * How long a storm's connect waits before it gives up and tries again: socket.io-client's `timeout`,
- * 20 s unless the app sets another (SCALE_CONNECT_TIMEOUT, in seconds).
+ * How long a storm's connect waits before it gives up and tries again: the typed client's connect
+ * time-out (60 s) unless SCALE_CONNECT_TIMEOUT sets another, in seconds (20 is a stock
+ * socket.io-client's; the scale phase checks the value).
  */
-const STORM_CONNECT_TIMEOUT_MS = Number(process.env.SCALE_CONNECT_TIMEOUT ?? 20) * 1000;
+const STORM_CONNECT_TIMEOUT_MS = process.env.SCALE_CONNECT_TIMEOUT ? Number(process.env.SCALE_CONNECT_TIMEOUT) * 1000 : CONNECT_TIMEOUT_MS;
 
 /** socket.io-client's delay before its `n`-th attempt again (from 0): 1 s, doubling up to 5 s, ±50 % at random. */
 const backoffMs = (n: number) => Math.min(1_000 * 2 ** n, 5_000) * (0.5 + Math.random());

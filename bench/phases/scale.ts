@@ -27,7 +27,8 @@
  *   3. revoke 10 sessions per gateway through the api, 20 ms apart: call returned → socket gone;
  *   4. broadcast 10 messages, one a second, into the chat of 10,000 (its sockets on every gateway);
  *   5. kill -9 of the gateway with the most sockets: its clients come back to the others with
- *      socket.io-client's jittered back-off (1 in 47 stays away: presence must announce them),
+ *      socket.io-client's jittered back-off and the typed client's 60 s connect time-out
+ *      (SCALE_CONNECT_TIMEOUT; 1 in 47 stays away: presence must announce them),
  *      time to 99 % and 100 % back, handshakes/s and PostgreSQL transactions meanwhile, drops
  *      elsewhere, and presence:leave for those who stayed away.
  * `results.details.scale` keeps every figure (the capacity model compares them with the small phases').
@@ -89,6 +90,9 @@ function options(env: NodeJS.ProcessEnv): Options {
   const gateways = Number(env.SCALE_GATEWAYS ?? Math.max(13, survivorsNeeded + 1));
   const addresses = Number(env.SCALE_ADDRESSES ?? DEFAULT_ADDRESSES);
   if (!Number.isInteger(addresses) || addresses < 1 || addresses > 254) throw new Error(`SCALE_ADDRESSES: ${env.SCALE_ADDRESSES} is not a whole number from 1 to 254`);
+  // Read by the load generators (scale-proc.ts), which inherit the environment; checked here, before anything starts.
+  const connectTimeout = env.SCALE_CONNECT_TIMEOUT;
+  if (connectTimeout !== undefined && !(Number(connectTimeout) >= 1 && Number(connectTimeout) <= 600)) throw new Error(`SCALE_CONNECT_TIMEOUT: ${connectTimeout} is not a number of seconds from 1 to 600`);
   return { redis: env.SCALE_REDIS === "cluster" ? "cluster" : "single", connections, gateways, holdMs: Number(env.SCALE_HOLD ?? 300) * 1000, minFreeMiB: Number(env.SCALE_MIN_FREE_MIB ?? 2_048), addresses };
 }
 
