@@ -12,6 +12,12 @@ import type { ChatSocket, ChatSocketEvents, EndReason, SocketStatus } from "./ty
 
 /** Sends retried after an answer that never came while connected (a reconnect does not count). */
 const SEND_TIMEOUTS = 3;
+/**
+ * Attempts in a row that each lost the connection while in flight. A payload past the gateway's
+ * packet limit (16 KiB) makes Engine.IO close the connection, and sending it again after every
+ * reconnect would loop for ever; past this many the request fails with "disconnected".
+ */
+const SEND_DROPS = 3;
 
 /** The events asked in a joined chat, once it is ready, again after a drop (each is idempotent, a send by its client_id). */
 type ChatRequest = "message:send" | "chat:read" | "message:edit" | "message:delete" | "message:react";
@@ -200,10 +206,11 @@ export class ChatSocketImpl implements ChatSocket {
 
   /**
    * An event of a joined chat, asked once the chat is ready: again after the connection dropped
-   * (the answer is lost with it), and after up to SEND_TIMEOUTS answers that never came.
+   * (the answer is lost with it; up to SEND_DROPS times), and after up to SEND_TIMEOUTS answers
+   * that never came.
    */
   private async request<E extends ChatRequest>(chatId: string, event: E, payload: PayloadOf<E>): Promise<ResultOf<E>> {
-    for (let timeouts = 0; ; ) {
+    for (let timeouts = 0, drops = 0; ; ) {
       await this.ready(chatId);
       try {
         const answer = await this.connection.ask(event, payload);
@@ -212,7 +219,7 @@ export class ChatSocketImpl implements ChatSocket {
         return result as ResultOf<E>;
       } catch (err) {
         // A send again carries the same client_id: the server stores it once and answers with the stored message.
-        const again = err instanceof SocketError && (err.code === "disconnected" || (err.code === "timeout" && ++timeouts < SEND_TIMEOUTS));
+        const again = err instanceof SocketError && ((err.code === "disconnected" && ++drops < SEND_DROPS) || (err.code === "timeout" && ++timeouts < SEND_TIMEOUTS));
         if (!again) throw err;
       }
     }

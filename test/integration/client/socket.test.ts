@@ -131,4 +131,18 @@ describe.concurrent("the typed socket", () => {
     expect(own.raw.io.timeout()).toBe(5_000);
     await eventually(() => socket.connected && own.connected, 5_000, "both connected");
   });
+
+  it("fails a send past the gateway's 16 KiB packet limit with disconnected after a few tries, instead of resending it for ever, and carries on", async ({ expect }) => {
+    const alice = await user("oversize");
+    const chat = await alice.chats.create({ name: "oversize", members: [] });
+    const socket = alice.connect();
+    open.push(socket);
+    await socket.join(chat.id);
+    // Engine.IO closes a connection that sends a packet past maxHttpBufferSize: each try costs a reconnect.
+    expect(await refusal(socket.send(chat.id, "x".repeat(20_000)))).toBe("disconnected");
+    const seen: string[] = [];
+    socket.on("message", (m) => seen.push(m.text));
+    await socket.send(chat.id, "after");
+    await eventually(() => seen.includes("after"), 10_000, "a normal send after it");
+  });
 });
