@@ -13,6 +13,9 @@ export interface Mem {
   sockets: number;
   fds: number;
   cpu: { user: number; system: number };
+  /** The full collections made before the read, and their time on the server's thread (ms). */
+  collections?: number;
+  gcMs?: number;
 }
 
 export const mem = (server: Child) => server.call<Mem>("mem", undefined, 30_000);

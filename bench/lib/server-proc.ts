@@ -235,10 +235,17 @@ async function main() {
   const gc = (globalThis as { gc?: () => void }).gc;
   serve(
     {
-      async mem() {
-        // Let pending closes and timers settle, then collect twice (weak refs, finalizers).
-        for (let i = 0; i < 3; i += 1) {
+      /**
+       * Memory after `collections` full collections (default 3: pending closes and timers settle, then weak
+       * refs and finalizers go), and how long those collections took on this thread (`gcMs`).
+       */
+      async mem(args: { collections?: number } = {}) {
+        const collections = Math.max(0, Math.min(3, Math.floor(args?.collections ?? 3)));
+        let gcMs = 0;
+        for (let i = 0; i < collections; i += 1) {
+          const t0 = performance.now();
           gc?.();
+          gcMs += performance.now() - t0;
           await sleep(100);
         }
         const m = process.memoryUsage();
@@ -252,6 +259,8 @@ async function main() {
           fds: readdirSync("/proc/self/fd").length,
           cpu: process.cpuUsage(),
           gc: gc !== undefined,
+          collections: gc ? collections : 0,
+          gcMs,
         };
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
