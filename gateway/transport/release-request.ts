@@ -5,9 +5,15 @@
  * - for a WebSocket upgrade, also on the response object it makes for its middlewares
  *   (`WebSocketResponse`, whose `req` stays reachable through the listener it puts on the TCP
  *   socket's "close").
- * The gateway reads the request in the handshake only (the client's address, the Origin check);
- * `socket.handshake` keeps the headers and query. Released once the socket is connected, an idle
- * connection costs about 1 KiB less heap (docs/scale.md).
+ * The gateway reads the request in the handshake only (the client's address, the Origin check).
+ * Released once the socket is connected, an idle connection costs about 1 KiB less heap
+ * (docs/scale.md).
+ *
+ * `socket.handshake` (Socket.IO's copy of the headers, the query and `auth`) stays for whoever
+ * inspects a socket, without what carries credentials: the token (`auth.token`, `?token=`,
+ * `Authorization`) and the cookies. Nothing reads them after the handshake, a process's memory then
+ * holds no token per socket, and an idle connection costs the token's length less (a browser's
+ * cookies more).
  */
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type { GatewayIo, GatewaySocket } from "../socket/types";
@@ -27,8 +33,9 @@ export class RequestRelease {
     });
   }
 
-  /** Lets go of `socket`'s handshake request (after the handshake: nothing reads it later). */
+  /** Lets go of `socket`'s handshake request and its handshake's credentials (after the handshake: nothing reads them later). */
   release(socket: GatewaySocket): void {
+    forgetCredentials(socket.handshake);
     const conn = socket.conn as unknown as { request: IncomingMessage | null };
     const req = conn.request;
     if (!req) return;
@@ -36,4 +43,20 @@ export class RequestRelease {
     if (res) res.req = null;
     conn.request = null;
   }
+}
+
+/**
+ * `handshake` without the token and the cookies. Copies, not `delete`: a deleted property turns
+ * V8's object into a dictionary, which costs more memory than it frees.
+ */
+export function forgetCredentials(handshake: GatewaySocket["handshake"]): void {
+  const { authorization: _authorization, cookie: _cookie, ...headers } = handshake.headers;
+  const { token: _queryToken, ...query } = handshake.query;
+  const { token: _authToken, ...auth } = handshake.auth;
+  handshake.headers = headers;
+  handshake.query = query;
+  handshake.auth = auth;
+  // The URL's query may carry ?token=: its path stays (the rest of the query is in `query`).
+  const at = handshake.url.indexOf("?");
+  if (at >= 0) handshake.url = handshake.url.slice(0, at);
 }

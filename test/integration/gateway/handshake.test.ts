@@ -134,6 +134,24 @@ describe("gateway handshake", () => {
     expect((await sockets.connect(url, { token: alice.token, chatId })).connected).toBe(true);
   });
 
+  it("keeps no token or cookie in a connected socket's handshake, whichever way the token came", async () => {
+    const viaAuth = await sockets.connect(url, { auth: { token: alice.token, chat_id: chatId } });
+    const viaHeader = await sockets.connect(url, { extraHeaders: { authorization: `Bearer ${alice.token}`, cookie: "app_session=secret-cookie" } });
+    const viaQuery = await sockets.connect(url, { query: { token: alice.token, chat_id: chatId } });
+    for (const client of [viaAuth, viaHeader, viaQuery]) {
+      const server = node.gateway.io.of("/").sockets.get(client.id!);
+      expect(server?.data.userId).toBe(alice.user.id);
+      const { handshake } = server!;
+      expect(JSON.stringify(handshake)).not.toContain(alice.token);
+      expect(JSON.stringify(handshake)).not.toContain("secret-cookie");
+      // What identifies the connection stays for whoever inspects it.
+      expect(handshake.headers.host).toBeDefined();
+      expect(handshake.url).toBe("/ws/");
+    }
+    expect(node.gateway.io.of("/").sockets.get(viaAuth.id!)!.handshake.auth).toEqual({ chat_id: chatId });
+    expect(node.gateway.io.of("/").sockets.get(viaQuery.id!)!.handshake.query).toMatchObject({ chat_id: chatId, EIO: "4" });
+  });
+
   it("refuses a handshake without a token as missing_token", async () => {
     expect(await sockets.refusal(url)).toEqual({ message: "missing_token", data: { code: "missing_token", status: 401 } });
     expect((await sockets.refusal(url, { auth: { token: "" }, query: { token: "" } })).data?.code).toBe("missing_token");
