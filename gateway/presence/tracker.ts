@@ -57,6 +57,8 @@ export class PresenceTracker {
   /** "chat user" → when its grace ends: this gateway's last socket of the user went (deadline order). */
   private readonly graces = new Map<string, number>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Closes the connection that tells sweepers this process lives through a stall (the store's stayAlive). */
+  private readonly stopStayingAlive: (() => void) | undefined;
   private readonly log: Logger;
   private failing = false;
   private closed = false;
@@ -100,6 +102,7 @@ export class PresenceTracker {
       this.timers.push(timer);
     };
     void o.store.renew(o.gateway).catch((err: Error) => this.failed(err));
+    this.stopStayingAlive = o.store.stayAlive?.(o.gateway);
     every(LEASE_MS / 4, () => this.renew());
     every(500, () => this.endGraces());
     every(1_000, () => this.announceSwept());
@@ -133,6 +136,7 @@ export class PresenceTracker {
    */
   close(): void {
     for (const t of this.timers) clearInterval(t);
+    this.stopStayingAlive?.();
     clearTimeout(this.holdTimer);
     for (const t of this.countRetries.values()) clearTimeout(t);
     this.countRetries.clear();

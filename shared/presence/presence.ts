@@ -85,6 +85,11 @@ export interface PresenceStore {
   /** Gateways whose lease ran out: their entries swept into pending leaves (one sweeper per dead gateway). */
   sweep(): Promise<{ gateways: string[]; users: number }>;
   /**
+   * Keeps `gateway` from being swept while its process lives but its event loop is stalled (a
+   * store shared by processes only). Returns the stop, for a clean close.
+   */
+  stayAlive?(gateway: string): () => void;
+  /**
    * The chats this process keeps presence state for (Redis: those its gateways have users in;
    * memory: those anyone is online in): bounded by the chats in use, not by those ever used.
    */

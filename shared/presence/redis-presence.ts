@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "../redis/clients";
 import { ChatLists } from "./chat-lists";
 import { type CountTelling, type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
@@ -92,6 +93,20 @@ const chatsOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:chats`;
 const GATEWAYS = "wsac:pr:gateways";
 const PENDING = "wsac:pr:pending";
 const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
+const probeOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:alive`;
+/**
+ * BLPOPs a live gateway keeps waiting on its probe list (`stayAlive`). Redis answers each one by
+ * itself when a sweeper pushes a probe, and runs the next from the connection's buffer: a stalled
+ * event loop still answers this many probes, one per sweep round (LEASE_MS / 2).
+ */
+const PROBES_HELD = 5;
+/**
+ * How long a gateway whose probes are answered may go without renewing before it is swept anyway
+ * (a process that lives but is stuck). It is also how late a gateway whose machine vanished without
+ * closing its connections (its held BLPOPs answer until they run out) is found dead: within the
+ * contract's 15 s for its users' leaves.
+ */
+export const STALL_MAX_MS = LEASE_MS + PROBES_HELD * (LEASE_MS / 2);
 /**
  * A dead gateway's chats read per SSCAN call; each page's DROP scripts go out together (one
  * auto-pipelined write, at most SWEEP_BATCH of them) and its users' pending leaves in one ZADD.
@@ -227,6 +242,48 @@ export class RedisPresence implements PresenceStore {
     return false;
   }
 
+  /**
+   * Holds PROBES_HELD BLPOPs on `gateway`'s probe list on a connection of its own, for as long as
+   * this process lives: Redis closes that connection the moment the process dies (kill -9 included),
+   * while a stall of its event loop leaves them waiting. A sweeper tells the two apart by a probe
+   * (sweep). Returns the stop (a clean stop closes the connection: the gateway lapses as if dead).
+   */
+  stayAlive(gateway: string): () => void {
+    // Its own offline queue: BLPOPs wait for the connection, and are sent again after a reconnect.
+    // Named for CLIENT LIST: `wsac-alive:<gateway>`.
+    const own = { connectionName: `wsac-alive:${gateway}`, enableOfflineQueue: true, maxRetriesPerRequest: null };
+    const conn: RedisClient = this.redis.isCluster
+      ? (this.redis as Cluster).duplicate(undefined, { enableOfflineQueue: true, redisOptions: { ...(this.redis as Cluster).options.redisOptions, ...own } })
+      : (this.redis as Redis).duplicate({ ...own, enableAutoPipelining: false });
+    // An outage is logged by the gateway's command clients; this one only waits and reconnects.
+    conn.on("error", () => undefined);
+    let stopped = false;
+    const hold = (): void => {
+      if (stopped) return;
+      conn.blpop(probeOf(gateway), 0).then(hold, () => {
+        if (!stopped) setTimeout(hold, 1_000).unref();
+      });
+    };
+    for (let i = 0; i < PROBES_HELD; i += 1) hold();
+    return () => {
+      stopped = true;
+      conn.disconnect();
+    };
+  }
+
+  /**
+   * Whether a process holds BLPOPs on `gateway`'s probe list (stayAlive): one probe pushed, and gone
+   * at once if so. In one write, not a transaction: Redis serves a blocked client after the command
+   * that fed it, before the next.
+   */
+  private async answersProbe(gateway: string): Promise<boolean> {
+    const key = probeOf(gateway);
+    const replies = await this.redis.pipeline().del(key).lpush(key, "1").llen(key).exec();
+    const [err, left] = replies?.[2] ?? [new Error("no reply"), null];
+    if (err) throw err;
+    return left === 0;
+  }
+
   async sweep(): Promise<{ gateways: string[]; users: number }> {
     const now = Date.now();
     const dead = Object.entries(await this.redis.hgetall(GATEWAYS)).filter(([, at]) => now - Number(at) > LEASE_MS);
@@ -242,6 +299,14 @@ export class RedisPresence implements PresenceStore {
         await this.redis.del(sweepLock(gateway));
         continue;
       }
+      // Stalled, not dead: its process still holds its probes (a survivor working through a storm
+      // on starved cores stalled 14 s). The next probe no sooner than a sweep round from now: each
+      // uses up one of the BLPOPs it holds until its event loop turns again.
+      if (Date.now() - Number(at) <= STALL_MAX_MS && (await this.answersProbe(gateway))) {
+        await this.redis.pexpire(sweepLock(gateway), LEASE_MS / 2);
+        continue;
+      }
+      await this.redis.del(probeOf(gateway));
       // Its sockets left when it was last heard of: the grace counts from then.
       const graceEnds = Number(at) + GRACE_MS;
       // Its chats a page at a time, each page's scripts at once (bounded: SSCAN's COUNT is a hint).

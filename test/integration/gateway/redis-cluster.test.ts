@@ -4,6 +4,8 @@ import { type ApiFixture, type InProcessCluster, startApi, startOnRedisCluster }
 import { chatWith, httpClient, type LoggedIn, registerAndLogin } from "../../support/http";
 import { pino } from "pino";
 import { createRedisCluster } from "../../../shared/redis/clients";
+import { LEASE_MS } from "../../../shared/presence/presence";
+import { RedisPresence } from "../../../shared/presence/redis-presence";
 import { type RedisCluster, startRedisCluster } from "../../support/redis-cluster";
 import { ask, type ClientSocket } from "../../support/socket-client";
 import { clockPasses, collect, disconnected, eventually, nextEvent } from "../../support/waits";
@@ -90,6 +92,33 @@ describe("the cluster on a Redis Cluster", () => {
     try {
       await new Promise((resolve) => client.once("ready", resolve));
       await eventually(() => client.nodes("master").length === 3 && client.nodes("master").every((n) => n.status === "ready"), 5_000, "every master connected");
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("tells a stalled gateway from a dead one on the cluster: its probe list's BLPOPs answer until its process is gone", async () => {
+    const nodes = redisCluster.ports.map((port) => ({ host: "127.0.0.1", port }));
+    const client = createRedisCluster({ kind: "cluster", nodes }, { logger: pino({ level: "silent" }), name: "test-probes" });
+    try {
+      await new Promise((resolve) => client.once("ready", resolve));
+      const store = new RedisPresence(client);
+      const gateway = `gw-probe-${Date.now()}`;
+      const chat = "00000000-0000-4000-8000-00000000c0de";
+      await store.join(gateway, chat, { id: "u-probe", username: "probe" });
+      const stop = store.stayAlive(gateway);
+      const probe = `wsac:pr:{gw:${gateway}}:alive`;
+      // The BLPOPs wait on the master of the probe list's slot.
+      await eventually(async () => {
+        const lists = await Promise.all(client.nodes("master").map(async (node) => (await node.client("LIST")) as string));
+        return lists.some((list) => list.split("\n").some((l) => l.includes(`name=wsac-alive:${gateway} `) && l.includes("cmd=blpop")));
+      }, 5_000, "the held BLPOPs");
+      expect(await client.exists(probe)).toBe(0);
+      await client.hset("wsac:pr:gateways", gateway, Date.now() - LEASE_MS - 1_000);
+      expect((await store.sweep()).gateways).not.toContain(gateway);
+      stop();
+      await client.del(`wsac:pr:{gw:${gateway}}:sweeping`);
+      await eventually(async () => (await store.sweep()).gateways.includes(gateway), 5_000, "swept once its process let go");
     } finally {
       client.disconnect();
     }

@@ -1,10 +1,12 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRACE_MS, LEASE_MS } from "../../../shared/presence/presence";
-import { RedisPresence } from "../../../shared/presence/redis-presence";
+import { RedisPresence, STALL_MAX_MS } from "../../../shared/presence/redis-presence";
 import { type RedisServer, startRedisServer } from "../../support/redis-server";
-import { nextTurn } from "../../support/waits";
+import { eventually, nextTurn } from "../../support/waits";
 
 /**
  * A client that counts its scripts (in a sweep: its DROPs), the most in flight at once, and the
@@ -94,6 +96,86 @@ const counting = () => {
 const lapse = (gateway: string) => redis.hset("wsac:pr:gateways", gateway, Date.now() - LEASE_MS - 1_000);
 /** Keys of this gateway's per-chat sets still in Redis. */
 const leftOf = async (gateway: string) => (await redis.keys(`wsac:pr:*:g:${gateway}`)).length;
+
+/** A process of its own holding `gateway`'s probes (test/support/presence-holder.ts), once Redis has them blocked. */
+async function holder(gateway: string): Promise<ChildProcess> {
+  const blocked = async () => Number(/blocked_clients:(\d+)/.exec(await redis.info("clients"))?.[1] ?? 0);
+  const before = await blocked();
+  const child = spawn(process.execPath, ["--import", "tsx", join(__dirname, "../../support/presence-holder.ts")], {
+    env: { ...process.env, REDIS_URL: server.url, GATEWAY: gateway },
+    stdio: "ignore",
+  });
+  children.push(child);
+  await eventually(async () => (await blocked()) > before, 15_000, "the holder's BLPOPs");
+  return child;
+}
+const children: ChildProcess[] = [];
+
+describe("a stalled gateway against a dead one", () => {
+  afterAll(() => {
+    for (const c of children) c.kill("SIGKILL");
+  });
+
+  it("does not sweep a gateway whose process lives but is stopped, for as many rounds as it holds probes, and sweeps one killed at once", async () => {
+    const stalled = `gw-stalled-${randomUUID().slice(0, 8)}`;
+    const chat = randomUUID();
+    const alice = user();
+    await new RedisPresence(client()).join(stalled, chat, alice);
+    const child = await holder(stalled);
+    // Its event loop stops (SIGSTOP): no JavaScript of it runs from here, its lease lapses.
+    child.kill("SIGSTOP");
+    await lapse(stalled);
+    const sweeper = new RedisPresence(client());
+    // Each round is a probe, answered by Redis from the BLPOPs the stopped process holds
+    // (the lock that spaces the probes out is lifted here, as if a round had passed).
+    let rounds = 0;
+    for (; rounds < 10; rounds += 1) {
+      const { gateways } = await sweeper.sweep();
+      if (gateways.includes(stalled)) break;
+      expect(await redis.zscore("wsac:pr:pending", `${chat} ${alice.id}`)).toBeNull();
+      await redis.del(`wsac:pr:{gw:${stalled}}:sweeping`);
+    }
+    expect(rounds).toBe(5); // PROBES_HELD: then it counts as stuck, and is swept
+    expect(await redis.zscore("wsac:pr:pending", `${chat} ${alice.id}`)).not.toBeNull();
+    child.kill("SIGKILL");
+
+    // A gateway that dies: its connection closes with it, the first probe finds nobody.
+    const dead = `gw-killed-${randomUUID().slice(0, 8)}`;
+    const bob = user();
+    await new RedisPresence(client()).join(dead, chat, bob);
+    const killed = await holder(dead);
+    killed.kill("SIGKILL");
+    await new Promise((resolve) => killed.once("exit", resolve));
+    await lapse(dead);
+    await eventually(async () => (await sweeper.sweep()).gateways.includes(dead), 5_000, "the killed gateway swept");
+    expect(await redis.zscore("wsac:pr:pending", `${chat} ${bob.id}`)).not.toBeNull();
+  });
+
+  it("spaces its probes a sweep round apart, and sweeps a gateway past STALL_MAX_MS however many probes it answers", async () => {
+    const gateway = `gw-spaced-${randomUUID().slice(0, 8)}`;
+    const chat = randomUUID();
+    const carol = user();
+    const store = new RedisPresence(client());
+    await store.join(gateway, chat, carol);
+    const stop = store.stayAlive(gateway);
+    try {
+      await eventually(async () => Number(/blocked_clients:(\d+)/.exec(await redis.info("clients"))?.[1] ?? 0) > 0, 5_000, "its BLPOPs");
+      await lapse(gateway);
+      const [a, b] = [new RedisPresence(client()), new RedisPresence(client())];
+      expect((await a.sweep()).gateways).not.toContain(gateway);
+      // A second sweeper within the round neither probes nor sweeps: the lock stays until the round is over.
+      expect(await redis.pttl(`wsac:pr:{gw:${gateway}}:sweeping`)).toBeGreaterThan(0);
+      expect((await b.sweep()).gateways).not.toContain(gateway);
+      expect(await redis.zscore("wsac:pr:pending", `${chat} ${carol.id}`)).toBeNull();
+      // Not heard of for longer than a stall may last: swept, live process or not.
+      await redis.del(`wsac:pr:{gw:${gateway}}:sweeping`);
+      await redis.hset("wsac:pr:gateways", gateway, Date.now() - STALL_MAX_MS - 1_000);
+      expect((await a.sweep()).gateways).toContain(gateway);
+    } finally {
+      stop();
+    }
+  });
+});
 
 describe("a gateway's chat list and registry in the Redis store", () => {
   it("keeps only the chats a gateway has users in: 200 chats joined and left leave nothing behind for its sweep", async () => {

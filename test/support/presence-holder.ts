@@ -1,0 +1,11 @@
+/**
+ * A process that holds a gateway's presence probes and does nothing else (redis-presence.test.ts
+ * stops it with SIGSTOP, as a stalled event loop, and kills it with SIGKILL, as a crash).
+ * Env: REDIS_URL, GATEWAY.
+ */
+import { Redis } from "ioredis";
+import { RedisPresence } from "../../shared/presence/redis-presence";
+
+const redis = new Redis(process.env.REDIS_URL!);
+new RedisPresence(redis).stayAlive(process.env.GATEWAY!);
+process.stdout.write("holding\n");
