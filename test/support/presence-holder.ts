@@ -6,6 +6,4 @@
 import { Redis } from "ioredis";
 import { RedisPresence } from "../../shared/presence/redis-presence";
 
-const redis = new Redis(process.env.REDIS_URL!);
-new RedisPresence(redis).stayAlive(process.env.GATEWAY!);
-process.stdout.write("holding\n");
+new RedisPresence(new Redis(process.env.REDIS_URL!)).stayAlive(process.env.GATEWAY!);

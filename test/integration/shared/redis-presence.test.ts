@@ -97,9 +97,11 @@ const lapse = (gateway: string) => redis.hset("wsac:pr:gateways", gateway, Date.
 /** Keys of this gateway's per-chat sets still in Redis. */
 const leftOf = async (gateway: string) => (await redis.keys(`wsac:pr:*:g:${gateway}`)).length;
 
+/** Clients this file's redis-server holds blocked (the probes' BLPOPs). */
+const blocked = async () => Number(/blocked_clients:(\d+)/.exec(await redis.info("clients"))?.[1] ?? 0);
+
 /** A process of its own holding `gateway`'s probes (test/support/presence-holder.ts), once Redis has them blocked. */
 async function holder(gateway: string): Promise<ChildProcess> {
-  const blocked = async () => Number(/blocked_clients:(\d+)/.exec(await redis.info("clients"))?.[1] ?? 0);
   const before = await blocked();
   const child = spawn(process.execPath, ["--import", "tsx", join(__dirname, "../../support/presence-holder.ts")], {
     env: { ...process.env, REDIS_URL: server.url, GATEWAY: gateway },
@@ -159,7 +161,7 @@ describe("a stalled gateway against a dead one", () => {
     await store.join(gateway, chat, carol);
     const stop = store.stayAlive(gateway);
     try {
-      await eventually(async () => Number(/blocked_clients:(\d+)/.exec(await redis.info("clients"))?.[1] ?? 0) > 0, 5_000, "its BLPOPs");
+      await eventually(async () => (await blocked()) > 0, 5_000, "its BLPOPs");
       await lapse(gateway);
       const [a, b] = [new RedisPresence(client()), new RedisPresence(client())];
       expect((await a.sweep()).gateways).not.toContain(gateway);
