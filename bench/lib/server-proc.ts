@@ -18,8 +18,8 @@
  * measured window rather than the whole run), `watch` / `watched` (ours: when and why one user's sockets disconnected, and what the gateway made
  * to send to them: packets, bytes, when what waited to be sent first passed SOCKET_MAX_BUFFERED_BYTES;
  * listeners are added only on `watch`, so other phases pay nothing), `stop`.
- * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE, SOCKET_MAX_BUFFERED_BYTES and MESSAGE_LIMIT_PER_USER in this
- * process's environment reach the gateway's config (the attack bench raises the event budget of a
+ * SOCKET_EVENT_BURST, SOCKET_EVENT_RATE, SOCKET_MAX_BUFFERED_BYTES, MESSAGE_LIMIT_PER_USER and
+ * HANDSHAKE_MAX_LAG_MS (an A/B of the lag bound) in this process's environment reach the gateway's config (the attack bench raises the event budget of a
  * gateway of its own; the cluster bench raises the budget and the posting limit of both its pairs
  * alike); the values in effect are in the ready message's `info.limits`. WEBHOOK_ALLOW_PRIVATE reaches
  * the api's and the worker's (the webhooks bench registers and delivers to a receiver on loopback).
@@ -453,7 +453,7 @@ function bareChat(io: Server, store?: BareInsert) {
 }
 
 /** Settings a bench child may take from its environment (the gateway's; the api's and worker's WEBHOOK_ALLOW_PRIVATE, for a receiver on loopback). */
-const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE", "WEBHOOK_ALLOW_PRIVATE", "DATABASE_POOL_MAX", "SOCKET_PING_INTERVAL", "SOCKET_PING_TIMEOUT"];
+const CHILD_ENV = ["SOCKET_EVENT_BURST", "SOCKET_EVENT_RATE", "SOCKET_MAX_BUFFERED_BYTES", "MESSAGE_LIMIT_PER_USER", "PRESENCE", "WEBHOOK_ALLOW_PRIVATE", "DATABASE_POOL_MAX", "SOCKET_PING_INTERVAL", "SOCKET_PING_TIMEOUT", "HANDSHAKE_MAX_LAG_MS"];
 
 main().catch((err: unknown) => {
   process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
