@@ -15,7 +15,7 @@ import argon2 from "argon2";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/contract/events";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
-import { serve, sleep } from "./ipc";
+import { backoffMs, serve, sleep } from "./ipc";
 import { summary } from "./stats";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
@@ -69,11 +69,19 @@ function track(socket: Socket): void {
   });
 }
 
-/** Opens `items.length` sockets, `concurrency` at a time, and keeps them. */
-async function connect(args: { url: string; items: Item[]; concurrency: number; timeoutMs?: number; keep?: boolean }) {
+/**
+ * Opens `items.length` sockets, `concurrency` at a time, and keeps them. With `retries`, a connect
+ * that failed is tried again that many times after socket.io-client's back-off, as a stock client
+ * would (a gateway whose event loop lags refuses new transports for a moment: HANDSHAKE_MAX_LAG_MS);
+ * `errors` counts the last failure of each that never connected, `retriedErrors` every failure that
+ * was tried again, and the latencies are each connection's last attempt.
+ */
+async function connect(args: { url: string; items: Item[]; concurrency: number; timeoutMs?: number; keep?: boolean; retries?: number }) {
   const { url, items, concurrency } = args;
   const timeoutMs = args.timeoutMs ?? 10_000;
+  const retries = args.retries ?? 0;
   const errors: Record<string, number> = {};
+  const retriedErrors: Record<string, number> = {};
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
@@ -82,27 +90,32 @@ async function connect(args: { url: string; items: Item[]; concurrency: number; 
   const worker = async () => {
     while (next < items.length) {
       const item = items[next++]!;
-      const t = performance.now();
-      try {
-        const socket = await open(url, item, timeoutMs);
-        latencies.push(performance.now() - t);
-        ok += 1;
-        if (args.keep === false) socket.disconnect();
-        else {
-          track(socket);
-          held.push(socket);
-          heldUrl.set(socket, url);
+      for (let attempt = 0; attempt <= retries; attempt += 1) {
+        if (attempt > 0) await sleep(backoffMs(attempt - 1));
+        const t = performance.now();
+        try {
+          const socket = await open(url, item, timeoutMs);
+          latencies.push(performance.now() - t);
+          ok += 1;
+          if (args.keep === false) socket.disconnect();
+          else {
+            track(socket);
+            held.push(socket);
+            heldUrl.set(socket, url);
+          }
+          break;
+        } catch (err) {
+          const msg = (err as Error).message;
+          const into = attempt < retries ? retriedErrors : errors;
+          into[msg] = (into[msg] ?? 0) + 1;
+          if (attempt === retries) failed += 1;
         }
-      } catch (err) {
-        failed += 1;
-        const msg = (err as Error).message;
-        errors[msg] = (errors[msg] ?? 0) + 1;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
   const s = summary(latencies);
-  return { ok, failed, errors, started, ended: Date.now(), p50: s.p50, p99: s.p99 };
+  return { ok, failed, errors, retriedErrors, started, ended: Date.now(), p50: s.p50, p99: s.p99 };
 }
 
 /** Closes the held sockets: all of them, or with `url` those opened to that server. */

@@ -162,3 +162,6 @@ export function serve(handlers: Record<string, (args: any) => Promise<unknown> |
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** socket.io-client's delay before its `n`-th attempt again (from 0): 1 s, doubling up to 5 s, ±50 % at random. */
+export const backoffMs = (n: number) => Math.min(1_000 * 2 ** n, 5_000) * (0.5 + Math.random());

@@ -31,20 +31,26 @@ export interface ConnectResult {
   ok: number;
   failed: number;
   errors: Record<string, number>;
+  /** Failures that were tried again (`retries`), by message. */
+  retriedErrors: Record<string, number>;
   seconds: number;
   rate: number;
   p50: number;
 }
 
-/** Connects `items` to `url` over every generator, `PER_CLIENT_CONCURRENCY` at a time each; `keep`: hold them open. */
-export async function connectAll(clients: Child[], url: string, items: LoadItem[], keep = true): Promise<ConnectResult> {
+/**
+ * Connects `items` to `url` over every generator, `PER_CLIENT_CONCURRENCY` at a time each; `keep`:
+ * hold them open; `retries`: a failed connect is tried again that many times after the client's
+ * back-off (lib/client-proc.ts).
+ */
+export async function connectAll(clients: Child[], url: string, items: LoadItem[], keep = true, retries = 0): Promise<ConnectResult> {
   const parts = split(items, clients.length);
   const started = Date.now();
   const res = await Promise.all(
     clients.map((c, k) =>
-      c.call<{ ok: number; failed: number; errors: Record<string, number>; started: number; ended: number; p50: number; p99: number }>(
+      c.call<{ ok: number; failed: number; errors: Record<string, number>; retriedErrors: Record<string, number>; started: number; ended: number; p50: number; p99: number }>(
         "connect",
-        { url, items: parts[k], concurrency: PER_CLIENT_CONCURRENCY, keep },
+        { url, items: parts[k], concurrency: PER_CLIENT_CONCURRENCY, keep, retries },
         180_000,
       ),
     ),
@@ -52,10 +58,13 @@ export async function connectAll(clients: Child[], url: string, items: LoadItem[
   const ended = Math.max(...res.map((r) => r.ended));
   const ok = res.reduce((a, r) => a + r.ok, 0);
   const failed = res.reduce((a, r) => a + r.failed, 0);
-  const errors: Record<string, number> = {};
-  for (const r of res) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const sum = (pick: (r: (typeof res)[number]) => Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const r of res) for (const [k, v] of Object.entries(pick(r))) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
   const begun = Math.min(...res.map((r) => r.started), started);
-  return { ok, failed, errors, seconds: (ended - begun) / 1000, rate: ok / ((ended - begun) / 1000), p50: Math.max(...res.map((r) => r.p50)) };
+  return { ok, failed, errors: sum((r) => r.errors), retriedErrors: sum((r) => r.retriedErrors), seconds: (ended - begun) / 1000, rate: ok / ((ended - begun) / 1000), p50: Math.max(...res.map((r) => r.p50)) };
 }
 
 /**

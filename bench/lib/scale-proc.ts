@@ -15,7 +15,7 @@
 import { performance } from "node:perf_hooks";
 import { CONNECT_TIMEOUT_MS } from "../../client/connect-timeout";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
-import { serve, sleep } from "./ipc";
+import { backoffMs, serve, sleep } from "./ipc";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
 /** Milliseconds since the epoch with sub-millisecond precision (the same clock in every process here). */
@@ -169,9 +169,6 @@ async function open(conn: Conn, gw: number, timeoutMs: number): Promise<void> {
  * socket.io-client's; the scale phase checks the value).
  */
 const STORM_CONNECT_TIMEOUT_MS = process.env.SCALE_CONNECT_TIMEOUT ? Number(process.env.SCALE_CONNECT_TIMEOUT) * 1000 : CONNECT_TIMEOUT_MS;
-
-/** socket.io-client's delay before its `n`-th attempt again (from 0): 1 s, doubling up to 5 s, ±50 % at random. */
-const backoffMs = (n: number) => Math.min(1_000 * 2 ** n, 5_000) * (0.5 + Math.random());
 
 /**
  * socket.io-client's reconnection (the typed client leaves a lost transport to it): the first
