@@ -45,6 +45,18 @@ const int = (fallback: number, min: number, max: number) =>
       return n;
     });
 
+/** A whole number from `min` to `max`, or undefined when unset (the caller derives its default). */
+const optionalInt = (min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === "") return undefined;
+      const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+      if (!(n >= min && n <= max)) ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max} (got "${v}")` });
+      return n;
+    });
+
 const url = (protocols: string[]) =>
   z
     .string()
@@ -133,7 +145,8 @@ const schema = z.object({
   SOCKET_PING_INTERVAL: durationWithin("25s", 5, 60),
   SOCKET_PING_TIMEOUT: durationWithin("20s", 1, 300),
   HANDSHAKE_MAX_PENDING: int(512, 1, 100_000),
-  HANDSHAKE_MAX_LAG_MS: int(1_000, 0, 60_000),
+  // Unset: a quarter of SOCKET_PING_TIMEOUT (gatewayLimits below).
+  HANDSHAKE_MAX_LAG_MS: optionalInt(0, 60_000),
   PRESENCE_COUNT_ONLY_ABOVE: int(1_000, 1, 1_000_000),
   PRESENCE: z.enum(["on", "off"], { message: "must be on or off" }).default("on"),
   SOCKET_EVENT_BURST: int(30, 1, 1_000_000),
@@ -299,7 +312,10 @@ export interface GatewayLimits {
   /**
    * New transports are refused while the gateway's event loop lags more than this (ms;
    * HANDSHAKE_MAX_LAG_MS, 0 = never): its connected clients' pongs come first. Clients retry after
-   * their back-off.
+   * their back-off. Unset, a quarter of the pong's time-out (SOCKET_PING_TIMEOUT: 20 s → 5,000 ms):
+   * a lag that eats that much of a pong's slack is worth shedding new work for, a shorter one is not
+   * (at 1 s, the scale run's storm refused 825–1,958 returning clients that each then waited a
+   * back-off, and no survivor's loop came near the time-out; docs/scale.md).
    */
   readonly handshakesMaxLagMs: number;
   /** `session:expiring` this many seconds before the token's `exp`. */
@@ -476,7 +492,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       joinAnswerMaxBytes: 256 * 1024,
       handshakesPerIpPerMinute: 600,
       handshakesPending: e.HANDSHAKE_MAX_PENDING,
-      handshakesMaxLagMs: e.HANDSHAKE_MAX_LAG_MS,
+      handshakesMaxLagMs: e.HANDSHAKE_MAX_LAG_MS ?? Math.round(e.SOCKET_PING_TIMEOUT * 250),
       expiryWarningSeconds: 30,
     }),
     metricsPort: e.METRICS_PORT,

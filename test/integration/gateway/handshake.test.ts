@@ -232,23 +232,37 @@ describe("gateway handshake", () => {
   });
 
   it("refuses new transports while its event loop lags past HANDSHAKE_MAX_LAG_MS, keeps its connected sockets, and takes new ones once caught up", async () => {
-    const held = await sockets.connect(url, { token: alice.token, chatId });
-    // None yet is no line yet (-1).
-    const lagging = async () => Math.max(0, await readMetric(url, "gateway_handshakes_total", { result: "lagging" }));
-    const refusedBefore = await lagging();
-    // The gateway runs in this process: its event loop is held 1.5 s, past the default 1 s.
-    const until = Date.now() + 1_500;
-    while (Date.now() < until) {
-      // Busy: no timer, no I/O.
+    // The gateways run in this process: a busy loop here holds their event loops (no timer, no I/O).
+    const lagFor = (ms: number) => {
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        // Busy.
+      }
+    };
+    // The default bound is a quarter of the pong's 20 s time-out: a lag of 1.5 s refuses nobody.
+    lagFor(1_500);
+    const taken = await sockets.connect(url, { token: bob.token });
+    expect(taken.connected).toBe(true);
+    taken.disconnect();
+
+    const strict = await startGateway({ database, bus, limits: { handshakesMaxLagMs: 1_000 } });
+    try {
+      const held = await sockets.connect(strict.url, { token: alice.token, chatId });
+      // None yet is no line yet (-1).
+      const lagging = async () => Math.max(0, await readMetric(strict.url, "gateway_handshakes_total", { result: "lagging" }));
+      const refusedBefore = await lagging();
+      lagFor(1_500);
+      // Refused before Socket.IO (a transport error, which stock clients retry after their back-off).
+      expect(await sockets.refusal(strict.url, { token: bob.token })).toEqual({ message: "websocket error", data: undefined });
+      expect(await lagging()).toBe(refusedBefore + 1);
+      expect(held.connected).toBe(true);
+      // Caught up (a second later): new transports are taken again.
+      const tryConnect = () => sockets.connect(strict.url, { token: bob.token }).then((s) => s.connected, () => false);
+      await eventually(tryConnect, 5_000, "a new transport taken again");
+      expect(held.connected).toBe(true);
+    } finally {
+      await strict.close();
     }
-    // Refused before Socket.IO (a transport error, which stock clients retry after their back-off).
-    expect(await sockets.refusal(url, { token: bob.token })).toEqual({ message: "websocket error", data: undefined });
-    expect(await lagging()).toBe(refusedBefore + 1);
-    expect(held.connected).toBe(true);
-    // Caught up (a second later): new transports are taken again.
-    const tryConnect = () => sockets.connect(url, { token: bob.token }).then((s) => s.connected, () => false);
-    await eventually(tryConnect, 5_000, "a new transport taken again");
-    expect(held.connected).toBe(true);
   });
 
   it("refuses handshakes as unavailable when PostgreSQL cannot be reached", async () => {

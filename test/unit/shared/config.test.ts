@@ -146,6 +146,13 @@ describe("configuration", () => {
     expect(failure({ SOCKET_PING_INTERVAL: "2s" })).toMatch(/^Invalid configuration: SOCKET_PING_INTERVAL/);
     expect(failure({ SOCKET_PING_INTERVAL: "1h" })).toMatch(/^Invalid configuration: SOCKET_PING_INTERVAL/);
     expect(failure({ SOCKET_PING_TIMEOUT: "soon" })).toMatch(/^Invalid configuration: SOCKET_PING_TIMEOUT/);
+    // The lag bound on new transports: a quarter of the pong's time-out unless set (0: never).
+    expect(c.gatewayLimits.handshakesMaxLagMs).toBe(5_000);
+    expect(load({ SOCKET_PING_TIMEOUT: "60s" }).gatewayLimits.handshakesMaxLagMs).toBe(15_000);
+    expect(load({ HANDSHAKE_MAX_LAG_MS: "1000", SOCKET_PING_TIMEOUT: "60s" }).gatewayLimits.handshakesMaxLagMs).toBe(1_000);
+    expect(load({ HANDSHAKE_MAX_LAG_MS: "0" }).gatewayLimits.handshakesMaxLagMs).toBe(0);
+    expect(failure({ HANDSHAKE_MAX_LAG_MS: "soon" })).toMatch(/^Invalid configuration: HANDSHAKE_MAX_LAG_MS/);
+    expect(failure({ HANDSHAKE_MAX_LAG_MS: "70000" })).toMatch(/^Invalid configuration: HANDSHAKE_MAX_LAG_MS/);
   });
 
   it("takes one Redis or a Redis Cluster, never both", () => {
