@@ -35,27 +35,25 @@ const duration = (fallback: string) =>
 const durationWithin = (fallback: string, min: number, max: number) =>
   duration(fallback).refine((s) => s === 0 || (s >= min && s <= max), { message: `must be from ${min}s to ${max}s` });
 
+/** `v` as a whole number from `min` to `max`, or an issue on `ctx`. */
+function wholeNumber(v: string, ctx: z.RefinementCtx, min: number, max: number): number {
+  const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max} (got "${v}")` });
+  return n;
+}
+
 const int = (fallback: number, min: number, max: number) =>
   z
     .string()
     .default(String(fallback))
-    .transform((v, ctx) => {
-      const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
-      if (!(n >= min && n <= max)) ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max} (got "${v}")` });
-      return n;
-    });
+    .transform((v, ctx) => wholeNumber(v, ctx, min, max));
 
 /** A whole number from `min` to `max`, or undefined when unset (the caller derives its default). */
 const optionalInt = (min: number, max: number) =>
   z
     .string()
     .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v.trim() === "") return undefined;
-      const n = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
-      if (!(n >= min && n <= max)) ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max} (got "${v}")` });
-      return n;
-    });
+    .transform((v, ctx) => (v === undefined || v.trim() === "" ? undefined : wholeNumber(v, ctx, min, max)));
 
 const url = (protocols: string[]) =>
   z
