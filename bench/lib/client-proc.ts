@@ -15,7 +15,7 @@ import argon2 from "argon2";
 import { io, type Socket } from "socket.io-client";
 import { SOCKET_PATH } from "../../shared/contract/events";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
-import { backoffMs, serve, sleep } from "./ipc";
+import { serve, sleep, withRetries } from "./ipc";
 import { summary } from "./stats";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
@@ -90,10 +90,10 @@ async function connect(args: { url: string; items: Item[]; concurrency: number; 
   const worker = async () => {
     while (next < items.length) {
       const item = items[next++]!;
-      for (let attempt = 0; attempt <= retries; attempt += 1) {
-        if (attempt > 0) await sleep(backoffMs(attempt - 1));
-        const t = performance.now();
-        try {
+      const connected = await withRetries(
+        retries,
+        async () => {
+          const t = performance.now();
           const socket = await open(url, item, timeoutMs);
           latencies.push(performance.now() - t);
           ok += 1;
@@ -103,14 +103,10 @@ async function connect(args: { url: string; items: Item[]; concurrency: number; 
             held.push(socket);
             heldUrl.set(socket, url);
           }
-          break;
-        } catch (err) {
-          const msg = (err as Error).message;
-          const into = attempt < retries ? retriedErrors : errors;
-          into[msg] = (into[msg] ?? 0) + 1;
-          if (attempt === retries) failed += 1;
-        }
-      }
+        },
+        { errors, retried: retriedErrors },
+      );
+      if (!connected) failed += 1;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));

@@ -165,3 +165,28 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** socket.io-client's delay before its `n`-th attempt again (from 0): 1 s, doubling up to 5 s, ±50 % at random. */
 export const backoffMs = (n: number) => Math.min(1_000 * 2 ** n, 5_000) * (0.5 + Math.random());
+
+/**
+ * Runs `attempt` once and, while it throws, up to `retries` times more after socket.io-client's
+ * back-off, as a stock client reconnects. Each failure is counted by `keyOf` of its error: in
+ * `counts.retried` when another attempt follows, else in `counts.errors`. True once one succeeded.
+ */
+export async function withRetries(
+  retries: number,
+  attempt: () => Promise<void>,
+  counts: { errors: Record<string, number>; retried: Record<string, number> },
+  keyOf: (err: Error) => string = (err) => err.message,
+): Promise<boolean> {
+  for (let n = 0; n <= retries; n += 1) {
+    if (n > 0) await sleep(backoffMs(n - 1));
+    try {
+      await attempt();
+      return true;
+    } catch (err) {
+      const key = keyOf(err as Error);
+      const into = n < retries ? counts.retried : counts.errors;
+      into[key] = (into[key] ?? 0) + 1;
+    }
+  }
+  return false;
+}

@@ -15,7 +15,7 @@
 import { performance } from "node:perf_hooks";
 import { CONNECT_TIMEOUT_MS } from "../../client/connect-timeout";
 import { connectRaw, type RawSocketIo } from "./raw-socket";
-import { backoffMs, serve, sleep } from "./ipc";
+import { backoffMs, serve, sleep, withRetries } from "./ipc";
 
 const localAddress = process.env.BENCH_LOCAL_ADDRESS || undefined;
 /** Milliseconds since the epoch with sub-millisecond precision (the same clock in every process here). */
@@ -241,21 +241,18 @@ serve(
       const retries = args.retries ?? 0;
       await pool(args.items, args.concurrency, async (item) => {
         const conn: Conn = { item, gw: item.gw, raw: undefined, goneAt: undefined, ended: false, acks: undefined };
-        for (let attempt = 0; attempt <= retries; attempt += 1) {
-          if (attempt > 0) await sleep(backoffMs(attempt - 1));
-          const t = now();
-          try {
+        await withRetries(
+          retries,
+          async () => {
+            const t = now();
             await open(conn, item.gw, args.timeoutMs ?? 20_000);
             conns.set(item.i, conn);
             ok += 1;
             latencies.push(now() - t);
-            return;
-          } catch (err) {
-            const key = (err as Error).message.slice(0, 120);
-            const into = attempt < retries ? retriedErrors : errors;
-            into[key] = (into[key] ?? 0) + 1;
-          }
-        }
+          },
+          { errors, retried: retriedErrors },
+          (err) => err.message.slice(0, 120),
+        );
       });
       latencies.sort((a, b) => a - b);
       const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
