@@ -9,33 +9,30 @@ import { type RedisServer, startRedisServer } from "../../support/redis-server";
 import { eventually, nextTurn } from "../../support/waits";
 
 /**
- * A client that counts its scripts (in a sweep: its DROPs), the most in flight at once, and the
- * rounds they went out in: scripts sent with the same number of replies received so far went out
- * together, without waiting for one another.
+ * A client that counts its scripts (in a sweep: its DROPs), the most in flight at once, and its
+ * SSCANs: those sent while scripts were outstanding read a page while an earlier one was dropped.
  */
 class CountingRedis extends Redis {
   inFlight = 0;
   most = 0;
   scripts = 0;
   zadds = 0;
-  private answered = 0;
-  private readonly sentAt = new Set<number>();
-
-  get rounds(): number {
-    return this.sentAt.size;
-  }
+  sscans = 0;
+  sscansOverlapping = 0;
 
   override sendCommand(...args: Parameters<Redis["sendCommand"]>): unknown {
     const [command] = args;
     if (command.name === "zadd") this.zadds += 1;
+    if (command.name === "sscan") {
+      this.sscans += 1;
+      if (this.inFlight > 0) this.sscansOverlapping += 1;
+    }
     if (command.name === "evalsha" || command.name === "eval") {
       this.scripts += 1;
       this.inFlight += 1;
       this.most = Math.max(this.most, this.inFlight);
-      this.sentAt.add(this.answered);
       const done = () => {
         this.inFlight -= 1;
-        this.answered += 1;
       };
       command.promise.then(done, done);
     }
@@ -264,7 +261,7 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     expect((await new RedisPresence(client()).sweep()).gateways).toContain(gateway);
   });
 
-  it("sweeps a dead gateway with users in 2,000 chats in a few rounds of a bounded number of scripts, and misses none", async () => {
+  it("sweeps a dead gateway with users in 2,000 chats a page at a time, each page dropped while the next is read, a bounded number at once, and misses none", async () => {
     const store = new RedisPresence(client());
     const dead = `gw-dead-${randomUUID().slice(0, 8)}`;
     const alive = `gw-alive-${randomUUID().slice(0, 8)}`;
@@ -279,15 +276,20 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     await redis.hset("wsac:pr:gateways", alive, Date.now());
     await lapse(dead);
 
+    // Pages of about 200 chats (SSCAN's COUNT is a hint), at most 3 pages' scripts outstanding.
     const sweeper = counting();
-    const swept = await new RedisPresence(sweeper).sweep();
+    const swept = await new RedisPresence(sweeper, { sweepPage: { count: 200, inFlight: 3 } }).sweep();
     expect(swept).toEqual({ gateways: [dead], users: 1_800 });
     expect(sweeper.scripts).toBe(2_000);
-    // A page's scripts at once, at most 1,000: the sweeper, a survivor busy with the dead gateway's
-    // clients, waits for its event loop at every round trip (64 at a time took 77 rounds and a ZADD per chat).
-    expect(sweeper.most).toBeLessThanOrEqual(1_000);
-    expect(sweeper.rounds).toBeLessThanOrEqual(4);
-    expect(sweeper.zadds).toBeLessThanOrEqual(4); // a page's pending leaves in one ZADD
+    expect(sweeper.sscans).toBeGreaterThanOrEqual(5);
+    // Each page's scripts at once, and dropped while the next page is read: the sweeper, a survivor
+    // busy with the dead gateway's clients, waits for its event loop at every round trip in a row (one
+    // page after another, 12,000 chats took 36, and the last leaves went out 40 s after a kill -9).
+    expect(sweeper.sscansOverlapping).toBe(sweeper.sscans - 1);
+    // Bounded all the same: not all 2,000 at once.
+    expect(sweeper.most).toBeLessThan(2_000);
+    expect(sweeper.most).toBeLessThanOrEqual(3 * 400);
+    expect(sweeper.zadds).toBeLessThanOrEqual(sweeper.sscans); // a page's pending leaves in one ZADD
     expect(await redis.zcard("wsac:pr:pending")).toBeGreaterThanOrEqual(1_800);
     const pending = new Set(await redis.zrange("wsac:pr:pending", "0", "-1"));
     for (const [i, chat] of chats.entries()) expect(pending.has(`${chat} ${users[i]!.id}`)).toBe(i % 10 !== 0);
