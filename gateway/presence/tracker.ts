@@ -106,7 +106,7 @@ export class PresenceTracker {
     every(LEASE_MS / 4, () => this.renew());
     every(500, () => this.endGraces());
     every(1_000, () => this.announceSwept());
-    every(LEASE_MS / 2, () => o.store.sweep());
+    every(LEASE_MS / 2, () => this.sweep());
   }
 
   /** Counts a socket in its user's cluster-wide presence, until it disconnects. */
@@ -232,13 +232,23 @@ export class PresenceTracker {
     );
   }
 
+  /** Dead gateways' entries, when this gateway is the one to sweep them: a warning in the log (a gateway died or stalled past its lease; how many users, how long the sweep took). */
+  private async sweep(): Promise<void> {
+    const started = Date.now();
+    const { gateways, users } = await this.o.store.sweep();
+    if (gateways.length > 0) this.log.warn({ gateways, users, ms: Date.now() - started }, "swept dead gateways: their users' leaves fall due a grace after each was last heard of");
+  }
+
   /** Users of dead gateways whose grace ran out, still gone. */
   private async announceSwept(): Promise<void> {
+    let leaves = 0;
     for (let round = 0; round < 10; round += 1) {
       const due = await this.o.store.dueLeaves(500);
+      leaves += due.length;
       for (const { chatId, userId, count } of due) this.announce(chatId, count, "presence:leave", { chat_id: chatId, user_id: userId });
-      if (due.length < 500) return;
+      if (due.length < 500) break;
     }
+    if (leaves > 0) this.log.info({ leaves }, "announcing the leaves of dead gateways' users");
   }
 
   /**

@@ -214,6 +214,18 @@ describe("the cluster under pm2 behind nginx", () => {
     // held announcement after) the stranded user's, in the gateway processes.
     await clockPasses(1_000, "a window in which a wrong presence:leave for the user back elsewhere would have arrived");
     expect(leaves.filter((l) => l.user_id === a.user.id)).toEqual([]);
+    // The operator's record: a gateway (a survivor, or the killed one back under pm2) logged its sweep of the dead one (its users, and how long it took).
+    const { readFileSync, existsSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const sweeps = () =>
+      [0, 1, 2]
+        .map((g) => join(cluster.env.PM2_HOME!, "logs", `gateway-${g + 1}-out.log`))
+        .flatMap((file) => (existsSync(file) ? readFileSync(file, "utf8").split("\n") : []))
+        .filter((line) => line.includes("swept dead gateways"))
+        .map((line) => JSON.parse(line) as { users: number; ms: number; gateways: string[] });
+    await eventually(() => sweeps().length > 0, 5_000, "a gateway's log line for its sweep");
+    // Its users who are gone only there count (here 0 or 1: a socket placed on another gateway first left the stranded user in its grace there).
+    expect(sweeps().some((s) => s.gateways.some((id) => id.startsWith(`${name}:`)) && Number.isInteger(s.users) && s.ms >= 0)).toBe(true);
   }, 60_000);
 
   it("keeps the typed client chatting across kill -9 of its gateway: it reconnects elsewhere and misses no message nor change", async () => {
