@@ -695,15 +695,28 @@ export const scalePhase: Phase = {
       const after = await statusOf(generators);
       // Presence announces a dead gateway's users after its lease and their grace: a leave later than
       // the storm's end is waited for (up to 30 s after the kill), so that it is measured, not missed.
-      const leavesNow = async () => (await Promise.all(generators.map((g) => g.call<Record<string, number>>("leaves")))).reduce<Record<string, number>>((a, l) => Object.assign(a, l), {});
+      // Each generator gives when its first connection got a user's leave: the leave went out at the
+      // earliest of them, and had reached each generator holding one of the chat's members by the latest.
+      const leavesNow = async () => {
+        const seen = await Promise.all(generators.map((g) => g.call<Record<string, number>>("leaves")));
+        const first: Record<string, number> = {};
+        const everywhere: Record<string, number> = {};
+        for (const [user, t] of seen.flatMap((l) => Object.entries(l))) {
+          first[user] = Math.min(first[user] ?? Infinity, t);
+          everywhere[user] = Math.max(everywhere[user] ?? -Infinity, t);
+        }
+        return { first, everywhere };
+      };
       let leaves = await leavesNow();
-      while (Object.keys(leaves).length < awayUsers.length && performance.timeOrigin + performance.now() - killedAt < 30_000) {
+      while (Object.keys(leaves.first).length < awayUsers.length && performance.timeOrigin + performance.now() - killedAt < 30_000) {
         await sleep(500);
         leaves = await leavesNow();
       }
-      const missing = awayUsers.filter((u) => leaves[u] === undefined);
+      const missing = awayUsers.filter((u) => leaves.first[u] === undefined);
       if (missing.length > 0) log(`scale: no presence:leave seen for ${missing.length} user(s) who stayed away: ${missing.slice(0, 5).map((u) => `${u} (chat ${items.find((x) => x.userId === u)?.chat})`).join(", ")}`);
-      const leaveTimes = Object.values(leaves).map((t) => t - killedAt).sort((a, b) => a - b);
+      const sinceKill = (times: Record<string, number>) => Object.values(times).map((t) => t - killedAt);
+      const leaveTimes = sinceKill(leaves.first).sort((a, b) => a - b);
+      const leaveAt = (q: number) => (leaveTimes.length > 0 ? leaveTimes[Math.ceil(q * leaveTimes.length) - 1]! : null);
       const firstBack = backTimes[0] ?? 0;
       const lastBack = backTimes.at(-1) ?? 0;
       const stormCpu = stormEnd.gwCpu.reduce((a, c, k) => a + c - stormStart.gwCpu[k]!, 0);
@@ -728,7 +741,8 @@ export const scalePhase: Phase = {
         leaveRepeats: stormState.reduce((a, s) => a + s.leaveRepeats, 0),
         postgresCommits: stormEnd.pg.commits - stormStart.pg.commits,
         droppedElsewhere: after.droppedTotal - before.droppedTotal,
-        leaves: { awaited: awayUsers.length, seen: leaveTimes.length, lastMs: leaveTimes.at(-1) ?? null, firstMs: leaveTimes[0] ?? null },
+        /** The stayers' leaves, from the kill: when each first reached one of its chat's members (p50, p90, first, last), and when the last reached every generator holding one. */
+        leaves: { awaited: awayUsers.length, seen: leaveTimes.length, lastMs: leaveTimes.at(-1) ?? null, firstMs: leaveTimes[0] ?? null, p50Ms: leaveAt(0.5), p90Ms: leaveAt(0.9), everywhereMs: leaveTimes.length > 0 ? Math.max(...sinceKill(leaves.everywhere)) : null },
         machine: cpuUse(stormStart.cpu, stormEnd.cpu),
         /** The survivors' handshakes by result meanwhile (ok, busy past HANDSHAKE_MAX_PENDING, lagging, a refusal's code; `unread`: survivors whose metrics did not answer). */
         gatewayHandshakes: handshakesBetween(stormEnd.handshakes, stormStart.handshakes),
@@ -773,7 +787,7 @@ export const scalePhase: Phase = {
         valid: broadcastRes.received === broadcastRes.expected && broadcastRes.duplicates === 0 && broadcastRes.acked === 10,
       });
       row("scale.kill-100", {
-        figure: `kill -9 of the fullest gateway (${kill.sockets} sockets): all its clients back elsewhere (99 % at ${kill.ms99 === null ? "never" : `${(kill.ms99 / 1000).toFixed(1)} s`}; ${kill.handshakesPerSecond.toFixed(0)} handshakes/s; ${kill.droppedElsewhere} dropped elsewhere; ${kill.leaves.seen}/${kill.leaves.awaited} leaves, the last at ${kill.leaves.lastMs === null ? "never" : `${(kill.leaves.lastMs / 1000).toFixed(1)} s`})`,
+        figure: `kill -9 of the fullest gateway (${kill.sockets} sockets): all its clients back elsewhere (99 % at ${kill.ms99 === null ? "never" : `${(kill.ms99 / 1000).toFixed(1)} s`}; ${kill.handshakesPerSecond.toFixed(0)} handshakes/s; ${kill.droppedElsewhere} dropped elsewhere; ${kill.leaves.seen}/${kill.leaves.awaited} leaves, p50 ${kill.leaves.p50Ms === null ? "–" : (kill.leaves.p50Ms / 1000).toFixed(1)} s, the last at ${kill.leaves.lastMs === null ? "never" : `${(kill.leaves.lastMs / 1000).toFixed(1)} s`})`,
         ours: kill.ms100 === null ? null : kill.ms100 / 1000,
         baseline: null,
         unit: "s",
