@@ -235,18 +235,22 @@ export class PresenceTracker {
   /** Dead gateways' entries, when this gateway is the one to sweep them: a warning in the log (a gateway died or stalled past its lease; how many users, how long the sweep took). */
   private async sweep(): Promise<void> {
     const started = Date.now();
-    const { gateways, users } = await this.o.store.sweep();
-    if (gateways.length > 0) this.log.warn({ gateways, users, ms: Date.now() - started }, "swept dead gateways: their users' leaves fall due a grace after each was last heard of");
+    const { gateways, users, pages } = await this.o.store.sweep();
+    if (gateways.length > 0) this.log.warn({ gateways, users, ms: Date.now() - started, pages }, "swept dead gateways: their users' leaves fall due a grace after each was last heard of");
   }
 
-  /** Users of dead gateways whose grace ran out, still gone. */
+  /**
+   * Users of dead gateways whose grace ran out, still gone. Claimed 500 at a time while there are
+   * more (a full claim: until 2026-12-07 a claim whose users had partly come back was taken for the
+   * last, and each survivor announced about 450 a second, however many were due).
+   */
   private async announceSwept(): Promise<void> {
     let leaves = 0;
     for (let round = 0; round < 10; round += 1) {
       const due = await this.o.store.dueLeaves(500);
-      leaves += due.length;
-      for (const { chatId, userId, count } of due) this.announce(chatId, count, "presence:leave", { chat_id: chatId, user_id: userId });
-      if (due.length < 500) break;
+      leaves += due.leaves.length;
+      for (const { chatId, userId, count } of due.leaves) this.announce(chatId, count, "presence:leave", { chat_id: chatId, user_id: userId });
+      if (due.claimed < 500) break;
     }
     if (leaves > 0) this.log.info({ leaves }, "announcing the leaves of dead gateways' users");
   }

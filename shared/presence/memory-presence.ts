@@ -1,4 +1,4 @@
-import type { CountTelling, DueLeave, Leave, PresenceList, PresenceStore, PresenceUser, Transition } from "./presence";
+import type { CountTelling, DueLeave, Leave, PresenceList, PresenceStore, PresenceUser, Sweep, Transition } from "./presence";
 
 interface ChatState {
   /** userId → gateways that have it (0: in its grace). */
@@ -41,8 +41,8 @@ export class MemoryPresence implements PresenceStore {
   }
 
   /** One process has no gateway to sweep: nothing is ever due. */
-  async dueLeaves(): Promise<DueLeave[]> {
-    return [];
+  async dueLeaves(): Promise<{ claimed: number; leaves: DueLeave[] }> {
+    return { claimed: 0, leaves: [] };
   }
 
   async tellCount(chatId: string, windowMs: number): Promise<CountTelling> {
@@ -76,7 +76,7 @@ export class MemoryPresence implements PresenceStore {
     return true;
   }
 
-  async sweep(): Promise<{ gateways: string[]; users: number }> {
+  async sweep(): Promise<Sweep> {
     return { gateways: [], users: 0 };
   }
 

@@ -41,6 +41,14 @@ export interface DueLeave {
   count: number;
 }
 
+/** What a sweep did: the gateways it swept, their users now pending, and (when it swept any) where its time went. */
+export interface Sweep {
+  gateways: string[];
+  users: number;
+  /** Pages of the dead gateways' chat lists read, and when (ms from the sweep's start) the first was asked for and the last answered. */
+  pages?: { read: number; firstAskedMs: number; lastReadMs: number };
+}
+
 /** `tellCount`'s answer. */
 export interface CountTelling {
   /** True when this caller is the one to announce `count` now (it was recorded as the last announced). */
@@ -62,8 +70,12 @@ export interface PresenceStore {
   join(gateway: string, chatId: string, user: PresenceUser): Promise<Transition>;
   /** `gateway`'s last socket of `userId` in `chat` went, a grace ago, and none came back. */
   leave(gateway: string, chatId: string, userId: string): Promise<Leave>;
-  /** Swept users whose grace ran out with the user still gone, claimed by this caller (each goes to one caller). */
-  dueLeaves(max: number): Promise<DueLeave[]>;
+  /**
+   * Swept users whose grace ran out, up to `max` claimed by this caller (each goes to one caller):
+   * `claimed` counts them all, `leaves` those still gone (the rest came back meanwhile). More may be
+   * due while `claimed` is `max`.
+   */
+  dueLeaves(max: number): Promise<{ claimed: number; leaves: DueLeave[] }>;
   /**
    * A large chat's count changed here: whether this caller announces it. At most one announcement
    * per `windowMs` per chat in the whole cluster, and none when the count now is the one announced
@@ -83,7 +95,7 @@ export interface PresenceStore {
    */
   renew(gateway: string): Promise<boolean>;
   /** Gateways whose lease ran out: their entries swept into pending leaves (one sweeper per dead gateway). */
-  sweep(): Promise<{ gateways: string[]; users: number }>;
+  sweep(): Promise<Sweep>;
   /**
    * Keeps `gateway` from being swept while its process lives but its event loop is stalled (a
    * store shared by processes only). Returns the stop, for a clean close.

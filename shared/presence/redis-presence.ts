@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "../redis/clients";
 import { ChatLists } from "./chat-lists";
-import { type CountTelling, type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Transition } from "./presence";
+import { type CountTelling, type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Sweep, type Transition } from "./presence";
 
 /**
  * Presence in Redis, one server or a cluster. A chat's keys share the hash tag `{<chat id>}`, so
@@ -187,7 +187,7 @@ export class RedisPresence implements PresenceStore {
     return { left: left === 1, count };
   }
 
-  async dueLeaves(max: number): Promise<DueLeave[]> {
+  async dueLeaves(max: number): Promise<{ claimed: number; leaves: DueLeave[] }> {
     // Claimed in one script: every survivor of a dead gateway asks each second, and when each read
     // the same first `max` and then raced to remove them one by one, the cluster worked through
     // `max` a round however many asked (a kill -9 at 250,000: 17,800 due, the last stayer's leave
@@ -202,7 +202,7 @@ export class RedisPresence implements PresenceStore {
         return count >= 0 ? { chatId, userId, count } : undefined;
       }),
     );
-    return due.filter((d): d is DueLeave => d !== undefined);
+    return { claimed: keys.length, leaves: due.filter((d): d is DueLeave => d !== undefined) };
   }
 
   async tellCount(chatId: string, windowMs: number): Promise<CountTelling> {
@@ -297,8 +297,9 @@ export class RedisPresence implements PresenceStore {
     return left === 0;
   }
 
-  async sweep(): Promise<{ gateways: string[]; users: number }> {
+  async sweep(): Promise<Sweep> {
     const now = Date.now();
+    let reads: Sweep["pages"];
     const dead = Object.entries(await this.redis.hgetall(GATEWAYS)).filter(([, at]) => now - Number(at) > LEASE_MS);
     const swept: string[] = [];
     let users = 0;
@@ -329,9 +330,12 @@ export class RedisPresence implements PresenceStore {
       const pages = new Set<Promise<void>>();
       let failure: { err: unknown } | undefined;
       let cursor = "0";
+      reads ??= { read: 0, firstAskedMs: Date.now() - now, lastReadMs: 0 };
       do {
         const [next, chats] = await this.redis.sscan(chatsOf(gateway), cursor, "COUNT", this.sweepPage.count);
         cursor = next;
+        reads.read += 1;
+        reads.lastReadMs = Date.now() - now;
         const page: Promise<void> = this.dropPage(gateway, chats, graceEnds).then(
           (n) => void (users += n),
           (err: unknown) => void (failure ??= { err }),
@@ -347,6 +351,6 @@ export class RedisPresence implements PresenceStore {
       await this.redis.hdel(GATEWAYS, gateway);
       swept.push(gateway);
     }
-    return { gateways: swept, users };
+    return { gateways: swept, users, ...(reads ? { pages: reads } : {}) };
   }
 }
