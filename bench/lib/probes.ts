@@ -16,6 +16,8 @@ export interface Mem {
   /** The full collections made before the read, and their time on the server's thread (ms). */
   collections?: number;
   gcMs?: number;
+  /** V8's heap spaces' physical size (bytes) by name: new_space is the young generation, outside heapUsed's live objects. */
+  spaces?: Record<string, number>;
 }
 
 export const mem = (server: Child) => server.call<Mem>("mem", undefined, 30_000);

@@ -40,6 +40,7 @@ import { join, resolve } from "node:path";
 import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { getHeapSpaceStatistics } from "node:v8";
 import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
@@ -261,6 +262,7 @@ async function main() {
           gc: gc !== undefined,
           collections: gc ? collections : 0,
           gcMs,
+          spaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])),
         };
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),

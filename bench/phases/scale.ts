@@ -571,7 +571,7 @@ export const scalePhase: Phase = {
         serverSockets: sockets,
         rssPerConnKiB: rssGrowth / sockets / 1024,
         heapPerConnKiB: heapGrowth / sockets / 1024,
-        perGateway: mems.map((m, k) => ({ sockets: m.sockets, rssMiB: m.rss / 2 ** 20, rssPerConnKiB: (m.rss - base[k]!.rss) / Math.max(1, m.sockets) / 1024, heapPerConnKiB: (m.heapUsed - base[k]!.heapUsed) / Math.max(1, m.sockets) / 1024, fds: m.fds })),
+        perGateway: mems.map((m, k) => ({ sockets: m.sockets, rssMiB: m.rss / 2 ** 20, rssPerConnKiB: (m.rss - base[k]!.rss) / Math.max(1, m.sockets) / 1024, heapPerConnKiB: (m.heapUsed - base[k]!.heapUsed) / Math.max(1, m.sockets) / 1024, fds: m.fds, newSpaceMiB: (m.spaces?.new_space ?? NaN) / 2 ** 20, newSpaceAtStartMiB: (base[k]!.spaces?.new_space ?? NaN) / 2 ** 20 })),
         /** The gateways' CPU over the hold: heartbeats (one ping and pong per connection per 25 s) and timers. */
         gatewayCores: holdGwCpuUs / 1e6 / holdSeconds,
         gatewayUsPerHeartbeat: holdGwCpuUs / Math.max(1, (sockets * holdSeconds) / PING_S),
@@ -585,6 +585,9 @@ export const scalePhase: Phase = {
       };
       result.hold = hold;
       log(`scale: held ${hold.open} for ${hold.seconds.toFixed(0)} s, ${hold.dropped} dropped; RSS ${hold.rssPerConnKiB.toFixed(2)} KiB, heap ${hold.heapPerConnKiB.toFixed(2)} KiB per connection; ${cpuText(holdUse)}`);
+      // The young generation is outside heapUsed's live objects but in RSS: its growth since the start, per connection.
+      const newSpaceGrowth = hold.perGateway.reduce((a, g) => a + g.newSpaceMiB - g.newSpaceAtStartMiB, 0);
+      log(`scale: young generation after the reads: ${hold.perGateway.map((g) => g.newSpaceMiB.toFixed(0)).join("/")} MiB by gateway (${hold.perGateway.map((g) => g.newSpaceAtStartMiB.toFixed(0)).join("/")} at the start): ${((newSpaceGrowth * 1024) / Math.max(1, sockets)).toFixed(2)} KiB of the RSS per connection`);
       await noteTopology("the hold");
 
       // The hold's rows now: a later step that fails leaves them in the table.
