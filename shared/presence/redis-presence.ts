@@ -77,6 +77,13 @@ return n`;
  */
 const SCRIPT_BATCH = 250;
 
+/** `run` for each SCRIPT_BATCH of `items` at once (one auto-pipelined write); their answers in order. */
+function inBatches<T, R>(items: readonly T[], run: (batch: T[]) => Promise<R>): Promise<R[]> {
+  const calls: Promise<R>[] = [];
+  for (let i = 0; i < items.length; i += SCRIPT_BATCH) calls.push(run(items.slice(i, i + SCRIPT_BATCH)));
+  return Promise.all(calls);
+}
+
 /** Lua: the leave of `user` in the chat of `countsKey`/`namesKey`, if still gone: the chat's count after it, else -1. */
 const finishLeave = (countsKey: string, namesKey: string, user: string) => `
 if redis.call('HGET', ${countsKey}, ${user}) ~= '0' then return -1 end
@@ -149,8 +156,9 @@ const PROBES_HELD = 5;
  */
 export const STALL_MAX_MS = LEASE_MS + PROBES_HELD * (LEASE_MS / 2);
 /**
- * A dead gateway's chats read per SSCAN call; each page's DROP scripts go out together (one
- * auto-pipelined write) and its users' pending leaves in one ZADD, while the next page is read.
+ * A dead gateway's chats read per SSCAN call; each page's scripts go out together (one
+ * auto-pipelined write) while the next page is read (dropPage: on one Redis each script also adds
+ * its users' pending leaves; on a cluster a ZADD per page does).
  * The sweeper is a survivor, often busy with the dead gateway's reconnecting clients: every round
  * trip waits for its event loop, so the sweep's length is its round trips in a row (docs/presence.md).
  * In a kill -9's storm at 250,000 on 2 cores each took about 2 s: pages of 2,000 chats read one
@@ -247,13 +255,11 @@ export class RedisPresence implements PresenceStore {
     // a script (a script each cost a survivor about 30 µs of CPU, as in the sweep).
     let counted: number[];
     if (!this.redis.isCluster) {
-      const batches: Promise<number[]>[] = [];
-      for (let i = 0; i < claimed.length; i += SCRIPT_BATCH) {
-        const batch = claimed.slice(i, i + SCRIPT_BATCH);
+      const answers = await inBatches(claimed, (batch) => {
         const keysOf = batch.flatMap(([chatId]) => [counts(chatId), names(chatId)]);
-        batches.push(this.redis.wsacPresenceFinishMany(keysOf.length, ...keysOf, ...batch.map(([, userId]) => userId)));
-      }
-      counted = (await Promise.all(batches)).flat();
+        return this.redis.wsacPresenceFinishMany(keysOf.length, ...keysOf, ...batch.map(([, userId]) => userId));
+      });
+      counted = answers.flat();
     } else {
       counted = await Promise.all(claimed.map(([chatId, userId]) => this.redis.wsacPresenceFinish(counts(chatId), names(chatId), userId)));
     }
@@ -335,13 +341,11 @@ export class RedisPresence implements PresenceStore {
   /** One page of a dead gateway's chats: its users no other gateway has become pending leaves, due at `graceEnds`. Resolves to their number. */
   private async dropPage(gateway: string, chats: string[], graceEnds: number): Promise<number> {
     if (!this.redis.isCluster) {
-      const batches: Promise<number>[] = [];
-      for (let i = 0; i < chats.length; i += SCRIPT_BATCH) {
-        const batch = chats.slice(i, i + SCRIPT_BATCH);
+      const answers = await inBatches(chats, (batch) => {
         const keys = [PENDING, ...batch.flatMap((chatId) => [counts(chatId), mine(chatId, gateway)])];
-        batches.push(this.redis.wsacPresenceDropMany(keys.length, ...keys, graceEnds, ...batch));
-      }
-      return (await Promise.all(batches)).reduce((a, n) => a + n, 0);
+        return this.redis.wsacPresenceDropMany(keys.length, ...keys, graceEnds, ...batch);
+      });
+      return answers.reduce((a, n) => a + n, 0);
     }
     // A cluster: a chat's keys share its slot, the pending set is elsewhere.
     const gone = await Promise.all(chats.map((chatId) => this.redis.wsacPresenceDrop(counts(chatId), mine(chatId, gateway))));
