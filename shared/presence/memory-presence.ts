@@ -1,4 +1,4 @@
-import type { CountTelling, DueLeave, Leave, PresenceList, PresenceStore, PresenceUser, Sweep, Transition } from "./presence";
+import type { CountTelling, DueClaim, Leave, PresenceList, PresenceStore, PresenceUser, Sweep, Transition } from "./presence";
 
 interface ChatState {
   /** userId → gateways that have it (0: in its grace). */
@@ -41,7 +41,7 @@ export class MemoryPresence implements PresenceStore {
   }
 
   /** One process has no gateway to sweep: nothing is ever due. */
-  async dueLeaves(): Promise<{ claimed: number; leaves: DueLeave[] }> {
+  async dueLeaves(): Promise<DueClaim> {
     return { claimed: 0, leaves: [] };
   }
 

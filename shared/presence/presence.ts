@@ -41,6 +41,12 @@ export interface DueLeave {
   count: number;
 }
 
+/** `dueLeaves`' answer: how many were claimed, and the leaves of those still gone (the rest came back meanwhile). */
+export interface DueClaim {
+  claimed: number;
+  leaves: DueLeave[];
+}
+
 /** What a sweep did: the gateways it swept, their users now pending, and (when it swept any) where its time went. */
 export interface Sweep {
   gateways: string[];
@@ -75,7 +81,7 @@ export interface PresenceStore {
    * `claimed` counts them all, `leaves` those still gone (the rest came back meanwhile). More may be
    * due while `claimed` is `max`.
    */
-  dueLeaves(max: number): Promise<{ claimed: number; leaves: DueLeave[] }>;
+  dueLeaves(max: number): Promise<DueClaim>;
   /**
    * A large chat's count changed here: whether this caller announces it. At most one announcement
    * per `windowMs` per chat in the whole cluster, and none when the count now is the one announced

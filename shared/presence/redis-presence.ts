@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "../redis/clients";
 import { ChatLists } from "./chat-lists";
-import { type CountTelling, type DueLeave, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Sweep, type Transition } from "./presence";
+import { type CountTelling, type DueClaim, GRACE_MS, type Leave, LEASE_MS, type PresenceList, type PresenceStore, type PresenceUser, type Sweep, type Transition } from "./presence";
 
 /**
  * Presence in Redis, one server or a cluster. A chat's keys share the hash tag `{<chat id>}`, so
@@ -243,7 +243,7 @@ export class RedisPresence implements PresenceStore {
     return { left: left === 1, count };
   }
 
-  async dueLeaves(max: number): Promise<{ claimed: number; leaves: DueLeave[] }> {
+  async dueLeaves(max: number): Promise<DueClaim> {
     // Claimed in one script: every survivor of a dead gateway asks each second, and when each read
     // the same first `max` and then raced to remove them one by one, the cluster worked through
     // `max` a round however many asked (a kill -9 at 250,000: 17,800 due, the last stayer's leave
