@@ -20,6 +20,8 @@ export interface BenchOptions {
   perfWindows: string | undefined;
   /** BENCH_LOG_DIR: the gateway children log there (the cluster phase summarizes their logs). */
   logDir: string | undefined;
+  /** BENCH_HEAP_SNAPSHOTS=<dir>: the memory phase writes each server's heap snapshot there at its baseline and at its last step (bench/heap-diff.ts). */
+  heapSnapshots: string | undefined;
   /** BENCH_DIST_DIR: our servers run this build of dist/ (lib/server-proc.ts), and none is made. */
   distDir: string | undefined;
   /** ATTACK_JOINS: the flood's chat:join count (default 5000). */
@@ -50,6 +52,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Readonly<B
     rounds: Number(value("rounds") ?? 50),
     perfWindows: env.BENCH_PERF_WINDOWS,
     logDir: env.BENCH_LOG_DIR,
+    heapSnapshots: env.BENCH_HEAP_SNAPSHOTS,
     distDir: env.BENCH_DIST_DIR,
     attackJoins: Number(env.ATTACK_JOINS ?? 5_000),
     fanout: {

@@ -9,6 +9,8 @@ import type { Child } from "./ipc";
 export interface Mem {
   rss: number;
   heapUsed: number;
+  /** V8's committed heap (the used heap and the free room in its pages). */
+  heapTotal: number;
   external: number;
   sockets: number;
   fds: number;

@@ -40,7 +40,7 @@ import { join, resolve } from "node:path";
 import { createServer, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { getHeapSpaceStatistics } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import pino from "pino";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
@@ -264,6 +264,11 @@ async function main() {
           gcMs,
           spaces: Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size])),
         };
+      },
+      /** A V8 heap snapshot into `file`, after a full collection (bench/heap-diff.ts compares two). */
+      heapSnapshot(args: { file: string }) {
+        gc?.();
+        return { file: writeHeapSnapshot(args.file), sockets: sockets() };
       },
       cpu: () => ({ cpu: process.cpuUsage(), sockets: sockets() }),
       /** CPU-seconds of each thread of this process by name (/proc/self/task: the main thread, V8's GC and compiler helpers, libuv's pool). */

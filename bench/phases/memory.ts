@@ -4,6 +4,8 @@
  * per heartbeat over the hold); each step's handshakes/s, the server's CPU per handshake and whose
  * cores were busy. `--max=N`: steps to N only.
  */
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import type { BenchContext, Phase } from "../lib/context";
 import { cpuSnapshot, cpuUse } from "../lib/cpu-account";
 import { type Child, sleep } from "../lib/ipc";
@@ -48,6 +50,13 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
   await closeAll(clients, [server]);
   const base = await mem(server);
   log(`${name}: baseline rss ${(base.rss / 2 ** 20).toFixed(1)} MiB, heap ${(base.heapUsed / 2 ** 20).toFixed(1)} MiB, ${base.fds} fds`);
+  const snapshot = async (label: string) => {
+    if (!ctx.options.heapSnapshots) return;
+    mkdirSync(ctx.options.heapSnapshots, { recursive: true });
+    const { file } = await server.call<{ file: string }>("heapSnapshot", { file: resolve(ctx.options.heapSnapshots, `${name}-${label}.heapsnapshot`) }, 300_000);
+    log(`${name}: heap snapshot ${file}`);
+  };
+  await snapshot("base");
   const steps: Step[] = [];
   let total = 0;
   let fds = base.fds;
@@ -100,6 +109,7 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
     );
     if (res.failed > 0 || m.sockets !== total) break;
   }
+  await snapshot(String(total));
   let holdResult: Record<string, unknown> | undefined;
   if (hold && max === Infinity) {
     log(`${name}: holding ${total} for ${HOLD_MS / 1000} s (heartbeats every ${pingS} s)`);
@@ -118,6 +128,9 @@ async function capacity(ctx: BenchContext, name: string, server: Child, hold: bo
       fds: m.fds,
       rssPerConn: (m.rss - base.rss) / Math.max(1, m.sockets),
       heapPerConn: (m.heapUsed - base.heapUsed) / Math.max(1, m.sockets),
+      // Where the RSS beyond the used heap lives: V8's committed pages (heapTotal), buffers outside the heap (external).
+      heapTotalPerConn: (m.heapTotal - base.heapTotal) / Math.max(1, m.sockets),
+      externalPerConn: (m.external - base.external) / Math.max(1, m.sockets),
       cpuUsPerHeartbeat: heldCpuUs / Math.max(1, (m.sockets * HOLD_MS) / 1000 / pingS),
     };
     log(`${name}: after the hold ${JSON.stringify(holdResult)}`);
