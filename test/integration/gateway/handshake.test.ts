@@ -107,11 +107,19 @@ describe("gateway handshake", () => {
     for (const room of [`user:${alice.user.id}`, `session:${alice.sessionId}`]) expect(await node.gateway.io.in(room).fetchSockets()).toEqual([]);
   });
 
-  it("lets go of the upgrade's HTTP request once connected; a connect again on that transport is refused as unavailable", async () => {
+  it("lets go of the upgrade's HTTP request and its middleware response once connected; a connect again on that transport is refused as unavailable", async () => {
     const texts: string[] = [];
     let request: WeakRef<object> | undefined;
+    let response: WeakRef<object> | undefined;
     const seeRequest = (conn: { request: object }) => void (request = new WeakRef(conn.request));
     node.gateway.io.engine.once("connection", seeRequest);
+    // A middleware after the gateway's: the upgrade's response (engine.io's WebSocketResponse).
+    let watching = true;
+    node.gateway.io.engine.use((_req: unknown, res: object, next: () => void) => {
+      if (watching) response = new WeakRef(res);
+      watching = false;
+      next();
+    });
     const raw = await connectRaw(url, alice.token, { auth: { chat_id: chatId }, onText: (t) => void texts.push(t) });
     try {
       const sid = raw.open.sid as string;
@@ -120,6 +128,8 @@ describe("gateway handshake", () => {
       // Collected while the connection lives (gateway/transport/release-request.ts); what the handshake recorded stays.
       expect(request).toBeDefined();
       await eventually(async () => (await collectGarbage(), request!.deref() === undefined), 5_000, "the upgrade's request collected");
+      expect(response).toBeDefined();
+      await eventually(async () => (await collectGarbage(), response!.deref() === undefined), 5_000, "the upgrade's response collected");
       expect(server!.handshake.headers.host).toBeDefined();
       // Socket.IO closes a transport that connects twice; one that disconnected first (41) and connects
       // again (40) reaches the handshake, which has no request to read any more: a clear refusal.
@@ -144,9 +154,10 @@ describe("gateway handshake", () => {
       const { handshake } = server!;
       expect(JSON.stringify(handshake)).not.toContain(alice.token);
       expect(JSON.stringify(handshake)).not.toContain("secret-cookie");
-      // What identifies the connection stays for whoever inspects it.
+      // What identifies the connection stays for whoever inspects it; the upgrade's own headers go.
       expect(handshake.headers.host).toBeDefined();
       expect(handshake.url).toBe("/ws/");
+      for (const name of ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version"]) expect(handshake.headers[name]).toBeUndefined();
     }
     expect(node.gateway.io.of("/").sockets.get(viaAuth.id!)!.handshake.auth).toEqual({ chat_id: chatId });
     expect(node.gateway.io.of("/").sockets.get(viaQuery.id!)!.handshake.query).toMatchObject({ chat_id: chatId, EIO: "4" });

@@ -19,13 +19,14 @@ let url: string;
 const clients: ClientSocket[] = [];
 let server: Socket;
 /** What Engine.IO's middlewares were handed (release-request.ts keeps an upgrade's response). */
-const middlewareCalls: { req: IncomingMessage; res: unknown }[] = [];
+const middlewareCalls: { req: IncomingMessage; res: unknown; lastClose: unknown }[] = [];
 
 beforeAll(async () => {
   http = createServer();
   io = new Server(http, { path: "/ws", transports: ["polling", "websocket"] });
   io.engine.use((req: IncomingMessage, res: unknown, next: () => void) => {
-    middlewareCalls.push({ req, res });
+    const socket = (res as { socket?: NetSocket }).socket;
+    middlewareCalls.push({ req, res, lastClose: socket instanceof NetSocket ? socket.rawListeners("close").at(-1) : undefined });
     next();
   });
   const connected = new Promise<Socket>((resolve) => io.once("connection", resolve));
@@ -68,6 +69,20 @@ describe("the Engine.IO and ws internals gateway/transport/ relies on", () => {
     expect(call).toBeDefined();
     expect(call!.res).not.toBeInstanceOf(ServerResponse);
     expect((call!.res as { req?: unknown }).req).toBe(request);
+  });
+
+  it("a WebSocket upgrade's response re-emits its TCP socket's close through a once listener, the socket's last when the middlewares run", () => {
+    const request = (server.conn as unknown as { request: IncomingMessage }).request;
+    const call = middlewareCalls.find((c) => c.req === request)!;
+    const res = call.res as { socket: NetSocket; once(event: string, fn: () => void): void };
+    expect(res.socket).toBeInstanceOf(NetSocket);
+    const last = call.lastClose as ((...args: unknown[]) => void) & { listener?: () => void };
+    expect(typeof last?.listener).toBe("function");
+    expect(res.socket.rawListeners("close")).toContain(last);
+    let reEmitted = false;
+    res.once("close", () => (reEmitted = true));
+    last.listener!();
+    expect(reEmitted).toBe(true);
   });
 
   it("queues a packet by telling packetCreate first, then pushing it to writeBuffer, then calling this.flush()", async () => {
