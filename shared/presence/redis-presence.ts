@@ -70,8 +70,8 @@ end
 return n`;
 
 /**
- * Chats per DROP_MANY call, and leaves per FINISH_MANY call: each runs about 10 µs a chat in Redis,
- * so a call holds it for a few milliseconds. One script per chat cost the sweeper about 30 µs of its own CPU each (ioredis'
+ * Chats per DROP_MANY call: each runs about 10 µs a chat in Redis, so a call holds it for a few
+ * milliseconds. One script per chat cost the sweeper about 30 µs of its own CPU each (ioredis'
  * command and reply): 12,000 chats took 0.4 s of CPU, and in a kill -9's storm, where a survivor
  * gets a small share of 2 cores, the sweep lasted over 20 s.
  */
@@ -93,18 +93,6 @@ return redis.call('HLEN', ${countsKey})`;
 
 /** The leave, if the user is still gone: the chat's count after it, else -1. */
 const FINISH = finishLeave("KEYS[1]", "KEYS[2]", "ARGV[1]");
-
-/**
- * One Redis only (the keys span slots): FINISH for many claimed leaves in one step. KEYS: each
- * chat's counts and names; ARGV: each user. Answers each one's count, -1 for a user back meanwhile.
- */
-const FINISH_MANY = `
-local function finish(countsKey, namesKey, user)
-${finishLeave("countsKey", "namesKey", "user")}
-end
-local out = {}
-for j = 1, #ARGV do out[j] = finish(KEYS[2 * j - 1], KEYS[2 * j], ARGV[j]) end
-return out`;
 
 /**
  * A large chat's count, and whether the caller announces it: {1, count, 0} (told: recorded as the
@@ -142,6 +130,33 @@ const GATEWAYS = "wsac:pr:gateways";
 const PENDING = "wsac:pr:pending";
 const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
 const probeOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:alive`;
+
+/**
+ * One Redis only: CLAIM and FINISH for each claimed user in one step, so that a claimer stalled in a storm holds no
+ * claimed leave for a round trip more (the claimed users' keys are named here, not passed: a
+ * cluster, which needs them declared, claims and finishes in two steps). ARGV as CLAIM's. Answers
+ * how many were claimed, then chat, user and count for each one still gone.
+ */
+const CLAIM_FINISH = `
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #due == 0 then return {0} end
+redis.call('ZREM', KEYS[1], unpack(due))
+local function finish(countsKey, namesKey, user)
+${finishLeave("countsKey", "namesKey", "user")}
+end
+local out = {#due}
+for _, key in ipairs(due) do
+  local at = string.find(key, ' ', 1, true)
+  local chat, user = string.sub(key, 1, at - 1), string.sub(key, at + 1)
+  local count = finish('${counts("' .. chat .. '")}', '${names("' .. chat .. '")}', user)
+  if count >= 0 then
+    out[#out + 1] = chat
+    out[#out + 1] = user
+    out[#out + 1] = count
+  end
+end
+return out`;
+
 /**
  * BLPOPs a live gateway keeps waiting on its probe list (`stayAlive`). Redis answers each one by
  * itself when a sweeper pushes a probe, and runs the next from the connection's buffer: a stalled
@@ -174,9 +189,9 @@ type Scripts = {
   wsacPresenceDrop(n: string, g: string): Promise<string[]>;
   wsacPresenceDropMany(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
   wsacPresenceFinish(n: string, u: string, user: string): Promise<number>;
-  wsacPresenceFinishMany(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number[]>;
   wsacPresenceTellCount(n: string, told: string, window: string, windowMs: number, toldTtlMs: number): Promise<[number, number, number]>;
   wsacPresenceClaim(pending: string, dueBy: number, max: number): Promise<string[]>;
+  wsacPresenceClaimFinish(pending: string, dueBy: number, max: number): Promise<[number, ...(string | number)[]]>;
 };
 
 
@@ -208,9 +223,9 @@ export class RedisPresence implements PresenceStore {
       // Its number of keys varies, so it is given at each call.
       redis.defineCommand("wsacPresenceDropMany", { lua: DROP_MANY });
       redis.defineCommand("wsacPresenceFinish", { numberOfKeys: 2, lua: FINISH });
-      redis.defineCommand("wsacPresenceFinishMany", { lua: FINISH_MANY });
       redis.defineCommand("wsacPresenceTellCount", { numberOfKeys: 3, lua: TELL_COUNT });
       redis.defineCommand("wsacPresenceClaim", { numberOfKeys: 1, lua: CLAIM });
+      redis.defineCommand("wsacPresenceClaimFinish", { numberOfKeys: 1, lua: CLAIM_FINISH });
     }
     this.redis = redis as RedisClient & Scripts;
     this.lists = new ChatLists({
@@ -243,26 +258,23 @@ export class RedisPresence implements PresenceStore {
     return { left: left === 1, count };
   }
 
-  async dueLeaves(max: number): Promise<DueClaim> {
+  async dueLeaves(max: number, dueBy = Date.now()): Promise<DueClaim> {
     // Claimed in one script: every survivor of a dead gateway asks each second, and when each read
     // the same first `max` and then raced to remove them one by one, the cluster worked through
     // `max` a round however many asked (a kill -9 at 250,000: 17,800 due, the last stayer's leave
     // 33 s after the kill; docs/presence.md).
-    const keys = await this.redis.wsacPresenceClaim(PENDING, Date.now(), max);
-    const claimed = keys.map((key) => key.split(" ") as [string, string]);
-    // All at once (auto-pipelined: a round trip per batch, not one per user): a dead gateway's
-    // thousands of users must not queue the leaves behind them for seconds. On one Redis, 250 users
-    // a script (a script each cost a survivor about 30 µs of CPU, as in the sweep).
-    let counted: number[];
     if (!this.redis.isCluster) {
-      const answers = await inBatches(claimed, (batch) => {
-        const keysOf = batch.flatMap(([chatId]) => [counts(chatId), names(chatId)]);
-        return this.redis.wsacPresenceFinishMany(keysOf.length, ...keysOf, ...batch.map(([, userId]) => userId));
-      });
-      counted = answers.flat();
-    } else {
-      counted = await Promise.all(claimed.map(([chatId, userId]) => this.redis.wsacPresenceFinish(counts(chatId), names(chatId), userId)));
+      // One Redis: claimed and finished in the same script (one round trip in all).
+      const [claimed, ...flat] = await this.redis.wsacPresenceClaimFinish(PENDING, dueBy, max);
+      const leaves: DueClaim["leaves"] = [];
+      for (let i = 0; i + 2 < flat.length; i += 3) leaves.push({ chatId: String(flat[i]), userId: String(flat[i + 1]), count: Number(flat[i + 2]) });
+      return { claimed, leaves };
     }
+    const keys = await this.redis.wsacPresenceClaim(PENDING, dueBy, max);
+    const claimed = keys.map((key) => key.split(" ") as [string, string]);
+    // A cluster: each chat's keys are in a slot of their own, so a script per claimed user, all at
+    // once (auto-pipelined: a round trip per node, not one per user).
+    const counted = await Promise.all(claimed.map(([chatId, userId]) => this.redis.wsacPresenceFinish(counts(chatId), names(chatId), userId)));
     const leaves = claimed.flatMap(([chatId, userId], k) => (counted[k]! >= 0 ? [{ chatId, userId, count: counted[k]! }] : []));
     return { claimed: keys.length, leaves };
   }

@@ -94,6 +94,17 @@ const lapse = (gateway: string) => redis.hset("wsac:pr:gateways", gateway, Date.
 /** Keys of this gateway's per-chat sets still in Redis. */
 const leftOf = async (gateway: string) => (await redis.keys(`wsac:pr:*:g:${gateway}`)).length;
 
+/** A gateway with one user in each of `n` chats of its own (the pending leaves emptied first): the dead one of a test. */
+async function deadGatewayWith(n: number) {
+  await redis.del("wsac:pr:pending");
+  const store = new RedisPresence(client());
+  const dead = `gw-dead-${randomUUID().slice(0, 8)}`;
+  const chats = Array.from({ length: n }, () => randomUUID());
+  const users = chats.map(() => user());
+  await Promise.all(chats.map((chat, k) => store.join(dead, chat, users[k]!)));
+  return { store, dead, chats, users };
+}
+
 /** Clients this file's redis-server holds blocked (the probes' BLPOPs). */
 const blocked = async () => Number(/blocked_clients:(\d+)/.exec(await redis.info("clients"))?.[1] ?? 0);
 
@@ -315,12 +326,7 @@ describe("a gateway's chat list and registry in the Redis store", () => {
   });
 
   it("gives gateways that ask for due leaves at once leaves of their own, so a dead gateway's thousands go out in a few rounds", async () => {
-    await redis.del("wsac:pr:pending");
-    const store = new RedisPresence(client());
-    const dead = `gw-dead-${randomUUID().slice(0, 8)}`;
-    const chats = Array.from({ length: 1_200 }, () => randomUUID());
-    const users = chats.map(() => user());
-    await Promise.all(chats.map((chat, k) => store.join(dead, chat, users[k]!)));
+    const { store, dead, chats, users } = await deadGatewayWith(1_200);
     // Last heard of before its lease and a grace ago: its users' leaves are due at once.
     await redis.hset("wsac:pr:gateways", dead, Date.now() - LEASE_MS - GRACE_MS - 1_000);
     expect(await store.sweep()).toMatchObject({ gateways: [dead], users: 1_200 });
@@ -343,13 +349,8 @@ describe("a gateway's chat list and registry in the Redis store", () => {
   });
 
   it("counts a claim's users who came back meanwhile as claimed, though no leave is owed for them, so the caller knows more are due", async () => {
-    await redis.del("wsac:pr:pending");
-    const store = new RedisPresence(client());
-    const dead = `gw-dead-${randomUUID().slice(0, 8)}`;
+    const { store, dead, chats, users } = await deadGatewayWith(600);
     const alive = `gw-alive-${randomUUID().slice(0, 8)}`;
-    const chats = Array.from({ length: 600 }, () => randomUUID());
-    const users = chats.map(() => user());
-    await Promise.all(chats.map((chat, k) => store.join(dead, chat, users[k]!)));
     await redis.hset("wsac:pr:gateways", dead, Date.now() - LEASE_MS - GRACE_MS - 1_000);
     expect((await store.sweep()).users).toBe(600);
     // A tenth are back on a live gateway before their leave is claimed.
@@ -361,5 +362,34 @@ describe("a gateway's chat list and registry in the Redis store", () => {
     expect(second.claimed).toBe(100);
     expect(first.leaves.length + second.leaves.length).toBe(540);
     expect(new Set([...first.leaves, ...second.leaves].map((d) => d.userId))).toEqual(new Set(users.filter((_, k) => k % 10 !== 0).map((u) => u.id)));
+  });
+
+  it("on one Redis claims and finishes due leaves in one script, and claims only those due by the time asked for", async () => {
+    const { store, dead, chats, users } = await deadGatewayWith(300);
+    // Last heard of a grace ago and 3 s more: its users' leaves fell due 3 s ago.
+    const heard = Date.now() - GRACE_MS - 3_000;
+    await redis.hset("wsac:pr:gateways", dead, heard);
+    expect((await store.sweep()).users).toBe(300);
+    // A tenth are back on a live gateway: claimed, but no leave is owed for them.
+    await Promise.all(chats.filter((_, k) => k % 10 === 0).map((chat) => store.join(`gw-alive-${dead}`, chat, users[chats.indexOf(chat)]!)));
+    const claimer = counting();
+    const survivor = new RedisPresence(claimer);
+    // Asked for leaves due 5 s ago (a lagging survivor defers): none is, none is claimed.
+    expect(await survivor.dueLeaves(500, Date.now() - 5_000)).toEqual({ claimed: 0, leaves: [] });
+    expect(await redis.zcard("wsac:pr:pending")).toBe(300);
+    const scriptsBefore = claimer.scripts;
+    const due = await survivor.dueLeaves(500, heard + GRACE_MS);
+    // One round trip: the claim and the finish of every claimed user in the same script.
+    expect(claimer.scripts - scriptsBefore).toBe(1);
+    expect(due.claimed).toBe(300);
+    expect(due.leaves).toHaveLength(270);
+    expect(new Set(due.leaves.map((d) => `${d.chatId} ${d.userId}`))).toEqual(new Set(chats.flatMap((chat, k) => (k % 10 === 0 ? [] : [`${chat} ${users[k]!.id}`]))));
+    for (const d of due.leaves) expect(d.count).toBe(0);
+    // The leaves are finished: their users gone from their chats' counts and names.
+    expect(await redis.hexists(`wsac:pr:{${chats[1]}}:n`, users[1]!.id)).toBe(0);
+    expect(await redis.hexists(`wsac:pr:{${chats[1]}}:u`, users[1]!.id)).toBe(0);
+    // The ones back are counted where they are.
+    expect(await redis.hget(`wsac:pr:{${chats[0]}}:n`, users[0]!.id)).toBe("1");
+    expect(await redis.zcard("wsac:pr:pending")).toBe(0);
   });
 });
