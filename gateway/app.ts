@@ -232,7 +232,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ),
   };
   const presence = config.presence
-    ? (tracker = new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove, ...(users ? { users } : {}), ...(lag ? { lagMs: () => lag.ms() } : {}) }))
+    ? (tracker = new PresenceTracker({ io, store: presenceStore, gateway: `${id}:${randomBytes(4).toString("hex")}`, logger, countOnlyAbove: config.presenceCountOnlyAbove, ...(users ? { users } : {}) }))
     : undefined;
   const queries = options.replies
     ? new GatewayQueries({ gateway: id, io, local, replies: options.replies, messages: metrics.messages, logger })

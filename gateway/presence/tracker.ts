@@ -26,15 +26,6 @@ const COUNT_WINDOW_MS = 1_000;
  * through 15,000 due at once, and the last leaves went out 25 s after the kill.
  */
 const DUE_CLAIM = 2_000;
-/**
- * A survivor whose event loop lagged more than LAGGING_MS within the last second (busy with a
- * storm's handshakes) claims only leaves due DEFER_MS ago or more: the fresh ones go to the
- * survivors keeping up, and the lagging one takes whatever they leave. A claimer that stalls holds
- * its claimed leaves until its loop turns again (a kill -9 at 250,000 on 2 cores: claims spread
- * over 24 s after the leaves fell due, by survivors stalled up to 9.5 s).
- */
-const LAGGING_MS = 500;
-const DEFER_MS = 2_000;
 
 /**
  * User-level presence (anywhere in the cluster, any chat or none) rides on the same counting as a
@@ -57,8 +48,6 @@ export interface PresenceTrackerOptions {
    * user's last socket anywhere for `online: false`.
    */
   users?: { wanted(): boolean; changed(userId: string, online: boolean): void };
-  /** This gateway's event-loop lag now, in ms (LoopLag), if it measures it: a lagging gateway defers claims of due leaves. */
-  lagMs?: () => number;
 }
 
 /**
@@ -265,12 +254,9 @@ export class PresenceTracker {
   private async announceSwept(): Promise<void> {
     let leaves = 0;
     for (let round = 0; round < 10; round += 1) {
-      const lagging = (this.o.lagMs?.() ?? 0) > LAGGING_MS;
-      const due = await this.o.store.dueLeaves(DUE_CLAIM, Date.now() - (lagging ? DEFER_MS : 0));
+      const due = await this.o.store.dueLeaves(DUE_CLAIM);
       leaves += due.leaves.length;
       for (const { chatId, userId, count } of due.leaves) this.announce(chatId, count, "presence:leave", { chat_id: chatId, user_id: userId });
-      // Out at once, not after the hold: they are due already, and the hold's timer waits for a turn of a loop that may be stalled.
-      if (due.leaves.length > 0 && !this.closed) this.sendHeldNow();
       if (due.claimed < DUE_CLAIM) break;
     }
     if (leaves > 0) this.log.info({ leaves }, "announcing the leaves of dead gateways' users");
@@ -298,12 +284,6 @@ export class PresenceTracker {
       events.push({ event, payload } as Held);
     }
     this.holdTimer ??= setTimeout(() => this.sendHeld(), HOLD_MS).unref();
-  }
-
-  /** Everything held goes now instead of when the hold ends. */
-  private sendHeldNow(): void {
-    clearTimeout(this.holdTimer);
-    this.sendHeld();
   }
 
   /** Everything held, in one turn of the event loop (each socket's packets leave in one write); then the counts due. */
