@@ -77,11 +77,11 @@ export interface PresenceStore {
   /** `gateway`'s last socket of `userId` in `chat` went, a grace ago, and none came back. */
   leave(gateway: string, chatId: string, userId: string): Promise<Leave>;
   /**
-   * Swept users whose grace ran out by `dueBy` (ms since the epoch; default now), up to `max`
-   * claimed by this caller (each goes to one caller): `claimed` counts them all, `leaves` those
-   * still gone (the rest came back meanwhile). More may be due while `claimed` is `max`.
+   * Swept users whose grace ran out, up to `max` claimed by this caller (each goes to one caller):
+   * `claimed` counts them all, `leaves` those still gone (the rest came back meanwhile). More may be
+   * due while `claimed` is `max`.
    */
-  dueLeaves(max: number, dueBy?: number): Promise<DueClaim>;
+  dueLeaves(max: number): Promise<DueClaim>;
   /**
    * A large chat's count changed here: whether this caller announces it. At most one announcement
    * per `windowMs` per chat in the whole cluster, and none when the count now is the one announced

@@ -132,10 +132,10 @@ const sweepLock = (gateway: string) => `wsac:pr:{gw:${gateway}}:sweeping`;
 const probeOf = (gateway: string) => `wsac:pr:{gw:${gateway}}:alive`;
 
 /**
- * One Redis only: CLAIM and FINISH for each claimed user in one step, so that a claimer stalled in a storm holds no
- * claimed leave for a round trip more (the claimed users' keys are named here, not passed: a
- * cluster, which needs them declared, claims and finishes in two steps). ARGV as CLAIM's. Answers
- * how many were claimed, then chat, user and count for each one still gone.
+ * One Redis only: CLAIM, then FINISH for each claimed user, in one step, so that a claimer stalled
+ * in a storm holds no claimed leave for a round trip more (the claimed users' keys are named here,
+ * not passed: a cluster, which needs them declared, claims and finishes in two steps). ARGV as
+ * CLAIM's. Answers how many were claimed, then chat, user and count for each one still gone.
  */
 const CLAIM_FINISH = `
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -258,19 +258,19 @@ export class RedisPresence implements PresenceStore {
     return { left: left === 1, count };
   }
 
-  async dueLeaves(max: number, dueBy = Date.now()): Promise<DueClaim> {
+  async dueLeaves(max: number): Promise<DueClaim> {
     // Claimed in one script: every survivor of a dead gateway asks each second, and when each read
     // the same first `max` and then raced to remove them one by one, the cluster worked through
     // `max` a round however many asked (a kill -9 at 250,000: 17,800 due, the last stayer's leave
     // 33 s after the kill; docs/presence.md).
     if (!this.redis.isCluster) {
       // One Redis: claimed and finished in the same script (one round trip in all).
-      const [claimed, ...flat] = await this.redis.wsacPresenceClaimFinish(PENDING, dueBy, max);
+      const [claimed, ...flat] = await this.redis.wsacPresenceClaimFinish(PENDING, Date.now(), max);
       const leaves: DueClaim["leaves"] = [];
       for (let i = 0; i + 2 < flat.length; i += 3) leaves.push({ chatId: String(flat[i]), userId: String(flat[i + 1]), count: Number(flat[i + 2]) });
       return { claimed, leaves };
     }
-    const keys = await this.redis.wsacPresenceClaim(PENDING, dueBy, max);
+    const keys = await this.redis.wsacPresenceClaim(PENDING, Date.now(), max);
     const claimed = keys.map((key) => key.split(" ") as [string, string]);
     // A cluster: each chat's keys are in a slot of their own, so a script per claimed user, all at
     // once (auto-pipelined: a round trip per node, not one per user).
